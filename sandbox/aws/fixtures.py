@@ -1,0 +1,1 @@
+"""pytest fixtures for the AWS sandbox (filled in by the sandbox work)."""

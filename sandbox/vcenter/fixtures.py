@@ -1,0 +1,1 @@
+"""pytest fixtures for the vCenter sandbox (filled in by the sandbox work)."""

@@ -1,0 +1,1 @@
+pytest_plugins = ["sandbox.vcenter.fixtures", "sandbox.aws.fixtures"]

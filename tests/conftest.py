@@ -1,1 +1,55 @@
 pytest_plugins = ["sandbox.vcenter.fixtures", "sandbox.aws.fixtures"]
+
+import pytest  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+
+@pytest.fixture
+def world(db):
+    from tests.world import build_world
+
+    return build_world()
+
+
+@pytest.fixture
+def api():
+    """An API client; `api.as_user(user)` authenticates it (None for anonymous)."""
+
+    client = APIClient()
+
+    def as_user(user):
+        client.force_authenticate(user=user)
+        return client
+
+    client.as_user = as_user
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters live in the cache; a test must not inherit another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def aws_tenant_account(aws, settings):
+    """Points the AWS adapter at the sandbox and gives a tenant access keys for it."""
+    from portal.models import TenantAwsAccount
+
+    settings.AWS_ENDPOINT_URL = aws.endpoint_url
+
+    def configure(tenant):
+        TenantAwsAccount.objects.update_or_create(tenant=tenant, defaults={
+            "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "sandbox-secret"})
+        return aws
+
+    return configure
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The production hasher is deliberately slow; tests create dozens of users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,31 @@
+"""Role-level gates. Row-level access is decided by `restrict()` in each view's get_queryset, never here."""
+
+from rest_framework.permissions import BasePermission
+
+from portal.roles import TenantRole
+
+
+class IsTenantMember(BasePermission):
+    """An active member of an active tenant. Platform superusers are not tenant members."""
+
+    message = "This API is for members of a tenant."
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not (user and user.is_authenticated and user.is_active and user.tenant_id):
+            return False
+        if not user.tenant.is_active:
+            self.message = "Your organisation's account is deactivated."
+            return False
+        allowed = view.allowed_roles() if hasattr(view, "allowed_roles") else set(TenantRole.values)
+        if user.role not in allowed:
+            self.message = "Your role does not allow this."
+            return False
+        return True
+
+
+class IsPlatformOperator(BasePermission):
+    message = "Only platform operators manage tenants."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.is_superuser)

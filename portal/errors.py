@@ -1,0 +1,29 @@
+"""Errors services raise; the API maps them to HTTP (ValidationError 400, NotFound 404, Conflict 409)."""
+
+from django.core.exceptions import ValidationError  # noqa: F401  (re-exported for services)
+
+
+class Conflict(Exception):
+    """The request is well-formed but collides with the current state (duplicate, default environment...)."""
+
+    def __init__(self, message: str, code: str = "conflict"):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class NotFound(Exception):
+    """The object does not exist or the actor may not see it; the two are deliberately indistinguishable."""
+
+    def __init__(self, message: str = "Not found."):
+        super().__init__(message)
+        self.message = message
+
+
+class UpstreamError(Exception):
+    """A peer (AWS, vCenter) refused or failed; the message is fit to show a user."""
+
+    def __init__(self, message: str, code: str = "upstream_error"):
+        super().__init__(message)
+        self.message = message
+        self.code = code

@@ -1,0 +1,167 @@
+"""Writes for tenants, users, groups and a tenant's peer settings. Keyword-only, atomic, validated, audited."""
+
+from __future__ import annotations
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.text import slugify
+
+from portal.audit import audit_record
+from portal.errors import Conflict
+from portal.models import Tenant, TenantAwsAccount, TenantGroup, TenantVCenter, User
+from portal.roles import TenantRole
+from portal.validation import validated_save
+
+
+def _same_tenant(actor: User, obj) -> None:
+    assert actor.tenant_id is not None and actor.tenant_id == obj.tenant_id, "cross-tenant object reached a service"
+
+
+#
+# Tenants (platform operators)
+#
+
+
+@transaction.atomic
+def tenant_create(*, actor: User | None, name: str, slug: str = "") -> Tenant:
+    tenant = Tenant(name=name, slug=slug or slugify(name)[:50])
+    validated_save(tenant)
+    audit_record(actor=actor, action="tenant.create", obj=tenant, tenant=tenant)
+    return tenant
+
+
+@transaction.atomic
+def tenant_update(*, actor: User, tenant: Tenant, **changes) -> Tenant:
+    for field, value in changes.items():
+        assert field in {"name", "is_active"}, field
+        setattr(tenant, field, value)
+    validated_save(tenant)
+    audit_record(actor=actor, action="tenant.update", obj=tenant, tenant=tenant, detail={"fields": sorted(changes)})
+    return tenant
+
+
+#
+# Users
+#
+
+
+@transaction.atomic
+def user_create(
+    *, actor: User | None, tenant: Tenant, username: str, password: str | None = None, role: str, email: str = "",
+    first_name: str = "", last_name: str = "", vcenter_principal: str = "",
+) -> User:
+    """Create a tenant member. `actor` is None only for first set-up from the command line."""
+    if actor is not None:
+        _same_tenant(actor, User(tenant=tenant))
+    if role not in TenantRole.values:
+        raise ValidationError({"role": f"Choose one of {', '.join(TenantRole.values)}."})
+    user = User(tenant=tenant, username=username, role=role, email=email, first_name=first_name,
+                last_name=last_name, vcenter_principal=vcenter_principal)
+    if password:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from exc
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    validated_save(user, exclude=["password"])
+    audit_record(actor=actor, action="user.create", obj=user, tenant=tenant, detail={"role": role})
+    return user
+
+
+@transaction.atomic
+def user_update(*, actor: User, user: User, password: str | None = None, **changes) -> User:
+    _same_tenant(actor, user)
+    allowed = {"email", "first_name", "last_name", "role", "vcenter_principal", "is_active"}
+    assert set(changes) <= allowed, set(changes) - allowed
+    if user.pk == actor.pk and (changes.get("role", user.role) != user.role or changes.get("is_active") is False):
+        raise Conflict("Administrators cannot demote or deactivate themselves.", code="self_lockout")
+    for field, value in changes.items():
+        setattr(user, field, value)
+    if password:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from exc
+        user.set_password(password)
+    validated_save(user, exclude=["password"])
+    if changes.get("is_active") is False:
+        # A deactivated user's API tokens stop working at once, not at their next expiry.
+        from rest_framework.authtoken.models import Token
+
+        Token.objects.filter(user=user).delete()
+    audit_record(actor=actor, action="user.update", obj=user,
+                 detail={"fields": sorted(changes) + (["password"] if password else [])})
+    return user
+
+
+#
+# Groups
+#
+
+
+@transaction.atomic
+def group_create(*, actor: User, name: str, members: list[User] = ()) -> TenantGroup:
+    group = TenantGroup(tenant=actor.tenant, display_name=name, name=TenantGroup.global_name(actor.tenant_id, name))
+    validated_save(group, exclude=["name"])
+    _set_members(actor, group, members)
+    audit_record(actor=actor, action="group.create", obj=group, detail={"members": [m.pk for m in members]})
+    return group
+
+
+@transaction.atomic
+def group_update(*, actor: User, group: TenantGroup, name: str | None = None,
+                 members: list[User] | None = None) -> TenantGroup:
+    _same_tenant(actor, group)
+    if name is not None:
+        group.display_name = name
+        group.name = TenantGroup.global_name(actor.tenant_id, name)
+        validated_save(group, exclude=["name"])
+    if members is not None:
+        _set_members(actor, group, members)
+    audit_record(actor=actor, action="group.update", obj=group,
+                 detail={"name": name, "members": None if members is None else [m.pk for m in members]})
+    return group
+
+
+def _set_members(actor: User, group: TenantGroup, members) -> None:
+    for member in members:
+        _same_tenant(actor, member)
+    group.user_set.set(members)
+
+
+@transaction.atomic
+def group_delete(*, actor: User, group: TenantGroup) -> None:
+    _same_tenant(actor, group)
+    audit_record(actor=actor, action="group.delete", obj=group)
+    group.delete()
+
+
+#
+# Peer settings
+#
+
+
+@transaction.atomic
+def aws_account_update(*, actor: User, **fields) -> TenantAwsAccount:
+    account, _ = TenantAwsAccount.objects.get_or_create(tenant=actor.tenant)
+    for field, value in fields.items():
+        setattr(account, field, value)
+    validated_save(account)
+    audit_record(actor=actor, action="aws_account.update", obj=account, detail={"fields": sorted(fields)})
+    return account
+
+
+@transaction.atomic
+def vcenter_update(*, actor: User, **fields) -> TenantVCenter:
+    vcenter = TenantVCenter.objects.filter(tenant=actor.tenant).first() or TenantVCenter(tenant=actor.tenant)
+    for field, value in fields.items():
+        setattr(vcenter, field, value)
+    validated_save(vcenter)
+    detail = {"fields": sorted(fields)}
+    if "ignore_esx_certificate_errors" in fields:
+        detail["ignore_esx_certificate_errors"] = fields["ignore_esx_certificate_errors"]
+    audit_record(actor=actor, action="vcenter.update", obj=vcenter, detail=detail)
+    return vcenter

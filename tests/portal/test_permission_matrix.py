@@ -1,0 +1,167 @@
+"""Every API endpoint x every kind of caller, generated from the URL resolver.
+
+A new endpoint without a row here fails `test_every_endpoint_has_a_row`; every row is then replayed as each
+caller inside a rolled-back savepoint and the status codes must match exactly."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.world import PASSWORD, ROLES, actor
+
+A_ = "anonymous platform other_admin user_nogrant user_ro user_general user_owner admin auditor".split()
+assert tuple(A_) == ROLES
+
+
+def row(codes: str) -> dict[str, int]:
+    return dict(zip(ROLES, (int(c) for c in codes.split())))
+
+
+#                  anon plat othA  nog   ro    gen   own   adm   aud
+MEMBERS_READ = row("401 403  200   200   200   200   200   200   200")
+ADMIN_ONLY_LIST = row("401 403  200   403   403   403   403   200   403")
+ADMIN_ONLY_CREATE = row("401 403  201   403   403   403   403   201   403")
+ADMIN_ONLY_DETAIL = row("401 403  404   403   403   403   403   200   403")
+ADMIN_ONLY_DELETE = row("401 403  404   403   403   403   403   204   403")
+ENV_SCOPED_DETAIL = row("401 403  404   404   200   200   200   200   200")
+OWNER_CHANGE = row("401 403  404   404   404   404   200   200   403")
+OWNER_DELETE = row("401 403  404   404   404   404   204   204   403")
+PLATFORM_ONLY = row("401 200  403   403   403   403   403   403   403")
+ADMIN_AUDITOR_LIST = row("401 403  200   403   403   403   403   200   200")
+ADMIN_AUDITOR_DETAIL = row("401 403  404   403   403   403   403   200   200")
+TENANT_SETTINGS = row("401 403  200   403   403   403   403   200   403")
+
+
+def _token_body(w, role):
+    user = actor(w, role)
+    return {"username": user.username if user else "nobody", "password": PASSWORD}
+
+
+def _template_body(w, role):
+    a = w.a
+    return {"environment": a.environment.pk, "name": "new-template", "ami_id": "ami-0fedcba9876543210",
+            "instance_type": "t3.small", "subnet": a.subnet.pk, "security_group": a.security_group.pk}
+
+
+# (route name, method) -> (url kwargs from the world, request body from the world and role, expected per role)
+MATRIX = {
+    ("auth-token", "POST"): (None, _token_body, row("400 200 200 200 200 200 200 200 200")),
+    ("me", "GET"): (None, None, row("401 200 200 200 200 200 200 200 200")),
+    ("api-root", "GET"): (None, None, MEMBERS_READ),
+    ("settings-aws", "GET"): (None, None, TENANT_SETTINGS),
+    ("settings-aws", "PUT"): (None, lambda w, r: {"account_id": "123456789012"}, TENANT_SETTINGS),
+    ("settings-vcenter", "GET"): (None, None, TENANT_SETTINGS),
+    ("settings-vcenter", "PUT"): (None, lambda w, r: {"url": "https://vc.example.com/sdk", "username": "svc"},
+                                  TENANT_SETTINGS),
+    ("tenant-list", "GET"): (None, None, PLATFORM_ONLY),
+    ("tenant-list", "POST"): (None, lambda w, r: {"name": "Initech"}, row("401 201 403 403 403 403 403 403 403")),
+    ("tenant-detail", "GET"): (lambda w: {"pk": w.a.tenant.pk}, None, PLATFORM_ONLY),
+    ("tenant-detail", "PATCH"): (lambda w: {"pk": w.a.tenant.pk}, lambda w, r: {"name": "Acme 2"}, PLATFORM_ONLY),
+    ("user-list", "GET"): (None, None, ADMIN_ONLY_LIST),
+    ("user-list", "POST"): (None, lambda w, r: {"username": "new-person", "password": PASSWORD, "role": "user"},
+                            ADMIN_ONLY_CREATE),
+    ("user-detail", "GET"): (lambda w: {"pk": w.a.user_general.pk}, None, ADMIN_ONLY_DETAIL),
+    ("user-detail", "PATCH"): (lambda w: {"pk": w.a.user_general.pk}, lambda w, r: {"first_name": "Gen"},
+                               ADMIN_ONLY_DETAIL),
+    ("group-list", "GET"): (None, None, ADMIN_ONLY_LIST),
+    ("group-list", "POST"): (None, lambda w, r: {"name": "new-group"}, ADMIN_ONLY_CREATE),
+    ("group-detail", "GET"): (lambda w: {"pk": w.a.group.pk}, None, ADMIN_ONLY_DETAIL),
+    ("group-detail", "PATCH"): (lambda w: {"pk": w.a.group.pk}, lambda w, r: {"name": "ops"}, ADMIN_ONLY_DETAIL),
+    ("group-detail", "DELETE"): (lambda w: {"pk": w.a.group.pk}, None, ADMIN_ONLY_DELETE),
+    ("auditlog-list", "GET"): (None, None, ADMIN_AUDITOR_LIST),
+    ("auditlog-detail", "GET"): (lambda w: {"pk": w.a.audit_row.pk}, None, ADMIN_AUDITOR_DETAIL),
+    ("region-list", "GET"): (None, None, MEMBERS_READ),
+    ("region-list", "POST"): (None, lambda w, r: {"code": "eu-west-1"}, ADMIN_ONLY_CREATE),
+    ("region-detail", "GET"): (lambda w: {"pk": w.a.region.pk}, None, ENV_SCOPED_DETAIL),
+    # The region still holds an imported instance, so even its administrator gets a 409, never a cascade.
+    ("region-detail", "DELETE"): (lambda w: {"pk": w.a.region.pk}, None, row("401 403 404 403 403 403 403 409 403")),
+    ("environment-list", "GET"): (None, None, MEMBERS_READ),
+    ("environment-list", "POST"): (
+        None, lambda w, r: {"region": w.a.region.pk, "name": "qa", "vpc_id": "vpc-0ccccccccccccccc1"},
+        # Tenant B's administrator names tenant A's region: it does not exist for them (400 on the field).
+        row("401 403 400 403 403 403 403 201 403")),
+    ("environment-detail", "GET"): (lambda w: {"pk": w.a.environment.pk}, None, ENV_SCOPED_DETAIL),
+    ("environment-detail", "PATCH"): (lambda w: {"pk": w.a.environment.pk}, lambda w, r: {"description": "x"},
+                                      ADMIN_ONLY_DETAIL),
+    ("environment-detail", "DELETE"): (lambda w: {"pk": w.a.other_environment.pk}, None, ADMIN_ONLY_DELETE),
+    ("environment-sync", "POST"): (lambda w: {"pk": w.a.default_environment.pk}, None, ADMIN_ONLY_DETAIL),
+    ("environment-permissions", "GET"): (lambda w: {"pk": w.a.environment.pk}, None, ADMIN_AUDITOR_DETAIL),
+    ("environment-permissions", "POST"): (
+        lambda w: {"pk": w.a.environment.pk}, lambda w, r: {"user": w.a.user_nogrant.pk, "role": "read_only"},
+        ADMIN_ONLY_DETAIL),
+    ("environment-revoke", "DELETE"): (
+        lambda w: {"pk": w.a.environment.pk, "principal_type": "user", "principal_id": w.a.user_ro.pk}, None,
+        ADMIN_ONLY_DELETE),
+    ("template-list", "GET"): (None, None, MEMBERS_READ),
+    ("template-list", "POST"): (None, _template_body, row("401 403 400 400 400 400 201 201 403")),
+    ("template-detail", "GET"): (lambda w: {"pk": w.a.template.pk}, None, ENV_SCOPED_DETAIL),
+    ("template-detail", "PATCH"): (lambda w: {"pk": w.a.template.pk}, lambda w, r: {"description": "x"},
+                                   OWNER_CHANGE),
+    ("template-detail", "DELETE"): (lambda w: {"pk": w.a.template.pk}, None, OWNER_DELETE),
+    ("instance-list", "GET"): (None, None, MEMBERS_READ),
+    ("instance-detail", "GET"): (lambda w: {"pk": w.a.instance.pk}, None, ENV_SCOPED_DETAIL),
+}
+
+NEEDS_AWS = {("environment-sync", "POST")}
+
+
+def discovered_endpoints() -> set[tuple[str, str]]:
+    """(route name, HTTP method) for every route under api/v1/, read from the URL resolver."""
+    found = set()
+
+    def walk(patterns, prefix, namespace):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                ns = p.namespace or namespace
+                walk(p.url_patterns, prefix + str(p.pattern), ns)
+            elif isinstance(p, URLPattern) and (prefix + str(p.pattern)).startswith("api/v1/") and p.name:
+                callback = p.callback
+                view_class = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
+                allowed = {m.upper() for m in view_class.http_method_names} - {"HEAD", "OPTIONS"}
+                actions = getattr(callback, "actions", None)
+                methods = {m.upper() for m in actions} if actions else \
+                    {m.upper() for m in ("get", "post", "put", "patch", "delete") if hasattr(view_class, m)}
+                for method in methods & allowed:
+                    found.add((p.name, method))
+
+    walk(get_resolver().url_patterns, "", None)
+    return found
+
+
+def test_every_endpoint_has_a_row():
+    endpoints = discovered_endpoints()
+    assert len(endpoints) > 30
+    missing = sorted(endpoints - set(MATRIX))
+    stale = sorted(set(MATRIX) - endpoints)
+    assert not missing, f"endpoints without a permission-matrix row: {missing}"
+    assert not stale, f"matrix rows for endpoints that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("endpoint", sorted(MATRIX), ids=lambda e: f"{e[1]} {e[0]}")
+def test_endpoint_answers_each_caller_as_expected(endpoint, world, api, request):
+    name, method = endpoint
+    kwargs_of, body_of, expected = MATRIX[endpoint]
+    if endpoint in NEEDS_AWS:
+        aws = request.getfixturevalue("aws_tenant_account")
+        aws(world.a.tenant)
+    url = reverse(f"api:{name}", kwargs=kwargs_of(world) if kwargs_of else None)
+    got = {}
+    for role in ROLES:
+        with transaction.atomic():
+            client = api.as_user(actor(world, role))
+            body = body_of(world, role) if body_of else None
+            if name == "auth-token":
+                api.force_authenticate(user=None)
+            response = client.generic(method, url, data=_json(body), content_type="application/json")
+            got[role] = response.status_code
+            transaction.set_rollback(True)
+    assert got == expected, f"{method} {url}: " + ", ".join(
+        f"{r}: got {got[r]} want {expected[r]}" for r in ROLES if got[r] != expected[r])
+
+
+def _json(body):
+    import json
+
+    return json.dumps(body) if body is not None else ""

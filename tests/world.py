@@ -1,0 +1,72 @@
+"""Two tenants with every role, each with a region, environments, VPC resources, a template, an instance and a
+group. Tests address actors by role name so the same request can be replayed as each of them."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from environments import services as env_services
+from environments.choices import EnvironmentRole
+from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet, Template
+from portal import services
+from portal.models import AuditLog, User
+from portal.roles import TenantRole
+
+PASSWORD = "correct-horse-battery-9"
+
+ROLES = ("anonymous", "platform", "other_admin", "user_nogrant", "user_ro", "user_general", "user_owner", "admin",
+         "auditor")
+
+
+def _tenant(slug: str, vpc: str) -> SimpleNamespace:
+    t = SimpleNamespace()
+    t.tenant = services.tenant_create(actor=None, name=f"Tenant {slug}", slug=slug)
+    mk = lambda name, role: services.user_create(  # noqa: E731
+        actor=None, tenant=t.tenant, username=f"{slug}-{name}", password=PASSWORD, role=role)
+    t.admin = mk("admin", TenantRole.ADMIN)
+    t.auditor = mk("auditor", TenantRole.AUDITOR)
+    t.user_nogrant = mk("nogrant", TenantRole.USER)
+    t.user_ro = mk("ro", TenantRole.USER)
+    t.user_general = mk("general", TenantRole.USER)
+    t.user_owner = mk("owner", TenantRole.USER)
+    t.region = env_services.region_create(actor=t.admin, code="us-east-1")
+    t.default_environment = t.region.environments.get(is_default=True)
+    t.environment = env_services.environment_create(actor=t.admin, region=t.region, name="prod", vpc_id=vpc)
+    t.other_environment = env_services.environment_create(actor=t.admin, region=t.region, name="dev",
+                                                          vpc_id=vpc[:-1] + "9")
+    e = t.environment
+    t.subnet = Subnet.objects.create(tenant=t.tenant, environment=e, subnet_id="subnet-0123456789abcdef0",
+                                     cidr_block="10.0.1.0/24", availability_zone="us-east-1a")
+    t.security_group = SecurityGroup.objects.create(tenant=t.tenant, environment=e, group_id="sg-0123456789abcdef0",
+                                                    name="web")
+    t.key_pair = KeyPair.objects.create(tenant=t.tenant, environment=e, name="ops")
+    t.template = env_services.template_create(actor=t.admin, environment=e, name="web", ami_id="ami-0123456789abcdef0",
+                                              instance_type="t3.micro", subnet=t.subnet,
+                                              security_group=t.security_group, key_pair=t.key_pair)
+    t.instance = ImportedInstance.objects.create(tenant=t.tenant, environment=e, instance_id="i-0123456789abcdef0",
+                                                 source_vm_name="web01")
+    t.group = services.group_create(actor=t.admin, name="operators", members=[t.user_nogrant])
+    for user, role in ((t.user_ro, EnvironmentRole.READ_ONLY), (t.user_general, EnvironmentRole.GENERAL),
+                       (t.user_owner, EnvironmentRole.OWNER)):
+        env_services.environment_grant(actor=t.admin, environment=e, principal=user, role=role)
+    t.audit_row = AuditLog.objects.filter(tenant=t.tenant).first()
+    return t
+
+
+def build_world() -> SimpleNamespace:
+    w = SimpleNamespace()
+    w.a = _tenant("acme", "vpc-0aaaaaaaaaaaaaaa1")
+    w.b = _tenant("globex", "vpc-0bbbbbbbbbbbbbbb1")
+    w.platform = User.objects.create_superuser("platform-op", "op@example.com", PASSWORD)
+    return w
+
+
+def actor(world, role: str):
+    """The user acting as `role` against tenant A's objects (other_admin is tenant B's administrator)."""
+    if role == "anonymous":
+        return None
+    if role == "platform":
+        return world.platform
+    if role == "other_admin":
+        return world.b.admin
+    return getattr(world.a, role)

@@ -59,6 +59,8 @@ class EnvironmentSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "region_code", "vpc_cidr_block", "is_default", "subnets", "security_groups",
                             "key_pairs", "last_synced_at", "sync_error", "created_at"]
         extra_kwargs = {"vpc_id": {"required": True, "allow_blank": False}}
+        # Uniqueness is the service's to decide (409 Conflict), not a serializer validator's (400).
+        validators = []
 
 
 class EnvironmentUpdateSerializer(EnvironmentSerializer):
@@ -98,6 +100,7 @@ class TemplateSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "environment", "ami_id", "instance_type", "subnet", "security_group",
                   "key_pair", "created_at"]
         read_only_fields = ["id", "created_at"]
+        validators = []
 
 
 class TemplateUpdateSerializer(TemplateSerializer):

@@ -61,7 +61,3 @@ class PortalExceptionHandler(ExceptionHandler):
             "method": request.method, "path": request.get_full_path()[:500],
             "status": 404 if not isinstance(exc, (exceptions.PermissionDenied, DjangoPermissionDenied)) else 403,
         })
-
-
-def portal_exception_handler(exc, context):
-    return PortalExceptionHandler(exc, context).run()

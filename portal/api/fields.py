@@ -1,8 +1,11 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from portal.roles import Action
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class RestrictedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     """A related id in a request body, resolved only among the rows the actor may `action`; anything else reads
     as "does not exist", the same answer a foreign or unknown id gets."""

@@ -1,0 +1,30 @@
+# Two commands for a fresh machine:  `make run` (the portal with a worker and a demo tenant)  and  `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test test-postgres sandbox-build deploy-check clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) manage.py runportal
+
+# The whole suite on the database DATABASE_URL names (SQLite when unset). The sandbox peers are built first
+# (the vCenter simulator needs Go from Debian's packages; build.sh installs it when missing and root).
+test: $(STAMP) sandbox-build
+	$(PY) -m pytest --create-db $(PYTEST_ARGS)
+
+test-postgres:
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(MAKE) test
+
+sandbox-build:
+	bash sandbox/vcenter/build.sh
+
+clean:
+	rm -rf $(VENV) var staticfiles

@@ -1,0 +1,62 @@
+"""A tenant's AWS and vCenter settings: secrets encrypted at rest and never shown back."""
+
+from django.db import connection
+from django.urls import reverse
+
+from portal.models import AuditLog, TenantAwsAccount, TenantVCenter
+
+
+def _raw(table, column, tenant_id):
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column} FROM {table} WHERE tenant_id = %s", [tenant_id])
+        return cursor.fetchone()[0]
+
+
+def test_aws_secret_is_encrypted_at_rest_and_write_only(world, api):
+    client = api.as_user(world.a.admin)
+    url = reverse("api:settings-aws")
+    response = client.put(url, {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG",
+                                "account_id": "123456789012"}, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert "secret_access_key" not in body and body["secret_access_key_set"] is True
+    assert "wJalrXUtnFEMI" not in response.content.decode()
+    raw = _raw("portal_tenantawsaccount", "secret_access_key", world.a.tenant.pk)
+    assert raw.startswith("fernet:") and "wJalrXUtnFEMI" not in raw
+    assert TenantAwsAccount.objects.get(tenant=world.a.tenant).secret_access_key == "wJalrXUtnFEMI/K7MDENG"
+    assert "wJalrXUtnFEMI" not in client.get(url).content.decode()
+    row = AuditLog.objects.filter(action="aws_account.update").get()
+    assert "wJalrXUtnFEMI" not in str(row.detail)
+
+
+def test_a_partial_update_keeps_the_stored_secret(world, api):
+    client = api.as_user(world.a.admin)
+    url = reverse("api:settings-aws")
+    client.put(url, {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "first-secret"}, format="json")
+    client.put(url, {"account_id": "123456789012"}, format="json")
+    assert TenantAwsAccount.objects.get(tenant=world.a.tenant).secret_access_key == "first-secret"
+
+
+def test_vcenter_password_is_encrypted_and_the_esx_switch_is_audited(world, api):
+    client = api.as_user(world.a.admin)
+    url = reverse("api:settings-vcenter")
+    response = client.put(url, {"url": "https://vc.example.com/sdk", "username": "svc@vsphere.local",
+                                "password": "vc-pass-123", "ignore_esx_certificate_errors": True}, format="json")
+    assert response.status_code == 200
+    assert response.json()["password_set"] is True and "vc-pass-123" not in response.content.decode()
+    assert "vc-pass-123" not in _raw("portal_tenantvcenter", "password", world.a.tenant.pk)
+    assert TenantVCenter.objects.get(tenant=world.a.tenant).password == "vc-pass-123"
+    row = AuditLog.objects.get(action="vcenter.update")
+    assert row.detail["ignore_esx_certificate_errors"] is True
+
+
+def test_bad_settings_are_refused(world, api):
+    client = api.as_user(world.a.admin)
+    bad = client.put(reverse("api:settings-aws"), {"account_id": "12", "role_arn": "arn:nope"}, format="json")
+    assert bad.status_code == 400
+    assert {e["attr"] for e in bad.json()["errors"]} == {"account_id", "role_arn"}
+    bad_vc = client.put(reverse("api:settings-vcenter"), {"url": "not a url", "username": "x",
+                                                          "thumbprint": "zz"}, format="json")
+    assert bad_vc.status_code == 400
+    assert {e["attr"] for e in bad_vc.json()["errors"]} == {"url", "thumbprint"}
+    assert not TenantVCenter.objects.exists()

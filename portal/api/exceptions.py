@@ -1,5 +1,7 @@
 """One error body for the whole API (drf-standardized-errors), service errors mapped to HTTP, denials audited."""
 
+import logging
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
@@ -11,6 +13,8 @@ from rest_framework.serializers import as_serializer_error
 
 from portal import errors
 from portal.models import AuditOutcome
+
+logger = logging.getLogger("portal.api")
 
 
 class ConflictError(exceptions.APIException):
@@ -41,6 +45,14 @@ class PortalExceptionHandler(ExceptionHandler):
         if isinstance(exc, ProtectedError):
             return ConflictError("Other records still use this object.", code="in_use")
         return super().convert_known_exceptions(exc)
+
+    def report_exception(self, exc, response):
+        # A peer's failure is an expected condition with a message for the user, not a server bug: log it, but do
+        # not signal got_request_exception (error trackers, and the test client, treat that as a crash).
+        if isinstance(exc, UpstreamAPIError):
+            logger.warning("peer failure: %s", exc.detail)
+            return
+        super().report_exception(exc, response)
 
     def run(self):
         response = super().run()

@@ -18,6 +18,7 @@ from portal.audit import audit_record
 from portal.errors import Conflict, UpstreamError
 from portal.integrations.aws import client as aws
 from portal.models import Tenant, TenantGroup, User
+from portal.peers import aws_credentials
 from portal.roles import TenantRole
 from portal.validation import non_field_error, validated_save
 
@@ -118,25 +119,13 @@ def environment_delete(*, actor: User, environment: Environment) -> None:
         ) from exc
 
 
-def tenant_aws_credentials(tenant: Tenant) -> aws.AwsCredentials:
-    account = getattr(tenant, "aws_account", None)
-    if account is None:
-        return aws.AwsCredentials()
-    return aws.AwsCredentials(
-        access_key_id=account.access_key_id,
-        secret_access_key=account.secret_access_key,
-        role_arn=account.role_arn if account.auth_mode == "assume_role" else "",
-        external_id=account.external_id,
-    )
-
-
 def environment_sync(*, actor: User, environment: Environment) -> Environment:
     """Refresh subnets, security groups and key pairs from AWS. The AWS call happens outside any transaction;
     the replacement of the rows is atomic, so a failed sync leaves the previous data intact."""
     _same_tenant(actor, environment)
     try:
         resources = aws.describe_vpc_resources(
-            tenant_aws_credentials(environment.tenant), environment.region.code, environment.vpc_id
+            aws_credentials(environment.tenant), environment.region.code, environment.vpc_id
         )
     except aws.AwsError as exc:
         with transaction.atomic():

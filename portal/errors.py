@@ -27,3 +27,12 @@ class UpstreamError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+class Forbidden(Exception):
+    """The actor is known and may see the object, but may not do this (403), with a message saying why."""
+
+    def __init__(self, message: str, code: str = "permission_denied"):
+        super().__init__(message)
+        self.message = message
+        self.code = code

@@ -162,6 +162,16 @@ class TenantVCenter(TenantOwnedModel):
     dns_suffixes = models.CharField(
         max_length=500, blank=True, help_text="Comma-separated DNS suffixes tried when an ESX host name fails."
     )
+    connector_updating = models.BooleanField(
+        default=False, help_text="While on, new migrations are refused; running ones continue."
+    )
+    max_active_migrations_per_region = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Overrides MIGRATION_MAX_ACTIVE_PER_REGION for this tenant's connector."
+    )
+
+    @property
+    def dns_suffix_list(self) -> list[str]:
+        return [s.strip().strip(".") for s in self.dns_suffixes.split(",") if s.strip()]
 
     restriction = ADMIN_ONLY
 

@@ -29,6 +29,7 @@ CONNECTOR_SIGNING_KEY = env.str(
     "CONNECTOR_SIGNING_KEY", default=("dev-connector-" + SECRET_KEY) if DEBUG else environ.Env.NOTSET
 )
 CONNECTOR_TOKEN_MAX_AGE = env.int("CONNECTOR_TOKEN_MAX_AGE", default=300)
+CONNECTOR_SIGNING_KEY_FALLBACKS = env.list("CONNECTOR_SIGNING_KEY_FALLBACKS", default=[])
 
 
 def _fernet_key_from(secret: str) -> str:
@@ -97,6 +98,8 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'p
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Workers and the web process share the file: wait for locks instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
+    # A file, not memory, so that worker threads and worker processes started by tests share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-portal.sqlite3")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -194,12 +197,14 @@ AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="") or None
 AWS_DEFAULT_REGION = env.str("AWS_DEFAULT_REGION", default="us-east-1")
 
 # django-q2: ORM broker by default (tasks enqueued in the same transaction as the job row). `retry` must exceed
-# `timeout`, or the broker hands a still-running tick to a second worker.
+# `timeout`, or the broker hands a still-running tick to a second worker. A disk transfer is one long tick, so
+# the timeout is generous; resuming a job whose worker died is the reconciler's work (job leases), not q2's
+# redelivery, which only comes after `retry` and then finds the job leased or finished.
 Q_CLUSTER = {
     "name": "portal",
     "workers": env.int("Q_WORKERS", default=2),
-    "timeout": env.int("Q_TIMEOUT", default=300),
-    "retry": env.int("Q_RETRY", default=360),
+    "timeout": env.int("Q_TIMEOUT", default=6 * 3600),
+    "retry": env.int("Q_RETRY", default=6 * 3600 + 600),
     "max_attempts": 1,
     "ack_failures": True,
     "save_limit": 250,
@@ -230,3 +235,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Migrations. The connector runs at most this many migrations at once per region (AMP: 4); AWS allows 5 active
+# VM imports per region. Leases: a worker renews its job lease every MIGRATION_LEASE_SECONDS / 4.
+MIGRATION_MAX_ACTIVE_PER_REGION = env.int("MIGRATION_MAX_ACTIVE_PER_REGION", default=4)
+MIGRATION_AWS_MAX_ACTIVE_IMPORTS = env.int("MIGRATION_AWS_MAX_ACTIVE_IMPORTS", default=5)
+MIGRATION_LEASE_SECONDS = env.int("MIGRATION_LEASE_SECONDS", default=60)
+MIGRATION_POLL_SECONDS = env.float("MIGRATION_POLL_SECONDS", default=10.0)
+MIGRATION_TICK_BUDGET_SECONDS = env.float("MIGRATION_TICK_BUDGET_SECONDS", default=60.0)
+MIGRATION_PART_SIZE = env.int("MIGRATION_PART_SIZE", default=8 * 1024 * 1024)
+MIGRATION_UPLOAD_CONCURRENCY = env.int("MIGRATION_UPLOAD_CONCURRENCY", default=3)
+MIGRATION_STAGING_BUCKET_PREFIX = env.str("MIGRATION_STAGING_BUCKET_PREFIX", default="vmigrate-staging")

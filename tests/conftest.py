@@ -53,3 +53,35 @@ def aws_tenant_account(aws, settings):
 def _fast_password_hashing(settings):
     # The production hasher is deliberately slow; tests create dozens of users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def aws_instance_for(aws):
+    """Backs an ImportedInstance row with a real (sandbox) EC2 instance."""
+    import boto3
+
+    def make(instance):
+        ec2 = boto3.client("ec2", endpoint_url=aws.endpoint_url, region_name="us-east-1",
+                           aws_access_key_id=aws.access_key, aws_secret_access_key=aws.secret_key)
+        image = ec2.register_image(Name=f"img-{instance.pk}", RootDeviceName="/dev/sda1", BlockDeviceMappings=[
+            {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}])["ImageId"]
+        instance_id = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                        InstanceType="t3.micro")["Instances"][0]["InstanceId"]
+        type(instance).objects.filter(pk=instance.pk).update(instance_id=instance_id, image_id=image)
+        instance.refresh_from_db()
+        return instance_id
+
+    return make
+
+
+@pytest.fixture
+def vcenter_tenant_connection(vcenter):
+    """Points a tenant's vCenter connection at the sandbox (service account)."""
+    from portal.models import TenantVCenter
+
+    def configure(tenant):
+        TenantVCenter.objects.update_or_create(tenant=tenant, defaults={
+            "url": vcenter.url, "username": vcenter.username, "password": vcenter.password})
+        return vcenter
+
+    return configure

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from environments import services as env_services
 from environments.choices import EnvironmentRole
 from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet, Template
+from migrations_app.models import MigrationTask
 from portal import services
 from portal.models import AuditLog, User
 from portal.roles import TenantRole
@@ -49,6 +50,9 @@ def _tenant(slug: str, vpc: str) -> SimpleNamespace:
     for user, role in ((t.user_ro, EnvironmentRole.READ_ONLY), (t.user_general, EnvironmentRole.GENERAL),
                        (t.user_owner, EnvironmentRole.OWNER)):
         env_services.environment_grant(actor=t.admin, environment=e, principal=user, role=role)
+    t.migration = MigrationTask.objects.create(
+        tenant=t.tenant, environment=e, region=t.region, created_by=t.user_general, vm_moref="vm-40", vm_name="web01",
+        operating_system="ubuntu-22.04", instance_type="t3.micro", subnet=t.subnet, security_group=t.security_group)
     t.audit_row = AuditLog.objects.filter(tenant=t.tenant).first()
     return t
 

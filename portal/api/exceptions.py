@@ -33,6 +33,8 @@ class PortalExceptionHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc):
         if isinstance(exc, errors.Conflict):
             return ConflictError(exc.message, code=exc.code)
+        if isinstance(exc, errors.Forbidden):
+            return exceptions.PermissionDenied(exc.message, code=exc.code)
         if isinstance(exc, errors.NotFound):
             return exceptions.NotFound(exc.message)
         if isinstance(exc, errors.UpstreamError):

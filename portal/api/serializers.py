@@ -91,7 +91,8 @@ class VCenterSerializer(serializers.ModelSerializer):
     class Meta:
         model = TenantVCenter
         fields = ["url", "username", "password", "password_set", "verify_tls", "ca_certificate_pem", "thumbprint",
-                  "ignore_esx_certificate_errors", "dns_suffixes", "updated_at"]
+                  "ignore_esx_certificate_errors", "dns_suffixes", "connector_updating",
+                  "max_active_migrations_per_region", "updated_at"]
         read_only_fields = ["updated_at"]
 
     def get_password_set(self, vcenter) -> bool:

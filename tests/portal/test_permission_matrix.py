@@ -32,6 +32,7 @@ PLATFORM_ONLY = row("401 200  403   403   403   403   403   403   403")
 ADMIN_AUDITOR_LIST = row("401 403  200   403   403   403   403   200   200")
 ADMIN_AUDITOR_DETAIL = row("401 403  404   403   403   403   403   200   200")
 TENANT_SETTINGS = row("401 403  200   403   403   403   403   200   403")
+OPERATE = row("401 403  404   404   404   200   200   200   403")
 
 
 def _token_body(w, role):
@@ -101,10 +102,33 @@ MATRIX = {
                                    OWNER_CHANGE),
     ("template-detail", "DELETE"): (lambda w: {"pk": w.a.template.pk}, None, OWNER_DELETE),
     ("instance-list", "GET"): (None, None, MEMBERS_READ),
+    ("instance-power-start", "POST"): (lambda w: {"pk": w.a.instance.pk}, None, OPERATE),
+    ("instance-power-stop", "POST"): (lambda w: {"pk": w.a.instance.pk}, None, OPERATE),
+    ("instance-power-reboot", "POST"): (lambda w: {"pk": w.a.instance.pk}, None, OPERATE),
+    # Tenant B's administrator may operate in B, so A's environment is merely "not found"; users with no
+    # "general" grant anywhere are told to ask an administrator (403).
+    ("import-tokens", "POST"): (None, lambda w, r: {"environment": w.a.environment.pk, "vm": "vm-40"},
+                                row("401 403 404 403 403 201 201 201 403")),
+    ("migration-list", "GET"): (None, None, MEMBERS_READ),
+    # A token that does not verify is refused before anything else is looked at.
+    ("migration-list", "POST"): (None, lambda w, r: {
+        "token": "forged", "vm": "vm-40", "environment": w.a.environment.pk, "operating_system": "ubuntu-22.04",
+        "instance_type": "t3.micro", "subnet": w.a.subnet.pk, "security_group": w.a.security_group.pk},
+        row("401 403 403 403 403 403 403 403 403")),
+    ("migration-detail", "GET"): (lambda w: {"pk": w.a.migration.pk}, None, ENV_SCOPED_DETAIL),
+    # Started by user_general: others who can see it may not cancel it, administrators may.
+    ("migration-cancel", "POST"): (lambda w: {"pk": w.a.migration.pk}, None, row("401 403 404 404 403 200 403 200 403")),
+    # Tenant B has no vCenter connection configured (409 with a message).
+    ("vcenter-vms", "GET"): (None, None, row("401 403 409 403 403 200 200 200 403")),
+    ("settings-vmimport-role", "GET"): (None, None, TENANT_SETTINGS),
+    ("settings-vmimport-role", "POST"): (None, lambda w, r: {"region": "us-east-1"}, TENANT_SETTINGS),
     ("instance-detail", "GET"): (lambda w: {"pk": w.a.instance.pk}, None, ENV_SCOPED_DETAIL),
 }
 
-NEEDS_AWS = {("environment-sync", "POST")}
+NEEDS_AWS = {("environment-sync", "POST"), ("instance-power-start", "POST"), ("instance-power-stop", "POST"),
+             ("instance-power-reboot", "POST"), ("settings-vmimport-role", "GET"),
+             ("settings-vmimport-role", "POST")}
+NEEDS_VCENTER = {("vcenter-vms", "GET")}
 
 
 def discovered_endpoints() -> set[tuple[str, str]]:
@@ -144,8 +168,12 @@ def test_endpoint_answers_each_caller_as_expected(endpoint, world, api, request)
     name, method = endpoint
     kwargs_of, body_of, expected = MATRIX[endpoint]
     if endpoint in NEEDS_AWS:
-        aws = request.getfixturevalue("aws_tenant_account")
-        aws(world.a.tenant)
+        configure = request.getfixturevalue("aws_tenant_account")
+        for tenant in (world.a, world.b):
+            configure(tenant.tenant)
+        request.getfixturevalue("aws_instance_for")(world.a.instance)
+    if endpoint in NEEDS_VCENTER:
+        request.getfixturevalue("vcenter_tenant_connection")(world.a.tenant)
     url = reverse(f"api:{name}", kwargs=kwargs_of(world) if kwargs_of else None)
     got = {}
     for role in ROLES:

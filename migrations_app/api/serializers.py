@@ -1,0 +1,92 @@
+from rest_framework import serializers
+
+from migrations_app.admission import queue_position
+from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, MigrationState, OperatingSystem
+from migrations_app.models import MigrationTask
+
+
+class ImportTokenRequestSerializer(serializers.Serializer):
+    environment = serializers.IntegerField(min_value=1)
+    vm = serializers.CharField(max_length=64, help_text="The VM's managed object id, e.g. vm-42")
+
+
+class ImportTokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    environment = serializers.IntegerField(source="environment_id")
+    vm = serializers.CharField(source="vm_moref")
+
+
+class MigrationRequestSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=2000)
+    vm = serializers.CharField(max_length=64)
+    environment = serializers.IntegerField(min_value=1)
+    operating_system = serializers.ChoiceField(choices=OperatingSystem.choices)
+    instance_type = serializers.ChoiceField(choices=SUPPORTED_INSTANCE_TYPES)
+    subnet = serializers.IntegerField(min_value=1)
+    security_group = serializers.IntegerField(min_value=1)
+    key_pair = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    private_ip = serializers.IPAddressField(protocol="IPv4", required=False, allow_null=True, allow_blank=True)
+    power_off = serializers.BooleanField(default=False, help_text="Power the VM off before exporting it.")
+
+
+class MigrationSerializer(serializers.ModelSerializer):
+    state = serializers.ChoiceField(choices=MigrationState.choices, read_only=True)
+    queue_position = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    region = serializers.CharField(source="region.code", read_only=True)
+    subnet = serializers.CharField(source="subnet.subnet_id", read_only=True)
+    security_group = serializers.CharField(source="security_group.group_id", read_only=True)
+    key_pair = serializers.CharField(source="key_pair.name", read_only=True, default=None)
+    export_percent = serializers.SerializerMethodField()
+    upload_percent = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MigrationTask
+        fields = ["id", "state", "step", "status_message", "error_code", "queue_position", "vm_moref", "vm_name",
+                  "environment", "region", "operating_system", "instance_type", "subnet", "security_group",
+                  "key_pair", "private_ip", "power_off_requested", "bytes_total", "bytes_exported", "bytes_uploaded",
+                  "export_percent", "upload_percent", "conversion_progress", "import_task_id", "image_id",
+                  "instance_id", "created_by", "created_at", "started_at", "finished_at", "updated_at"]
+        read_only_fields = fields
+
+    def get_queue_position(self, task) -> int | None:
+        return queue_position(task)
+
+    def get_export_percent(self, task) -> int:
+        return int(100 * task.bytes_exported / task.bytes_total) if task.bytes_total else 0
+
+    def get_upload_percent(self, task) -> int:
+        return int(100 * task.bytes_uploaded / task.bytes_total) if task.bytes_total else 0
+
+
+class VmDiskSerializer(serializers.Serializer):
+    key = serializers.IntegerField()
+    label = serializers.CharField()
+    capacity_bytes = serializers.IntegerField()
+    is_rdm = serializers.BooleanField()
+
+
+class VmSerializer(serializers.Serializer):
+    moref = serializers.CharField()
+    name = serializers.CharField()
+    guest_id = serializers.CharField()
+    guest_full_name = serializers.CharField()
+    power_state = serializers.CharField()
+    num_cpu = serializers.IntegerField()
+    memory_mb = serializers.IntegerField()
+    disks = VmDiskSerializer(many=True)
+    host_name = serializers.CharField()
+    folder_path = serializers.CharField()
+
+
+class RoleStatusSerializer(serializers.Serializer):
+    exists = serializers.BooleanField()
+    trusts_vmie = serializers.BooleanField()
+    has_policy = serializers.BooleanField()
+    trust_policy = serializers.JSONField()
+    permissions_policy = serializers.JSONField()
+
+
+class RoleFixRequestSerializer(serializers.Serializer):
+    region = serializers.CharField(max_length=32)

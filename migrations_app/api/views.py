@@ -1,0 +1,186 @@
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from environments.api.serializers import ImportedInstanceSerializer
+from environments.models import ImportedInstance
+from migrations_app import selectors, services
+from migrations_app.api.serializers import (
+    ImportTokenRequestSerializer,
+    ImportTokenSerializer,
+    MigrationRequestSerializer,
+    MigrationSerializer,
+    RoleFixRequestSerializer,
+    RoleStatusSerializer,
+    VmSerializer,
+)
+from migrations_app.choices import MigrationState
+from migrations_app.models import MigrationTask
+from portal.api.permissions import IsTenantMember
+from portal.api.viewsets import ADMINS, RestrictedViewSet
+from portal.errors import Forbidden, UpstreamError
+from portal.integrations.aws import client as aws
+from portal.integrations.vsphere import client as vsphere
+from portal.peers import aws_credentials, vcenter_connection
+from portal.roles import Action, TenantRole
+
+OPERATORS = frozenset({TenantRole.ADMIN, TenantRole.USER})
+
+
+class ImportTokenView(APIView):
+    """Step 1 of a migration: the portal checks your role on the environment and issues a token, valid for five
+    minutes and one use, bound to you, the environment and the VM."""
+
+    permission_classes = [IsTenantMember]
+
+    def allowed_roles(self):
+        return OPERATORS
+
+    @extend_schema(request=ImportTokenRequestSerializer, responses={201: ImportTokenSerializer})
+    def post(self, request):
+        serializer = ImportTokenRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        issued = services.import_token_issue(actor=request.user, environment_id=serializer.validated_data[
+            "environment"], vm_moref=serializer.validated_data["vm"])
+        return Response(ImportTokenSerializer(issued).data, status=status.HTTP_201_CREATED)
+
+
+class MigrationFilter(filters.FilterSet):
+    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    state = filters.MultipleChoiceFilter(choices=MigrationState.choices)
+
+    class Meta:
+        model = MigrationTask
+        fields = ["environment", "state", "vm_moref"]
+
+
+class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RestrictedViewSet):
+    """VM-to-EC2 migrations (the last seven days unless `since` is given). POST with a token from
+    /import-tokens/ to start one: the answer is the task, running or with its queue position."""
+
+    base_queryset = MigrationTask.objects.all()
+    serializer_class = MigrationSerializer
+    filterset_class = MigrationFilter
+    restrict_actions = {"create": Action.OPERATE, "cancel": Action.VIEW}
+    role_gates = {"create": OPERATORS, "cancel": OPERATORS}
+
+    def get_queryset(self):
+        if self.action == "list" and "since" not in self.request.query_params:
+            return selectors.migration_list(fetched_by=self.request.user)
+        return super().get_queryset().select_related("environment", "region", "created_by", "subnet",
+                                                     "security_group", "key_pair")
+
+    @extend_schema(request=MigrationRequestSerializer, responses={201: MigrationSerializer})
+    def create(self, request):
+        serializer = MigrationRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        task = services.migration_create(
+            actor=request.user, token=data["token"], environment_id=data["environment"], vm_moref=data["vm"],
+            operating_system=data["operating_system"], instance_type=data["instance_type"],
+            subnet_id=data["subnet"], security_group_id=data["security_group"], key_pair_id=data.get("key_pair"),
+            private_ip=data.get("private_ip") or None, power_off=data["power_off"])
+        return Response(MigrationSerializer(task).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: MigrationSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel (the user who started it, or an administrator). Idempotent; completed migrations are left
+        untouched; the answer shows `cancelling` until the worker has released everything, then `cancelled`."""
+        task = services.migration_cancel(actor=request.user, task=self.get_object())
+        return Response(MigrationSerializer(task).data)
+
+
+class VCenterVmListView(APIView):
+    """The tenant's vCenter VMs (through the connector's service account). Whether you may export one is checked
+    against your own vCenter account when you start its migration."""
+
+    permission_classes = [IsTenantMember]
+
+    def allowed_roles(self):
+        return OPERATORS
+
+    @extend_schema(responses={200: VmSerializer(many=True)})
+    def get(self, request):
+        from environments.models import Environment
+
+        if not Environment.objects.restrict(request.user, Action.OPERATE).exists():
+            raise Forbidden(services.NO_GRANT_MESSAGE, code="no_environment_grant")
+        try:
+            with vsphere.session(vcenter_connection(request.user.tenant)) as vc:
+                vms = vc.list_vms()
+        except vsphere.VSphereError as exc:
+            raise UpstreamError(exc.message, code=f"vcenter_{exc.code}") from exc
+        return Response(VmSerializer(vms, many=True).data)
+
+
+class InstancePowerViewSet(RestrictedViewSet):
+    """Start, stop or reboot an imported instance (general role on its environment)."""
+
+    base_queryset = ImportedInstance.objects.select_related("environment__region", "tenant")
+    serializer_class = ImportedInstanceSerializer
+    restrict_actions = {"start": Action.OPERATE, "stop": Action.OPERATE, "reboot": Action.OPERATE}
+    role_gates = {"start": OPERATORS, "stop": OPERATORS, "reboot": OPERATORS}
+
+    def _power(self, request, verb):
+        instance = services.instance_power(actor=request.user, instance=self.get_object(), action=verb)
+        return Response(ImportedInstanceSerializer(instance).data)
+
+    @extend_schema(request=None, responses={200: ImportedInstanceSerializer})
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        return self._power(request, "start")
+
+    @extend_schema(request=None, responses={200: ImportedInstanceSerializer})
+    @action(detail=True, methods=["post"])
+    def stop(self, request, pk=None):
+        return self._power(request, "stop")
+
+    @extend_schema(request=None, responses={200: ImportedInstanceSerializer})
+    @action(detail=True, methods=["post"])
+    def reboot(self, request, pk=None):
+        return self._power(request, "reboot")
+
+
+class VmImportRoleView(APIView):
+    """The vmimport service role VM Import needs: GET shows its state and the policies Fix Error would apply;
+    POST (Fix Error) creates or repairs it. Administrators only."""
+
+    permission_classes = [IsTenantMember]
+
+    def allowed_roles(self):
+        return ADMINS
+
+    def _status(self, request, region, status_obj=None):
+        from environments.models import Region
+        from migrations_app.pipeline import staging_bucket_name
+
+        codes = set(Region.objects.restrict(request.user, Action.ADMIN).values_list("code", flat=True)) | {region}
+        buckets = sorted(staging_bucket_name(request.user.tenant, c) for c in codes)
+        try:
+            status_obj = status_obj or aws.vmimport_role_status(aws_credentials(request.user.tenant), region)
+        except aws.AwsError as exc:
+            raise UpstreamError(f"AWS refused: {exc.message}", code="aws_error") from exc
+        return Response(RoleStatusSerializer({
+            "exists": status_obj.exists, "trusts_vmie": status_obj.trusts_vmie, "has_policy": status_obj.has_policy,
+            "trust_policy": aws.VMIMPORT_TRUST_POLICY, "permissions_policy": aws.vmimport_role_policy(buckets),
+        }).data)
+
+    @extend_schema(parameters=[OpenApiParameter("region", str, required=False)],
+                   responses={200: RoleStatusSerializer})
+    def get(self, request):
+        serializer = RoleFixRequestSerializer(data={"region": request.query_params.get("region", "us-east-1")})
+        serializer.is_valid(raise_exception=True)
+        return self._status(request, serializer.validated_data["region"])
+
+    @extend_schema(request=RoleFixRequestSerializer, responses={200: RoleStatusSerializer})
+    def post(self, request):
+        serializer = RoleFixRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        region = serializer.validated_data["region"]
+        fixed = services.vmimport_role_fix(actor=request.user, region_code=region)
+        return self._status(request, region, fixed)

@@ -1,0 +1,67 @@
+"""Migration states and the only transitions between them; the supported operating systems and instance types."""
+
+from django.db import models
+
+
+class MigrationState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    EXPORTING = "exporting", "Exporting"
+    UPLOADING = "uploading", "Uploading"
+    CONVERTING = "converting", "Converting"
+    LAUNCHING = "launching", "Launching"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLING = "cancelling", "Cancelling"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+S = MigrationState
+TERMINAL = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED})
+# States that hold one of the region's connector slots.
+ACTIVE = frozenset({S.EXPORTING, S.UPLOADING, S.CONVERTING, S.LAUNCHING})
+# States a worker drives (a lease is taken to work on them).
+WORKABLE = ACTIVE | {S.CANCELLING}
+
+ALLOWED_TRANSITIONS: dict[str, frozenset] = {
+    S.QUEUED: frozenset({S.EXPORTING, S.CANCELLED, S.FAILED}),
+    S.EXPORTING: frozenset({S.UPLOADING, S.FAILED, S.CANCELLING}),
+    S.UPLOADING: frozenset({S.CONVERTING, S.FAILED, S.CANCELLING}),
+    S.CONVERTING: frozenset({S.LAUNCHING, S.FAILED, S.CANCELLING}),
+    S.LAUNCHING: frozenset({S.COMPLETED, S.FAILED, S.CANCELLING}),
+    S.CANCELLING: frozenset({S.CANCELLED}),
+    S.COMPLETED: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+
+class OperatingSystem(models.TextChoices):
+    """Guest operating systems VM Import/Export supports (a representative list; kept as data, not code)."""
+
+    WINDOWS_SERVER_2016 = "windows-server-2016", "Windows Server 2016"
+    WINDOWS_SERVER_2019 = "windows-server-2019", "Windows Server 2019"
+    WINDOWS_SERVER_2022 = "windows-server-2022", "Windows Server 2022"
+    AMAZON_LINUX_2 = "amazon-linux-2", "Amazon Linux 2"
+    RHEL_8 = "rhel-8", "Red Hat Enterprise Linux 8"
+    RHEL_9 = "rhel-9", "Red Hat Enterprise Linux 9"
+    CENTOS_7 = "centos-7", "CentOS 7"
+    UBUNTU_20_04 = "ubuntu-20.04", "Ubuntu 20.04"
+    UBUNTU_22_04 = "ubuntu-22.04", "Ubuntu 22.04"
+    DEBIAN_11 = "debian-11", "Debian 11"
+    DEBIAN_12 = "debian-12", "Debian 12"
+    SLES_15 = "sles-15", "SUSE Linux Enterprise Server 15"
+
+
+def platform_of(operating_system: str) -> str:
+    return "Windows" if operating_system.startswith("windows") else "Linux"
+
+
+SUPPORTED_INSTANCE_TYPES = (
+    "t2.micro", "t2.small", "t2.medium", "t2.large", "t3.micro", "t3.small", "t3.medium", "t3.large", "t3.xlarge",
+    "m5.large", "m5.xlarge", "m5.2xlarge", "m5.4xlarge", "m6i.large", "m6i.xlarge", "m6i.2xlarge",
+    "c5.large", "c5.xlarge", "c5.2xlarge", "c6i.large", "c6i.xlarge", "r5.large", "r5.xlarge", "r6i.large",
+)
+
+# VM Import/Export limits (AWS documentation; the 215 GB compressed-disk cap is the original portal's).
+MAX_DISKS = 22
+MAX_DISK_STREAM_BYTES = 215 * 10**9

@@ -1,0 +1,107 @@
+"""VM-to-EC2 migration jobs. The row is the truth: state, step, checkpoints, lease and progress all live here,
+and django-q2 tasks only carry its id."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from environments.models import Environment, KeyPair, Region, SecurityGroup, Subnet
+from migrations_app.choices import ACTIVE, MigrationState, OperatingSystem
+from portal.models import Tenant, TenantOwnedModel
+from portal.querysets import Restriction, through_environment
+
+
+class ImportToken(models.Model):
+    """One issued connector token, so that it can be used once: `used_at` is set atomically on first use."""
+
+    jti = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    vm_moref = models.CharField(max_length=64)
+    issued_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
+class MigrationTask(TenantOwnedModel):
+    """One VM's migration into one environment.
+
+    Only `migrations_app.transitions.migration_transition` writes `state`; workers write everything else only
+    while they hold the lease, fenced by `lease_epoch`."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="migrations")
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="migrations")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    # What to migrate and where to.
+    vm_moref = models.CharField(max_length=64)
+    vm_name = models.CharField(max_length=255)
+    operating_system = models.CharField(max_length=32, choices=OperatingSystem.choices)
+    instance_type = models.CharField(max_length=32)
+    subnet = models.ForeignKey(Subnet, on_delete=models.PROTECT, related_name="+")
+    security_group = models.ForeignKey(SecurityGroup, on_delete=models.PROTECT, related_name="+")
+    key_pair = models.ForeignKey(KeyPair, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    private_ip = models.GenericIPAddressField(protocol="IPv4", null=True, blank=True)
+    power_off_requested = models.BooleanField(default=False)
+
+    # Where it is.
+    state = models.CharField(max_length=16, choices=MigrationState.choices, default=MigrationState.QUEUED,
+                             db_index=True)
+    step = models.CharField(max_length=100, blank=True)
+    status_message = models.CharField(max_length=1000, blank=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # Progress.
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_exported = models.BigIntegerField(default=0)
+    bytes_uploaded = models.BigIntegerField(default=0)
+    conversion_progress = models.PositiveSmallIntegerField(default=0)
+
+    # Checkpoints: enough to resume after any crash without repeating AWS side effects.
+    nfc_lease_moref = models.CharField(max_length=64, blank=True)
+    s3_bucket = models.CharField(max_length=63, blank=True)
+    disks = models.JSONField(default=list, blank=True, help_text="Per disk: key, size, s3_key, upload_id, parts.")
+    import_client_token = models.CharField(max_length=64, default="", blank=True)
+    import_task_id = models.CharField(max_length=64, blank=True)
+    image_id = models.CharField(max_length=32, blank=True)
+    run_client_token = models.CharField(max_length=64, default="", blank=True)
+    instance_id = models.CharField(max_length=32, blank=True)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+
+    # Worker lease (fencing): only the holder of the current epoch may write progress and checkpoints.
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_epoch = models.PositiveIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    restriction = Restriction(user_scope=through_environment("environment"))
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["region", "state", "created_at"], name="migration_admission_idx"),
+            models.Index(fields=["tenant", "-created_at"], name="migration_history_idx"),
+        ]
+        constraints = [
+            # A VM can be exported through one NFC lease at a time, so one live migration per VM.
+            models.UniqueConstraint(fields=["tenant", "vm_moref"],
+                                    condition=Q(state__in=sorted(ACTIVE | {MigrationState.QUEUED,
+                                                                           MigrationState.CANCELLING})),
+                                    name="one_live_migration_per_vm"),
+        ]
+
+    def __str__(self):
+        return f"migration {self.pk} of {self.vm_name}"
+
+    @property
+    def is_terminal(self) -> bool:
+        from migrations_app.choices import TERMINAL
+
+        return self.state in TERMINAL

@@ -1,0 +1,281 @@
+"""Writes for VM-to-EC2 migrations: issuing connector tokens, creating (with the connector's checks),
+cancelling, fixing the vmimport role, and powering imported instances."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from environments.models import Environment, ImportedInstance, KeyPair, SecurityGroup, Subnet
+from migrations_app import preflight, tokens
+from migrations_app.admission import migration_admit
+from migrations_app.choices import ACTIVE, SUPPORTED_INSTANCE_TYPES, TERMINAL, MigrationState, OperatingSystem
+from migrations_app.models import ImportToken, MigrationTask
+from migrations_app.queue import enqueue_tick
+from migrations_app.transitions import migration_transition
+from portal.audit import audit_record
+from portal.errors import Conflict, Forbidden, NotFound, UpstreamError
+from portal.integrations.aws import client as aws
+from portal.integrations.vsphere import client as vsphere
+from portal.models import AuditOutcome, TenantVCenter, User
+from portal.peers import aws_credentials, vcenter_connection
+from portal.roles import Action, TenantRole
+
+EXPORT_PRIVILEGE = "VApp.Export"
+NO_GRANT_MESSAGE = ("You have no permission to migrate virtual machines into any environment. Ask an administrator "
+                    "to grant you permission on an environment.")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+    environment_id: int
+    vm_moref: str
+
+
+def _deny(actor: User, action: str, message: str, code: str, **detail) -> Forbidden:
+    audit_record(actor=actor, action=action, outcome=AuditOutcome.DENIED, detail={"reason": code, **detail})
+    return Forbidden(message, code=code)
+
+
+#
+# Step 1 (portal): authorize an import of VM X into environment E.
+#
+
+
+def import_token_issue(*, actor: User, environment_id: int, vm_moref: str) -> IssuedToken:
+    operable = Environment.objects.restrict(actor, Action.OPERATE)
+    environment = operable.filter(pk=environment_id).first()
+    if environment is None:
+        if not operable.exists():
+            raise _deny(actor, "migration.authorize", NO_GRANT_MESSAGE, "no_environment_grant",
+                        environment_id=environment_id, vm=vm_moref)
+        audit_record(actor=actor, action="migration.authorize", outcome=AuditOutcome.DENIED,
+                     detail={"reason": "environment_not_permitted", "environment_id": environment_id})
+        raise NotFound("No such environment.")
+    expires_at = timezone.now() + timezone.timedelta(seconds=settings.CONNECTOR_TOKEN_MAX_AGE)
+    with transaction.atomic():
+        row = ImportToken.objects.create(tenant=actor.tenant, user=actor, environment=environment,
+                                         vm_moref=vm_moref, expires_at=expires_at)
+        audit_record(actor=actor, action="migration.authorize", obj=environment,
+                     detail={"vm": vm_moref, "jti": str(row.jti)})
+    token = tokens.sign(tokens.TokenClaims(str(row.jti), actor.pk, actor.tenant_id, environment.pk, vm_moref))
+    return IssuedToken(token, expires_at, environment.pk, vm_moref)
+
+
+#
+# Step 2 (connector): verify the token and the user's own vCenter privilege, validate, queue.
+#
+
+
+def _verify_token(*, actor: User, token: str, environment_id: int, vm_moref: str) -> tokens.TokenClaims:
+    try:
+        claims = tokens.verify(token)
+    except tokens.TokenInvalid as exc:
+        raise _deny(actor, "migration.token", exc.message, f"token_{exc.reason}") from exc
+    bindings = {"user": claims.user_id == actor.pk, "tenant": claims.tenant_id == actor.tenant_id,
+                "environment": claims.environment_id == environment_id, "vm": claims.vm_moref == vm_moref}
+    wrong = [name for name, ok in bindings.items() if not ok]
+    if wrong:
+        raise _deny(actor, "migration.token", f"The migration token was issued for another {wrong[0]}.",
+                    "token_binding", mismatched=wrong)
+    return claims
+
+
+def _consume_token(*, actor: User, claims: tokens.TokenClaims) -> None:
+    """Single use: the first request to mark the row used wins; replays get 409."""
+    used = ImportToken.objects.filter(jti=claims.jti, user=actor, used_at__isnull=True,
+                                      expires_at__gt=timezone.now()).update(used_at=timezone.now())
+    if not used:
+        audit_record(actor=actor, action="migration.token", outcome=AuditOutcome.DENIED,
+                     detail={"reason": "token_replayed", "jti": claims.jti})
+        raise Conflict("The migration token was already used; ask the portal for a new one.", code="token_used")
+
+
+def migration_create(
+    *, actor: User, token: str, environment_id: int, vm_moref: str, operating_system: str, instance_type: str,
+    subnet_id: int, security_group_id: int, key_pair_id: int | None = None, private_ip: str | None = None,
+    power_off: bool = False,
+) -> MigrationTask:
+    """Queue a migration (and start it at once if the region has a free slot)."""
+    claims = _verify_token(actor=actor, token=token, environment_id=environment_id, vm_moref=vm_moref)
+    # Permissions are read again now: a grant revoked since the token was issued stops the migration here.
+    environment = Environment.objects.restrict(actor, Action.OPERATE).select_related("region", "tenant").filter(
+        pk=environment_id).first()
+    if environment is None:
+        raise _deny(actor, "migration.create", "You no longer have permission to migrate into this environment.",
+                    "grant_revoked", environment_id=environment_id)
+    vcenter = TenantVCenter.objects.filter(tenant=actor.tenant).first()
+    if vcenter is not None and vcenter.connector_updating:
+        raise Conflict("The connector is being updated, so new migrations are refused until it finishes; running "
+                       "migrations continue. Try again shortly.", code="connector_updating")
+    subnet, security_group, key_pair = _validate_target(
+        environment=environment, operating_system=operating_system, instance_type=instance_type,
+        subnet_id=subnet_id, security_group_id=security_group_id, key_pair_id=key_pair_id, private_ip=private_ip)
+    if not actor.vcenter_principal:
+        raise _deny(actor, "migration.create", "Your vCenter identity is not set, so your export privilege cannot "
+                    "be checked. Ask an administrator to map your account to your vCenter user.",
+                    "no_vcenter_principal")
+    vm = _check_vcenter(actor=actor, vm_moref=vm_moref, power_off=power_off)
+    _check_aws(actor=actor, environment=environment, subnet=subnet, private_ip=private_ip, vm=vm)
+    with transaction.atomic():
+        _consume_token(actor=actor, claims=claims)
+        if MigrationTask.objects.filter(tenant=actor.tenant, vm_moref=vm_moref,
+                                        state__in=ACTIVE | {MigrationState.QUEUED, MigrationState.CANCELLING}).exists():
+            raise Conflict(f"{vm.name} is already being migrated.", code="vm_busy")
+        task = MigrationTask(
+            tenant=actor.tenant, environment=environment, region=environment.region, created_by=actor,
+            vm_moref=vm.moref, vm_name=vm.name, operating_system=operating_system, instance_type=instance_type,
+            subnet=subnet, security_group=security_group, key_pair=key_pair, private_ip=private_ip or None,
+            power_off_requested=power_off, bytes_total=sum(d.capacity_bytes for d in vm.disks),
+            import_client_token=f"import-{uuid.uuid4().hex}", run_client_token=f"launch-{uuid.uuid4().hex}",
+            status_message="Queued",
+        )
+        task.full_clean()
+        task.save()
+        audit_record(actor=actor, action="migration.create", obj=task, detail={
+            "vm": vm.moref, "vm_name": vm.name, "environment_id": environment.pk, "instance_type": instance_type})
+        migration_admit(region_id=environment.region_id)
+    task.refresh_from_db()
+    return task
+
+
+def _validate_target(*, environment, operating_system, instance_type, subnet_id, security_group_id, key_pair_id,
+                     private_ip):
+    errors = {}
+    if operating_system not in OperatingSystem.values:
+        errors["operating_system"] = "VM Import/Export does not support this operating system."
+    if instance_type not in SUPPORTED_INSTANCE_TYPES:
+        errors["instance_type"] = "This instance type is not supported for imported instances."
+    subnet = Subnet.objects.filter(environment=environment, pk=subnet_id).first()
+    if subnet is None:
+        errors["subnet"] = "Choose a subnet of the environment."
+    security_group = SecurityGroup.objects.filter(environment=environment, pk=security_group_id).first()
+    if security_group is None:
+        errors["security_group"] = "Choose a security group of the environment's VPC."
+    key_pair = None
+    if key_pair_id is not None:
+        key_pair = KeyPair.objects.filter(environment=environment, pk=key_pair_id).first()
+        if key_pair is None:
+            errors["key_pair"] = "Choose a key pair of the environment."
+    if errors:
+        raise ValidationError(errors)
+    if private_ip:
+        preflight.check_private_ip(private_ip, subnet, in_use=set())
+    return subnet, security_group, key_pair
+
+
+def _check_vcenter(*, actor: User, vm_moref: str, power_off: bool) -> vsphere.VmInfo:
+    try:
+        with vsphere.session(vcenter_connection(actor.tenant)) as vc:
+            try:
+                vm = vc.get_vm(vm_moref)
+            except vsphere.VSphereError as exc:
+                if exc.code == "vm_not_found":
+                    raise NotFound(f"There is no virtual machine {vm_moref} in vCenter.") from exc
+                raise
+            privileges = vc.privileges_of(vm_moref, actor.vcenter_principal)
+    except vsphere.VSphereError as exc:
+        raise UpstreamError(exc.message, code=f"vcenter_{exc.code}") from exc
+    if EXPORT_PRIVILEGE not in privileges and "*" not in privileges:
+        raise _deny(actor, "migration.create", f"Your vCenter account {actor.vcenter_principal} does not hold the "
+                    f"{EXPORT_PRIVILEGE} privilege on {vm.name}.", "no_vcenter_privilege", vm=vm_moref)
+    preflight.check_vm(vm, power_off_requested=power_off)
+    return vm
+
+
+def _check_aws(*, actor: User, environment: Environment, subnet: Subnet, private_ip: str | None,
+               vm: vsphere.VmInfo) -> None:
+    credentials = aws_credentials(actor.tenant)
+    region = environment.region.code
+    try:
+        role = aws.vmimport_role_status(credentials, region)
+        in_use = aws.private_ips_in_use(credentials, region, subnet.subnet_id) if private_ip else set()
+    except aws.AwsError as exc:
+        raise UpstreamError(f"AWS refused the pre-flight check: {exc.message}", code="aws_error") from exc
+    preflight.check_vmimport_role(role, disk_count=len(vm.disks))
+    if private_ip:
+        preflight.check_private_ip(private_ip, subnet, in_use=in_use)
+
+
+#
+# Cancel
+#
+
+
+def migration_cancel(*, actor: User, task: MigrationTask) -> MigrationTask:
+    """Idempotent; a finished migration is left as it is. Queued ones end at once; active ones move to
+    `cancelling` (freeing their slot) and a worker releases everything they hold, then marks them cancelled."""
+    assert task.tenant_id == actor.tenant_id, "cross-tenant migration reached a service"
+    if actor.role != TenantRole.ADMIN and task.created_by_id != actor.pk:
+        raise _deny(actor, "migration.cancel", "Only the user who started a migration, or an administrator, can "
+                    "cancel it.", "not_owner", migration=task.pk)
+    if task.state in TERMINAL or task.state == MigrationState.CANCELLING:
+        return task
+    message = f"Cancelled by {actor.get_username()}"
+    with transaction.atomic():
+        MigrationTask.objects.filter(pk=task.pk).update(cancel_requested=True)
+        done = migration_transition(task_id=task.pk, to=MigrationState.CANCELLED, actor=actor,
+                                    expected_from={MigrationState.QUEUED}, step="cancelled", status_message=message)
+        if done is None:
+            done = migration_transition(task_id=task.pk, to=MigrationState.CANCELLING, actor=actor,
+                                        expected_from=ACTIVE, step="cleaning up",
+                                        status_message=f"{message}; releasing what it holds")
+            if done is not None:
+                enqueue_tick(task.pk)
+    task.refresh_from_db()
+    return task
+
+
+#
+# Fix Error: the vmimport role
+#
+
+
+def vmimport_role_fix(*, actor: User, region_code: str) -> aws.RoleStatus:
+    """Create or repair the vmimport role and its policy (administrators; audited)."""
+    from environments.models import Region
+    from migrations_app.pipeline import staging_bucket_name
+
+    codes = set(Region.objects.filter(tenant=actor.tenant).values_list("code", flat=True)) | {region_code}
+    buckets = sorted(staging_bucket_name(actor.tenant, code) for code in codes)
+    try:
+        status = aws.vmimport_role_repair(aws_credentials(actor.tenant), region_code, buckets)
+    except aws.AwsError as exc:
+        audit_record(actor=actor, action="vmimport_role.fix", outcome=AuditOutcome.FAILED,
+                     detail={"error": exc.code, "message": exc.message})
+        raise UpstreamError(f"AWS refused to create the role: {exc.message}", code="aws_error") from exc
+    audit_record(actor=actor, action="vmimport_role.fix", detail={"buckets": buckets})
+    return status
+
+
+#
+# Imported instances
+#
+
+
+def instance_power(*, actor: User, instance: ImportedInstance, action: str) -> ImportedInstance:
+    assert instance.tenant_id == actor.tenant_id, "cross-tenant instance reached a service"
+    if action not in ("start", "stop", "reboot"):
+        raise ValidationError({"action": "Choose start, stop or reboot."})
+    region = instance.environment.region.code
+    credentials = aws_credentials(instance.tenant)
+    try:
+        aws.instance_power(credentials, region, instance.instance_id, action)
+        info = aws.instance_describe(credentials, region, instance.instance_id)
+    except aws.AwsError as exc:
+        audit_record(actor=actor, action=f"instance.{action}", obj=instance, outcome=AuditOutcome.FAILED,
+                     detail={"error": exc.code, "message": exc.message})
+        raise UpstreamError(f"AWS refused to {action} {instance.instance_id}: {exc.message}", code="aws_error") \
+            from exc
+    ImportedInstance.objects.filter(pk=instance.pk).update(state=info.state, state_refreshed_at=timezone.now())
+    audit_record(actor=actor, action=f"instance.{action}", obj=instance, detail={"state": info.state})
+    instance.refresh_from_db()
+    return instance

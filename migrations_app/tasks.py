@@ -1,0 +1,44 @@
+"""django-q2 entry points. They take ids only and stay thin; the work is in pipeline and admission."""
+
+import logging
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+logger = logging.getLogger("portal.migrations.tasks")
+
+
+def migration_tick(task_id: int) -> str:
+    from migrations_app.pipeline import run_tick
+
+    return run_tick(task_id)
+
+
+def migration_reconcile() -> dict:
+    """Scheduled every minute: restart jobs whose worker died (lease expired and no heartbeat for a while) and
+    admit queued jobs where slots are free. Safe to run any number of times, anywhere."""
+    from migrations_app.admission import migration_admit
+    from migrations_app.choices import WORKABLE, MigrationState
+    from migrations_app.models import MigrationTask
+    from migrations_app.queue import enqueue_tick
+
+    now = timezone.now()
+    quiet_for = timezone.timedelta(seconds=max(2 * settings.MIGRATION_LEASE_SECONDS, 30))
+    stale = MigrationTask.objects.filter(state__in=WORKABLE).filter(
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)).filter(
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - quiet_for))
+    restarted = []
+    for task_id in stale.values_list("pk", flat=True):
+        # Stamping the heartbeat keeps the next run from enqueueing the same job again while it waits for a worker.
+        if MigrationTask.objects.filter(pk=task_id, lease_expires_at__isnull=True).update(heartbeat_at=now) or \
+                MigrationTask.objects.filter(pk=task_id, lease_expires_at__lt=now).update(heartbeat_at=now):
+            enqueue_tick(task_id)
+            restarted.append(task_id)
+    admitted = []
+    for region_id in MigrationTask.objects.filter(state=MigrationState.QUEUED).values_list(
+            "region_id", flat=True).distinct():
+        admitted += migration_admit(region_id=region_id)
+    if restarted or admitted:
+        logger.info("reconciler restarted %s and admitted %s", restarted, admitted)
+    return {"restarted": restarted, "admitted": admitted}

@@ -1,0 +1,76 @@
+"""A tenant wired to both sandboxes: vCenter (alice may export Production VMs, bob may not) and AWS (the region's
+default VPC synced into the default environment, the vmimport role present)."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from environments import services as env_services
+from environments.choices import EnvironmentRole
+from environments.models import SecurityGroup, Subnet
+from portal import services
+from portal.models import TenantAwsAccount, TenantVCenter
+
+PASSWORD = "correct-horse-battery-9"
+
+
+@pytest.fixture
+def fast_jobs(settings):
+    settings.MIGRATION_LEASE_SECONDS = 3
+    settings.MIGRATION_POLL_SECONDS = 0.2
+    settings.MIGRATION_TICK_BUDGET_SECONDS = 60
+    settings.MIGRATION_PART_SIZE = 5 * 1024 * 1024
+    return settings
+
+
+@pytest.fixture
+def setup(transactional_db, aws, vcenter, settings, fast_jobs):
+    settings.AWS_ENDPOINT_URL = aws.endpoint_url
+    aws.create_vmimport_role()
+    s = SimpleNamespace(aws=aws, vcenter=vcenter)
+    s.tenant = services.tenant_create(actor=None, name="Acme", slug="acme")
+    s.admin = services.user_create(actor=None, tenant=s.tenant, username="admin", role="admin", password=PASSWORD)
+    s.alice = services.user_create(actor=None, tenant=s.tenant, username="alice", role="user", password=PASSWORD,
+                                   vcenter_principal="VSPHERE.LOCAL\\alice")
+    s.bob = services.user_create(actor=None, tenant=s.tenant, username="bob", role="user", password=PASSWORD,
+                                 vcenter_principal="VSPHERE.LOCAL\\bob")
+    TenantAwsAccount.objects.create(tenant=s.tenant, access_key_id="AKIAIOSFODNN7EXAMPLE",
+                                    secret_access_key="sandbox-secret")
+    TenantVCenter.objects.create(tenant=s.tenant, url=vcenter.url, username=vcenter.username,
+                                 password=vcenter.password)
+    s.region = env_services.region_create(actor=s.admin, code="us-east-1")
+    s.environment = s.region.environments.get(is_default=True)
+    env_services.environment_sync(actor=s.admin, environment=s.environment)
+    for user in (s.alice, s.bob):
+        env_services.environment_grant(actor=s.admin, environment=s.environment, principal=user,
+                                       role=EnvironmentRole.GENERAL)
+    s.subnet = Subnet.objects.filter(environment=s.environment).order_by("subnet_id").first()
+    s.security_group = SecurityGroup.objects.filter(environment=s.environment).first()
+    with vcenter_session(vcenter) as vc:
+        s.vms = {vm.name: vm for vm in vc.list_vms()}
+    return s
+
+
+def vcenter_session(vcenter):
+    from portal.integrations.vsphere.client import VCenterConnection, session
+
+    return session(VCenterConnection(url=vcenter.url, username=vcenter.username, password=vcenter.password))
+
+
+@pytest.fixture
+def start_migration(api):
+    """POST /import-tokens/ then /migrations/ as `user`; returns the response of the second call."""
+    from django.urls import reverse
+
+    def start(s, user, vm_name, **overrides):
+        client = api.as_user(user)
+        vm = s.vms[vm_name].moref
+        token = client.post(reverse("api:import-tokens"), {"environment": s.environment.pk, "vm": vm},
+                            format="json")
+        assert token.status_code == 201, token.content
+        body = {"token": token.json()["token"], "vm": vm, "environment": s.environment.pk,
+                "operating_system": "ubuntu-22.04", "instance_type": "t3.micro", "subnet": s.subnet.pk,
+                "security_group": s.security_group.pk, **overrides}
+        return client.post(reverse("api:migration-list"), body, format="json")
+
+    return start

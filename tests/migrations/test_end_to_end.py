@@ -1,0 +1,51 @@
+"""A migration from the sandbox vCenter to the sandbox AWS, over HTTP, driven tick by tick in this process."""
+
+import boto3
+import pytest
+from django.urls import reverse
+
+from environments.models import ImportedInstance
+from migrations_app.models import MigrationTask
+from migrations_app.pipeline import run_tick
+from portal.models import AuditLog
+
+pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
+
+
+def drive(task_id, limit=50):
+    outcomes = []
+    for _ in range(limit):
+        outcomes.append(run_tick(task_id))
+        if MigrationTask.objects.get(pk=task_id).is_terminal:
+            return outcomes
+    raise AssertionError(f"migration {task_id} did not finish: {outcomes}")
+
+
+def test_happy_path_two_disks(setup, start_migration, api):
+    s = setup
+    s.aws.set_speed(200)
+    response = start_migration(s, s.alice, "db01")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["state"] == "exporting" and body["queue_position"] is None
+    drive(body["id"])
+    task = MigrationTask.objects.get(pk=body["id"])
+    assert task.state == "completed", task.status_message
+    assert task.bytes_uploaded == task.bytes_total == task.bytes_exported > 32 * 1024 * 1024
+    assert task.conversion_progress == 100 and task.import_task_id.startswith("import-ami-")
+    ec2 = boto3.client("ec2", **s.aws.boto3_kwargs())
+    instance = ec2.describe_instances(InstanceIds=[task.instance_id])["Reservations"][0]["Instances"][0]
+    assert instance["State"]["Name"] == "stopped"
+    assert instance["SubnetId"] == s.subnet.subnet_id and instance["ImageId"] == task.image_id
+    imported = ImportedInstance.objects.get(instance_id=task.instance_id)
+    assert imported.environment == s.environment and imported.source_vm_name == "db01"
+    s3 = boto3.client("s3", **s.aws.boto3_kwargs())
+    assert s3.list_objects_v2(Bucket=task.s3_bucket).get("KeyCount", 0) == 0  # staged disks removed
+    assert not s3.list_multipart_uploads(Bucket=task.s3_bucket).get("Uploads")
+    assert [lease["state"] for lease in s.vcenter.leases()] == ["done"]
+    states = list(AuditLog.objects.filter(object_type="migrations_app.MigrationTask", object_id=str(task.pk)).values_list(
+        "action", flat=True).order_by("id"))
+    assert states == ["migration.create", "migration.exporting", "migration.uploading", "migration.converting",
+                      "migration.launching", "migration.completed"]
+    detail = api.as_user(s.alice).get(reverse("api:migration-detail", kwargs={"pk": task.pk})).json()
+    assert detail["instance_id"] == task.instance_id and detail["upload_percent"] == 100

@@ -86,10 +86,12 @@ def run_tick(task_id: int) -> str:
 class Heartbeat(threading.Thread):
     """Renews the job lease and the NFC lease well inside their timeouts, and notices cancellation."""
 
-    def __init__(self, task_id: int, epoch: int, nfc_progress=None):
+    def __init__(self, task_id: int, epoch: int, nfc_progress=None, nfc_timeout: float | None = None):
         super().__init__(daemon=True, name=f"migration-{task_id}-heartbeat")
         self.task_id, self.epoch, self.nfc_progress = task_id, epoch, nfc_progress
-        self.interval = max(0.2, settings.MIGRATION_LEASE_SECONDS / 4)
+        # A quarter of the shorter of the two timeouts: three beats may be lost before either lease lapses.
+        shortest = min(settings.MIGRATION_LEASE_SECONDS, nfc_timeout or settings.MIGRATION_LEASE_SECONDS)
+        self.interval = max(0.2, shortest / 4)
         self.stopped = threading.Event()
         self.lost = self.cancelled = False
         self.error: Exception | None = None
@@ -254,7 +256,8 @@ class Runner:
         def nfc_progress():
             vc.lease_progress(self.lease.moref, int(100 * state["read"] / total))
 
-        heartbeat = Heartbeat(self.task_id, self.epoch, nfc_progress)
+        nfc_progress()  # renew at once: bucket and upload set-up below may take a while
+        heartbeat = Heartbeat(self.task_id, self.epoch, nfc_progress, nfc_timeout=self.lease.timeout_seconds)
         heartbeat.start()
         try:
             for index, disk in enumerate(disks):
@@ -294,6 +297,8 @@ class Runner:
                     stream.close()
                 aws.multipart_complete(s3, bucket, disk["s3_key"], disk["upload_id"], parts)
                 disk["done"] = True
+                disk["parts_resumed"] = disk.get("parts_resumed", 0) + sum(1 for p in parts if p.part_number in
+                                                                           already)
                 state["read"] = base + sum(p.size for p in parts)
                 self.save(disks=disks, bytes_exported=state["read"], bytes_uploaded=state["read"])
             heartbeat.check()
@@ -404,6 +409,7 @@ class Runner:
 
     def fail(self, task: MigrationTask, code: str, message: str) -> str:
         logger.warning("migration %s failed: %s: %s", task.pk, code, message)
+        task = self.task()  # the step's checkpoints (upload ids, import task) are newer than the caller's copy
         problems = self.cleanup(task)
         suffix = f" (cleanup: {'; '.join(problems)})" if problems else ""
         failed = migration_transition(task_id=task.pk, to=S.FAILED, epoch=self.epoch, expected_from=ACTIVE,

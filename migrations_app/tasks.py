@@ -24,7 +24,7 @@ def migration_reconcile() -> dict:
     from migrations_app.queue import enqueue_tick
 
     now = timezone.now()
-    quiet_for = timezone.timedelta(seconds=max(2 * settings.MIGRATION_LEASE_SECONDS, 30))
+    quiet_for = timezone.timedelta(seconds=settings.MIGRATION_LEASE_SECONDS)
     stale = MigrationTask.objects.filter(state__in=WORKABLE).filter(
         Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)).filter(
         Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - quiet_for))

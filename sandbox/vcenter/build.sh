@@ -54,6 +54,8 @@ fi
 stamp_value() {
     dpkg-query -W -f='${Package}=${Version}\n' "${PACKAGES[@]}" 2>/dev/null
     go version 2>/dev/null || true
+    # the source file list, so that deleting a file also triggers a rebuild
+    (cd "$HERE/go" && ls overlay/*.go cmd/vcsim-sandbox/*.go)
 }
 
 up_to_date() {

@@ -248,8 +248,8 @@ def start_vcenter(inventory: dict | None = None, **options: Any) -> VCenterSandb
         cmd += ["-faults", json.dumps(options["faults"])]
     if options.get("trace"):
         cmd += ["-trace"]
-    if options.get("work_dir"):
-        cmd += ["-work-dir", str(options["work_dir"])]
+    # datastore directories live in our temp dir, removed by stop() even if the process had to be killed
+    cmd += ["-work-dir", str(options.get("work_dir") or Path(tmpdir) / "datastores")]
 
     log_opt = options.get("log_path") or os.environ.get("VCSIM_SANDBOX_LOG") or None
     if log_opt == "-":
@@ -286,9 +286,7 @@ def start_vcenter(inventory: dict | None = None, **options: Any) -> VCenterSandb
         log_path=log_path,
         process=proc,
     )
-    keep_tmp = log_opt is None  # the log lives in tmpdir: keep it until stop()
-    sandbox._finalizer = weakref.finalize(sandbox, _cleanup, proc, tmpdir if keep_tmp else None)
-    if not keep_tmp:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    # tmpdir (inventory, default log, datastores) is removed by stop() / at garbage collection
+    sandbox._finalizer = weakref.finalize(sandbox, _cleanup, proc, tmpdir)
     return sandbox
 

@@ -74,3 +74,30 @@ def start_migration(api):
         return client.post(reverse("api:migration-list"), body, format="json")
 
     return start
+
+
+def assert_no_leftovers(s, task):
+    """Nothing the migration held is still held: NFC lease, staged objects, multipart uploads, an active import
+    task, an instance or an image that a completed migration would have kept."""
+    task.refresh_from_db()
+    held = [lease for lease in s.vcenter.leases() if lease["state"] in ("initializing", "ready")]
+    assert not held, held
+    s3 = s.aws.client("s3")
+    prefix = f"{task.tenant.slug}/migration-{task.pk}/"
+    buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
+    for bucket in buckets:
+        assert not s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents"), bucket
+        assert not [u for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+                    if u["Key"].startswith(prefix)], bucket
+    ec2 = s.aws.client("ec2")
+    if task.import_task_id:
+        status = ec2.describe_import_image_tasks(ImportTaskIds=[task.import_task_id])["ImportImageTasks"][0]
+        assert status["Status"] in ("deleting", "deleted", "completed"), status
+    if task.state == "completed":
+        return  # the instance and its image are the result, not leftovers
+    tagged = ec2.describe_instances(Filters=[{"Name": "tag:portal-migration", "Values": [str(task.pk)]}])
+    for reservation in tagged["Reservations"]:
+        for instance in reservation["Instances"]:
+            assert instance["State"]["Name"] in ("shutting-down", "terminated"), instance["State"]
+    if task.image_id:
+        assert not ec2.describe_images(Filters=[{"Name": "image-id", "Values": [task.image_id]}])["Images"]

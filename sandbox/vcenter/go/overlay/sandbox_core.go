@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 	"github.com/vmware/govmomi/vim25/xml"
@@ -297,21 +298,71 @@ func sbxWriteFault(w http.ResponseWriter, f *soap.Fault) {
 }
 
 // sbxPrecheck runs before the library dispatches a SOAP call. It enforces the
-// sandbox user table on Login and the lease's disabled methods on VMs.
-func sbxPrecheck(method *Method) *soap.Fault {
+// sandbox user table on Login and the lease's disabled methods on VMs, and
+// keeps calls that would crash 0.24 on RDM-backed disks away from the library.
+// It returns a fault, or a response that answers the call, or neither.
+func sbxPrecheck(method *Method) (*soap.Fault, soap.HasFault) {
 	switch req := method.Body.(type) {
 	case *types.Login:
 		if !sbxValidLogin(req.UserName, req.Password) {
-			return invalidLogin
+			return invalidLogin, nil
 		}
 	case *types.PowerOnMultiVM_Task:
 		for _, vm := range req.Vm {
 			if f := sbxDisabled(vm, "PowerOnVM_Task"); f != nil {
-				return f
+				return f, nil
 			}
 		}
+	case *types.RefreshStorageInfo:
+		if sbxHasRDM(req.This) {
+			return nil, &methods.RefreshStorageInfoBody{Res: &types.RefreshStorageInfoResponse{}}
+		}
+	case *types.ReconfigVM_Task:
+		if sbxHasRDM(req.This) {
+			return Fault("sandbox: reconfiguring a VM with a raw device mapping is not supported by vcsim 0.24",
+				&types.NotSupported{}), nil
+		}
 	}
-	return sbxDisabled(method.This, method.Name)
+	return sbxDisabled(method.This, method.Name), nil
+}
+
+// sbxHasRDM tells whether a VM has a disk with a raw device mapping backing
+// (govmomi 0.24's updateDiskLayouts assumes flat backings and panics otherwise).
+func sbxHasRDM(ref types.ManagedObjectReference) bool {
+	vm, ok := Map.Get(ref).(*VirtualMachine)
+	if !ok {
+		return false
+	}
+	found := false
+	Map.WithLock(vm, func() {
+		for _, d := range vm.Config.Hardware.Device {
+			if disk, ok := d.(*types.VirtualDisk); ok {
+				if _, rdm := disk.Backing.(*types.VirtualDiskRawDiskMappingVer1BackingInfo); rdm {
+					found = true
+				}
+			}
+		}
+	})
+	return found
+}
+
+// sbxWriteResponse writes a successful SOAP response the way Service.ServeSDK does.
+func sbxWriteResponse(w http.ResponseWriter, res soap.HasFault) {
+	var out bytes.Buffer
+	fmt.Fprint(&out, xml.Header)
+	err := xml.NewEncoder(&out).Encode(&soapEnvelope{
+		Enc:  "http://schemas.xmlsoap.org/soap/encoding/",
+		Env:  "http://schemas.xmlsoap.org/soap/envelope/",
+		XSD:  "http://www.w3.org/2001/XMLSchema",
+		XSI:  "http://www.w3.org/2001/XMLSchema-instance",
+		Body: &response{Map.Namespace, res},
+	})
+	if err != nil {
+		log.Printf("sandbox: encoding response: %s", err)
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out.Bytes())
 }
 
 func sbxDisabled(ref types.ManagedObjectReference, name string) *soap.Fault {
@@ -339,8 +390,13 @@ func sbxServeSDK(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if method, err := UnmarshalBody(Map.typeFunc, body); err == nil {
-			if f := sbxPrecheck(method); f != nil {
+			f, res := sbxPrecheck(method)
+			if f != nil {
 				sbxWriteFault(w, f)
+				return
+			}
+			if res != nil {
+				sbxWriteResponse(w, res)
 				return
 			}
 		}

@@ -50,6 +50,17 @@ func main() {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	simulator.Trace = *trace
 
+	// Handle termination from the very start, so a stop request that arrives
+	// right after the ready line still cleans up.
+	stop := make(chan os.Signal, 2)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	if *stdinEOF {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			stop <- syscall.SIGTERM
+		}()
+	}
+
 	inv := defaultInventory()
 	if *invPath != "" {
 		data, err := os.ReadFile(*invPath)
@@ -81,6 +92,13 @@ func main() {
 		dir, removeDir = d, true
 	}
 
+	fatalf := func(format string, args ...interface{}) {
+		if removeDir {
+			_ = os.RemoveAll(dir)
+		}
+		log.Fatalf(format, args...)
+	}
+
 	model := simulator.VPX()
 	model.Datacenter = 0
 	model.Portgroup = 0
@@ -91,7 +109,7 @@ func main() {
 	model.Machine = 0
 	model.Autostart = false
 	if err := model.Create(); err != nil {
-		log.Fatalf("creating model: %s", err)
+		fatalf("creating model: %s", err)
 	}
 
 	cfg := simulator.SandboxConfig{
@@ -116,7 +134,7 @@ func main() {
 	if *httpsListen != "" {
 		cert, thumb, err := selfSignedCert()
 		if err != nil {
-			log.Fatalf("generating certificate: %s", err)
+			fatalf("generating certificate: %s", err)
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}}
 		cfg.Thumbprint = thumb
@@ -127,34 +145,34 @@ func main() {
 	ctx := context.Background()
 	client, err := vim25.NewClient(ctx, model.Service)
 	if err != nil {
-		log.Fatalf("in-process client: %s", err)
+		fatalf("in-process client: %s", err)
 	}
 	if err := buildInventory(ctx, client, inv, dir); err != nil {
-		log.Fatalf("building inventory: %s", err)
+		fatalf("building inventory: %s", err)
 	}
 
 	initial := simulator.SandboxFaults{}
 	if len(inv.Faults) > 0 {
 		if err := simulator.SandboxParseFaults(&initial, inv.Faults); err != nil {
-			log.Fatalf("inventory faults: %s", err)
+			fatalf("inventory faults: %s", err)
 		}
 	}
 	if *faults != "" {
 		if err := simulator.SandboxParseFaults(&initial, []byte(*faults)); err != nil {
-			log.Fatalf("-faults: %s", err)
+			fatalf("-faults: %s", err)
 		}
 	}
 	simulator.SandboxSetFaults(initial)
 
 	plain, err := net.Listen("tcp", *listen)
 	if err != nil {
-		log.Fatalf("listen %s: %s", *listen, err)
+		fatalf("listen %s: %s", *listen, err)
 	}
 	var secure net.Listener
 	if tlsConf != nil {
 		secure, err = net.Listen("tcp", *httpsListen)
 		if err != nil {
-			log.Fatalf("listen %s: %s", *httpsListen, err)
+			fatalf("listen %s: %s", *httpsListen, err)
 		}
 	}
 	srv := simulator.SandboxServe(model.Service, plain, secure, tlsConf)
@@ -182,14 +200,6 @@ func main() {
 	_ = w.Flush()
 	log.Printf("ready: %s", srv.URL)
 
-	stop := make(chan os.Signal, 2)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	if *stdinEOF {
-		go func() {
-			_, _ = io.Copy(io.Discard, os.Stdin)
-			stop <- syscall.SIGTERM
-		}()
-	}
 	sig := <-stop
 	log.Printf("stopping (%s)", sig)
 	srv.Close()

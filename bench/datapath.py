@@ -1,0 +1,427 @@
+"""Data-path benchmark: NFC download, S3 upload, our streaming pipeline and the two-step path, side by side.
+
+    .venv/bin/python bench/datapath.py [--rounds 3] [--rate-disk large|small] [--small-mib 256] [--large-mib 2048]
+
+One run starts both sandboxes (the vCenter simulator as its own process, the AWS sandbox as a separate
+``python -m sandbox.aws`` process) and measures, on the same sandbox VM disk (default: the 2 GiB one):
+
+1. ``download``  NFC download only: ``VCenterSession.open_disk(...)`` read to the end in READ_CHUNK pieces, discarded;
+2. ``upload``    S3 upload only: the same number of bytes of pre-generated in-memory data, multipart-uploaded with
+                 ``portal.integrations.aws.client.multipart_upload_part`` (same part size and concurrency);
+3. ``pipeline``  ``migrations_app.datapath.stream_to_multipart`` reading ``open_disk(...)`` and uploading with
+                 ``multipart_upload_part``, as ``Runner.upload`` does (no Django DB, no heartbeat thread);
+4. ``twostep``   download to a temporary file, then multipart-upload the file (same part size and concurrency).
+
+Every measurement runs in a fresh child process (this script with ``--worker``), so that the pipeline's peak RSS
+(``ru_maxrss`` of the child) is the worker's alone; the S3 server's memory (moto keeps or spills the parts) is
+in the sandbox process. The pipeline additionally runs on a 256 MiB disk, and the two pipeline children's peak
+RSS are compared. Rounds interleave the four modes; each figure is the median over the rounds.
+
+Timed interval: from just before ``multipart_start`` / ``open_disk`` until the last part is acknowledged (or the
+last byte read). Lease set-up, ``CompleteMultipartUpload`` and clean-up are outside it: the uploads are checked
+with ListParts (byte count) and aborted, because moto's CompleteMultipartUpload re-reads and concatenates every
+part server-side (tens of seconds for 2 GiB), a cost that is the same for every path. ``--complete`` completes
+the pipeline's uploads instead and reports how long that took (untimed in the rates).
+
+Last line: ``datapath ratio=<x> speedup=<y> ideal_speedup=<z> rss_small_mib=<a> rss_large_mib=<b>``.
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+MIB = 1024 * 1024
+BUCKET = "bench-datapath"
+REGION = "us-east-1"
+SMALL_VM, LARGE_VM = "bench-small", "bench-large"
+RESULT_TAG = "BENCH-RESULT "
+
+
+# --------------------------------------------------------------------------------------------------------------
+# worker side (a child process per measurement)
+# --------------------------------------------------------------------------------------------------------------
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)  # all threads of this process
+    return ru.ru_utime + ru.ru_stime
+
+
+def worker(spec: dict) -> dict:
+    from django.conf import settings
+
+    settings.configure(AWS_ENDPOINT_URL=spec["aws_url"])
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    from migrations_app import datapath
+    from migrations_app.choices import MAX_DISK_STREAM_BYTES
+    from portal.integrations.aws import client as aws
+    from portal.integrations.vsphere import client as vsphere
+
+    mode, part_size, concurrency = spec["mode"], spec["part_size"], spec["concurrency"]
+    s3 = aws.client("s3", aws.AwsCredentials("testing", "testing"), REGION)
+    key = f"bench/{mode}-{spec['vm']}-{os.getpid()}.vmdk"
+    result: dict = {"mode": mode, "vm": spec["vm"], "part_size": part_size, "concurrency": concurrency}
+
+    vc = lease = device = None
+    if mode != "upload":
+        vc = vsphere.VCenterSession(vsphere.VCenterConnection(
+            url=spec["vc_url"], username=spec["vc_user"], password=spec["vc_password"]))
+        moref = next(v.moref for v in vc.list_vms() if v.name == spec["vm"])
+        lease = vc.lease_wait_ready(vc.export_start(moref), timeout=60)
+        device = next(d for d in lease.devices if d.disk)
+        result["file_size"] = device.file_size
+    # as Runner.upload: the part size grows only for disks past 9,000 parts (not for these sizes)
+    part_size = datapath.part_size_for(spec["bytes"] if mode == "upload" else device.file_size, part_size)
+    result["part_size"] = part_size
+
+    def upload_parts(source, total: int, upload_id: str) -> list:
+        """Upload parts 1..n of `total` bytes, `concurrency` at a time; source(number, offset, size) -> bytes."""
+        count = (total + part_size - 1) // part_size
+
+        def one(number: int):
+            offset = (number - 1) * part_size
+            body = source(number, offset, min(part_size, total - offset))
+            return aws.multipart_upload_part(s3, BUCKET, key, upload_id, number, body)
+
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-upload") as pool:
+            return list(pool.map(one, range(1, count + 1)))
+
+    upload_id = None
+    rss_before = _status_kib("VmRSS") / 1024
+    cpu0, t0 = _cpu_seconds(), time.perf_counter()
+    extra: dict = {}
+    if mode == "download":
+        stream = vc.open_disk(device, spec["vm"])
+        n = 0
+        try:
+            while chunk := stream.read(datapath.READ_CHUNK):
+                n += len(chunk)
+        finally:
+            stream.close()
+        nbytes = n
+    elif mode == "upload":
+        total = spec["bytes"]
+        # Pre-generated, incompressible, distinct blocks; part k sends block k % len(blocks) (cut for the last).
+        blocks = [os.urandom(part_size) for _ in range(concurrency + 1)]
+        cpu0, t0 = _cpu_seconds(), time.perf_counter()  # generation is not part of the upload
+        upload_id = aws.multipart_start(s3, BUCKET, key, {"bench": "upload"})
+        parts = upload_parts(lambda number, offset, size: blocks[number % len(blocks)] if size == part_size
+                             else blocks[number % len(blocks)][:size], total, upload_id)
+        nbytes = sum(p.size for p in parts)
+    elif mode == "pipeline":
+        upload_id = aws.multipart_start(s3, BUCKET, key, {"bench": "pipeline"})
+        stream = vc.open_disk(device, spec["vm"])
+        state = {"read": 0}
+
+        def on_progress(p, state=state):  # what Runner.upload's callback does, minus the DB checkpoint
+            state["read"] = p.bytes_read
+
+        try:
+            parts = datapath.stream_to_multipart(
+                read=stream.read, part_size=part_size, already={},
+                upload_part=lambda n, body: aws.multipart_upload_part(s3, BUCKET, key, upload_id, n, body),
+                concurrency=concurrency, max_bytes=MAX_DISK_STREAM_BYTES, on_progress=on_progress)
+        finally:
+            stream.close()
+        nbytes = sum(p.size for p in parts)
+    elif mode == "twostep":
+        with tempfile.NamedTemporaryFile(prefix="bench-datapath-", suffix=".vmdk", dir=spec.get("tmpdir")) as tmp:
+            stream = vc.open_disk(device, spec["vm"])
+            try:
+                while chunk := stream.read(datapath.READ_CHUNK):
+                    tmp.write(chunk)
+            finally:
+                stream.close()
+            tmp.flush()
+            total = tmp.tell()
+            extra["download_seconds"] = time.perf_counter() - t0
+            fd = tmp.fileno()
+            upload_id = aws.multipart_start(s3, BUCKET, key, {"bench": "twostep"})
+            parts = upload_parts(lambda number, offset, size: os.pread(fd, size, offset), total, upload_id)
+            nbytes = sum(p.size for p in parts)
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    seconds = time.perf_counter() - t0
+    cpu = _cpu_seconds() - cpu0
+    result.update(bytes=nbytes, seconds=seconds, mib_s=nbytes / seconds / MIB, cpu_seconds=cpu,
+                  rss_before_mib=rss_before, peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  **extra)
+
+    # -- untimed checks and clean-up
+    if upload_id:
+        listed = aws.multipart_parts(s3, BUCKET, key, upload_id)
+        result["listed_bytes"] = sum(p.size for p in listed)
+        if spec.get("complete") and mode == "pipeline":
+            t = time.perf_counter()
+            result["object_bytes"] = aws.multipart_complete(s3, BUCKET, key, upload_id, parts)
+            result["complete_seconds"] = time.perf_counter() - t
+            aws.object_delete(s3, BUCKET, key)
+        else:
+            aws.multipart_abort(s3, BUCKET, key, upload_id)
+    if vc is not None:
+        vc.lease_progress(lease.moref, 100)
+        vc.lease_complete(lease.moref)
+        vc.close()
+    return result
+
+
+# --------------------------------------------------------------------------------------------------------------
+# orchestrator side
+# --------------------------------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _proc_cpu_seconds(pid: int | None) -> float:
+    """user+sys CPU seconds of another process (all its threads), from /proc/<pid>/stat."""
+    if not pid:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds all processes on this machine spent busy (every core), from /proc/stat."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    steal = values[7] if len(values) > 7 else 0
+    return (sum(values[:8]) - idle - steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _inventory(small_mib: int, large_mib: int) -> dict:
+    from sandbox.vcenter.inventory import default_inventory
+
+    inv = default_inventory()
+    inv["lease_init_seconds"] = 0.05
+    dc = inv["datacenters"][0]
+    dc["vms"] = [
+        {"name": SMALL_VM, "folder": "Lab", "guest_id": "otherGuest64", "power_state": "poweredOff",
+         "disks": [{"size_mb": small_mib, "datastore": "datastore1", "used_fraction": 1.0}]},
+        {"name": LARGE_VM, "folder": "Lab", "guest_id": "otherGuest64", "power_state": "poweredOff",
+         "disks": [{"size_mb": large_mib, "datastore": "datastore1", "used_fraction": 1.0}]},
+    ]
+    return inv
+
+
+def _start_aws(logdir: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    log = open(Path(logdir) / "aws-sandbox.log", "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.aws", "--port", str(port), "--speed", "0", "--no-default-amis", "--quiet"],
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    from sandbox.aws import connect
+
+    remote = connect(url)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            remote.state()
+            return proc, url
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise SystemExit(f"the AWS sandbox did not start; see {logdir}/aws-sandbox.log")
+            time.sleep(0.2)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _run_child(spec: dict, pids: dict[str, int | None], vc) -> dict:
+    before = {name: _proc_cpu_seconds(pid) for name, pid in pids.items()}
+    ru0, busy0 = resource.getrusage(resource.RUSAGE_CHILDREN), _machine_busy_seconds()
+    t = time.perf_counter()
+    res = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], cwd=ROOT,
+                         stdout=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t
+    ru1, busy1 = resource.getrusage(resource.RUSAGE_CHILDREN), _machine_busy_seconds()
+    vc.abort_leases()  # a crashed child must not leave the VM busy for the next one
+    lines = [line for line in res.stdout.splitlines() if line.startswith(RESULT_TAG)]
+    if res.returncode != 0 or not lines:
+        raise SystemExit(f"worker {spec['mode']} on {spec['vm']} failed (exit {res.returncode}):\n{res.stdout}")
+    out = json.loads(lines[-1][len(RESULT_TAG):])
+    # CPU of the peers over the whole child run (lease set-up included; the transfer dominates)
+    for name, pid in pids.items():
+        out[f"cpu_{name}"] = _proc_cpu_seconds(pid) - before[name]
+    out["child_wall"] = wall
+    # the worker child's whole CPU (it is the only child waited for in between), and everybody else's
+    out["cpu_child"] = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    ours = out["cpu_child"] + sum(out[f"cpu_{name}"] for name in pids)
+    out["other_cores"] = max(0.0, (busy1 - busy0) - ours) / wall
+    return out
+
+
+def _fmt(r: dict) -> str:
+    s = (f"  {r['mode']:<8} {r['vm']:<11} {r['bytes'] / MIB:8.1f} MiB {r['seconds']:7.2f} s {r['mib_s']:8.1f} MiB/s"
+         f" | cpu s: worker {r['cpu_seconds']:5.2f} aws {r['cpu_aws']:5.2f} vcsim {r['cpu_vcsim']:5.2f}"
+         f" | others {r['other_cores']:4.2f} cores"
+         f" | peak RSS {r['peak_rss_mib']:6.1f} MiB (before transfer {r['rss_before_mib']:5.1f})")
+    if "download_seconds" in r:
+        s += f" | download part {r['download_seconds']:.2f} s"
+    if "complete_seconds" in r:
+        s += f" | complete {r['complete_seconds']:.2f} s"
+    return s
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench/datapath.py", description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3, help="rounds of the four modes (median is reported)")
+    p.add_argument("--small-mib", type=int, default=256)
+    p.add_argument("--large-mib", type=int, default=2048)
+    p.add_argument("--rate-disk", choices=("large", "small"), default="large",
+                   help="disk for the rate comparison (default: the large one)")
+    p.add_argument("--part-size-mib", type=float, help="default: settings.MIGRATION_PART_SIZE")
+    p.add_argument("--concurrency", type=int, help="default: settings.MIGRATION_UPLOAD_CONCURRENCY")
+    p.add_argument("--complete", action="store_true",
+                   help="complete the pipeline's multipart uploads (slow in moto; untimed)")
+    p.add_argument("--tmpdir", help="directory for the two-step path's temporary file (default: $TMPDIR)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.worker:
+        result = worker(json.loads(args.worker))
+        print(RESULT_TAG + json.dumps(result), flush=True)
+        return 0
+
+    import importlib
+
+    portal_settings = importlib.import_module("portal.settings")  # the defaults a worker would use
+    part_size = int(args.part_size_mib * MIB) if args.part_size_mib else portal_settings.MIGRATION_PART_SIZE
+    concurrency = args.concurrency or portal_settings.MIGRATION_UPLOAD_CONCURRENCY
+
+    from sandbox.vcenter.server import start_vcenter
+
+    started = time.perf_counter()
+    logdir = tempfile.mkdtemp(prefix="bench-datapath-")
+    print(f"bench/datapath.py: part size {part_size / MIB:g} MiB, concurrency {concurrency}, rounds {args.rounds}, "
+          f"disks {args.small_mib} MiB and {args.large_mib} MiB (used_fraction 1.0), rates on the "
+          f"{args.rate_disk} disk; {os.cpu_count()} CPUs", flush=True)
+    aws_proc, aws_url = _start_aws(logdir)
+    try:
+        with start_vcenter(inventory=_inventory(args.small_mib, args.large_mib), https=False) as vc:
+            from sandbox.aws import connect
+
+            connect(aws_url).client("s3").create_bucket(Bucket=BUCKET)
+            print(f"sandboxes: vCenter {vc.url} (pid {vc.pid}), AWS {aws_url} (pid {aws_proc.pid}, separate "
+                  f"process); ready after {time.perf_counter() - started:.1f} s", flush=True)
+            pids = {"aws": aws_proc.pid, "vcsim": vc.pid}
+            base = {"vc_url": vc.url, "vc_user": vc.username, "vc_password": vc.password, "aws_url": aws_url,
+                    "part_size": part_size, "concurrency": concurrency, "tmpdir": args.tmpdir,
+                    "complete": args.complete}
+            rate_vm = LARGE_VM if args.rate_disk == "large" else SMALL_VM
+            runs: dict[str, list[dict]] = {"download": [], "upload": [], "pipeline": [], "twostep": [],
+                                           "pipeline_small": [], "pipeline_large": []}
+            for rnd in range(1, args.rounds + 1):
+                print(f"round {rnd}/{args.rounds}", flush=True)
+                d = _run_child({**base, "mode": "download", "vm": rate_vm}, pids, vc)
+                runs["download"].append(d)
+                print(_fmt(d), flush=True)
+                u = _run_child({**base, "mode": "upload", "vm": rate_vm, "bytes": d["bytes"]}, pids, vc)
+                runs["upload"].append(u)
+                print(_fmt(u), flush=True)
+                for vm in dict.fromkeys([rate_vm, LARGE_VM, SMALL_VM]):
+                    r = _run_child({**base, "mode": "pipeline", "vm": vm}, pids, vc)
+                    if vm == rate_vm:
+                        runs["pipeline"].append(r)
+                    runs["pipeline_large" if vm == LARGE_VM else "pipeline_small"].append(r)
+                    print(_fmt(r), flush=True)
+                t2 = _run_child({**base, "mode": "twostep", "vm": rate_vm}, pids, vc)
+                runs["twostep"].append(t2)
+                print(_fmt(t2), flush=True)
+            for name in ("upload", "pipeline", "twostep"):
+                for r in runs[name]:
+                    if r.get("listed_bytes", r["bytes"]) != r["bytes"] or r["bytes"] != runs["download"][0]["bytes"]:
+                        raise SystemExit(f"byte count mismatch in {name}: {r}")
+    except BaseException:
+        print(f"sandbox logs kept in {logdir}", file=sys.stderr)
+        raise
+    else:
+        shutil.rmtree(logdir, ignore_errors=True)
+    finally:
+        _stop(aws_proc)
+
+    def med(name: str, field: str = "mib_s") -> float:
+        return statistics.median(r[field] for r in runs[name])
+
+    d, u, pl, ts = med("download"), med("upload"), med("pipeline"), med("twostep")
+    lo, hi = min(d, u), max(d, u)
+    ratio = pl / lo
+    speedup = pl / ts
+    ideal = 1 + lo / hi
+    rss_small = max(r["peak_rss_mib"] for r in runs["pipeline_small"])
+    rss_large = max(r["peak_rss_mib"] for r in runs["pipeline_large"])
+    nbytes = runs["download"][0]["bytes"]
+
+    def cores(name: str) -> str:
+        ours = statistics.median((r["cpu_child"] + r["cpu_aws"] + r["cpu_vcsim"]) / r["child_wall"] for r in runs[name])
+        others = statistics.median(r["other_cores"] for r in runs[name])
+        worker = statistics.median(r["cpu_seconds"] / (r["bytes"] / 2**30) for r in runs[name])
+        return (f"worker {worker:5.2f} CPU s/GiB; busy cores: worker+sandboxes {ours:.2f}, "
+                f"other processes {others:.2f}")
+
+    print()
+    print(f"rates on {rate_vm} ({nbytes} bytes on the wire), median of {args.rounds} round(s), MiB/s:")
+    print(f"  download only {d:8.1f}   ({cores('download')})")
+    print(f"  upload only   {u:8.1f}   ({cores('upload')})")
+    print(f"  pipeline      {pl:8.1f}   ({cores('pipeline')})")
+    print(f"  two-step      {ts:8.1f}   ({cores('twostep')})")
+    verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
+    print(f"pipeline / min(download, upload) = {ratio:.2f}   (target >= 0.90: {verdict(ratio >= 0.9)})")
+    print(f"speed-up over two-step = {speedup:.2f}, ideal 1 + min/max = {ideal:.2f}, "
+          f"ratio {speedup / ideal:.2f}   (target >= 0.90 x ideal: {verdict(speedup >= 0.9 * ideal)})")
+    print(f"worker peak RSS, pipeline: {args.small_mib} MiB disk {rss_small:.1f} MiB, {args.large_mib} MiB disk "
+          f"{rss_large:.1f} MiB, difference {rss_large - rss_small:+.1f} MiB   "
+          f"(target <= 16 MiB: {verdict(abs(rss_large - rss_small) <= 16)})")
+    completes = [r["complete_seconds"] for r in runs["pipeline"] if "complete_seconds" in r]
+    if completes:
+        print(f"moto CompleteMultipartUpload of the pipeline's upload: median {statistics.median(completes):.2f} s")
+    print(f"total run time {time.perf_counter() - started:.1f} s")
+    print(f"datapath ratio={ratio:.2f} speedup={speedup:.2f} ideal_speedup={ideal:.2f} "
+          f"rss_small_mib={rss_small:.1f} rss_large_mib={rss_large:.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,72 @@
+"""Running portal code in other processes against the test database (workers, concurrent submitters)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def worker_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DATABASE_URL": test_database_url(),
+        "AWS_ENDPOINT_URL": settings.AWS_ENDPOINT_URL or "",
+        "MIGRATION_LEASE_SECONDS": str(settings.MIGRATION_LEASE_SECONDS),
+        "MIGRATION_POLL_SECONDS": str(settings.MIGRATION_POLL_SECONDS),
+        "MIGRATION_TICK_BUDGET_SECONDS": str(settings.MIGRATION_TICK_BUDGET_SECONDS),
+        "MIGRATION_PART_SIZE": str(settings.MIGRATION_PART_SIZE),
+        "Q_WORKERS": "1",
+    })
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Worker:
+    """A real `manage.py qcluster` in its own process group, so kill -9 takes all of it."""
+
+    def __init__(self, **env):
+        self.log = open(ROOT / "var" / f"test-qcluster-{os.getpid()}-{time.monotonic_ns()}.log", "w")
+        self.process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=worker_env(**env),
+                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill9(self):
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+
+    def stop(self):
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=20)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                self.kill9()
+        self.log.close()
+
+
+def wait_for(predicate, timeout=60, interval=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -1,0 +1,137 @@
+"""Every fault the sandboxes can inject ends in a clear status message and leaves nothing behind, or is
+survived where a real system would survive it (lease renewals, S3 retries)."""
+
+import socket
+
+import pytest
+from django.urls import reverse
+
+from migrations_app.choices import MigrationState
+from migrations_app.models import MigrationTask
+from migrations_app.pipeline import run_tick
+from portal.integrations.vsphere import client as vsphere
+from tests.migrations.conftest import assert_no_leftovers
+
+pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
+
+
+def _run(s, start_migration, vm="web01", **overrides):
+    response = start_migration(s, s.alice, vm, **overrides)
+    assert response.status_code == 201, response.content
+    task_id = response.json()["id"]
+    for _ in range(30):
+        run_tick(task_id)
+        task = MigrationTask.objects.get(pk=task_id)
+        if task.is_terminal:
+            return task
+    raise AssertionError("migration did not finish")
+
+
+def test_unresolvable_esx_host_fails_with_the_exact_message(setup, start_migration):
+    s = setup
+    s.vcenter.set_faults(esx_host_unresolvable="esx07.unresolvable.invalid")
+    task = _run(s, start_migration)
+    assert task.state == MigrationState.FAILED
+    assert task.status_message == ("Connector is unable to reach ESX host esx07.unresolvable.invalid to migrate "
+                                   "virtual machine web01")
+    assert task.error_code == "vcenter_esx_unreachable"
+    assert_no_leftovers(s, task)
+
+
+def test_dns_suffixes_are_tried_in_order(monkeypatch):
+    """Name resolution is the one thing no sandbox peer can vary here, so it is the one thing faked."""
+    tried = []
+
+    def fake_getaddrinfo(name, *args, **kwargs):
+        tried.append(name)
+        if name == "esx07.lab.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))]
+        raise socket.gaierror("no such host")
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+    assert vsphere._resolve("esx07", ("corp.example", "lab.example", "other.example")) == "esx07.lab.example"
+    assert tried == ["esx07", "esx07.corp.example", "esx07.lab.example"]
+    assert vsphere._resolve("esx08", ("corp.example",)) is None
+
+
+def test_stream_cut_midway_fails_cleanly(setup, start_migration):
+    s = setup
+    s.vcenter.set_faults(nfc_cut_after_bytes=6 * 1024 * 1024)
+    task = _run(s, start_migration)
+    assert task.state == MigrationState.FAILED
+    assert "broke" in task.status_message or "ended after" in task.status_message
+    assert_no_leftovers(s, task)
+
+
+def test_lease_error_fails_cleanly(setup, start_migration):
+    s = setup
+    s.vcenter.set_faults(lease_error_after_seconds=0)
+    task = _run(s, start_migration)
+    assert task.state == MigrationState.FAILED
+    assert "export lease" in task.status_message
+    assert_no_leftovers(s, task)
+
+
+def test_slow_stream_survives_a_short_lease_timeout(setup, start_migration):
+    """The stream takes longer than the NFC lease timeout; progress renewals keep the lease alive."""
+    s = setup
+    s.aws.set_speed(500)
+    s.vcenter.set_faults(lease_timeout_seconds=2, nfc_bytes_per_second=4 * 1024 * 1024)  # ~5 s for 17 MiB
+    task = _run(s, start_migration)
+    assert task.state == MigrationState.COMPLETED, task.status_message
+
+
+def test_s3_errors_are_retried_then_reported(setup, start_migration):
+    s = setup
+    s.aws.set_speed(500)
+    s.aws.set_faults(s3_error="SlowDown", s3_error_count=2, s3_error_operations=["UploadPart"])
+    assert _run(s, start_migration).state == MigrationState.COMPLETED  # throttling is retried
+    s.aws.set_faults(s3_error="InternalError", s3_error_count=-1, s3_error_operations=["UploadPart"])
+    task = _run(s, start_migration, vm="db01")
+    assert task.state == MigrationState.FAILED
+    assert task.status_message.startswith("AWS: ") and task.error_code.startswith("aws_")
+    s.aws.clear_faults()
+    assert_no_leftovers(s, task)
+
+
+def test_import_ending_deleted_fails_with_aws_reason(setup, start_migration):
+    s = setup
+    s.aws.set_speed(500)
+    s.aws.set_faults(import_failure="ClientError: Unknown OS / Missing OS files.")
+    task = _run(s, start_migration)
+    assert task.state == MigrationState.FAILED
+    assert task.status_message == "EC2 could not import the image: ClientError: Unknown OS / Missing OS files."
+    assert_no_leftovers(s, task)
+
+
+def test_aws_import_limit_keeps_the_job_waiting_not_failed(setup, start_migration, settings):
+    s = setup
+    s.aws.configure(import_limit=0)
+    settings.MIGRATION_TICK_BUDGET_SECONDS = 1
+    response = start_migration(s, s.alice, "web01")
+    task_id = response.json()["id"]
+    for _ in range(5):
+        run_tick(task_id)
+    task = MigrationTask.objects.get(pk=task_id)
+    assert task.state == MigrationState.CONVERTING and not task.import_task_id
+    assert "AWS" in task.status_message and "limit" in task.status_message
+    s.aws.configure(import_limit=5)
+    s.aws.set_speed(500)
+    settings.MIGRATION_TICK_BUDGET_SECONDS = 60
+    for _ in range(5):
+        run_tick(task_id)
+    assert MigrationTask.objects.get(pk=task_id).state == MigrationState.COMPLETED
+
+
+def test_start_an_imported_instance(setup, start_migration, api):
+    s = setup
+    s.aws.set_speed(500)
+    task = _run(s, start_migration)
+    from environments.models import ImportedInstance
+
+    instance = ImportedInstance.objects.get(instance_id=task.instance_id)
+    response = api.as_user(s.alice).post(reverse("api:instance-power-start", kwargs={"pk": instance.pk}))
+    assert response.status_code == 200
+    assert response.json()["state"] in ("pending", "running")
+    listed = api.as_user(s.alice).get(reverse("api:migration-list")).json()["results"]
+    assert [m["instance_id"] for m in listed] == [task.instance_id]

@@ -402,11 +402,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"other processes {others:.2f}")
 
     print()
-    print(f"rates on {rate_vm} ({nbytes} bytes on the wire), median of {args.rounds} round(s), MiB/s:")
-    print(f"  download only {d:8.1f}   ({cores('download')})")
-    print(f"  upload only   {u:8.1f}   ({cores('upload')})")
-    print(f"  pipeline      {pl:8.1f}   ({cores('pipeline')})")
-    print(f"  two-step      {ts:8.1f}   ({cores('twostep')})")
+    print(f"rates on {rate_vm} ({nbytes} bytes on the wire), median [min..max] of {args.rounds} round(s), MiB/s:")
+
+    def spread(name: str) -> str:
+        values = sorted(r["mib_s"] for r in runs[name])
+        return f"[{values[0]:.1f}..{values[-1]:.1f}]"
+
+    for label, name, value in (("download only", "download", d), ("upload only", "upload", u),
+                               ("pipeline", "pipeline", pl), ("two-step", "twostep", ts)):
+        print(f"  {label:<13} {value:8.1f} {spread(name):>17}  ({cores(name)})")
+    ts_down = statistics.median(r["download_seconds"] for r in runs["twostep"])
+    ts_total = statistics.median(r["seconds"] for r in runs["twostep"])
+    print(f"  two-step split: download to file {ts_down:.2f} s ({nbytes / ts_down / MIB:.1f} MiB/s) + upload from file "
+          f"{ts_total - ts_down:.2f} s; the ideal model assumes {nbytes / d / MIB:.2f} s + {nbytes / u / MIB:.2f} s")
     verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
     print(f"pipeline / min(download, upload) = {ratio:.2f}   (target >= 0.90: {verdict(ratio >= 0.9)})")
     print(f"speed-up over two-step = {speedup:.2f}, ideal 1 + min/max = {ideal:.2f}, "

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from environments import selectors, services
 from environments.models import Environment, ImportedInstance, Region
+from migrations_app.selectors import migration_list
 from portal.errors import Conflict
 from portal.models import AuditLog
 from portal.roles import Action, TenantRole
@@ -53,11 +54,14 @@ def environment_detail(request, pk):
             except (ValidationError, Conflict) as exc:
                 form.add_error(None, getattr(exc, "message", None) or "; ".join(exc.messages))
     can_read_grants = request.user.role in (TenantRole.ADMIN, TenantRole.AUDITOR)
+    migrations = list(migration_list(fetched_by=request.user).filter(environment=environment)[:200])
     return render(request, "portal/environment_detail.html", {
         "environment": environment,
         "grants": selectors.environment_grants(environment=environment) if can_read_grants else None,
         "instances": ImportedInstance.objects.restrict(request.user, Action.VIEW).filter(environment=environment),
         "form": form,
+        "migrations": migrations,
+        "migrations_running": any(not m.is_terminal for m in migrations),
     })
 
 

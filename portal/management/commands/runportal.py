@@ -25,11 +25,16 @@ class Command(BaseCommand):
         call_command("seed_demo")
         children: list[subprocess.Popen] = []
         child_env = dict(os.environ)
+        peers = None
         try:
             if not no_sandbox:
-                from portal.demo import start_demo_peers
+                from portal.demo import configure_demo_tenant
+                from sandbox.demo import start_demo_peers
 
-                child_env.update(start_demo_peers(children, self.stdout))
+                peers = start_demo_peers()
+                # This process keeps serving the AWS sandbox; the web server and the worker talk to it over HTTP.
+                settings.AWS_ENDPOINT_URL = child_env["AWS_ENDPOINT_URL"] = peers.aws_endpoint
+                configure_demo_tenant(peers, self.stdout)
             children.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=child_env))
             self.stdout.write(f"Portal on http://{addr}/  (API docs at /api/docs/)")
             server = subprocess.Popen([sys.executable, "manage.py", "runserver", addr, "--noreload"], env=child_env)
@@ -46,3 +51,5 @@ class Command(BaseCommand):
                     child.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     child.kill()
+            if peers is not None:
+                peers.stop()

@@ -1,0 +1,121 @@
+"""Migrations from the command line, acting as a named portal user through the same services as the API:
+
+    manage.py vm_migration vms --user alice
+    manage.py vm_migration start --user alice --environment 3 --vm vm-40 --os ubuntu-22.04 \\
+        --instance-type t3.micro --subnet 5 --security-group 7 [--key-pair 2] [--private-ip 10.0.1.20] [--power-off]
+    manage.py vm_migration list --user alice [--state uploading]
+    manage.py vm_migration show --user alice 12
+    manage.py vm_migration cancel --user alice 12
+    manage.py vm_migration instance --user alice start 4
+    manage.py vm_migration reconcile
+"""
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from environments.models import ImportedInstance
+from migrations_app import selectors, services
+from migrations_app.admission import queue_position
+from migrations_app.models import MigrationTask
+from portal.errors import Conflict, Forbidden, NotFound, UpstreamError
+from portal.integrations.vsphere import client as vsphere
+from portal.models import User
+from portal.peers import vcenter_connection
+from portal.roles import Action
+
+
+class Command(BaseCommand):
+    help = __doc__.splitlines()[0]
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="verb", required=True)
+        for verb in ("vms", "start", "list", "show", "cancel", "instance"):
+            p = sub.add_parser(verb)
+            p.add_argument("--user", required=True)
+            if verb == "start":
+                p.add_argument("--environment", type=int, required=True)
+                p.add_argument("--vm", required=True)
+                p.add_argument("--os", required=True, dest="operating_system")
+                p.add_argument("--instance-type", required=True)
+                p.add_argument("--subnet", type=int, required=True)
+                p.add_argument("--security-group", type=int, required=True)
+                p.add_argument("--key-pair", type=int)
+                p.add_argument("--private-ip")
+                p.add_argument("--power-off", action="store_true")
+            if verb == "list":
+                p.add_argument("--state")
+            if verb in ("show", "cancel"):
+                p.add_argument("id", type=int)
+            if verb == "instance":
+                p.add_argument("action", choices=["start", "stop", "reboot"])
+                p.add_argument("id", type=int)
+        sub.add_parser("reconcile")
+
+    def handle(self, *args, verb, **options):
+        try:
+            if verb == "reconcile":
+                from migrations_app.tasks import migration_reconcile
+
+                self.stdout.write(str(migration_reconcile()))
+                return
+            user = User.objects.filter(username=options["user"], is_active=True).first()
+            if user is None or user.tenant_id is None:
+                raise CommandError(f"No active tenant user {options['user']!r}.")
+            getattr(self, f"do_{verb}")(user, options)
+        except (ValidationError, Conflict, Forbidden, NotFound, UpstreamError) as exc:
+            message = getattr(exc, "message", None) or "; ".join(
+                f"{k}: {' '.join(v)}" for k, v in getattr(exc, "message_dict", {"error": exc.messages}).items())
+            raise CommandError(message) from exc
+
+    def do_vms(self, user, options):
+        with vsphere.session(vcenter_connection(user.tenant)) as vc:
+            for vm in vc.list_vms():
+                self.stdout.write(f"{vm.moref:10} {vm.name:24} {vm.power_state:11} {len(vm.disks)} disk(s) "
+                                  f"{vm.guest_id}")
+
+    def do_start(self, user, options):
+        issued = services.import_token_issue(actor=user, environment_id=options["environment"],
+                                             vm_moref=options["vm"])
+        task = services.migration_create(
+            actor=user, token=issued.token, environment_id=options["environment"], vm_moref=options["vm"],
+            operating_system=options["operating_system"], instance_type=options["instance_type"],
+            subnet_id=options["subnet"], security_group_id=options["security_group"],
+            key_pair_id=options["key_pair"], private_ip=options["private_ip"], power_off=options["power_off"])
+        self._show(task)
+
+    def do_list(self, user, options):
+        tasks = selectors.migration_list(fetched_by=user)
+        if options["state"]:
+            tasks = tasks.filter(state=options["state"])
+        for task in tasks:
+            self.stdout.write(f"{task.pk:6} {task.state:11} {task.vm_name:24} {task.instance_id or '-':20} "
+                              f"{task.status_message}")
+
+    def _get(self, user, pk, action=Action.VIEW):
+        task = MigrationTask.objects.restrict(user, action).filter(pk=pk).first()
+        if task is None:
+            raise CommandError(f"No migration {pk}.")
+        return task
+
+    def do_show(self, user, options):
+        self._show(self._get(user, options["id"]))
+
+    def do_cancel(self, user, options):
+        self._show(services.migration_cancel(actor=user, task=self._get(user, options["id"])))
+
+    def do_instance(self, user, options):
+        instance = ImportedInstance.objects.restrict(user, Action.OPERATE).filter(pk=options["id"]).first()
+        if instance is None:
+            raise CommandError(f"No instance {options['id']}.")
+        instance = services.instance_power(actor=user, instance=instance, action=options["action"])
+        self.stdout.write(f"{instance.instance_id} {instance.state}")
+
+    def _show(self, task):
+        position = queue_position(task)
+        self.stdout.write(f"migration {task.pk}: {task.state}" + (f" (queue position {position})" if position else "")
+                          + f" - {task.status_message}")
+        if task.bytes_total:
+            self.stdout.write(f"  exported {task.bytes_exported}/{task.bytes_total} bytes, uploaded "
+                              f"{task.bytes_uploaded}, conversion {task.conversion_progress}%")
+        if task.instance_id:
+            self.stdout.write(f"  instance {task.instance_id}")

@@ -46,6 +46,14 @@ def tenant_update(*, actor: User, tenant: Tenant, **changes) -> Tenant:
 #
 
 
+def _set_password(user: User, password: str) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    user.set_password(password)
+
+
 @transaction.atomic
 def user_create(
     *, actor: User | None, tenant: Tenant, username: str, password: str | None = None, role: str, email: str = "",
@@ -59,11 +67,7 @@ def user_create(
     user = User(tenant=tenant, username=username, role=role, email=email, first_name=first_name,
                 last_name=last_name, vcenter_principal=vcenter_principal)
     if password:
-        try:
-            validate_password(password, user)
-        except ValidationError as exc:
-            raise ValidationError({"password": exc.messages}) from exc
-        user.set_password(password)
+        _set_password(user, password)
     else:
         user.set_unusable_password()
     validated_save(user, exclude=["password"])
@@ -81,11 +85,7 @@ def user_update(*, actor: User, user: User, password: str | None = None, **chang
     for field, value in changes.items():
         setattr(user, field, value)
     if password:
-        try:
-            validate_password(password, user)
-        except ValidationError as exc:
-            raise ValidationError({"password": exc.messages}) from exc
-        user.set_password(password)
+        _set_password(user, password)
     validated_save(user, exclude=["password"])
     if changes.get("is_active") is False:
         # A deactivated user's API tokens stop working at once, not at their next expiry.

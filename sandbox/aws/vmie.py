@@ -595,6 +595,17 @@ def _check_role(account_id: str, role_name: str) -> None:
     raise _err("InvalidParameter", message)
 
 
+def _check_import_limit(tasks, now: float, limit: int, kind: str) -> None:
+    """AWS refuses a new import task while `limit` tasks of the kind are active in the region."""
+    cleanup = STATE.settings.cleanup_duration
+    if sum(1 for t in tasks if t.state_at(now, cleanup)[0] == "active") >= limit:
+        raise _err(
+            "ResourceLimitExceeded",
+            f"You have reached the limit of {limit} active {kind} tasks in this region. "
+            "Wait for an active task to finish or cancel one, then try again.",
+        )
+
+
 def _check_bucket(account_id: str, region: str, bucket_name: str, key: str | None = None) -> Any:
     try:
         bucket = _s3(account_id).get_bucket(bucket_name)
@@ -772,15 +783,7 @@ def import_image(self: EC2Response) -> ActionResult:
             elif disk.snapshot_id:
                 backend.get_snapshot(disk.snapshot_id)  # InvalidSnapshot.NotFound
 
-        active = sum(
-            1 for t in store.import_tasks.values() if t.state_at(now, settings.cleanup_duration)[0] == "active"
-        )
-        if active >= settings.import_limit:
-            raise _err(
-                "ResourceLimitExceeded",
-                f"You have reached the limit of {settings.import_limit} active import image tasks in this region. "
-                "Wait for an active task to finish or cancel one, then try again.",
-            )
+        _check_import_limit(store.import_tasks.values(), now, settings.import_limit, "import image")
 
         task = ImportImageTask(
             task_id=random_id(prefix="import-ami"),
@@ -907,15 +910,7 @@ def import_snapshot(self: EC2Response) -> ActionResult:
         tags = _tags_from_spec(self._get_param("TagSpecifications"), "import-snapshot-task")
         _check_role(self.current_account, self._get_param("RoleName") or DEFAULT_ROLE)
         _check_bucket(self.current_account, self.region, disk.bucket or "", disk.key)
-        active = sum(
-            1 for t in store.snapshot_tasks.values() if t.state_at(now, settings.cleanup_duration)[0] == "active"
-        )
-        if active >= settings.import_snapshot_limit:
-            raise _err(
-                "ResourceLimitExceeded",
-                f"You have reached the limit of {settings.import_snapshot_limit} active import snapshot tasks in "
-                "this region. Wait for an active task to finish or cancel one, then try again.",
-            )
+        _check_import_limit(store.snapshot_tasks.values(), now, settings.import_snapshot_limit, "import snapshot")
         task = ImportSnapshotTask(
             task_id=random_id(prefix="import-snap"),
             created_at=now,

@@ -119,7 +119,7 @@ def worker(spec: dict) -> dict:
         stream = vc.open_disk(device, spec["vm"])
         n = 0
         try:
-            while chunk := stream.read(datapath.READ_CHUNK):
+            while chunk := stream.read(1024 * 1024):
                 n += len(chunk)
         finally:
             stream.close()
@@ -153,7 +153,7 @@ def worker(spec: dict) -> dict:
         with tempfile.NamedTemporaryFile(prefix="bench-datapath-", suffix=".vmdk", dir=spec.get("tmpdir")) as tmp:
             stream = vc.open_disk(device, spec["vm"])
             try:
-                while chunk := stream.read(datapath.READ_CHUNK):
+                while chunk := stream.read(1024 * 1024):
                     tmp.write(chunk)
             finally:
                 stream.close()
@@ -370,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
                 t2 = _run_child({**base, "mode": "twostep", "vm": rate_vm}, pids, vc)
                 runs["twostep"].append(t2)
                 print(_fmt(t2), flush=True)
+            for r in runs["download"] + runs["pipeline_large"] + runs["pipeline_small"]:
+                if r["bytes"] != r["file_size"]:
+                    raise SystemExit(f"{r['mode']} read {r['bytes']} bytes, the lease announced {r['file_size']}")
             for name in ("upload", "pipeline", "twostep"):
                 for r in runs[name]:
                     if r.get("listed_bytes", r["bytes"]) != r["bytes"] or r["bytes"] != runs["download"][0]["bytes"]:

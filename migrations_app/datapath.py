@@ -1,5 +1,4 @@
-"""Streaming a disk into an S3 multipart upload with constant memory: parts are read one at a time into a buffer
-of `part_size`, and at most `concurrency` parts are in flight while the next one is read. Parts S3 already holds
+"""Streaming a disk into an S3 multipart upload with constant memory: parts are read one at a time, and at most `concurrency` parts are in flight while the next one is read. Parts S3 already holds
 (from an attempt that crashed) are read and skipped, not sent again. No Django, no peer imports: the caller passes
 the read and upload functions."""
 
@@ -9,9 +8,6 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Protocol
-
-READ_CHUNK = 1024 * 1024
-
 
 class Part(Protocol):
     part_number: int
@@ -39,16 +35,20 @@ def part_size_for(file_size: int, minimum: int) -> int:
     return size
 
 
-def _read_part(read: Callable[[int], bytes], buffer: bytearray) -> int:
-    filled = 0
-    view = memoryview(buffer)
-    while filled < len(buffer):
-        chunk = read(min(READ_CHUNK, len(buffer) - filled))
+def _read_part(read: Callable[[int], bytes], part_size: int) -> bytes:
+    """One part as one bytes object, filled straight from the socket (an HTTP response returns the whole request
+    unless the stream ends or breaks), so a part is never copied on its way to the upload."""
+    first = read(part_size)
+    if len(first) == part_size or not first:
+        return first
+    chunks, filled = [first], len(first)
+    while filled < part_size:
+        chunk = read(part_size - filled)
         if not chunk:
             break
-        view[filled:filled + len(chunk)] = chunk
+        chunks.append(chunk)
         filled += len(chunk)
-    return filled
+    return b"".join(chunks)
 
 
 def stream_to_multipart(
@@ -84,8 +84,8 @@ def stream_to_multipart(
                 for future in [f for f in pending if f.done()]:
                     pending.discard(future)
                     future.result()  # re-raise an upload failure now, not after reading the whole disk
-                buffer = bytearray(part_size)
-                filled = _read_part(read, buffer)
+                body = _read_part(read, part_size)
+                filled = len(body)
                 if filled == 0:
                     break
                 number += 1
@@ -100,9 +100,8 @@ def stream_to_multipart(
                         progress.parts_skipped += 1
                 else:
                     slots.acquire()
-                    body = bytes(buffer[:filled]) if filled < part_size else bytes(buffer)
                     pending.add(pool.submit(send, number, body))
-                del buffer
+                del body
                 on_progress(progress)
                 if filled < part_size:
                     break

@@ -6,6 +6,16 @@ from portal.models import AuditLog, AwsAuthMode, Tenant, TenantAwsAccount, Tenan
 from portal.roles import Action, TenantRole
 
 
+def vcenter_warnings(vcenter) -> list[str]:
+    warnings = []
+    if vcenter.ignore_esx_certificate_errors:
+        warnings.append("ESX certificate errors are ignored: disk downloads are not protected against "
+                        "interception. Turn this off once no ESX 4.1 host remains.")
+    if not vcenter.verify_tls:
+        warnings.append("vCenter's certificate is not verified. Give its CA certificate or thumbprint instead.")
+    return warnings
+
+
 class TenantSerializer(serializers.ModelSerializer):
     class Meta:
         model = Tenant
@@ -87,16 +97,20 @@ class AwsAccountSerializer(serializers.ModelSerializer):
 class VCenterSerializer(serializers.ModelSerializer):
     password = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=256)
     password_set = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField()
 
     class Meta:
         model = TenantVCenter
         fields = ["url", "username", "password", "password_set", "verify_tls", "ca_certificate_pem", "thumbprint",
                   "ignore_esx_certificate_errors", "dns_suffixes", "connector_updating",
-                  "max_active_migrations_per_region", "updated_at"]
+                  "max_active_migrations_per_region", "warnings", "updated_at"]
         read_only_fields = ["updated_at"]
 
     def get_password_set(self, vcenter) -> bool:
         return bool(vcenter.password)
+
+    def get_warnings(self, vcenter) -> list[str]:
+        return vcenter_warnings(vcenter)
 
 
 class TokenRequestSerializer(serializers.Serializer):

@@ -31,7 +31,16 @@ def home(request):
         "environments": environments,
         "regions": Region.objects.restrict(request.user, Action.VIEW),
         "is_admin": request.user.role == TenantRole.ADMIN,
+        "warnings": _vcenter_warnings(request.user),
     })
+
+
+def _vcenter_warnings(user) -> list[str]:
+    from portal.api.serializers import vcenter_warnings
+    from portal.models import TenantVCenter
+
+    vcenter = TenantVCenter.objects.restrict(user, Action.ADMIN).first()
+    return vcenter_warnings(vcenter) if vcenter else []
 
 
 @login_required

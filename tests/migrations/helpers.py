@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,7 +42,7 @@ class Worker:
     """A real `manage.py qcluster` in its own process group, so kill -9 takes all of it."""
 
     def __init__(self, **env):
-        self.log = open(ROOT / "var" / f"test-qcluster-{os.getpid()}-{time.monotonic_ns()}.log", "w")
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="test-qcluster-", suffix=".log")
         self.process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=worker_env(**env),
                                         stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -48,6 +48,12 @@ def test_vcenter_password_is_encrypted_and_the_esx_switch_is_audited(world, api)
     assert TenantVCenter.objects.get(tenant=world.a.tenant).password == "vc-pass-123"
     row = AuditLog.objects.get(action="vcenter.update")
     assert row.detail["ignore_esx_certificate_errors"] is True
+    assert "ESX certificate errors are ignored" in response.json()["warnings"][0]
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(world.a.admin)
+    assert b"ESX certificate errors are ignored" in browser.get("/").content
 
 
 def test_bad_settings_are_refused(world, api):

@@ -138,7 +138,7 @@ class Runner:
 
     def task(self) -> MigrationTask:
         return MigrationTask.objects.select_related("tenant", "region", "environment", "subnet", "security_group",
-                                                    "key_pair").get(pk=self.task_id)
+                                                    "key_pair", "created_by").get(pk=self.task_id)
 
     def vc(self, task: MigrationTask) -> vsphere.VCenterSession:
         if self._vc is None:
@@ -175,6 +175,10 @@ class Runner:
                 self.move(task, S.CANCELLED, step="cancelled", status_message=task.status_message.replace(
                     "; releasing what it holds", "") + (f" (cleanup: {'; '.join(problems)})" if problems else ""))
                 return "cancelled"
+            if not self.still_authorized(task):
+                return self.fail(task, "authz_revoked", f"{task.created_by.get_username()} no longer may migrate into "
+                                 "this environment (grant revoked or account deactivated), so the migration was "
+                                 "stopped and everything it held was released.")
             try:
                 wait_seconds = steps[task.state](task)
             except LeaseLost:
@@ -208,6 +212,18 @@ class Runner:
                 return
             time.sleep(min(left, 0.5))
             lease_renew(task_id=self.task_id, epoch=self.epoch, ttl_seconds=settings.MIGRATION_LEASE_SECONDS)
+
+    @staticmethod
+    def still_authorized(task: MigrationTask) -> bool:
+        """Authorization changes apply to running jobs too: before every step the starter must still be active
+        and hold `general` on the environment (read fresh, never from a cache)."""
+        from environments.models import Environment
+        from portal.models import User
+        from portal.roles import Action
+
+        user = User.objects.filter(pk=task.created_by_id, is_active=True).first()
+        return user is not None and Environment.objects.restrict(user, Action.OPERATE).filter(
+            pk=task.environment_id).exists()
 
     # -- steps ---------------------------------------------------------------------------------------------------
 

@@ -135,3 +135,40 @@ def test_start_an_imported_instance(setup, start_migration, api):
     assert response.json()["state"] in ("pending", "running")
     listed = api.as_user(s.alice).get(reverse("api:migration-list")).json()["results"]
     assert [m["instance_id"] for m in listed] == [task.instance_id]
+
+
+def test_revoking_the_grant_stops_a_running_migration_at_its_next_step(setup, start_migration, monkeypatch):
+    from environments.services import environment_revoke
+    from migrations_app.pipeline import Runner
+
+    s = setup
+    s.aws.set_speed(0)  # the import waits for the clock, so the job is between steps when the grant goes
+    real_convert = Runner.convert
+    revoked = []
+
+    def convert_then_revoke(runner, task):
+        result = real_convert(runner, task)
+        if not revoked:
+            revoked.append(environment_revoke(actor=s.admin, environment=s.environment, principal=s.alice))
+        return result
+
+    monkeypatch.setattr(Runner, "convert", convert_then_revoke)
+    task = _run(s, start_migration)
+    assert task.state == MigrationState.FAILED and task.error_code == "authz_revoked"
+    assert "no longer may migrate" in task.status_message
+    assert_no_leftovers(s, task)
+
+
+def test_deactivating_the_user_stops_their_queued_work_when_it_starts(setup, start_migration, settings):
+    s = setup
+    settings.MIGRATION_MAX_ACTIVE_PER_REGION = 0
+    task_id = start_migration(s, s.alice, "web01").json()["id"]
+    s.alice.is_active = False
+    s.alice.save()
+    settings.MIGRATION_MAX_ACTIVE_PER_REGION = 4
+    from migrations_app.admission import migration_admit
+
+    migration_admit(region_id=s.region.pk)
+    run_tick(task_id)
+    task = MigrationTask.objects.get(pk=task_id)
+    assert task.state == MigrationState.FAILED and task.error_code == "authz_revoked"

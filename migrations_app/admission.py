@@ -49,3 +49,15 @@ def queue_position(task: MigrationTask) -> int | None:
                                          cancel_requested=False, created_at__lte=task.created_at).exclude(
         created_at=task.created_at, id__gte=task.id).count()
     return ahead + 1
+
+
+def queue_positions(region_ids) -> dict[int, int]:
+    """Queue positions of every waiting migration in these regions, in one query (for lists)."""
+    positions: dict[int, int] = {}
+    counters: dict[int, int] = {}
+    for task_id, region_id in MigrationTask.objects.filter(
+            region_id__in=set(region_ids), state=MigrationState.QUEUED, cancel_requested=False,
+    ).order_by("created_at", "id").values_list("pk", "region_id"):
+        counters[region_id] = counters.get(region_id, 0) + 1
+        positions[task_id] = counters[region_id]
+    return positions

@@ -51,6 +51,9 @@ class MigrationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_queue_position(self, task) -> int | None:
+        positions = self.context.get("queue_positions")
+        if positions is not None:
+            return positions.get(task.pk)
         return queue_position(task)
 
     def get_export_percent(self, task) -> int:

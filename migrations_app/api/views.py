@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from environments.api.serializers import ImportedInstanceSerializer
 from environments.models import ImportedInstance
 from migrations_app import selectors, services
+from migrations_app.admission import queue_positions
 from migrations_app.api.serializers import (
     ImportTokenRequestSerializer,
     ImportTokenSerializer,
@@ -73,6 +74,13 @@ class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Restric
             return selectors.migration_list(fetched_by=self.request.user)
         return super().get_queryset().select_related("environment", "region", "created_by", "subnet",
                                                      "security_group", "key_pair")
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        rows = list(page)
+        context = {**self.get_serializer_context(), "queue_positions": queue_positions(
+            {t.region_id for t in rows if t.state == MigrationState.QUEUED})}
+        return self.get_paginated_response(MigrationSerializer(rows, many=True, context=context).data)
 
     @extend_schema(request=MigrationRequestSerializer, responses={201: MigrationSerializer})
     def create(self, request):

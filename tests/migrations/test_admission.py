@@ -21,7 +21,7 @@ def _queue(a, n, prefix="vm"):
         subnet=a.subnet, security_group=a.security_group) for i in range(n)]
 
 
-def test_first_four_start_the_rest_wait_in_order(transactional_db):
+def test_first_four_start_the_rest_wait_in_order(transactional_db, api):
     a = build_world().a
     MigrationTask.objects.all().delete()
     tasks = _queue(a, 7)
@@ -29,6 +29,10 @@ def test_first_four_start_the_rest_wait_in_order(transactional_db):
     assert admitted == [t.pk for t in tasks[:4]]
     positions = [queue_position(MigrationTask.objects.get(pk=t.pk)) for t in tasks]
     assert positions == [None, None, None, None, 1, 2, 3]
+    from django.urls import reverse
+
+    listed = api.as_user(a.user_general).get(reverse("api:migration-list")).json()["results"]
+    assert {m["id"]: m["queue_position"] for m in listed} == {t.pk: p for t, p in zip(tasks, positions)}
     # A slot frees when one finishes: the oldest waiting one starts, the others move up.
     migration_transition(task_id=tasks[1].pk, to=MigrationState.CANCELLING)
     states = {t.pk: MigrationTask.objects.get(pk=t.pk).state for t in tasks}

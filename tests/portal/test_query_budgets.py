@@ -8,6 +8,7 @@ from django.urls import reverse
 from environments import services as env_services
 from environments.choices import EnvironmentRole
 from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet
+from migrations_app.models import MigrationTask
 from portal import services
 
 BUDGETS = {
@@ -18,6 +19,7 @@ BUDGETS = {
     "user-list": 8,
     "group-list": 8,
     "auditlog-list": 8,
+    "migration-list": 10,
 }
 MORE_REGIONS = ["eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "ap-south-1", "sa-east-1", "ca-central-1"]
 
@@ -37,6 +39,9 @@ def _grow(world, start, stop):
                                        role=EnvironmentRole.OWNER)
         if i < len(MORE_REGIONS):
             env_services.region_create(actor=a.admin, code=MORE_REGIONS[i])
+        MigrationTask.objects.create(tenant=a.tenant, environment=env, region=a.region, created_by=a.user_general,
+                                     vm_moref=f"vm-q{i}", vm_name=f"q{i}", operating_system="ubuntu-22.04",
+                                     instance_type="t3.micro", subnet=subnet, security_group=sg)
         user = services.user_create(actor=a.admin, tenant=a.tenant, username=f"u{i}", role="user")
         services.group_create(actor=a.admin, name=f"g{i}", members=[user, a.user_ro])
 

@@ -70,6 +70,7 @@ def environment_detail(request, pk):
         "instances": ImportedInstance.objects.restrict(request.user, Action.VIEW).filter(environment=environment),
         "form": form,
         "migrations": migrations,
+        "can_migrate": Environment.objects.restrict(request.user, Action.OPERATE).filter(pk=environment.pk).exists(),
         "migrations_running": any(not m.is_terminal for m in migrations),
     })
 
@@ -82,3 +83,45 @@ def audit_log(request):
     since = timezone.now() - timezone.timedelta(days=7)
     rows = AuditLog.objects.restrict(request.user, Action.VIEW).filter(created_at__gte=since)[:500]
     return render(request, "portal/audit_log.html", {"rows": rows})
+
+
+@login_required
+def migrate(request, pk):
+    """The migrate form: the portal issues the token and hands the request to the connector in one step."""
+    from migrations_app import services as migration_services
+    from portal.errors import Forbidden, NotFound, UpstreamError
+    from portal.integrations.vsphere import client as vsphere
+    from portal.peers import vcenter_connection
+    from portal.ui.forms import MigrateForm
+
+    _tenant_member(request)
+    environment = Environment.objects.restrict(request.user, Action.OPERATE).select_related("region").filter(
+        pk=pk).first()
+    if environment is None:
+        raise Http404()
+    vms, problem = [], None
+    try:
+        with vsphere.session(vcenter_connection(request.user.tenant)) as vc:
+            vms = vc.list_vms()
+    except (vsphere.VSphereError, Conflict) as exc:
+        problem = exc.message
+    form = MigrateForm(request.POST or None, environment=environment, vms=vms)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            issued = migration_services.import_token_issue(actor=request.user, environment_id=environment.pk,
+                                                           vm_moref=data["vm"])
+            task = migration_services.migration_create(
+                actor=request.user, token=issued.token, environment_id=environment.pk, vm_moref=data["vm"],
+                operating_system=data["operating_system"], instance_type=data["instance_type"],
+                subnet_id=data["subnet"], security_group_id=data["security_group"], key_pair_id=data["key_pair"],
+                private_ip=data["private_ip"] or None, power_off=data["power_off"])
+        except ValidationError as exc:
+            for field, field_errors in getattr(exc, "message_dict", {None: exc.messages}).items():
+                form.add_error(field if field in form.fields else None, field_errors)
+        except (Conflict, Forbidden, NotFound, UpstreamError) as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Migration {task.pk} of {task.vm_name}: {task.get_state_display()}.")
+            return redirect("ui:environment", pk=environment.pk)
+    return render(request, "portal/migrate.html", {"environment": environment, "form": form, "problem": problem})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from portal.middleware import current_remote_addr
-from portal.models import AuditLog, AuditOutcome
+from portal.models import AuditLog, AuditOutcome, Tenant
 
 
 def audit_record(
@@ -19,7 +19,7 @@ def audit_record(
 ) -> AuditLog:
     """Append one audit row. The tenant defaults to the object's, then the actor's."""
     if tenant is None and obj is not None:
-        tenant = getattr(obj, "tenant", None) if not obj.__class__.__name__ == "Tenant" else obj
+        tenant = obj if isinstance(obj, Tenant) else getattr(obj, "tenant", None)
     if tenant is None and actor is not None and getattr(actor, "is_authenticated", False):
         tenant = actor.tenant
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)

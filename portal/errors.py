@@ -1,6 +1,5 @@
-"""Errors services raise; the API maps them to HTTP (ValidationError 400, NotFound 404, Conflict 409)."""
-
-from django.core.exceptions import ValidationError  # noqa: F401  (re-exported for services)
+"""Errors services raise besides Django's ValidationError; the API maps them to HTTP (Forbidden 403, NotFound 404,
+Conflict 409, UpstreamError 502)."""
 
 
 class Conflict(Exception):

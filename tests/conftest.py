@@ -1,7 +1,27 @@
 pytest_plugins = ["sandbox.vcenter.fixtures", "sandbox.aws.fixtures"]
 
 import pytest  # noqa: E402
+from django.db.backends.sqlite3.operations import DatabaseOperations  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
+
+_sqlite_sql_flush = DatabaseOperations.sql_flush
+
+
+def _sql_flush_past_the_audit_guard(self, style, tables, **kwargs):
+    """Transactional tests end with a flush, which on SQLite deletes row by row; the audit log's DELETE trigger
+    would refuse it. Lift the guard for the flush only, recreating it from its own stored definition."""
+    statements = _sqlite_sql_flush(self, style, tables, **kwargs)
+    if "portal_auditlog" not in tables:
+        return statements
+    with self.connection.cursor() as cursor:
+        cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'portal_auditlog_no_delete'")
+        row = cursor.fetchone()
+    if row is None:
+        return statements
+    return ["DROP TRIGGER portal_auditlog_no_delete", *statements, row[0]]
+
+
+DatabaseOperations.sql_flush = _sql_flush_past_the_audit_guard
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from environments import services as env_services
 from environments.choices import EnvironmentRole
-from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet, Template
+from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet
 from migrations_app.models import MigrationTask
 from portal import services
 from portal.models import AuditLog, User

@@ -1,4 +1,3 @@
-from django.contrib.auth.password_validation import validate_password  # noqa: F401
 from rest_framework import serializers
 
 from portal.api.fields import RestrictedPrimaryKeyRelatedField

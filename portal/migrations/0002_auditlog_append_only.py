@@ -1,18 +1,18 @@
 """Database-level guarantee that audit rows are never changed or removed, whatever code runs.
 
-PostgreSQL refuses UPDATE and DELETE. TRUNCATE stays possible for the table's owner only (test-database flushes
-use it); run the portal as a role that does not own its tables to close that too. SQLite (the embedded,
-single-machine default) refuses UPDATE; its DELETE guard is the model's, because Django's test flush on SQLite
-deletes row by row."""
+Both databases refuse UPDATE and DELETE. On PostgreSQL TRUNCATE stays possible for the table's owner only
+(test-database flushes use it); run the portal as a role that does not own its tables to close that too. On SQLite
+the test suite's flush lifts the DELETE guard around itself (tests/conftest.py)."""
 
 from django.db import migrations
 
 SQLITE = [
     """CREATE TRIGGER portal_auditlog_no_update BEFORE UPDATE ON portal_auditlog
        BEGIN SELECT RAISE(ABORT, 'portal_auditlog is append-only'); END""",
-
+    """CREATE TRIGGER portal_auditlog_no_delete BEFORE DELETE ON portal_auditlog
+       BEGIN SELECT RAISE(ABORT, 'portal_auditlog is append-only'); END""",
 ]
-SQLITE_REVERSE = ["DROP TRIGGER portal_auditlog_no_update"]
+SQLITE_REVERSE = ["DROP TRIGGER portal_auditlog_no_update", "DROP TRIGGER portal_auditlog_no_delete"]
 POSTGRES = [
     """CREATE FUNCTION portal_auditlog_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN RAISE EXCEPTION 'portal_auditlog is append-only'; END $$""",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import tarfile
 from xml.etree import ElementTree as ET
@@ -14,7 +13,6 @@ from sandbox.aws import diskfmt
 
 pytestmark = pytest.mark.aws
 
-needs_qemu = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img not installed")
 
 
 def test_writer_produces_a_stream_optimized_vmdk_that_round_trips():
@@ -85,7 +83,6 @@ def test_ova_layout():
     assert diskfmt.inspect_ova(ova).capacity == 4 << 20
 
 
-@needs_qemu
 def test_qemu_img_stream_optimized_output_is_accepted(tmp_path):
     raw = tmp_path / "disk.raw"
     data = diskfmt.sample_disk_data("qemu made", 300 * 1024)
@@ -102,7 +99,6 @@ def test_qemu_img_stream_optimized_output_is_accepted(tmp_path):
         diskfmt.inspect_vmdk(sparse.read_bytes())
 
 
-@needs_qemu
 def test_qemu_img_reads_our_vmdk(tmp_path):
     data = diskfmt.sample_disk_data("ours", 150 * 1024)
     path = tmp_path / "ours.vmdk"

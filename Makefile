@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-postgres sandbox-build deploy-check clean
+.PHONY: run test sandbox-build clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,6 @@ run: $(STAMP)
 # (the vCenter simulator needs Go from Debian's packages; build.sh installs it when missing and root).
 test: $(STAMP) sandbox-build
 	$(PY) -m pytest --create-db $(PYTEST_ARGS)
-
-test-postgres:
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(MAKE) test
 
 sandbox-build:
 	bash sandbox/vcenter/build.sh

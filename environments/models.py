@@ -18,13 +18,11 @@ from environments.validators import (
     validate_vpc_id,
 )
 from portal.models import TenantOwnedModel
-from portal.querysets import Restriction, through_environment
+from portal.querysets import Restriction, permitted_environment_ids, through_environment
 from portal.roles import Action
 
 
 def _region_user_scope(user, action):
-    from portal.querysets import permitted_environment_ids
-
     # A user sees a region when they see one of its environments; acting on a region is for admins.
     if action != Action.VIEW:
         return Q(pk__in=[])

@@ -17,17 +17,12 @@ from environments.models import Environment, KeyPair, Region, SecurityGroup, Sub
 from portal.audit import audit_record
 from portal.errors import Conflict, UpstreamError
 from portal.integrations.aws import client as aws
-from portal.models import Tenant, TenantGroup, User
+from portal.models import TenantGroup, User
 from portal.peers import aws_credentials
 from portal.roles import TenantRole
-from portal.validation import non_field_error, validated_save
+from portal.validation import non_field_error, same_tenant, validated_save
 
 DEFAULT_ENVIRONMENT_NAME = "default"
-
-
-def _same_tenant(*objects) -> None:
-    tenants = {o.tenant_id if not isinstance(o, Tenant) else o.pk for o in objects}
-    assert len(tenants) == 1, "cross-tenant objects reached a service"
 
 
 #
@@ -50,7 +45,7 @@ def region_create(*, actor: User, code: str, name: str = "") -> Region:
 
 @transaction.atomic
 def region_delete(*, actor: User, region: Region) -> None:
-    _same_tenant(actor, region)
+    same_tenant(actor, region)
     audit_record(actor=actor, action="region.delete", obj=region, detail={"code": region.code})
     try:
         region.delete()
@@ -67,7 +62,7 @@ def region_delete(*, actor: User, region: Region) -> None:
 
 @transaction.atomic
 def environment_create(*, actor: User, region: Region, name: str, vpc_id: str, description: str = "") -> Environment:
-    _same_tenant(actor, region)
+    same_tenant(actor, region)
     if not vpc_id:
         raise non_field_error("A non-default environment needs a VPC id.", code="vpc_required")
     environment = Environment(tenant=actor.tenant, region=region, name=name, vpc_id=vpc_id, description=description)
@@ -78,7 +73,7 @@ def environment_create(*, actor: User, region: Region, name: str, vpc_id: str, d
 
 @transaction.atomic
 def environment_update(*, actor: User, environment: Environment, **changes) -> Environment:
-    _same_tenant(actor, environment)
+    same_tenant(actor, environment)
     allowed = {"name", "description", "vpc_id"}
     unknown = set(changes) - allowed
     assert not unknown, f"environment_update cannot change {unknown}"
@@ -106,7 +101,7 @@ def environment_update(*, actor: User, environment: Environment, **changes) -> E
 
 @transaction.atomic
 def environment_delete(*, actor: User, environment: Environment) -> None:
-    _same_tenant(actor, environment)
+    same_tenant(actor, environment)
     if environment.is_default:
         raise Conflict("A region's default environment cannot be deleted.", code="default_environment")
     audit_record(actor=actor, action="environment.delete", obj=environment)
@@ -122,7 +117,7 @@ def environment_delete(*, actor: User, environment: Environment) -> None:
 def environment_sync(*, actor: User, environment: Environment) -> Environment:
     """Refresh subnets, security groups and key pairs from AWS. The AWS call happens outside any transaction;
     the replacement of the rows is atomic, so a failed sync leaves the previous data intact."""
-    _same_tenant(actor, environment)
+    same_tenant(actor, environment)
     try:
         resources = aws.describe_vpc_resources(
             aws_credentials(environment.tenant), environment.region.code, environment.vpc_id
@@ -190,7 +185,7 @@ def _principal_tenant_id(principal) -> int | None:
 @transaction.atomic
 def environment_grant(*, actor: User, environment: Environment, principal: User | Group, role: str) -> str:
     """Set the principal's role on the environment (replacing any other); `no_access` revokes."""
-    _same_tenant(actor, environment)
+    same_tenant(actor, environment)
     assert _principal_tenant_id(principal) == environment.tenant_id, "cross-tenant principal reached a service"
     if role not in ROLE_PERMISSIONS:
         raise non_field_error(f"Unknown role {role!r}.", code="invalid_role")
@@ -220,7 +215,7 @@ def environment_revoke(*, actor: User, environment: Environment, principal: User
 
 @transaction.atomic
 def template_create(*, actor: User, environment: Environment, **fields) -> Template:
-    _same_tenant(actor, environment)
+    same_tenant(actor, environment)
     template = Template(tenant=environment.tenant, environment=environment, created_by=actor, **fields)
     validated_save(template)
     audit_record(actor=actor, action="template.create", obj=template)
@@ -229,7 +224,7 @@ def template_create(*, actor: User, environment: Environment, **fields) -> Templ
 
 @transaction.atomic
 def template_update(*, actor: User, template: Template, **changes) -> Template:
-    _same_tenant(actor, template)
+    same_tenant(actor, template)
     for field, value in changes.items():
         setattr(template, field, value)
     validated_save(template)
@@ -239,6 +234,6 @@ def template_update(*, actor: User, template: Template, **changes) -> Template:
 
 @transaction.atomic
 def template_delete(*, actor: User, template: Template) -> None:
-    _same_tenant(actor, template)
+    same_tenant(actor, template)
     audit_record(actor=actor, action="template.delete", obj=template)
     template.delete()

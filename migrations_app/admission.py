@@ -45,10 +45,7 @@ def queue_position(task: MigrationTask) -> int | None:
     """1 for the next migration to start in its region; None when it is not queued."""
     if task.state != MigrationState.QUEUED:
         return None
-    ahead = MigrationTask.objects.filter(region_id=task.region_id, state=MigrationState.QUEUED,
-                                         cancel_requested=False, created_at__lte=task.created_at).exclude(
-        created_at=task.created_at, id__gte=task.id).count()
-    return ahead + 1
+    return queue_positions([task.region_id]).get(task.pk)
 
 
 def queue_positions(region_ids) -> dict[int, int]:

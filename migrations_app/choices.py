@@ -21,6 +21,8 @@ TERMINAL = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED})
 ACTIVE = frozenset({S.EXPORTING, S.UPLOADING, S.CONVERTING, S.LAUNCHING})
 # States a worker drives (a lease is taken to work on them).
 WORKABLE = ACTIVE | {S.CANCELLING}
+# States in which the migration may still touch its VM (one such migration per VM).
+LIVE = WORKABLE | {S.QUEUED}
 
 ALLOWED_TRANSITIONS: dict[str, frozenset] = {
     S.QUEUED: frozenset({S.EXPORTING, S.CANCELLED, S.FAILED}),

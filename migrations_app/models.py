@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from environments.models import Environment, KeyPair, Region, SecurityGroup, Subnet
-from migrations_app.choices import ACTIVE, MigrationState, OperatingSystem
+from migrations_app.choices import LIVE, TERMINAL, MigrationState, OperatingSystem
 from portal.models import Tenant, TenantOwnedModel
 from portal.querysets import Restriction, through_environment
 
@@ -72,7 +72,6 @@ class MigrationTask(TenantOwnedModel):
     image_id = models.CharField(max_length=32, blank=True)
     run_client_token = models.CharField(max_length=64, default="", blank=True)
     instance_id = models.CharField(max_length=32, blank=True)
-    next_poll_at = models.DateTimeField(null=True, blank=True)
 
     # Worker lease (fencing): only the holder of the current epoch may write progress and checkpoints.
     lease_owner = models.CharField(max_length=200, blank=True)
@@ -92,8 +91,7 @@ class MigrationTask(TenantOwnedModel):
         constraints = [
             # A VM can be exported through one NFC lease at a time, so one live migration per VM.
             models.UniqueConstraint(fields=["tenant", "vm_moref"],
-                                    condition=Q(state__in=sorted(ACTIVE | {MigrationState.QUEUED,
-                                                                           MigrationState.CANCELLING})),
+                                    condition=Q(state__in=sorted(LIVE)),
                                     name="one_live_migration_per_vm"),
         ]
 
@@ -102,6 +100,4 @@ class MigrationTask(TenantOwnedModel):
 
     @property
     def is_terminal(self) -> bool:
-        from migrations_app.choices import TERMINAL
-
         return self.state in TERMINAL

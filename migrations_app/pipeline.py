@@ -59,6 +59,14 @@ def staging_bucket_name(tenant, region_code: str) -> str:
     return name.replace("_", "-")[:63].strip("-")
 
 
+def staging_buckets(tenant, region_code: str) -> list[str]:
+    """The staging buckets of all the tenant's regions (and `region_code`): what the vmimport role must read."""
+    from environments.models import Region
+
+    codes = set(Region.objects.filter(tenant=tenant).values_list("code", flat=True)) | {region_code}
+    return sorted(staging_bucket_name(tenant, code) for code in codes)
+
+
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
@@ -171,10 +179,7 @@ class Runner:
             if task.state in TERMINAL:
                 return "done"
             if task.state == S.CANCELLING:
-                problems = self.cleanup(task)
-                self.move(task, S.CANCELLED, step="cancelled", status_message=task.status_message.replace(
-                    "; releasing what it holds", "") + (f" (cleanup: {'; '.join(problems)})" if problems else ""))
-                return "cancelled"
+                return self.finish_cancel(task)
             if not self.still_authorized(task):
                 return self.fail(task, "authz_revoked", f"{task.created_by.get_username()} no longer may migrate into "
                                  "this environment (grant revoked or account deactivated), so the migration was "
@@ -200,7 +205,6 @@ class Runner:
             if wait_seconds is None:
                 continue
             if time.monotonic() + wait_seconds > deadline:
-                self.save(next_poll_at=timezone.now() + timezone.timedelta(seconds=wait_seconds))
                 return "again"
             self.sleep(wait_seconds)
 
@@ -432,7 +436,12 @@ class Runner:
                                       step="failed", error_code=code[:100], status_message=(message + suffix)[:1000])
         if failed is None:  # cancelled meanwhile: everything is released already, so finish the cancel
             current = self.task()
-            if current.state == S.CANCELLING:
-                self.move(current, S.CANCELLED, step="cancelled", status_message=current.status_message)
-            return "cancelled"
+            return self.finish_cancel(current, problems) if current.state == S.CANCELLING else "cancelled"
         return "failed"
+
+    def finish_cancel(self, task: MigrationTask, problems: list[str] | None = None) -> str:
+        if problems is None:
+            problems = self.cleanup(task)
+        suffix = f" (cleanup: {'; '.join(problems)})" if problems else ""
+        self.move(task, S.CANCELLED, step="cancelled", status_message=(task.status_message + suffix)[:1000])
+        return "cancelled"

@@ -13,9 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from environments.models import Environment, ImportedInstance, KeyPair, SecurityGroup, Subnet
-from migrations_app import preflight, tokens
+from migrations_app import preflight, selectors, tokens
 from migrations_app.admission import migration_admit
-from migrations_app.choices import ACTIVE, SUPPORTED_INSTANCE_TYPES, TERMINAL, MigrationState, OperatingSystem
+from migrations_app.choices import ACTIVE, LIVE, SUPPORTED_INSTANCE_TYPES, TERMINAL, MigrationState, OperatingSystem
 from migrations_app.models import ImportToken, MigrationTask
 from migrations_app.queue import enqueue_tick
 from migrations_app.transitions import migration_transition
@@ -26,6 +26,7 @@ from portal.integrations.vsphere import client as vsphere
 from portal.models import AuditOutcome, TenantVCenter, User
 from portal.peers import aws_credentials, vcenter_connection
 from portal.roles import Action, TenantRole
+from portal.validation import same_tenant, validated_save
 
 EXPORT_PRIVILEGE = "VApp.Export"
 NO_GRANT_MESSAGE = ("You have no permission to migrate virtual machines into any environment. Ask an administrator "
@@ -127,8 +128,7 @@ def migration_create(
     _check_aws(actor=actor, environment=environment, subnet=subnet, private_ip=private_ip, vm=vm)
     with transaction.atomic():
         _consume_token(actor=actor, claims=claims)
-        if MigrationTask.objects.filter(tenant=actor.tenant, vm_moref=vm_moref,
-                                        state__in=ACTIVE | {MigrationState.QUEUED, MigrationState.CANCELLING}).exists():
+        if MigrationTask.objects.filter(tenant=actor.tenant, vm_moref=vm_moref, state__in=LIVE).exists():
             raise Conflict(f"{vm.name} is already being migrated.", code="vm_busy")
         task = MigrationTask(
             tenant=actor.tenant, environment=environment, region=environment.region, created_by=actor,
@@ -138,13 +138,19 @@ def migration_create(
             import_client_token=f"import-{uuid.uuid4().hex}", run_client_token=f"launch-{uuid.uuid4().hex}",
             status_message="Queued",
         )
-        task.full_clean()
-        task.save()
+        validated_save(task)
         audit_record(actor=actor, action="migration.create", obj=task, detail={
             "vm": vm.moref, "vm_name": vm.name, "environment_id": environment.pk, "instance_type": instance_type})
         migration_admit(region_id=environment.region_id)
     task.refresh_from_db()
     return task
+
+
+def migration_start(*, actor: User, environment_id: int, vm_moref: str, **request) -> MigrationTask:
+    """Portal and connector in one call, for the portal's own pages and commands: issue the token, then create."""
+    issued = import_token_issue(actor=actor, environment_id=environment_id, vm_moref=vm_moref)
+    return migration_create(actor=actor, token=issued.token, environment_id=environment_id, vm_moref=vm_moref,
+                            **request)
 
 
 def _validate_target(*, environment, operating_system, instance_type, subnet_id, security_group_id, key_pair_id,
@@ -213,7 +219,7 @@ def _check_aws(*, actor: User, environment: Environment, subnet: Subnet, private
 def migration_cancel(*, actor: User, task: MigrationTask) -> MigrationTask:
     """Idempotent; a finished migration is left as it is. Queued ones end at once; active ones move to
     `cancelling` (freeing their slot) and a worker releases everything they hold, then marks them cancelled."""
-    assert task.tenant_id == actor.tenant_id, "cross-tenant migration reached a service"
+    same_tenant(actor, task)
     if actor.role != TenantRole.ADMIN and task.created_by_id != actor.pk:
         raise _deny(actor, "migration.cancel", "Only the user who started a migration, or an administrator, can "
                     "cancel it.", "not_owner", migration=task.pk)
@@ -226,8 +232,8 @@ def migration_cancel(*, actor: User, task: MigrationTask) -> MigrationTask:
                                     expected_from={MigrationState.QUEUED}, step="cancelled", status_message=message)
         if done is None:
             done = migration_transition(task_id=task.pk, to=MigrationState.CANCELLING, actor=actor,
-                                        expected_from=ACTIVE, step="cleaning up",
-                                        status_message=f"{message}; releasing what it holds")
+                                        expected_from=ACTIVE, step="releasing what it holds",
+                                        status_message=message)
             if done is not None:
                 enqueue_tick(task.pk)
     task.refresh_from_db()
@@ -239,13 +245,11 @@ def migration_cancel(*, actor: User, task: MigrationTask) -> MigrationTask:
 #
 
 
-def vmimport_role_fix(*, actor: User, region_code: str) -> aws.RoleStatus:
+def vmimport_role_fix(*, actor: User, region_code: str) -> selectors.VmImportRole:
     """Create or repair the vmimport role and its policy (administrators; audited)."""
-    from environments.models import Region
-    from migrations_app.pipeline import staging_bucket_name
+    from migrations_app.pipeline import staging_buckets
 
-    codes = set(Region.objects.filter(tenant=actor.tenant).values_list("code", flat=True)) | {region_code}
-    buckets = sorted(staging_bucket_name(actor.tenant, code) for code in codes)
+    buckets = staging_buckets(actor.tenant, region_code)
     try:
         status = aws.vmimport_role_repair(aws_credentials(actor.tenant), region_code, buckets)
     except aws.AwsError as exc:
@@ -253,7 +257,7 @@ def vmimport_role_fix(*, actor: User, region_code: str) -> aws.RoleStatus:
                      detail={"error": exc.code, "message": exc.message})
         raise UpstreamError(f"AWS refused to create the role: {exc.message}", code="aws_error") from exc
     audit_record(actor=actor, action="vmimport_role.fix", detail={"buckets": buckets})
-    return status
+    return selectors.vmimport_role_describe(tenant=actor.tenant, region_code=region_code, status=status)
 
 
 #
@@ -262,7 +266,7 @@ def vmimport_role_fix(*, actor: User, region_code: str) -> aws.RoleStatus:
 
 
 def instance_power(*, actor: User, instance: ImportedInstance, action: str) -> ImportedInstance:
-    assert instance.tenant_id == actor.tenant_id, "cross-tenant instance reached a service"
+    same_tenant(actor, instance)
     if action not in ("start", "stop", "reboot"):
         raise ValidationError({"action": "Choose start, stop or reboot."})
     region = instance.environment.region.code

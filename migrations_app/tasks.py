@@ -30,9 +30,9 @@ def migration_reconcile() -> dict:
         Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - quiet_for))
     restarted = []
     for task_id in stale.values_list("pk", flat=True):
-        # Stamping the heartbeat keeps the next run from enqueueing the same job again while it waits for a worker.
-        if MigrationTask.objects.filter(pk=task_id, lease_expires_at__isnull=True).update(heartbeat_at=now) or \
-                MigrationTask.objects.filter(pk=task_id, lease_expires_at__lt=now).update(heartbeat_at=now):
+        # Stamping the heartbeat (only if still stale: a worker may have claimed it meanwhile) keeps the next run
+        # from enqueueing the same job again while it waits for a worker.
+        if stale.filter(pk=task_id).update(heartbeat_at=now):
             enqueue_tick(task_id)
             restarted.append(task_id)
     admitted = []

@@ -11,11 +11,7 @@ from portal.audit import audit_record
 from portal.errors import Conflict
 from portal.models import Tenant, TenantAwsAccount, TenantGroup, TenantVCenter, User
 from portal.roles import TenantRole
-from portal.validation import validated_save
-
-
-def _same_tenant(actor: User, obj) -> None:
-    assert actor.tenant_id is not None and actor.tenant_id == obj.tenant_id, "cross-tenant object reached a service"
+from portal.validation import same_tenant, validated_save
 
 
 #
@@ -61,7 +57,7 @@ def user_create(
 ) -> User:
     """Create a tenant member. `actor` is None only for first set-up from the command line."""
     if actor is not None:
-        _same_tenant(actor, User(tenant=tenant))
+        same_tenant(actor, tenant)
     if role not in TenantRole.values:
         raise ValidationError({"role": f"Choose one of {', '.join(TenantRole.values)}."})
     user = User(tenant=tenant, username=username, role=role, email=email, first_name=first_name,
@@ -77,7 +73,7 @@ def user_create(
 
 @transaction.atomic
 def user_update(*, actor: User, user: User, password: str | None = None, **changes) -> User:
-    _same_tenant(actor, user)
+    same_tenant(actor, user)
     allowed = {"email", "first_name", "last_name", "role", "vcenter_principal", "is_active"}
     assert set(changes) <= allowed, set(changes) - allowed
     if user.pk == actor.pk and (changes.get("role", user.role) != user.role or changes.get("is_active") is False):
@@ -114,7 +110,7 @@ def group_create(*, actor: User, name: str, members: list[User] = ()) -> TenantG
 @transaction.atomic
 def group_update(*, actor: User, group: TenantGroup, name: str | None = None,
                  members: list[User] | None = None) -> TenantGroup:
-    _same_tenant(actor, group)
+    same_tenant(actor, group)
     if name is not None:
         group.display_name = name
         group.name = TenantGroup.global_name(actor.tenant_id, name)
@@ -128,13 +124,13 @@ def group_update(*, actor: User, group: TenantGroup, name: str | None = None,
 
 def _set_members(actor: User, group: TenantGroup, members) -> None:
     for member in members:
-        _same_tenant(actor, member)
+        same_tenant(actor, member)
     group.user_set.set(members)
 
 
 @transaction.atomic
 def group_delete(*, actor: User, group: TenantGroup) -> None:
-    _same_tenant(actor, group)
+    same_tenant(actor, group)
     audit_record(actor=actor, action="group.delete", obj=group)
     group.delete()
 

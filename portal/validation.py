@@ -21,3 +21,12 @@ def validated_save(obj, *, exclude: list[str] | None = None) -> None:
 
 def non_field_error(message: str, code: str = "invalid") -> ValidationError:
     return ValidationError({NON_FIELD_ERRORS: [ValidationError(message, code=code)]})
+
+
+def same_tenant(*objects) -> None:
+    """Services receive objects that came through `restrict()`; two tenants meeting in one call is a bug, so it is
+    an assertion, never a user-facing error."""
+    from portal.models import Tenant
+
+    tenants = {o.pk if isinstance(o, Tenant) else o.tenant_id for o in objects}
+    assert len(tenants) == 1 and None not in tenants, "cross-tenant objects reached a service"

@@ -123,8 +123,6 @@ class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
         principal = model.objects.restrict(request.user, Action.ADMIN).filter(pk=principal_id).first()
         if principal is None:
             raise NotFound()
-        if principal_type == "group":
-            principal = principal.group_ptr
         services.environment_revoke(actor=request.user, environment=environment, principal=principal)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

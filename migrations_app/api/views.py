@@ -22,10 +22,7 @@ from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
 from portal.api.permissions import IsTenantMember
 from portal.api.viewsets import ADMINS, RestrictedViewSet
-from portal.errors import Forbidden, UpstreamError
-from portal.integrations.aws import client as aws
-from portal.integrations.vsphere import client as vsphere
-from portal.peers import aws_credentials, vcenter_connection
+from portal.errors import Forbidden
 from portal.roles import Action, TenantRole
 
 OPERATORS = frozenset({TenantRole.ADMIN, TenantRole.USER})
@@ -118,12 +115,7 @@ class VCenterVmListView(APIView):
 
         if not Environment.objects.restrict(request.user, Action.OPERATE).exists():
             raise Forbidden(services.NO_GRANT_MESSAGE, code="no_environment_grant")
-        try:
-            with vsphere.session(vcenter_connection(request.user.tenant)) as vc:
-                vms = vc.list_vms()
-        except vsphere.VSphereError as exc:
-            raise UpstreamError(exc.message, code=f"vcenter_{exc.code}") from exc
-        return Response(VmSerializer(vms, many=True).data)
+        return Response(VmSerializer(selectors.vcenter_vm_list(tenant=request.user.tenant), many=True).data)
 
 
 class InstancePowerViewSet(RestrictedViewSet):
@@ -163,32 +155,18 @@ class VmImportRoleView(APIView):
     def allowed_roles(self):
         return ADMINS
 
-    def _status(self, request, region, status_obj=None):
-        from environments.models import Region
-        from migrations_app.pipeline import staging_bucket_name
-
-        codes = set(Region.objects.restrict(request.user, Action.ADMIN).values_list("code", flat=True)) | {region}
-        buckets = sorted(staging_bucket_name(request.user.tenant, c) for c in codes)
-        try:
-            status_obj = status_obj or aws.vmimport_role_status(aws_credentials(request.user.tenant), region)
-        except aws.AwsError as exc:
-            raise UpstreamError(f"AWS refused: {exc.message}", code="aws_error") from exc
-        return Response(RoleStatusSerializer({
-            "exists": status_obj.exists, "trusts_vmie": status_obj.trusts_vmie, "has_policy": status_obj.has_policy,
-            "trust_policy": aws.VMIMPORT_TRUST_POLICY, "permissions_policy": aws.vmimport_role_policy(buckets),
-        }).data)
-
     @extend_schema(parameters=[OpenApiParameter("region", str, required=False)],
                    responses={200: RoleStatusSerializer})
     def get(self, request):
         serializer = RoleFixRequestSerializer(data={"region": request.query_params.get("region", "us-east-1")})
         serializer.is_valid(raise_exception=True)
-        return self._status(request, serializer.validated_data["region"])
+        role = selectors.vmimport_role_describe(tenant=request.user.tenant,
+                                                region_code=serializer.validated_data["region"])
+        return Response(RoleStatusSerializer(role).data)
 
     @extend_schema(request=RoleFixRequestSerializer, responses={200: RoleStatusSerializer})
     def post(self, request):
         serializer = RoleFixRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        region = serializer.validated_data["region"]
-        fixed = services.vmimport_role_fix(actor=request.user, region_code=region)
-        return self._status(request, region, fixed)
+        role = services.vmimport_role_fix(actor=request.user, region_code=serializer.validated_data["region"])
+        return Response(RoleStatusSerializer(role).data)

@@ -61,7 +61,6 @@ class Migration(migrations.Migration):
                 ('image_id', models.CharField(blank=True, max_length=32)),
                 ('run_client_token', models.CharField(blank=True, default='', max_length=64)),
                 ('instance_id', models.CharField(blank=True, max_length=32)),
-                ('next_poll_at', models.DateTimeField(blank=True, null=True)),
                 ('lease_owner', models.CharField(blank=True, max_length=200)),
                 ('lease_epoch', models.PositiveIntegerField(default=0)),
                 ('lease_expires_at', models.DateTimeField(blank=True, null=True)),

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
@@ -54,14 +54,10 @@ class ObtainTokenView(APIView):
 class MeView(APIView):
     """The caller: who they are, their tenant and role."""
 
-    permission_classes = []
+    permission_classes = [IsAuthenticated]
 
     @extend_schema(responses={200: MeSerializer})
     def get(self, request):
-        if not request.user.is_authenticated:
-            from rest_framework.exceptions import NotAuthenticated
-
-            raise NotAuthenticated()
         return Response(MeSerializer(request.user).data)
 
 

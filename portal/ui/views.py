@@ -88,10 +88,9 @@ def audit_log(request):
 @login_required
 def migrate(request, pk):
     """The migrate form: the portal issues the token and hands the request to the connector in one step."""
+    from migrations_app import selectors as migration_selectors
     from migrations_app import services as migration_services
     from portal.errors import Forbidden, NotFound, UpstreamError
-    from portal.integrations.vsphere import client as vsphere
-    from portal.peers import vcenter_connection
     from portal.ui.forms import MigrateForm
 
     _tenant_member(request)
@@ -101,18 +100,15 @@ def migrate(request, pk):
         raise Http404()
     vms, problem = [], None
     try:
-        with vsphere.session(vcenter_connection(request.user.tenant)) as vc:
-            vms = vc.list_vms()
-    except (vsphere.VSphereError, Conflict) as exc:
+        vms = migration_selectors.vcenter_vm_list(tenant=request.user.tenant)
+    except (UpstreamError, Conflict) as exc:
         problem = exc.message
     form = MigrateForm(request.POST or None, environment=environment, vms=vms)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            issued = migration_services.import_token_issue(actor=request.user, environment_id=environment.pk,
-                                                           vm_moref=data["vm"])
-            task = migration_services.migration_create(
-                actor=request.user, token=issued.token, environment_id=environment.pk, vm_moref=data["vm"],
+            task = migration_services.migration_start(
+                actor=request.user, environment_id=environment.pk, vm_moref=data["vm"],
                 operating_system=data["operating_system"], instance_type=data["instance_type"],
                 subnet_id=data["subnet"], security_group_id=data["security_group"], key_pair_id=data["key_pair"],
                 private_ip=data["private_ip"] or None, power_off=data["power_off"])

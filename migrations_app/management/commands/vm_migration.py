@@ -18,9 +18,7 @@ from migrations_app import selectors, services
 from migrations_app.admission import queue_position
 from migrations_app.models import MigrationTask
 from portal.errors import Conflict, Forbidden, NotFound, UpstreamError
-from portal.integrations.vsphere import client as vsphere
 from portal.models import User
-from portal.peers import vcenter_connection
 from portal.roles import Action
 
 
@@ -68,16 +66,13 @@ class Command(BaseCommand):
             raise CommandError(message) from exc
 
     def do_vms(self, user, options):
-        with vsphere.session(vcenter_connection(user.tenant)) as vc:
-            for vm in vc.list_vms():
-                self.stdout.write(f"{vm.moref:10} {vm.name:24} {vm.power_state:11} {len(vm.disks)} disk(s) "
+        for vm in selectors.vcenter_vm_list(tenant=user.tenant):
+            self.stdout.write(f"{vm.moref:10} {vm.name:24} {vm.power_state:11} {len(vm.disks)} disk(s) "
                                   f"{vm.guest_id}")
 
     def do_start(self, user, options):
-        issued = services.import_token_issue(actor=user, environment_id=options["environment"],
-                                             vm_moref=options["vm"])
-        task = services.migration_create(
-            actor=user, token=issued.token, environment_id=options["environment"], vm_moref=options["vm"],
+        task = services.migration_start(
+            actor=user, environment_id=options["environment"], vm_moref=options["vm"],
             operating_system=options["operating_system"], instance_type=options["instance_type"],
             subnet_id=options["subnet"], security_group_id=options["security_group"],
             key_pair_id=options["key_pair"], private_ip=options["private_ip"], power_off=options["power_off"])

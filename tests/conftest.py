@@ -1,7 +1,7 @@
 pytest_plugins = ["sandbox.vcenter.fixtures", "sandbox.aws.fixtures"]
 
 import pytest  # noqa: E402
-from django.db.backends.sqlite3.operations import DatabaseOperations  # noqa: E402
+from django.db.backends.sqlite3.base import DatabaseOperations  # noqa: E402  (base first: operations imports it)
 from rest_framework.test import APIClient  # noqa: E402
 
 _sqlite_sql_flush = DatabaseOperations.sql_flush

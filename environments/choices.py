@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from portal.roles import Action
+from portal.core.roles import Action
 
 
 class EnvironmentRole(models.TextChoices):
@@ -30,10 +30,11 @@ def role_from_permissions(codenames: set[str]) -> str:
     return EnvironmentRole.NO_ACCESS
 
 
-ACTION_FOR_ROLE = {
-    EnvironmentRole.READ_ONLY: Action.VIEW,
-    EnvironmentRole.GENERAL: Action.OPERATE,
-    EnvironmentRole.OWNER: Action.MANAGE,
+# The guardian permission on an environment that lets a plain user do each action there (restrict()'s user scope).
+PERMISSION_FOR_ACTION = {
+    Action.VIEW: "view_environment",
+    Action.OPERATE: "operate_environment",
+    Action.MANAGE: "manage_environment",
 }
 
 

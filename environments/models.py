@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from environments.choices import InstanceState
+from environments.choices import PERMISSION_FOR_ACTION, InstanceState
 from environments.validators import (
     validate_ami_id,
     validate_instance_id,
@@ -17,15 +17,38 @@ from environments.validators import (
     validate_subnet_id,
     validate_vpc_id,
 )
-from portal.models import TenantOwnedModel
-from portal.querysets import Restriction, permitted_environment_ids, through_environment
-from portal.roles import Action
+from portal.core.models import TenantOwnedModel
+from portal.core.querysets import Restriction
+from portal.core.roles import Action
+
+
+def permitted_environment_ids(user, action: str) -> models.QuerySet:
+    """Ids of the environments of the user's tenant on which the user (or one of their groups) holds `action`.
+
+    Guardian is asked with accept_global_perms=False and with_superuser=False: a model-level permission or
+    superuser status never widens a tenant member's reach."""
+    from guardian.shortcuts import get_objects_for_user
+
+    codename = PERMISSION_FOR_ACTION.get(action)
+    if codename is None or user.tenant_id is None:
+        return Environment.objects.none().values("pk")
+    return get_objects_for_user(
+        user, f"environments.{codename}", klass=Environment.objects.filter(tenant_id=user.tenant_id),
+        accept_global_perms=False, with_superuser=False,
+    ).values("pk")
+
+
+def through_environment(path: str):
+    """restrict()'s user scope for rows that belong to an environment: the user's role there decides."""
+
+    def scope(user, action):
+        return Q(**{f"{path}__in": permitted_environment_ids(user, action)})
+
+    return scope
 
 
 def _region_user_scope(user, action):
     # A user sees a region when they see one of its environments; acting on a region is for admins.
-    if action != Action.VIEW:
-        return Q(pk__in=[])
     return Q(pk__in=Environment.objects.filter(pk__in=permitted_environment_ids(user, action)).values("region_id"))
 
 
@@ -35,7 +58,7 @@ class Region(TenantOwnedModel):
     code = models.CharField(max_length=32, validators=[validate_region_code])
     name = models.CharField(max_length=100, blank=True)
 
-    restriction = Restriction(user_scope=_region_user_scope)
+    restriction = Restriction(user_scope=_region_user_scope, user_actions=frozenset({Action.VIEW}))
 
     class Meta:
         ordering = ["code"]
@@ -82,16 +105,24 @@ class Environment(TenantOwnedModel):
             raise ValidationError({"region": "The region belongs to another tenant."})
 
 
+# Who holds which role on an environment: administrators manage it, auditors read it, plain users see neither.
+GRANTS = Restriction(tenant_path="content_object__tenant", auditor_can_view=True)
+
+
 class EnvironmentUserObjectPermission(UserObjectPermissionBase):
     """A user's grant on an environment; deleting the environment deletes it (no orphaned grants)."""
 
     content_object = models.ForeignKey(Environment, on_delete=models.CASCADE)
+
+    restriction = GRANTS
 
 
 class EnvironmentGroupObjectPermission(GroupObjectPermissionBase):
     """A group's grant on an environment."""
 
     content_object = models.ForeignKey(Environment, on_delete=models.CASCADE)
+
+    restriction = GRANTS
 
 
 class EnvironmentResource(TenantOwnedModel):
@@ -190,7 +221,8 @@ class Template(EnvironmentResource):
 
 
 class ImportedInstance(EnvironmentResource):
-    """An EC2 instance the portal created by migrating a vCenter VM."""
+    """An EC2 instance the portal created by migrating a vCenter VM. Written only by the instance services in
+    `environments.services` (the migration worker records its result through `instance_record_imported`)."""
 
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="instances")
     instance_id = models.CharField(max_length=19, validators=[validate_instance_id])

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from environments.choices import role_from_permissions
 from environments.models import Environment, EnvironmentGroupObjectPermission, EnvironmentUserObjectPermission
-from portal.models import TenantGroup
+from portal.core.models import TenantGroup
 
 
 @dataclass(frozen=True)

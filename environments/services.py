@@ -1,4 +1,4 @@
-"""Writes for regions, environments, grants, synced VPC resources and templates.
+"""Writes for regions, environments, grants, synced VPC resources, templates and imported instances.
 
 Every function is keyword-only, atomic, validates with full_clean() and writes an audit row. Callers pass objects
 they obtained through `restrict()`; services re-check tenant equality as an invariant (a mismatch is a bug).
@@ -12,15 +12,15 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from environments.choices import ENVIRONMENT_PERMISSION_CODENAMES, ROLE_PERMISSIONS, EnvironmentRole
-from environments.models import Environment, KeyPair, Region, SecurityGroup, Subnet, Template
-from portal.audit import audit_record
-from portal.errors import Conflict, UpstreamError
+from environments.choices import ENVIRONMENT_PERMISSION_CODENAMES, ROLE_PERMISSIONS, EnvironmentRole, InstanceState
+from environments.models import Environment, ImportedInstance, KeyPair, Region, SecurityGroup, Subnet, Template
+from portal.core.audit import audit_record
+from portal.core.errors import Conflict, Invalid, InvariantViolation, UpstreamError
+from portal.core.models import AuditOutcome, TenantGroup, User
+from portal.core.peers import aws_credentials
+from portal.core.roles import TenantRole
+from portal.core.validation import model_update, non_field_error, same_tenant, validated_save
 from portal.integrations.aws import client as aws
-from portal.models import TenantGroup, User
-from portal.peers import aws_credentials
-from portal.roles import TenantRole
-from portal.validation import non_field_error, same_tenant, validated_save
 
 DEFAULT_ENVIRONMENT_NAME = "default"
 
@@ -71,19 +71,21 @@ def environment_create(*, actor: User, region: Region, name: str, vpc_id: str, d
     return environment
 
 
+ENVIRONMENT_UPDATABLE = ("name", "description", "vpc_id")
+
+
 @transaction.atomic
-def environment_update(*, actor: User, environment: Environment, **changes) -> Environment:
+def environment_update(*, actor: User, environment: Environment, data: dict) -> Environment:
     same_tenant(actor, environment)
-    allowed = {"name", "description", "vpc_id"}
-    unknown = set(changes) - allowed
-    assert not unknown, f"environment_update cannot change {unknown}"
+    changes = data
+    unexpected = set(changes) - set(ENVIRONMENT_UPDATABLE)
+    if unexpected:
+        raise InvariantViolation(f"environment_update cannot change {sorted(unexpected)}")
     if environment.is_default and ("vpc_id" in changes or "name" in changes):
         raise Conflict("The default environment's name and VPC are fixed.", code="default_environment")
     if "vpc_id" in changes and not changes["vpc_id"]:
         raise non_field_error("A non-default environment needs a VPC id.", code="vpc_required")
     before = {field: getattr(environment, field) for field in changes}
-    for field, value in changes.items():
-        setattr(environment, field, value)
     if "vpc_id" in changes and changes["vpc_id"] != before["vpc_id"]:
         # Resources of the old VPC no longer apply; the next sync fills the new ones.
         try:
@@ -93,7 +95,7 @@ def environment_update(*, actor: User, environment: Environment, **changes) -> E
             raise Conflict("Templates still use this VPC's subnets or security groups; change them first.",
                            code="environment_in_use") from exc
         environment.last_synced_at = None
-    validated_save(environment)
+    model_update(instance=environment, fields=ENVIRONMENT_UPDATABLE, data=changes)
     audit_record(actor=actor, action="environment.update", obj=environment,
                  detail={"before": before, "after": changes})
     return environment
@@ -186,7 +188,8 @@ def _principal_tenant_id(principal) -> int | None:
 def environment_grant(*, actor: User, environment: Environment, principal: User | Group, role: str) -> str:
     """Set the principal's role on the environment (replacing any other); `no_access` revokes."""
     same_tenant(actor, environment)
-    assert _principal_tenant_id(principal) == environment.tenant_id, "cross-tenant principal reached a service"
+    if _principal_tenant_id(principal) != environment.tenant_id:
+        raise InvariantViolation("a principal of another tenant reached environment_grant")
     if role not in ROLE_PERMISSIONS:
         raise non_field_error(f"Unknown role {role!r}.", code="invalid_role")
     if isinstance(principal, User) and principal.role != TenantRole.USER:
@@ -213,22 +216,23 @@ def environment_revoke(*, actor: User, environment: Environment, principal: User
 #
 
 
+TEMPLATE_FIELDS = ("name", "description", "ami_id", "instance_type", "subnet", "security_group", "key_pair")
+
+
 @transaction.atomic
-def template_create(*, actor: User, environment: Environment, **fields) -> Template:
+def template_create(*, actor: User, environment: Environment, data: dict) -> Template:
     same_tenant(actor, environment)
-    template = Template(tenant=environment.tenant, environment=environment, created_by=actor, **fields)
-    validated_save(template)
+    template = Template(tenant=environment.tenant, environment=environment, created_by=actor)
+    model_update(instance=template, fields=TEMPLATE_FIELDS, data=data)
     audit_record(actor=actor, action="template.create", obj=template)
     return template
 
 
 @transaction.atomic
-def template_update(*, actor: User, template: Template, **changes) -> Template:
+def template_update(*, actor: User, template: Template, data: dict) -> Template:
     same_tenant(actor, template)
-    for field, value in changes.items():
-        setattr(template, field, value)
-    validated_save(template)
-    audit_record(actor=actor, action="template.update", obj=template, detail={"fields": sorted(changes)})
+    model_update(instance=template, fields=TEMPLATE_FIELDS, data=data)
+    audit_record(actor=actor, action="template.update", obj=template, detail={"fields": sorted(data)})
     return template
 
 
@@ -237,3 +241,51 @@ def template_delete(*, actor: User, template: Template) -> None:
     same_tenant(actor, template)
     audit_record(actor=actor, action="template.delete", obj=template)
     template.delete()
+
+
+#
+# Imported instances
+#
+
+POWER_ACTIONS = ("start", "stop", "reboot")
+
+
+@transaction.atomic
+def instance_record_imported(*, actor: User, environment: Environment, instance_id: str, image_id: str,
+                             instance_type: str, private_ip: str | None, state: str, source_vm_moref: str,
+                             source_vm_name: str) -> ImportedInstance:
+    """Record the instance a migration launched (idempotent: a worker that resumes after a crash records it
+    once). `actor` is the user who started the migration."""
+    same_tenant(actor, environment)
+    existing = ImportedInstance.objects.filter(tenant=environment.tenant, instance_id=instance_id).first()
+    if existing is not None:
+        return existing
+    instance = ImportedInstance(
+        tenant=environment.tenant, environment=environment, instance_id=instance_id, image_id=image_id,
+        instance_type=instance_type, private_ip=private_ip or None, source_vm_moref=source_vm_moref,
+        source_vm_name=source_vm_name, state=state if state in InstanceState.values else InstanceState.UNKNOWN,
+        state_refreshed_at=timezone.now())
+    validated_save(instance)
+    audit_record(actor=actor, action="instance.import", obj=instance,
+                 detail={"image_id": image_id, "source_vm": source_vm_moref, "state": instance.state})
+    return instance
+
+
+def instance_power(*, actor: User, instance: ImportedInstance, action: str) -> ImportedInstance:
+    same_tenant(actor, instance)
+    if action not in POWER_ACTIONS:
+        raise Invalid("Choose start, stop or reboot.", code="invalid_action", field="action")
+    region = instance.environment.region.code
+    credentials = aws_credentials(instance.tenant)
+    try:
+        aws.instance_power(credentials, region, instance.instance_id, action)
+        info = aws.instance_describe(credentials, region, instance.instance_id)
+    except aws.AwsError as exc:
+        audit_record(actor=actor, action=f"instance.{action}", obj=instance, outcome=AuditOutcome.FAILED,
+                     detail={"error": exc.code, "message": exc.message})
+        raise UpstreamError(f"AWS refused to {action} {instance.instance_id}: {exc.message}", code="aws_error") \
+            from exc
+    ImportedInstance.objects.filter(pk=instance.pk).update(state=info.state, state_refreshed_at=timezone.now())
+    audit_record(actor=actor, action=f"instance.{action}", obj=instance, detail={"state": info.state})
+    instance.refresh_from_db()
+    return instance

@@ -1,19 +1,14 @@
-"""Admission: at most N active migrations per region (the connector's limit), FIFO for the rest.
-
-The region row is locked while counting and admitting, so concurrent submissions and several workers can never
-admit more than N (under READ COMMITTED a lock on the jobs alone would not stop a concurrent insert)."""
+"""Admission policy: at most N active migrations per region (the connector's limit), first come, first served for
+the rest. This module decides who may start; `transitions.migration_admit` starts them."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import transaction
 
 from environments.models import Region
 from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
-from migrations_app.queue import enqueue_tick
-from migrations_app.transitions import migration_transition
-from portal.models import TenantVCenter
+from portal.core.models import TenantVCenter
 
 
 def region_limit(region: Region) -> int:
@@ -22,23 +17,20 @@ def region_limit(region: Region) -> int:
     return override or settings.MIGRATION_MAX_ACTIVE_PER_REGION
 
 
-def migration_admit(*, region_id: int) -> list[int]:
-    """Start the oldest queued migrations of the region while slots are free; returns their ids."""
-    with transaction.atomic():
-        region = Region.objects.select_for_update().get(pk=region_id)
-        active = MigrationTask.objects.filter(region_id=region_id, state__in=ACTIVE).count()
-        free = region_limit(region) - active
-        if free <= 0:
-            return []
-        admitted = list(MigrationTask.objects.filter(
-            region_id=region_id, state=MigrationState.QUEUED, cancel_requested=False,
-        ).order_by("created_at", "id").values_list("pk", flat=True)[:free])
-        for task_id in admitted:
-            migration_transition(task_id=task_id, to=MigrationState.EXPORTING, expected_from={MigrationState.QUEUED},
-                                 step="starting", status_message="Waiting for a worker")
-        for task_id in admitted:
-            enqueue_tick(task_id)
-    return admitted
+def admissible(region_id: int) -> list[int]:
+    """Ids of the queued migrations of the region that may start now, oldest first.
+
+    Call inside a transaction: the region row is locked while counting, so concurrent submitters and several
+    workers can never admit more than N (under READ COMMITTED a lock on the jobs alone would not stop a
+    concurrent insert). The lock is held until the caller's transaction ends."""
+    region = Region.objects.select_for_update().get(pk=region_id)
+    active = MigrationTask.objects.filter(region_id=region_id, state__in=ACTIVE).count()
+    free = region_limit(region) - active
+    if free <= 0:
+        return []
+    return list(MigrationTask.objects.filter(
+        region_id=region_id, state=MigrationState.QUEUED, cancel_requested=False,
+    ).order_by("created_at", "id").values_list("pk", flat=True)[:free])
 
 
 def queue_position(task: MigrationTask) -> int | None:

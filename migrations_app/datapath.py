@@ -1,5 +1,5 @@
-"""Streaming a disk into an S3 multipart upload with constant memory: parts are read one at a time, and at most `concurrency` parts are in flight while the next one is read. Parts S3 already holds
-(from an attempt that crashed) are read and skipped, not sent again. No Django, no peer imports: the caller passes
+"""Streaming a disk into an S3 multipart upload with constant memory: parts are read one at a time, and at most
+`concurrency` parts are in flight while the next one is read. Parts S3 already holds (from an attempt that crashed) are read and skipped, not sent again. No Django, no peer imports: the caller passes
 the read and upload functions."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Protocol
+
 
 class Part(Protocol):
     part_number: int

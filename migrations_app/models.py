@@ -7,10 +7,22 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from environments.models import Environment, KeyPair, Region, SecurityGroup, Subnet
+from environments.models import Environment, KeyPair, Region, SecurityGroup, Subnet, through_environment
 from migrations_app.choices import LIVE, TERMINAL, MigrationState, OperatingSystem
-from portal.models import Tenant, TenantOwnedModel
-from portal.querysets import Restriction, through_environment
+from portal.core.models import Tenant, TenantOwnedModel
+from portal.core.querysets import Restriction
+from portal.core.roles import Action
+
+_in_permitted_environment = through_environment("environment")
+
+
+def _migration_user_scope(user, action):
+    """Users see the migrations of environments they may see; operating one (cancelling it) is for the user who
+    started it, while they still hold the general role there. Administrators operate every migration."""
+    scope = _in_permitted_environment(user, action)
+    if action == Action.OPERATE:
+        scope &= Q(created_by=user)
+    return scope
 
 
 class ImportToken(models.Model):
@@ -80,7 +92,7 @@ class MigrationTask(TenantOwnedModel):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
 
-    restriction = Restriction(user_scope=through_environment("environment"))
+    restriction = Restriction(user_scope=_migration_user_scope, user_actions=frozenset({Action.VIEW, Action.OPERATE}))
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -8,7 +8,6 @@ carry ClientTokens saved before the first call, and a worker that lost its lease
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -17,13 +16,14 @@ import time
 
 from django.conf import settings
 from django.db import close_old_connections, connection
-from django.utils import timezone
 
-from environments.models import ImportedInstance
+from environments.models import Environment
+from environments.services import instance_record_imported
 from migrations_app import datapath
 from migrations_app.choices import ACTIVE, MAX_DISK_STREAM_BYTES, TERMINAL, MigrationState, platform_of
 from migrations_app.models import MigrationTask
 from migrations_app.queue import enqueue_tick
+from migrations_app.staging import staging_bucket_name
 from migrations_app.transitions import (
     LeaseLost,
     checkpoint,
@@ -32,9 +32,11 @@ from migrations_app.transitions import (
     lease_renew,
     migration_transition,
 )
+from portal.core.models import User
+from portal.core.peers import aws_credentials, vcenter_connection
+from portal.core.roles import Action
 from portal.integrations.aws import client as aws
 from portal.integrations.vsphere import client as vsphere
-from portal.peers import aws_credentials, vcenter_connection
 
 logger = logging.getLogger("portal.migrations.pipeline")
 S = MigrationState
@@ -49,22 +51,6 @@ class StepFailed(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def staging_bucket_name(tenant, region_code: str) -> str:
-    """One staging bucket per tenant and region. Bucket names are global, so a hash keeps two installations'
-    tenants with the same slug apart."""
-    digest = hashlib.sha1(f"{settings.SECRET_KEY[:8]}:{tenant.pk}:{tenant.slug}".encode()).hexdigest()[:8]
-    name = f"{settings.MIGRATION_STAGING_BUCKET_PREFIX}-{tenant.slug[:20]}-{region_code}-{digest}".lower()
-    return name.replace("_", "-")[:63].strip("-")
-
-
-def staging_buckets(tenant, region_code: str) -> list[str]:
-    """The staging buckets of all the tenant's regions (and `region_code`): what the vmimport role must read."""
-    from environments.models import Region
-
-    codes = set(Region.objects.filter(tenant=tenant).values_list("code", flat=True)) | {region_code}
-    return sorted(staging_bucket_name(tenant, code) for code in codes)
 
 
 def _worker_name() -> str:
@@ -221,10 +207,6 @@ class Runner:
     def still_authorized(task: MigrationTask) -> bool:
         """Authorization changes apply to running jobs too: before every step the starter must still be active
         and hold `general` on the environment (read fresh, never from a cache)."""
-        from environments.models import Environment
-        from portal.models import User
-        from portal.roles import Action
-
         user = User.objects.filter(pk=task.created_by_id, is_active=True).first()
         return user is not None and Environment.objects.restrict(user, Action.OPERATE).filter(
             pk=task.environment_id).exists()
@@ -380,11 +362,10 @@ class Runner:
         if info.state == "running":
             aws.instance_power(credentials, region, task.instance_id, "stop")
             info = aws.instance_describe(credentials, region, task.instance_id)
-        ImportedInstance.objects.get_or_create(tenant=task.tenant, instance_id=task.instance_id, defaults={
-            "environment": task.environment, "source_vm_moref": task.vm_moref, "source_vm_name": task.vm_name,
-            "instance_type": task.instance_type, "private_ip": info.private_ip or None, "image_id": task.image_id,
-            "state": info.state if info.state in ("stopped", "stopping") else "unknown",
-            "state_refreshed_at": timezone.now()})
+        instance_record_imported(
+            actor=task.created_by, environment=task.environment, instance_id=task.instance_id,
+            image_id=task.image_id, instance_type=task.instance_type, private_ip=info.private_ip,
+            state=info.state, source_vm_moref=task.vm_moref, source_vm_name=task.vm_name)
         s3 = aws.client("s3", credentials, region)
         for disk in task.disks:
             if disk.get("s3_key"):

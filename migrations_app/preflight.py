@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 
 from environments.models import Subnet
 from migrations_app.choices import MAX_DISKS
-from portal.errors import Conflict
+from portal.core.errors import Conflict
 from portal.integrations.aws import client as aws
 from portal.integrations.vsphere.client import VmInfo
 

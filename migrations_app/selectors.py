@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from migrations_app.models import MigrationTask
-from portal.errors import UpstreamError
+from migrations_app.staging import staging_buckets
+from portal.core.errors import UpstreamError
+from portal.core.peers import aws_credentials, vcenter_connection
+from portal.core.roles import Action
 from portal.integrations.aws import client as aws
 from portal.integrations.vsphere import client as vsphere
-from portal.peers import aws_credentials, vcenter_connection
-from portal.roles import Action
 
 HISTORY_DAYS = 7
 
@@ -34,8 +35,6 @@ class VmImportRole:
 
 def vmimport_role_describe(*, tenant, region_code: str, status: aws.RoleStatus | None = None) -> VmImportRole:
     """The vmimport role's state in AWS and the policies Fix Error applies (shown before it is applied)."""
-    from migrations_app.pipeline import staging_buckets
-
     if status is None:
         try:
             status = aws.vmimport_role_status(aws_credentials(tenant), region_code)

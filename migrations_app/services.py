@@ -1,5 +1,5 @@
 """Writes for VM-to-EC2 migrations: issuing connector tokens, creating (with the connector's checks),
-cancelling, fixing the vmimport role, and powering imported instances."""
+cancelling, and fixing the vmimport role."""
 
 from __future__ import annotations
 
@@ -12,21 +12,22 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from environments.models import Environment, ImportedInstance, KeyPair, SecurityGroup, Subnet
+from environments.models import Environment, KeyPair, SecurityGroup, Subnet
 from migrations_app import preflight, selectors, tokens
-from migrations_app.admission import migration_admit
 from migrations_app.choices import ACTIVE, LIVE, SUPPORTED_INSTANCE_TYPES, TERMINAL, MigrationState, OperatingSystem
 from migrations_app.models import ImportToken, MigrationTask
 from migrations_app.queue import enqueue_tick
-from migrations_app.transitions import migration_transition
-from portal.audit import audit_record
-from portal.errors import Conflict, Forbidden, NotFound, UpstreamError
+from migrations_app.requests import MigrationTarget
+from migrations_app.staging import staging_buckets
+from migrations_app.transitions import migration_admit, migration_transition
+from portal.core.audit import audit_record
+from portal.core.errors import Conflict, Forbidden, NotFound, UpstreamError
+from portal.core.models import AuditOutcome, TenantVCenter, User
+from portal.core.peers import aws_credentials, vcenter_connection
+from portal.core.roles import Action
+from portal.core.validation import same_tenant, validated_save
 from portal.integrations.aws import client as aws
 from portal.integrations.vsphere import client as vsphere
-from portal.models import AuditOutcome, TenantVCenter, User
-from portal.peers import aws_credentials, vcenter_connection
-from portal.roles import Action, TenantRole
-from portal.validation import same_tenant, validated_save
 
 EXPORT_PRIVILEGE = "VApp.Export"
 NO_GRANT_MESSAGE = ("You have no permission to migrate virtual machines into any environment. Ask an administrator "
@@ -100,12 +101,9 @@ def _consume_token(*, actor: User, claims: tokens.TokenClaims) -> None:
         raise Conflict("The migration token was already used; ask the portal for a new one.", code="token_used")
 
 
-def migration_create(
-    *, actor: User, token: str, environment_id: int, vm_moref: str, operating_system: str, instance_type: str,
-    subnet_id: int, security_group_id: int, key_pair_id: int | None = None, private_ip: str | None = None,
-    power_off: bool = False,
-) -> MigrationTask:
+def migration_create(*, actor: User, token: str, target: MigrationTarget) -> MigrationTask:
     """Queue a migration (and start it at once if the region has a free slot)."""
+    environment_id, vm_moref, private_ip = target.environment_id, target.vm_moref, target.private_ip
     claims = _verify_token(actor=actor, token=token, environment_id=environment_id, vm_moref=vm_moref)
     # Permissions are read again now: a grant revoked since the token was issued stops the migration here.
     environment = Environment.objects.restrict(actor, Action.OPERATE).select_related("region", "tenant").filter(
@@ -117,14 +115,12 @@ def migration_create(
     if vcenter is not None and vcenter.connector_updating:
         raise Conflict("The connector is being updated, so new migrations are refused until it finishes; running "
                        "migrations continue. Try again shortly.", code="connector_updating")
-    subnet, security_group, key_pair = _validate_target(
-        environment=environment, operating_system=operating_system, instance_type=instance_type,
-        subnet_id=subnet_id, security_group_id=security_group_id, key_pair_id=key_pair_id, private_ip=private_ip)
+    subnet, security_group, key_pair = _validate_target(environment=environment, target=target)
     if not actor.vcenter_principal:
         raise _deny(actor, "migration.create", "Your vCenter identity is not set, so your export privilege cannot "
                     "be checked. Ask an administrator to map your account to your vCenter user.",
                     "no_vcenter_principal")
-    vm = _check_vcenter(actor=actor, vm_moref=vm_moref, power_off=power_off)
+    vm = _check_vcenter(actor=actor, vm_moref=vm_moref, power_off=target.power_off)
     _check_aws(actor=actor, environment=environment, subnet=subnet, private_ip=private_ip, vm=vm)
     with transaction.atomic():
         _consume_token(actor=actor, claims=claims)
@@ -132,49 +128,49 @@ def migration_create(
             raise Conflict(f"{vm.name} is already being migrated.", code="vm_busy")
         task = MigrationTask(
             tenant=actor.tenant, environment=environment, region=environment.region, created_by=actor,
-            vm_moref=vm.moref, vm_name=vm.name, operating_system=operating_system, instance_type=instance_type,
-            subnet=subnet, security_group=security_group, key_pair=key_pair, private_ip=private_ip or None,
-            power_off_requested=power_off, bytes_total=sum(d.capacity_bytes for d in vm.disks),
+            vm_moref=vm.moref, vm_name=vm.name, operating_system=target.operating_system,
+            instance_type=target.instance_type, subnet=subnet, security_group=security_group, key_pair=key_pair,
+            private_ip=private_ip, power_off_requested=target.power_off,
+            bytes_total=sum(d.capacity_bytes for d in vm.disks),
             import_client_token=f"import-{uuid.uuid4().hex}", run_client_token=f"launch-{uuid.uuid4().hex}",
             status_message="Queued",
         )
         validated_save(task)
         audit_record(actor=actor, action="migration.create", obj=task, detail={
-            "vm": vm.moref, "vm_name": vm.name, "environment_id": environment.pk, "instance_type": instance_type})
+            "vm": vm.moref, "vm_name": vm.name, "environment_id": environment.pk,
+            "instance_type": target.instance_type})
         migration_admit(region_id=environment.region_id)
     task.refresh_from_db()
     return task
 
 
-def migration_start(*, actor: User, environment_id: int, vm_moref: str, **request) -> MigrationTask:
+def migration_start(*, actor: User, target: MigrationTarget) -> MigrationTask:
     """Portal and connector in one call, for the portal's own pages and commands: issue the token, then create."""
-    issued = import_token_issue(actor=actor, environment_id=environment_id, vm_moref=vm_moref)
-    return migration_create(actor=actor, token=issued.token, environment_id=environment_id, vm_moref=vm_moref,
-                            **request)
+    issued = import_token_issue(actor=actor, environment_id=target.environment_id, vm_moref=target.vm_moref)
+    return migration_create(actor=actor, token=issued.token, target=target)
 
 
-def _validate_target(*, environment, operating_system, instance_type, subnet_id, security_group_id, key_pair_id,
-                     private_ip):
+def _validate_target(*, environment, target: MigrationTarget):
     errors = {}
-    if operating_system not in OperatingSystem.values:
+    if target.operating_system not in OperatingSystem.values:
         errors["operating_system"] = "VM Import/Export does not support this operating system."
-    if instance_type not in SUPPORTED_INSTANCE_TYPES:
+    if target.instance_type not in SUPPORTED_INSTANCE_TYPES:
         errors["instance_type"] = "This instance type is not supported for imported instances."
-    subnet = Subnet.objects.filter(environment=environment, pk=subnet_id).first()
+    subnet = Subnet.objects.filter(environment=environment, pk=target.subnet_id).first()
     if subnet is None:
         errors["subnet"] = "Choose a subnet of the environment."
-    security_group = SecurityGroup.objects.filter(environment=environment, pk=security_group_id).first()
+    security_group = SecurityGroup.objects.filter(environment=environment, pk=target.security_group_id).first()
     if security_group is None:
         errors["security_group"] = "Choose a security group of the environment's VPC."
     key_pair = None
-    if key_pair_id is not None:
-        key_pair = KeyPair.objects.filter(environment=environment, pk=key_pair_id).first()
+    if target.key_pair_id is not None:
+        key_pair = KeyPair.objects.filter(environment=environment, pk=target.key_pair_id).first()
         if key_pair is None:
             errors["key_pair"] = "Choose a key pair of the environment."
     if errors:
         raise ValidationError(errors)
-    if private_ip:
-        preflight.check_private_ip(private_ip, subnet, in_use=set())
+    if target.private_ip:
+        preflight.check_private_ip(target.private_ip, subnet, in_use=set())
     return subnet, security_group, key_pair
 
 
@@ -220,7 +216,7 @@ def migration_cancel(*, actor: User, task: MigrationTask) -> MigrationTask:
     """Idempotent; a finished migration is left as it is. Queued ones end at once; active ones move to
     `cancelling` (freeing their slot) and a worker releases everything they hold, then marks them cancelled."""
     same_tenant(actor, task)
-    if actor.role != TenantRole.ADMIN and task.created_by_id != actor.pk:
+    if not MigrationTask.objects.restrict(actor, Action.OPERATE).filter(pk=task.pk).exists():
         raise _deny(actor, "migration.cancel", "Only the user who started a migration, or an administrator, can "
                     "cancel it.", "not_owner", migration=task.pk)
     if task.state in TERMINAL or task.state == MigrationState.CANCELLING:
@@ -247,8 +243,6 @@ def migration_cancel(*, actor: User, task: MigrationTask) -> MigrationTask:
 
 def vmimport_role_fix(*, actor: User, region_code: str) -> selectors.VmImportRole:
     """Create or repair the vmimport role and its policy (administrators; audited)."""
-    from migrations_app.pipeline import staging_buckets
-
     buckets = staging_buckets(actor.tenant, region_code)
     try:
         status = aws.vmimport_role_repair(aws_credentials(actor.tenant), region_code, buckets)
@@ -258,28 +252,3 @@ def vmimport_role_fix(*, actor: User, region_code: str) -> selectors.VmImportRol
         raise UpstreamError(f"AWS refused to create the role: {exc.message}", code="aws_error") from exc
     audit_record(actor=actor, action="vmimport_role.fix", detail={"buckets": buckets})
     return selectors.vmimport_role_describe(tenant=actor.tenant, region_code=region_code, status=status)
-
-
-#
-# Imported instances
-#
-
-
-def instance_power(*, actor: User, instance: ImportedInstance, action: str) -> ImportedInstance:
-    same_tenant(actor, instance)
-    if action not in ("start", "stop", "reboot"):
-        raise ValidationError({"action": "Choose start, stop or reboot."})
-    region = instance.environment.region.code
-    credentials = aws_credentials(instance.tenant)
-    try:
-        aws.instance_power(credentials, region, instance.instance_id, action)
-        info = aws.instance_describe(credentials, region, instance.instance_id)
-    except aws.AwsError as exc:
-        audit_record(actor=actor, action=f"instance.{action}", obj=instance, outcome=AuditOutcome.FAILED,
-                     detail={"error": exc.code, "message": exc.message})
-        raise UpstreamError(f"AWS refused to {action} {instance.instance_id}: {exc.message}", code="aws_error") \
-            from exc
-    ImportedInstance.objects.filter(pk=instance.pk).update(state=info.state, state_refreshed_at=timezone.now())
-    audit_record(actor=actor, action=f"instance.{action}", obj=instance, detail={"state": info.state})
-    instance.refresh_from_db()
-    return instance

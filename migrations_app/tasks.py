@@ -1,12 +1,5 @@
-"""django-q2 entry points. They take ids only and stay thin; the work is in pipeline and admission."""
-
-import logging
-
-from django.conf import settings
-from django.db.models import Q
-from django.utils import timezone
-
-logger = logging.getLogger("portal.migrations.tasks")
+"""django-q2 entry points. They take ids only and stay thin: the work is in pipeline and reconciler, imported
+inside each function so that loading a task module never loads the whole app."""
 
 
 def migration_tick(task_id: int) -> str:
@@ -16,29 +9,7 @@ def migration_tick(task_id: int) -> str:
 
 
 def migration_reconcile() -> dict:
-    """Scheduled every minute: restart jobs whose worker died (lease expired and no heartbeat for a while) and
-    admit queued jobs where slots are free. Safe to run any number of times, anywhere."""
-    from migrations_app.admission import migration_admit
-    from migrations_app.choices import WORKABLE, MigrationState
-    from migrations_app.models import MigrationTask
-    from migrations_app.queue import enqueue_tick
+    """Scheduled every minute (migration 0002 creates the schedule)."""
+    from migrations_app.reconciler import migration_reconcile as reconcile
 
-    now = timezone.now()
-    quiet_for = timezone.timedelta(seconds=settings.MIGRATION_LEASE_SECONDS)
-    stale = MigrationTask.objects.filter(state__in=WORKABLE).filter(
-        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)).filter(
-        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - quiet_for))
-    restarted = []
-    for task_id in stale.values_list("pk", flat=True):
-        # Stamping the heartbeat (only if still stale: a worker may have claimed it meanwhile) keeps the next run
-        # from enqueueing the same job again while it waits for a worker.
-        if stale.filter(pk=task_id).update(heartbeat_at=now):
-            enqueue_tick(task_id)
-            restarted.append(task_id)
-    admitted = []
-    for region_id in MigrationTask.objects.filter(state=MigrationState.QUEUED).values_list(
-            "region_id", flat=True).distinct():
-        admitted += migration_admit(region_id=region_id)
-    if restarted or admitted:
-        logger.info("reconciler restarted %s and admitted %s", restarted, admitted)
-    return {"restarted": restarted, "admitted": admitted}
+    return reconcile()

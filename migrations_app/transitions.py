@@ -1,4 +1,5 @@
-"""The only writer of MigrationTask.state, and the lease primitives every worker write is fenced by."""
+"""The only writer of MigrationTask.state, admission of queued jobs when a slot frees, and the lease primitives
+every worker write is fenced by."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from migrations_app.admission import admissible
 from migrations_app.choices import ACTIVE, ALLOWED_TRANSITIONS, TERMINAL, WORKABLE, MigrationState
 from migrations_app.models import MigrationTask
-from portal.audit import audit_record
-from portal.models import AuditOutcome
+from migrations_app.queue import enqueue_tick
+from portal.core.audit import audit_record
+from portal.core.errors import InvariantViolation
+from portal.core.models import AuditOutcome
 
 logger = logging.getLogger("portal.migrations.transitions")
 
@@ -53,16 +57,24 @@ def migration_transition(*, task_id: int, to: str, actor=None, epoch: int | None
         audit_record(actor=actor, action=f"migration.{to}", obj=task, tenant=task.tenant, outcome=outcome,
                      detail={"from": previous, "to": to, "message": task.status_message[:300]})
         if previous in ACTIVE and to not in ACTIVE:
+            # The freed slot goes to the next queued job once this commits (not before: the count would
+            # still see this job active).
             region_id = task.region_id
-            transaction.on_commit(lambda: _admit_later(region_id))
+            transaction.on_commit(lambda: migration_admit(region_id=region_id))
     logger.info("migration %s: %s -> %s", task_id, previous, to)
     return task
 
 
-def _admit_later(region_id: int) -> None:
-    from migrations_app.admission import migration_admit
-
-    migration_admit(region_id=region_id)
+def migration_admit(*, region_id: int) -> list[int]:
+    """Start the oldest queued migrations of the region while slots are free; returns their ids."""
+    with transaction.atomic():
+        admitted = admissible(region_id)
+        for task_id in admitted:
+            migration_transition(task_id=task_id, to=MigrationState.EXPORTING, expected_from={MigrationState.QUEUED},
+                                 step="starting", status_message="Waiting for a worker")
+        for task_id in admitted:
+            enqueue_tick(task_id)
+    return admitted
 
 
 #
@@ -96,6 +108,7 @@ def lease_release(*, task_id: int, epoch: int) -> None:
 
 def checkpoint(*, task_id: int, epoch: int, **fields) -> None:
     """Write progress or checkpoints, only while still holding the lease."""
-    assert "state" not in fields, "state changes go through migration_transition"
+    if "state" in fields:
+        raise InvariantViolation("state changes go through migration_transition")
     if not MigrationTask.objects.filter(pk=task_id, lease_epoch=epoch).update(**fields, updated_at=timezone.now()):
         raise LeaseLost(f"migration {task_id}: lease epoch {epoch} was taken over")

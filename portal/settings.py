@@ -59,10 +59,12 @@ INSTALLED_APPS = [
     "drf_standardized_errors",
     "guardian",
     "django_q",
-    "portal",
+    # Layers, bottom up: the core (app label "portal", so no table was renamed), environments, the feature
+    # apps, and the site that composes them. `make test` checks the import direction (.importlinter).
+    "portal.core.apps.CoreConfig",
     "environments",
     "migrations_app",
-    "exports",
+    "portal.site.apps.SiteConfig",
 ]
 
 MIDDLEWARE = [
@@ -74,7 +76,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "portal.middleware.RequestContextMiddleware",
+    "portal.core.middleware.RequestContextMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -90,6 +92,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.site.context.navigation",
             ],
         },
     },
@@ -151,22 +154,22 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.IsTenantMember"],
-    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.PortalPagination",
+    "DEFAULT_PERMISSION_CLASSES": ["portal.core.api.permissions.IsTenantMember"],
+    "DEFAULT_PAGINATION_CLASS": "portal.core.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "portal.core.api.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": env.str("LOGIN_THROTTLE_RATE", default="20/min")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 DRF_STANDARDIZED_ERRORS = {
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
-    "EXCEPTION_HANDLER_CLASS": "portal.api.exceptions.PortalExceptionHandler",
+    "EXCEPTION_HANDLER_CLASS": "portal.core.api.exceptions.PortalExceptionHandler",
     "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "406", "409", "415", "429", "500", "502"],
     "ERROR_SCHEMAS": {
-        "409": "portal.api.schema.ErrorResponse409Serializer",
-        "502": "portal.api.schema.ErrorResponse502Serializer",
+        "409": "portal.core.api.schema.ErrorResponse409Serializer",
+        "502": "portal.core.api.schema.ErrorResponse502Serializer",
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -178,7 +181,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "TenantRoleEnum": "portal.roles.TenantRole",
+        "TenantRoleEnum": "portal.core.roles.TenantRole",
         "EnvironmentRoleEnum": "environments.choices.EnvironmentRole",
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",

@@ -9,9 +9,9 @@ from environments import services as env_services
 from environments.choices import EnvironmentRole
 from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet
 from migrations_app.models import MigrationTask
-from portal import services
-from portal.models import AuditLog, User
-from portal.roles import TenantRole
+from portal.core import services
+from portal.core.models import AuditLog, User
+from portal.core.roles import TenantRole
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -41,9 +41,9 @@ def _tenant(slug: str, vpc: str) -> SimpleNamespace:
     t.security_group = SecurityGroup.objects.create(tenant=t.tenant, environment=e, group_id="sg-0123456789abcdef0",
                                                     name="web")
     t.key_pair = KeyPair.objects.create(tenant=t.tenant, environment=e, name="ops")
-    t.template = env_services.template_create(actor=t.admin, environment=e, name="web", ami_id="ami-0123456789abcdef0",
-                                              instance_type="t3.micro", subnet=t.subnet,
-                                              security_group=t.security_group, key_pair=t.key_pair)
+    t.template = env_services.template_create(actor=t.admin, environment=e, data=dict(
+        name="web", ami_id="ami-0123456789abcdef0", instance_type="t3.micro", subnet=t.subnet,
+        security_group=t.security_group, key_pair=t.key_pair))
     t.instance = ImportedInstance.objects.create(tenant=t.tenant, environment=e, instance_id="i-0123456789abcdef0",
                                                  source_vm_name="web01")
     t.group = services.group_create(actor=t.admin, name="operators", members=[t.user_nogrant])

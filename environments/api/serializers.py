@@ -10,9 +10,9 @@ from environments.models import (
     Subnet,
     Template,
 )
-from portal.api.fields import RestrictedPrimaryKeyRelatedField
-from portal.models import TenantGroup, User
-from portal.roles import Action
+from portal.core.api.fields import RestrictedPrimaryKeyRelatedField
+from portal.core.models import TenantGroup, User
+from portal.core.roles import Action
 
 
 class RegionSerializer(serializers.ModelSerializer):

@@ -16,13 +16,12 @@ from environments.api.serializers import (
     TemplateSerializer,
     TemplateUpdateSerializer,
 )
-from environments.models import Environment, ImportedInstance, Region, Template
-from portal.api.viewsets import ADMINS, ReadOnlyRestrictedViewSet, RestrictedViewSet
-from portal.errors import NotFound
-from portal.models import TenantGroup, User
-from portal.roles import Action, TenantRole
-
-READERS_OF_GRANTS = frozenset({TenantRole.ADMIN, TenantRole.AUDITOR})
+from environments.models import Environment, EnvironmentUserObjectPermission, ImportedInstance, Region, Template
+from portal.core.api.viewsets import RestrictedViewSet
+from portal.core.errors import NotFound
+from portal.core.models import TenantGroup, User
+from portal.core.querysets import Need
+from portal.core.roles import Action
 
 
 class RegionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
@@ -59,8 +58,12 @@ class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
         "subnets", "security_groups", "key_pairs")
     filterset_class = EnvironmentFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    restrict_actions = {"sync": Action.ADMIN, "permissions": Action.VIEW, "revoke": Action.ADMIN}
-    role_gates = {"sync": ADMINS, "permissions": READERS_OF_GRANTS, "revoke": ADMINS}
+    needs = {
+        "sync": Need(Action.ADMIN),
+        ("permissions", "GET"): Need(Action.VIEW, of=EnvironmentUserObjectPermission),
+        ("permissions", "POST"): Need(Action.ADMIN),
+        "revoke": Need(Action.ADMIN),
+    }
 
     def get_serializer_class(self):
         if self.action in ("update", "partial_update"):
@@ -69,22 +72,12 @@ class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
             return GrantRequestSerializer if self.request.method == "POST" else GrantSerializer
         return EnvironmentSerializer
 
-    def allowed_roles(self):
-        if self.action == "permissions" and self.request.method == "POST":
-            return ADMINS
-        return super().allowed_roles()
-
-    def restrict_action(self):
-        if self.action == "permissions" and self.request and self.request.method == "POST":
-            return Action.ADMIN
-        return super().restrict_action()
-
     def perform_create(self, serializer):
         serializer.instance = services.environment_create(actor=self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer):
         serializer.instance = services.environment_update(actor=self.request.user, environment=serializer.instance,
-                                                          **serializer.validated_data)
+                                                          data=serializer.validated_data)
 
     def perform_destroy(self, instance):
         services.environment_delete(actor=self.request.user, environment=instance)
@@ -115,7 +108,8 @@ class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
     @extend_schema(request=None, responses={204: None}, parameters=[
         OpenApiParameter("principal_type", str, OpenApiParameter.PATH, enum=["user", "group"]),
         OpenApiParameter("principal_id", int, OpenApiParameter.PATH)])
-    @action(detail=True, methods=["delete"], url_path=r"permissions/(?P<principal_type>user|group)/(?P<principal_id>\d+)")
+    @action(detail=True, methods=["delete"],
+            url_path=r"permissions/(?P<principal_type>user|group)/(?P<principal_id>\d+)")
     def revoke(self, request, pk=None, principal_type=None, principal_id=None):
         """Revoke a user's or group's role on the environment."""
         environment = self.get_object()
@@ -134,26 +128,48 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
     base_queryset = Template.objects.all()
     filterset_fields = ["environment"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    restrict_actions = {"create": Action.MANAGE, "update": Action.MANAGE, "partial_update": Action.MANAGE,
-                        "destroy": Action.MANAGE}
+    needs = {verb: Need(Action.MANAGE) for verb in ("create", "update", "partial_update", "destroy")}
 
     def get_serializer_class(self):
         return TemplateUpdateSerializer if self.action in ("update", "partial_update") else TemplateSerializer
 
     def perform_create(self, serializer):
-        serializer.instance = services.template_create(actor=self.request.user, **serializer.validated_data)
+        data = dict(serializer.validated_data)
+        environment = data.pop("environment")
+        serializer.instance = services.template_create(actor=self.request.user, environment=environment, data=data)
 
     def perform_update(self, serializer):
         serializer.instance = services.template_update(actor=self.request.user, template=serializer.instance,
-                                                       **serializer.validated_data)
+                                                       data=serializer.validated_data)
 
     def perform_destroy(self, instance):
         services.template_delete(actor=self.request.user, template=instance)
 
 
-class ImportedInstanceViewSet(ReadOnlyRestrictedViewSet):
-    """EC2 instances the portal imported from vCenter."""
+class ImportedInstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RestrictedViewSet):
+    """EC2 instances the portal imported from vCenter; start, stop or reboot one with the general role on its
+    environment."""
 
-    base_queryset = ImportedInstance.objects.all()
+    base_queryset = ImportedInstance.objects.select_related("environment__region", "tenant")
     serializer_class = ImportedInstanceSerializer
     filterset_fields = ["environment", "state"]
+    needs = {verb: Need(Action.OPERATE) for verb in services.POWER_ACTIONS}
+
+    def _power(self, request, verb):
+        instance = services.instance_power(actor=request.user, instance=self.get_object(), action=verb)
+        return Response(ImportedInstanceSerializer(instance).data)
+
+    @extend_schema(request=None, responses={200: ImportedInstanceSerializer})
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        return self._power(request, "start")
+
+    @extend_schema(request=None, responses={200: ImportedInstanceSerializer})
+    @action(detail=True, methods=["post"])
+    def stop(self, request, pk=None):
+        return self._power(request, "stop")
+
+    @extend_schema(request=None, responses={200: ImportedInstanceSerializer})
+    @action(detail=True, methods=["post"])
+    def reboot(self, request, pk=None):
+        return self._power(request, "reboot")

@@ -3,6 +3,7 @@ from rest_framework import serializers
 from migrations_app.admission import queue_position
 from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, MigrationState, OperatingSystem
 from migrations_app.models import MigrationTask
+from migrations_app.requests import MigrationTarget
 
 
 class ImportTokenRequestSerializer(serializers.Serializer):
@@ -28,6 +29,13 @@ class MigrationRequestSerializer(serializers.Serializer):
     key_pair = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     private_ip = serializers.IPAddressField(protocol="IPv4", required=False, allow_null=True, allow_blank=True)
     power_off = serializers.BooleanField(default=False, help_text="Power the VM off before exporting it.")
+
+    def target(self) -> MigrationTarget:
+        data = self.validated_data
+        return MigrationTarget(
+            vm_moref=data["vm"], environment_id=data["environment"], operating_system=data["operating_system"],
+            instance_type=data["instance_type"], subnet_id=data["subnet"], security_group_id=data["security_group"],
+            key_pair_id=data.get("key_pair"), private_ip=data.get("private_ip"), power_off=data["power_off"])
 
 
 class MigrationSerializer(serializers.ModelSerializer):

@@ -5,8 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from environments.api.serializers import ImportedInstanceSerializer
-from environments.models import ImportedInstance
+from environments.models import Environment
 from migrations_app import selectors, services
 from migrations_app.admission import queue_positions
 from migrations_app.api.serializers import (
@@ -20,22 +19,23 @@ from migrations_app.api.serializers import (
 )
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from portal.api.permissions import IsTenantMember
-from portal.api.viewsets import ADMINS, RestrictedViewSet
-from portal.errors import Forbidden
-from portal.roles import Action, TenantRole
+from portal.core.api.permissions import IsTenantMember
+from portal.core.api.viewsets import NeedView, RestrictedViewSet
+from portal.core.errors import Forbidden
+from portal.core.models import TenantAwsAccount
+from portal.core.querysets import Need
+from portal.core.roles import Action
 
-OPERATORS = frozenset({TenantRole.ADMIN, TenantRole.USER})
+# Migrating into an environment, and so seeing the VMs one could migrate, needs the general role there.
+MIGRATE_INTO = Need(Action.OPERATE, of=Environment)
 
 
-class ImportTokenView(APIView):
+class ImportTokenView(NeedView, APIView):
     """Step 1 of a migration: the portal checks your role on the environment and issues a token, valid for five
     minutes and one use, bound to you, the environment and the VM."""
 
     permission_classes = [IsTenantMember]
-
-    def allowed_roles(self):
-        return OPERATORS
+    need = MIGRATE_INTO
 
     @extend_schema(request=ImportTokenRequestSerializer, responses={201: ImportTokenSerializer})
     def post(self, request):
@@ -63,8 +63,9 @@ class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Restric
     base_queryset = MigrationTask.objects.all()
     serializer_class = MigrationSerializer
     filterset_class = MigrationFilter
-    restrict_actions = {"create": Action.OPERATE, "cancel": Action.VIEW}
-    role_gates = {"create": OPERATORS, "cancel": OPERATORS}
+    # Cancelling needs the migration's OPERATE (its starter or an administrator); anyone who can see it may
+    # address it and is told why not (403), everyone else gets 404.
+    needs = {"create": Need(Action.OPERATE), "cancel": Need(Action.OPERATE, find=Action.VIEW)}
 
     def get_queryset(self):
         if self.action == "list" and "since" not in self.request.query_params:
@@ -83,12 +84,8 @@ class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Restric
     def create(self, request):
         serializer = MigrationRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        task = services.migration_create(
-            actor=request.user, token=data["token"], environment_id=data["environment"], vm_moref=data["vm"],
-            operating_system=data["operating_system"], instance_type=data["instance_type"],
-            subnet_id=data["subnet"], security_group_id=data["security_group"], key_pair_id=data.get("key_pair"),
-            private_ip=data.get("private_ip") or None, power_off=data["power_off"])
+        task = services.migration_create(actor=request.user, token=serializer.validated_data["token"],
+                                         target=serializer.target())
         return Response(MigrationSerializer(task).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: MigrationSerializer})
@@ -100,60 +97,26 @@ class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Restric
         return Response(MigrationSerializer(task).data)
 
 
-class VCenterVmListView(APIView):
+class VCenterVmListView(NeedView, APIView):
     """The tenant's vCenter VMs (through the connector's service account). Whether you may export one is checked
     against your own vCenter account when you start its migration."""
 
     permission_classes = [IsTenantMember]
-
-    def allowed_roles(self):
-        return OPERATORS
+    need = MIGRATE_INTO
 
     @extend_schema(responses={200: VmSerializer(many=True)})
     def get(self, request):
-        from environments.models import Environment
-
         if not Environment.objects.restrict(request.user, Action.OPERATE).exists():
             raise Forbidden(services.NO_GRANT_MESSAGE, code="no_environment_grant")
         return Response(VmSerializer(selectors.vcenter_vm_list(tenant=request.user.tenant), many=True).data)
 
 
-class InstancePowerViewSet(RestrictedViewSet):
-    """Start, stop or reboot an imported instance (general role on its environment)."""
-
-    base_queryset = ImportedInstance.objects.select_related("environment__region", "tenant")
-    serializer_class = ImportedInstanceSerializer
-    restrict_actions = {"start": Action.OPERATE, "stop": Action.OPERATE, "reboot": Action.OPERATE}
-    role_gates = {"start": OPERATORS, "stop": OPERATORS, "reboot": OPERATORS}
-
-    def _power(self, request, verb):
-        instance = services.instance_power(actor=request.user, instance=self.get_object(), action=verb)
-        return Response(ImportedInstanceSerializer(instance).data)
-
-    @extend_schema(request=None, responses={200: ImportedInstanceSerializer})
-    @action(detail=True, methods=["post"])
-    def start(self, request, pk=None):
-        return self._power(request, "start")
-
-    @extend_schema(request=None, responses={200: ImportedInstanceSerializer})
-    @action(detail=True, methods=["post"])
-    def stop(self, request, pk=None):
-        return self._power(request, "stop")
-
-    @extend_schema(request=None, responses={200: ImportedInstanceSerializer})
-    @action(detail=True, methods=["post"])
-    def reboot(self, request, pk=None):
-        return self._power(request, "reboot")
-
-
-class VmImportRoleView(APIView):
+class VmImportRoleView(NeedView, APIView):
     """The vmimport service role VM Import needs: GET shows its state and the policies Fix Error would apply;
     POST (Fix Error) creates or repairs it. Administrators only."""
 
     permission_classes = [IsTenantMember]
-
-    def allowed_roles(self):
-        return ADMINS
+    need = Need(Action.ADMIN, of=TenantAwsAccount)
 
     @extend_schema(parameters=[OpenApiParameter("region", str, required=False)],
                    responses={200: RoleStatusSerializer})

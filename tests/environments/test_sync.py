@@ -6,8 +6,8 @@ from django.urls import reverse
 
 from environments import services
 from environments.models import Environment, SecurityGroup, Subnet
-from portal.errors import UpstreamError
-from portal.models import AuditLog
+from portal.core.errors import UpstreamError
+from portal.core.models import AuditLog
 
 pytestmark = pytest.mark.aws
 

@@ -8,8 +8,8 @@ import pytest
 from environments import services as env_services
 from environments.choices import EnvironmentRole
 from environments.models import SecurityGroup, Subnet
-from portal import services
-from portal.models import TenantAwsAccount, TenantVCenter
+from portal.core import services
+from portal.core.models import TenantAwsAccount, TenantVCenter
 
 PASSWORD = "correct-horse-battery-9"
 

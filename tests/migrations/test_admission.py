@@ -6,7 +6,8 @@ import sys
 from django.test import override_settings
 
 from environments import services as env_services
-from migrations_app.admission import migration_admit, queue_position
+from migrations_app.admission import queue_position
+from migrations_app.transitions import migration_admit
 from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
 from migrations_app.transitions import migration_transition
@@ -41,7 +42,7 @@ def test_first_four_start_the_rest_wait_in_order(transactional_db, api):
 
 
 def test_the_limit_is_a_setting_and_a_per_tenant_override(transactional_db):
-    from portal.models import TenantVCenter
+    from portal.core.models import TenantVCenter
 
     a = build_world().a
     MigrationTask.objects.all().delete()
@@ -70,7 +71,7 @@ def test_regions_are_counted_separately(transactional_db):
 SUBMITTER = """
 import sys, django
 django.setup()
-from migrations_app.admission import migration_admit
+from migrations_app.transitions import migration_admit
 from migrations_app.models import MigrationTask
 worker, count, template_id, start_at = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 import time

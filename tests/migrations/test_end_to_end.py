@@ -7,7 +7,7 @@ from django.urls import reverse
 from environments.models import ImportedInstance
 from migrations_app.models import MigrationTask
 from migrations_app.pipeline import run_tick
-from portal.models import AuditLog
+from portal.core.models import AuditLog
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
 

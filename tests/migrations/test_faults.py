@@ -130,7 +130,7 @@ def test_start_an_imported_instance(setup, start_migration, api):
     from environments.models import ImportedInstance
 
     instance = ImportedInstance.objects.get(instance_id=task.instance_id)
-    response = api.as_user(s.alice).post(reverse("api:instance-power-start", kwargs={"pk": instance.pk}))
+    response = api.as_user(s.alice).post(reverse("api:instance-start", kwargs={"pk": instance.pk}))
     assert response.status_code == 200
     assert response.json()["state"] in ("pending", "running")
     listed = api.as_user(s.alice).get(reverse("api:migration-list")).json()["results"]
@@ -166,7 +166,7 @@ def test_deactivating_the_user_stops_their_queued_work_when_it_starts(setup, sta
     s.alice.is_active = False
     s.alice.save()
     settings.MIGRATION_MAX_ACTIVE_PER_REGION = 4
-    from migrations_app.admission import migration_admit
+    from migrations_app.transitions import migration_admit
 
     migration_admit(region_id=s.region.pk)
     run_tick(task_id)

@@ -10,7 +10,7 @@ from django.urls import reverse
 from migrations_app import tokens
 from migrations_app.models import ImportToken, MigrationTask
 from migrations_app.preflight import MULTI_DISK_ROLE_MESSAGE
-from portal.models import AuditLog, TenantVCenter
+from portal.core.models import AuditLog, TenantVCenter
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
 

@@ -102,9 +102,9 @@ MATRIX = {
                                    OWNER_CHANGE),
     ("template-detail", "DELETE"): (lambda w: {"pk": w.a.template.pk}, None, OWNER_DELETE),
     ("instance-list", "GET"): (None, None, MEMBERS_READ),
-    ("instance-power-start", "POST"): (lambda w: {"pk": w.a.instance.pk}, None, OPERATE),
-    ("instance-power-stop", "POST"): (lambda w: {"pk": w.a.instance.pk}, None, OPERATE),
-    ("instance-power-reboot", "POST"): (lambda w: {"pk": w.a.instance.pk}, None, OPERATE),
+    ("instance-start", "POST"): (lambda w: {"pk": w.a.instance.pk}, None, OPERATE),
+    ("instance-stop", "POST"): (lambda w: {"pk": w.a.instance.pk}, None, OPERATE),
+    ("instance-reboot", "POST"): (lambda w: {"pk": w.a.instance.pk}, None, OPERATE),
     # Tenant B's administrator may operate in B, so A's environment is merely "not found"; users with no
     # "general" grant anywhere are told to ask an administrator (403).
     ("import-tokens", "POST"): (None, lambda w, r: {"environment": w.a.environment.pk, "vm": "vm-40"},
@@ -125,8 +125,8 @@ MATRIX = {
     ("instance-detail", "GET"): (lambda w: {"pk": w.a.instance.pk}, None, ENV_SCOPED_DETAIL),
 }
 
-NEEDS_AWS = {("environment-sync", "POST"), ("instance-power-start", "POST"), ("instance-power-stop", "POST"),
-             ("instance-power-reboot", "POST"), ("settings-vmimport-role", "GET"),
+NEEDS_AWS = {("environment-sync", "POST"), ("instance-start", "POST"), ("instance-stop", "POST"),
+             ("instance-reboot", "POST"), ("settings-vmimport-role", "GET"),
              ("settings-vmimport-role", "POST")}
 NEEDS_VCENTER = {("vcenter-vms", "GET")}
 

@@ -10,16 +10,18 @@
     manage.py vm_migration reconcile
 """
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from environments import services as environment_services
 from environments.models import ImportedInstance
 from migrations_app import selectors, services
 from migrations_app.admission import queue_position
 from migrations_app.models import MigrationTask
-from portal.errors import Conflict, Forbidden, NotFound, UpstreamError
-from portal.models import User
-from portal.roles import Action
+from migrations_app.reconciler import migration_reconcile
+from migrations_app.requests import MigrationTarget
+from portal.core.commands import errors_as_command_errors
+from portal.core.models import User
+from portal.core.roles import Action
 
 
 class Command(BaseCommand):
@@ -50,20 +52,14 @@ class Command(BaseCommand):
         sub.add_parser("reconcile")
 
     def handle(self, *args, verb, **options):
-        try:
-            if verb == "reconcile":
-                from migrations_app.tasks import migration_reconcile
-
-                self.stdout.write(str(migration_reconcile()))
-                return
-            user = User.objects.filter(username=options["user"], is_active=True).first()
-            if user is None or user.tenant_id is None:
-                raise CommandError(f"No active tenant user {options['user']!r}.")
+        if verb == "reconcile":
+            self.stdout.write(str(migration_reconcile()))
+            return
+        user = User.objects.filter(username=options["user"], is_active=True).first()
+        if user is None or user.tenant_id is None:
+            raise CommandError(f"No active tenant user {options['user']!r}.")
+        with errors_as_command_errors():
             getattr(self, f"do_{verb}")(user, options)
-        except (ValidationError, Conflict, Forbidden, NotFound, UpstreamError) as exc:
-            message = getattr(exc, "message", None) or "; ".join(
-                f"{k}: {' '.join(v)}" for k, v in getattr(exc, "message_dict", {"error": exc.messages}).items())
-            raise CommandError(message) from exc
 
     def do_vms(self, user, options):
         for vm in selectors.vcenter_vm_list(tenant=user.tenant):
@@ -71,11 +67,11 @@ class Command(BaseCommand):
                                   f"{vm.guest_id}")
 
     def do_start(self, user, options):
-        task = services.migration_start(
-            actor=user, environment_id=options["environment"], vm_moref=options["vm"],
+        task = services.migration_start(actor=user, target=MigrationTarget(
+            vm_moref=options["vm"], environment_id=options["environment"],
             operating_system=options["operating_system"], instance_type=options["instance_type"],
             subnet_id=options["subnet"], security_group_id=options["security_group"],
-            key_pair_id=options["key_pair"], private_ip=options["private_ip"], power_off=options["power_off"])
+            key_pair_id=options["key_pair"], private_ip=options["private_ip"], power_off=options["power_off"]))
         self._show(task)
 
     def do_list(self, user, options):
@@ -102,7 +98,7 @@ class Command(BaseCommand):
         instance = ImportedInstance.objects.restrict(user, Action.OPERATE).filter(pk=options["id"]).first()
         if instance is None:
             raise CommandError(f"No instance {options['id']}.")
-        instance = services.instance_power(actor=user, instance=instance, action=options["action"])
+        instance = environment_services.instance_power(actor=user, instance=instance, action=options["action"])
         self.stdout.write(f"{instance.instance_id} {instance.state}")
 
     def _show(self, task):

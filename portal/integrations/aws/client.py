@@ -241,17 +241,6 @@ def object_delete(s3, bucket: str, key: str) -> None:
         s3.delete_object(Bucket=bucket, Key=key)
 
 
-def object_exists(s3, bucket: str, key: str) -> bool:
-    with translated_errors():
-        try:
-            s3.head_object(Bucket=bucket, Key=key)
-            return True
-        except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-
-
 #
 # The vmimport service role
 #

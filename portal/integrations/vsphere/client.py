@@ -1,8 +1,9 @@
 """The vSphere adapter: the only module that imports pyVmomi.
 
-It takes connection settings as a plain dataclass, returns plain dataclasses, holds no ORM code, and raises
-VSphereError with a message fit for a user. NFC disk downloads use http.client directly (streaming, constant
-memory), authenticated with the SOAP session cookie and verified against the thumbprint the lease vouches for.
+It takes connection settings as a plain dataclass, returns plain dataclasses, holds no ORM code, and raises only
+VSphereError, whose message is fit for a user and whose `category` says what kind of failure it was. NFC disk
+downloads use http.client directly (streaming, constant memory), authenticated with the SOAP session cookie and
+verified against the thumbprint the lease vouches for.
 """
 
 from __future__ import annotations
@@ -10,14 +11,31 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import logging
 import socket
 import ssl
 import time
 import urllib.parse
+import xml.etree.ElementTree as ElementTree
+import xml.parsers.expat
 from dataclasses import dataclass, field
 
-from pyVim.connect import Disconnect, SmartConnect
+from pyVim.connect import Connect, Disconnect
 from pyVmomi import vim, vmodl
+from pyVmomi.Security import CertificateMismatchException, ThumbprintMismatchException
+from pyVmomi.VmomiSupport import GetServiceVersions, versionIdMap
+
+logger = logging.getLogger("portal.integrations.vsphere")
+
+UNREACHABLE = "unreachable"
+TLS = "tls"
+AUTH = "auth"
+NOT_FOUND = "not_found"
+OTHER = "other"
+
+_SOAP_PATH = "/sdk"
+# The version list is a few hundred bytes; the cap keeps a misbehaving server from filling memory.
+_VERSIONS_MAX_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -30,6 +48,8 @@ class VCenterConnection:
     thumbprint: str = ""
     ignore_esx_certificate_errors: bool = False
     dns_suffixes: tuple[str, ...] = ()
+    connect_timeout: float = 10
+    read_timeout: float = 60
 
 
 @dataclass(frozen=True)
@@ -74,14 +94,119 @@ class ExportLease:
 
 
 class VSphereError(Exception):
-    def __init__(self, code: str, message: str):
+    """A vSphere call failed. `code` is stable for callers to match on, `message` is fit to show a user, and
+    `category` is one of UNREACHABLE, TLS, AUTH, NOT_FOUND, OTHER. The raw cause is only in the chain."""
+
+    def __init__(self, code: str, message: str, category: str = OTHER):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.category = category
 
 
 def esx_unreachable_message(host: str, vm_name: str) -> str:
     return f"Connector is unable to reach ESX host {host} to migrate virtual machine {vm_name}"
+
+
+# -- the translation boundary -----------------------------------------------------------------------------------
+
+_UNEXPECTED = "vCenter gave an unexpected answer."
+
+
+def _translate(exc: BaseException) -> VSphereError:
+    """The VSphereError a pyVmomi fault, network error or parser error stands for (`exc` may also be a fault
+    object that was never raised, such as a task's error)."""
+    if isinstance(exc, vim.fault.HostConnectFault) and isinstance(exc.__context__, Exception):
+        # pyVim's login wraps whatever RetrieveContent raised (timeout, refused, bad XML) in a HostConnectFault
+        # whose msg is the raw text; the wrapped exception says what really happened.
+        return _translate(exc.__context__)
+    if isinstance(exc, vmodl.fault.ManagedObjectNotFound):
+        return VSphereError("not_found", "The object no longer exists in vCenter.", NOT_FOUND)
+    if isinstance(exc, vim.fault.InvalidLogin):
+        return VSphereError("login_failed", "vCenter refused the service account's login.", AUTH)
+    if isinstance(exc, vim.fault.NotAuthenticated):  # before NoPermission, its parent
+        return VSphereError("not_authenticated", "vCenter ended the service account's session.", AUTH)
+    if isinstance(exc, vim.fault.NoPermission):
+        privilege = getattr(exc, "privilegeId", "") or ""
+        return VSphereError("no_permission", "vCenter denied the service account the privilege "
+                                             f"{privilege or 'this operation needs'}.", AUTH)
+    if isinstance(exc, vmodl.MethodFault):
+        # A fault vCenter itself raised carries a message written for administrators, unlike socket text.
+        msg = getattr(exc, "msg", "") or type(exc).__name__
+        return VSphereError("request_failed", f"vCenter refused the request: {msg}", OTHER)
+    if isinstance(exc, (ssl.SSLError, ThumbprintMismatchException, CertificateMismatchException)):
+        return VSphereError("tls_failed", "vCenter's TLS certificate could not be verified.", TLS)
+    if isinstance(exc, (OSError, http.client.IncompleteRead)):
+        # Refused, reset, timed out, unresolvable, no route: the same thing to a user.
+        return VSphereError(UNREACHABLE, "vCenter could not be reached.", UNREACHABLE)
+    return VSphereError("unexpected_answer", _UNEXPECTED, OTHER)
+
+
+def _describe(exc: BaseException) -> str:
+    """One log line; a fault's repr is a multi-line dump of every property."""
+    if isinstance(exc, vmodl.MethodFault):
+        text = f"{type(exc).__name__}: {getattr(exc, 'msg', '') or ''}"
+        return f"{text} (after {exc.__context__!r})" if exc.__context__ is not None else text
+    return repr(exc)
+
+
+def _category_of(exc: BaseException) -> str:
+    return _translate(exc).category
+
+
+# pyVmomi reports a non-SOAP answer as whatever its parser happened to raise (ElementTree's ParseError is a
+# SyntaxError), and a few conditions as a bare Exception; these are expected from a misbehaving peer.
+_PEER_ERRORS = (vmodl.MethodFault, OSError, http.client.HTTPException, xml.parsers.expat.ExpatError, SyntaxError,
+                ValueError, TypeError, AttributeError, LookupError, ThumbprintMismatchException,
+                CertificateMismatchException)
+
+
+@contextlib.contextmanager
+def _translated(what: str):
+    """Turns everything pyVmomi, the socket layer and the XML parsers raise into VSphereError, so no caller sees
+    a pyVmomi type and nothing reaches the view layer as a 500."""
+    try:
+        yield
+    except VSphereError:
+        raise
+    except Exception as exc:
+        error = _translate(exc)
+        # Anything else may be a bug of ours rather than of the peer: keep its traceback in the log.
+        expected = isinstance(exc, _PEER_ERRORS) or type(exc) is Exception
+        logger.warning("vSphere call failed while %s (%s/%s): %s", what, error.category, error.code,
+                       _describe(exc), exc_info=not expected)
+        raise error from exc
+
+
+def _unverified_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _pinned_context(thumbprint: str) -> ssl.SSLContext:
+    """A context that accepts exactly the certificate with this thumbprint, on every connection it makes.
+
+    pyVmomi checks its `thumbprint` only when normal verification fails, and then switches the shared context to
+    CERT_NONE for good (or never checks at all if validation is disabled), so the pin is enforced here, in the
+    handshake of every socket the context wraps."""
+    expected = thumbprint.replace(":", "").strip().lower()
+    algorithm = {40: "sha1", 64: "sha256", 128: "sha512"}.get(len(expected))
+    if algorithm is None:
+        raise VSphereError("tls_failed", "The configured vCenter thumbprint is not a SHA-1, SHA-256 or SHA-512 "
+                                         "fingerprint.", TLS)
+
+    class PinnedSocket(ssl.SSLSocket):
+        def do_handshake(self, *args, **kwargs):
+            super().do_handshake(*args, **kwargs)
+            der = self.getpeercert(binary_form=True)
+            if not der or hashlib.new(algorithm, der).hexdigest() != expected:
+                raise ssl.SSLCertVerificationError("the certificate does not match the configured thumbprint")
+
+    context = _unverified_context()
+    context.sslsocket_class = PinnedSocket
+    return context
 
 
 def _principal_keys(principal: str) -> set[str]:
@@ -106,27 +231,76 @@ class VCenterSession:
         self.protocol = parsed.scheme or "https"
         self.host = parsed.hostname or ""
         self.port = parsed.port or (443 if self.protocol == "https" else 80)
-        kwargs = {"protocol": self.protocol, "host": self.host, "port": self.port, "user": connection.username,
-                  "pwd": connection.password, "connectionPoolTimeout": 60}
-        if self.protocol == "https":
-            if not connection.verify_tls:
-                kwargs["disableSslCertValidation"] = True
-            elif connection.thumbprint:
-                kwargs["thumbprint"] = connection.thumbprint.replace(":", "").lower()
-                kwargs["disableSslCertValidation"] = True
-            else:
-                kwargs["sslContext"] = ssl.create_default_context(cadata=connection.ca_pem or None)
+        self.si = None
+        with _translated("connecting to vCenter"):
+            self._connect()
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if self.protocol != "https":
+            return None
+        if not self.connection.verify_tls:
+            return _unverified_context()
+        if self.connection.thumbprint:
+            return _pinned_context(self.connection.thumbprint)
+        return ssl.create_default_context(cadata=self.connection.ca_pem or None)
+
+    def _http_connection(self, context: ssl.SSLContext | None) -> http.client.HTTPConnection:
+        if context is not None:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=self.connection.connect_timeout,
+                                               context=context)
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.connection.connect_timeout)
+
+    def _api_version(self, context: ssl.SSLContext | None) -> str:
+        """The newest vim25 version both vCenter and pyVmomi speak, read from vimServiceVersions.xml.
+
+        pyVim's SmartConnect does the same, but over a connection without any timeout, so a vCenter that accepts
+        and never answers would hang the caller forever; this request runs under our own timeouts."""
+        conn = self._http_connection(context)
         try:
-            self.si = SmartConnect(**kwargs)
-        except vim.fault.InvalidLogin as exc:
-            raise VSphereError("login_failed", "vCenter refused the service account's login.") from exc
-        except (OSError, ssl.SSLError, vmodl.MethodFault, http.client.HTTPException) as exc:
-            raise VSphereError("unreachable", f"vCenter at {connection.url} could not be reached: {exc}") from exc
-        self.content = self.si.RetrieveContent()
+            conn.connect()
+            conn.sock.settimeout(self.connection.read_timeout)
+            conn.request("GET", f"{_SOAP_PATH}/vimServiceVersions.xml")
+            response = conn.getresponse()
+            status, body = response.status, response.read(_VERSIONS_MAX_BYTES)
+        finally:
+            conn.close()
+        if status != 200:
+            logger.warning("vCenter at %s answered HTTP %s for its API versions", self.connection.url, status)
+            raise VSphereError("unexpected_answer", _UNEXPECTED, OTHER)
+        root = ElementTree.fromstring(body)
+        if root.tag != "namespaces" or root.get("version") != "1.0":
+            logger.warning("vCenter at %s sent no vimServiceVersions document (root %r)", self.connection.url,
+                           root.tag)
+            raise VSphereError("unexpected_answer", _UNEXPECTED, OTHER)
+        offered = {v.text for ns in root.findall("namespace")
+                   for v in (*ns.findall("version"), *ns.findall("priorVersions/version"))}
+        for version in GetServiceVersions("vim25"):
+            if versionIdMap.get(version) in offered:
+                return version
+        logger.warning("vCenter at %s offers API versions %s, none known to pyVmomi", self.connection.url,
+                       sorted(v for v in offered if v))
+        raise VSphereError("unsupported_version", "vCenter offers no API version this portal can use.", OTHER)
+
+    def _connect(self) -> None:
+        context = self._tls_context()
+        version = self._api_version(context)
+        # pyVmomi has a single socket timeout (httpConnectionTimeout) for connecting and reading; the probe above
+        # already proved vCenter reachable within connect_timeout, so read_timeout bounds every SOAP call.
+        # connectionPoolTimeout is unrelated: it only closes idle pooled connections.
+        self.si = Connect(host=self.host, port=self.port if self.protocol == "https" else -self.port,
+                          user=self.connection.username, pwd=self.connection.password, path=_SOAP_PATH,
+                          version=version, sslContext=context, httpConnectionTimeout=self.connection.read_timeout,
+                          connectionPoolTimeout=60)
+        try:
+            self.content = self.si.RetrieveContent()
+        except Exception:
+            self.close()
+            raise
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            Disconnect(self.si)
+        if self.si is not None:
+            with contextlib.suppress(Exception):
+                Disconnect(self.si)
 
     # -- inventory ---------------------------------------------------------
 
@@ -135,7 +309,8 @@ class VCenterSession:
         try:
             vm.name  # noqa: B018  (fetch to check it exists)
         except vmodl.fault.ManagedObjectNotFound as exc:
-            raise VSphereError("vm_not_found", f"Virtual machine {moref} does not exist in vCenter.") from exc
+            raise VSphereError("vm_not_found", f"Virtual machine {moref} does not exist in vCenter.",
+                               NOT_FOUND) from exc
         return vm
 
     def _vm_info(self, vm: vim.VirtualMachine) -> VmInfo:
@@ -161,6 +336,7 @@ class VCenterSession:
             folder_path="/".join(reversed(path)),
         )
 
+    @_translated("listing virtual machines")
     def list_vms(self) -> list[VmInfo]:
         view = self.content.viewManager.CreateContainerView(self.content.rootFolder, [vim.VirtualMachine], True)
         try:
@@ -169,11 +345,13 @@ class VCenterSession:
         finally:
             view.Destroy()
 
+    @_translated("reading a virtual machine")
     def get_vm(self, moref: str) -> VmInfo:
         return self._vm_info(self._vm(moref))
 
     # -- privileges --------------------------------------------------------
 
+    @_translated("reading privileges")
     def privileges_of(self, moref: str, principal: str) -> set[str]:
         """The privileges `principal` (DOMAIN\\user) effectively holds on the VM.
 
@@ -206,6 +384,7 @@ class VCenterSession:
 
     # -- power -------------------------------------------------------------
 
+    @_translated("powering off a virtual machine")
     def power_off(self, moref: str, timeout: float = 300) -> None:
         vm = self._vm(moref)
         if vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOff:
@@ -217,13 +396,16 @@ class VCenterSession:
                 raise VSphereError("power_off_timeout", f"{vm.name} did not power off in {timeout:.0f} s.")
             time.sleep(0.2)
         if task.info.state != vim.TaskInfo.State.success:
-            raise VSphereError("power_off_failed", f"Powering off {vm.name} failed: {task.info.error.msg}")
+            error = task.info.error
+            raise VSphereError("power_off_failed", f"Powering off {vm.name} failed: {getattr(error, 'msg', '')}",
+                               _category_of(error) if error is not None else OTHER)
 
     # -- export (NFC lease) ------------------------------------------------
 
     def _lease(self, lease_moref: str) -> vim.HttpNfcLease:
         return vim.HttpNfcLease(lease_moref, self.si._stub)
 
+    @_translated("starting an export")
     def export_start(self, moref: str) -> str:
         vm = self._vm(moref)
         try:
@@ -233,8 +415,10 @@ class VCenterSession:
         except (vim.fault.TaskInProgress, vim.fault.InvalidState) as exc:
             raise VSphereError("vm_busy", f"{vm.name} is busy (another export or task holds it).") from exc
         except vmodl.MethodFault as exc:
-            raise VSphereError("export_failed", f"vCenter refused to export {vm.name}: {exc.msg}") from exc
+            raise VSphereError("export_failed", f"vCenter refused to export {vm.name}: {exc.msg}",
+                               _category_of(exc)) from exc
 
+    @_translated("waiting for an export lease")
     def lease_wait_ready(self, lease_moref: str, timeout: float = 300) -> ExportLease:
         lease = self._lease(lease_moref)
         deadline = time.monotonic() + timeout
@@ -242,7 +426,7 @@ class VCenterSession:
             try:
                 state = str(lease.state)
             except vmodl.fault.ManagedObjectNotFound as exc:
-                raise VSphereError("lease_gone", "The export lease no longer exists.") from exc
+                raise VSphereError("lease_gone", "The export lease no longer exists.", NOT_FOUND) from exc
             if state == "ready":
                 return self.lease_describe(lease_moref)
             if state == "error":
@@ -252,6 +436,7 @@ class VCenterSession:
                 raise VSphereError("lease_timeout", "The export lease did not become ready in time.")
             time.sleep(0.2)
 
+    @_translated("reading an export lease")
     def lease_describe(self, lease_moref: str) -> ExportLease:
         lease = self._lease(lease_moref)
         try:
@@ -265,48 +450,59 @@ class VCenterSession:
         return ExportLease(lease_moref, state, devices, int(info.leaseTimeout) if info else 300,
                            getattr(error, "msg", "") if error else "")
 
+    @_translated("renewing an export lease")
     def lease_progress(self, lease_moref: str, percent: int) -> None:
         try:
             self._lease(lease_moref).HttpNfcLeaseProgress(percent=max(0, min(100, int(percent))))
         except vmodl.MethodFault as exc:
-            raise VSphereError("lease_lost", f"The export lease could not be renewed: {exc.msg}") from exc
+            raise VSphereError("lease_lost", f"The export lease could not be renewed: {exc.msg}",
+                               _category_of(exc)) from exc
 
+    @_translated("completing an export lease")
     def lease_complete(self, lease_moref: str) -> None:
         try:
             self._lease(lease_moref).HttpNfcLeaseComplete()
         except vmodl.MethodFault as exc:
-            raise VSphereError("lease_lost", f"The export lease could not be completed: {exc.msg}") from exc
+            raise VSphereError("lease_lost", f"The export lease could not be completed: {exc.msg}",
+                               _category_of(exc)) from exc
 
+    @_translated("releasing an export lease")
     def lease_abort(self, lease_moref: str, message: str = "") -> None:
         """Release the lease; one that is already finished or gone is not an error."""
-        with contextlib.suppress(vmodl.MethodFault, vmodl.fault.ManagedObjectNotFound):
+        with contextlib.suppress(vmodl.MethodFault):
             fault = vmodl.fault.SystemError(reason=message[:200]) if message else None
             self._lease(lease_moref).HttpNfcLeaseAbort(fault=fault)
 
     # -- disk download -----------------------------------------------------
 
+    @_translated("reading the session cookie")
     def session_cookie(self) -> str:
         return self.si._stub.cookie.split(";", 1)[0] if self.si._stub.cookie else ""
 
-    def open_disk(self, device: LeaseDevice, vm_name: str, timeout: float = 60) -> "DiskStream":
-        """Start the download of one disk. `*` in the device URL means "the host you connected to"."""
+    @_translated("opening a disk download")
+    def open_disk(self, device: LeaseDevice, vm_name: str, timeout: float | None = None) -> "DiskStream":
+        """Start the download of one disk. `*` in the device URL means "the host you connected to".
+
+        The TCP and TLS handshake run under the connection's connect_timeout, every read after it under
+        read_timeout (or `timeout`, when given)."""
+        read_timeout = self.connection.read_timeout if timeout is None else timeout
         parsed = urllib.parse.urlsplit(device.url)
         host = parsed.hostname or ""
         host = self.host if host == "*" else host
         resolved = _resolve(host, self.connection.dns_suffixes)
         if resolved is None:
-            raise VSphereError("esx_unreachable", esx_unreachable_message(host, vm_name))
+            raise VSphereError("esx_unreachable", esx_unreachable_message(host, vm_name), UNREACHABLE)
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        connect_timeout = self.connection.connect_timeout
         if parsed.scheme == "https":
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            connection = http.client.HTTPSConnection(resolved, port, timeout=timeout, context=context)
+            connection = http.client.HTTPSConnection(resolved, port, timeout=connect_timeout,
+                                                     context=_unverified_context())
         else:
-            connection = http.client.HTTPConnection(resolved, port, timeout=timeout)
+            connection = http.client.HTTPConnection(resolved, port, timeout=connect_timeout)
         path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
         try:
             connection.connect()
+            connection.sock.settimeout(read_timeout)
             if parsed.scheme == "https" and not self.connection.ignore_esx_certificate_errors:
                 _check_thumbprint(connection.sock, device.ssl_thumbprint, host)
             connection.putrequest("GET", path, skip_host=True)
@@ -317,13 +513,16 @@ class VCenterSession:
         except VSphereError:
             connection.close()
             raise
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             connection.close()
-            raise VSphereError("esx_unreachable", esx_unreachable_message(host, vm_name)) from exc
+            category = TLS if isinstance(exc, ssl.SSLError) else UNREACHABLE
+            logger.warning("NFC download of %s from %s failed to start (%s): %r", vm_name, host, category, exc)
+            raise VSphereError("esx_unreachable", esx_unreachable_message(host, vm_name), category) from exc
         if response.status != 200:
             connection.close()
+            category = {401: AUTH, 403: AUTH, 404: NOT_FOUND}.get(response.status, OTHER)
             raise VSphereError("download_failed", f"ESX host {host} refused the disk download of {vm_name} "
-                                                  f"(HTTP {response.status}).")
+                                                  f"(HTTP {response.status}).", category)
         length = response.getheader("Content-Length")
         return DiskStream(connection, response, int(length) if length else device.file_size, host, vm_name)
 
@@ -343,12 +542,14 @@ class DiskStream:
     def read(self, size: int) -> bytes:
         try:
             chunk = self.response.read(size)
-        except (OSError, http.client.IncompleteRead) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            logger.warning("NFC stream of %s from %s broke after %d bytes: %r", self.vm_name, self.host,
+                           self.received, exc)
             raise VSphereError("stream_broken", f"The disk stream from {self.host} broke after {self.received} "
-                                                f"bytes: {exc}") from exc
+                                                f"bytes.", UNREACHABLE) from exc
         if not chunk and self.content_length and self.received < self.content_length:
             raise VSphereError("stream_broken", f"The disk stream from {self.host} ended after {self.received} of "
-                                                f"{self.content_length} bytes.")
+                                                f"{self.content_length} bytes.", UNREACHABLE)
         self.received += len(chunk)
         return chunk
 
@@ -374,7 +575,8 @@ def _check_thumbprint(sock, expected: str, host: str) -> None:
     expected = expected.replace(":", "").lower()
     actual = {hashlib.sha1(der).hexdigest(), hashlib.sha256(der).hexdigest()}
     if not expected or expected not in actual:
-        raise VSphereError("esx_certificate", f"ESX host {host} presented a certificate vCenter does not vouch for.")
+        raise VSphereError("esx_certificate", f"ESX host {host} presented a certificate vCenter does not vouch for.",
+                           TLS)
 
 
 @contextlib.contextmanager

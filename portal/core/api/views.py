@@ -1,0 +1,190 @@
+from django.contrib.auth import authenticate
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from portal.core import services
+from portal.core.api.permissions import IsPlatformOperator, IsTenantMember
+from portal.core.api.serializers import (
+    AuditLogSerializer,
+    AwsAccountSerializer,
+    GroupSerializer,
+    MeSerializer,
+    TenantSerializer,
+    TokenRequestSerializer,
+    TokenResponseSerializer,
+    UserSerializer,
+    UserUpdateSerializer,
+    VCenterSerializer,
+)
+from portal.core.api.viewsets import NeedView, ReadOnlyRestrictedViewSet, RestrictedViewSet
+from portal.core.audit import audit_record
+from portal.core.models import AuditLog, AuditOutcome, Tenant, TenantAwsAccount, TenantGroup, TenantVCenter, User
+from portal.core.querysets import Need
+from portal.core.roles import Action
+
+
+class ObtainTokenView(APIView):
+    """Exchange a username and password for an API token (for scripts)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(request=TokenRequestSerializer, responses={200: TokenResponseSerializer})
+    def post(self, request):
+        serializer = TokenRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(request, **serializer.validated_data)
+        if user is None:
+            audit_record(actor=None, action="auth.token", outcome=AuditOutcome.DENIED,
+                         detail={"username": serializer.validated_data["username"][:150]})
+            raise ValidationError("Unable to log in with the provided credentials.", code="authorization")
+        token, _ = Token.objects.get_or_create(user=user)
+        audit_record(actor=user, action="auth.token", obj=None)
+        return Response({"token": token.key})
+
+
+class MeView(APIView):
+    """The caller: who they are, their tenant and role."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: MeSerializer})
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+
+class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                    mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """Tenants (platform operators only)."""
+
+    serializer_class = TenantSerializer
+    permission_classes = [IsPlatformOperator]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return Tenant.objects.restrict(self.request.user, Action.VIEW if self.action in ("list", "retrieve")
+                                       else Action.ADMIN)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.tenant_create(actor=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.tenant_update(actor=self.request.user, tenant=serializer.instance,
+                                                     data=serializer.validated_data)
+
+
+class UserFilter(filters.FilterSet):
+    class Meta:
+        model = User
+        fields = ["role", "is_active"]
+
+
+class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                  mixins.UpdateModelMixin, RestrictedViewSet):
+    """The tenant's users (administrators). Users are deactivated, never deleted, to keep the audit trail whole."""
+
+    base_queryset = User.objects.prefetch_related("groups")
+    needs = {"list": Need(Action.ADMIN), "retrieve": Need(Action.ADMIN)}
+    filterset_class = UserFilter
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_serializer_class(self):
+        return UserUpdateSerializer if self.action in ("update", "partial_update") else UserSerializer
+
+    def perform_create(self, serializer):
+        serializer.instance = services.user_create(actor=self.request.user, tenant=self.request.user.tenant,
+                                                   **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        password = data.pop("password", None)
+        serializer.instance = services.user_update(actor=self.request.user, user=serializer.instance, data=data,
+                                                   password=password)
+
+
+class GroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                   mixins.UpdateModelMixin, mixins.DestroyModelMixin, RestrictedViewSet):
+    """The tenant's groups of users (administrators); grants to a group apply to its members."""
+
+    base_queryset = TenantGroup.objects.prefetch_related("user_set")
+    serializer_class = GroupSerializer
+    needs = {"list": Need(Action.ADMIN), "retrieve": Need(Action.ADMIN)}
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = services.group_create(actor=self.request.user, name=data["display_name"],
+                                                    members=data.get("user_set", []))
+
+    def perform_update(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = services.group_update(actor=self.request.user, group=serializer.instance,
+                                                    name=data.get("display_name"), members=data.get("user_set"))
+
+    def perform_destroy(self, instance):
+        services.group_delete(actor=self.request.user, group=instance)
+
+
+class AuditLogFilter(filters.FilterSet):
+    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = AuditLog
+        fields = ["action", "outcome", "actor", "object_type", "object_id"]
+
+
+class AuditLogViewSet(ReadOnlyRestrictedViewSet):
+    """The tenant's append-only audit log (administrators and auditors)."""
+
+    base_queryset = AuditLog.objects.all()
+    serializer_class = AuditLogSerializer
+    filterset_class = AuditLogFilter
+
+
+class _TenantSettingsView(NeedView, generics.GenericAPIView):
+    """Shared by the tenant's AWS account and vCenter connection: one row per tenant, admin only."""
+
+    permission_classes = [IsTenantMember]
+    model = None
+    update_service = None
+
+    def get_object(self):
+        return self.model.objects.restrict(self.request.user, Action.ADMIN).first() or \
+            self.model(tenant=self.request.user.tenant)
+
+    def get(self, request):
+        return Response(self.get_serializer(self.get_object()).data)
+
+    def put(self, request):
+        serializer = self.get_serializer(self.get_object(), data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        instance = type(self).update_service(actor=request.user, data=serializer.validated_data)
+        return Response(self.get_serializer(instance).data, status=status.HTTP_200_OK)
+
+
+class AwsAccountView(_TenantSettingsView):
+    """The tenant's AWS account settings; secrets are write-only."""
+
+    serializer_class = AwsAccountSerializer
+    model = TenantAwsAccount
+    need = Need(Action.ADMIN, of=TenantAwsAccount)
+    update_service = staticmethod(services.aws_account_update)
+
+
+class VCenterView(_TenantSettingsView):
+    """The tenant's vCenter connection; the password is write-only."""
+
+    serializer_class = VCenterSerializer
+    model = TenantVCenter
+    need = Need(Action.ADMIN, of=TenantVCenter)
+    update_service = staticmethod(services.vcenter_update)

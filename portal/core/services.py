@@ -1,0 +1,166 @@
+"""Writes for tenants, users, groups and a tenant's peer settings. Keyword-only, atomic, validated, audited."""
+
+from __future__ import annotations
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.text import slugify
+
+from portal.core.audit import audit_record
+from portal.core.errors import Conflict
+from portal.core.models import Tenant, TenantAwsAccount, TenantGroup, TenantVCenter, User
+from portal.core.roles import TenantRole
+from portal.core.validation import model_update, same_tenant, validated_save
+
+#
+# Tenants (platform operators)
+#
+
+
+@transaction.atomic
+def tenant_create(*, actor: User | None, name: str, slug: str = "") -> Tenant:
+    tenant = Tenant(name=name, slug=slug or slugify(name)[:50])
+    validated_save(tenant)
+    audit_record(actor=actor, action="tenant.create", obj=tenant, tenant=tenant)
+    return tenant
+
+
+TENANT_UPDATABLE = ("name", "is_active")
+
+
+@transaction.atomic
+def tenant_update(*, actor: User, tenant: Tenant, data: dict) -> Tenant:
+    model_update(instance=tenant, fields=TENANT_UPDATABLE, data=data)
+    audit_record(actor=actor, action="tenant.update", obj=tenant, tenant=tenant, detail={"fields": sorted(data)})
+    return tenant
+
+
+#
+# Users
+#
+
+
+def _set_password(user: User, password: str) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    user.set_password(password)
+
+
+@transaction.atomic
+def user_create(
+    *, actor: User | None, tenant: Tenant, username: str, password: str | None = None, role: str, email: str = "",
+    first_name: str = "", last_name: str = "", vcenter_principal: str = "",
+) -> User:
+    """Create a tenant member. `actor` is None only for first set-up from the command line."""
+    if actor is not None:
+        same_tenant(actor, tenant)
+    if role not in TenantRole.values:
+        raise ValidationError({"role": f"Choose one of {', '.join(TenantRole.values)}."})
+    user = User(tenant=tenant, username=username, role=role, email=email, first_name=first_name,
+                last_name=last_name, vcenter_principal=vcenter_principal)
+    if password:
+        _set_password(user, password)
+    else:
+        user.set_unusable_password()
+    validated_save(user, exclude=["password"])
+    audit_record(actor=actor, action="user.create", obj=user, tenant=tenant, detail={"role": role})
+    return user
+
+
+USER_UPDATABLE = ("email", "first_name", "last_name", "role", "vcenter_principal", "is_active")
+
+
+@transaction.atomic
+def user_update(*, actor: User, user: User, data: dict, password: str | None = None) -> User:
+    same_tenant(actor, user)
+    changes = data
+    if user.pk == actor.pk and (changes.get("role", user.role) != user.role or changes.get("is_active") is False):
+        raise Conflict("Administrators cannot demote or deactivate themselves.", code="self_lockout")
+    if password:
+        _set_password(user, password)
+    model_update(instance=user, fields=USER_UPDATABLE, data=changes, exclude=["password"])
+    if changes.get("is_active") is False:
+        # A deactivated user's API tokens stop working at once, not at their next expiry.
+        from rest_framework.authtoken.models import Token
+
+        Token.objects.filter(user=user).delete()
+    audit_record(actor=actor, action="user.update", obj=user,
+                 detail={"fields": sorted(changes) + (["password"] if password else [])})
+    return user
+
+
+#
+# Groups
+#
+
+
+@transaction.atomic
+def group_create(*, actor: User, name: str, members: list[User] = ()) -> TenantGroup:
+    group = TenantGroup(tenant=actor.tenant, display_name=name, name=TenantGroup.global_name(actor.tenant_id, name))
+    validated_save(group, exclude=["name"])
+    _set_members(actor, group, members)
+    audit_record(actor=actor, action="group.create", obj=group, detail={"members": [m.pk for m in members]})
+    return group
+
+
+@transaction.atomic
+def group_update(*, actor: User, group: TenantGroup, name: str | None = None,
+                 members: list[User] | None = None) -> TenantGroup:
+    same_tenant(actor, group)
+    if name is not None:
+        group.display_name = name
+        group.name = TenantGroup.global_name(actor.tenant_id, name)
+        validated_save(group, exclude=["name"])
+    if members is not None:
+        _set_members(actor, group, members)
+    audit_record(actor=actor, action="group.update", obj=group,
+                 detail={"name": name, "members": None if members is None else [m.pk for m in members]})
+    return group
+
+
+def _set_members(actor: User, group: TenantGroup, members) -> None:
+    for member in members:
+        same_tenant(actor, member)
+    group.user_set.set(members)
+
+
+@transaction.atomic
+def group_delete(*, actor: User, group: TenantGroup) -> None:
+    same_tenant(actor, group)
+    audit_record(actor=actor, action="group.delete", obj=group)
+    group.delete()
+
+
+#
+# Peer settings
+#
+
+
+AWS_ACCOUNT_UPDATABLE = ("account_id", "auth_mode", "access_key_id", "secret_access_key", "role_arn", "external_id")
+
+
+@transaction.atomic
+def aws_account_update(*, actor: User, data: dict) -> TenantAwsAccount:
+    account, _ = TenantAwsAccount.objects.get_or_create(tenant=actor.tenant)
+    model_update(instance=account, fields=AWS_ACCOUNT_UPDATABLE, data=data)
+    audit_record(actor=actor, action="aws_account.update", obj=account, detail={"fields": sorted(data)})
+    return account
+
+
+VCENTER_UPDATABLE = ("url", "username", "password", "verify_tls", "ca_certificate_pem", "thumbprint",
+                     "ignore_esx_certificate_errors", "dns_suffixes", "connector_updating",
+                     "max_active_migrations_per_region")
+
+
+@transaction.atomic
+def vcenter_update(*, actor: User, data: dict) -> TenantVCenter:
+    vcenter = TenantVCenter.objects.filter(tenant=actor.tenant).first() or TenantVCenter(tenant=actor.tenant)
+    model_update(instance=vcenter, fields=VCENTER_UPDATABLE, data=data)
+    detail = {"fields": sorted(data)}
+    if "ignore_esx_certificate_errors" in data:
+        detail["ignore_esx_certificate_errors"] = data["ignore_esx_certificate_errors"]
+    audit_record(actor=actor, action="vcenter.update", obj=vcenter, detail=detail)
+    return vcenter

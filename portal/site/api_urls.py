@@ -1,0 +1,18 @@
+"""The API root, /api/v1/: one router over every app's routes, so the browsable root lists them all."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from environments.api import urls as environment_api
+from migrations_app.api import urls as migration_api
+from portal.core.api import urls as core_api
+
+APPS = (core_api, environment_api, migration_api)
+
+router = DefaultRouter()
+for app in APPS:
+    for prefix, viewset, basename in app.routes:
+        router.register(prefix, viewset, basename=basename)
+
+app_name = "api"
+urlpatterns = [pattern for app in APPS for pattern in app.urlpatterns] + [path("", include(router.urls))]

@@ -9,15 +9,17 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,sandbox]"
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 run: $(STAMP)
 	$(PY) manage.py runportal
 
-# The whole suite on the database DATABASE_URL names (SQLite when unset). The sandbox peers are built first
-# (the vCenter simulator needs Go from Debian's packages; build.sh installs it when missing and root).
+# The import contracts (layers, adapters, sandbox; see pyproject.toml), then the whole suite on the database
+# DATABASE_URL names (SQLite when unset). The sandbox peers are built first (the vCenter simulator needs Go from
+# Debian's packages; build.sh installs it when missing and root).
 test: $(STAMP) sandbox-build
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest --create-db $(PYTEST_ARGS)
 
 sandbox-build:

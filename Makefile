@@ -13,14 +13,14 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) manage.py runportal
+	DJANGO_DEBUG=true $(PY) manage.py runportal
 
 # The import contracts (layers, adapters, sandbox; see pyproject.toml), then the whole suite on the database
 # DATABASE_URL names (SQLite when unset). The sandbox peers are built first (the vCenter simulator needs Go from
 # Debian's packages; build.sh installs it when missing and root).
 test: $(STAMP) sandbox-build
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest --create-db $(PYTEST_ARGS)
+	DJANGO_DEBUG=true $(PY) -m pytest --create-db $(PYTEST_ARGS)
 
 sandbox-build:
 	bash sandbox/vcenter/build.sh

@@ -89,8 +89,12 @@ def worker(spec: dict) -> dict:
 
     vc = lease = device = None
     if mode != "upload":
+        from portal.integrations.outbound import OutboundPolicy
+
+        # The sandbox listens on loopback over plain HTTP, which the outbound policy refuses unless allowed.
         vc = vsphere.VCenterSession(vsphere.VCenterConnection(
-            url=spec["vc_url"], username=spec["vc_user"], password=spec["vc_password"]))
+            url=spec["vc_url"], username=spec["vc_user"], password=spec["vc_password"],
+            outbound=OutboundPolicy(allow_http=True, allowed_cidrs=("127.0.0.0/8",))))
         moref = next(v.moref for v in vc.list_vms() if v.name == spec["vm"])
         lease = vc.lease_wait_ready(vc.export_start(moref), timeout=60)
         device = next(d for d in lease.devices if d.disk)

@@ -38,6 +38,13 @@ PERMISSION_FOR_ACTION = {
 }
 
 
+class InstanceOrigin(models.TextChoices):
+    """How the portal came to hold an instance. Only imported ones may be exported to S3 (AWS's rule)."""
+
+    IMPORTED = "imported", "Imported from vCenter"
+    LAUNCHED = "launched", "Launched from a template"
+
+
 class InstanceState(models.TextChoices):
     PENDING = "pending"
     RUNNING = "running"

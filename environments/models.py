@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from environments.choices import PERMISSION_FOR_ACTION, InstanceState
+from environments.choices import PERMISSION_FOR_ACTION, InstanceOrigin, InstanceState
 from environments.validators import (
     validate_ami_id,
     validate_instance_id,
@@ -226,6 +226,7 @@ class ImportedInstance(EnvironmentResource):
 
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="instances")
     instance_id = models.CharField(max_length=19, validators=[validate_instance_id])
+    origin = models.CharField(max_length=16, choices=InstanceOrigin.choices, default=InstanceOrigin.IMPORTED)
     source_vm_moref = models.CharField(max_length=64, blank=True)
     source_vm_name = models.CharField(max_length=255, blank=True)
     instance_type = models.CharField(max_length=32, blank=True)
@@ -240,3 +241,9 @@ class ImportedInstance(EnvironmentResource):
 
     def __str__(self):
         return self.instance_id
+
+
+# The durable jobs on instances and templates live beside their services and workers; importing them here is how
+# Django finds their models (app label "environments").
+from environments.backups.models import BackupSchedule, BackupTask  # noqa: E402, F401
+from environments.launches.models import LaunchTask  # noqa: E402, F401

@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from environments.choices import role_from_permissions
-from environments.models import Environment, EnvironmentGroupObjectPermission, EnvironmentUserObjectPermission
+from environments.models import Environment, EnvironmentGroupObjectPermission, EnvironmentUserObjectPermission, Region
+from portal.core.errors import Conflict
 from portal.core.models import TenantGroup
+from portal.core.peers import aws_credentials
+from portal.core.roles import Action
+from portal.integrations.aws import client as aws
 
 
 @dataclass(frozen=True)
@@ -34,3 +38,43 @@ def environment_grants(*, environment: Environment) -> list[Grant]:
     grants += [Grant("group", pk, names.get(pk, ""), role_from_permissions(codes)) for pk, (_, codes) in
                by_group.items()]
     return sorted((g for g in grants if g.role != "no_access"), key=lambda g: (g.principal_type, g.principal_name))
+
+
+@dataclass(frozen=True)
+class RegionNode:
+    region: object
+    environments: list
+
+
+def environment_tree(*, fetched_by) -> list[RegionNode]:
+    """Region → environments the user may see, for the dashboard tree (two queries, whatever the size)."""
+    environments = list(Environment.objects.restrict(fetched_by, Action.VIEW).order_by("region__code", "-is_default",
+                                                                                       "name"))
+    regions = {r.pk: r for r in Region.objects.restrict(fetched_by, Action.VIEW).order_by("code")}
+    nodes = {pk: RegionNode(region, []) for pk, region in regions.items()}
+    for environment in environments:
+        if environment.region_id in nodes:
+            environment.region = regions[environment.region_id]
+            nodes[environment.region_id].environments.append(environment)
+    return list(nodes.values())
+
+
+@dataclass(frozen=True)
+class LiveInstanceState:
+    state: str
+    instance_type: str
+    private_ip: str
+    error: str = ""
+
+
+def instance_live_state(*, instance) -> LiveInstanceState:
+    """The instance as AWS sees it right now (read only: the stored row changes through the services). A peer that
+    cannot answer is reported, with the stored state, rather than failing the page."""
+    try:
+        info = aws.instance_describe(aws_credentials(instance.tenant), instance.environment.region.code,
+                                     instance.instance_id)
+    except aws.AwsError as exc:
+        return LiveInstanceState(instance.state, instance.instance_type, instance.private_ip or "", exc.message)
+    except Conflict as exc:
+        return LiveInstanceState(instance.state, instance.instance_type, instance.private_ip or "", exc.message)
+    return LiveInstanceState(info.state, info.instance_type, info.private_ip)

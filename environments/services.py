@@ -12,8 +12,24 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from environments.choices import ENVIRONMENT_PERMISSION_CODENAMES, ROLE_PERMISSIONS, EnvironmentRole, InstanceState
-from environments.models import Environment, ImportedInstance, KeyPair, Region, SecurityGroup, Subnet, Template
+from environments.backups.choices import BackupState
+from environments.choices import (
+    ENVIRONMENT_PERMISSION_CODENAMES,
+    ROLE_PERMISSIONS,
+    EnvironmentRole,
+    InstanceOrigin,
+    InstanceState,
+)
+from environments.models import (
+    BackupTask,
+    Environment,
+    ImportedInstance,
+    KeyPair,
+    Region,
+    SecurityGroup,
+    Subnet,
+    Template,
+)
 from portal.core.audit import audit_record
 from portal.core.errors import Conflict, Invalid, InvariantViolation, UpstreamError
 from portal.core.models import AuditOutcome, TenantGroup, User
@@ -288,4 +304,45 @@ def instance_power(*, actor: User, instance: ImportedInstance, action: str) -> I
     ImportedInstance.objects.filter(pk=instance.pk).update(state=info.state, state_refreshed_at=timezone.now())
     audit_record(actor=actor, action=f"instance.{action}", obj=instance, detail={"state": info.state})
     instance.refresh_from_db()
+    return instance
+
+
+#
+# Backups become templates; templates become instances
+#
+
+
+@transaction.atomic
+def template_create_from_backup(*, actor: User, backup: BackupTask, data: dict) -> Template:
+    """A template of the backup's environment whose image is the backup's AMI, in one step. `data` carries the
+    other template fields (name, description, instance type, subnet, security group, key pair)."""
+    same_tenant(actor, backup)
+    if "ami_id" in data:
+        raise InvariantViolation("the image of a template made from a backup is the backup's")
+    if backup.state != BackupState.AVAILABLE or not backup.image_id:
+        raise Conflict(f"Backup {backup.pk} is {backup.get_state_display().lower()}; only an available backup can "
+                       "become a template.", code="backup_not_available")
+    template = template_create(actor=actor, environment=backup.environment, data={**data, "ami_id": backup.image_id})
+    audit_record(actor=actor, action="template.from_backup", obj=template,
+                 detail={"backup": backup.pk, "image_id": backup.image_id})
+    return template
+
+
+@transaction.atomic
+def instance_record_launched(*, actor: User, environment: Environment, instance_id: str, image_id: str,
+                             instance_type: str, private_ip: str | None, state: str,
+                             template_name: str) -> ImportedInstance:
+    """Record an instance launched from a template (idempotent: a launch that resumes after a crash records it
+    once). `actor` is the user who asked for the launch."""
+    same_tenant(actor, environment)
+    existing = ImportedInstance.objects.filter(tenant=environment.tenant, instance_id=instance_id).first()
+    if existing is not None:
+        return existing
+    instance = ImportedInstance(
+        tenant=environment.tenant, environment=environment, instance_id=instance_id, origin=InstanceOrigin.LAUNCHED,
+        image_id=image_id, instance_type=instance_type, private_ip=private_ip or None,
+        state=state if state in InstanceState.values else InstanceState.UNKNOWN, state_refreshed_at=timezone.now())
+    validated_save(instance)
+    audit_record(actor=actor, action="instance.launch", obj=instance,
+                 detail={"image_id": image_id, "template": template_name, "state": instance.state})
     return instance

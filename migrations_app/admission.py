@@ -8,13 +8,15 @@ from django.conf import settings
 from environments.models import Region
 from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
-from portal.core.models import TenantVCenter
+from portal.core.models import Tenant, TenantVCenter
 
 
 def region_limit(region: Region) -> int:
+    """The connector's limit for the region: the platform's, or the tenant's own when it is lower (a tenant's
+    setting may only lower it; the service refuses more, and this holds for rows written before that rule)."""
     override = TenantVCenter.objects.filter(tenant_id=region.tenant_id).values_list(
         "max_active_migrations_per_region", flat=True).first()
-    return override or settings.MIGRATION_MAX_ACTIVE_PER_REGION
+    return min(override or settings.MIGRATION_MAX_ACTIVE_PER_REGION, settings.MIGRATION_MAX_ACTIVE_PER_REGION)
 
 
 def admissible(region_id: int) -> list[int]:
@@ -22,10 +24,14 @@ def admissible(region_id: int) -> list[int]:
 
     Call inside a transaction: the region row is locked while counting, so concurrent submitters and several
     workers can never admit more than N (under READ COMMITTED a lock on the jobs alone would not stop a
-    concurrent insert). The lock is held until the caller's transaction ends."""
+    concurrent insert). The tenant row is locked first (the same order everywhere, so no deadlock), because the
+    tenant's cap spans its regions. The locks are held until the caller's transaction ends."""
+    tenant_id = Region.objects.filter(pk=region_id).values_list("tenant_id", flat=True).get()
+    Tenant.objects.select_for_update().filter(pk=tenant_id).values_list("pk", flat=True).get()
     region = Region.objects.select_for_update().get(pk=region_id)
     active = MigrationTask.objects.filter(region_id=region_id, state__in=ACTIVE).count()
-    free = region_limit(region) - active
+    tenant_active = MigrationTask.objects.filter(tenant_id=tenant_id, state__in=ACTIVE).count()
+    free = min(region_limit(region) - active, settings.MIGRATION_MAX_ACTIVE_PER_TENANT - tenant_active)
     if free <= 0:
         return []
     return list(MigrationTask.objects.filter(

@@ -7,8 +7,10 @@ class MigrationsAppConfig(AppConfig):
 
     def ready(self):
         # The environment page lives in `environments`, which may not import this app: plug the migrations
-        # panel in from here.
-        from environments.ui.panels import EnvironmentPanel, register
-        from migrations_app.ui.views import environment_migrations_panel
+        # tab (and the instance page's migration rows) in from here.
+        from environments.ui.panels import EnvironmentPanel, InstanceSection, register, register_instance_section
+        from migrations_app.ui.views import PANEL_KEY, environment_migrations_panel, instance_migration_section
 
-        register(EnvironmentPanel(key="vm-to-ec2-migrations", order=10, render=environment_migrations_panel))
+        register(EnvironmentPanel(key=PANEL_KEY, order=10, render=environment_migrations_panel,
+                                  label="VM-to-EC2 Migrations"))
+        register_instance_section(InstanceSection(key="migration", order=10, render=instance_migration_section))

@@ -32,6 +32,7 @@ from migrations_app.transitions import (
     lease_renew,
     migration_transition,
 )
+from portal.core.errors import PortalError
 from portal.core.models import User
 from portal.core.peers import aws_credentials, vcenter_connection
 from portal.core.roles import Action
@@ -168,8 +169,8 @@ class Runner:
                 return self.finish_cancel(task)
             if not self.still_authorized(task):
                 return self.fail(task, "authz_revoked", f"{task.created_by.get_username()} no longer may migrate into "
-                                 "this environment (grant revoked or account deactivated), so the migration was "
-                                 "stopped and everything it held was released.")
+                                 "this environment (grant revoked, or the account or its organisation deactivated), "
+                                 "so the migration was stopped and everything it held was released.")
             try:
                 wait_seconds = steps[task.state](task)
             except LeaseLost:
@@ -177,6 +178,8 @@ class Runner:
             except Cancelled:
                 continue
             except StepFailed as exc:
+                return self.fail(task, exc.code, exc.message)
+            except PortalError as exc:  # the tenant's settings no longer allow it (AWS access removed, say)
                 return self.fail(task, exc.code, exc.message)
             except vsphere.VSphereError as exc:
                 return self.fail(task, f"vcenter_{exc.code}", exc.message)
@@ -205,9 +208,10 @@ class Runner:
 
     @staticmethod
     def still_authorized(task: MigrationTask) -> bool:
-        """Authorization changes apply to running jobs too: before every step the starter must still be active
-        and hold `general` on the environment (read fresh, never from a cache)."""
-        user = User.objects.filter(pk=task.created_by_id, is_active=True).first()
+        """Authorization changes apply to running jobs too: before every step the starter and their tenant must
+        still be active and the starter hold `general` on the environment (read fresh, never from a cache)."""
+        user = User.objects.select_related("tenant").filter(
+            pk=task.created_by_id, is_active=True, tenant__is_active=True).first()
         return user is not None and Environment.objects.restrict(user, Action.OPERATE).filter(
             pk=task.environment_id).exists()
 
@@ -383,9 +387,14 @@ class Runner:
         if task.nfc_lease_moref:
             try:
                 self.vc(task).lease_abort(task.nfc_lease_moref, "migration cancelled or failed")
-            except vsphere.VSphereError as exc:
+            except (vsphere.VSphereError, PortalError) as exc:
                 problems.append(exc.message)
-        credentials, region = aws_credentials(task.tenant), task.region.code
+        try:
+            credentials, region = aws_credentials(task.tenant), task.region.code
+        except PortalError as exc:
+            # Without the tenant's AWS access nothing there can be released by us; say so rather than crash.
+            problems.append(exc.message)
+            return problems
 
         def attempt(what, fn, *args):
             try:
@@ -393,13 +402,16 @@ class Runner:
             except aws.AwsError as exc:
                 problems.append(f"{what}: {exc.message}")
 
-        if task.s3_bucket:
+        def release_staged_disks():
             s3 = aws.client("s3", credentials, region)
             for disk in task.disks:
                 if disk.get("upload_id") and not disk.get("done"):
                     attempt("abort upload", aws.multipart_abort, s3, task.s3_bucket, disk["s3_key"], disk["upload_id"])
                 if disk.get("s3_key"):
                     attempt("delete staged disk", aws.object_delete, s3, task.s3_bucket, disk["s3_key"])
+
+        if task.s3_bucket:
+            attempt("release staged disks", release_staged_disks)
         if task.import_task_id and not task.image_id:
             attempt("cancel import", aws.import_image_cancel, credentials, region, task.import_task_id)
         if task.instance_id:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from migrations_app.admission import admissible
@@ -106,9 +106,16 @@ def lease_release(*, task_id: int, epoch: int) -> None:
     MigrationTask.objects.filter(pk=task_id, lease_epoch=epoch).update(lease_owner="", lease_expires_at=None)
 
 
+NARRATIVE_FIELDS = frozenset({"step", "status_message"})
+
+
 def checkpoint(*, task_id: int, epoch: int, **fields) -> None:
     """Write progress or checkpoints, only while still holding the lease."""
     if "state" in fields:
         raise InvariantViolation("state changes go through migration_transition")
+    # Progress notes never overwrite what a cancel wrote ("Cancelled by alice") while the worker, not yet aware of
+    # it, is still mid-step: the note is kept as it is once the job is cancelling.
+    for name in NARRATIVE_FIELDS & set(fields):
+        fields[name] = Case(When(state=MigrationState.CANCELLING, then=F(name)), default=Value(fields[name]))
     if not MigrationTask.objects.filter(pk=task_id, lease_epoch=epoch).update(**fields, updated_at=timezone.now()):
         raise LeaseLost(f"migration {task_id}: lease epoch {epoch} was taken over")

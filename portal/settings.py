@@ -1,15 +1,19 @@
 """Django settings for the migration portal.
 
 Everything that differs between a laptop and production comes from the environment (12-factor, django-environ).
-With no environment at all the portal runs embedded: SQLite, django-q2's ORM broker, local-memory cache.
+With DJANGO_DEBUG=true and nothing else the portal runs embedded (SQLite, django-q2's ORM broker, local-memory
+cache, development keys); without it, it is production and refuses to start without its keys.
 """
 
 import base64
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -17,18 +21,32 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env") if (BASE_DIR / ".env").exists() else None
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Production unless asked otherwise: `make run` and `make test` ask with DJANGO_DEBUG=true.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+
+def _required_in_production(name: str, development_default):
+    """A key the portal refuses to start without in production; development gets a fixed, public stand-in."""
+    value = env.list(name, default=[]) if isinstance(development_default, list) else env.str(name, default="")
+    if value:
+        return value
+    if DEBUG:
+        return development_default
+    raise ImproperlyConfigured(
+        f"{name} is not set. The portal needs it in production (DJANGO_DEBUG is not true): set it in the "
+        "environment or in .env beside manage.py (README, Production configuration)."
+    )
+
+
 _DEV_SECRET = "dev-insecure-secret-key-change-me-in-production-0123456789"
-SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG else environ.Env.NOTSET)
+SECRET_KEY = _required_in_production("SECRET_KEY", _DEV_SECRET)
 SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Connector tokens are signed with their own key so that a leaked connector key cannot forge sessions
 # or password resets, and rotating one does not log everybody out.
-CONNECTOR_SIGNING_KEY = env.str(
-    "CONNECTOR_SIGNING_KEY", default=("dev-connector-" + SECRET_KEY) if DEBUG else environ.Env.NOTSET
-)
+CONNECTOR_SIGNING_KEY = _required_in_production("CONNECTOR_SIGNING_KEY", "dev-connector-" + SECRET_KEY)
 CONNECTOR_TOKEN_MAX_AGE = env.int("CONNECTOR_TOKEN_MAX_AGE", default=300)
 CONNECTOR_SIGNING_KEY_FALLBACKS = env.list("CONNECTOR_SIGNING_KEY_FALLBACKS", default=[])
 
@@ -39,9 +57,16 @@ def _fernet_key_from(secret: str) -> str:
 
 # Tenant secrets (AWS keys, vCenter passwords) are encrypted at rest with these keys; the first one encrypts,
 # all of them decrypt, so keys can be rotated by prepending a new one.
-FIELD_ENCRYPTION_KEYS = env.list(
-    "FIELD_ENCRYPTION_KEYS", default=[_fernet_key_from("field-encryption:" + SECRET_KEY)] if DEBUG else []
+FIELD_ENCRYPTION_KEYS = _required_in_production(
+    "FIELD_ENCRYPTION_KEYS", [_fernet_key_from("field-encryption:" + SECRET_KEY)]
 )
+for _position, _key in enumerate(FIELD_ENCRYPTION_KEYS, start=1):
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"FIELD_ENCRYPTION_KEYS: key {_position} is not a Fernet key (32 url-safe base64-encoded bytes)."
+        ) from None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -58,12 +83,16 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "guardian",
+    "axes",
     "django_q",
+    "django_htmx",
+    "django_tables2",
     # Layers, bottom up: the core (app label "portal", so no table was renamed), environments, the feature
     # apps, and the site that composes them. `make test` checks the import direction (.importlinter).
     "portal.core.apps.CoreConfig",
     "environments",
     "migrations_app",
+    "exports",
     "portal.site.apps.SiteConfig",
 ]
 
@@ -75,8 +104,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.core.auth.DeactivatedTenantMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.core.middleware.RequestContextMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -116,7 +148,8 @@ else:
 
 AUTH_USER_MODEL = "portal.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    "portal.core.auth.LoginLockoutBackend",
+    "portal.core.auth.PortalModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -151,8 +184,8 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "portal.core.api.authentication.ExpiringTokenAuthentication",
+        "portal.core.api.authentication.PortalSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["portal.core.api.permissions.IsTenantMember"],
     "DEFAULT_PAGINATION_CLASS": "portal.core.api.pagination.PortalPagination",
@@ -252,3 +285,78 @@ MIGRATION_TICK_BUDGET_SECONDS = env.float("MIGRATION_TICK_BUDGET_SECONDS", defau
 MIGRATION_PART_SIZE = env.int("MIGRATION_PART_SIZE", default=8 * 1024 * 1024)
 MIGRATION_UPLOAD_CONCURRENCY = env.int("MIGRATION_UPLOAD_CONCURRENCY", default=3)
 MIGRATION_STAGING_BUCKET_PREFIX = env.str("MIGRATION_STAGING_BUCKET_PREFIX", default="vmigrate-staging")
+
+# The platform's own AWS identity, used only to assume a tenant's role (sts:AssumeRole); unset means boto3's
+# default chain (environment, instance role). Never used for a tenant's work. PLATFORM_AWS_ACCOUNT_ID names its
+# account without asking STS; a tenant's role in that account is refused.
+PLATFORM_AWS_ACCESS_KEY_ID = env.str("PLATFORM_AWS_ACCESS_KEY_ID", default="")
+PLATFORM_AWS_SECRET_ACCESS_KEY = env.str("PLATFORM_AWS_SECRET_ACCESS_KEY", default="")
+PLATFORM_AWS_ACCOUNT_ID = env.str("PLATFORM_AWS_ACCOUNT_ID", default="")
+# A tenant's own limit on concurrent migrations per region may only lower MIGRATION_MAX_ACTIVE_PER_REGION; this caps
+# one tenant's active migrations across all its regions, so one tenant cannot take every worker.
+MIGRATION_MAX_ACTIVE_PER_TENANT = env.int("MIGRATION_MAX_ACTIVE_PER_TENANT", default=16)
+
+# Accounts and sessions (portal.core.auth).
+# The client's address is the n-th X-Forwarded-For entry from the right behind n trusted proxies that append to it
+# (0: REMOTE_ADDR only); the audit log, the login lockout and the login throttle all use it.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Login lockout (django-axes) on every login path (API token, login page, platform admin): LOGIN_FAILURE_LIMIT
+# failures for one username (from anywhere) or from one address (for any usernames) refuse that username or address
+# until LOGIN_COOLOFF_MINUTES have passed since the last counted failure. Attempts while locked out are not counted,
+# so a lockout someone else provokes ends on time; a success resets nothing, or a valid account would let its owner
+# wipe their address's count between guesses at others.
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_CACHE = "default"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "portal.core.middleware.client_address"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_ENABLE_ADMIN = False  # the cache handler keeps no rows to show
+if CACHES["default"]["BACKEND"].endswith(".LocMemCache"):
+    # Without REDIS_URL each process counts its own failures: the lockout still works, at up to (processes x limit)
+    # attempts. Set REDIS_URL to share the counts; axes' warning says the same and would fail the deploy check.
+    SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "axes.W001"]
+# API tokens expire this long after they were issued (and at once when the password changes).
+API_TOKEN_LIFETIME_HOURS = env.int("API_TOKEN_LIFETIME_HOURS", default=24 * 7)
+AUTH_PASSWORD_VALIDATORS = [*AUTH_PASSWORD_VALIDATORS, {"NAME": "portal.core.auth.RevokeApiTokensOnPasswordChange"}]
+# Failed logins are audited, at most this many rows per window for one username and address, for one address and
+# in all; beyond that they are counted and summed up in one "auth.failed.suppressed" row.
+AUDIT_AUTH_FAILURE_WINDOW_SECONDS = env.int("AUDIT_AUTH_FAILURE_WINDOW_SECONDS", default=3600)
+AUDIT_AUTH_FAILURE_ROWS = env.int("AUDIT_AUTH_FAILURE_ROWS", default=5)
+AUDIT_AUTH_FAILURE_ROWS_PER_ADDRESS = env.int("AUDIT_AUTH_FAILURE_ROWS_PER_ADDRESS", default=50)
+AUDIT_AUTH_FAILURE_ROWS_TOTAL = env.int("AUDIT_AUTH_FAILURE_ROWS_TOTAL", default=1000)
+# Error pages and reports hide every variable, key and field whose name looks secret, in every frame.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.core.debug.PortalExceptionReporterFilter"
+
+# Outbound address policy. The vCenter URL is a tenant's, and so are the ESX addresses its vCenter hands back, yet
+# the platform's workers connect to them from the platform's network: by default only public addresses over HTTPS
+# (no loopback, link-local/metadata, private, CGNAT, ULA, multicast or reserved addresses). A vCenter reached over a
+# VPN or Direct Connect needs its (and its ESX hosts') range allow-listed, e.g. OUTBOUND_ALLOWED_CIDRS=10.20.0.0/16.
+# Plain HTTP is for the sandbox only. Checked here so that a misspelt CIDR stops the start, not a migration.
+from portal.integrations.outbound import OutboundPolicy as _OutboundPolicy  # noqa: E402
+
+OUTBOUND_ALLOW_HTTP = env.bool("OUTBOUND_ALLOW_HTTP", default=False)
+OUTBOUND_ALLOWED_CIDRS = env.list("OUTBOUND_ALLOWED_CIDRS", default=[])
+try:
+    _OutboundPolicy(allow_http=OUTBOUND_ALLOW_HTTP, allowed_cidrs=tuple(OUTBOUND_ALLOWED_CIDRS))
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"OUTBOUND_ALLOWED_CIDRS: {_exc}") from None
+
+# Environment jobs (AMI backups, launches from templates): their worker lease, how often a backup's image is polled
+# while EC2 makes it, and how long one tick may run before it hands the job to a fresh tick.
+ENVIRONMENT_JOB_LEASE_SECONDS = env.int("ENVIRONMENT_JOB_LEASE_SECONDS", default=60)
+ENVIRONMENT_JOB_POLL_SECONDS = env.float("ENVIRONMENT_JOB_POLL_SECONDS", default=15.0)
+ENVIRONMENT_JOB_TICK_BUDGET_SECONDS = env.float("ENVIRONMENT_JOB_TICK_BUDGET_SECONDS", default=60.0)
+
+# Exports (EC2-to-S3). AWS runs at most 5 export tasks per region at once; more are queued first come, first
+# served. A worker polls the export task every EXPORT_POLL_SECONDS within ticks of EXPORT_TICK_BUDGET_SECONDS and
+# renews its job lease (EXPORT_LEASE_SECONDS) meanwhile. Download links of finished exports live
+# EXPORT_DOWNLOAD_URL_SECONDS (SigV4: at most seven days).
+EXPORT_MAX_ACTIVE_PER_REGION = env.int("EXPORT_MAX_ACTIVE_PER_REGION", default=5)
+EXPORT_LEASE_SECONDS = env.int("EXPORT_LEASE_SECONDS", default=60)
+EXPORT_POLL_SECONDS = env.float("EXPORT_POLL_SECONDS", default=15.0)
+EXPORT_TICK_BUDGET_SECONDS = env.float("EXPORT_TICK_BUDGET_SECONDS", default=60.0)
+EXPORT_DOWNLOAD_URL_SECONDS = env.int("EXPORT_DOWNLOAD_URL_SECONDS", default=3600)

@@ -1,5 +1,6 @@
 """Sandbox peers for `make run`: the AWS sandbox (in this process) with a demo VPC, and the vCenter sandbox
-(when it can be built here). Returns what the portal needs to be pointed at them."""
+(when it can be built here). Returns what the portal needs to be pointed at them, including the settings it must run
+with to reach them (`portal_settings`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ class DemoPeers:
     vcenter_password: str = ""
     notes: list[str] = field(default_factory=list)
     handles: list = field(default_factory=list)
+    # Environment variables (and settings) the portal's processes need to reach these peers.
+    portal_settings: dict[str, str] = field(default_factory=dict)
 
     def stop(self) -> None:
         for handle in reversed(self.handles):
@@ -45,6 +48,11 @@ def start_demo_peers(*, aws_speed: float = 1.0) -> DemoPeers:
         peers.vcenter_url, peers.vcenter_username, peers.vcenter_password = (
             vcenter.url, vcenter.username, vcenter.password)
         peers.notes.append(f"vCenter sandbox (govmomi simulator) on {vcenter.url}")
+        # The simulator listens on plain HTTP on loopback, which the outbound address policy refuses by default.
+        peers.portal_settings.update(OUTBOUND_ALLOW_HTTP="true", OUTBOUND_ALLOWED_CIDRS="127.0.0.0/8")
+        peers.notes.append("The portal runs with OUTBOUND_ALLOW_HTTP=true OUTBOUND_ALLOWED_CIDRS=127.0.0.0/8 to reach "
+                           "it: a demo allowance, never for production (it lets tenants' vCenter URLs reach "
+                           "loopback over plain HTTP)")
     except Exception as exc:  # noqa: BLE001  (the portal still runs without it)
         peers.notes.append(f"vCenter sandbox not started ({exc}); run `sudo bash sandbox/vcenter/build.sh` to "
                            "install Go and build it")

@@ -105,3 +105,11 @@ def vcenter_tenant_connection(vcenter):
         return vcenter
 
     return configure
+
+
+@pytest.fixture(autouse=True)
+def _sandbox_outbound_allowance(settings):
+    """The sandbox peers listen on http://127.0.0.1, which the outbound address policy refuses by default: allow
+    loopback over plain HTTP, as `runportal` does for the demo (tests/security override it to test the policy)."""
+    settings.OUTBOUND_ALLOW_HTTP = True
+    settings.OUTBOUND_ALLOWED_CIDRS = ["127.0.0.0/8"]

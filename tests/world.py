@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from django.utils import timezone
+
 from environments import services as env_services
 from environments.choices import EnvironmentRole
-from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet
+from environments.backups import services as backup_services
+from environments.models import BackupTask, ImportedInstance, KeyPair, LaunchTask, SecurityGroup, Subnet
+from exports.models import ExportBucket, ExportSettings, ExportTask
 from migrations_app.models import MigrationTask
 from portal.core import services
 from portal.core.models import AuditLog, User
@@ -53,6 +57,22 @@ def _tenant(slug: str, vpc: str) -> SimpleNamespace:
     t.migration = MigrationTask.objects.create(
         tenant=t.tenant, environment=e, region=t.region, created_by=t.user_general, vm_moref="vm-40", vm_name="web01",
         operating_system="ubuntu-22.04", instance_type="t3.micro", subnet=t.subnet, security_group=t.security_group)
+    t.backup = BackupTask.objects.create(
+        tenant=t.tenant, environment=e, instance=t.instance, created_by=t.user_general, state="available",
+        client_token=f"backup-world-{slug}", image_name=f"portal-backup-world-{slug}", image_id="ami-0123456789abcdef1")
+    t.backup_schedule = backup_services.backup_schedule_create(actor=t.user_general, instance=t.instance,
+                                                               data={"cron": "0 2 * * *", "keep_last": 3})
+    t.launch = LaunchTask.objects.create(
+        tenant=t.tenant, environment=e, template=t.template, template_name=t.template.name, created_by=t.user_general,
+        image_id=t.template.ami_id, instance_type="t3.micro", subnet_id=t.subnet.subnet_id,
+        security_group_id=t.security_group.group_id, client_token=f"launch-world-{slug}")
+    t.export_settings = ExportSettings.objects.create(tenant=t.tenant, name=f"world-{slug}", consented_by=t.admin,
+                                                      consented_at=timezone.now())
+    ExportBucket.objects.create(tenant=t.tenant, region=t.region, name=f"export-to-s3-world-{slug}-us-east-1")
+    t.export = ExportTask.objects.create(
+        tenant=t.tenant, environment=e, region=t.region, instance=t.instance, ec2_instance_id=t.instance.instance_id,
+        created_by=t.admin, s3_prefix="vms/", state="completed", progress=100, export_task_id="export-i-0123456789abcdef0",
+        s3_bucket=f"export-to-s3-world-{slug}-us-east-1", s3_key="vms/export-i-0123456789abcdef0.ova", size_bytes=4096)
     t.audit_row = AuditLog.objects.filter(tenant=t.tenant).first()
     return t
 

@@ -111,6 +111,6 @@ class TemplateUpdateSerializer(TemplateSerializer):
 class ImportedInstanceSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImportedInstance
-        fields = ["id", "instance_id", "environment", "source_vm_moref", "source_vm_name", "instance_type",
+        fields = ["id", "instance_id", "environment", "origin", "source_vm_moref", "source_vm_name", "instance_type",
                   "private_ip", "image_id", "state", "state_refreshed_at", "created_at"]
         read_only_fields = fields

@@ -1,12 +1,14 @@
-"""Sections that apps above `environments` add to the environment page (the VM-to-EC2 migrations table, say).
+"""Tabs that apps above `environments` add to the environment page (the VM-to-EC2 migrations table, say), and
+sections they add to the imported instance page.
 
-`environments` must not import the feature apps, so they register here from their AppConfig.ready(); the page
-renders every registered panel in order. Each panel returns its template and context, or None to stay hidden."""
+`environments` must not import the feature apps, so they register here from their AppConfig.ready(); each
+registered panel becomes a tab of the environment page, with its own URL. A panel's `render` returns its template
+and context, or None to stay hidden (the tab then answers 404)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -15,6 +17,7 @@ class EnvironmentPanel:
     order: int
     # (request, environment) -> (template name, context) or None
     render: Callable
+    label: str = ""
 
 
 _panels: dict[str, EnvironmentPanel] = {}
@@ -26,3 +29,26 @@ def register(panel: EnvironmentPanel) -> None:
 
 def panels() -> list[EnvironmentPanel]:
     return sorted(_panels.values(), key=lambda p: p.order)
+
+
+def panel(key: str) -> EnvironmentPanel | None:
+    return _panels.get(key)
+
+
+@dataclass(frozen=True)
+class InstanceSection:
+    key: str
+    order: int
+    # (request, instance) -> (template name, context) or None
+    render: Callable
+
+
+_instance_sections: dict[str, InstanceSection] = {}
+
+
+def register_instance_section(section: InstanceSection) -> None:
+    _instance_sections[section.key] = section
+
+
+def instance_sections() -> list[InstanceSection]:
+    return sorted(_instance_sections.values(), key=lambda s: s.order)

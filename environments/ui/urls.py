@@ -3,5 +3,16 @@ from django.urls import path
 from environments.ui import views
 
 urlpatterns = [
+    path("regions/", views.regions, name="regions"),
+    path("regions/<int:pk>/delete/", views.region_delete, name="region-delete"),
     path("environments/<int:pk>/", views.environment_detail, name="environment"),
+    path("environments/<int:pk>/edit/", views.environment_edit, name="environment-edit"),
+    path("environments/<int:pk>/delete/", views.environment_delete, name="environment-delete"),
+    path("environments/<int:pk>/sync/", views.environment_sync, name="environment-sync"),
+    path("environments/<int:pk>/instances/", views.environment_instances, name="environment-instances"),
+    path("environments/<int:pk>/templates/", views.environment_templates, name="environment-templates"),
+    path("environments/<int:pk>/permissions/", views.environment_permissions, name="environment-permissions"),
+    path("environments/<int:pk>/tabs/<slug:key>/", views.environment_panel, name="environment-panel"),
+    path("instances/<int:pk>/", views.instance_detail, name="instance"),
+    path("instances/<int:pk>/power/", views.instance_power, name="instance-power"),
 ]

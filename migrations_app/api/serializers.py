@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from environments.validators import validate_region_code
 from migrations_app.admission import queue_position
 from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, MigrationState, OperatingSystem
 from migrations_app.models import MigrationTask
@@ -100,4 +101,5 @@ class RoleStatusSerializer(serializers.Serializer):
 
 
 class RoleFixRequestSerializer(serializers.Serializer):
-    region = serializers.CharField(max_length=32)
+    # Checked here, not by AWS: the region code names the staging buckets and the endpoint the adapter calls.
+    region = serializers.CharField(max_length=32, validators=[validate_region_code])

@@ -19,6 +19,7 @@ from migrations_app.api.serializers import (
 )
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
+from portal.core.api.filters import RestrictedFilterSet
 from portal.core.api.permissions import IsTenantMember
 from portal.core.api.viewsets import NeedView, RestrictedViewSet
 from portal.core.errors import Forbidden
@@ -46,7 +47,7 @@ class ImportTokenView(NeedView, APIView):
         return Response(ImportTokenSerializer(issued).data, status=status.HTTP_201_CREATED)
 
 
-class MigrationFilter(filters.FilterSet):
+class MigrationFilter(RestrictedFilterSet):
     since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     state = filters.MultipleChoiceFilter(choices=MigrationState.choices)

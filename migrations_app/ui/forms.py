@@ -35,3 +35,21 @@ class MigrateForm(forms.Form):
             vm_moref=data["vm"], environment_id=self.environment.pk, operating_system=data["operating_system"],
             instance_type=data["instance_type"], subnet_id=data["subnet"], security_group_id=data["security_group"],
             key_pair_id=data["key_pair"], private_ip=data["private_ip"], power_off=data["power_off"])
+
+
+class MigrateDialogForm(MigrateForm):
+    """The dialog of the vCenter VMs page: the environment is chosen too, among those the user may migrate into;
+    the subnet, security group and key pair lists follow it."""
+
+    environment = forms.TypedChoiceField(coerce=int, label="Environment")
+    field_order = ["vm", "environment"]
+
+    def __init__(self, *args, environments, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["environment"].choices = [(e.pk, f"{e.region.code} / {e.name}") for e in environments]
+
+
+class ConsentForm(forms.Form):
+    consent = forms.BooleanField(label="I agree that the portal may create the above roles on my behalf",
+                                 error_messages={"required": "Tick the box to agree before the portal changes "
+                                                             "roles in your AWS account."})

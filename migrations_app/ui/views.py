@@ -1,49 +1,241 @@
-"""The migrate page and the migrations panel of the environment page. Same services, selectors and rules as the
-API; errors are shown beside the fields they concern."""
+"""The migration pages: the vCenter VMs list with its migrate dialog, the migrate page of one environment, the
+VM-to-EC2 Migrations tab with its live rows, cancelling, and Fix Error for the vmimport role. Same services,
+selectors and rules as the API; errors are shown beside the fields they concern."""
+
+import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django_tables2 import RequestConfig
 
-from environments.models import Environment
+from environments.models import Environment, ImportedInstance, Region
+from environments.selectors import environment_tree
+from environments.ui.views import MANAGE_ENVIRONMENTS, READ_SETUP
 from migrations_app import selectors, services
-from migrations_app.ui.forms import MigrateForm
-from portal.core.errors import SHOWN_ERRORS, Conflict, UpstreamError
+from migrations_app.admission import queue_positions
+from migrations_app.models import MigrationTask
+from migrations_app.ui.forms import ConsentForm, MigrateDialogForm, MigrateForm
+from migrations_app.ui.tables import MigrationTable
+from portal.core.errors import SHOWN_ERRORS, Conflict, UpstreamError, error_items
 from portal.core.forms import add_service_error
+from portal.core.querysets import Need
 from portal.core.roles import Action
+
+SEE_VMS = Need(Action.VIEW, of=Environment)
+MIGRATE = Need(Action.OPERATE, of=Environment)
+CANCEL = Need(Action.OPERATE, of=MigrationTask)
+ROWS_PER_PAGE = 25
+POLL_SECONDS = 2
+_DAY = timezone.timedelta(days=1)
+
+
+def _vms(tenant):
+    try:
+        return selectors.vcenter_vm_list(tenant=tenant), None
+    except (UpstreamError, Conflict) as exc:
+        return [], exc.message
 
 
 @login_required
 def migrate(request, pk):
-    """The migrate form: the portal issues the token and hands the request to the connector in one step."""
+    """The migrate form of one environment: the portal issues the token and hands the request to the connector in
+    one step."""
     environment = Environment.objects.restrict(request.user, Action.OPERATE).select_related("region").filter(
         pk=pk).first()
     if environment is None:
         raise Http404()
-    vms, problem = [], None
-    try:
-        vms = selectors.vcenter_vm_list(tenant=request.user.tenant)
-    except (UpstreamError, Conflict) as exc:
-        problem = exc.message
-    form = MigrateForm(request.POST or None, environment=environment, vms=vms)
+    vms, problem = _vms(request.user.tenant)
+    form = MigrateForm(request.POST or None, environment=environment, vms=vms, initial={"vm": request.GET.get("vm")})
     if request.method == "POST" and form.is_valid():
         try:
             task = services.migration_start(actor=request.user, target=form.target())
         except SHOWN_ERRORS as exc:
             add_service_error(form, exc)
         else:
-            messages.success(request, f"Migration {task.pk} of {task.vm_name}: {task.get_state_display()}.")
-            return redirect("ui:environment", pk=environment.pk)
+            messages.success(request, _started_message(task))
+            return redirect("ui:environment-panel", pk=environment.pk, key=PANEL_KEY)
     return render(request, "migrations_app/migrate.html", {"environment": environment, "form": form,
                                                             "problem": problem})
 
 
+def _started_message(task) -> str:
+    if task.state == "queued":
+        position = queue_positions([task.region_id]).get(task.pk)
+        return f"Migration of {task.vm_name} queued as task {task.pk}, position {position} in the queue."
+    return f"Migration of {task.vm_name} started: import task {task.pk} ({task.get_state_display()})."
+
+
+@login_required
+def vm_list(request):
+    """The tenant's vCenter VMs, by folder, searchable by name, guest OS or folder."""
+    if not SEE_VMS.allows(request.user):
+        raise Http404()
+    vms, problem = _vms(request.user.tenant)
+    query = request.GET.get("q", "").strip()
+    if query:
+        needle = query.lower()
+        vms = [vm for vm in vms if needle in f"{vm.name} {vm.guest_full_name} {vm.folder_path}".lower()]
+    folders: dict[str, list] = {}
+    for vm in sorted(vms, key=lambda vm: (vm.folder_path, vm.name.lower())):
+        folders.setdefault(vm.folder_path or "/", []).append(vm)
+    return render(request, "migrations_app/vm_list.html", {
+        "folders": folders, "problem": problem, "query": query, "count": len(vms),
+        "can_migrate": MIGRATE.allows(request.user),
+    })
+
+
+@login_required
+def migrate_dialog(request):
+    """The migrate dialog (a page of its own without JavaScript). Changing the environment re-renders the form
+    with that environment's lists, keeping what was entered."""
+    if not MIGRATE.allows(request.user):
+        raise Http404()
+    environments = list(Environment.objects.restrict(request.user, Action.OPERATE).select_related("region")
+                        .order_by("region__code", "name"))
+    template = "migrations_app/_migrate_dialog.html" if request.htmx else "migrations_app/migrate_dialog_page.html"
+    if not environments:
+        return render(request, template, {"no_grant": services.NO_GRANT_MESSAGE})
+    data = request.POST if request.method == "POST" else None
+    chosen_pk = (data or request.GET).get("environment")
+    environment = next((e for e in environments if str(e.pk) == chosen_pk), environments[0])
+    vms, problem = _vms(request.user.tenant)
+    initial = {"vm": request.GET.get("vm"), "environment": environment.pk}
+    if request.GET.get("reload"):
+        # The environment changed: keep every other answer, drop those that belonged to the old environment.
+        initial.update({k: v for k, v in request.GET.items() if k not in ("subnet", "security_group", "key_pair")})
+        initial["environment"] = environment.pk
+    form = MigrateDialogForm(data, environments=environments, environment=environment, vms=vms, initial=initial)
+    if data is not None and form.is_valid():
+        try:
+            task = services.migration_start(actor=request.user, target=form.target())
+        except SHOWN_ERRORS as exc:
+            add_service_error(form, exc)
+        else:
+            position = queue_positions([task.region_id]).get(task.pk) if task.state == "queued" else None
+            return render(request, template, {"task": task, "position": position, "environment": environment})
+    return render(request, template, {"form": form, "problem": problem, "environment": environment})
+
+
+#
+# The VM-to-EC2 Migrations tab and its live rows
+#
+
+PANEL_KEY = "vm-to-ec2-migrations"
+
+
+def _migration_table(request, environment):
+    rows = list(selectors.migration_list(fetched_by=request.user).filter(environment=environment)[:500])
+    positions = queue_positions({m.region_id for m in rows if m.state == "queued"})
+    cancellable = set(MigrationTask.objects.restrict(request.user, Action.OPERATE).filter(
+        pk__in=[m.pk for m in rows if not m.is_terminal]).values_list("pk", flat=True)) if CANCEL.allows(
+        request.user) else set()
+    instances = dict(ImportedInstance.objects.restrict(request.user, Action.VIEW).filter(
+        environment=environment, instance_id__in=[m.instance_id for m in rows if m.instance_id]).values_list(
+        "instance_id", "pk"))
+    for m in rows:
+        m.queue_position = positions.get(m.pk)
+        m.can_cancel = m.pk in cancellable
+        m.instance_pk = instances.get(m.instance_id)
+    table = MigrationTable(rows)
+    RequestConfig(request, paginate={"per_page": ROWS_PER_PAGE}).configure(table)
+    return table, any(not m.is_terminal for m in rows)
+
+
 def environment_migrations_panel(request, environment):
-    """The VM-to-EC2 Migrations section of the environment page (last seven days)."""
-    migrations = list(selectors.migration_list(fetched_by=request.user).filter(environment=environment)[:200])
+    """The VM-to-EC2 Migrations tab of the environment page (last seven days)."""
+    table, running = _migration_table(request, environment)
     return "migrations_app/_environment_migrations.html", {
-        "migrations": migrations,
+        "table": table, "migrations_running": running, "poll_seconds": POLL_SECONDS,
+        "rows_url": reverse("ui:migration-rows", args=[environment.pk]),
         "can_migrate": Environment.objects.restrict(request.user, Action.OPERATE).filter(pk=environment.pk).exists(),
-        "migrations_running": any(not m.is_terminal for m in migrations),
     }
+
+
+@login_required
+@require_GET
+def migration_rows(request, pk):
+    """The table alone, for polling: it carries its own trigger while a migration runs and none after, so the
+    browser stops asking once everything has finished."""
+    environment = Environment.objects.restrict(request.user, Action.VIEW).filter(pk=pk).first()
+    if environment is None:
+        raise Http404()
+    table, running = _migration_table(request, environment)
+    return render(request, "migrations_app/_migration_rows.html", {
+        "table": table, "migrations_running": running, "poll_seconds": POLL_SECONDS,
+        "rows_url": reverse("ui:migration-rows", args=[environment.pk]), "environment": environment})
+
+
+@login_required
+def migration_cancel(request, pk):
+    """Cancelling asks first; the starter and administrators only (the same rows the API lets cancel)."""
+    if not CANCEL.allows(request.user):
+        raise Http404()
+    task = MigrationTask.objects.restrict(request.user, Action.OPERATE).select_related("environment__region").filter(
+        pk=pk).first()
+    if task is None:
+        raise Http404()
+    back = reverse("ui:environment-panel", args=[task.environment_id, PANEL_KEY])
+    error = None
+    if request.method == "POST":
+        try:
+            task = services.migration_cancel(actor=request.user, task=task)
+        except SHOWN_ERRORS as exc:
+            error = " ".join(message for _, message in error_items(exc))
+        else:
+            messages.success(request, f"Migration {task.pk} of {task.vm_name}: {task.get_state_display()}.")
+            return redirect(back)
+    return render(request, "migrations_app/cancel_confirm.html", {"task": task, "back": back, "error": error})
+
+
+def instance_migration_section(request, instance):
+    """The imported instance page's rows about the migration that made it (its subnet and task)."""
+    task = selectors.migration_list(fetched_by=request.user, since=instance.created_at - _DAY).filter(
+        instance_id=instance.instance_id).first() if instance.instance_id else None
+    if task is None:
+        return None
+    return "migrations_app/_instance_migration.html", {"task": task}
+
+
+#
+# Fix Error: the vmimport role
+#
+
+
+@login_required
+def vmimport_role(request):
+    if not READ_SETUP.allows(request.user):
+        raise Http404()
+    regions = list(Region.objects.restrict(request.user, Action.VIEW).order_by("code"))
+    code = request.GET.get("region") or (regions[0].code if regions else "")
+    region = next((r for r in regions if r.code == code), None)
+    can_fix = MANAGE_ENVIRONMENTS.allows(request.user)
+    form = ConsentForm(request.POST or None) if can_fix else None
+    role, problem = None, None
+    if region is not None and request.method == "POST":
+        if form is None:
+            raise Http404()
+        if form.is_valid():
+            try:
+                role = services.vmimport_role_fix(actor=request.user, region_code=region.code)
+            except SHOWN_ERRORS as exc:
+                add_service_error(form, exc)
+            else:
+                messages.success(request, f"The vmimport role is ready in {region.code}.")
+                return redirect(f"{reverse('ui:vmimport-role')}?region={region.code}")
+    if region is not None and role is None:
+        try:
+            role = selectors.vmimport_role_describe(tenant=request.user.tenant, region_code=region.code)
+        except (UpstreamError, Conflict) as exc:
+            problem = exc.message
+    return render(request, "migrations_app/vmimport_role.html", {
+        "regions": regions, "region": region, "role": role, "problem": problem, "form": form,
+        "trust_json": json.dumps(role.trust_policy, indent=2) if role else "",
+        "permissions_json": json.dumps(role.permissions_policy, indent=2) if role else "",
+        "ready": role is not None and role.exists and role.trusts_vmie and role.has_policy,
+        "tree": environment_tree(fetched_by=request.user),
+    })

@@ -8,3 +8,7 @@ class CoreConfig(AppConfig):
     name = "portal.core"
     label = "portal"
     verbose_name = "Portal: tenancy, users, audit"
+
+    def ready(self):
+        # Connects the failed-login audit receiver however the process starts (web, worker, shell).
+        from portal.core import auth  # noqa: F401

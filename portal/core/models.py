@@ -29,6 +29,11 @@ def new_bucket_suffix() -> str:
     return secrets.token_hex(4)
 
 
+def new_external_id() -> str:
+    # 48 random characters: more than the 32 AWS advises, and unguessable by another customer of the platform.
+    return secrets.token_urlsafe(36)
+
+
 class Tenant(models.Model):
     """An organisation. Every tenant-owned row carries its tenant; tenants are deactivated, never deleted."""
 
@@ -130,7 +135,11 @@ class AwsAuthMode(models.TextChoices):
 
 
 class TenantAwsAccount(TenantOwnedModel):
-    """How the portal reaches the tenant's AWS account. Secrets are encrypted at rest and never shown back."""
+    """How the portal reaches the tenant's AWS account. Secrets are encrypted at rest and never shown back.
+
+    With access keys the portal acts with the tenant's keys. With a role, the platform's own identity only calls
+    sts:AssumeRole on `role_arn` with `external_id`, which the portal generates per tenant (the customer puts it in
+    the role's trust policy; no tenant can set it, so none can make the portal assume another customer's role)."""
 
     tenant = models.OneToOneField(Tenant, on_delete=models.PROTECT, related_name="aws_account")
     account_id = models.CharField(
@@ -146,9 +155,15 @@ class TenantAwsAccount(TenantOwnedModel):
         blank=True,
         validators=[RegexValidator(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$", "Not an IAM role ARN.")],
     )
-    external_id = EncryptedTextField(blank=True)
+    external_id = EncryptedTextField(default=new_external_id, editable=False)
 
     restriction = ADMIN_ONLY
+
+    @property
+    def is_configured(self) -> bool:
+        if self.auth_mode == AwsAuthMode.ASSUME_ROLE:
+            return bool(self.role_arn)
+        return bool(self.access_key_id and self.secret_access_key)
 
 
 class TenantVCenter(TenantOwnedModel):
@@ -181,6 +196,42 @@ class TenantVCenter(TenantOwnedModel):
     @property
     def dns_suffix_list(self) -> list[str]:
         return [s.strip().strip(".") for s in self.dns_suffixes.split(",") if s.strip()]
+
+    def clean(self):
+        """Refuses a URL the outbound policy refuses (a tenant must not point the platform's workers into its
+        network) and a CA certificate that does not load, when saved rather than at the first migration."""
+        # Imported here: peers builds the adapters' settings from this model, so importing it above is a cycle.
+        import ssl
+
+        from django.core.exceptions import ValidationError
+
+        from portal.core.peers import outbound_policy
+        from portal.integrations.outbound import OutboundRefused
+
+        super().clean()
+        errors = {}
+        try:
+            self._meta.get_field("url").run_validators(self.url)
+            well_formed = bool(self.url)
+        except ValidationError:
+            well_formed = False  # clean_fields() reports it
+        if well_formed:
+            try:
+                outbound_policy().check_url(self.url)
+            except OutboundRefused as exc:
+                errors["url"] = ValidationError(exc.message_for("The vCenter URL"), code=f"outbound_{exc.category}")
+            except OSError:
+                # A name that does not resolve here is not refused; every connection resolves and checks it again.
+                pass
+        if self.ca_certificate_pem.strip():
+            try:
+                ssl.create_default_context(cadata=self.ca_certificate_pem)
+            except (ssl.SSLError, ValueError, UnicodeError):
+                errors["ca_certificate_pem"] = ValidationError(
+                    "The CA certificate is not a PEM certificate (-----BEGIN CERTIFICATE----- ...).",
+                    code="invalid_certificate")
+        if errors:
+            raise ValidationError(errors)
 
     restriction = ADMIN_ONLY
 

@@ -49,6 +49,10 @@ class Restriction:
         _check_action(action)
         if user is None or not user.is_authenticated or not user.is_active or user.tenant_id is None:
             return queryset.none()
+        # Fail closed for a deactivated tenant, whichever way the request came in. `user.tenant` is cached on the
+        # instance (and the login backends load it with the user), so this costs a query at most once per user.
+        if not user.tenant.is_active:
+            return queryset.none()
         queryset = queryset.filter(**{self.tenant_path: user.tenant_id})
         if user.role not in self.roles_for(action):
             return queryset.none()

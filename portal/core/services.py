@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
 from portal.core.audit import audit_record
-from portal.core.errors import Conflict
-from portal.core.models import Tenant, TenantAwsAccount, TenantGroup, TenantVCenter, User
+from portal.core.errors import Conflict, Invalid
+from portal.core.models import AwsAuthMode, Tenant, TenantAwsAccount, TenantGroup, TenantVCenter, User
+from portal.core.peers import refuse_platform_account
 from portal.core.roles import TenantRole
 from portal.core.validation import model_update, same_tenant, validated_save
 
@@ -82,14 +84,32 @@ def user_update(*, actor: User, user: User, data: dict, password: str | None = N
     if password:
         _set_password(user, password)
     model_update(instance=user, fields=USER_UPDATABLE, data=changes, exclude=["password"])
-    if changes.get("is_active") is False:
-        # A deactivated user's API tokens stop working at once, not at their next expiry.
+    if changes.get("is_active") is False or password:
+        # A deactivated user's API tokens stop working at once, not at their next expiry, and so do tokens
+        # obtained with a password that has just been replaced (an administrator's reset included).
         from rest_framework.authtoken.models import Token
 
         Token.objects.filter(user=user).delete()
     audit_record(actor=actor, action="user.update", obj=user,
                  detail={"fields": sorted(changes) + (["password"] if password else [])})
     return user
+
+
+@transaction.atomic
+def api_token_obtain(*, user: User):
+    """The API token a script gets for `user` (whose password was just checked): the current one, or a new one when
+    there is none or it has expired (API_TOKEN_LIFETIME_HOURS). Audited as "auth.token"."""
+    from rest_framework.authtoken.models import Token
+
+    from portal.core.auth import api_token_expired
+
+    current = Token.objects.select_for_update().filter(user=user).first()
+    if current is not None and api_token_expired(current):
+        current.delete()
+    # get_or_create: a concurrent request for the same user may insert first; then its token is the one.
+    token, issued = Token.objects.get_or_create(user=user)
+    audit_record(actor=user, action="auth.token", obj=None, detail={"issued": issued})
+    return token
 
 
 #
@@ -139,12 +159,29 @@ def group_delete(*, actor: User, group: TenantGroup) -> None:
 #
 
 
-AWS_ACCOUNT_UPDATABLE = ("account_id", "auth_mode", "access_key_id", "secret_access_key", "role_arn", "external_id")
+def aws_account_ensure(*, actor: User) -> TenantAwsAccount:
+    """The tenant's AWS account row, created empty on first sight so that its generated external id is fixed
+    before the customer writes it into their role's trust policy."""
+    account = TenantAwsAccount.objects.filter(tenant=actor.tenant).first()
+    if account is not None:
+        return account
+    with transaction.atomic():
+        account, created = TenantAwsAccount.objects.get_or_create(tenant=actor.tenant)
+        if created:
+            audit_record(actor=actor, action="aws_account.create", obj=account)
+    return account
+
+
+# The external id is the portal's to generate, never the tenant's to set.
+AWS_ACCOUNT_UPDATABLE = ("account_id", "auth_mode", "access_key_id", "secret_access_key", "role_arn")
 
 
 @transaction.atomic
 def aws_account_update(*, actor: User, data: dict) -> TenantAwsAccount:
     account, _ = TenantAwsAccount.objects.get_or_create(tenant=actor.tenant)
+    role_arn = data.get("role_arn", account.role_arn)
+    if data.get("auth_mode", account.auth_mode) == AwsAuthMode.ASSUME_ROLE and role_arn:
+        refuse_platform_account(role_arn, when_unknown_refuse=False)
     model_update(instance=account, fields=AWS_ACCOUNT_UPDATABLE, data=data)
     audit_record(actor=actor, action="aws_account.update", obj=account, detail={"fields": sorted(data)})
     return account
@@ -157,6 +194,11 @@ VCENTER_UPDATABLE = ("url", "username", "password", "verify_tls", "ca_certificat
 
 @transaction.atomic
 def vcenter_update(*, actor: User, data: dict) -> TenantVCenter:
+    limit = data.get("max_active_migrations_per_region")
+    if limit is not None and not 1 <= limit <= settings.MIGRATION_MAX_ACTIVE_PER_REGION:
+        raise Invalid(f"Choose 1 to {settings.MIGRATION_MAX_ACTIVE_PER_REGION}: a tenant's limit may lower the "
+                      "platform's, never raise it.", code="above_platform_limit",
+                      field="max_active_migrations_per_region")
     vcenter = TenantVCenter.objects.filter(tenant=actor.tenant).first() or TenantVCenter(tenant=actor.tenant)
     model_update(instance=vcenter, fields=VCENTER_UPDATABLE, data=data)
     detail = {"fields": sorted(data)}

@@ -4,10 +4,11 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from environments.api import urls as environment_api
+from exports.api import urls as export_api
 from migrations_app.api import urls as migration_api
 from portal.core.api import urls as core_api
 
-APPS = (core_api, environment_api, migration_api)
+APPS = (core_api, environment_api, migration_api, export_api)
 
 router = DefaultRouter()
 for app in APPS:

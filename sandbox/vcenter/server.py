@@ -86,6 +86,7 @@ class VCenterSandbox:
     log_path: Path | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
     _finalizer: Any = field(default=None, repr=False)
+    _https_pem: str | None = field(default=None, repr=False)
 
     # -- lifecycle ---------------------------------------------------------
     @property
@@ -174,6 +175,26 @@ class VCenterSandbox:
             user=user or self.username,
             pwd=pwd if pwd is not None else self.password,
         )
+
+    def https_certificate_pem(self) -> str:
+        """The HTTPS listener's certificate, PEM. It is self-signed (a CA for 127.0.0.1, ::1 and localhost), so it
+        is also the CA certificate that verifies it; a new one at every start. Read from the listener itself."""
+        import ssl  # lazy, like pyVmomi above
+
+        if not self.https_port:
+            raise SandboxError("sandbox started without HTTPS")
+        if self._https_pem is None:
+            self._https_pem = ssl.get_server_certificate((self.host, self.https_port), timeout=10)
+        return self._https_pem
+
+    def https_thumbprint(self, algorithm: str = "sha256") -> str:
+        """The HTTPS certificate's fingerprint in vSphere's "AA:BB:..." notation (``thumbprint`` is the SHA-1 one,
+        the form leases carry in ``sslThumbprint``)."""
+        import hashlib
+        import ssl
+
+        digest = hashlib.new(algorithm, ssl.PEM_cert_to_DER_cert(self.https_certificate_pem())).hexdigest()
+        return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2)).upper()
 
     def device_url(self, url: str) -> str:
         """Replace the ``*`` host of a lease device URL with the sandbox host (as real clients do)."""

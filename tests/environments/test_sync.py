@@ -7,7 +7,7 @@ from django.urls import reverse
 from environments import services
 from environments.models import Environment, SecurityGroup, Subnet
 from portal.core.errors import UpstreamError
-from portal.core.models import AuditLog
+from portal.core.models import AuditLog, TenantAwsAccount
 
 pytestmark = pytest.mark.aws
 
@@ -82,5 +82,7 @@ def test_a_vpc_that_does_not_exist_fails_cleanly_and_keeps_old_data(world, api, 
 def test_aws_unreachable_is_a_clear_error(world, settings):
     settings.AWS_ENDPOINT_URL = "http://127.0.0.1:9"
     a = world.a
+    # The tenant has AWS access of its own (without it no AWS call is made at all: tests/aws_identity).
+    TenantAwsAccount.objects.create(tenant=a.tenant, access_key_id="AKIAIOSFODNN7EXAMPLE", secret_access_key="x")
     with pytest.raises(UpstreamError, match="AWS"):
         services.environment_sync(actor=a.admin, environment=a.default_environment)

@@ -52,9 +52,11 @@ def setup(transactional_db, aws, vcenter, settings, fast_jobs):
 
 
 def vcenter_session(vcenter):
+    from portal.integrations.outbound import OutboundPolicy
     from portal.integrations.vsphere.client import VCenterConnection, session
 
-    return session(VCenterConnection(url=vcenter.url, username=vcenter.username, password=vcenter.password))
+    return session(VCenterConnection(url=vcenter.url, username=vcenter.username, password=vcenter.password,
+                                     outbound=OutboundPolicy(allow_http=True, allowed_cidrs=("127.0.0.0/8",))))
 
 
 @pytest.fixture

@@ -32,6 +32,10 @@ def worker_env(**extra) -> dict:
         "MIGRATION_POLL_SECONDS": str(settings.MIGRATION_POLL_SECONDS),
         "MIGRATION_TICK_BUDGET_SECONDS": str(settings.MIGRATION_TICK_BUDGET_SECONDS),
         "MIGRATION_PART_SIZE": str(settings.MIGRATION_PART_SIZE),
+        # The test process's outbound allowance (tests/conftest.py: the sandbox on http://127.0.0.1), so that
+        # workers may reach the same peers.
+        "OUTBOUND_ALLOW_HTTP": "true" if settings.OUTBOUND_ALLOW_HTTP else "false",
+        "OUTBOUND_ALLOWED_CIDRS": ",".join(settings.OUTBOUND_ALLOWED_CIDRS),
         "Q_WORKERS": "1",
     })
     env.update({k: str(v) for k, v in extra.items()})

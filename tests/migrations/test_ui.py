@@ -31,7 +31,8 @@ def test_migrate_from_the_form(setup):
     assert response.status_code == 302
     task = MigrationTask.objects.get()
     assert task.vm_name == "web01" and task.created_by == s.alice
-    listing = browser.get(reverse("ui:environment", args=[s.environment.pk])).content.decode()
+    listing = browser.get(reverse("ui:environment-panel", args=[s.environment.pk, "vm-to-ec2-migrations"])
+                          ).content.decode()
     assert "web01" in listing and "Exporting" in listing
 
 

@@ -46,6 +46,12 @@ def _template_body(w, role):
             "instance_type": "t3.small", "subnet": a.subnet.pk, "security_group": a.security_group.pk}
 
 
+def _backup_template_body(w, role):
+    a = w.a
+    return {"name": "from-backup", "instance_type": "t3.small", "subnet": a.subnet.pk,
+            "security_group": a.security_group.pk}
+
+
 # (route name, method) -> (url kwargs from the world, request body from the world and role, expected per role)
 MATRIX = {
     ("auth-token", "POST"): (None, _token_body, row("400 200 200 200 200 200 200 200 200")),
@@ -123,11 +129,48 @@ MATRIX = {
     ("settings-vmimport-role", "GET"): (None, None, TENANT_SETTINGS),
     ("settings-vmimport-role", "POST"): (None, lambda w, r: {"region": "us-east-1"}, TENANT_SETTINGS),
     ("instance-detail", "GET"): (lambda w: {"pk": w.a.instance.pk}, None, ENV_SCOPED_DETAIL),
+    # AMI backups, their schedules and launches: the general role backs up, schedules and launches; making a
+    # template of a backup is the owners' (templates are). Users without the role name an instance that is not
+    # there for them (400 on the field) or address rows they cannot see (404).
+    ("backup-list", "GET"): (None, None, MEMBERS_READ),
+    ("backup-list", "POST"): (None, lambda w, r: {"instance": w.a.instance.pk, "reboot": True},
+                              row("401 403 400 400 400 201 201 201 403")),
+    ("backup-detail", "GET"): (lambda w: {"pk": w.a.backup.pk}, None, ENV_SCOPED_DETAIL),
+    # The world's backup is available: cancelling a finished backup answers it unchanged.
+    ("backup-cancel", "POST"): (lambda w: {"pk": w.a.backup.pk}, None, OPERATE),
+    ("backup-make-template", "POST"): (lambda w: {"pk": w.a.backup.pk}, _backup_template_body,
+                                       row("401 403 404 404 404 404 201 201 403")),
+    ("backup-schedule-list", "GET"): (None, None, MEMBERS_READ),
+    ("backup-schedule-list", "POST"): (
+        None, lambda w, r: {"instance": w.a.instance.pk, "cron": "30 3 * * 0", "keep_last": 4},
+        row("401 403 400 400 400 201 201 201 403")),
+    ("backup-schedule-detail", "GET"): (lambda w: {"pk": w.a.backup_schedule.pk}, None, ENV_SCOPED_DETAIL),
+    ("backup-schedule-detail", "PATCH"): (lambda w: {"pk": w.a.backup_schedule.pk}, lambda w, r: {"keep_last": 5},
+                                          OPERATE),
+    ("backup-schedule-detail", "DELETE"): (lambda w: {"pk": w.a.backup_schedule.pk}, None,
+                                           row("401 403 404 404 404 204 204 204 403")),
+    ("launch-list", "GET"): (None, None, MEMBERS_READ),
+    ("launch-detail", "GET"): (lambda w: {"pk": w.a.launch.pk}, None, ENV_SCOPED_DETAIL),
+    ("template-launch", "POST"): (lambda w: {"pk": w.a.template.pk}, None, row("401 403 404 404 404 201 201 201 403")),
+    # EC2-to-S3 exports: administrators configure, start, cancel and download them; auditors read the history.
+    ("export-list", "GET"): (None, None, ADMIN_AUDITOR_LIST),
+    # Tenant B's administrator names tenant A's instance: it does not exist for them (400 on the field).
+    ("export-list", "POST"): (None, lambda w, r: {"instance": w.a.instance.pk, "s3_prefix": "vms/"},
+                              row("401 403 400 403 403 403 403 201 403")),
+    ("export-detail", "GET"): (lambda w: {"pk": w.a.export.pk}, None, ADMIN_AUDITOR_DETAIL),
+    # The world's export is completed: a confirmed cancel answers it unchanged.
+    ("export-cancel", "POST"): (lambda w: {"pk": w.a.export.pk}, lambda w, r: {"confirm": True}, ADMIN_ONLY_DETAIL),
+    ("export-download", "GET"): (lambda w: {"pk": w.a.export.pk}, None, ADMIN_ONLY_DETAIL),
+    ("settings-export", "GET"): (None, None, TENANT_SETTINGS),
+    # Each tenant saves its own export name again, which re-applies its buckets' settings.
+    ("settings-export", "PUT"): (None, lambda w, r: {"name": "world-globex" if r == "other_admin" else "world-acme",
+                                                     "consent": True}, TENANT_SETTINGS),
 }
 
 NEEDS_AWS = {("environment-sync", "POST"), ("instance-start", "POST"), ("instance-stop", "POST"),
              ("instance-reboot", "POST"), ("settings-vmimport-role", "GET"),
-             ("settings-vmimport-role", "POST")}
+             ("settings-vmimport-role", "POST"),
+             ("export-download", "GET"), ("settings-export", "PUT")}
 NEEDS_VCENTER = {("vcenter-vms", "GET")}
 
 

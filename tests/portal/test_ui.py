@@ -38,7 +38,7 @@ def test_environment_page_is_404_outside_the_grant(world):
 def test_admin_grants_through_the_form_with_csrf(world):
     a = world.a
     client = _login(a.admin, csrf=True)
-    url = reverse("ui:environment", args=[a.environment.pk])
+    url = reverse("ui:environment-permissions", args=[a.environment.pk])
     form_page = client.get(url)
     token = form_page.context["csrf_token"]
     data = {"principal": f"user:{a.user_nogrant.pk}", "role": EnvironmentRole.OWNER}
@@ -50,13 +50,14 @@ def test_admin_grants_through_the_form_with_csrf(world):
 
 
 def test_grant_form_offers_only_the_tenants_users(world):
-    page = _login(world.a.admin).get(reverse("ui:environment", args=[world.a.environment.pk])).content.decode()
+    page = _login(world.a.admin).get(reverse("ui:environment-permissions",
+                                             args=[world.a.environment.pk])).content.decode()
     assert "acme-nogrant" in page and "globex" not in page
 
 
 def test_users_cannot_post_grants(world):
     a = world.a
-    response = _login(a.user_owner).post(reverse("ui:environment", args=[a.environment.pk]),
+    response = _login(a.user_owner).post(reverse("ui:environment-permissions", args=[a.environment.pk]),
                                          {"principal": f"user:{a.user_owner.pk}", "role": "owner"})
     assert response.status_code == 404
 

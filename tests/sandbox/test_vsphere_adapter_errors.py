@@ -17,10 +17,12 @@ import time
 
 import pytest
 
+from portal.integrations.outbound import OutboundPolicy
 from portal.integrations.vsphere.client import (
     AUTH,
     NOT_FOUND,
     OTHER,
+    REFUSED,
     TLS,
     UNREACHABLE,
     VCenterConnection,
@@ -31,7 +33,9 @@ from portal.integrations.vsphere.client import (
 
 RAW_TEXT = ("errno", "connection refused", "timed out", "<html", "syntax error", "not well-formed", "expaterror",
             "parseerror", "badstatusline", "ssl:", "certificate verify failed", "traceback")
-CATEGORIES = {UNREACHABLE, TLS, AUTH, NOT_FOUND, OTHER}
+CATEGORIES = {UNREACHABLE, TLS, AUTH, NOT_FOUND, REFUSED, OTHER}
+# These peers all listen on loopback, most over plain HTTP: the outbound policy must allow that here.
+LOOPBACK_ALLOWED = OutboundPolicy(allow_http=True, allowed_cidrs=("127.0.0.0/8",))
 VERSIONS_XML = (b'<?xml version="1.0" encoding="UTF-8"?>\n<namespaces version="1.0"><namespace><name>urn:vim25</name>'
                 b"<version>6.5</version><priorVersions><version>6.0</version></priorVersions></namespace></namespaces>")
 HTML_GARBAGE = b"<html><head><title>502</title></head><body><h1>Bad gateway<p>upstream <b>gone</body>"
@@ -71,7 +75,7 @@ def vsphere_error(fn, limit: float = 15.0) -> VSphereError:
 
 def connection(url: str, **overrides) -> VCenterConnection:
     settings = {"username": "administrator@vsphere.local", "password": "whatever", "connect_timeout": 5,
-                "read_timeout": 5} | overrides
+                "read_timeout": 5, "outbound": LOOPBACK_ALLOWED} | overrides
     return VCenterConnection(url=url, **settings)
 
 
@@ -244,7 +248,8 @@ needs_vcenter = pytest.mark.vcenter
 
 
 def sandbox_connection(vcenter, **overrides) -> VCenterConnection:
-    settings = {"url": vcenter.url, "username": vcenter.username, "password": vcenter.password} | overrides
+    settings = {"url": vcenter.url, "username": vcenter.username, "password": vcenter.password,
+                "outbound": LOOPBACK_ALLOWED} | overrides
     return VCenterConnection(**settings)
 
 

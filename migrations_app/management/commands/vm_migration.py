@@ -55,9 +55,11 @@ class Command(BaseCommand):
         if verb == "reconcile":
             self.stdout.write(str(migration_reconcile()))
             return
-        user = User.objects.filter(username=options["user"], is_active=True).first()
+        user = User.objects.select_related("tenant").filter(username=options["user"], is_active=True).first()
         if user is None or user.tenant_id is None:
             raise CommandError(f"No active tenant user {options['user']!r}.")
+        if not user.tenant.is_active:
+            raise CommandError(f"{user.get_username()}'s organisation ({user.tenant.name}) is deactivated.")
         with errors_as_command_errors():
             getattr(self, f"do_{verb}")(user, options)
 

@@ -3,6 +3,7 @@ by `restrict()` in each view's get_queryset, never here."""
 
 from rest_framework.permissions import BasePermission
 
+from portal.core.auth import TENANT_DEACTIVATED
 from portal.core.roles import TenantRole
 
 
@@ -16,7 +17,7 @@ class IsTenantMember(BasePermission):
         if not (user and user.is_authenticated and user.is_active and user.tenant_id):
             return False
         if not user.tenant.is_active:
-            self.message = "Your organisation's account is deactivated."
+            self.message = TENANT_DEACTIVATED
             return False
         # A view that declares no Need (me, token) reads nothing of the tenant's beyond the caller itself.
         allowed = view.allowed_roles() if hasattr(view, "allowed_roles") else set(TenantRole.values)

@@ -1,15 +1,18 @@
 from django.contrib.auth import authenticate
+from django.db import transaction
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
+from drf_standardized_errors.openapi_serializers import ErrorResponse403Serializer
 from rest_framework import generics, mixins, status, viewsets
-from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from portal.core import services
+from portal.core.api.filters import RestrictedFilterSet
 from portal.core.api.permissions import IsPlatformOperator, IsTenantMember
 from portal.core.api.serializers import (
     AuditLogSerializer,
@@ -24,32 +27,40 @@ from portal.core.api.serializers import (
     VCenterSerializer,
 )
 from portal.core.api.viewsets import NeedView, ReadOnlyRestrictedViewSet, RestrictedViewSet
-from portal.core.audit import audit_record
-from portal.core.models import AuditLog, AuditOutcome, Tenant, TenantAwsAccount, TenantGroup, TenantVCenter, User
+from portal.core.auth import LOCKED_OUT, LoginRateThrottle, TenantDeactivated, lockout_seconds
+from portal.core.models import AuditLog, Tenant, TenantAwsAccount, TenantGroup, TenantVCenter, User
 from portal.core.querysets import Need
 from portal.core.roles import Action
 
 
 class ObtainTokenView(APIView):
-    """Exchange a username and password for an API token (for scripts)."""
+    """Exchange a username and password for an API token (for scripts). A token stops working after a configured
+    lifetime and when the password changes; then ask for a new one. After repeated failed attempts for one
+    username or from one address, attempts are refused for a while (429)."""
 
+    # The lockout is django-axes' (portal.core.auth), shared with the login page and the platform admin, which
+    # also audits every failure. The throttle stays as a cap on password-hashing work per client address,
+    # successful attempts included.
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [LoginRateThrottle]
     throttle_scope = "login"
 
-    @extend_schema(request=TokenRequestSerializer, responses={200: TokenResponseSerializer})
+    @extend_schema(request=TokenRequestSerializer,
+                   responses={200: TokenResponseSerializer, 403: ErrorResponse403Serializer})
+    @method_decorator(sensitive_variables("serializer"))  # its repr carries the submitted password
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = authenticate(request, **serializer.validated_data)
+        try:
+            user = authenticate(request, **serializer.validated_data)
+        except TenantDeactivated as exc:
+            raise PermissionDenied(exc.message) from None
         if user is None:
-            audit_record(actor=None, action="auth.token", outcome=AuditOutcome.DENIED,
-                         detail={"username": serializer.validated_data["username"][:150]})
+            if getattr(request, "axes_locked_out", False):
+                raise Throttled(wait=lockout_seconds(request), detail=LOCKED_OUT)
             raise ValidationError("Unable to log in with the provided credentials.", code="authorization")
-        token, _ = Token.objects.get_or_create(user=user)
-        audit_record(actor=user, action="auth.token", obj=None)
-        return Response({"token": token.key})
+        return Response({"token": services.api_token_obtain(user=user).key})
 
 
 class MeView(APIView):
@@ -82,7 +93,7 @@ class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
                                                      data=serializer.validated_data)
 
 
-class UserFilter(filters.FilterSet):
+class UserFilter(RestrictedFilterSet):
     class Meta:
         model = User
         fields = ["role", "is_active"]
@@ -101,8 +112,15 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         return UserUpdateSerializer if self.action in ("update", "partial_update") else UserSerializer
 
     def perform_create(self, serializer):
-        serializer.instance = services.user_create(actor=self.request.user, tenant=self.request.user.tenant,
-                                                   **serializer.validated_data)
+        data = dict(serializer.validated_data)
+        is_active = data.pop("is_active", True)
+        # An administrator who asks for an inactive account must never get an active one, even for a moment:
+        # created and deactivated in one transaction, each step audited by its service.
+        with transaction.atomic():
+            user = services.user_create(actor=self.request.user, tenant=self.request.user.tenant, **data)
+            if not is_active:
+                user = services.user_update(actor=self.request.user, user=user, data={"is_active": False})
+        serializer.instance = user
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
@@ -134,7 +152,9 @@ class GroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
         services.group_delete(actor=self.request.user, group=instance)
 
 
-class AuditLogFilter(filters.FilterSet):
+class AuditLogFilter(RestrictedFilterSet):
+    # Auditors read the whole log but may not view users: any member of their own tenant is a valid actor.
+    tenant_scoped_choices = ("actor",)
     since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
@@ -178,7 +198,11 @@ class AwsAccountView(_TenantSettingsView):
     serializer_class = AwsAccountSerializer
     model = TenantAwsAccount
     need = Need(Action.ADMIN, of=TenantAwsAccount)
+
     update_service = staticmethod(services.aws_account_update)
+
+    def get_object(self):
+        return services.aws_account_ensure(actor=self.request.user)
 
 
 class VCenterView(_TenantSettingsView):

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import boto3
 import botocore.exceptions
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from django.conf import settings
 
@@ -19,10 +21,10 @@ from django.conf import settings
 @dataclass(frozen=True)
 class AwsCredentials:
     access_key_id: str = ""
-    secret_access_key: str = ""
-    session_token: str = ""
+    secret_access_key: str = field(default="", repr=False)
+    session_token: str = field(default="", repr=False)
     role_arn: str = ""
-    external_id: str = ""
+    external_id: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -78,27 +80,65 @@ def known_region_codes() -> frozenset[str]:
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=10, read_timeout=60)
 
 
+# Every call builds a session (credentials differ per tenant and per assumed role); sharing one loader keeps the
+# service models parsed once per process instead of once per session (tens of milliseconds of JSON each time).
+_LOADER = botocore.loaders.create_loader()
+
+
+def _new_session(**kwargs) -> boto3.session.Session:
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(botocore_session=core, **kwargs)
+
+
+def _platform_session(region: str) -> boto3.session.Session:
+    """The platform's own identity (explicit keys from settings, else boto3's default chain: environment, instance
+    role). It is used for one thing only, sts:AssumeRole into a tenant's role; never for a tenant's work."""
+    return _new_session(
+        aws_access_key_id=settings.PLATFORM_AWS_ACCESS_KEY_ID or None,
+        aws_secret_access_key=settings.PLATFORM_AWS_SECRET_ACCESS_KEY or None,
+        region_name=region,
+    )
+
+
 def _session(credentials: AwsCredentials, region: str) -> boto3.session.Session:
-    base = boto3.session.Session(
-        aws_access_key_id=credentials.access_key_id or None,
-        aws_secret_access_key=credentials.secret_access_key or None,
+    if credentials.role_arn:
+        sts = _platform_session(region).client("sts", endpoint_url=settings.AWS_ENDPOINT_URL, config=_CONFIG)
+        params = {"RoleArn": credentials.role_arn, "RoleSessionName": "vm-migration-portal"}
+        if credentials.external_id:
+            params["ExternalId"] = credentials.external_id
+        with translated_errors():
+            assumed = sts.assume_role(**params)["Credentials"]
+        return _new_session(
+            aws_access_key_id=assumed["AccessKeyId"],
+            aws_secret_access_key=assumed["SecretAccessKey"],
+            aws_session_token=assumed["SessionToken"],
+            region_name=region,
+        )
+    if not (credentials.access_key_id and credentials.secret_access_key):
+        # Without explicit keys boto3 would fall back to the platform's default chain and act in the platform's
+        # own account: a tenant's work never runs on the platform's identity.
+        raise AwsError("NoCredentials", "No AWS credentials are configured for this tenant.")
+    return _new_session(
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
         aws_session_token=credentials.session_token or None,
         region_name=region,
     )
-    if not credentials.role_arn:
-        return base
-    sts = base.client("sts", endpoint_url=settings.AWS_ENDPOINT_URL, config=_CONFIG)
-    params = {"RoleArn": credentials.role_arn, "RoleSessionName": "vm-migration-portal"}
-    if credentials.external_id:
-        params["ExternalId"] = credentials.external_id
+
+
+def platform_account_id() -> str:
+    """The AWS account the platform's own identity belongs to (so a tenant cannot hand the portal a role in it)."""
+    sts = _platform_session(settings.AWS_DEFAULT_REGION).client("sts", endpoint_url=settings.AWS_ENDPOINT_URL,
+                                                                 config=_CONFIG)
     with translated_errors():
-        assumed = sts.assume_role(**params)["Credentials"]
-    return boto3.session.Session(
-        aws_access_key_id=assumed["AccessKeyId"],
-        aws_secret_access_key=assumed["SecretAccessKey"],
-        aws_session_token=assumed["SessionToken"],
-        region_name=region,
-    )
+        return sts.get_caller_identity()["Account"]
+
+
+def account_of_role(role_arn: str) -> str:
+    """The account id inside an IAM role ARN (arn:aws:iam::123456789012:role/name), or "" when it has none."""
+    parts = role_arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[2] == "iam" else ""
 
 
 def client(service: str, credentials: AwsCredentials, region: str):
@@ -472,3 +512,338 @@ def instance_wait_not_pending(credentials: AwsCredentials, region: str, instance
         if info.state != "pending" or time.monotonic() > deadline:
             return info
         time.sleep(1)
+
+
+#
+# AMI backups (CreateImage takes no ClientToken: callers tag the image with their own token and look it up first)
+#
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    image_id: str
+    state: str  # pending | available | failed | error | invalid | deregistered | ...
+    state_reason: str
+    snapshot_ids: tuple[str, ...]
+    progress: int  # 100 once available; while pending, the least advanced of its snapshots
+
+
+def _image_info(ec2, data: dict) -> ImageInfo:
+    snapshots = tuple(m["Ebs"]["SnapshotId"] for m in data.get("BlockDeviceMappings", [])
+                      if m.get("Ebs", {}).get("SnapshotId"))
+    state = data.get("State", "")
+    progress = 100 if state == "available" else 0
+    if state == "pending" and snapshots:
+        found = ec2.describe_snapshots(Filters=[{"Name": "snapshot-id", "Values": list(snapshots)}])["Snapshots"]
+        percents = [int(s.get("Progress", "0%").rstrip("%") or 0) for s in found]
+        progress = min(percents) if percents else 0
+    return ImageInfo(data["ImageId"], state, data.get("StateReason", {}).get("Message", ""), snapshots, progress)
+
+
+def image_create(credentials: AwsCredentials, region: str, *, instance_id: str, name: str, description: str,
+                 no_reboot: bool, tags: dict[str, str]) -> str:
+    """CreateImage of an instance, tagged at creation (so the tags exist as soon as the image does)."""
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        return ec2.create_image(
+            InstanceId=instance_id, Name=name[:128], Description=description[:255], NoReboot=no_reboot,
+            TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+        )["ImageId"]
+
+
+def image_find_by_tag(credentials: AwsCredentials, region: str, key: str, value: str) -> ImageInfo | None:
+    """The account's own image carrying tag key=value (a job's token), if any."""
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        images = ec2.describe_images(Owners=["self"], Filters=[{"Name": f"tag:{key}", "Values": [value]}])["Images"]
+        images = [i for i in images if i.get("State") != "deregistered"]
+        return _image_info(ec2, images[0]) if images else None
+
+
+def image_describe(credentials: AwsCredentials, region: str, image_id: str) -> ImageInfo | None:
+    """The image's state and snapshots; None once it no longer exists."""
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        images = ec2.describe_images(Filters=[{"Name": "image-id", "Values": [image_id]}])["Images"]
+        return _image_info(ec2, images[0]) if images else None
+
+
+def image_delete(credentials: AwsCredentials, region: str, image_id: str, snapshot_ids=()) -> None:
+    """Deregister the image and delete its EBS snapshots (those given and those it still lists). What is already
+    gone is not an error, so a caller that crashed halfway simply calls again; any other refusal raises."""
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        images = ec2.describe_images(Filters=[{"Name": "image-id", "Values": [image_id]}])["Images"]
+        snapshots = set(snapshot_ids)
+        if images:
+            snapshots.update(_image_info(ec2, images[0]).snapshot_ids)
+            try:
+                ec2.deregister_image(ImageId=image_id)
+            except botocore.exceptions.ClientError as exc:
+                if not exc.response.get("Error", {}).get("Code", "").startswith("InvalidAMIID"):
+                    raise
+        for snapshot in sorted(snapshots):
+            try:
+                ec2.delete_snapshot(SnapshotId=snapshot)
+            except botocore.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "InvalidSnapshot.NotFound":
+                    raise
+
+
+def instance_find_by_tag(credentials: AwsCredentials, region: str, key: str, value: str) -> InstanceInfo | None:
+    """A not-terminated instance carrying tag key=value (a launch's token): RunInstances' ClientToken already
+    makes a retry return the first instance on AWS; looking first also holds where tokens are not honoured."""
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        reservations = ec2.describe_instances(Filters=[
+            {"Name": f"tag:{key}", "Values": [value]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
+    instances = [i for r in reservations for i in r["Instances"]]
+    return _instance_info(instances[0]) if instances else None
+
+
+#
+# Instance export to S3 (VM Export): the export buckets, the export task, and the exported object
+#
+
+# The canonical account VM Export writes as, per region (VM Import/Export User Guide, "Prerequisites for exporting
+# an instance"); every region not listed uses the default.
+VMIE_EXPORT_DEFAULT_CANONICAL_ID = "c4d8eabf8db69dbe46bfe0e517100c554f01200b104d59cd408e777ba442a322"
+VMIE_EXPORT_CANONICAL_IDS = {
+    "af-south-1": "3f7744aeebaf91dd60ab135eb1cf908700c8d2bc9133e61261e6c582be6e33ee",
+    "ap-east-1": "97ee7ab57cc9b5034f31e107741a968e595c0d7a19ec23330eae8d045a46edfb",
+    "ap-east-2": "a9fa0eb7c8483f9558cd14b24d16e9c4d1555261a320b586a3a06908ff0047ce",
+    "ap-northeast-3": "40f22ffd22d6db3b71544ed6cd00c8952d8b0a63a87d58d5b074ec60397db8c9",
+    "ap-south-2": "77ab5ec9eac9ade710b7defed37fe0640f93c5eb76ea65a64da49930965f18ca",
+    "ap-southeast-3": "de34aaa6b2875fa3d5086459cb4e03147cf1a9f7d03d82f02bedb991ff3d1df5",
+    "ap-southeast-4": "8b8ea36ab97c280aa8558c57a380353ac7712f01f82c21598afbb17e188b9ad5",
+    "ap-southeast-5": "ed006f67543afcfe0779e356e52d5ed53fa45f95bcd7d277147dfc027aaca0e7",
+    "ap-southeast-6": "2dc8fa4ca1c59da5c6a4c5b0e397eea130ec62e49f18cff179034665fd20e8a2",
+    "ap-southeast-7": "d011fe83abcc227a7ac0f914ce411d3630c4ef735e92e88ce0aa796dcfecfbdd",
+    "ca-west-1": "78e12f8d798f89502177975c4ccdac686c583765cea2bf06e9b34224e2953c83",
+    "eu-central-2": "5d9fcea77b2fb3df05fc15c893f212ae1d02adb4b24c13e18586db728a48da67",
+    "eu-south-1": "04636d9a349e458b0c1cbf1421858b9788b4ec28b066148d4907bb15c52b5b9c",
+    "eu-south-2": "6e81c4c52a37a7f59e103625162ed97bcd0e646593adb107d21310d093151518",
+    "il-central-1": "328a78de7561501444823ebeb59152eca7cb58fee2fe2e4223c2cdd9f93ae931",
+    "me-central-1": "7d3018832562b7b6c126f5832211fae90bd3eee3ed3afde192d990690267e475",
+    "me-south-1": "aa763f2cf70006650562c62a09433f04353db3cba6ba6aeb3550fdc8065d3d9f",
+    "mx-central-1": "edaff67fe25d544b855bd0ba9a74a99a2584ab89ceda0a9661bdbeca530d0fca",
+}
+_VMIE_EXPORT_CANONICAL_ID_BY_PARTITION = {
+    "aws-cn": "834bafd86b15b6ca71074df0fd1f93d234b9d5e848a2cb31f880c149003ce36f",
+    "aws-us-gov": "af913ca13efe7a94b88392711f6cfc8aa07c9d1454d4f190a624b126733a5602",
+}
+
+
+@functools.cache
+def partition_of(region: str) -> str:
+    return boto3.session.Session().get_partition_for_region(region)
+
+
+def export_grantee_canonical_id(region: str) -> str:
+    """The canonical account VM Export writes the exported image as in `region`."""
+    return VMIE_EXPORT_CANONICAL_IDS.get(region) or _VMIE_EXPORT_CANONICAL_ID_BY_PARTITION.get(
+        partition_of(region), VMIE_EXPORT_DEFAULT_CANONICAL_ID)
+
+
+def export_bucket_policy(bucket: str, region: str) -> dict:
+    """The bucket policy VM Export needs: read the bucket's ACL and write the image, and nothing more."""
+    arn = f"arn:{partition_of(region)}:s3:::{bucket}"
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "VmExportReadAcpAndWrite", "Effect": "Allow",
+        "Principal": {"CanonicalUser": export_grantee_canonical_id(region)},
+        "Action": ["s3:GetBucketAcl", "s3:PutObject"], "Resource": [arn, f"{arn}/*"],
+    }]}
+
+
+def export_bucket_plan(bucket: str, region: str) -> dict:
+    """Everything `export_bucket_ensure` applies to the bucket, to show before asking for consent."""
+    return {
+        "bucket": bucket, "region": region,
+        # ACLs must stay enabled: VM Export refuses a bucket whose object ownership is "bucket owner enforced".
+        "object_ownership": "BucketOwnerPreferred",
+        "acl_grants": [{"grantee_canonical_id": export_grantee_canonical_id(region), "permission": p}
+                       for p in ("READ_ACP", "WRITE")],
+        "bucket_policy": export_bucket_policy(bucket, region),
+        "block_public_access": True,
+        "lifecycle": "abort incomplete multipart uploads after 2 days",
+    }
+
+
+def export_bucket_ensure(credentials: AwsCredentials, region: str, bucket: str) -> bool:
+    """Create the bucket (or find it already the tenant's) and give VM Export what it needs there: object ownership
+    that keeps ACLs, the READ_ACP and WRITE grants and the same as a bucket policy, all public access blocked, and
+    a rule that clears incomplete uploads. Idempotent. Returns whether this call created the bucket.
+
+    A bucket of that name in another account raises AwsError("BucketAlreadyExists") naming it."""
+    s3 = client("s3", credentials, region)
+    taken = AwsError("BucketAlreadyExists", f"The bucket name {bucket} is already taken by another AWS account.")
+    with translated_errors():
+        try:
+            s3.head_bucket(Bucket=bucket)
+            exists = True
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("403", "AccessDenied", "Forbidden"):
+                raise taken from exc
+            if code not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+            exists = False
+        params = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerPreferred"}
+        if region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            # Also when it exists: only CreateBucket tells "yours" (BucketAlreadyOwnedByYou) from "someone else's".
+            s3.create_bucket(**params)
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "BucketAlreadyExists":
+                raise taken from exc
+            if code != "BucketAlreadyOwnedByYou":
+                raise
+        _export_bucket_configure(s3, bucket, region)
+    return not exists
+
+
+def _export_bucket_configure(s3, bucket: str, region: str) -> None:
+    import json
+
+    grantee = {"Type": "CanonicalUser", "ID": export_grantee_canonical_id(region)}
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]})
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]
+    s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": owner, "Grants": [
+        {"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"},
+        {"Grantee": grantee, "Permission": "READ_ACP"},
+        {"Grantee": grantee, "Permission": "WRITE"},
+    ]})
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(export_bucket_policy(bucket, region)))
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
+        "ID": "abort-incomplete-export-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2},
+    }]})
+
+
+def export_bucket_delete_if_empty(credentials: AwsCredentials, region: str, bucket: str) -> bool:
+    """Remove a bucket this portal just created and no longer needs; a bucket holding anything is left alone."""
+    s3 = client("s3", credentials, region)
+    with translated_errors():
+        try:
+            s3.delete_bucket(Bucket=bucket)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("BucketNotEmpty", "NoSuchBucket", "404"):
+                return False
+            raise
+    return True
+
+
+@dataclass(frozen=True)
+class ExportTaskInfo:
+    task_id: str
+    state: str  # active | cancelling | cancelled | completed
+    status_message: str
+    instance_id: str
+    bucket: str
+    key: str
+    description: str
+    tags: dict[str, str]
+
+
+def _export_task_info(data: dict) -> ExportTaskInfo:
+    s3 = data.get("ExportToS3Task", {})
+    return ExportTaskInfo(
+        data["ExportTaskId"], data.get("State", ""), data.get("StatusMessage", ""),
+        data.get("InstanceExportDetails", {}).get("InstanceId", ""), s3.get("S3Bucket", ""), s3.get("S3Key", ""),
+        data.get("Description", ""), {t["Key"]: t.get("Value", "") for t in data.get("Tags", [])})
+
+
+def instance_export_start(credentials: AwsCredentials, region: str, *, instance_id: str, bucket: str, prefix: str,
+                          target_environment: str, disk_image_format: str, container_format: str, description: str,
+                          tags: dict[str, str]) -> ExportTaskInfo:
+    """CreateInstanceExportTask. It takes no client token: callers put a token of their own in `tags` and
+    `description` first, and look for it with `instance_export_find` before calling this again."""
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        response = ec2.create_instance_export_task(
+            InstanceId=instance_id, TargetEnvironment=target_environment, Description=description[:255],
+            ExportToS3Task={"DiskImageFormat": disk_image_format, "ContainerFormat": container_format,
+                            "S3Bucket": bucket, "S3Prefix": prefix},
+            TagSpecifications=[{"ResourceType": "export-instance-task",
+                                "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+        )
+    return _export_task_info(response["ExportTask"])
+
+
+def instance_export_find(credentials: AwsCredentials, region: str, *, tag_key: str,
+                         tag_value: str) -> ExportTaskInfo | None:
+    """The export task carrying this tag (or, should tags have been dropped, this value in its description)."""
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        tasks = [_export_task_info(t) for t in ec2.describe_export_tasks()["ExportTasks"]]
+    return next((t for t in tasks if t.tags.get(tag_key) == tag_value or tag_value in t.description), None)
+
+
+def instance_export_describe(credentials: AwsCredentials, region: str, task_id: str) -> ExportTaskInfo:
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        tasks = ec2.describe_export_tasks(ExportTaskIds=[task_id])["ExportTasks"]
+    if not tasks:
+        raise AwsError("InvalidExportTaskID.NotFound", f"Export task {task_id} not found.")
+    return _export_task_info(tasks[0])
+
+
+def instance_export_cancel(credentials: AwsCredentials, region: str, task_id: str) -> str:
+    """Ask AWS to cancel (it then removes the partial object). Returns the task's state afterwards: "cancelling"
+    or "cancelled", "completed" (too late), or "active" when AWS is writing the final image and no longer cancels."""
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        try:
+            ec2.cancel_export_task(ExportTaskId=task_id)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "IncorrectState":
+                raise
+            return instance_export_describe(credentials, region, task_id).state
+    return "cancelling"
+
+
+def object_size(credentials: AwsCredentials, region: str, bucket: str, key: str) -> int | None:
+    """HeadObject's ContentLength, or None when there is no such object."""
+    s3 = client("s3", credentials, region)
+    with translated_errors():
+        try:
+            return s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+
+def objects_delete_under(credentials: AwsCredentials, region: str, bucket: str, prefix: str) -> int:
+    """Delete every object and abort every unfinished multipart upload whose key starts with `prefix` (an exact
+    key included). Returns how many objects were deleted."""
+    if not prefix:
+        raise ValueError("refusing to empty a whole bucket")
+    s3 = client("s3", credentials, region)
+    deleted = 0
+    with translated_errors():
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+        for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+            for upload in page.get("Uploads", []):
+                multipart_abort(s3, bucket, upload["Key"], upload["UploadId"])
+    return deleted
+
+
+def presigned_get_url(credentials: AwsCredentials, region: str, bucket: str, key: str, expires_seconds: int) -> str:
+    """A time-limited download link (SigV4, so at most seven days; with an assumed role, no longer than the role's
+    session)."""
+    s3 = _session(credentials, region).client(
+        "s3", endpoint_url=settings.AWS_ENDPOINT_URL, config=_CONFIG.merge(Config(signature_version="s3v4")))
+    with translated_errors():
+        return s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
+                                         ExpiresIn=int(expires_seconds))

@@ -4,6 +4,11 @@ It takes connection settings as a plain dataclass, returns plain dataclasses, ho
 VSphereError, whose message is fit for a user and whose `category` says what kind of failure it was. NFC disk
 downloads use http.client directly (streaming, constant memory), authenticated with the SOAP session cookie and
 verified against the thumbprint the lease vouches for.
+
+Every connection, SOAP and NFC, goes to an address the outbound policy (portal.integrations.outbound) checked: the
+vCenter URL and each device URL a lease hands back are tenant-controlled, so the name is resolved once, every
+address checked, and the TCP connection opened to that checked address while TLS (SNI, the certificate's name
+check) and the Host header keep the real host name.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ import xml.etree.ElementTree as ElementTree
 import xml.parsers.expat
 from dataclasses import dataclass, field
 
-from pyVim.connect import Connect, Disconnect
-from pyVmomi import vim, vmodl
+from pyVim.connect import Disconnect
+from pyVmomi import SoapStubAdapter, vim, vmodl
 from pyVmomi.Security import CertificateMismatchException, ThumbprintMismatchException
 from pyVmomi.VmomiSupport import GetServiceVersions, versionIdMap
+
+from portal.integrations.outbound import OutboundPolicy, OutboundRefused, Target
 
 logger = logging.getLogger("portal.integrations.vsphere")
 
@@ -31,6 +38,7 @@ UNREACHABLE = "unreachable"
 TLS = "tls"
 AUTH = "auth"
 NOT_FOUND = "not_found"
+REFUSED = "refused"  # the outbound address policy refused the address: no connection was attempted
 OTHER = "other"
 
 _SOAP_PATH = "/sdk"
@@ -42,7 +50,7 @@ _VERSIONS_MAX_BYTES = 1024 * 1024
 class VCenterConnection:
     url: str
     username: str
-    password: str
+    password: str = field(repr=False)
     verify_tls: bool = True
     ca_pem: str = ""
     thumbprint: str = ""
@@ -50,6 +58,7 @@ class VCenterConnection:
     dns_suffixes: tuple[str, ...] = ()
     connect_timeout: float = 10
     read_timeout: float = 60
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
 
 
 @dataclass(frozen=True)
@@ -95,7 +104,7 @@ class ExportLease:
 
 class VSphereError(Exception):
     """A vSphere call failed. `code` is stable for callers to match on, `message` is fit to show a user, and
-    `category` is one of UNREACHABLE, TLS, AUTH, NOT_FOUND, OTHER. The raw cause is only in the chain."""
+    `category` is one of UNREACHABLE, TLS, AUTH, NOT_FOUND, REFUSED, OTHER. The raw cause is only in the chain."""
 
     def __init__(self, code: str, message: str, category: str = OTHER):
         super().__init__(f"{code}: {message}")
@@ -116,10 +125,8 @@ _UNEXPECTED = "vCenter gave an unexpected answer."
 def _translate(exc: BaseException) -> VSphereError:
     """The VSphereError a pyVmomi fault, network error or parser error stands for (`exc` may also be a fault
     object that was never raised, such as a task's error)."""
-    if isinstance(exc, vim.fault.HostConnectFault) and isinstance(exc.__context__, Exception):
-        # pyVim's login wraps whatever RetrieveContent raised (timeout, refused, bad XML) in a HostConnectFault
-        # whose msg is the raw text; the wrapped exception says what really happened.
-        return _translate(exc.__context__)
+    if isinstance(exc, OutboundRefused):
+        return VSphereError("refused", exc.message_for("The vCenter URL"), REFUSED)
     if isinstance(exc, vmodl.fault.ManagedObjectNotFound):
         return VSphereError("not_found", "The object no longer exists in vCenter.", NOT_FOUND)
     if isinstance(exc, vim.fault.InvalidLogin):
@@ -158,7 +165,7 @@ def _category_of(exc: BaseException) -> str:
 # SyntaxError), and a few conditions as a bare Exception; these are expected from a misbehaving peer.
 _PEER_ERRORS = (vmodl.MethodFault, OSError, http.client.HTTPException, xml.parsers.expat.ExpatError, SyntaxError,
                 ValueError, TypeError, AttributeError, LookupError, ThumbprintMismatchException,
-                CertificateMismatchException)
+                CertificateMismatchException, OutboundRefused)
 
 
 @contextlib.contextmanager
@@ -209,6 +216,35 @@ def _pinned_context(thumbprint: str) -> ssl.SSLContext:
     return context
 
 
+def _checked_connection_class(target: Target, context: ssl.SSLContext | None) -> type[http.client.HTTPConnection]:
+    """An http.client connection class whose TCP connection goes to the address the outbound policy checked.
+
+    http.client (and pyVmomi's stub, which builds its pooled connections from this class) would resolve the host
+    name again on every connect, and a second answer may differ from the checked one. The connection is still
+    made out for the real host name, so the Host header, SNI and the certificate's host name check use it."""
+
+    def open_socket(connection: http.client.HTTPConnection) -> socket.socket:
+        return socket.create_connection((target.ip, target.port), connection.timeout, connection.source_address)
+
+    if context is None:
+        class CheckedHTTPConnection(http.client.HTTPConnection):
+            def connect(self):
+                self.sock = open_socket(self)
+
+        return CheckedHTTPConnection
+
+    class CheckedHTTPSConnection(http.client.HTTPSConnection):
+        def connect(self):
+            sock = open_socket(self)
+            try:
+                self.sock = context.wrap_socket(sock, server_hostname=target.host)
+            except BaseException:
+                sock.close()
+                raise
+
+    return CheckedHTTPSConnection
+
+
 def _principal_keys(principal: str) -> set[str]:
     """DOMAIN\\user and user@domain name the same account; vCenter compares case-insensitively."""
     principal = principal.strip().lower()
@@ -227,12 +263,11 @@ class VCenterSession:
 
     def __init__(self, connection: VCenterConnection):
         self.connection = connection
-        parsed = urllib.parse.urlsplit(connection.url)
-        self.protocol = parsed.scheme or "https"
-        self.host = parsed.hostname or ""
-        self.port = parsed.port or (443 if self.protocol == "https" else 80)
         self.si = None
+        self._esx_hosts: frozenset[str] | None = None
         with _translated("connecting to vCenter"):
+            self.target = connection.outbound.check_url(connection.url)
+            self.protocol, self.host, self.port = self.target.scheme, self.target.host, self.target.port
             self._connect()
 
     def _tls_context(self) -> ssl.SSLContext | None:
@@ -245,10 +280,10 @@ class VCenterSession:
         return ssl.create_default_context(cadata=self.connection.ca_pem or None)
 
     def _http_connection(self, context: ssl.SSLContext | None) -> http.client.HTTPConnection:
+        connection_class = _checked_connection_class(self.target, context)
         if context is not None:
-            return http.client.HTTPSConnection(self.host, self.port, timeout=self.connection.connect_timeout,
-                                               context=context)
-        return http.client.HTTPConnection(self.host, self.port, timeout=self.connection.connect_timeout)
+            return connection_class(self.host, self.port, timeout=self.connection.connect_timeout, context=context)
+        return connection_class(self.host, self.port, timeout=self.connection.connect_timeout)
 
     def _api_version(self, context: ssl.SSLContext | None) -> str:
         """The newest vim25 version both vCenter and pyVmomi speak, read from vimServiceVersions.xml.
@@ -287,14 +322,20 @@ class VCenterSession:
         # pyVmomi has a single socket timeout (httpConnectionTimeout) for connecting and reading; the probe above
         # already proved vCenter reachable within connect_timeout, so read_timeout bounds every SOAP call.
         # connectionPoolTimeout is unrelated: it only closes idle pooled connections.
-        self.si = Connect(host=self.host, port=self.port if self.protocol == "https" else -self.port,
-                          user=self.connection.username, pwd=self.connection.password, path=_SOAP_PATH,
-                          version=version, sslContext=context, httpConnectionTimeout=self.connection.read_timeout,
-                          connectionPoolTimeout=60)
+        # The stub is built here rather than by pyVim's Connect so that its connection class can be the checked
+        # one before its first connection: the stub opens every pooled connection with `stub.scheme`.
+        stub = SoapStubAdapter(host=self.host, port=self.port if self.protocol == "https" else -self.port,
+                               path=_SOAP_PATH, version=version, sslContext=context,
+                               httpConnectionTimeout=self.connection.read_timeout, connectionPoolTimeout=60)
+        stub.scheme = _checked_connection_class(self.target, context)
+        self.si = vim.ServiceInstance("ServiceInstance", stub)
         try:
             self.content = self.si.RetrieveContent()
+            self.content.sessionManager.Login(self.connection.username, self.connection.password, None)
         except Exception:
-            self.close()
+            # No session to log out of: Disconnect would only open another connection to a failing peer.
+            stub.DropConnections()
+            self.si = None
             raise
 
     def close(self) -> None:
@@ -479,6 +520,73 @@ class VCenterSession:
     def session_cookie(self) -> str:
         return self.si._stub.cookie.split(";", 1)[0] if self.si._stub.cookie else ""
 
+    @_translated("listing the ESX hosts")
+    def esx_host_names(self) -> frozenset[str]:
+        """The names of the ESX hosts in vCenter's inventory (lower case), read once per session."""
+        if self._esx_hosts is None:
+            collector = vmodl.query.PropertyCollector
+            view = self.content.viewManager.CreateContainerView(self.content.rootFolder, [vim.HostSystem], True)
+            try:
+                spec = collector.FilterSpec(
+                    objectSet=[collector.ObjectSpec(obj=view, skip=True, selectSet=[collector.TraversalSpec(
+                        name="hosts", path="view", skip=False, type=vim.view.ContainerView)])],
+                    propSet=[collector.PropertySpec(type=vim.HostSystem, pathSet=["name"])])
+                names: set[str] = set()
+                result = self.content.propertyCollector.RetrievePropertiesEx([spec], collector.RetrieveOptions())
+                while result is not None:
+                    names.update(_host_key(p.val) for o in result.objects for p in o.propSet if p.name == "name")
+                    if not result.token:
+                        break
+                    result = self.content.propertyCollector.ContinueRetrievePropertiesEx(result.token)
+            finally:
+                view.Destroy()
+            self._esx_hosts = frozenset(names)
+        return self._esx_hosts
+
+    def _device_target(self, device_url: str, vm_name: str) -> tuple[str, Target]:
+        """The host a device URL names (`*` is vCenter's) and the checked address to download it from.
+
+        The URL comes from the tenant's vCenter, so it may only lead to vCenter itself (the address its session
+        already uses, not looked up again) or to an ESX host of vCenter's own inventory, resolved (with the DNS
+        suffixes) and checked by the same outbound policy as the vCenter URL."""
+        policy = self.connection.outbound
+        try:
+            parsed = urllib.parse.urlsplit(device_url)
+            scheme, host, port = parsed.scheme.lower(), parsed.hostname or "", parsed.port
+        except ValueError:
+            scheme, host, port = "", "", None
+        if not host or scheme not in ("https", "http"):
+            raise VSphereError("esx_refused", f"vCenter handed back a download address for {vm_name} that is not "
+                                              "an http(s) URL.", REFUSED)
+        host = self.host if host == "*" else _host_key(host)
+        port = port or (443 if scheme == "https" else 80)
+        try:
+            policy.check_scheme(scheme)
+        except OutboundRefused as exc:
+            raise VSphereError("esx_refused", exc.message_for(f"The download address of ESX host {host}"),
+                               REFUSED) from exc
+        if host in (_host_key(self.host), self.target.ip):
+            return host, Target(self.host, port, scheme, self.target.ip)
+        checked: dict[str, Target] = {}
+
+        def check(name: str) -> None:
+            checked[name] = policy.check_host(name, port, scheme)
+
+        try:
+            name = _resolve(host, self.connection.dns_suffixes, check)
+        except OutboundRefused as exc:
+            raise VSphereError("esx_refused", exc.message_for(f"The download address of ESX host {host}"),
+                               REFUSED) from exc
+        if name is None:
+            raise VSphereError("esx_unreachable", esx_unreachable_message(host, vm_name), UNREACHABLE)
+        inventory = self.esx_host_names()
+        if not {host, _host_key(name)} & inventory:
+            logger.warning("vCenter %s handed back a download URL on %s, which is not one of its %d ESX hosts",
+                           self.host, host, len(inventory))
+            raise VSphereError("esx_refused", f"vCenter handed back a download address for {vm_name} on {host}, "
+                                              "which is neither vCenter nor one of its ESX hosts.", REFUSED)
+        return host, checked[name]
+
     @_translated("opening a disk download")
     def open_disk(self, device: LeaseDevice, vm_name: str, timeout: float | None = None) -> "DiskStream":
         """Start the download of one disk. `*` in the device URL means "the host you connected to".
@@ -486,27 +594,26 @@ class VCenterSession:
         The TCP and TLS handshake run under the connection's connect_timeout, every read after it under
         read_timeout (or `timeout`, when given)."""
         read_timeout = self.connection.read_timeout if timeout is None else timeout
+        host, target = self._device_target(device.url, vm_name)
         parsed = urllib.parse.urlsplit(device.url)
-        host = parsed.hostname or ""
-        host = self.host if host == "*" else host
-        resolved = _resolve(host, self.connection.dns_suffixes)
-        if resolved is None:
-            raise VSphereError("esx_unreachable", esx_unreachable_message(host, vm_name), UNREACHABLE)
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        connect_timeout = self.connection.connect_timeout
-        if parsed.scheme == "https":
-            connection = http.client.HTTPSConnection(resolved, port, timeout=connect_timeout,
-                                                     context=_unverified_context())
-        else:
-            connection = http.client.HTTPConnection(resolved, port, timeout=connect_timeout)
         path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+        connect_timeout = self.connection.connect_timeout
+        if target.scheme == "https":
+            # Trust comes from the thumbprint the lease vouches for (checked below, before the cookie is sent),
+            # not from a CA: ESX certificates are usually signed by vCenter's own VMCA.
+            context = _unverified_context()
+            connection = _checked_connection_class(target, context)(target.host, target.port,
+                                                                    timeout=connect_timeout, context=context)
+        else:
+            connection = _checked_connection_class(target, None)(target.host, target.port, timeout=connect_timeout)
         try:
             connection.connect()
             connection.sock.settimeout(read_timeout)
-            if parsed.scheme == "https" and not self.connection.ignore_esx_certificate_errors:
+            if target.scheme == "https" and not self.connection.ignore_esx_certificate_errors:
                 _check_thumbprint(connection.sock, device.ssl_thumbprint, host)
             connection.putrequest("GET", path, skip_host=True)
-            connection.putheader("Host", host if port in (80, 443) else f"{host}:{port}")
+            named = f"[{host}]" if ":" in host else host
+            connection.putheader("Host", named if target.port in (80, 443) else f"{named}:{target.port}")
             connection.putheader("Cookie", self.session_cookie())
             connection.endheaders()
             response = connection.getresponse()
@@ -558,12 +665,24 @@ class DiskStream:
             self.connection.close()
 
 
-def _resolve(host: str, suffixes: tuple[str, ...]) -> str | None:
-    """The host itself if it resolves, else the first `host.suffix` that does (the connector's search list)."""
+def _host_key(name: str) -> str:
+    return name.strip().lower().rstrip(".")
+
+
+def _resolvable(name: str) -> None:
+    socket.getaddrinfo(name, None)
+
+
+def _resolve(host: str, suffixes: tuple[str, ...], check=_resolvable) -> str | None:
+    """The host itself if it resolves, else the first `host.suffix` that does (the connector's search list).
+
+    `check(name)` resolves a name, raising socket.gaierror when it does not; the adapter passes the outbound
+    policy's check, which also raises OutboundRefused for a name whose addresses it refuses (not skipped: the
+    search stops there)."""
     candidates = [host] + ([f"{host}.{s}" for s in suffixes] if "." not in host.rstrip(".") or suffixes else [])
     for name in dict.fromkeys(candidates):
         try:
-            socket.getaddrinfo(name, None)
+            check(name)
             return name
         except (socket.gaierror, UnicodeError):
             continue

@@ -8,6 +8,13 @@ app_name = "ui"
 urlpatterns = [
     path("", views.home, name="home"),
     path("audit-log/", views.audit_log, name="audit-log"),
+    path("users/", views.users, name="users"),
+    path("users/<int:pk>/", views.user_edit, name="user-edit"),
+    path("groups/<int:pk>/", views.group_edit, name="group-edit"),
+    path("settings/", views.settings_page, name="settings"),
+    path("settings/test/", views.connection_test, name="connection-test"),
     path("", include("environments.ui.urls")),
     path("", include("migrations_app.ui.urls")),
+    path("", include("environments.ui.backup_urls")),
+    path("", include("exports.ui.urls")),
 ]

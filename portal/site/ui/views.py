@@ -1,19 +1,37 @@
-"""The page shell's own pages: home (the environments the user may see) and the audit log. Each app's pages live
-in that app (`<app>/ui/`); like the API, every queryset comes from `restrict()` and every gate from a `Need`."""
+"""The page shell's own pages: the dashboard, the audit log, and the tenant administration that belongs to the core
+(users, groups, connector and AWS settings). Each app's pages live in that app (`<app>/ui/`); like the API, every
+queryset comes from `restrict()` and every gate from a `Need`."""
 
+import csv
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_tables2 import RequestConfig
 
 from environments.models import Environment, Region
-from portal.core.models import AuditLog, TenantVCenter
+from environments.selectors import environment_tree
+from environments.ui.tables import EnvironmentTable
+from migrations_app.selectors import connection_checks
+from portal.core import services
+from portal.core.errors import SHOWN_ERRORS
+from portal.core.forms import add_service_error
+from portal.core.models import AuditLog, TenantGroup, TenantVCenter, User
 from portal.core.querysets import Need
 from portal.core.roles import Action
 from portal.core.selectors import vcenter_warnings
+from portal.site.ui.forms import AuditLogFilter, AwsAccountForm, GroupForm, UserCreateForm, UserEditForm, VCenterForm
+from portal.site.ui.tables import AuditLogTable, UserTable
 
 MANAGE_ENVIRONMENTS = Need(Action.ADMIN, of=Environment)
 READ_AUDIT_LOG = Need(Action.VIEW, of=AuditLog)
+MANAGE_PEOPLE = Need(Action.ADMIN, of=User)
+MANAGE_SETTINGS = Need(Action.ADMIN, of=TenantVCenter)
+AUDIT_DAYS = 7
+PAGE_SIZE = 50
 
 
 @login_required
@@ -22,20 +40,196 @@ def home(request):
         return redirect("admin:index")
     if request.user.tenant_id is None:
         raise Http404("Platform operators use the platform admin.")
-    environments = Environment.objects.restrict(request.user, Action.VIEW).select_related("region")
+    environments = Environment.objects.restrict(request.user, Action.VIEW).select_related("region").order_by(
+        "region__code", "name")
+    table = EnvironmentTable(environments)
+    RequestConfig(request, paginate={"per_page": 25}).configure(table)
     vcenter = TenantVCenter.objects.restrict(request.user, Action.ADMIN).first()
     return render(request, "site/home.html", {
-        "environments": environments,
+        "table": table,
+        "has_environments": environments.exists(),
         "regions": Region.objects.restrict(request.user, Action.VIEW),
         "is_admin": MANAGE_ENVIRONMENTS.allows(request.user),
         "warnings": vcenter_warnings(vcenter) if vcenter else [],
+        "tree": environment_tree(fetched_by=request.user),
     })
+
+
+#
+# Audit log (auditors and administrators)
+#
+
+
+class _Echo:
+    def write(self, value):
+        return value
 
 
 @login_required
 def audit_log(request):
     if not READ_AUDIT_LOG.allows(request.user):
         raise Http404()
-    since = timezone.now() - timezone.timedelta(days=7)
-    rows = AuditLog.objects.restrict(request.user, Action.VIEW).filter(created_at__gte=since)[:500]
-    return render(request, "site/audit_log.html", {"rows": rows})
+    since = timezone.now() - timezone.timedelta(days=AUDIT_DAYS)
+    rows = AuditLog.objects.restrict(request.user, Action.VIEW).filter(created_at__gte=since)
+    filters = AuditLogFilter(request.GET or None, queryset=rows)
+    rows = filters.qs if filters.is_bound and filters.is_valid() else rows
+    if request.GET.get("format") == "csv":
+        writer = csv.writer(_Echo())
+        header = ["created_at", "actor", "action", "outcome", "object_type", "object_id", "object", "remote_addr"]
+        lines = (writer.writerow([r.created_at.isoformat(), r.actor_username, r.action, r.outcome, r.object_type,
+                                  r.object_id, r.object_repr, r.remote_addr or ""]) for r in rows.iterator())
+        response = StreamingHttpResponse((line for part in ([writer.writerow(header)], lines) for line in part),
+                                         content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
+        return response
+    table = AuditLogTable(rows)
+    RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
+    query = request.GET.copy()
+    query.pop("page", None)
+    query["format"] = "csv"
+    return render(request, "site/audit_log.html", {"table": table, "filter": filters,
+                                                   "csv_query": query.urlencode(), "days": AUDIT_DAYS})
+
+
+#
+# Users and groups (administrators)
+#
+
+
+@login_required
+def users(request):
+    if not MANAGE_PEOPLE.allows(request.user):
+        raise Http404()
+    form = UserCreateForm(request.POST if request.POST.get("form") == "user" else None, prefix="user")
+    group_form = GroupForm(request.POST if request.POST.get("form") == "group" else None, actor=request.user,
+                           prefix="group")
+    if request.method == "POST":
+        if request.POST.get("form") == "user" and form.is_valid():
+            try:
+                user = services.user_create(actor=request.user, tenant=request.user.tenant, **form.cleaned_data)
+            except SHOWN_ERRORS as exc:
+                add_service_error(form, exc)
+            else:
+                messages.success(request, f"User {user.username} created.")
+                return redirect("ui:users")
+        elif request.POST.get("form") == "group" and group_form.is_valid():
+            try:
+                group = services.group_create(actor=request.user, name=group_form.cleaned_data["name"],
+                                              members=group_form.member_users())
+            except SHOWN_ERRORS as exc:
+                add_service_error(group_form, exc)
+            else:
+                messages.success(request, f"Group {group.display_name} created.")
+                return redirect("ui:users")
+    table = UserTable(User.objects.restrict(request.user, Action.ADMIN).order_by("username"))
+    RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
+    groups = TenantGroup.objects.restrict(request.user, Action.ADMIN).prefetch_related("user_set").order_by(
+        "display_name")
+    return render(request, "site/users.html", {"table": table, "form": form, "group_form": group_form,
+                                               "groups": groups, "can_manage": True})
+
+
+@login_required
+def user_edit(request, pk):
+    if not MANAGE_PEOPLE.allows(request.user):
+        raise Http404()
+    user = User.objects.restrict(request.user, Action.ADMIN).filter(pk=pk).first()
+    if user is None:
+        raise Http404()
+    initial = {"role": user.role, "email": user.email, "vcenter_principal": user.vcenter_principal,
+               "is_active": user.is_active}
+    form = UserEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        password = data.pop("password") or None
+        changes = {k: v for k, v in data.items() if getattr(user, k) != v}
+        try:
+            services.user_update(actor=request.user, user=user, data=changes, password=password)
+        except SHOWN_ERRORS as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, f"User {user.username} saved.")
+            return redirect("ui:users")
+    return render(request, "site/user_edit.html", {"form": form, "subject": user})
+
+
+@login_required
+def group_edit(request, pk):
+    if not MANAGE_PEOPLE.allows(request.user):
+        raise Http404()
+    group = TenantGroup.objects.restrict(request.user, Action.ADMIN).filter(pk=pk).first()
+    if group is None:
+        raise Http404()
+    form = GroupForm(request.POST or None, actor=request.user, initial={
+        "name": group.display_name, "members": [u.pk for u in group.user_set.all()]})
+    if request.method == "POST":
+        if request.POST.get("delete"):
+            services.group_delete(actor=request.user, group=group)
+            messages.success(request, f"Group {group.display_name} deleted.")
+            return redirect("ui:users")
+        if form.is_valid():
+            try:
+                services.group_update(actor=request.user, group=group, name=form.cleaned_data["name"],
+                                      members=form.member_users())
+            except SHOWN_ERRORS as exc:
+                add_service_error(form, exc)
+            else:
+                messages.success(request, f"Group {group.display_name} saved.")
+                return redirect("ui:users")
+    return render(request, "site/group_edit.html", {"form": form, "group": group})
+
+
+#
+# Connector and AWS settings (administrators)
+#
+
+
+def _vcenter_initial(vcenter):
+    if vcenter is None:
+        return {"verify_tls": True}
+    return {name: getattr(vcenter, name) for name in VCenterForm.base_fields if name != "password"}
+
+
+@login_required
+def settings_page(request):
+    if not MANAGE_SETTINGS.allows(request.user):
+        raise Http404()
+    vcenter = TenantVCenter.objects.restrict(request.user, Action.ADMIN).first()
+    account = services.aws_account_ensure(actor=request.user)
+    which = request.POST.get("form")
+    vcenter_form = VCenterForm(request.POST if which == "vcenter" else None, initial=_vcenter_initial(vcenter),
+                               prefix="vc")
+    aws_form = AwsAccountForm(request.POST if which == "aws" else None, prefix="aws", initial={
+        name: getattr(account, name) for name in AwsAccountForm.base_fields if name != "secret_access_key"})
+    if request.method == "POST":
+        if which == "vcenter" and vcenter_form.is_valid():
+            try:
+                services.vcenter_update(actor=request.user, data=vcenter_form.changes(vcenter))
+            except SHOWN_ERRORS as exc:
+                add_service_error(vcenter_form, exc)
+            else:
+                messages.success(request, "vCenter connection saved.")
+                return redirect("ui:settings")
+        elif which == "aws" and aws_form.is_valid():
+            try:
+                services.aws_account_update(actor=request.user, data=aws_form.changes(account))
+            except SHOWN_ERRORS as exc:
+                add_service_error(aws_form, exc)
+            else:
+                messages.success(request, "AWS account saved.")
+                return redirect("ui:settings")
+    return render(request, "site/settings.html", {
+        "vcenter_form": vcenter_form, "aws_form": aws_form, "account": account,
+        "warnings": vcenter_warnings(vcenter) if vcenter else [],
+    })
+
+
+@login_required
+@require_POST
+def connection_test(request):
+    if not MANAGE_SETTINGS.allows(request.user):
+        raise Http404()
+    codes = list(Region.objects.restrict(request.user, Action.VIEW).order_by("code").values_list("code", flat=True))
+    checks = connection_checks(tenant=request.user.tenant, region_codes=codes)
+    template = "site/_connection_checks.html" if request.htmx else "site/connection_checks_page.html"
+    return render(request, template, {"checks": checks})

@@ -34,6 +34,13 @@ class Command(BaseCommand):
                 peers = start_demo_peers()
                 # This process keeps serving the AWS sandbox; the web server and the worker talk to it over HTTP.
                 settings.AWS_ENDPOINT_URL = child_env["AWS_ENDPOINT_URL"] = peers.aws_endpoint
+                # The outbound policy's allowance for the sandbox vCenter (loopback, plain HTTP), here and in the
+                # web server and worker, which read it from their environment.
+                child_env.update(peers.portal_settings)
+                if "OUTBOUND_ALLOW_HTTP" in peers.portal_settings:
+                    settings.OUTBOUND_ALLOW_HTTP = peers.portal_settings["OUTBOUND_ALLOW_HTTP"] == "true"
+                if "OUTBOUND_ALLOWED_CIDRS" in peers.portal_settings:
+                    settings.OUTBOUND_ALLOWED_CIDRS = peers.portal_settings["OUTBOUND_ALLOWED_CIDRS"].split(",")
                 configure_demo_tenant(peers, self.stdout)
             children.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=child_env))
             self.stdout.write(f"Portal on http://{addr}/  (API docs at /api/docs/)")

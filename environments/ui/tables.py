@@ -1,0 +1,41 @@
+"""Sortable, paged tables of the environment pages (django-tables2)."""
+
+import django_tables2 as tables
+
+from environments.models import Environment, ImportedInstance, Template
+
+
+class InstanceTable(tables.Table):
+    instance_id = tables.LinkColumn("ui:instance", args=[tables.A("pk")], verbose_name="Instance")
+    source_vm_name = tables.Column(verbose_name="Source VM")
+    instance_type = tables.Column(verbose_name="Type")
+    private_ip = tables.Column(verbose_name="Private IP")
+    state = tables.Column()
+    state_refreshed_at = tables.DateTimeColumn(verbose_name="State as of", format="Y-m-d H:i")
+
+    class Meta:
+        model = ImportedInstance
+        fields = ("instance_id", "source_vm_name", "instance_type", "private_ip", "state", "state_refreshed_at")
+        empty_text = "No imported instances yet."
+        attrs = {"class": "striped"}
+
+
+class TemplateTable(tables.Table):
+    class Meta:
+        model = Template
+        fields = ("name", "description", "ami_id", "instance_type", "subnet__subnet_id", "security_group__group_id")
+        empty_text = "No templates."
+        attrs = {"class": "striped"}
+
+
+class EnvironmentTable(tables.Table):
+    region = tables.Column(accessor="region__code", verbose_name="Region")
+    name = tables.LinkColumn("ui:environment", args=[tables.A("pk")])
+    vpc_id = tables.Column(verbose_name="VPC", default="default VPC")
+    last_synced_at = tables.DateTimeColumn(verbose_name="Last synced", format="Y-m-d H:i", default="never")
+
+    class Meta:
+        model = Environment
+        fields = ("region", "name", "vpc_id", "vpc_cidr_block", "last_synced_at")
+        empty_text = "No environments."
+        attrs = {"class": "striped"}

@@ -1,0 +1,255 @@
+"""The worker side of an export: one tick claims the export's lease and drives it forward from its checkpoint.
+
+exporting: find the AWS export task by the intent token saved with the row, or create it (CreateInstanceExportTask
+has no client token, so the token is put on the task as a tag and in its description), then poll
+DescribeExportTasks; on completion, read the object's size (HeadObject). cancelling: cancel the AWS task (found
+by the token too, should its id not have been saved), wait until AWS has stopped, delete anything under the key.
+Killed at any point, the next tick resumes from the row without a second AWS export task.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from exports.choices import (
+    CONTAINER_FORMAT,
+    DISK_IMAGE_FORMAT,
+    INTENT_TAG,
+    PHASE_PROGRESS,
+    TARGET_ENVIRONMENT,
+    TERMINAL,
+    ExportState,
+)
+from exports.models import ExportTask
+from exports.queue import enqueue_tick
+from exports.transitions import LeaseLost, checkpoint, export_transition, lease_claim, lease_release, lease_renew
+from portal.core.errors import PortalError
+from portal.core.models import User
+from portal.core.peers import aws_credentials
+from portal.core.roles import Action
+from portal.integrations.aws import client as aws
+
+logger = logging.getLogger("portal.exports.pipeline")
+S = ExportState
+
+
+class Moved(Exception):
+    """The row changed state under us (cancelled, say): read it again and act on what it says."""
+
+
+class StepFailed(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def run_tick(task_id: int) -> str:
+    """Claim the export and drive it until it finishes, waits, or the tick's time budget is spent."""
+    close_old_connections()
+    epoch = lease_claim(task_id=task_id, owner=_worker_name(), ttl_seconds=settings.EXPORT_LEASE_SECONDS)
+    if epoch is None:
+        return "busy"
+    outcome = "lease_lost"
+    try:
+        outcome = Runner(task_id, epoch).run()
+    except LeaseLost:
+        logger.warning("export %s: lease lost; another worker continues it", task_id)
+    finally:
+        lease_release(task_id=task_id, epoch=epoch)
+    if outcome == "again":
+        enqueue_tick(task_id)
+    return outcome
+
+
+def aws_task_name(task: ExportTask) -> str:
+    # At most 255 characters (AWS); the token makes the task findable even where tags are not kept.
+    return f"Migration portal export {task.pk} of {task.ec2_instance_id} ({INTENT_TAG}={task.intent_token})"
+
+
+class Runner:
+    def __init__(self, task_id: int, epoch: int):
+        self.task_id, self.epoch = task_id, epoch
+
+    def task(self) -> ExportTask:
+        return ExportTask.objects.select_related("tenant", "region", "created_by").get(pk=self.task_id)
+
+    def save(self, **fields):
+        checkpoint(task_id=self.task_id, epoch=self.epoch, **fields)
+
+    def move(self, task: ExportTask, to: str, **fields) -> None:
+        if export_transition(task_id=task.pk, to=to, epoch=self.epoch, expected_from={task.state}, **fields) is None:
+            raise Moved()
+
+    # -- the loop ------------------------------------------------------------------------------------------------
+
+    def run(self) -> str:
+        deadline = time.monotonic() + settings.EXPORT_TICK_BUDGET_SECONDS
+        while True:
+            task = self.task()
+            if task.lease_epoch != self.epoch:
+                raise LeaseLost(f"export {self.task_id}")
+            if task.state in TERMINAL:
+                return "done"
+            try:
+                if task.state == S.CANCELLING:
+                    wait_seconds = self.cancel(task)
+                elif not self.still_authorized(task):
+                    return self.fail(task, "authz_revoked", f"{task.created_by.get_username()} is no longer an "
+                                     "administrator here, so the export was stopped.")
+                else:
+                    wait_seconds = self.export(task)
+            except LeaseLost:
+                raise
+            except Moved:
+                continue
+            except StepFailed as exc:
+                return self.fail(task, exc.code, exc.message)
+            except PortalError as exc:  # the tenant's settings no longer allow it (AWS access removed, say)
+                return self.fail(task, exc.code, exc.message)
+            except aws.AwsError as exc:
+                return self.fail(task, f"aws_{exc.code}", f"AWS: {exc.message}")
+            except Exception as exc:  # a bug must end the job visibly, never leave it hanging
+                logger.exception("export %s: unexpected error", self.task_id)
+                return self.fail(task, "internal_error", f"Internal error: {exc.__class__.__name__}: {exc}")
+            if wait_seconds is None:
+                continue
+            if time.monotonic() + wait_seconds > deadline:
+                return "again"
+            self.sleep(wait_seconds)
+
+    def sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.5))
+            lease_renew(task_id=self.task_id, epoch=self.epoch, ttl_seconds=settings.EXPORT_LEASE_SECONDS)
+
+    @staticmethod
+    def still_authorized(task: ExportTask) -> bool:
+        """Exports are for administrators: the one who started it must still be one (read fresh every step)."""
+        user = User.objects.filter(pk=task.created_by_id).first()
+        return ExportTask.objects.restrict(user, Action.ADMIN).filter(pk=task.pk).exists()
+
+    # -- exporting -----------------------------------------------------------------------------------------------
+
+    def export(self, task: ExportTask) -> float | None:
+        credentials, region = aws_credentials(task.tenant), task.region.code
+        if not task.export_task_id:
+            started = aws.instance_export_find(credentials, region, tag_key=INTENT_TAG, tag_value=task.intent_token)
+            if started is None:
+                try:
+                    started = aws.instance_export_start(
+                        credentials, region, instance_id=task.ec2_instance_id, bucket=task.s3_bucket,
+                        prefix=task.s3_prefix, target_environment=TARGET_ENVIRONMENT,
+                        disk_image_format=DISK_IMAGE_FORMAT, container_format=CONTAINER_FORMAT,
+                        description=aws_task_name(task),
+                        tags={INTENT_TAG: task.intent_token, "portal-export": str(task.pk),
+                              "portal-tenant": task.tenant.slug})
+                except aws.AwsError as exc:
+                    if exc.code == "ResourceLimitExceeded":  # exports started outside the portal: wait, never fail
+                        self.save(step="waiting for an AWS export slot", status_message="Waiting: AWS allows only "
+                                  "a few export tasks at once in this region")
+                        return settings.EXPORT_POLL_SECONDS * 3
+                    raise
+            self.save(export_task_id=started.task_id, s3_key=started.key, aws_state=started.state,
+                      step="export task started", status_message=f"AWS export task {started.task_id}")
+            task.export_task_id = started.task_id
+        info = aws.instance_export_describe(credentials, region, task.export_task_id)
+        if info.state == "completed":
+            size = aws.object_size(credentials, region, info.bucket, info.key)
+            if size is None:
+                raise StepFailed("object_missing", f"AWS reports the export complete, but s3://{info.bucket}/"
+                                 f"{info.key} does not exist.")
+            self.move(task, S.COMPLETED, s3_bucket=info.bucket, s3_key=info.key, size_bytes=size, progress=100,
+                      aws_state=info.state, step="done", status_message=f"Exported to s3://{info.bucket}/{info.key}")
+            return None
+        if info.state == "cancelled":
+            raise StepFailed("export_failed", f"AWS ended the export: {info.status_message or 'cancelled'}")
+        progress = PHASE_PROGRESS.get(info.status_message, task.progress)
+        self.save(progress=progress, aws_state=info.state, s3_key=info.key or task.s3_key,
+                  step=f"AWS: {info.status_message or info.state}",
+                  status_message=f"Exporting: {info.status_message or info.state}")
+        return settings.EXPORT_POLL_SECONDS
+
+    # -- cancelling ----------------------------------------------------------------------------------------------
+
+    def cancel(self, task: ExportTask) -> float | None:
+        """Cancel the AWS task and wait until AWS has stopped writing, then delete whatever is under its key."""
+        try:
+            credentials, region = aws_credentials(task.tenant), task.region.code
+        except PortalError as exc:
+            return self.finish_cancel(task, [exc.message])
+        try:
+            if not task.export_task_id:
+                # The worker that created the task may have died before saving its id.
+                found = aws.instance_export_find(credentials, region, tag_key=INTENT_TAG,
+                                                 tag_value=task.intent_token)
+                if found is None:
+                    return self.finish_cancel(task, [])
+                self.save(export_task_id=found.task_id, s3_key=found.key)
+                task.export_task_id, task.s3_key = found.task_id, found.key
+            state = aws.instance_export_cancel(credentials, region, task.export_task_id)
+        except aws.AwsError as exc:
+            # A cancel always ends: what could not be released is said in the status.
+            if exc.code != "InvalidExportTaskID.NotFound":
+                return self.finish_cancel(task, [f"cancel export task: {exc.message}"])
+            state = "cancelled"
+        self.save(aws_state=state, step=f"AWS: {state}")
+        if state in ("cancelling", "active"):
+            # AWS is removing what it wrote, or is writing the final image and no longer cancels: either way the
+            # object is not final yet; deleting it now could race the writer.
+            return settings.EXPORT_POLL_SECONDS
+        return self.finish_cancel(task, self.delete_objects(task, credentials, region))
+
+    def delete_objects(self, task: ExportTask, credentials, region: str) -> list[str]:
+        if not (task.s3_bucket and task.s3_key):
+            return []
+        try:
+            aws.objects_delete_under(credentials, region, task.s3_bucket, task.s3_key)
+        except aws.AwsError as exc:
+            return [f"delete s3://{task.s3_bucket}/{task.s3_key}: {exc.message}"]
+        return []
+
+    def finish_cancel(self, task: ExportTask, problems: list[str]) -> None:
+        suffix = f" (cleanup: {'; '.join(problems)})" if problems else ""
+        self.move(task, S.CANCELLED, step="cancelled", progress=0,
+                  status_message=(task.status_message + suffix)[:1000])
+
+    # -- failing -------------------------------------------------------------------------------------------------
+
+    def fail(self, task: ExportTask, code: str, message: str) -> str:
+        logger.warning("export %s failed: %s: %s", task.pk, code, message)
+        task = self.task()  # the step's checkpoints (the AWS task id) are newer than the caller's copy
+        problems = self.release(task)
+        suffix = f" (cleanup: {'; '.join(problems)})" if problems else ""
+        failed = export_transition(task_id=task.pk, to=S.FAILED, epoch=self.epoch, expected_from={S.EXPORTING},
+                                   step="failed", error_code=code[:100], status_message=(message + suffix)[:1000])
+        if failed is None:  # cancelled meanwhile: the next tick finishes the cancel
+            return "again" if self.task().state == S.CANCELLING else "done"
+        return "failed"
+
+    def release(self, task: ExportTask) -> list[str]:
+        """A failed export leaves nothing behind: its AWS task is cancelled and its partial object deleted."""
+        try:
+            credentials, region = aws_credentials(task.tenant), task.region.code
+        except PortalError as exc:
+            return [exc.message]
+        problems = []
+        if task.export_task_id:
+            try:
+                aws.instance_export_cancel(credentials, region, task.export_task_id)
+            except aws.AwsError as exc:
+                if exc.code != "InvalidExportTaskID.NotFound":
+                    problems.append(f"cancel export task: {exc.message}")
+        return problems + self.delete_objects(task, credentials, region)

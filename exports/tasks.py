@@ -1,0 +1,15 @@
+"""django-q2 entry points. They take ids only and stay thin: the work is in pipeline and reconciler, imported
+inside each function so that loading a task module never loads the whole app."""
+
+
+def export_tick(task_id: int) -> str:
+    from exports.pipeline import run_tick
+
+    return run_tick(task_id)
+
+
+def export_reconcile() -> dict:
+    """Scheduled every minute (migration 0002 creates the schedule)."""
+    from exports.reconciler import export_reconcile as reconcile
+
+    return reconcile()

@@ -1,0 +1,150 @@
+"""The export pages (configure instance export, export an instance, cancel with confirmation, download) and the
+EC2-to-S3 Migrations panel of the environment page. Same services, selectors and rules as the API; errors are
+shown beside the fields they concern."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+
+from environments.choices import InstanceOrigin
+from environments.models import ImportedInstance
+from exports import selectors, services
+from exports.admission import queue_position, queue_positions
+from exports.choices import ExportState
+from exports.models import ExportBucket, ExportSettings, ExportTask
+from exports.ui.forms import ExportCancelForm, ExportConfigureForm, ExportStartForm
+from portal.core.errors import SHOWN_ERRORS, error_text
+from portal.core.forms import add_service_error
+from portal.core.querysets import Need
+from portal.core.roles import Action
+
+CONFIGURE = Need(Action.ADMIN, of=ExportSettings)
+RUN = Need(Action.ADMIN, of=ExportTask)
+READ = Need(Action.VIEW, of=ExportTask)
+PANEL_KEY = "ec2-to-s3-migrations"
+
+
+def _to_panel(environment_id: int):
+    return redirect("ui:environment-panel", pk=environment_id, key=PANEL_KEY)
+
+
+@login_required
+def configure(request):
+    """Preview what the name creates, then create it with the administrator's explicit consent."""
+    if not CONFIGURE.allows(request.user):
+        raise Http404()
+    tenant = request.user.tenant
+    stored = ExportSettings.objects.restrict(request.user, Action.ADMIN).first()
+    form = ExportConfigureForm(request.POST if request.method == "POST" else None,
+                               initial={"name": stored.name if stored else ""})
+    name = stored.name if stored else None
+    if request.method == "POST" and form.is_valid():
+        name = form.cleaned_data["name"]
+        if request.POST.get("action") == "apply":
+            try:
+                services.export_configure(actor=request.user, name=name, consent=form.cleaned_data["consent"])
+            except SHOWN_ERRORS as exc:
+                add_service_error(form, exc)
+            else:
+                messages.success(request, f"Instance export is configured: the buckets of {name} are ready.")
+                return redirect("ui:export-configure")
+    configuration = None
+    try:
+        configuration = selectors.export_configuration(tenant=tenant, name=name)
+    except ValidationError as exc:
+        add_service_error(form, exc)
+    return render(request, "exports/configure.html", {"form": form, "stored": stored,
+                                                      "configuration": configuration})
+
+
+@login_required
+def start(request, pk):
+    """Export one imported instance to its region's export bucket."""
+    instance = ImportedInstance.objects.restrict(request.user, Action.ADMIN).select_related(
+        "environment__region").filter(pk=pk).first()
+    if instance is None:
+        raise Http404()
+    form = ExportStartForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            task = services.export_create(actor=request.user, instance=instance,
+                                          s3_prefix=form.cleaned_data["s3_prefix"])
+        except SHOWN_ERRORS as exc:
+            add_service_error(form, exc)
+        else:
+            position = queue_position(task)
+            messages.success(request, f"Export {task.pk} of {instance.instance_id}: {task.get_state_display()}"
+                             + (f" (queue position {position})." if position else "."))
+            return _to_panel(instance.environment_id)
+    bucket = ExportBucket.objects.restrict(request.user, Action.ADMIN).filter(
+        region=instance.environment.region).first()
+    return render(request, "exports/start.html", {
+        "instance": instance, "form": form, "bucket": bucket,
+        "configured": ExportSettings.objects.restrict(request.user, Action.ADMIN).exists(),
+        "exportable": instance.origin == InstanceOrigin.IMPORTED,
+    })
+
+
+@login_required
+def cancel(request, pk):
+    """Cancel Export Task: a Continue / Cancel step, then the cancel."""
+    task = ExportTask.objects.restrict(request.user, Action.ADMIN).select_related("environment").filter(pk=pk).first()
+    if task is None:
+        raise Http404()
+    form = ExportCancelForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            task = services.export_cancel(actor=request.user, task=task, confirm=form.cleaned_data["confirm"])
+        except SHOWN_ERRORS as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, f"Export {task.pk}: {task.get_state_display()}.")
+            return _to_panel(task.environment_id)
+    return render(request, "exports/cancel.html", {"task": task, "form": form})
+
+
+@login_required
+def download(request, pk):
+    """Hand the browser a fresh time-limited link to the OVA."""
+    task = ExportTask.objects.restrict(request.user, Action.ADMIN).filter(pk=pk).first()
+    if task is None:
+        raise Http404()
+    try:
+        link = services.export_download_link(actor=request.user, task=task)
+    except SHOWN_ERRORS as exc:
+        messages.error(request, error_text(exc))
+        return _to_panel(task.environment_id)
+    return redirect(link.url)
+
+
+def environment_exports_panel(request, environment):
+    """The EC2-to-S3 Migrations section of the environment page (last seven days), for those who may read it."""
+    if not READ.allows(request.user):
+        return None
+    exports = list(selectors.export_list(fetched_by=request.user).filter(environment=environment)[:200])
+    positions = queue_positions({e.region_id for e in exports if e.state == ExportState.QUEUED})
+    for export in exports:
+        export.queue_position = positions.get(export.pk)
+    can_run = RUN.allows(request.user)
+    return "exports/_environment_exports.html", {
+        "exports": exports,
+        "can_run": can_run,
+        "configured": can_run and ExportSettings.objects.restrict(request.user, Action.ADMIN).exists(),
+        "exportable": list(ImportedInstance.objects.restrict(request.user, Action.ADMIN).filter(
+            environment=environment, origin=InstanceOrigin.IMPORTED)) if can_run else [],
+        "exports_running": any(not e.is_terminal for e in exports),
+    }
+
+
+def instance_export_section(request, instance):
+    """Rows of the imported instance's page: its latest export, and the way to start one (administrators)."""
+    if not READ.allows(request.user):
+        return None
+    latest = ExportTask.objects.restrict(request.user, Action.VIEW).filter(
+        ec2_instance_id=instance.instance_id).select_related("created_by").first()
+    can_export = RUN.allows(request.user) and instance.origin == InstanceOrigin.IMPORTED
+    if latest is None and not can_export:
+        return None
+    return "exports/_instance_export.html", {"export": latest, "can_export": can_export, "panel_key": PANEL_KEY}

@@ -1,0 +1,71 @@
+"""The base of every API FilterSet. A filter on a related row (`?environment=3`) chooses only among the rows the
+requester may see, so another tenant's id, or one of their own tenant they may not see, is refused exactly like
+an id that does not exist. django-filter on its own validates against the whole table: a foreign id would filter
+to an empty page while a missing one is a 400, which tells the caller that the foreign id exists."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django_filters import rest_framework as filters
+from django_filters.filters import QuerySetRequestMixin
+from django_filters.utils import get_model_field
+
+from portal.core.querysets import restriction_of
+from portal.core.roles import Action
+
+
+class RestrictedFilterSet(filters.FilterSet):
+    """Subclass it (the viewsets' filter backend refuses any other FilterSet).
+
+    `tenant_scoped_choices` names related-row filters whose choices are every row of the requester's tenant instead
+    of the rows they may view: the audit log's `actor`, which auditors filter on but may not view users through."""
+
+    tenant_scoped_choices: tuple[str, ...] = ()
+
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
+        super().__init__(data, queryset, request=request, prefix=prefix)
+        user = getattr(request, "user", None)
+        for name, filter_ in self.filters.items():
+            if isinstance(filter_, QuerySetRequestMixin):
+                model = get_model_field(self._meta.model, filter_.field_name).related_model
+                filter_.queryset = self._choices(model, user, tenant_scoped=name in self.tenant_scoped_choices)
+
+    def is_valid(self) -> bool:
+        return super().is_valid() and not self._refuse_unstorable_datetimes()
+
+    def _refuse_unstorable_datetimes(self) -> bool:
+        """A time such as 0001-01-01T00:00+05:00 parses, but is before year 1 in UTC, where the database compares:
+        converting it would raise OverflowError (a 500) in the query. It is the caller's bad input."""
+        refused = False
+        for name, value in list(self.form.cleaned_data.items()):
+            if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+                try:
+                    value.astimezone(datetime.UTC)
+                except OverflowError:
+                    self.form.add_error(name, ValidationError(
+                        "Enter a date and time between the years 1 and 9999 in UTC.", code="invalid"))
+                    refused = True
+        return refused
+
+    @staticmethod
+    def _choices(model, user, *, tenant_scoped: bool):
+        if not tenant_scoped:
+            return model.objects.all().restrict(user, Action.VIEW)
+        if user is None or not user.is_authenticated or not user.is_active or user.tenant_id is None:
+            return model.objects.none()
+        return model.objects.filter(**{restriction_of(model).tenant_path: user.tenant_id})
+
+
+class RestrictedFilterBackend(filters.DjangoFilterBackend):
+    """`filterset_fields` get a RestrictedFilterSet too; a hand-written FilterSet must derive from it."""
+
+    filterset_base = RestrictedFilterSet
+
+    def get_filterset_class(self, view, queryset=None):
+        filterset_class = super().get_filterset_class(view, queryset)
+        if filterset_class is not None and not issubclass(filterset_class, RestrictedFilterSet):
+            raise ImproperlyConfigured(f"{type(view).__name__}.filterset_class must derive from "
+                                       "portal.core.api.filters.RestrictedFilterSet")
+        return filterset_class

@@ -1,0 +1,31 @@
+import django_tables2 as tables
+
+from portal.core.models import AuditLog, User
+
+
+class AuditLogTable(tables.Table):
+    created_at = tables.DateTimeColumn(verbose_name="When (UTC)", format="Y-m-d H:i:s")
+    actor_username = tables.Column(verbose_name="Who", default="—")
+    object_repr = tables.TemplateColumn("{{ record.object_type }} {{ record.object_repr }}", verbose_name="Object",
+                                        order_by=("object_type", "object_repr"))
+    remote_addr = tables.Column(verbose_name="From", default="")
+
+    class Meta:
+        model = AuditLog
+        fields = ("created_at", "actor_username", "action", "outcome", "object_repr", "remote_addr")
+        empty_text = "Nothing recorded."
+        attrs = {"class": "striped"}
+
+
+class UserTable(tables.Table):
+    username = tables.TemplateColumn(
+        '{% if can_manage %}<a href="{% url \'ui:user-edit\' record.pk %}">{{ record.username }}</a>'
+        '{% else %}{{ record.username }}{% endif %}')
+    role = tables.Column(accessor="get_role_display", order_by=("role",))
+    is_active = tables.BooleanColumn(verbose_name="Active")
+
+    class Meta:
+        model = User
+        fields = ("username", "role", "email", "vcenter_principal", "is_active", "last_login")
+        empty_text = "No users."
+        attrs = {"class": "striped"}

@@ -1,0 +1,95 @@
+"""Playwright for Python driving Debian's chromium (never a downloaded browser) against pytest-django's live
+server, with axe-core (from the npm registry, installed into var/npm by .ci/run) injected into every page."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("PORTAL_TEST_CHROMIUM", "/usr/bin/chromium"))
+AXE = ROOT / "var" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / "var" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+BLOCKING = ("serious", "critical")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    if not AXE.exists():
+        pytest.skip("axe-core is missing: npm install --prefix var/npm axe-core@4 (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Session:
+    """One person's browser tab: logs in, checks every page it opens with axe, keeps console errors."""
+
+    def __init__(self, browser, base_url, width=1366, height=900):
+        self.context = browser.new_context(viewport={"width": width, "height": height}, base_url=base_url)
+        self.context.set_default_timeout(15_000)
+        self.page = self.context.new_page()
+        self.console_errors: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.console_errors.append(str(e)))
+        self.page.on("response", lambda r: r.status >= 400 and self.console_errors.append(f"{r.status} {r.url}"))
+        self.checked: dict[str, list] = {}
+        self.requests: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(f"{r.method} {r.url}"))
+        self.page.on("requestfinished", lambda r: self.requests.append(f"done {r.method} {r.url}"))
+
+    def login(self, username, password):
+        page = self.page
+        page.goto("/accounts/login/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/")
+        return page
+
+    def logout(self):
+        self.page.get_by_role("button", name="Log out").click()
+
+    def axe(self, name):
+        """0 serious or critical violations; also saves a screenshot of the page as a test artifact."""
+        page = self.page
+        page.add_script_tag(path=str(AXE))
+        violations = page.evaluate("""async () => {
+            const result = await axe.run(document, {resultTypes: ['violations']});
+            return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+        }""")
+        self.checked[name] = violations
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        blocking = [v for v in violations if v["impact"] in BLOCKING]
+        assert not blocking, f"{name}: {blocking}"
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def open_session(browser, live_server):
+    sessions = []
+
+    def open_(**kwargs):
+        session = Session(browser, live_server.url, **kwargs)
+        sessions.append(session)
+        return session
+
+    yield open_
+    for session in sessions:
+        session.close()

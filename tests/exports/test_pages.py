@@ -1,0 +1,110 @@
+"""The export pages drive the same services as the API: configure with preview and consent, export an instance,
+the EC2-to-S3 Migrations tab, and Cancel Export Task's Continue / Cancel step."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from exports.choices import ExportState
+from exports.models import ExportBucket, ExportSettings, ExportTask
+from tests.exports.conftest import drive
+
+pytestmark = pytest.mark.aws
+
+
+def _browser(user, csrf=False):
+    client = Client(enforce_csrf_checks=csrf)
+    client.force_login(user)
+    return client
+
+
+def _tab(ex, user):
+    return _browser(user).get(reverse("ui:environment-panel", args=[ex.a.environment.pk, "ec2-to-s3-migrations"]))
+
+
+def test_configure_page_previews_then_needs_consent(world, aws, aws_tenant_account):
+    a = world.a
+    aws_tenant_account(a.tenant)
+    ExportBucket.objects.filter(tenant=a.tenant).delete()
+    ExportSettings.objects.filter(tenant=a.tenant).delete()
+    browser = _browser(a.admin)
+    url = reverse("ui:export-configure")
+    page = browser.get(url).content.decode()
+    assert "I agree that the portal may create these buckets on my behalf" in page
+    preview = browser.post(url, {"name": "acme", "action": "preview"}).content.decode()
+    assert "export-to-s3-acme-us-east-1" in preview and "to be created" in preview
+    assert "c4d8eabf8db69dbe46bfe0e517100c554f01200b104d59cd408e777ba442a322" in preview
+    assert not ExportSettings.objects.filter(tenant=a.tenant).exists()
+    refused = browser.post(url, {"name": "acme", "action": "apply"})
+    assert refused.status_code == 200 and "Tick" in refused.content.decode()
+    assert not ExportSettings.objects.filter(tenant=a.tenant).exists()
+    done = browser.post(url, {"name": "acme", "action": "apply", "consent": "on"})
+    assert done.status_code == 302
+    assert ExportSettings.objects.get(tenant=a.tenant).name == "acme"
+    assert "export-to-s3-acme-us-east-1" in [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]]
+    bad = browser.post(url, {"name": "Not Legal", "action": "preview"}).content.decode()
+    assert "lowercase letters" in bad
+
+
+def test_pages_are_for_administrators(world):
+    a = world.a
+    for user in (a.user_owner, a.auditor):
+        browser = _browser(user)
+        assert browser.get(reverse("ui:export-configure")).status_code == 404
+        assert browser.get(reverse("ui:export-start", args=[a.instance.pk])).status_code == 404
+        assert browser.get(reverse("ui:export-cancel", args=[a.export.pk])).status_code == 404
+        assert browser.get(reverse("ui:export-download", args=[a.export.pk])).status_code == 404
+    assert _browser(world.b.admin).get(reverse("ui:export-start", args=[a.instance.pk])).status_code == 404
+
+
+def test_the_tab_for_admins_auditors_and_not_users(ex):
+    page = _tab(ex, ex.admin).content.decode()
+    assert "EC2-to-S3 Migrations" in page and "export-i-0123456789abcdef0" in page
+    assert f"s3://{ex.a.export.s3_bucket}/{ex.a.export.s3_key}" in page
+    assert reverse("ui:export-download", args=[ex.a.export.pk]) in page
+    assert reverse("ui:export-start", args=[ex.instance.pk]) in page
+    audited = _tab(ex, ex.a.auditor).content.decode()
+    assert "export-i-0123456789abcdef0" in audited and "Download" not in audited and "Cancel Export" not in audited
+    assert _tab(ex, ex.a.user_owner).status_code == 404
+
+
+def test_export_from_the_form_then_cancel_with_continue(ex):
+    browser = _browser(ex.admin, csrf=False)
+    start = reverse("ui:export-start", args=[ex.instance.pk])
+    assert ex.bucket in browser.get(start).content.decode()
+    response = browser.post(start, {"s3_prefix": "vms/"})
+    assert response.status_code == 302
+    task = ExportTask.objects.get(ec2_instance_id=ex.instance.instance_id, state=ExportState.EXPORTING)
+    assert task.created_by == ex.admin
+    drive(task.pk)
+    task.refresh_from_db()
+    tab = _tab(ex, ex.admin).content.decode()
+    assert task.export_task_id in tab and "Cancel Export Task" in tab
+    again = browser.post(start, {"s3_prefix": "vms/"}).content.decode()
+    assert "already being exported" in again and f"export {task.pk}" in again
+
+    cancel = reverse("ui:export-cancel", args=[task.pk])
+    step = browser.get(cancel).content.decode()
+    assert "Continue" in step and reverse("ui:environment", args=[ex.a.environment.pk]) in step
+    assert ExportTask.objects.get(pk=task.pk).state == ExportState.EXPORTING  # asking is not cancelling
+    unconfirmed = browser.post(cancel, {})
+    assert unconfirmed.status_code == 200 and "Confirm" in unconfirmed.content.decode()
+    assert browser.post(cancel, {"confirm": "True"}).status_code == 302
+    assert ExportTask.objects.get(pk=task.pk).state == ExportState.CANCELLING
+
+
+def test_download_redirects_to_a_fresh_link(ex):
+    task = ex.a.export
+    response = _browser(ex.admin).get(reverse("ui:export-download", args=[task.pk]))
+    assert response.status_code == 302 and "X-Amz-Signature=" in response["Location"]
+    assert task.s3_bucket in response["Location"] and task.s3_key in response["Location"]
+
+
+def test_the_instance_page_shows_its_export_and_the_way_to_start_one(world):
+    a = world.a
+    url = reverse("ui:instance", args=[a.instance.pk])
+    page = _browser(a.admin).get(url).content.decode()
+    assert "export-i-0123456789abcdef0" in page and reverse("ui:export-start", args=[a.instance.pk]) in page
+    audited = _browser(a.auditor).get(url).content.decode()
+    assert "export-i-0123456789abcdef0" in audited and reverse("ui:export-start", args=[a.instance.pk]) not in audited
+    assert "export-i-0123456789abcdef0" not in _browser(a.user_owner).get(url).content.decode()

@@ -2,8 +2,8 @@
 a plain user with a role on one environment. No input may make the API answer with a server error.
 
 Bounded and reproducible: a few examples per operation (positive and negative), Hypothesis derandomized, no example database, no deadline, no shrinking (a failure prints the request as a curl command and the
-server's traceback). One world (tests/world.py, ids from 1) per actor; the operations run in the schema's order
-against it, each one a subtest, so a run is the same run every time.
+server's traceback). One world (tests/world.py) per actor; the operations run in the schema's order against it,
+each one a subtest, and ids are aimed by position among the world's rows, so a run is the same run every time.
 
 Peers: tenant A's AWS account and vCenter point at a local stub that refuses everything at once (and are put back
 before every request), so the code behind "is it configured" runs too; a 502 in the API's error body is the right
@@ -165,7 +165,7 @@ def fuzz_actor(request):
 
 
 @pytest.fixture
-def fuzz_world(django_db_reset_sequences, peers):
+def fuzz_world(transactional_db, peers):
     world = build_world()
     _point_peers_at(world.a.tenant, peers)
     return world

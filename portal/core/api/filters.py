@@ -33,21 +33,22 @@ class RestrictedFilterSet(filters.FilterSet):
                 filter_.queryset = self._choices(model, user, tenant_scoped=name in self.tenant_scoped_choices)
 
     def is_valid(self) -> bool:
-        return super().is_valid() and not self._refuse_unstorable_datetimes()
+        return super().is_valid() and self._datetimes_in_utc()
 
-    def _refuse_unstorable_datetimes(self) -> bool:
-        """A time such as 0001-01-01T00:00+05:00 parses, but is before year 1 in UTC, where the database compares:
-        converting it would raise OverflowError (a 500) in the query. It is the caller's bad input."""
-        refused = False
+    def _datetimes_in_utc(self) -> bool:
+        """Times are compared in UTC, as the database stores them. A parsed time may still be unstorable: its
+        offset beyond what PostgreSQL accepts (+22:28), or past year 1 or 9999 once in UTC (SQLite's conversion
+        raises OverflowError); either would be a 500 in the query. It is the caller's bad input."""
+        valid = True
         for name, value in list(self.form.cleaned_data.items()):
             if isinstance(value, datetime.datetime) and value.tzinfo is not None:
                 try:
-                    value.astimezone(datetime.UTC)
+                    self.form.cleaned_data[name] = value.astimezone(datetime.UTC)
                 except OverflowError:
                     self.form.add_error(name, ValidationError(
                         "Enter a date and time between the years 1 and 9999 in UTC.", code="invalid"))
-                    refused = True
-        return refused
+                    valid = False
+        return valid
 
     @staticmethod
     def _choices(model, user, *, tenant_scoped: bool):

@@ -98,7 +98,7 @@ def environment_templates(request, pk):
         environment=environment).select_related("subnet", "security_group").order_by("name"))
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
     return _render_tab(request, environment, "templates", "environments/environment_table.html",
-                       {"table": table, "heading": "Templates"})
+                       {"table": table, "heading": "Templates", "launches_link": True})
 
 
 @login_required

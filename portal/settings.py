@@ -360,3 +360,6 @@ EXPORT_LEASE_SECONDS = env.int("EXPORT_LEASE_SECONDS", default=60)
 EXPORT_POLL_SECONDS = env.float("EXPORT_POLL_SECONDS", default=15.0)
 EXPORT_TICK_BUDGET_SECONDS = env.float("EXPORT_TICK_BUDGET_SECONDS", default=60.0)
 EXPORT_DOWNLOAD_URL_SECONDS = env.int("EXPORT_DOWNLOAD_URL_SECONDS", default=3600)
+
+# Task history (portal/site/history.py): finished jobs older than this are deleted by a daily job; the audit log stays.
+HISTORY_RETENTION_DAYS = env.int("HISTORY_RETENTION_DAYS", default=90)

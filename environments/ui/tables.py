@@ -21,6 +21,10 @@ class InstanceTable(tables.Table):
 
 
 class TemplateTable(tables.Table):
+    actions = tables.TemplateColumn(
+        '<a href="{% url \'ui:template-edit\' record.pk %}">Edit</a> · '
+        '<a href="{% url \'ui:template-delete\' record.pk %}">Delete</a>', orderable=False, verbose_name="")
+
     class Meta:
         model = Template
         fields = ("name", "description", "ami_id", "instance_type", "subnet__subnet_id", "security_group__group_id")

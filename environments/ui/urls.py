@@ -1,6 +1,6 @@
 from django.urls import path
 
-from environments.ui import views
+from environments.ui import templates_pages, views
 
 urlpatterns = [
     path("regions/", views.regions, name="regions"),
@@ -11,6 +11,9 @@ urlpatterns = [
     path("environments/<int:pk>/sync/", views.environment_sync, name="environment-sync"),
     path("environments/<int:pk>/instances/", views.environment_instances, name="environment-instances"),
     path("environments/<int:pk>/templates/", views.environment_templates, name="environment-templates"),
+    path("environments/<int:pk>/templates/new/", templates_pages.template_create, name="template-create"),
+    path("templates/<int:pk>/edit/", templates_pages.template_edit, name="template-edit"),
+    path("templates/<int:pk>/delete/", templates_pages.template_delete, name="template-delete"),
     path("environments/<int:pk>/permissions/", views.environment_permissions, name="environment-permissions"),
     path("environments/<int:pk>/tabs/<slug:key>/", views.environment_panel, name="environment-panel"),
     path("instances/<int:pk>/", views.instance_detail, name="instance"),

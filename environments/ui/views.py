@@ -94,11 +94,15 @@ def environment_instances(request, pk):
 @login_required
 def environment_templates(request, pk):
     environment = _environment(request, pk)
+    can_manage = Environment.objects.restrict(request.user, Action.MANAGE).filter(pk=environment.pk).exists()
     table = TemplateTable(Template.objects.restrict(request.user, Action.VIEW).filter(
-        environment=environment).select_related("subnet", "security_group").order_by("name"))
+        environment=environment).select_related("subnet", "security_group").order_by("name"),
+        exclude=() if can_manage else ("actions",))
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
     return _render_tab(request, environment, "templates", "environments/environment_table.html",
-                       {"table": table, "heading": "Templates", "launches_link": True})
+                       {"table": table, "heading": "Templates", "launches_link": True,
+                        "new_url": reverse("ui:template-create", args=[environment.pk]) if can_manage else None,
+                        "new_label": "New template"})
 
 
 @login_required

@@ -226,7 +226,7 @@ class TenantVCenter(TenantOwnedModel):
         if self.ca_certificate_pem.strip():
             try:
                 ssl.create_default_context(cadata=self.ca_certificate_pem)
-            except (ssl.SSLError, ValueError, UnicodeError):
+            except (ssl.SSLError, ValueError, UnicodeError, TypeError):  # TypeError: non-ASCII text
                 errors["ca_certificate_pem"] = ValidationError(
                     "The CA certificate is not a PEM certificate (-----BEGIN CERTIFICATE----- ...).",
                     code="invalid_certificate")

@@ -7,8 +7,9 @@ from environments.api import urls as environment_api
 from exports.api import urls as export_api
 from migrations_app.api import urls as migration_api
 from portal.core.api import urls as core_api
+from portal.site import api_history
 
-APPS = (core_api, environment_api, migration_api, export_api)
+APPS = (core_api, environment_api, migration_api, export_api, api_history)
 
 router = DefaultRouter()
 for app in APPS:

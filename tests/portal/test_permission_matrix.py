@@ -161,6 +161,8 @@ MATRIX = {
     # The world's export is completed: a confirmed cancel answers it unchanged.
     ("export-cancel", "POST"): (lambda w: {"pk": w.a.export.pk}, lambda w, r: {"confirm": True}, ADMIN_ONLY_DETAIL),
     ("export-download", "GET"): (lambda w: {"pk": w.a.export.pk}, None, ADMIN_ONLY_DETAIL),
+    # The seven-day task history: administrators and auditors (read-only), like the audit log.
+    ("history", "GET"): (None, None, ADMIN_AUDITOR_LIST),
     ("settings-export", "GET"): (None, None, TENANT_SETTINGS),
     # Each tenant saves its own export name again, which re-applies its buckets' settings.
     ("settings-export", "PUT"): (None, lambda w, r: {"name": "world-globex" if r == "other_admin" else "world-acme",

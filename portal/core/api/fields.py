@@ -4,6 +4,8 @@ from rest_framework import serializers
 
 from portal.core.roles import Action
 
+MAX_DB_ID = 2**63 - 1  # the largest primary key a BigAutoField can hold
+
 
 @extend_schema_field(OpenApiTypes.INT)
 class RestrictedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
@@ -18,3 +20,12 @@ class RestrictedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         actor = self.context.get("actor")
         return self.model.objects.all().restrict(actor, self.restrict_action)
+
+    def to_internal_value(self, data):
+        # An id no row can have is "does not exist" before it reaches the database: SQLite raises OverflowError
+        # past 64 bits on lookups Django does not range-check (a parent link's pk, such as TenantGroup's).
+        if isinstance(data, int) and not isinstance(data, bool) and not 0 < data <= MAX_DB_ID:
+            self.fail("does_not_exist", pk_value=data)
+        if isinstance(data, str) and data.strip().isdigit() and int(data.strip()[:20]) > MAX_DB_ID:
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(data)

@@ -7,6 +7,7 @@ from django.http import Http404
 from rest_framework import mixins, viewsets
 
 from portal.core.api.filters import RestrictedFilterBackend
+from portal.core.api.fields import MAX_DB_ID
 from portal.core.querysets import Need
 from portal.core.roles import Action, TenantRole
 
@@ -17,7 +18,6 @@ DEFAULT_NEEDS = {
 }
 
 # Ids are 64-bit signed integers on every database we run on.
-MAX_DB_ID = 2**63 - 1
 
 
 def is_db_id(value) -> bool:

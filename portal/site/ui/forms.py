@@ -4,8 +4,10 @@ They only translate: the services validate and decide."""
 import django_filters
 from django import forms
 
+from environments.models import Environment
 from portal.core.models import AuditLog, AuditOutcome, AwsAuthMode, User
 from portal.core.roles import Action, TenantRole
+from portal.site.history import STATES, TYPES, HistoryFilters
 
 
 class UserCreateForm(forms.Form):
@@ -98,3 +100,33 @@ class AuditLogFilter(django_filters.FilterSet):
     class Meta:
         model = AuditLog
         fields = ["actor_username", "action", "outcome", "since", "until"]
+
+
+class HistoryFilterForm(forms.Form):
+    """The task history's filters. The history is a union of four tables, so it is filtered before the union
+    (`portal.site.history.history_rows`), not by a FilterSet over the result."""
+
+    type = forms.ChoiceField(label="Type", choices=[("", "any")] + [(t, t) for t in TYPES], required=False)
+    environment = forms.ModelChoiceField(label="Environment", queryset=Environment.objects.none(), required=False,
+                                         empty_label="any")
+    user = forms.ModelChoiceField(label="Started by", queryset=User.objects.none(), required=False,
+                                  empty_label="anyone", to_field_name="username")
+    state = forms.ChoiceField(label="State", choices=[("", "any")] + [(s, s) for s in STATES], required=False)
+    since = forms.DateTimeField(label="From (UTC)", required=False, help_text="Default: seven days ago.",
+                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    until = forms.DateTimeField(label="Before (UTC)", required=False,
+                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["environment"].queryset = Environment.objects.restrict(actor, Action.VIEW).select_related(
+            "region").order_by("region__code", "name")
+        # Auditors may not view users, but any member of their tenant is a valid "started by" (as in the audit log).
+        self.fields["user"].queryset = User.objects.filter(tenant_id=actor.tenant_id).order_by("username")
+
+    def filters(self) -> HistoryFilters:
+        data = self.cleaned_data
+        return HistoryFilters(type=data["type"] or None, state=data["state"] or None,
+                              environment=data["environment"].pk if data["environment"] else None,
+                              user=data["user"].pk if data["user"] else None,
+                              since=data["since"], until=data["until"])

@@ -29,3 +29,21 @@ class UserTable(tables.Table):
         fields = ("username", "role", "email", "vcenter_principal", "is_active", "last_login")
         empty_text = "No users."
         attrs = {"class": "striped"}
+
+
+class HistoryTable(tables.Table):
+    """Rows of `portal.site.history.history_rows` (dicts); ordered by the query, so columns do not sort."""
+
+    h_created_at = tables.DateTimeColumn(verbose_name="Created (UTC)", format="Y-m-d H:i:s")
+    h_type = tables.Column(verbose_name="Type")
+    h_id = tables.Column(verbose_name="Id")
+    h_environment = tables.Column(verbose_name="Environment")
+    h_user = tables.Column(verbose_name="Started by")
+    h_state = tables.Column(verbose_name="State")
+    h_finished_at = tables.DateTimeColumn(verbose_name="Finished (UTC)", format="Y-m-d H:i:s", default="—")
+    h_summary = tables.Column(verbose_name="What", default="")
+
+    class Meta:
+        orderable = False
+        empty_text = "No tasks in this period."
+        attrs = {"class": "striped"}

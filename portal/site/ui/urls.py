@@ -8,6 +8,7 @@ app_name = "ui"
 urlpatterns = [
     path("", views.home, name="home"),
     path("audit-log/", views.audit_log, name="audit-log"),
+    path("history/", views.history, name="history"),
     path("users/", views.users, name="users"),
     path("users/<int:pk>/", views.user_edit, name="user-edit"),
     path("groups/<int:pk>/", views.group_edit, name="group-edit"),

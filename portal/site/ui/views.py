@@ -23,8 +23,18 @@ from portal.core.models import AuditLog, TenantGroup, TenantVCenter, User
 from portal.core.querysets import Need
 from portal.core.roles import Action
 from portal.core.selectors import vcenter_warnings
-from portal.site.ui.forms import AuditLogFilter, AwsAccountForm, GroupForm, UserCreateForm, UserEditForm, VCenterForm
-from portal.site.ui.tables import AuditLogTable, UserTable
+from portal.site.api_history import csv_response
+from portal.site.history import HISTORY_DAYS, READ_HISTORY, HistoryFilters, history_rows
+from portal.site.ui.forms import (
+    AuditLogFilter,
+    AwsAccountForm,
+    GroupForm,
+    HistoryFilterForm,
+    UserCreateForm,
+    UserEditForm,
+    VCenterForm,
+)
+from portal.site.ui.tables import AuditLogTable, HistoryTable, UserTable
 
 MANAGE_ENVIRONMENTS = Need(Action.ADMIN, of=Environment)
 READ_AUDIT_LOG = Need(Action.VIEW, of=AuditLog)
@@ -89,6 +99,29 @@ def audit_log(request):
     query["format"] = "csv"
     return render(request, "site/audit_log.html", {"table": table, "filter": filters,
                                                    "csv_query": query.urlencode(), "days": AUDIT_DAYS})
+
+
+#
+# Task history (auditors and administrators)
+#
+
+
+@login_required
+def history(request):
+    if not READ_HISTORY.allows(request.user):
+        raise Http404()
+    form = HistoryFilterForm(request.GET or None, actor=request.user)
+    filters = form.filters() if form.is_bound and form.is_valid() else HistoryFilters()
+    rows = history_rows(fetched_by=request.user, filters=filters)
+    if request.GET.get("format") == "csv":
+        return csv_response(rows, filename="task-history.csv")
+    table = HistoryTable(rows)
+    RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
+    query = request.GET.copy()
+    query.pop("page", None)
+    query["format"] = "csv"
+    return render(request, "site/history.html", {"table": table, "form": form, "csv_query": query.urlencode(),
+                                                 "days": HISTORY_DAYS})
 
 
 #

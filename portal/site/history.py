@@ -1,0 +1,129 @@
+"""The seven-day task history: one read over every migration, export, backup and launch of the tenant.
+
+Each source goes through `restrict(user, VIEW)`, is reduced to the same columns (`.values()` of annotations, in one
+order) and the four are combined with UNION ALL; ordering, counting and slicing happen in the database, so one page
+costs the same few queries whatever the tables hold. Only the site layer may import every app, so this lives here.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.db.models import CharField, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, NullIf
+from django.utils import timezone
+
+from environments.backups.choices import BackupState
+from environments.launches.models import LaunchState
+from environments.models import BackupTask, LaunchTask
+from exports.choices import ExportState
+from exports.models import ExportTask
+from migrations_app.choices import MigrationState
+from migrations_app.models import MigrationTask
+from portal.core.models import AuditLog
+from portal.core.querysets import Need
+from portal.core.roles import Action
+
+HISTORY_DAYS = 7
+# Administrators and auditors read the history, like the audit log; plain users are refused.
+READ_HISTORY = Need(Action.VIEW, of=AuditLog)
+
+
+def _nonblank(*names):
+    return Coalesce(*(NullIf(F(name), Value("")) for name in names), Value(""), output_field=CharField())
+
+
+@dataclass(frozen=True)
+class Source:
+    model: type
+    states: type
+    summary: object  # an expression: what the job was about (VM name, instance id, image id)
+
+
+SOURCES: dict[str, Source] = {
+    "migration": Source(MigrationTask, MigrationState, _nonblank("vm_name")),
+    "export": Source(ExportTask, ExportState, _nonblank("ec2_instance_id")),
+    "backup": Source(BackupTask, BackupState, _nonblank("image_id", "image_name")),
+    "launch": Source(LaunchTask, LaunchState, _nonblank("instance_id", "image_id")),
+}
+TYPES = tuple(SOURCES)
+STATES = tuple(sorted({value for source in SOURCES.values() for value in source.states.values}))
+
+# Output key -> the annotation each source selects it as (annotations may not reuse the models' field names).
+_COLUMNS = {
+    "type": "h_type", "id": "h_id", "environment_id": "h_environment_id", "environment": "h_environment",
+    "user_id": "h_user_id", "user": "h_user", "state": "h_state", "created_at": "h_created_at",
+    "finished_at": "h_finished_at", "summary": "h_summary",
+}
+CSV_HEADER = ("type", "id", "environment_id", "environment", "user", "state", "created_at", "finished_at",
+              "summary")
+
+
+@dataclass(frozen=True)
+class HistoryFilters:
+    type: str | None = None
+    environment: int | None = None
+    user: int | None = None
+    state: str | None = None
+    since: datetime.datetime | None = None
+    until: datetime.datetime | None = None
+
+
+def default_since(now: datetime.datetime | None = None) -> datetime.datetime:
+    """The start of the default window: a task created exactly seven days ago is still in (`>=`)."""
+    return (now or timezone.now()) - datetime.timedelta(days=HISTORY_DAYS)
+
+
+def _source_rows(kind: str, source: Source, user, filters: HistoryFilters, since) -> QuerySet:
+    rows = source.model.objects.restrict(user, Action.VIEW).filter(created_at__gte=since)
+    if filters.until is not None:
+        rows = rows.filter(created_at__lt=filters.until)
+    if filters.environment is not None:
+        rows = rows.filter(environment_id=filters.environment)
+    if filters.user is not None:
+        rows = rows.filter(created_by_id=filters.user)
+    if filters.state:
+        rows = rows.filter(state=filters.state)
+    rows = rows.order_by().annotate(
+        h_type=Value(kind, output_field=CharField()), h_id=F("id"), h_environment_id=F("environment_id"),
+        h_environment=F("environment__name"), h_user_id=F("created_by_id"), h_user=F("created_by__username"),
+        h_state=F("state"), h_created_at=F("created_at"), h_finished_at=F("finished_at"), h_summary=source.summary)
+    return rows.values(*_COLUMNS.values())
+
+
+def history_rows(*, fetched_by, filters: HistoryFilters = HistoryFilters(), now=None) -> QuerySet:
+    """The rows `fetched_by` may see, newest first (ties: type, then id, descending), as dicts with the
+    `_COLUMNS` annotations; `history_row()` gives the public keys. Without `since`, the last seven days."""
+    since = filters.since if filters.since is not None else default_since(now)
+    kinds = [filters.type] if filters.type else list(SOURCES)
+    parts = [_source_rows(kind, SOURCES[kind], fetched_by, filters, since) for kind in kinds]
+    combined = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    return combined.order_by("-h_created_at", "-h_type", "-h_id")
+
+
+def history_row(raw: dict) -> dict:
+    return {key: raw[column] for key, column in _COLUMNS.items()}
+
+
+def csv_line(row: dict) -> list:
+    return [row["type"], row["id"], row["environment_id"], row["environment"], row["user"], row["state"],
+            row["created_at"].isoformat(), row["finished_at"].isoformat() if row["finished_at"] else "",
+            row["summary"]]
+
+
+# Jobs the retention may delete: no worker drives them any more. An available backup is left alone: its image
+# still exists in AWS and its schedule's retention deletes it through its row.
+RETAINED_UNTIL_GONE = {BackupState.AVAILABLE}
+TERMINAL_STATES = {
+    "migration": frozenset({MigrationState.COMPLETED, MigrationState.FAILED, MigrationState.CANCELLED}),
+    "export": frozenset({ExportState.COMPLETED, ExportState.FAILED, ExportState.CANCELLED}),
+    "backup": frozenset({BackupState.FAILED, BackupState.CANCELLED, BackupState.DELETED}),
+    "launch": frozenset({LaunchState.COMPLETED, LaunchState.FAILED}),
+}
+
+
+def expired_jobs(kind: str, *, before: datetime.datetime) -> QuerySet:
+    """Finished jobs of one type created before `before` (all tenants: the retention is the platform's)."""
+    model = SOURCES[kind].model
+    return model.objects.filter(Q(created_at__lt=before) & Q(state__in=sorted(TERMINAL_STATES[kind])))

@@ -1,0 +1,35 @@
+"""Writes of the site layer: the task history's retention (it deletes jobs of every app, so it lives here)."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from portal.core.audit import audit_record
+from portal.core.models import Tenant
+from portal.site.history import SOURCES, expired_jobs
+
+
+def history_cleanup(*, now: datetime.datetime | None = None) -> dict:
+    """Delete finished jobs (terminal states only, never running ones) created more than HISTORY_RETENTION_DAYS
+    ago, and write one audit row per tenant that lost any, with the counts per type. The audit log stays.
+
+    Returns {tenant id: {type: count}}."""
+    before = (now or timezone.now()) - datetime.timedelta(days=settings.HISTORY_RETENTION_DAYS)
+    deleted: dict[int, dict[str, int]] = {}
+    with transaction.atomic():
+        for kind in SOURCES:
+            expired = expired_jobs(kind, before=before)
+            counts = expired.order_by().values("tenant_id").annotate(n=Count("id"))
+            for entry in counts:
+                deleted.setdefault(entry["tenant_id"], {name: 0 for name in SOURCES})[kind] = entry["n"]
+            expired.delete()
+        for tenant in Tenant.objects.filter(pk__in=deleted).order_by("pk"):
+            audit_record(actor=None, action="history.cleanup", obj=tenant, tenant=tenant,
+                         detail={"before": before.isoformat(), "deleted": deleted[tenant.pk],
+                                 "retention_days": settings.HISTORY_RETENTION_DAYS})
+    return deleted

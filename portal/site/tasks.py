@@ -1,0 +1,8 @@
+"""django-q2 entry points of the site layer; thin, the work is in `portal.site.services`."""
+
+
+def history_cleanup() -> dict:
+    """Scheduled daily (portal/site/migrations/0001_history_cleanup_schedule.py creates the schedule)."""
+    from portal.site.services import history_cleanup as cleanup
+
+    return {str(tenant): counts for tenant, counts in cleanup().items()}

@@ -27,8 +27,10 @@ def admissible(region_id: int) -> list[int]:
     concurrent insert). The tenant row is locked first (the same order everywhere, so no deadlock), because the
     tenant's cap spans its regions. The locks are held until the caller's transaction ends."""
     tenant_id = Region.objects.filter(pk=region_id).values_list("tenant_id", flat=True).get()
-    Tenant.objects.select_for_update().filter(pk=tenant_id).values_list("pk", flat=True).get()
-    region = Region.objects.select_for_update().get(pk=region_id)
+    # FOR NO KEY UPDATE: admissions queue behind each other, but inserts that merely reference these rows (a new
+    # job's foreign-key checks take KEY SHARE) are not blocked, which with two rows locked would deadlock.
+    Tenant.objects.select_for_update(no_key=True).filter(pk=tenant_id).values_list("pk", flat=True).get()
+    region = Region.objects.select_for_update(no_key=True).get(pk=region_id)
     active = MigrationTask.objects.filter(region_id=region_id, state__in=ACTIVE).count()
     tenant_active = MigrationTask.objects.filter(tenant_id=tenant_id, state__in=ACTIVE).count()
     free = min(region_limit(region) - active, settings.MIGRATION_MAX_ACTIVE_PER_TENANT - tenant_active)

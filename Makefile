@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test sandbox-build clean
+.PHONY: run test sandbox-build browser-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,12 +18,17 @@ run: $(STAMP)
 # The import contracts (layers, adapters, sandbox; see pyproject.toml), then the whole suite on the database
 # DATABASE_URL names (SQLite when unset). The sandbox peers are built first (the vCenter simulator needs Go from
 # Debian's packages; build.sh installs it when missing and root).
-test: $(STAMP) sandbox-build
+test: $(STAMP) sandbox-build browser-deps
 	$(VENV)/bin/lint-imports
 	DJANGO_DEBUG=true $(PY) -m pytest --create-db $(PYTEST_ARGS)
 
 sandbox-build:
 	bash sandbox/vcenter/build.sh
+
+# The browser tests drive Debian's chromium (never a downloaded browser) and inject axe-core from npm.
+browser-deps:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	@test -f var/npm/node_modules/axe-core/axe.min.js || npm install --silent --no-audit --no-fund --prefix var/npm axe-core@4
 
 clean:
 	rm -rf $(VENV) var staticfiles

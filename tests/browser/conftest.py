@@ -21,9 +21,9 @@ BLOCKING = ("serious", "critical")
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test does)")
     if not AXE.exists():
-        pytest.skip("axe-core is missing: npm install --prefix var/npm axe-core@4 (.ci/run does)")
+        pytest.fail("axe-core is missing: npm install --prefix var/npm axe-core@4 (make test does)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

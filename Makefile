@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test sandbox-build browser-deps clean
+.PHONY: run test deps sandbox-build browser-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,12 @@ run: $(STAMP)
 # The import contracts (layers, adapters, sandbox; see pyproject.toml), then the whole suite on the database
 # DATABASE_URL names (SQLite when unset). The sandbox peers are built first (the vCenter simulator needs Go from
 # Debian's packages; build.sh installs it when missing and root).
-test: $(STAMP) sandbox-build browser-deps
+test: deps
 	$(VENV)/bin/lint-imports
 	DJANGO_DEBUG=true $(PY) -m pytest --create-db $(PYTEST_ARGS)
+
+# Everything the suite needs installed or built (the test target's prerequisites, runnable on their own).
+deps: $(STAMP) sandbox-build browser-deps
 
 sandbox-build:
 	bash sandbox/vcenter/build.sh

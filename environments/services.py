@@ -287,6 +287,24 @@ def instance_record_imported(*, actor: User, environment: Environment, instance_
     return instance
 
 
+@transaction.atomic
+def instance_forget_imported(*, actor: User | None, environment: Environment, instance_id: str) -> bool:
+    """Drop the record of an imported instance that its migration terminated (cancelled or failed while
+    launching); True if there was one. One that backups already refer to is kept, marked terminated."""
+    instance = ImportedInstance.objects.filter(tenant=environment.tenant, environment=environment,
+                                               instance_id=instance_id).first()
+    if instance is None:
+        return False
+    if instance.backups.exists():
+        ImportedInstance.objects.filter(pk=instance.pk).update(state=InstanceState.TERMINATED,
+                                                               state_refreshed_at=timezone.now())
+    else:
+        instance.delete()
+    audit_record(actor=actor, action="instance.forget", tenant=environment.tenant,
+                 detail={"instance_id": instance_id, "environment_id": environment.pk})
+    return True
+
+
 def instance_power(*, actor: User, instance: ImportedInstance, action: str) -> ImportedInstance:
     same_tenant(actor, instance)
     if action not in POWER_ACTIONS:

@@ -4,14 +4,18 @@ schedules and reconciler, imported inside each function so that loading a task m
 
 def backup_tick(task_id: int) -> str:
     from environments.backups.worker import backup_tick as tick
+    from portal.core.observability import job_context
 
-    return tick(task_id)
+    with job_context("backup", task_id):
+        return tick(task_id)
 
 
 def launch_tick(task_id: int) -> str:
     from environments.launches.worker import launch_tick as tick
+    from portal.core.observability import job_context
 
-    return tick(task_id)
+    with job_context("launch", task_id):
+        return tick(task_id)
 
 
 def backup_schedule_fire(schedule_id: int, intended_for: str | None = None) -> str:

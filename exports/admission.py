@@ -1,6 +1,10 @@
 """Admission policy: at most EXPORT_MAX_ACTIVE_PER_REGION exports in progress per region (AWS's limit of export
 tasks), first come, first served for the rest. This module decides who may start; `transitions.export_admit`
-starts them."""
+starts them.
+
+Unlike migrations (migrations_app/admission.py) there is no cross-tenant pool here: the limit is AWS's, per region
+of the tenant's own account, so tenants never compete for it, whichever cluster (connector or shared) runs the
+ticks."""
 
 from __future__ import annotations
 

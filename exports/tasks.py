@@ -4,8 +4,13 @@ inside each function so that loading a task module never loads the whole app."""
 
 def export_tick(task_id: int) -> str:
     from exports.pipeline import run_tick
+    from exports.queue import tick_accepted
+    from portal.core.observability import job_context
 
-    return run_tick(task_id)
+    if not tick_accepted(task_id):
+        return "rerouted"  # to the tenant's own cluster; nothing of the job ran here
+    with job_context("export", task_id):
+        return run_tick(task_id)
 
 
 def export_reconcile() -> dict:

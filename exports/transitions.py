@@ -3,6 +3,7 @@ every worker write is fenced by."""
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from django.db import transaction
@@ -16,6 +17,7 @@ from exports.queue import enqueue_tick
 from portal.core.audit import audit_record
 from portal.core.errors import InvariantViolation
 from portal.core.models import AuditOutcome
+from portal.core.notifications.services import notify_job_finished
 
 logger = logging.getLogger("portal.exports.transitions")
 
@@ -50,6 +52,7 @@ def export_transition(*, task_id: int, to: str, actor=None, epoch: int | None = 
         if to in TERMINAL:
             task.finished_at = now
             task.lease_owner, task.lease_expires_at = "", None
+            transaction.on_commit(functools.partial(notify_job_finished, "export", task), robust=True)
         for name, value in fields.items():
             setattr(task, name, value)
         task.save()

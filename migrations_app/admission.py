@@ -1,60 +1,208 @@
-"""Admission policy: at most N active migrations per region (the connector's limit), first come, first served for
-the rest. This module decides who may start; `transitions.migration_admit` starts them."""
+"""Admission policy: who may start now, and the queue position each waiting migration is shown. This module decides;
+`transitions.migration_admit` starts them.
+
+Capacity pools. A tenant with a connector (its own django-q2 cluster beside its vCenter) is its connector's only
+user: at most `connector_limit` (MIGRATION_MAX_ACTIVE_PER_REGION, 4 as in the original connector, or the tenant's
+lower limit) of its migrations are active at once, across its regions, first come, first served. Tenants without
+one share the default cluster: as before, at most `region_limit` active per region and
+MIGRATION_MAX_ACTIVE_PER_TENANT per tenant, and on top of that at most MIGRATION_MAX_ACTIVE_SHARED of all their
+migrations together.
+
+Fair share (issue 12). Where tenants compete (the shared pool), a free slot goes to the waiting migration with the
+smallest `turn` = (the tenant's active migrations in the pool) + (its rank in the tenant's own queue, oldest
+first); ties go to the older job. So the tenant holding the fewest slots is served next and slots go round-robin
+by tenant as they free up: a tenant's hundredth queued migration waits behind every other tenant's first, and a
+tenant arriving with one job while another holds every slot starts at the next release. A job its own region or
+tenant limit still blocks is passed over (it keeps its turn) for the next one. Queue positions are the same order,
+so what users see is what admission does (see `queue_positions`).
+
+Lock order (PostgreSQL), the same everywhere so that admissions cannot deadlock: the tenant row, then the region
+row, then the pool's Connector row (the tenant's connector or the shared one), each FOR NO KEY UPDATE. The pool
+lock is what serializes every admission that counts the same slots, across tenants; admitting another tenant's
+job then only locks that job's own row and writes an audit row (a foreign-key check takes KEY SHARE, which FOR NO
+KEY UPDATE does not block). Callers must not hold a migration row lock when they call `admissible`: every caller
+admits in its own transaction or right after creating a job that nobody else can have locked."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.conf import settings
+from django.db.models import Count, Exists, Q
 
 from environments.models import Region
 from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
+from portal.core.connectors.models import Connector
+from portal.core.connectors.services import shared_connector
 from portal.core.models import Tenant, TenantVCenter
+from portal.core.observability import admission_refused
 
 
-def region_limit(region: Region) -> int:
-    """The connector's limit for the region: the platform's, or the tenant's own when it is lower (a tenant's
-    setting may only lower it; the service refuses more, and this holds for rows written before that rule)."""
-    override = TenantVCenter.objects.filter(tenant_id=region.tenant_id).values_list(
+def tenant_limit_override(tenant_id: int) -> int:
+    """The platform's per-region (per-connector) limit, or the tenant's own when it is lower (a tenant's setting may
+    only lower it; the service refuses more, and this holds for rows written before that rule)."""
+    override = TenantVCenter.objects.filter(tenant_id=tenant_id).values_list(
         "max_active_migrations_per_region", flat=True).first()
     return min(override or settings.MIGRATION_MAX_ACTIVE_PER_REGION, settings.MIGRATION_MAX_ACTIVE_PER_REGION)
 
 
-def admissible(region_id: int) -> list[int]:
-    """Ids of the queued migrations of the region that may start now, oldest first.
+def region_limit(region: Region) -> int:
+    """A shared-cluster tenant's limit in one region."""
+    return tenant_limit_override(region.tenant_id)
 
-    Call inside a transaction: the region row is locked while counting, so concurrent submitters and several
-    workers can never admit more than N (under READ COMMITTED a lock on the jobs alone would not stop a
-    concurrent insert). The tenant row is locked first (the same order everywhere, so no deadlock), because the
-    tenant's cap spans its regions. The locks are held until the caller's transaction ends."""
+
+def connector_limit(connector: Connector) -> int:
+    """A connector runs at most this many migrations at once (the original connector's limit of 4)."""
+    return tenant_limit_override(connector.tenant_id)
+
+
+@dataclass
+class _Pool:
+    """One capacity pool's state: who is active where, and who waits, in fair order."""
+
+    connector: Connector
+    active_by_tenant: dict[int, int] = field(default_factory=dict)
+    active_by_region: dict[int, int] = field(default_factory=dict)
+    waiting: list[tuple[int, int, int]] = field(default_factory=list)  # (task id, tenant id, region id), fair order
+
+    @property
+    def active(self) -> int:
+        return sum(self.active_by_tenant.values())
+
+    @property
+    def limit(self) -> int:
+        return settings.MIGRATION_MAX_ACTIVE_SHARED if self.connector.is_shared else connector_limit(self.connector)
+
+
+def _members(connector: Connector):
+    """A filter for the migrations counted in the pool."""
+    if connector.is_shared:
+        return {"tenant__connector__isnull": True}
+    return {"tenant_id": connector.tenant_id}
+
+
+def _pool_state(connector: Connector) -> _Pool:
+    pool = _Pool(connector=connector)
+    for tenant_id, region_id, n in MigrationTask.objects.filter(**_members(connector), state__in=ACTIVE).values(
+            "tenant_id", "region_id").annotate(n=Count("pk")).values_list("tenant_id", "region_id", "n"):
+        pool.active_by_tenant[tenant_id] = pool.active_by_tenant.get(tenant_id, 0) + n
+        pool.active_by_region[region_id] = pool.active_by_region.get(region_id, 0) + n
+    pool.waiting = _fair_order(pool.active_by_tenant, MigrationTask.objects.filter(
+        **_members(connector), state=MigrationState.QUEUED, cancel_requested=False,
+    ).order_by("created_at", "id").values_list("pk", "tenant_id", "region_id"))
+    return pool
+
+
+def _fair_order(active_by_tenant: dict[int, int], queued) -> list[tuple[int, int, int]]:
+    """The pool's waiting jobs (task id, tenant id, region id), given oldest first, in the order admission serves
+    them (see the module's fair share)."""
+    ranks: dict[int, int] = {}
+    keyed = []
+    for task_id, tenant_id, region_id in queued:
+        ranks[tenant_id] = ranks.get(tenant_id, 0) + 1
+        turn = active_by_tenant.get(tenant_id, 0) + ranks[tenant_id]
+        keyed.append((turn, len(keyed), task_id, tenant_id, region_id))  # len(keyed): oldest first on a tie
+    return [(task_id, tenant_id, region_id) for _, _, task_id, tenant_id, region_id in sorted(keyed)]
+
+
+def _blocked(pool: _Pool, tenant_id: int, region_id: int, limits: dict[int, int]) -> str | None:
+    """Why this job cannot start now though the pool has room (its region's or tenant's own limit), or None."""
+    if pool.active_by_tenant.get(tenant_id, 0) >= settings.MIGRATION_MAX_ACTIVE_PER_TENANT:
+        return "tenant_limit"
+    if pool.connector.is_shared:
+        if region_id not in limits:
+            limits[region_id] = tenant_limit_override(tenant_id)
+        if pool.active_by_region.get(region_id, 0) >= limits[region_id]:
+            return "region_limit"
+    return None
+
+
+def pool_connector(tenant_id: int) -> Connector:
+    """The pool the tenant's migrations count against (no lock)."""
+    return Connector.objects.filter(tenant_id=tenant_id).first() or shared_connector()
+
+
+def admissible(region_id: int) -> list[int]:
+    """Ids of the queued migrations that may start now, in the order admission serves them: those of the region's
+    pool (its tenant's connector, or the shared cluster's, across tenants and regions), not only of the region.
+
+    Call inside a transaction: the pool's rows are locked while counting (see the module's lock order), so
+    concurrent submitters and several workers never admit more than a limit allows (under READ COMMITTED a lock on
+    the jobs alone would not stop a concurrent insert). The locks are held until the caller's transaction ends."""
     tenant_id = Region.objects.filter(pk=region_id).values_list("tenant_id", flat=True).get()
     # FOR NO KEY UPDATE: admissions queue behind each other, but inserts that merely reference these rows (a new
-    # job's foreign-key checks take KEY SHARE) are not blocked, which with two rows locked would deadlock.
+    # job's foreign-key checks take KEY SHARE) are not blocked, which with several rows locked would deadlock.
     Tenant.objects.select_for_update(no_key=True).filter(pk=tenant_id).values_list("pk", flat=True).get()
-    region = Region.objects.select_for_update(no_key=True).get(pk=region_id)
-    active = MigrationTask.objects.filter(region_id=region_id, state__in=ACTIVE).count()
-    tenant_active = MigrationTask.objects.filter(tenant_id=tenant_id, state__in=ACTIVE).count()
-    free = min(region_limit(region) - active, settings.MIGRATION_MAX_ACTIVE_PER_TENANT - tenant_active)
-    if free <= 0:
-        return []
-    return list(MigrationTask.objects.filter(
-        region_id=region_id, state=MigrationState.QUEUED, cancel_requested=False,
-    ).order_by("created_at", "id").values_list("pk", flat=True)[:free])
+    Region.objects.select_for_update(no_key=True).filter(pk=region_id).values_list("pk", flat=True).get()
+    connector_id = pool_connector(tenant_id).pk
+    connector = Connector.objects.select_for_update(no_key=True).get(pk=connector_id)
+    pool = _pool_state(connector)
+    free = pool.limit - pool.active
+    admitted: list[int] = []
+    limits: dict[int, int] = {}
+    for task_id, job_tenant, job_region in pool.waiting:
+        if free <= 0:
+            admission_refused("migration", "shared_limit" if connector.is_shared else "connector_limit")
+            break
+        reason = _blocked(pool, job_tenant, job_region, limits)
+        if reason is not None:
+            admission_refused("migration", reason)
+            continue
+        admitted.append(task_id)
+        free -= 1
+        pool.active_by_tenant[job_tenant] = pool.active_by_tenant.get(job_tenant, 0) + 1
+        pool.active_by_region[job_region] = pool.active_by_region.get(job_region, 0) + 1
+    return admitted
 
 
 def queue_position(task: MigrationTask) -> int | None:
-    """1 for the next migration to start in its region; None when it is not queued."""
+    """1 for the next migration to start among those it waits with; None when it is not queued."""
     if task.state != MigrationState.QUEUED:
         return None
     return queue_positions([task.region_id]).get(task.pk)
 
 
 def queue_positions(region_ids) -> dict[int, int]:
-    """Queue positions of every waiting migration in these regions, in one query (for lists)."""
+    """Queue positions of every waiting migration in these regions (for lists; one query).
+
+    A job's position counts the jobs ahead of it in the pool's fair order that it actually waits behind: every one
+    while the pool itself is full, otherwise only those its own limits hold back with it (its region's, or its
+    tenant's when the tenant is at its cap). With a connector that is simply first come, first served.
+
+    The pools' active and waiting jobs come in one read (each row tagged with its tenant's connector, none for the
+    shared pool) instead of the locked, per-pool counting `admissible` does: positions are shown, not acted on."""
+    region_ids = set(region_ids)
+    if not region_ids:
+        return {}
+    regions = Region.objects.filter(pk__in=region_ids)
+    in_pools = Q(tenant_id__in=regions.values("tenant_id")) | (
+        Q(tenant__connector__isnull=True) & Exists(regions.filter(tenant__connector__isnull=True)))
+    pools: dict[int | None, tuple[dict[int, int], list]] = {}  # connector id (None: shared) -> active, queued
+    for task_id, tenant_id, region_id, state, connector_id in MigrationTask.objects.filter(
+            Q(state__in=ACTIVE) | Q(state=MigrationState.QUEUED, cancel_requested=False), in_pools,
+    ).order_by("created_at", "id").values_list("pk", "tenant_id", "region_id", "state", "tenant__connector__id"):
+        active_by_tenant, queued = pools.setdefault(connector_id, ({}, []))
+        if state == MigrationState.QUEUED:
+            queued.append((task_id, tenant_id, region_id))
+        else:
+            active_by_tenant[tenant_id] = active_by_tenant.get(tenant_id, 0) + 1
     positions: dict[int, int] = {}
-    counters: dict[int, int] = {}
-    for task_id, region_id in MigrationTask.objects.filter(
-            region_id__in=set(region_ids), state=MigrationState.QUEUED, cancel_requested=False,
-    ).order_by("created_at", "id").values_list("pk", "region_id"):
-        counters[region_id] = counters.get(region_id, 0) + 1
-        positions[task_id] = counters[region_id]
+    for connector_id, (active_by_tenant, queued) in pools.items():
+        shared = connector_id is None
+        pool_full = shared and sum(active_by_tenant.values()) >= settings.MIGRATION_MAX_ACTIVE_SHARED
+        tenant_full = {t for t, n in active_by_tenant.items() if n >= settings.MIGRATION_MAX_ACTIVE_PER_TENANT}
+        ahead_in_region: dict[int, int] = {}
+        ahead_in_tenant: dict[int, int] = {}
+        for index, (task_id, tenant_id, region_id) in enumerate(_fair_order(active_by_tenant, queued)):
+            ahead_in_region[region_id] = ahead_in_region.get(region_id, 0) + 1
+            ahead_in_tenant[tenant_id] = ahead_in_tenant.get(tenant_id, 0) + 1
+            if region_id not in region_ids:
+                continue
+            if pool_full or not shared:
+                positions[task_id] = index + 1
+            elif tenant_id in tenant_full:
+                positions[task_id] = ahead_in_tenant[tenant_id]
+            else:
+                positions[task_id] = ahead_in_region[region_id]
     return positions

@@ -10,6 +10,7 @@ class MigrationState(models.TextChoices):
     CONVERTING = "converting", "Converting"
     LAUNCHING = "launching", "Launching"
     COMPLETED = "completed", "Completed"
+    FAILING = "failing", "Failing"
     FAILED = "failed", "Failed"
     CANCELLING = "cancelling", "Cancelling"
     CANCELLED = "cancelled", "Cancelled"
@@ -19,17 +20,19 @@ S = MigrationState
 TERMINAL = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED})
 # States that hold one of the region's connector slots.
 ACTIVE = frozenset({S.EXPORTING, S.UPLOADING, S.CONVERTING, S.LAUNCHING})
-# States a worker drives (a lease is taken to work on them).
-WORKABLE = ACTIVE | {S.CANCELLING}
+# States a worker drives (a lease is taken to work on them). `failing` and `cancelling` free the slot at once but
+# stay workable until AWS and vCenter confirm that everything the job held is released.
+WORKABLE = ACTIVE | {S.CANCELLING, S.FAILING}
 # States in which the migration may still touch its VM (one such migration per VM).
 LIVE = WORKABLE | {S.QUEUED}
 
 ALLOWED_TRANSITIONS: dict[str, frozenset] = {
     S.QUEUED: frozenset({S.EXPORTING, S.CANCELLED, S.FAILED}),
-    S.EXPORTING: frozenset({S.UPLOADING, S.FAILED, S.CANCELLING}),
-    S.UPLOADING: frozenset({S.CONVERTING, S.FAILED, S.CANCELLING}),
-    S.CONVERTING: frozenset({S.LAUNCHING, S.FAILED, S.CANCELLING}),
-    S.LAUNCHING: frozenset({S.COMPLETED, S.FAILED, S.CANCELLING}),
+    S.EXPORTING: frozenset({S.UPLOADING, S.FAILING, S.CANCELLING}),
+    S.UPLOADING: frozenset({S.CONVERTING, S.FAILING, S.CANCELLING}),
+    S.CONVERTING: frozenset({S.LAUNCHING, S.FAILING, S.CANCELLING}),
+    S.LAUNCHING: frozenset({S.COMPLETED, S.FAILING, S.CANCELLING}),
+    S.FAILING: frozenset({S.FAILED}),
     S.CANCELLING: frozenset({S.CANCELLED}),
     S.COMPLETED: frozenset(),
     S.FAILED: frozenset(),

@@ -90,7 +90,12 @@ class MigrationTask(TenantOwnedModel):
     lease_epoch = models.PositiveIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Failed attempts of the current step (transient errors retried, workers that died holding the lease), not
+    # claims: a step that simply takes several ticks does not count. Capped by MIGRATION_MAX_ATTEMPTS.
     attempts = models.PositiveIntegerField(default=0)
+    # When the job next wants a worker (the next conversion poll, a retry after backoff); a worker is not held
+    # while it waits. A django-q2 schedule wakes it then, and the reconciler honours it as the safety net.
+    wake_at = models.DateTimeField(null=True, blank=True)
 
     restriction = Restriction(user_scope=_migration_user_scope, user_actions=frozenset({Action.VIEW, Action.OPERATE}))
 
@@ -99,6 +104,8 @@ class MigrationTask(TenantOwnedModel):
         indexes = [
             models.Index(fields=["region", "state", "created_at"], name="migration_admission_idx"),
             models.Index(fields=["tenant", "-created_at"], name="migration_history_idx"),
+            # A user's seven-day list: their environments' newest migrations, one page read in index order.
+            models.Index(fields=["environment", "-created_at", "-id"], name="migration_env_recent_idx"),
         ]
         constraints = [
             # A VM can be exported through one NFC lease at a time, so one live migration per VM.

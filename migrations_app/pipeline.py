@@ -15,14 +15,15 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
 
 from environments.models import Environment
-from environments.services import instance_record_imported
-from migrations_app import datapath
+from environments.services import instance_forget_imported, instance_record_imported
+from migrations_app import datapath, retry
 from migrations_app.choices import ACTIVE, MAX_DISK_STREAM_BYTES, TERMINAL, MigrationState, platform_of
 from migrations_app.models import MigrationTask
-from migrations_app.queue import enqueue_tick
+from migrations_app.queue import enqueue_tick, schedule_tick
 from migrations_app.staging import staging_bucket_name
 from migrations_app.transitions import (
     LeaseLost,
@@ -59,18 +60,26 @@ def _worker_name() -> str:
 
 
 def run_tick(task_id: int) -> str:
-    """Claim the job and drive it until it finishes, waits, or the tick's time budget is spent."""
+    """Claim the job and drive it until it finishes or would only wait (then it schedules its own wake-up and
+    returns, holding no worker while AWS converts or a retry's backoff runs).
+
+    One heartbeat renews the job lease for the whole tick, whatever step blocks (an export lease that takes
+    minutes to become ready, a power-off, an instance leaving `pending`), so no slow step lets the reconciler hand
+    the job to a second worker."""
     close_old_connections()
     epoch = lease_claim(task_id=task_id, owner=_worker_name(), ttl_seconds=settings.MIGRATION_LEASE_SECONDS)
     if epoch is None:
         return "busy"
-    runner = Runner(task_id, epoch)
+    heartbeat = Heartbeat(task_id, epoch)
+    heartbeat.start()
+    runner = Runner(task_id, epoch, heartbeat)
     outcome = "lease_lost"
     try:
         outcome = runner.run()
     except LeaseLost:
         logger.warning("migration %s: lease lost; another worker continues it", task_id)
     finally:
+        heartbeat.stop()
         runner.close()
         lease_release(task_id=task_id, epoch=epoch)
     if outcome == "again":
@@ -79,17 +88,29 @@ def run_tick(task_id: int) -> str:
 
 
 class Heartbeat(threading.Thread):
-    """Renews the job lease and the NFC lease well inside their timeouts, and notices cancellation."""
+    """Renews the job lease well inside its timeout for as long as the tick runs, and the NFC lease while a step
+    is exporting (watch_nfc); notices cancellation and a lost lease for the step to act on at its next check."""
 
-    def __init__(self, task_id: int, epoch: int, nfc_progress=None, nfc_timeout: float | None = None):
+    def __init__(self, task_id: int, epoch: int):
         super().__init__(daemon=True, name=f"migration-{task_id}-heartbeat")
-        self.task_id, self.epoch, self.nfc_progress = task_id, epoch, nfc_progress
-        # A quarter of the shorter of the two timeouts: three beats may be lost before either lease lapses.
-        shortest = min(settings.MIGRATION_LEASE_SECONDS, nfc_timeout or settings.MIGRATION_LEASE_SECONDS)
-        self.interval = max(0.2, shortest / 4)
+        self.task_id, self.epoch = task_id, epoch
+        self.nfc_progress = None
+        self.nfc_timeout: float | None = None
         self.stopped = threading.Event()
         self.lost = self.cancelled = False
         self.error: Exception | None = None
+
+    @property
+    def interval(self) -> float:
+        # A quarter of the shorter of the two timeouts: three beats may be lost before either lease lapses.
+        shortest = min(settings.MIGRATION_LEASE_SECONDS, self.nfc_timeout or settings.MIGRATION_LEASE_SECONDS)
+        return max(0.2, shortest / 4)
+
+    def watch_nfc(self, progress, timeout: float) -> None:
+        self.nfc_timeout, self.nfc_progress = timeout, progress
+
+    def unwatch_nfc(self) -> None:
+        self.nfc_progress, self.nfc_timeout, self.error = None, None, None
 
     def run(self):
         try:
@@ -102,17 +123,25 @@ class Heartbeat(threading.Thread):
                 state = MigrationTask.objects.filter(pk=self.task_id).values_list("state", flat=True).first()
                 if state == S.CANCELLING:
                     self.cancelled = True
-                if self.nfc_progress is not None:
+                progress = self.nfc_progress
+                if progress is not None:
                     try:
-                        self.nfc_progress()
+                        progress()
                     except vsphere.VSphereError as exc:
                         self.error = exc
+        except Exception:  # the database went away, say: stop renewing, so the lease lapses and is handed on
+            logger.exception("migration %s: heartbeat stopped", self.task_id)
+            self.lost = True
         finally:
             connection.close()
 
-    def check(self):
+    def fence(self):
+        """Raise LeaseLost once another worker may hold the job: call before any external side effect."""
         if self.lost:
             raise LeaseLost(f"migration {self.task_id}")
+
+    def check(self):
+        self.fence()
         if self.cancelled:
             raise Cancelled()
         if self.error is not None:
@@ -124,8 +153,8 @@ class Heartbeat(threading.Thread):
 
 
 class Runner:
-    def __init__(self, task_id: int, epoch: int):
-        self.task_id, self.epoch = task_id, epoch
+    def __init__(self, task_id: int, epoch: int, heartbeat: Heartbeat):
+        self.task_id, self.epoch, self.heartbeat = task_id, epoch, heartbeat
         self._vc: vsphere.VCenterSession | None = None
         self.lease: vsphere.ExportLease | None = None
 
@@ -147,6 +176,13 @@ class Runner:
     def save(self, **fields):
         checkpoint(task_id=self.task_id, epoch=self.epoch, **fields)
 
+    def fence(self) -> None:
+        """Before an external side effect (vCenter, AWS) or any cleanup: do we still hold the job? The heartbeat
+        knows within a beat; the row is the truth. A worker that lost the lease leaves everything to the owner."""
+        self.heartbeat.fence()
+        if not MigrationTask.objects.filter(pk=self.task_id, lease_epoch=self.epoch).exists():
+            raise LeaseLost(f"migration {self.task_id}")
+
     def move(self, task: MigrationTask, to: str, **fields) -> None:
         if migration_transition(task_id=task.pk, to=to, epoch=self.epoch, expected_from={task.state},
                                 **fields) is None:
@@ -165,12 +201,15 @@ class Runner:
                 raise LeaseLost(f"migration {self.task_id}")
             if task.state in TERMINAL:
                 return "done"
-            if task.state == S.CANCELLING:
-                return self.finish_cancel(task)
+            if task.state in (S.CANCELLING, S.FAILING):
+                return self.release(task)
             if not self.still_authorized(task):
                 return self.fail(task, "authz_revoked", f"{task.created_by.get_username()} no longer may migrate into "
                                  "this environment (grant revoked, or the account or its organisation deactivated), "
                                  "so the migration was stopped and everything it held was released.")
+            if task.attempts >= settings.MIGRATION_MAX_ATTEMPTS:  # workers died holding it, again and again
+                return self.fail(task, "too_many_attempts", f"The migration was stopped after {task.attempts} failed "
+                                 "attempts (its worker stopped each time); everything it held was released.")
             try:
                 wait_seconds = steps[task.state](task)
             except LeaseLost:
@@ -181,30 +220,82 @@ class Runner:
                 return self.fail(task, exc.code, exc.message)
             except PortalError as exc:  # the tenant's settings no longer allow it (AWS access removed, say)
                 return self.fail(task, exc.code, exc.message)
-            except vsphere.VSphereError as exc:
-                return self.fail(task, f"vcenter_{exc.code}", exc.message)
-            except aws.AwsError as exc:
-                return self.fail(task, f"aws_{exc.code}", f"AWS: {exc.message}")
+            except (vsphere.VSphereError, aws.AwsError) as exc:
+                return self.failed_attempt(task, exc)
             except datapath.StreamTooLarge:
                 return self.fail(task, "disk_too_large", "The disk stream passed 215 GB, the VM Import limit for a "
                                  "compressed disk; the transfer was stopped.")
             except Exception as exc:  # a bug must fail the job visibly, never leave it hanging
                 logger.exception("migration %s: unexpected error", self.task_id)
                 return self.fail(task, "internal_error", f"Internal error: {exc.__class__.__name__}: {exc}")
-            if wait_seconds is None:
-                continue
-            if time.monotonic() + wait_seconds > deadline:
+            if wait_seconds is not None:
+                if wait_seconds <= settings.MIGRATION_INLINE_WAIT_SECONDS and time.monotonic() + wait_seconds < deadline:
+                    time.sleep(wait_seconds)  # the tick's heartbeat keeps the lease meanwhile
+                    continue
+                return self.wait(wait_seconds)
+            if time.monotonic() > deadline:
                 return "again"
-            self.sleep(wait_seconds)
 
-    def sleep(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(left, 0.5))
-            lease_renew(task_id=self.task_id, epoch=self.epoch, ttl_seconds=settings.MIGRATION_LEASE_SECONDS)
+    def cancelled_meanwhile(self) -> bool:
+        """A cancel that came while this tick was busy found the lease held, so its own tick went away: this
+        tick releases the job now rather than at its next wake-up."""
+        return MigrationTask.objects.filter(pk=self.task_id, state=S.CANCELLING).exists()
+
+    def wait(self, seconds: float) -> str:
+        """Hand the worker back and be woken in `seconds` (the job's lease is released by run_tick)."""
+        if self.cancelled_meanwhile():
+            return self.release(self.task())
+        wake = timezone.now() + timezone.timedelta(seconds=seconds)
+        self.save(wake_at=wake)
+        schedule_tick(self.task_id, wake)
+        return "waiting"
+
+    def failed_attempt(self, task: MigrationTask, exc: Exception) -> str:
+        """A peer's error: retried from the checkpoint after a backoff when transient (the parts in S3 are kept,
+        nothing is released), the end of the job when permanent or when the attempts are used up."""
+        if isinstance(exc, vsphere.VSphereError):
+            code, message = f"vcenter_{exc.code}", exc.message
+        else:
+            code, message = f"aws_{exc.code}", f"AWS: {exc.message}"
+        verdict = retry.classify(exc)
+        if verdict is None or not verdict.transient:
+            return self.fail(task, code, message)
+        self.fence()
+        if self.cancelled_meanwhile():
+            return self.release(self.task())
+        failed = MigrationTask.objects.filter(pk=self.task_id).values_list("attempts", flat=True).get() + 1
+        limit = settings.MIGRATION_MAX_ATTEMPTS
+        if failed >= limit:
+            self.save(attempts=failed)
+            return self.fail(task, code, f"{message} (gave up after {failed} attempts)")
+        logger.warning("migration %s: attempt %s of %s failed, will retry: %s", task.pk, failed, limit, exc)
+        self.abort_export_lease(task, "retrying from the checkpoint")
+        wake = timezone.now() + timezone.timedelta(seconds=retry.backoff_seconds(failed))
+        self.save(attempts=failed, wake_at=wake, step=f"retrying: {verdict.what}"[:100],
+                  status_message=f"{verdict.what}; retrying from the checkpoint at {_clock(wake)}, attempt "
+                                 f"{failed + 1} of {limit}")
+        schedule_tick(self.task_id, wake)
+        return "retrying"
+
+    def abort_export_lease(self, task: MigrationTask, why: str) -> bool:
+        """Release the NFC lease (so the VM is not held while the job waits); True once none is held."""
+        moref = MigrationTask.objects.filter(pk=self.task_id).values_list("nfc_lease_moref", flat=True).get()
+        if not moref:
+            return True
+        self.fence()
+        try:
+            self.vc(task).lease_abort(moref, why)
+            # lease_abort takes any refusal for "already finished": confirm it (an expired session, say, aborts
+            # nothing and makes this read fail too).
+            held = self.vc(task).lease_describe(moref).state in ("initializing", "ready")
+        except (vsphere.VSphereError, PortalError) as exc:
+            logger.warning("migration %s: export lease %s not released: %s", task.pk, moref, exc)
+            return False
+        if held:
+            return False
+        self.lease = None
+        self.save(nfc_lease_moref="")
+        return True
 
     @staticmethod
     def still_authorized(task: MigrationTask) -> bool:
@@ -219,9 +310,11 @@ class Runner:
 
     def _open_lease(self, task: MigrationTask) -> vsphere.ExportLease:
         vc = self.vc(task)
+        self.fence()
         if task.nfc_lease_moref:
             vc.lease_abort(task.nfc_lease_moref, "superseded by a new export attempt")  # an earlier attempt's
         self.save(step="waiting for the export lease")
+        self.fence()
         lease_moref = vc.export_start(task.vm_moref)
         self.save(nfc_lease_moref=lease_moref)
         return vc.lease_wait_ready(lease_moref, timeout=300)
@@ -233,14 +326,18 @@ class Runner:
             if not task.power_off_requested:
                 raise StepFailed("vm_powered_on", f"{vm.name} was powered on again before the export started.")
             self.save(step="powering off", status_message=f"Powering off {vm.name}")
+            self.fence()
             vc.power_off(task.vm_moref)
         self.lease = self._open_lease(task)
         devices = [d for d in self.lease.devices if d.disk]
         if not devices:
             raise StepFailed("no_disks", "vCenter offered no disks to export.")
-        disks = task.disks or [{"device_key": d.key, "size": d.file_size, "s3_key": "", "upload_id": "",
-                                "part_size": 0, "done": False} for d in devices]
-        self.move(task, S.UPLOADING, disks=disks, bytes_total=sum(d.file_size for d in devices),
+        # A disk's size here is its capacity: vCenter gives no stream length (fileSize is unset for disks), and the
+        # capacity bounds the stream, sizes its parts and is what progress is measured against.
+        capacities = datapath.capacity_bounds([d.capacity_bytes for d in devices], self.lease.total_capacity_bytes)
+        disks = task.disks or [{"device_key": d.key, "size": capacity, "s3_key": "", "upload_id": "",
+                                "part_size": 0, "done": False} for d, capacity in zip(devices, capacities)]
+        self.move(task, S.UPLOADING, disks=disks, bytes_total=sum(d["size"] for d in disks),
                   step="exporting disks", status_message=f"Exporting and uploading {len(disks)} disk(s)")
         return None
 
@@ -254,7 +351,7 @@ class Runner:
         if not task.s3_bucket:
             aws.staging_bucket_ensure(credentials, region, bucket)
             self.save(s3_bucket=bucket)
-        s3 = aws.client("s3", credentials, region)
+        s3 = aws.transfer_client(credentials, region)
         disks = [dict(d) for d in task.disks]
         total = sum(d["size"] for d in disks) or 1
         state = {"read": sum(d["size"] for d in disks if d["done"]), "uploaded": 0}
@@ -263,8 +360,8 @@ class Runner:
             vc.lease_progress(self.lease.moref, int(100 * state["read"] / total))
 
         nfc_progress()  # renew at once: bucket and upload set-up below may take a while
-        heartbeat = Heartbeat(self.task_id, self.epoch, nfc_progress, nfc_timeout=self.lease.timeout_seconds)
-        heartbeat.start()
+        heartbeat = self.heartbeat
+        heartbeat.watch_nfc(nfc_progress, self.lease.timeout_seconds)
         try:
             for index, disk in enumerate(disks):
                 if disk["done"]:
@@ -273,43 +370,70 @@ class Runner:
                 if device is None:
                     raise StepFailed("disk_changed", "The VM's disks changed since the export started.")
                 if not disk["upload_id"]:
+                    heartbeat.fence()
                     disk["s3_key"] = f"{task.tenant.slug}/migration-{task.pk}/disk-{index + 1}.vmdk"
-                    disk["part_size"] = datapath.part_size_for(device.file_size, settings.MIGRATION_PART_SIZE)
+                    disk["part_plan"] = datapath.plan_parts(
+                        disk["size"], minimum=settings.MIGRATION_PART_SIZE, limit=MAX_DISK_STREAM_BYTES,
+                        floor=settings.MIGRATION_S3_MIN_PART_SIZE).as_dict()
+                    disk["part_size"] = disk["part_plan"]["base"]
                     disk["upload_id"] = aws.multipart_start(s3, bucket, disk["s3_key"], {
                         "portal-migration": str(task.pk), "portal-tenant": task.tenant.slug})
                     self.save(disks=disks)  # the upload id is saved before any part is sent
                 already = {p.part_number: p for p in aws.multipart_parts(s3, bucket, disk["s3_key"],
                                                                           disk["upload_id"])}
+                plan = (datapath.PartPlan.from_dict(disk["part_plan"]) if disk.get("part_plan")
+                        else datapath.PartPlan(disk["part_size"]))  # a checkpoint from before part plans
+                restarted = (f" (restarted from the beginning: {disk['restarted']})" if disk.get("restarted")
+                             else "")
                 self.save(step=f"disk {index + 1} of {len(disks)}",
-                          status_message=f"Exporting and uploading disk {index + 1} of {len(disks)}")
+                          status_message=f"Exporting and uploading disk {index + 1} of {len(disks)}{restarted}")
                 stream = vc.open_disk(device, task.vm_name)
                 base = state["read"]
                 last_write = [0.0]
 
-                def on_progress(p: datapath.Progress, base=base):
-                    state["read"] = base + p.bytes_read
+                def on_progress(p: datapath.Progress, base=base, bound=disk["size"] or MAX_DISK_STREAM_BYTES):
+                    # against the capacity: a stream longer than it (never for a real disk) stops at 100 %
+                    state["read"] = base + min(p.bytes_read, bound)
                     if time.monotonic() - last_write[0] >= 1:
                         last_write[0] = time.monotonic()
-                        self.save(bytes_exported=state["read"], bytes_uploaded=base + p.bytes_uploaded)
+                        self.save(bytes_exported=state["read"], bytes_uploaded=base + min(p.bytes_uploaded, bound))
 
                 try:
                     parts = datapath.stream_to_multipart(
-                        read=stream.read, part_size=disk["part_size"], already=already,
-                        upload_part=lambda n, body, key=disk["s3_key"], uid=disk["upload_id"]:
-                            aws.multipart_upload_part(s3, bucket, key, uid, n, body),
+                        read=stream.read, readinto=stream.readinto, plan=plan, already=already,
+                        upload_part=lambda n, body, crc, key=disk["s3_key"], uid=disk["upload_id"]:
+                            aws.multipart_upload_part(s3, bucket, key, uid, n, body, crc),
                         concurrency=settings.MIGRATION_UPLOAD_CONCURRENCY, max_bytes=MAX_DISK_STREAM_BYTES,
                         on_progress=on_progress, check=heartbeat.check)
+                except datapath.SourceChanged as exc:
+                    # The parts S3 holds are from another version of this disk: start it again, whole, in a new
+                    # upload (its capacity may have changed as well, so the part plan is made again too).
+                    logger.warning("migration %s: disk %s changed since the last attempt (%s); restarting it",
+                                   task.pk, index + 1, exc)
+                    heartbeat.fence()
+                    aws.multipart_abort(s3, bucket, disk["s3_key"], disk["upload_id"])
+                    disk.update(upload_id="", part_plan=None, size=device.capacity_bytes or disk["size"],
+                                restarted=f"it changed since the interrupted attempt, part {exc.part_number} "
+                                          f"differs")
+                    self.save(disks=disks, bytes_total=sum(d["size"] for d in disks), bytes_exported=base,
+                              bytes_uploaded=base,
+                              status_message=f"Disk {index + 1} changed since the interrupted attempt (part "
+                                             f"{exc.part_number} differs); restarting its upload from the beginning")
+                    return None
                 finally:
                     stream.close()
+                self.fence()
                 aws.multipart_complete(s3, bucket, disk["s3_key"], disk["upload_id"], parts)
                 disk["done"] = True
                 disk["parts_resumed"] = disk.get("parts_resumed", 0) + sum(1 for p in parts if p.part_number in
                                                                            already)
-                state["read"] = base + sum(p.size for p in parts)
+                disk["stream_bytes"] = sum(p.size for p in parts)
+                state["read"] = base + (disk["size"] or disk["stream_bytes"])
                 self.save(disks=disks, bytes_exported=state["read"], bytes_uploaded=state["read"])
             heartbeat.check()
         finally:
-            heartbeat.stop()
+            heartbeat.unwatch_nfc()
+        self.fence()
         vc.lease_progress(self.lease.moref, 100)
         vc.lease_complete(self.lease.moref)
         self.move(task, S.CONVERTING, nfc_lease_moref="", step="importing",
@@ -325,12 +449,12 @@ class Runner:
                 self.save(step="waiting for an AWS import slot",
                           status_message="Waiting: AWS allows only a few imports at once in this region")
                 return settings.MIGRATION_POLL_SECONDS * 3
+            self.fence()
             try:
                 started = aws.import_image(
                     credentials, region, client_token=task.import_client_token, bucket=task.s3_bucket,
                     keys=[d["s3_key"] for d in task.disks], platform=platform_of(task.operating_system),
-                    description=f"{task.vm_name} (portal migration {task.pk})",
-                    tags={"portal-migration": str(task.pk), "portal-tenant": task.tenant.slug})
+                    description=f"{task.vm_name} (portal migration {task.pk})", tags=_resource_tags(task))
             except aws.AwsError as exc:
                 if exc.code == "ResourceLimitExceeded":
                     self.save(step="waiting for an AWS import slot",
@@ -341,6 +465,12 @@ class Runner:
             task.import_task_id = started.task_id
         status = aws.import_image_describe(credentials, region, task.import_task_id)
         if status.status == "completed" and status.image_id:
+            # ImportImage tags only its task: the image and snapshots it registered get the job's tags here, so
+            # an orphan sweep finds them whatever becomes of this row.
+            detail = aws.import_image_detail(credentials, region, task.import_task_id)
+            self.fence()
+            aws.resources_tag(credentials, region, [status.image_id, *(detail.snapshot_ids if detail else ())],
+                              _resource_tags(task))
             self.move(task, S.LAUNCHING, image_id=status.image_id, conversion_progress=100, step="launching",
                       status_message=f"Image {status.image_id} ready; launching the instance")
             return None
@@ -353,88 +483,179 @@ class Runner:
     def launch(self, task: MigrationTask):
         credentials, region = aws_credentials(task.tenant), task.region.code
         if not task.instance_id:
+            self.fence()
             info = aws.run_instance(
                 credentials, region, client_token=task.run_client_token, image_id=task.image_id,
                 instance_type=task.instance_type, subnet_id=task.subnet.subnet_id,
                 security_group_id=task.security_group.group_id, private_ip=task.private_ip or "",
                 key_name=task.key_pair.name if task.key_pair else "",
-                tags={"Name": task.vm_name, "portal-migration": str(task.pk),
+                tags={"Name": task.vm_name, **_resource_tags(task),
                       "aws-management-portal/environment-id": str(task.environment_id)})
             self.save(instance_id=info.instance_id)
             task.instance_id = info.instance_id
         info = aws.instance_wait_not_pending(credentials, region, task.instance_id)
         if info.state == "running":
+            self.fence()
             aws.instance_power(credentials, region, task.instance_id, "stop")
             info = aws.instance_describe(credentials, region, task.instance_id)
-        instance_record_imported(
-            actor=task.created_by, environment=task.environment, instance_id=task.instance_id,
-            image_id=task.image_id, instance_type=task.instance_type, private_ip=info.private_ip,
-            state=info.state, source_vm_moref=task.vm_moref, source_vm_name=task.vm_name)
         s3 = aws.client("s3", credentials, region)
+        self.fence()
         for disk in task.disks:
             if disk.get("s3_key"):
                 aws.object_delete(s3, task.s3_bucket, disk["s3_key"])
-        self.move(task, S.COMPLETED, step="done",
-                  status_message=f"Imported as {task.instance_id} (stopped; start it when ready)")
+        # The record and the completion commit together: a cancel that wins the race rolls the record back, so
+        # a cancelled migration never leaves a row for the instance its cleanup terminates.
+        with transaction.atomic():
+            instance_record_imported(
+                actor=task.created_by, environment=task.environment, instance_id=task.instance_id,
+                image_id=task.image_id, instance_type=task.instance_type, private_ip=info.private_ip,
+                state=info.state, source_vm_moref=task.vm_moref, source_vm_name=task.vm_name)
+            self.move(task, S.COMPLETED, step="done",
+                      status_message=f"Imported as {task.instance_id} (stopped; start it when ready)")
         return None
 
-    # -- endings -------------------------------------------------------------------------------------------------
+    # -- endings ------------------------------------------------------------------------------------------------
+
+    def fail(self, task: MigrationTask, code: str, message: str) -> str:
+        """Move to `failing` (which frees the slot) and release what the job holds; `failed` once all is gone.
+        Only the lease holder may: the transition is fenced by the epoch, so a worker that lost the job never
+        gets to clean up (its cleanup would abort the new owner's export lease and delete its uploads)."""
+        logger.warning("migration %s failed: %s: %s", task.pk, code, message)
+        self.fence()
+        moved = migration_transition(task_id=task.pk, to=S.FAILING, epoch=self.epoch, expected_from=ACTIVE,
+                                     step="failed; releasing what it held", error_code=code[:100],
+                                     status_message=message[:1000], wake_at=None)
+        current = self.task()
+        if current.lease_epoch != self.epoch:
+            raise LeaseLost(f"migration {self.task_id}")
+        if moved is None and current.state not in (S.CANCELLING, S.FAILING):
+            return current.state  # finished meanwhile
+        return self.release(current)
+
+    def release(self, task: MigrationTask) -> str:
+        """Cancelling or failing: release everything, and end the job only once vCenter and AWS confirm that
+        nothing is left; until then it stays as it is, listing what remains, and tries again after a backoff."""
+        self.fence()
+        try:
+            remaining = self.cleanup(task)
+        except LeaseLost:
+            raise
+        except Exception as exc:  # a bug must not end the job with its resources still held: keep trying
+            logger.exception("migration %s: cleanup failed", self.task_id)
+            remaining = [f"everything it held (internal error: {exc.__class__.__name__})"]
+        base = task.status_message.split(RELEASE_NOTE)[0]
+        if not remaining:
+            to, outcome = (S.CANCELLED, "cancelled") if task.state == S.CANCELLING else (S.FAILED, "failed")
+            if migration_transition(task_id=task.pk, to=to, epoch=self.epoch, expected_from={task.state},
+                                    step=outcome, status_message=base) is None:
+                raise LeaseLost(f"migration {self.task_id}")
+            return outcome
+        failed = MigrationTask.objects.filter(pk=self.task_id).values_list("attempts", flat=True).get() + 1
+        wake = timezone.now() + timezone.timedelta(seconds=retry.backoff_seconds(failed))
+        note = f"{RELEASE_NOTE}{'; '.join(remaining)}; trying again at {_clock(wake)})"
+        checkpoint(task_id=self.task_id, epoch=self.epoch, releasing=True, attempts=failed, wake_at=wake,
+                   step="releasing what it held", status_message=(base[:1000 - len(note)] + note))
+        schedule_tick(self.task_id, wake)
+        return "releasing"
 
     def cleanup(self, task: MigrationTask) -> list[str]:
-        """Release everything the job holds: NFC lease, multipart uploads, staged objects, the import task, and
-        an instance or image a finished migration would have kept. Each part is tried; problems are reported."""
-        problems: list[str] = []
-        if task.nfc_lease_moref:
-            try:
-                self.vc(task).lease_abort(task.nfc_lease_moref, "migration cancelled or failed")
-            except (vsphere.VSphereError, PortalError) as exc:
-                problems.append(exc.message)
+        """Release what the job holds and return what is still there (empty once everything is confirmed gone):
+        the export lease, staged disks and multipart uploads under the job's prefix, its import task (cancelled,
+        or the image and snapshots it made removed), and any instance it launched, found by the job's tag even if
+        its id was never saved. Every call is idempotent, so a cleanup cut short simply runs again."""
+        remaining: list[str] = []
+        if not self.abort_export_lease(task, "migration cancelled or failed"):
+            remaining.append("the export lease in vCenter")
         try:
             credentials, region = aws_credentials(task.tenant), task.region.code
         except PortalError as exc:
-            # Without the tenant's AWS access nothing there can be released by us; say so rather than crash.
-            problems.append(exc.message)
-            return problems
-
-        def attempt(what, fn, *args):
+            # Without the tenant's AWS access nothing there can be released by us; say so and keep trying.
+            return remaining + [f"everything in AWS ({exc.message})"]
+        steps = [("the staged disks in S3", self._release_staged_disks),
+                 ("the import task and the image it made", self._release_import),
+                 ("the instance it launched", self._release_instances)]
+        for what, release in steps:
             try:
-                fn(*args)
+                remaining += release(task, credentials, region)
             except aws.AwsError as exc:
-                problems.append(f"{what}: {exc.message}")
+                logger.warning("migration %s: releasing %s failed: %s", task.pk, what, exc)
+                remaining.append(f"{what} (AWS: {exc.code})")
+        return remaining
 
-        def release_staged_disks():
-            s3 = aws.client("s3", credentials, region)
-            for disk in task.disks:
-                if disk.get("upload_id") and not disk.get("done"):
-                    attempt("abort upload", aws.multipart_abort, s3, task.s3_bucket, disk["s3_key"], disk["upload_id"])
-                if disk.get("s3_key"):
-                    attempt("delete staged disk", aws.object_delete, s3, task.s3_bucket, disk["s3_key"])
+    def _release_staged_disks(self, task, credentials, region) -> list[str]:
+        if not task.s3_bucket:
+            return []
+        prefix = f"{task.tenant.slug}/migration-{task.pk}/"
+        self.fence()
+        for upload in aws.multipart_uploads_list(credentials, region, task.s3_bucket, prefix):
+            aws.multipart_abort_upload(credentials, region, task.s3_bucket, upload.key, upload.upload_id)
+        for stored in aws.objects_list(credentials, region, task.s3_bucket, prefix):
+            aws.object_remove(credentials, region, task.s3_bucket, stored.key)
+        left = (len(aws.multipart_uploads_list(credentials, region, task.s3_bucket, prefix))
+                + len(aws.objects_list(credentials, region, task.s3_bucket, prefix)))
+        return [f"{left} staged object(s) in s3://{task.s3_bucket}/{prefix}"] if left else []
 
-        if task.s3_bucket:
-            attempt("release staged disks", release_staged_disks)
-        if task.import_task_id and not task.image_id:
-            attempt("cancel import", aws.import_image_cancel, credentials, region, task.import_task_id)
+    def _release_import(self, task, credentials, region) -> list[str]:
+        task_ids = {task.import_task_id} - {""}
+        # An import started by a worker that died before saving its id carries the job's tag.
+        task_ids |= {t.task_id for t in aws.import_tasks_by_tag(credentials, region, "portal-migration", str(task.pk))}
+        remaining: list[str] = []
+        images = {task.image_id: ()} if task.image_id else {}
+        for task_id in sorted(task_ids):
+            detail = aws.import_image_detail(credentials, region, task_id)
+            if detail is None or detail.status in ("deleting", "deleted"):
+                continue  # gone, or cancelled and on its way out: a cancelled import makes no image
+            if detail.status == "completed":
+                if detail.image_id:
+                    images[detail.image_id] = detail.snapshot_ids
+                continue
+            self.fence()
+            aws.import_image_cancel(credentials, region, task_id)
+            after = aws.import_image_detail(credentials, region, task_id)
+            if after is not None and after.status == "completed" and after.image_id:
+                images[after.image_id] = after.snapshot_ids  # it finished just before the cancel
+            elif after is not None and after.status not in ("deleting", "deleted"):
+                remaining.append(f"import task {task_id}")
+        for image_id, snapshot_ids in images.items():
+            image = aws.image_describe(credentials, region, image_id)
+            snapshot_ids = set(snapshot_ids) | set(image.snapshot_ids if image else ())
+            self.fence()
+            aws.image_delete(credentials, region, image_id, snapshot_ids)
+            if aws.image_describe(credentials, region, image_id) is not None:
+                remaining.append(f"image {image_id}")
+            remaining += [f"snapshot {s}" for s in sorted(snapshot_ids) if aws.snapshot_exists(credentials, region, s)]
+        return remaining
+
+    def _release_instances(self, task, credentials, region) -> list[str]:
+        # Found by the job's tag (set in the RunInstances call itself) as well as by the saved id: a worker that
+        # crashed between RunInstances and saving the id left an instance only the tag leads to.
+        found = {i.instance_id for i in aws.instances_by_tag(credentials, region, "portal-migration", str(task.pk))}
         if task.instance_id:
-            attempt("terminate instance", aws.instance_terminate, credentials, region, task.instance_id)
-        if task.image_id:
-            attempt("deregister image", aws.image_deregister, credentials, region, task.image_id)
-        return problems
+            found.add(task.instance_id)
+        remaining: list[str] = []
+        for instance_id in sorted(found):
+            self.fence()
+            aws.instance_terminate(credentials, region, instance_id)
+            try:
+                state = aws.instance_describe(credentials, region, instance_id).state
+            except aws.AwsError as exc:
+                if not exc.code.startswith("InvalidInstanceID"):
+                    raise
+                state = "terminated"
+            if state not in ("shutting-down", "terminated"):
+                remaining.append(f"instance {instance_id} ({state})")
+                continue
+            instance_forget_imported(actor=None, environment=task.environment, instance_id=instance_id)
+        return remaining
 
-    def fail(self, task: MigrationTask, code: str, message: str) -> str:
-        logger.warning("migration %s failed: %s: %s", task.pk, code, message)
-        task = self.task()  # the step's checkpoints (upload ids, import task) are newer than the caller's copy
-        problems = self.cleanup(task)
-        suffix = f" (cleanup: {'; '.join(problems)})" if problems else ""
-        failed = migration_transition(task_id=task.pk, to=S.FAILED, epoch=self.epoch, expected_from=ACTIVE,
-                                      step="failed", error_code=code[:100], status_message=(message + suffix)[:1000])
-        if failed is None:  # cancelled meanwhile: everything is released already, so finish the cancel
-            current = self.task()
-            return self.finish_cancel(current, problems) if current.state == S.CANCELLING else "cancelled"
-        return "failed"
 
-    def finish_cancel(self, task: MigrationTask, problems: list[str] | None = None) -> str:
-        if problems is None:
-            problems = self.cleanup(task)
-        suffix = f" (cleanup: {'; '.join(problems)})" if problems else ""
-        self.move(task, S.CANCELLED, step="cancelled", status_message=(task.status_message + suffix)[:1000])
-        return "cancelled"
+RELEASE_NOTE = " (still releasing: "
+
+
+def _clock(moment) -> str:
+    return timezone.localtime(moment).strftime("%H:%M:%S")
+
+
+def _resource_tags(task: MigrationTask) -> dict[str, str]:
+    """On every AWS resource a migration makes, so that an orphan sweep can tie it to its job and tenant."""
+    return {"portal-migration": str(task.pk), "portal-tenant": task.tenant.slug}

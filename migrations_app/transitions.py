@@ -3,6 +3,7 @@ every worker write is fenced by."""
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from django.db import transaction
@@ -12,10 +13,11 @@ from django.utils import timezone
 from migrations_app.admission import admissible
 from migrations_app.choices import ACTIVE, ALLOWED_TRANSITIONS, TERMINAL, WORKABLE, MigrationState
 from migrations_app.models import MigrationTask
-from migrations_app.queue import enqueue_tick
+from migrations_app.queue import enqueue_tick, unschedule_tick
 from portal.core.audit import audit_record
 from portal.core.errors import InvariantViolation
 from portal.core.models import AuditOutcome
+from portal.core.notifications.services import notify_job_finished
 
 logger = logging.getLogger("portal.migrations.transitions")
 
@@ -49,11 +51,14 @@ def migration_transition(*, task_id: int, to: str, actor=None, epoch: int | None
             task.started_at = now
         if to in TERMINAL:
             task.finished_at = now
-            task.lease_owner, task.lease_expires_at = "", None
+            task.lease_owner, task.lease_expires_at, task.wake_at = "", None, None
+            transaction.on_commit(lambda: unschedule_tick(task_id))
+            transaction.on_commit(functools.partial(notify_job_finished, "migration", task), robust=True)
         for name, value in fields.items():
             setattr(task, name, value)
         task.save()
-        outcome = AuditOutcome.FAILED if to == MigrationState.FAILED else AuditOutcome.SUCCESS
+        failing = to in (MigrationState.FAILING, MigrationState.FAILED)
+        outcome = AuditOutcome.FAILED if failing else AuditOutcome.SUCCESS
         audit_record(actor=actor, action=f"migration.{to}", obj=task, tenant=task.tenant, outcome=outcome,
                      detail={"from": previous, "to": to, "message": task.status_message[:300]})
         if previous in ACTIVE and to not in ACTIVE:
@@ -83,13 +88,17 @@ def migration_admit(*, region_id: int) -> list[int]:
 
 
 def lease_claim(*, task_id: int, owner: str, ttl_seconds: float) -> int | None:
-    """Take the job's lease if nobody holds a live one; returns the new epoch, or None."""
+    """Take the job's lease if nobody holds a live one; returns the new epoch, or None.
+
+    A lease that ran out while still naming its owner was never released: that worker died mid-step, which
+    counts as a failed attempt (a claim after an orderly release does not, however many ticks a step takes)."""
     now = timezone.now()
     with transaction.atomic():
         claimed = MigrationTask.objects.filter(pk=task_id, state__in=WORKABLE).filter(
             Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
-        ).update(lease_owner=owner[:200], lease_epoch=F("lease_epoch") + 1, attempts=F("attempts") + 1,
-                 lease_expires_at=now + timezone.timedelta(seconds=ttl_seconds), heartbeat_at=now)
+        ).update(lease_owner=owner[:200], lease_epoch=F("lease_epoch") + 1,
+                 attempts=Case(When(lease_owner="", then=F("attempts")), default=F("attempts") + 1),
+                 lease_expires_at=now + timezone.timedelta(seconds=ttl_seconds), heartbeat_at=now, wake_at=None)
         if not claimed:
             return None
         return MigrationTask.objects.filter(pk=task_id).values_list("lease_epoch", flat=True).get()
@@ -109,13 +118,17 @@ def lease_release(*, task_id: int, epoch: int) -> None:
 NARRATIVE_FIELDS = frozenset({"step", "status_message"})
 
 
-def checkpoint(*, task_id: int, epoch: int, **fields) -> None:
-    """Write progress or checkpoints, only while still holding the lease."""
+def checkpoint(*, task_id: int, epoch: int, releasing: bool = False, **fields) -> None:
+    """Write progress or checkpoints, only while still holding the lease.
+
+    `releasing`: the note comes from the worker releasing a cancelled or failed job (it knows the state and
+    keeps what the cancel wrote), so it is written as it is."""
     if "state" in fields:
         raise InvariantViolation("state changes go through migration_transition")
     # Progress notes never overwrite what a cancel wrote ("Cancelled by alice") while the worker, not yet aware of
     # it, is still mid-step: the note is kept as it is once the job is cancelling.
-    for name in NARRATIVE_FIELDS & set(fields):
+    guarded = set() if releasing else NARRATIVE_FIELDS & set(fields)
+    for name in guarded:
         fields[name] = Case(When(state=MigrationState.CANCELLING, then=F(name)), default=Value(fields[name]))
     if not MigrationTask.objects.filter(pk=task_id, lease_epoch=epoch).update(**fields, updated_at=timezone.now()):
         raise LeaseLost(f"migration {task_id}: lease epoch {epoch} was taken over")

@@ -90,6 +90,9 @@ INSTALLED_APPS = [
     # Layers, bottom up: the core (app label "portal", so no table was renamed), environments, the feature
     # apps, and the site that composes them. `make test` checks the import direction (.importlinter).
     "portal.core.apps.CoreConfig",
+    "portal.core.observability.apps.ObservabilityConfig",
+    "portal.core.notifications.apps.NotificationsConfig",
+    "portal.core.connectors.apps.ConnectorsConfig",
     "environments",
     "migrations_app",
     "exports",
@@ -108,6 +111,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.core.middleware.RequestContextMiddleware",
+    # Request id (X-Request-ID), tenant and user for every log line, the access log line and request latency.
+    "portal.core.observability.middleware.RequestObservabilityMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -216,6 +221,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TenantRoleEnum": "portal.core.roles.TenantRole",
         "EnvironmentRoleEnum": "environments.choices.EnvironmentRole",
+        "NotificationEventEnum": "portal.core.notifications.choices.Event",
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
         "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
@@ -233,6 +239,9 @@ SPECTACULAR_SETTINGS = {
 
 # Peers. Unset endpoints mean the real AWS; the sandbox sets them to its moto server.
 AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="") or None
+# CA certificates (PEM) the AWS endpoint's HTTPS certificate must chain to: botocore's own bundle when unset; the
+# sandbox's self-signed CA when AWS_ENDPOINT_URL is the HTTPS sandbox.
+AWS_CA_BUNDLE = env.str("AWS_CA_BUNDLE", default="") or None
 AWS_DEFAULT_REGION = env.str("AWS_DEFAULT_REGION", default="us-east-1")
 
 # django-q2: ORM broker by default (tasks enqueued in the same transaction as the job row). `retry` must exceed
@@ -250,6 +259,9 @@ Q_CLUSTER = {
     "catch_up": False,
     "orm": "default",
     "poll": 0.5,
+    # A connector cluster is started with Q_CLUSTER_NAME=<connector name>; django-q2 reads ALT_CLUSTERS (and fails
+    # without the key) when that name differs from "name". Connectors share this configuration.
+    "ALT_CLUSTERS": {},
 }
 if env.str("Q_REDIS_URL", default=""):
     Q_CLUSTER.pop("orm")
@@ -266,12 +278,26 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
 
+# One line per event: JSON (LOG_FORMAT=json, the default in production) or text (the default with DJANGO_DEBUG),
+# each carrying the request id, tenant, user and job it belongs to. A job's own lines are also kept for its detail
+# page and API: the last JOB_LOG_MAX_LINES per job (portal.core.observability).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
+JOB_LOG_MAX_LINES = env.int("JOB_LOG_MAX_LINES", default=200)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "filters": {"context": {"()": "portal.core.observability.logs.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "portal.core.observability.logs.JsonFormatter"},
+        "text": {"()": "portal.core.observability.logs.TextFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+        "job_log": {"()": "portal.core.observability.logs.JobLogHandler"},
+    },
+    "root": {"handlers": ["console", "job_log"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
@@ -283,8 +309,20 @@ MIGRATION_LEASE_SECONDS = env.int("MIGRATION_LEASE_SECONDS", default=60)
 MIGRATION_POLL_SECONDS = env.float("MIGRATION_POLL_SECONDS", default=10.0)
 MIGRATION_TICK_BUDGET_SECONDS = env.float("MIGRATION_TICK_BUDGET_SECONDS", default=60.0)
 MIGRATION_PART_SIZE = env.int("MIGRATION_PART_SIZE", default=8 * 1024 * 1024)
+# S3's minimum part size (all parts but the last); not configurable: only tests lower it, together with the sandbox.
+MIGRATION_S3_MIN_PART_SIZE = 5 * 1024 * 1024
 MIGRATION_UPLOAD_CONCURRENCY = env.int("MIGRATION_UPLOAD_CONCURRENCY", default=3)
 MIGRATION_STAGING_BUCKET_PREFIX = env.str("MIGRATION_STAGING_BUCKET_PREFIX", default="vmigrate-staging")
+# Transient failures (throttling, a broken stream, an expired session) are retried from the checkpoint with
+# exponential backoff and jitter, at most MIGRATION_MAX_ATTEMPTS failed attempts per step; releasing what a
+# cancelled or failed job holds is retried with the same backoff until AWS confirms it is gone.
+MIGRATION_MAX_ATTEMPTS = env.int("MIGRATION_MAX_ATTEMPTS", default=8)
+# A wait (the next conversion poll, a retry) hands the worker back and is woken by a one-off schedule, which the
+# cluster's scheduler fires within about 30 s. Waits up to MIGRATION_INLINE_WAIT_SECONDS are slept inside the tick
+# instead (0 in production: imports take minutes; tests with sub-second polls raise it).
+MIGRATION_INLINE_WAIT_SECONDS = env.float("MIGRATION_INLINE_WAIT_SECONDS", default=0.0)
+MIGRATION_RETRY_BASE_SECONDS = env.float("MIGRATION_RETRY_BASE_SECONDS", default=15.0)
+MIGRATION_RETRY_MAX_SECONDS = env.float("MIGRATION_RETRY_MAX_SECONDS", default=900.0)
 
 # The platform's own AWS identity, used only to assume a tenant's role (sts:AssumeRole); unset means boto3's
 # default chain (environment, instance role). Never used for a tenant's work. PLATFORM_AWS_ACCOUNT_ID names its
@@ -295,6 +333,10 @@ PLATFORM_AWS_ACCOUNT_ID = env.str("PLATFORM_AWS_ACCOUNT_ID", default="")
 # A tenant's own limit on concurrent migrations per region may only lower MIGRATION_MAX_ACTIVE_PER_REGION; this caps
 # one tenant's active migrations across all its regions, so one tenant cannot take every worker.
 MIGRATION_MAX_ACTIVE_PER_TENANT = env.int("MIGRATION_MAX_ACTIVE_PER_TENANT", default=16)
+# Tenants without a connector share the default cluster: at most this many of their migrations are active at once
+# platform-wide, and free slots go round-robin by tenant (migrations_app/admission.py). A tenant with a connector
+# counts MIGRATION_MAX_ACTIVE_PER_REGION (or its own lower limit) per connector instead.
+MIGRATION_MAX_ACTIVE_SHARED = env.int("MIGRATION_MAX_ACTIVE_SHARED", default=32)
 
 # Accounts and sessions (portal.core.auth).
 # The client's address is the n-th X-Forwarded-For entry from the right behind n trusted proxies that append to it
@@ -363,3 +405,39 @@ EXPORT_DOWNLOAD_URL_SECONDS = env.int("EXPORT_DOWNLOAD_URL_SECONDS", default=360
 
 # Task history (portal/site/history.py): finished jobs older than this are deleted by a daily job; the audit log stays.
 HISTORY_RETENTION_DAYS = env.int("HISTORY_RETENTION_DAYS", default=90)
+
+# The hourly orphan sweep (portal/site/sweep.py) removes what migrations and exports left in AWS only when it, and the
+# job it belonged to, ended at least this long ago (a live job's resources are never touched).
+ORPHAN_SWEEP_MIN_AGE_SECONDS = env.int("ORPHAN_SWEEP_MIN_AGE_SECONDS", default=6 * 3600)
+
+# Health and metrics (portal.site.health, portal.site.metrics). /metrics answers a scraper that sends
+# "Authorization: Bearer <METRICS_TOKEN>" or whose address is in METRICS_ALLOWED_CIDRS (the client address as
+# TRUSTED_PROXY_COUNT sees it); with neither set it answers nobody (404). Several processes (gunicorn workers,
+# qcluster) share their counters through PROMETHEUS_MULTIPROC_DIR (README, Metrics). The workers count as alive
+# while a cluster reports its stats (shared cache: REDIS_URL) or a task finished within HEALTH_WORKER_STALE_SECONDS.
+# Probes and scrapers talk plain HTTP to the process itself: no redirect to HTTPS for them.
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=[])
+HEALTH_WORKER_STALE_SECONDS = env.int("HEALTH_WORKER_STALE_SECONDS", default=180)
+
+# Notifications (portal.core.notifications): webhooks are retried with exponential backoff (base x 2^n, capped) up
+# to WEBHOOK_MAX_ATTEMPTS attempts; their URLs obey the outbound address policy above. E-mail goes through Django's
+# mail backend (EMAIL_URL, e.g. smtp+tls://user:password@mail.example.com:587; console in development).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=6 * 3600.0)
+if env.str("EMAIL_URL", default=""):
+    globals().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend" if DEBUG else \
+        "django.core.mail.backends.smtp.EmailBackend"
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portal@localhost")
+# Notification e-mail is sent from the worker that finished the job: a mail server that hangs must not hold it.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+NOTIFICATION_EMAIL_SUBJECT_PREFIX = env.str("NOTIFICATION_EMAIL_SUBJECT_PREFIX", default="VM portal")
+try:
+    _OutboundPolicy(allowed_cidrs=tuple(METRICS_ALLOWED_CIDRS))
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_CIDRS: {_exc}") from None

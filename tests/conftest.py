@@ -54,6 +54,27 @@ def _fresh_cache():
     yield
 
 
+@pytest.fixture(scope="session")
+def aws_https_sandbox(aws_sandbox, tmp_path_factory):
+    """A second listener on the session's AWS sandbox (the same moto state), over HTTPS with a self-signed CA."""
+    from sandbox.aws.server import start_aws
+
+    sandbox = start_aws(port=0, speed=0, load_default_amis=False, https_dir=str(tmp_path_factory.mktemp("aws-tls")))
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture
+def aws_https(aws, aws_https_sandbox, settings):
+    """The sandbox reset like `aws`, and the AWS adapter pointed at its HTTPS listener, trusting its CA only:
+    S3 then sees what it sees from a worker in production (TLS, unsigned payloads with a per-part CRC32)."""
+    settings.AWS_ENDPOINT_URL = aws_https_sandbox.endpoint_url
+    settings.AWS_CA_BUNDLE = aws_https_sandbox.ca_bundle
+    return aws_https_sandbox
+
+
 @pytest.fixture
 def aws_tenant_account(aws, settings):
     """Points the AWS adapter at the sandbox and gives a tenant access keys for it."""

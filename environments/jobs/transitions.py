@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from django.db import transaction
@@ -11,6 +12,7 @@ from django.utils import timezone
 from portal.core.audit import audit_record
 from portal.core.errors import InvariantViolation
 from portal.core.models import AuditOutcome
+from portal.core.notifications.services import notify_job_finished
 
 logger = logging.getLogger("portal.environments.jobs")
 
@@ -46,6 +48,8 @@ def job_transition(model, *, task_id: int, to: str, actor=None, epoch: int | Non
             task.started_at = now
         if to in model.FINISHED:
             # The first ending is the job's; later moves (an available backup deleted by retention) keep it.
+            if task.finished_at is None:
+                transaction.on_commit(functools.partial(notify_job_finished, model.AUDIT_NAME, task), robust=True)
             task.finished_at = task.finished_at or now
             task.lease_owner, task.lease_expires_at = "", None
         for name, value in fields.items():

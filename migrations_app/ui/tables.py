@@ -1,8 +1,19 @@
 """The VM-to-EC2 migrations table (django-tables2): sortable and paged, its rows refreshed by htmx polling."""
 
 import django_tables2 as tables
+from django.db.models import F
 
 from migrations_app.models import MigrationTask
+
+
+def _then_newest(field: str):
+    """Ordering by `field`, ties newest first: the database pages the rows, so equal values need a fixed order for
+    no row to show on two pages or on none."""
+
+    def order(table, queryset, is_descending):
+        return queryset.order_by(F(field).desc() if is_descending else F(field).asc(), "-created_at", "-id"), True
+
+    return order
 
 
 class MigrationTable(tables.Table):
@@ -18,6 +29,13 @@ class MigrationTable(tables.Table):
     created_at = tables.DateTimeColumn(verbose_name="Started at", format="Y-m-d H:i:s")
     actions = tables.TemplateColumn(template_name="migrations_app/_cell_actions.html", orderable=False,
                                     verbose_name="Actions")
+
+    order_vm_name = _then_newest("vm_name")
+    order_instance_id = _then_newest("instance_id")
+    order_state = _then_newest("state")
+    order_status_message = _then_newest("status_message")
+    order_created_by = _then_newest("created_by__username")
+    order_created_at = _then_newest("created_at")
 
     class Meta:
         model = MigrationTask

@@ -6,6 +6,7 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,6 +19,7 @@ from environments.selectors import environment_tree
 from environments.ui.views import MANAGE_ENVIRONMENTS, READ_SETUP
 from migrations_app import selectors, services
 from migrations_app.admission import queue_positions
+from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
 from migrations_app.ui.forms import ConsentForm, MigrateDialogForm, MigrateForm
 from migrations_app.ui.tables import MigrationTable
@@ -129,21 +131,27 @@ PANEL_KEY = "vm-to-ec2-migrations"
 
 
 def _migration_table(request, environment):
-    rows = list(selectors.migration_list(fetched_by=request.user).filter(environment=environment)[:500])
-    positions = queue_positions({m.region_id for m in rows if m.state == "queued"})
-    cancellable = set(MigrationTask.objects.restrict(request.user, Action.OPERATE).filter(
-        pk__in=[m.pk for m in rows if not m.is_terminal]).values_list("pk", flat=True)) if CANCEL.allows(
-        request.user) else set()
-    instances = dict(ImportedInstance.objects.restrict(request.user, Action.VIEW).filter(
-        environment=environment, instance_id__in=[m.instance_id for m in rows if m.instance_id]).values_list(
-        "instance_id", "pk"))
+    """The table of one page of the environment's seven-day migrations. The database sorts and slices (django-tables2
+    counts, then asks for one page) and finds each shown row's instance link in the same query; queue positions and
+    cancel links are read for that page only. It polls while a row shown may still change."""
+    user = request.user
+    instance = ImportedInstance.objects.restrict(user, Action.VIEW).filter(
+        environment=environment, instance_id=OuterRef("instance_id")).values("pk")[:1]
+    table = MigrationTable(selectors.migration_list(fetched_by=user).filter(environment=environment).annotate(
+        linked_instance=Subquery(instance)))
+    RequestConfig(request, paginate={"per_page": ROWS_PER_PAGE}).configure(table)
+    rows = list(table.page.object_list.data)  # evaluates the page's slice once; rendering reuses these objects
+    positions = queue_positions({m.region_id for m in rows if m.state == MigrationState.QUEUED})
+    # A separate read of the few live ids: as an EXISTS in the page query PostgreSQL hashes every migration the
+    # user may operate (thousands at scale) to answer for 25 rows.
+    live = [m.pk for m in rows if not m.is_terminal]
+    cancellable = set(MigrationTask.objects.restrict(user, Action.OPERATE).filter(pk__in=live).values_list(
+        "pk", flat=True)) if live and CANCEL.allows(user) else set()
     for m in rows:
         m.queue_position = positions.get(m.pk)
         m.can_cancel = m.pk in cancellable
-        m.instance_pk = instances.get(m.instance_id)
-    table = MigrationTable(rows)
-    RequestConfig(request, paginate={"per_page": ROWS_PER_PAGE}).configure(table)
-    return table, any(not m.is_terminal for m in rows)
+        m.instance_pk = m.linked_instance if m.instance_id else None
+    return table, bool(live)
 
 
 def environment_migrations_panel(request, environment):

@@ -8,8 +8,12 @@ from django.db import models
 from django.db.models import Q
 
 from portal.core.fields import EncryptedTextField
-from portal.core.querysets import ADMIN_ONLY, RestrictedQuerySet, Restriction
+from portal.core.querysets import RestrictedQuerySet, Restriction
 from portal.core.roles import Action, TenantRole
+
+# People and peer settings: administrators change them, auditors read them (pages and API alike); plain users
+# get nothing. Secrets stay write-only in every form and serializer, whoever reads.
+ADMINISTERED = Restriction(auditor_can_view=True)
 
 
 class TenantRestriction(Restriction):
@@ -93,7 +97,7 @@ class User(AbstractUser):
     )
 
     objects = PortalUserManager()
-    restriction = ADMIN_ONLY
+    restriction = ADMINISTERED
 
     class Meta:
         ordering = ["username"]
@@ -115,7 +119,7 @@ class TenantGroup(Group):
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = RestrictedQuerySet.as_manager()
-    restriction = ADMIN_ONLY
+    restriction = ADMINISTERED
 
     class Meta:
         ordering = ["display_name"]
@@ -157,7 +161,7 @@ class TenantAwsAccount(TenantOwnedModel):
     )
     external_id = EncryptedTextField(default=new_external_id, editable=False)
 
-    restriction = ADMIN_ONLY
+    restriction = ADMINISTERED
 
     @property
     def is_configured(self) -> bool:
@@ -233,7 +237,7 @@ class TenantVCenter(TenantOwnedModel):
         if errors:
             raise ValidationError(errors)
 
-    restriction = ADMIN_ONLY
+    restriction = ADMINISTERED
 
 
 class AuditOutcome(models.TextChoices):

@@ -2,8 +2,10 @@
 
 from environments.ui.views import READ_SETUP
 from migrations_app.ui.views import SEE_VMS
+from portal.site.connectors import READ_CONNECTORS
 from portal.site.history import READ_HISTORY
-from portal.site.ui.views import MANAGE_PEOPLE, MANAGE_SETTINGS, READ_AUDIT_LOG
+from portal.site.ui.notifications import READ_WEBHOOKS, SET_PREFERENCES
+from portal.site.ui.views import READ_AUDIT_LOG, READ_PEOPLE, READ_SETTINGS
 
 
 def navigation(request):
@@ -11,8 +13,11 @@ def navigation(request):
     return {
         "nav_audit_log": READ_AUDIT_LOG.allows(user),
         "nav_history": READ_HISTORY.allows(user),
+        "nav_webhooks": READ_WEBHOOKS.allows(user),
+        "nav_notifications": SET_PREFERENCES.allows(user),
+        "nav_connector": READ_CONNECTORS.allows(user),
         "nav_vms": SEE_VMS.allows(user),
         "nav_setup": READ_SETUP.allows(user),
-        "nav_people": MANAGE_PEOPLE.allows(user),
-        "nav_settings": MANAGE_SETTINGS.allows(user),
+        "nav_people": READ_PEOPLE.allows(user),
+        "nav_settings": READ_SETTINGS.allows(user),
     }

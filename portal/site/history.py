@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from types import SimpleNamespace
 
+from django.db import connection
 from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
@@ -75,7 +77,7 @@ def default_since(now: datetime.datetime | None = None) -> datetime.datetime:
     return (now or timezone.now()) - datetime.timedelta(days=HISTORY_DAYS)
 
 
-def _source_rows(kind: str, source: Source, user, filters: HistoryFilters, since) -> QuerySet:
+def _source_filtered(source: Source, user, filters: HistoryFilters, since) -> QuerySet:
     rows = source.model.objects.restrict(user, Action.VIEW).filter(created_at__gte=since)
     if filters.until is not None:
         rows = rows.filter(created_at__lt=filters.until)
@@ -85,21 +87,79 @@ def _source_rows(kind: str, source: Source, user, filters: HistoryFilters, since
         rows = rows.filter(created_by_id=filters.user)
     if filters.state:
         rows = rows.filter(state=filters.state)
-    rows = rows.order_by().annotate(
+    return rows.order_by()
+
+
+def _source_rows(kind: str, source: Source, rows: QuerySet) -> QuerySet:
+    rows = rows.annotate(
         h_type=Value(kind, output_field=CharField()), h_id=F("id"), h_environment_id=F("environment_id"),
         h_environment=F("environment__name"), h_user_id=F("created_by_id"), h_user=F("created_by__username"),
         h_state=F("state"), h_created_at=F("created_at"), h_finished_at=F("finished_at"), h_summary=source.summary)
     return rows.values(*_COLUMNS.values())
 
 
-def history_rows(*, fetched_by, filters: HistoryFilters = HistoryFilters(), now=None) -> QuerySet:
+def history_rows(*, fetched_by, filters: HistoryFilters = HistoryFilters(), now=None) -> HistoryRows:
     """The rows `fetched_by` may see, newest first (ties: type, then id, descending), as dicts with the
     `_COLUMNS` annotations; `history_row()` gives the public keys. Without `since`, the last seven days."""
     since = filters.since if filters.since is not None else default_since(now)
     kinds = [filters.type] if filters.type else list(SOURCES)
-    parts = [_source_rows(kind, SOURCES[kind], fetched_by, filters, since) for kind in kinds]
-    combined = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-    return combined.order_by("-h_created_at", "-h_type", "-h_id")
+    filtered = {kind: _source_filtered(SOURCES[kind], fetched_by, filters, since) for kind in kinds}
+    return HistoryRows([_source_rows(kind, SOURCES[kind], rows) for kind, rows in filtered.items()],
+                       [rows.values("created_at") for rows in filtered.values()])
+
+
+_ORDER = ("-h_created_at", "-h_type", "-h_id")
+
+
+class HistoryRows:
+    """The combined rows, read the way a page needs them (what paginators and tables call: count, slices, len,
+    iteration). Counting and paging a UNION ALL of whole sources costs as much as the window holds; here a count
+    reads only the sources' (tenant, created_at) indexes, and a slice asks each source for its own newest `stop`
+    rows first, so one page costs the same at 10k or 1M rows (bench/scale.py, P4)."""
+
+    # What django-tables2 asks of a queryset-like source (it would read a plain iterable whole): no model, and no
+    # ordering to reflect in sortable headers, because the order is fixed.
+    model = None
+    query = SimpleNamespace(order_by=())
+
+    def __init__(self, parts: list[QuerySet], slim: list[QuerySet]):
+        self._parts = parts
+        self._slim = slim  # the same rows, without the joined names: what counting needs
+        self._count = None
+
+    def order_by(self, *fields) -> HistoryRows:
+        if fields:
+            raise TypeError("history rows come in one order (newest first)")
+        return self
+
+    def _combined(self, parts) -> QuerySet:
+        combined = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        return combined.order_by(*_ORDER)
+
+    def count(self) -> int:
+        if self._count is None:
+            slim = self._slim
+            self._count = (slim[0].union(*slim[1:], all=True) if len(slim) > 1 else slim[0]).count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return self[key:key + 1][0] if key >= 0 else list(self)[key]
+        if key.step is not None or key.stop is None or (key.start or 0) < 0 or key.stop < 0:
+            return list(self)[key]
+        if len(self._parts) == 1 or not connection.features.supports_slicing_ordering_in_compound:  # SQLite
+            return list(self._combined(self._parts)[key])
+        parts = [part.order_by("-h_created_at", "-h_id")[:key.stop] for part in self._parts]
+        return list(self._combined(parts)[key])
+
+    def __iter__(self):
+        return iter(self._combined(self._parts))
+
+    def iterator(self, chunk_size: int = 2000):
+        return self._combined(self._parts).iterator(chunk_size=chunk_size)
 
 
 def history_row(raw: dict) -> dict:

@@ -32,17 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-duration", type=float, help="seconds from CreateInstanceExportTask to completed (60)")
     parser.add_argument("--cleanup-duration", type=float, help="deleting/cancelling phase length (5)")
     parser.add_argument("--quiet", action="store_true", help="do not log every request")
+    parser.add_argument("--https-dir", help="serve HTTPS with a new self-signed certificate written to this "
+                        "directory as ca.pem (give it to clients as their CA bundle) and key.pem")
     args = parser.parse_args(argv)
 
     import os
 
     if args.no_default_amis:
         os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
     from . import vmie
-    from .server import _prepare_moto, make_app
+    from .server import _prepare_moto, make_app, request_handler_class, server_tls_context, tls_material
     from .state import STATE
 
     settings = {
@@ -56,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.vmimport_role:
         vmie.create_vmimport_role()
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    server = make_server(args.host, args.port, make_app(), threaded=True, request_handler=MotoRequestHandler)
-    endpoint = f"http://{args.host}:{server.server_port}"
+    context, scheme = None, "http"
+    if args.https_dir:
+        context, scheme = server_tls_context(*tls_material(args.https_dir)), "https"
+    server = make_server(args.host, args.port, make_app(), threaded=True, request_handler=request_handler_class(),
+                         ssl_context=context)
+    endpoint = f"{scheme}://{args.host}:{server.server_port}"
     print(f"AWS sandbox on {endpoint} (region {args.region}, access key/secret 'testing'); "
           f"control: {endpoint}/_sandbox/state; clock speed {args.speed}", flush=True)
     try:

@@ -5,10 +5,13 @@
    every API, e.g. an exported OVA to S3 GetObject, an imported AMI to DescribeImages).
 3. S3 fault injection: when armed (``s3_error`` switch), matching S3 requests are answered with S3's own
    error document (InternalError 500, SlowDown 503, ServiceUnavailable 503) instead of reaching moto.
+4. EC2 throttling: when armed (``ec2_throttle``), matching EC2 Query API requests are answered with EC2's
+   ``RequestLimitExceeded`` (HTTP 503) instead of reaching moto.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -38,12 +41,30 @@ _BUCKET_SUBRESOURCES = {
 }
 
 
-def is_s3_request(environ: dict[str, Any]) -> bool:
+def _signing_service(environ: dict[str, Any]) -> str | None:
     auth = environ.get("HTTP_AUTHORIZATION", "")
     m = _CREDENTIAL.search(auth)
     if m is None:
         m = _CREDENTIAL.search("Credential=" + unquote(_query(environ).get("X-Amz-Credential", [""])[0]))
-    return bool(m and m.group(2) == "s3")
+    return m.group(2) if m else None
+
+
+def is_s3_request(environ: dict[str, Any]) -> bool:
+    return _signing_service(environ) == "s3"
+
+
+def ec2_action(environ: dict[str, Any]) -> str:
+    """The Action of an EC2 Query API request (query string or form body; the body is put back for moto)."""
+    action = _query(environ).get("Action", [""])[0]
+    if action or environ.get("REQUEST_METHOD", "").upper() != "POST":
+        return action
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
 
 
 def _query(environ: dict[str, Any]) -> dict[str, list[str]]:
@@ -144,7 +165,29 @@ class SandboxMiddleware:
                 fault = STATE.faults.take_s3(s3_operation(environ))
             if fault is not None:
                 return self._s3_error(environ, start_response, *fault)
+        elif STATE.faults.ec2_throttle and _signing_service(environ) == "ec2":
+            action = ec2_action(environ)
+            with LOCK:
+                throttled = STATE.faults.take_ec2(action)
+            if throttled:
+                return self._ec2_throttled(environ, start_response)
         return self.app(environ, start_response)
+
+    @staticmethod
+    def _ec2_throttled(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        _drain(environ)
+        request_id = str(uuid.uuid4())
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message>"
+            f"</Error></Errors><RequestID>{request_id}</RequestID></Response>"
+        ).encode()
+        start_response("503 Service Unavailable", [
+            ("Content-Type", "text/xml;charset=UTF-8"),
+            ("Content-Length", str(len(body))),
+            ("x-vmigrate-sandbox-fault", "RequestLimitExceeded"),
+        ])
+        return [body]
 
     @staticmethod
     def _s3_error(environ: dict[str, Any], start_response: Callable[..., Any], status: int, code: str,

@@ -86,8 +86,8 @@ class Faults:
     """Fault switches. Counts: remaining number of hits; -1 = every time until cleared; 0 = off.
 
     ``update()`` changes only the switches it is given, except that setting a rule's main switch
-    (``s3_error``, ``import_failure``, ``export_failure``) replaces that whole rule: omitted companions go back
-    to their defaults (count 1, operations None = all, stage "converting").
+    (``s3_error``, ``import_failure``, ``export_failure``, ``ec2_throttle``) replaces that whole rule: omitted
+    companions go back to their defaults (count 1, operations/actions None = all, stage "converting").
     """
 
     # S3 over HTTP: the next `s3_error_count` matching S3 requests get this error instead of being served.
@@ -103,8 +103,12 @@ class Faults:
     # StatusMessage after their upload started (partial objects are removed).
     export_failure: str | None = None
     export_failure_count: int = 0
+    # EC2 API throttling: the next `ec2_throttle_count` matching EC2 requests get 503 RequestLimitExceeded.
+    ec2_throttle: bool = False
+    ec2_throttle_count: int = 0
+    ec2_throttle_actions: list[str] | None = None  # e.g. ["DescribeImportImageTasks"]; None = every Describe*
     # bookkeeping, read-only: how many faults were injected so far
-    injected: dict[str, int] = field(default_factory=lambda: {"s3": 0, "import": 0, "export": 0})
+    injected: dict[str, int] = field(default_factory=lambda: {"s3": 0, "import": 0, "export": 0, "ec2": 0})
 
     def update(self, **switches: Any) -> None:
         known = {f.name for f in fields(self)} - {"injected"}
@@ -139,6 +143,17 @@ class Faults:
             if not msg:
                 switches["export_failure"] = None
                 switches.setdefault("export_failure_count", 0)
+        if "ec2_throttle" in switches:
+            on = bool(switches["ec2_throttle"])
+            switches["ec2_throttle"] = on
+            if on and "ec2_throttle_count" not in switches:
+                switches["ec2_throttle_count"] = 1
+            switches.setdefault("ec2_throttle_actions", None)
+            if not on:
+                switches.setdefault("ec2_throttle_count", 0)
+        actions = switches.get("ec2_throttle_actions")
+        if actions is not None:
+            switches["ec2_throttle_actions"] = [actions] if isinstance(actions, str) else list(actions)
         stage = switches.get("import_failure_stage")
         if stage is not None and stage not in IMPORT_FAILURE_STAGES:
             raise ValueError(f"import_failure_stage must be one of {IMPORT_FAILURE_STAGES}")
@@ -172,6 +187,20 @@ class Faults:
         self.injected["s3"] += 1
         status, message = S3_ERRORS[self.s3_error]
         return status, self.s3_error, message
+
+    def take_ec2(self, action: str) -> bool:
+        """Consume one EC2 throttle hit for ``action`` if armed; True if this request must be throttled."""
+        if not self.ec2_throttle or self.ec2_throttle_count == 0:
+            return False
+        if self.ec2_throttle_actions is None:
+            if not action.startswith("Describe"):
+                return False
+        elif action not in self.ec2_throttle_actions:
+            return False
+        if self.ec2_throttle_count > 0:
+            self.ec2_throttle_count -= 1
+        self.injected["ec2"] += 1
+        return True
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

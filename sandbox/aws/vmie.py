@@ -30,7 +30,7 @@ from moto.s3.exceptions import MissingBucket
 from moto.s3.models import s3_backends
 from moto.s3.utils import CaseInsensitiveDict
 
-from . import diskfmt
+from . import diskfmt, iampolicy
 from .state import LOCK, STATE
 
 # ----------------------------------------------------------------------------------------------------
@@ -63,6 +63,7 @@ EXPORT_PHASES: list[tuple[str, float]] = [
 
 USER_CANCEL_MESSAGE = "User initiated"
 MSG_INVALID_S3_SOURCE = "ClientError: Disk validation failed [Invalid S3 source location]"
+MSG_S3_FORBIDDEN = "ClientError: We do not have access to the given resource. Reason 403 Forbidden"
 DEFAULT_ROLE = "vmimport"
 VMIE_PRINCIPAL = "vmie.amazonaws.com"
 EXPORT_ACTIVE_STATES = ("active", "cancelling")
@@ -397,8 +398,30 @@ def _s3(account_id: str) -> Any:
     return s3_backends[account_id]["aws"]
 
 
+class ImportedAmi(Ami):
+    """An AMI registered by ImportImage: one EBS mapping per imported disk (moto's Ami knows only its root)."""
+
+    sandbox_mappings: list[dict[str, Any]] = []
+
+    @property
+    def block_device_mappings(self) -> list[dict[str, Any]]:
+        return [{"DeviceName": m["DeviceName"], "Ebs": dict(m["Ebs"])} for m in self.sandbox_mappings]
+
+
+def _size_gib(capacity: int) -> int:
+    return max(1, -(-capacity // (1024**3)))
+
+
+def _disk_capacity(backend: Any, disk: DiskSpec) -> int:
+    if disk.info is not None:
+        return disk.info.capacity
+    if disk.snapshot_id:
+        return int(backend.get_snapshot(disk.snapshot_id).volume.size) * 1024**3
+    return 1024**3
+
+
 def _create_snapshot(backend: Any, capacity: int, description: str) -> str:
-    size_gib = max(1, -(-capacity // (1024**3)))
+    size_gib = _size_gib(capacity)
     volume = backend.create_volume(size=size_gib, zone_name=f"{backend.region_name}a")
     snapshot = backend.create_snapshot(volume.id, description)
     backend.delete_volume(volume.id)
@@ -408,7 +431,7 @@ def _create_snapshot(backend: Any, capacity: int, description: str) -> str:
 def _finish_import(backend: Any, store: VmieStore, task: ImportImageTask) -> None:
     root = task.disks[0]
     ami_id = random_ami_id()
-    ami = Ami(
+    ami = ImportedAmi(
         backend,
         ami_id,
         name=task.task_id,
@@ -423,13 +446,23 @@ def _finish_import(backend: Any, store: VmieStore, task: ImportImageTask) -> Non
         snapshot_description=f"Created by AWS-VMImport service for {task.task_id}",
         boot_mode=task.boot_mode or "legacy-bios",
     )
-    backend.amis[ami_id] = ami
-    root.created_snapshot_id = ami.ebs_snapshot.id
-    for disk in task.disks[1:]:
-        capacity = disk.info.capacity if disk.info else 1024**3
+    # moto's Ami made a 15 GiB root snapshot; real imports get one snapshot per disk, sized from the disk
+    placeholder = ami.ebs_snapshot
+    mappings = []
+    for disk in task.disks:
+        capacity = _disk_capacity(backend, disk)
         disk.created_snapshot_id = _create_snapshot(
             backend, capacity, f"Created by AWS-VMImport service for {task.task_id}"
         )
+        mappings.append({"DeviceName": disk.device_name, "Ebs": {
+            "SnapshotId": disk.created_snapshot_id, "VolumeSize": _size_gib(capacity),
+            "DeleteOnTermination": True, "VolumeType": "gp2", "Encrypted": False}})
+    ami.ebs_snapshot = backend.get_snapshot(root.created_snapshot_id)
+    ami.sandbox_mappings = mappings
+    backend.delete_snapshot(placeholder.id)
+    backend.amis[ami_id] = ami
+    for disk in task.disks:  # like AWS: in use (not deletable) while the AMI is registered
+        backend.get_snapshot(disk.created_snapshot_id).from_ami = ami_id
     task.image_id = ami_id
     store.imported_images[ami_id] = ImportedImage(
         image_id=ami_id,
@@ -593,6 +626,19 @@ def _check_role(account_id: str, role_name: str) -> None:
         if VMIE_PRINCIPAL in services:
             return
     raise _err("InvalidParameter", message)
+
+
+def _role_access_failure(account_id: str, role_name: str, disk: DiskSpec) -> str | None:
+    """The StatusMessage of a task whose service role may not read the disk object (None if it may)."""
+    if not disk.bucket:
+        return None
+    role = next((r for r in iam_backends[account_id]["aws"].get_roles() if r.name == role_name), None)
+    if role is None:
+        return None  # refused synchronously by _check_role
+    documents = iampolicy.role_policy_documents(role)
+    if iampolicy.s3_read_denials(documents, disk.bucket, disk.key or ""):
+        return MSG_S3_FORBIDDEN
+    return None
 
 
 def _check_import_limit(tasks, now: float, limit: int, kind: str) -> None:
@@ -803,6 +849,7 @@ def import_image(self: EC2Response) -> ActionResult:
         )
         failure = None
         for disk in disks:
+            failure = failure or _role_access_failure(self.current_account, role_name, disk)
             failure = failure or _load_disk(self.current_account, disk)
         if failure:
             task.fail_at = now + _phase_time(IMPORT_PHASES, task.duration, "validating", 0.5)
@@ -922,7 +969,8 @@ def import_snapshot(self: EC2Response) -> ActionResult:
             kms_key_id=self._get_param("KmsKeyId"),
             duration=settings.import_snapshot_duration,
         )
-        failure = _load_disk(self.current_account, disk)
+        role_name = self._get_param("RoleName") or DEFAULT_ROLE
+        failure = _role_access_failure(self.current_account, role_name, disk) or _load_disk(self.current_account, disk)
         if failure:
             task.fail_at = now + _phase_time(SNAPSHOT_PHASES, task.duration, "validating", 0.5)
             task.fail_message = failure
@@ -1100,6 +1148,44 @@ ACTIONS = {
 }
 
 
+def _merged_mappings(ami: ImportedAmi, requested: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The AMI's mappings overlaid with the RunInstances ones (same DeviceName: the request's fields win)."""
+    merged = {m["DeviceName"]: m for m in ami.block_device_mappings}
+    for m in requested or []:
+        base = merged.get(m["DeviceName"])
+        if base is not None and "Ebs" in m and "NoDevice" not in m:
+            merged[m["DeviceName"]] = {**base, **m, "Ebs": {**base["Ebs"], **m["Ebs"]}}
+        else:
+            merged[m["DeviceName"]] = m
+    return list(merged.values())
+
+
+# What moto's RunInstances response handler passes when the request carries no ClientToken.
+_MOTO_NO_CLIENT_TOKEN = "ABCDE"
+
+
+def _run_instances_with_ami_mappings(original: Any) -> Any:
+    """moto's RunInstances ignores the AMI's block device mappings (one 8 GiB root); AWS gives a volume per
+    mapping, so an instance of a multi-disk import gets every disk."""
+
+    def run_instances(self: Any, image_id: str, count: int, user_data: Any, security_group_names: Any,
+                      **kwargs: Any) -> Any:
+        # AWS answers a repeated ClientToken with the reservation it made the first time (moto stores the token
+        # but launches again), so a worker that crashed before saving the instance id gets the same instance back.
+        token = kwargs.get("client_token")
+        if token and token != _MOTO_NO_CLIENT_TOKEN:
+            for reservation in getattr(self, "reservations", {}).values():
+                if any(getattr(i, "client_token", None) == token for i in reservation.instances):
+                    return reservation
+        ami = getattr(self, "amis", {}).get(image_id)
+        if isinstance(ami, ImportedAmi) and not kwargs.get("launch_template") and not kwargs.get("launch_config"):
+            kwargs["block_device_mappings"] = _merged_mappings(ami, kwargs.get("block_device_mappings"))
+        return original(self, image_id, count, user_data, security_group_names, **kwargs)
+
+    run_instances._sandbox_wrapped = True  # type: ignore[attr-defined]
+    return run_instances
+
+
 def install() -> None:
     """Add the VM Import/Export actions to moto's EC2 responses. Safe to call any number of times."""
     with LOCK:
@@ -1107,6 +1193,10 @@ def install() -> None:
             return
         for name, func in ACTIONS.items():
             setattr(EC2Response, name, func)
+        from moto.ec2.models import EC2Backend
+
+        if not getattr(EC2Backend.run_instances, "_sandbox_wrapped", False):
+            EC2Backend.run_instances = _run_instances_with_ami_mappings(EC2Backend.run_instances)
         EC2Response._sandbox_vmie_installed = True  # type: ignore[attr-defined]
 
 

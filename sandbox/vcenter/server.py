@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import weakref
 from dataclasses import dataclass, field
@@ -37,6 +38,10 @@ FAULT_SWITCHES = (
     "lease_error_after_seconds",  # float: leases go to state "error" N s after creation / after being set (0 = at once)
     "lease_timeout_seconds",  # float: lease timeout for new leases (overrides the start-up value)
     "lease_init_seconds",  # float: how long new leases stay "initializing"
+    "nfc_cut_count",  # int: nfc_cut_after_bytes cuts only the next N downloads (None = every download)
+    "nfc_cut_reset",  # bool: a cut download ends with a TCP reset (ECONNRESET) instead of a close
+    "nfc_chunked",  # bool: disk downloads carry no Content-Length (chunked transfer encoding)
+    "session_expire_after_calls",  # int: after N more authenticated SOAP calls, the next one's session expires
 )
 
 
@@ -147,6 +152,16 @@ class VCenterSandbox:
         """Put every active export lease in error (releasing the VMs) and forget all leases, so that
         :meth:`leases` lists only leases created afterwards. Lease objects stay readable over SOAP."""
         return self._control("DELETE", "leases")
+
+    def sessions(self) -> list[dict]:
+        """Live SOAP sessions: [{user, calls}]."""
+        return self._control("GET", "sessions")
+
+    def expire_sessions(self, user: str | None = None) -> int:
+        """Drop every live session (or those of ``user``), as a vCenter session timeout does: their next SOAP
+        call answers NotAuthenticated and NFC downloads with their cookie answer 401. Returns how many."""
+        path = "sessions" + (f"?user={urllib.parse.quote(user)}" if user else "")
+        return self._control("DELETE", path)["expired"]
 
     def reset(self) -> None:
         """Clear faults and abort/forget leases (used between tests)."""

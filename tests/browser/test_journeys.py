@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from environments.models import Environment, ImportedInstance
+from environments.models import Environment, ImportedInstance, Template
 from migrations_app.models import MigrationTask
 from portal.core import services
 from portal.core.models import AuditLog, TenantAwsAccount, TenantVCenter
@@ -25,6 +25,7 @@ def portal(transactional_db, aws, vcenter, settings, live_server):
     settings.AWS_ENDPOINT_URL = aws.endpoint_url
     settings.MIGRATION_LEASE_SECONDS = 5
     settings.MIGRATION_POLL_SECONDS = 0.3
+    settings.MIGRATION_INLINE_WAIT_SECONDS = 1.0
     settings.MIGRATION_TICK_BUDGET_SECONDS = 60
     settings.MIGRATION_PART_SIZE = 5 * 1024 * 1024
     aws.set_speed(300)  # sandbox clock: conversions finish in seconds
@@ -35,6 +36,7 @@ def portal(transactional_db, aws, vcenter, settings, live_server):
                                    vcenter_principal="VSPHERE.LOCAL\\alice")
     s.auditor = services.user_create(actor=None, tenant=s.tenant, username="audrey", role="auditor",
                                      password=PASSWORD)
+    s.group = services.group_create(actor=s.admin, name="operators", members=[s.alice])
     TenantAwsAccount.objects.create(tenant=s.tenant, access_key_id="AKIAIOSFODNN7EXAMPLE",
                                     secret_access_key="sandbox-secret")
     TenantVCenter.objects.create(tenant=s.tenant, url=vcenter.url, username=vcenter.username,
@@ -84,6 +86,23 @@ def _progress(page, task_id):
     }""", task_id)
 
 
+# What a reader may press: logging out, closing the dialog, and the GET forms that search, filter or choose.
+HARMLESS_BUTTONS = ["Log out", "Filter", "Search", "Show"]
+
+
+def _changing_controls(page) -> list[str]:
+    return page.evaluate("""(harmless) => {
+        const forms = Array.from(document.querySelectorAll('form')).filter(
+            f => (f.getAttribute('method') || 'get').toLowerCase() !== 'get' && !f.classList.contains('logout'));
+        const controls = Array.from(document.querySelectorAll(
+            'button, input[type=submit], input[type=button], input[type=reset], [hx-post], [hx-put], [hx-delete]'))
+            .filter(c => !c.hasAttribute('data-close-dialog') && !c.closest('form.logout'))
+            .map(c => (c.innerText || c.value || c.getAttribute('aria-label') || c.tagName).trim())
+            .filter(t => !harmless.includes(t));
+        return forms.map(f => 'form ' + (f.getAttribute('action') || '(this page)')).concat(controls);
+    }""", HARMLESS_BUTTONS)
+
+
 def test_admin_user_and_auditor_journeys(portal, open_session):
     s = portal
     started = time.monotonic()
@@ -123,6 +142,25 @@ def test_admin_user_and_auditor_journeys(portal, open_session):
     page.get_by_text("Permission saved.").wait_for()
     assert page.locator("table").get_by_text("alice").is_visible()
     admin.axe("admin-permissions")
+
+    # Launch templates: the Templates tab, the new-template form and the launch confirmation.
+    page.get_by_role("navigation", name="Environment sections").get_by_role("link", name="Templates").click()
+    admin.axe("admin-templates-tab")
+    page.get_by_role("button", name="New template").click()  # a link styled as a button
+    page.get_by_label("Name", exact=True).fill("web-small")
+    page.get_by_label("AMI id").fill("ami-0123456789abcdef0")
+    page.get_by_label("Instance type").fill("t3.micro")
+    page.get_by_label("Subnet").select_option(index=1)
+    _choose(page.get_by_label("Security group"), "web")
+    admin.axe("admin-template-form")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Template web-small created.").wait_for()
+    page.get_by_role("link", name="Launch from a template, recent launches and backups").click()
+    admin.axe("admin-launches")
+    template = Template.objects.get(environment=environment, name="web-small")
+    page.goto(f"/templates/{template.pk}/launch/")
+    page.get_by_role("heading", name="Launch an instance from web-small").wait_for()
+    admin.axe("admin-template-launch")
     assert not admin.console_errors, admin.console_errors
     admin.logout()
 
@@ -209,13 +247,26 @@ def test_admin_user_and_auditor_journeys(portal, open_session):
         "auditor-vmimport-role": "/vmimport-role/",
         "auditor-vms": "/vms/",
         "auditor-audit-log": "/audit-log/?action=migration",
+        "auditor-templates": f"/environments/{environment.pk}/templates/",
+        "auditor-users": "/users/",
+        "auditor-user": f"/users/{s.alice.pk}/",
+        "auditor-group": f"/groups/{s.group.pk}/",
+        "auditor-settings": "/settings/",
     }
     for name, url in pages.items():
         page.goto(url)
         changing = page.locator("form[method=post] button, form[method=post] input[type=submit]")
         assert changing.count() == 1, (name, changing.all_inner_texts())  # only "Log out"
-        assert page.locator("a", has_text=re.compile("^(Cancel|Delete|Migrate)")).count() == 0, name
+        assert not _changing_controls(page), (name, _changing_controls(page))
+        assert page.locator("a", has_text=re.compile("^(Cancel|Delete|Migrate|Edit|New |Add )")).count() == 0, name
         auditor.axe(name)
+    # The administrators' pages are in the auditor's menu, read-only, and no secret is on them.
+    page.goto("/")
+    page.get_by_role("link", name="Users & groups").click()
+    assert page.get_by_role("cell", name="alice").first.is_visible()
+    page.get_by_role("link", name="Settings", exact=True).click()
+    assert page.get_by_text("set (not shown)").first.is_visible()
+    assert "sandbox-secret" not in page.content() and s.vcenter.password not in page.content()
     page.goto("/audit-log/?action=migration.c")
     assert page.get_by_role("cell", name="migration.create").count() == 2
     assert page.get_by_role("cell", name="migration.cancel").count() >= 1

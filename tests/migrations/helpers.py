@@ -30,6 +30,7 @@ def worker_env(**extra) -> dict:
         "AWS_ENDPOINT_URL": settings.AWS_ENDPOINT_URL or "",
         "MIGRATION_LEASE_SECONDS": str(settings.MIGRATION_LEASE_SECONDS),
         "MIGRATION_POLL_SECONDS": str(settings.MIGRATION_POLL_SECONDS),
+        "MIGRATION_INLINE_WAIT_SECONDS": str(settings.MIGRATION_INLINE_WAIT_SECONDS),
         "MIGRATION_TICK_BUDGET_SECONDS": str(settings.MIGRATION_TICK_BUDGET_SECONDS),
         "MIGRATION_PART_SIZE": str(settings.MIGRATION_PART_SIZE),
         # The test process's outbound allowance (tests/conftest.py: the sandbox on http://127.0.0.1), so that

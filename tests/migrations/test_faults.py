@@ -27,13 +27,16 @@ def _run(s, start_migration, vm="web01", **overrides):
     raise AssertionError("migration did not finish")
 
 
-def test_unresolvable_esx_host_fails_with_the_exact_message(setup, start_migration):
+def test_unresolvable_esx_host_fails_with_the_exact_message(setup, start_migration, settings):
+    """An unreachable ESX host may be a passing network fault, so it is retried; once the attempts are used up
+    the job fails with the original portal's exact message, and says how often it tried."""
     s = setup
+    settings.MIGRATION_MAX_ATTEMPTS = 2
     s.vcenter.set_faults(esx_host_unresolvable="esx07.unresolvable.invalid")
     task = _run(s, start_migration)
     assert task.state == MigrationState.FAILED
     assert task.status_message == ("Connector is unable to reach ESX host esx07.unresolvable.invalid to migrate "
-                                   "virtual machine web01")
+                                   "virtual machine web01 (gave up after 2 attempts)")
     assert task.error_code == "vcenter_esx_unreachable"
     assert_no_leftovers(s, task)
 
@@ -54,8 +57,10 @@ def test_dns_suffixes_are_tried_in_order(monkeypatch):
     assert vsphere._resolve("esx08", ("corp.example",)) is None
 
 
-def test_stream_cut_midway_fails_cleanly(setup, start_migration):
+def test_stream_cut_midway_fails_cleanly(setup, start_migration, settings):
+    """Every download is cut: retried from the checkpoint (test_transient_errors.py), then failed cleanly."""
     s = setup
+    settings.MIGRATION_MAX_ATTEMPTS = 2
     s.vcenter.set_faults(nfc_cut_after_bytes=6 * 1024 * 1024)
     task = _run(s, start_migration)
     assert task.state == MigrationState.FAILED
@@ -81,15 +86,19 @@ def test_slow_stream_survives_a_short_lease_timeout(setup, start_migration):
     assert task.state == MigrationState.COMPLETED, task.status_message
 
 
-def test_s3_errors_are_retried_then_reported(setup, start_migration):
+def test_s3_errors_are_retried_then_reported(setup, start_migration, settings):
+    """S3 errors are transient: retried (by boto3, then from the checkpoint), and reported once the attempts are
+    used up (before, a 5xx that outlasted boto3's retries failed the job at once)."""
     s = setup
     s.aws.set_speed(500)
+    settings.MIGRATION_MAX_ATTEMPTS = 2
     s.aws.set_faults(s3_error="SlowDown", s3_error_count=2, s3_error_operations=["UploadPart"])
     assert _run(s, start_migration).state == MigrationState.COMPLETED  # throttling is retried
     s.aws.set_faults(s3_error="InternalError", s3_error_count=-1, s3_error_operations=["UploadPart"])
     task = _run(s, start_migration, vm="db01")
     assert task.state == MigrationState.FAILED
-    assert task.status_message.startswith("AWS: ") and task.error_code.startswith("aws_")
+    assert task.status_message.startswith("AWS: ") and task.error_code == "aws_InternalError"
+    assert task.status_message.endswith("(gave up after 2 attempts)") and task.attempts == 2
     s.aws.clear_faults()
     assert_no_leftovers(s, task)
 

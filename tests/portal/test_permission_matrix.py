@@ -31,7 +31,12 @@ OWNER_DELETE = row("401 403  404   404   404   404   204   204   403")
 PLATFORM_ONLY = row("401 200  403   403   403   403   403   403   403")
 ADMIN_AUDITOR_LIST = row("401 403  200   403   403   403   403   200   200")
 ADMIN_AUDITOR_DETAIL = row("401 403  404   403   403   403   403   200   200")
+# Auditors read the tenant's people (users, groups) and core peer settings (vCenter, AWS account), never a secret
+# (tests/ui/test_auditor_pages.py), and change none of them: reads for administrators and auditors, writes for
+# administrators only. The feature apps' settings (vmimport role, export) stay administrators' only.
 TENANT_SETTINGS = row("401 403  200   403   403   403   403   200   403")
+TENANT_SETTINGS_READ = ADMIN_AUDITOR_LIST
+TENANT_SETTINGS_WRITE = TENANT_SETTINGS
 OPERATE = row("401 403  404   404   404   200   200   200   403")
 
 
@@ -52,29 +57,45 @@ def _backup_template_body(w, role):
             "security_group": a.security_group.pk}
 
 
+def _world_webhook(w):
+    from portal.core.notifications.models import Webhook
+
+    return Webhook.objects.get_or_create(tenant=w.a.tenant, name="world-hook", defaults={
+        "url": "http://127.0.0.1:9/hook", "secret": "whsec_world", "events": ["migration.failed"],
+        "created_by": w.a.admin})[0]
+
+
+def _world_delivery(w):
+    from portal.core.notifications.models import WebhookDelivery
+
+    return WebhookDelivery.objects.get_or_create(
+        tenant=w.a.tenant, webhook=_world_webhook(w), event="migration.failed", job_kind="migration",
+        job_id=w.a.migration.pk, defaults={"payload": "{}", "state": "failed"})[0]
+
+
 # (route name, method) -> (url kwargs from the world, request body from the world and role, expected per role)
 MATRIX = {
     ("auth-token", "POST"): (None, _token_body, row("400 200 200 200 200 200 200 200 200")),
     ("me", "GET"): (None, None, row("401 200 200 200 200 200 200 200 200")),
     ("api-root", "GET"): (None, None, MEMBERS_READ),
-    ("settings-aws", "GET"): (None, None, TENANT_SETTINGS),
-    ("settings-aws", "PUT"): (None, lambda w, r: {"account_id": "123456789012"}, TENANT_SETTINGS),
-    ("settings-vcenter", "GET"): (None, None, TENANT_SETTINGS),
+    ("settings-aws", "GET"): (None, None, TENANT_SETTINGS_READ),
+    ("settings-aws", "PUT"): (None, lambda w, r: {"account_id": "123456789012"}, TENANT_SETTINGS_WRITE),
+    ("settings-vcenter", "GET"): (None, None, TENANT_SETTINGS_READ),
     ("settings-vcenter", "PUT"): (None, lambda w, r: {"url": "https://vc.example.com/sdk", "username": "svc"},
-                                  TENANT_SETTINGS),
+                                  TENANT_SETTINGS_WRITE),
     ("tenant-list", "GET"): (None, None, PLATFORM_ONLY),
     ("tenant-list", "POST"): (None, lambda w, r: {"name": "Initech"}, row("401 201 403 403 403 403 403 403 403")),
     ("tenant-detail", "GET"): (lambda w: {"pk": w.a.tenant.pk}, None, PLATFORM_ONLY),
     ("tenant-detail", "PATCH"): (lambda w: {"pk": w.a.tenant.pk}, lambda w, r: {"name": "Acme 2"}, PLATFORM_ONLY),
-    ("user-list", "GET"): (None, None, ADMIN_ONLY_LIST),
+    ("user-list", "GET"): (None, None, ADMIN_AUDITOR_LIST),
     ("user-list", "POST"): (None, lambda w, r: {"username": "new-person", "password": PASSWORD, "role": "user"},
                             ADMIN_ONLY_CREATE),
-    ("user-detail", "GET"): (lambda w: {"pk": w.a.user_general.pk}, None, ADMIN_ONLY_DETAIL),
+    ("user-detail", "GET"): (lambda w: {"pk": w.a.user_general.pk}, None, ADMIN_AUDITOR_DETAIL),
     ("user-detail", "PATCH"): (lambda w: {"pk": w.a.user_general.pk}, lambda w, r: {"first_name": "Gen"},
                                ADMIN_ONLY_DETAIL),
-    ("group-list", "GET"): (None, None, ADMIN_ONLY_LIST),
+    ("group-list", "GET"): (None, None, ADMIN_AUDITOR_LIST),
     ("group-list", "POST"): (None, lambda w, r: {"name": "new-group"}, ADMIN_ONLY_CREATE),
-    ("group-detail", "GET"): (lambda w: {"pk": w.a.group.pk}, None, ADMIN_ONLY_DETAIL),
+    ("group-detail", "GET"): (lambda w: {"pk": w.a.group.pk}, None, ADMIN_AUDITOR_DETAIL),
     ("group-detail", "PATCH"): (lambda w: {"pk": w.a.group.pk}, lambda w, r: {"name": "ops"}, ADMIN_ONLY_DETAIL),
     ("group-detail", "DELETE"): (lambda w: {"pk": w.a.group.pk}, None, ADMIN_ONLY_DELETE),
     ("auditlog-list", "GET"): (None, None, ADMIN_AUDITOR_LIST),
@@ -163,6 +184,26 @@ MATRIX = {
     ("export-download", "GET"): (lambda w: {"pk": w.a.export.pk}, None, ADMIN_ONLY_DETAIL),
     # The seven-day task history: administrators and auditors (read-only), like the audit log.
     ("history", "GET"): (None, None, ADMIN_AUDITOR_LIST),
+    # The connector's status: administrators and auditors of its tenant (read-only).
+    ("connector", "GET"): (None, None, ADMIN_AUDITOR_LIST),
+    # Health of the tenant's peers, and a job's own log lines (whoever may see the job).
+    ("connector-health", "GET"): (None, None, ADMIN_AUDITOR_LIST),
+    ("migration-log", "GET"): (lambda w: {"pk": w.a.migration.pk}, None, ENV_SCOPED_DETAIL),
+    # Notifications: each member's own preferences; webhooks and their deliveries are the administrators'
+    # (auditors read).
+    ("notification-preferences", "GET"): (None, None, MEMBERS_READ),
+    ("notification-preferences", "PUT"): (None, lambda w, r: {"events": ["migration.failed"]}, MEMBERS_READ),
+    ("webhook-list", "GET"): (None, None, ADMIN_AUDITOR_LIST),
+    ("webhook-list", "POST"): (None, lambda w, r: {"name": "new-hook", "url": "http://127.0.0.1:9/new",
+                                                   "events": ["export.failed"]}, ADMIN_ONLY_CREATE),
+    ("webhook-detail", "GET"): (lambda w: {"pk": _world_webhook(w).pk}, None, ADMIN_AUDITOR_DETAIL),
+    ("webhook-detail", "PATCH"): (lambda w: {"pk": _world_webhook(w).pk}, lambda w, r: {"is_active": False},
+                                  ADMIN_ONLY_DETAIL),
+    ("webhook-detail", "DELETE"): (lambda w: {"pk": _world_webhook(w).pk}, None, ADMIN_ONLY_DELETE),
+    ("webhook-delivery-list", "GET"): (None, None, ADMIN_AUDITOR_LIST),
+    ("webhook-delivery-detail", "GET"): (lambda w: {"pk": _world_delivery(w).pk}, None, ADMIN_AUDITOR_DETAIL),
+    ("webhook-delivery-resend", "POST"): (lambda w: {"pk": _world_delivery(w).pk}, None,
+                                          row("401 403  404   403   403   403   403   202   403")),
     ("settings-export", "GET"): (None, None, TENANT_SETTINGS),
     # Each tenant saves its own export name again, which re-applies its buckets' settings.
     ("settings-export", "PUT"): (None, lambda w, r: {"name": "world-globex" if r == "other_admin" else "world-acme",

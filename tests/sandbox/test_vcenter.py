@@ -68,6 +68,12 @@ def export_ready(si, name: str):
     return lease
 
 
+def stream_size(vc, lease, index: int = 0) -> int:
+    """The exact length of a disk's download stream, from the control API (leases carry no fileSize for disks)."""
+    (entry,) = [x for x in vc.leases() if x["id"] == lease._moId]
+    return entry["disks"][index]["stream_bytes"]
+
+
 def cookie_of(si) -> str:
     return si._stub.cookie  # "vmware_soap_session=...; ..." as set by the server
 
@@ -258,9 +264,11 @@ def test_lease_info_and_device_url_fields(vcenter, si):
         assert du.disk is True
         assert du.key.startswith(f"/{vm._moId}/") and du.key.endswith(f":{i}")
         assert du.sslThumbprint == ""  # plain HTTP: no certificate to pin
-    # fileSize is the exact stream length: 16 MiB fully used, 41000 KiB half used (+ metadata)
-    assert 16 * MIB < info.deviceUrl[0].fileSize < 16 * MIB * 1.02
-    assert 20500 * 1024 < info.deviceUrl[1].fileSize < 20500 * 1024 * 1.02
+        # vCenter sets fileSize "only for non-disk file backings": a disk's stream length is unknown up front
+        assert du.fileSize is None
+    # the stream length (control API): 16 MiB fully used, 41000 KiB half used (+ metadata)
+    assert 16 * MIB < stream_size(vcenter, lease, 0) < 16 * MIB * 1.02
+    assert 20500 * 1024 < stream_size(vcenter, lease, 1) < 20500 * 1024 * 1.02
     lease.HttpNfcLeaseComplete()
 
 
@@ -284,7 +292,7 @@ def test_https_device_url_carries_certificate_thumbprint(vcenter):
         req = urllib.request.Request(vcenter.device_url(du.url).replace("*", vcenter.host),
                                      headers={"Cookie": cookie_of(si)}, method="HEAD")
         with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-            assert int(resp.headers["Content-Length"]) == du.fileSize
+            assert int(resp.headers["Content-Length"]) == stream_size(vcenter, lease)
         lease.HttpNfcLeaseComplete()
     finally:
         Disconnect(si)
@@ -295,7 +303,7 @@ def test_download_is_a_valid_stream_optimized_vmdk(vcenter, si, tmp_path):
     du = lease.info.deviceUrl[0]
     dest = tmp_path / "web01.vmdk"
     length, n = download(vcenter, du.url, cookie_of(si), dest)
-    assert length == n == du.fileSize == dest.stat().st_size
+    assert length == n == stream_size(vcenter, lease) == dest.stat().st_size
     lease.HttpNfcLeaseProgress(percent=100)
     lease.HttpNfcLeaseComplete()
 
@@ -334,7 +342,7 @@ def test_used_fraction_leaves_sparse_grains(vcenter, si, tmp_path):
     du = lease.info.deviceUrl[1]  # 41000 KiB (2 grain tables, partial last grain), used_fraction 0.5
     dest = tmp_path / "db01-1.vmdk"
     length, n = download(vcenter, du.url, cookie_of(si), dest)
-    assert length == n == du.fileSize
+    assert length == n == stream_size(vcenter, lease, 1)
     lease.HttpNfcLeaseComplete()
     raw = tmp_path / "db01-1.raw"
     subprocess.run(["qemu-img", "convert", "-O", "raw", str(dest), str(raw)], check=True)
@@ -559,7 +567,7 @@ def test_fault_nfc_stream_cut(vcenter, si):
     lease = export_ready(si, "web01")
     du = lease.info.deviceUrl[0]
     with open_disk(vcenter, du.url, cookie_of(si)) as resp:
-        assert int(resp.headers["Content-Length"]) == du.fileSize
+        assert int(resp.headers["Content-Length"]) == stream_size(vcenter, lease)
         got = 0
         while chunk := resp.read(65536):  # http.client returns b"" at the early EOF
             got += len(chunk)
@@ -575,7 +583,7 @@ def test_fault_nfc_stream_cut(vcenter, si):
             pass
     vcenter.clear_faults()
     length, n = download(vcenter, du.url, cookie_of(si))  # the lease is still usable: retry succeeds
-    assert n == length == du.fileSize
+    assert n == length == stream_size(vcenter, lease)
     lease.HttpNfcLeaseComplete()
 
 
@@ -614,12 +622,12 @@ def test_fault_lease_error_after_n_seconds_breaks_running_download(vcenter, si):
             got += len(chunk)
     assert lease.state == "error"
     assert 0.4 < time.monotonic() - t0 < 3
-    assert 0 < got < lease.info.deviceUrl[0].fileSize
+    assert 0 < got < stream_size(vcenter, lease)
 
 
 def test_fault_switches_control_endpoint(vcenter):
     off = vcenter.get_faults()
-    assert off == {k: None for k in off} and len(off) == 6
+    assert off == {k: None for k in off} and len(off) == 10
     state = vcenter.set_faults(nfc_cut_after_bytes=10, nfc_bytes_per_second=1000, lease_error_after_seconds=3)
     assert (state["nfc_cut_after_bytes"], state["nfc_bytes_per_second"], state["lease_error_after_seconds"]) == (
         10, 1000, 3)

@@ -51,9 +51,9 @@ def pages(world):
 
 
 # Which roles get 200 (the others 404: a page outside one's role is as absent as a missing one).
-ADMIN_ONLY = {"environment-edit", "environment-delete", "region-delete", "users", "user-edit", "group-edit",
-              "settings"}
-ADMIN_AND_AUDITOR = {"permissions-tab", "regions", "vmimport-role", "audit-log"}
+ADMIN_ONLY = {"environment-edit", "environment-delete", "region-delete"}
+ADMIN_AND_AUDITOR = {"permissions-tab", "regions", "vmimport-role", "audit-log", "users", "user-edit", "group-edit",
+                     "settings"}
 EVERYONE_VIEWING = {"home", "environment", "migrations-tab", "migration-rows", "instances-tab", "templates-tab",
                     "instance", "vms"}
 OPERATORS = {"migrate-dialog"}  # admins and users (a user without a grant gets the ask-your-administrator text)

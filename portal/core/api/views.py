@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema
 from drf_standardized_errors.openapi_serializers import ErrorResponse403Serializer
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -101,10 +101,10 @@ class UserFilter(RestrictedFilterSet):
 
 class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                   mixins.UpdateModelMixin, RestrictedViewSet):
-    """The tenant's users (administrators). Users are deactivated, never deleted, to keep the audit trail whole."""
+    """The tenant's users (administrators change them, auditors read them). Users are deactivated, never deleted,
+    to keep the audit trail whole; passwords are write-only."""
 
     base_queryset = User.objects.prefetch_related("groups")
-    needs = {"list": Need(Action.ADMIN), "retrieve": Need(Action.ADMIN)}
     filterset_class = UserFilter
     http_method_names = ["get", "post", "patch", "head", "options"]
 
@@ -131,11 +131,11 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
 
 class GroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                    mixins.UpdateModelMixin, mixins.DestroyModelMixin, RestrictedViewSet):
-    """The tenant's groups of users (administrators); grants to a group apply to its members."""
+    """The tenant's groups of users (administrators change them, auditors read them); grants to a group apply to
+    its members."""
 
     base_queryset = TenantGroup.objects.prefetch_related("user_set")
     serializer_class = GroupSerializer
-    needs = {"list": Need(Action.ADMIN), "retrieve": Need(Action.ADMIN)}
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def perform_create(self, serializer):
@@ -153,7 +153,7 @@ class GroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
 
 
 class AuditLogFilter(RestrictedFilterSet):
-    # Auditors read the whole log but may not view users: any member of their own tenant is a valid actor.
+    # Any member of the caller's own tenant is a valid actor (the users the log names are in the tenant).
     tenant_scoped_choices = ("actor",)
     since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
@@ -172,14 +172,22 @@ class AuditLogViewSet(ReadOnlyRestrictedViewSet):
 
 
 class _TenantSettingsView(NeedView, generics.GenericAPIView):
-    """Shared by the tenant's AWS account and vCenter connection: one row per tenant, admin only."""
+    """Shared by the tenant's AWS account and vCenter connection: one row per tenant; administrators change it,
+    auditors read it (GET needs `read_need`, every other method `need`). Secrets are write-only for everyone."""
 
     permission_classes = [IsTenantMember]
     model = None
     update_service = None
+    read_need: Need | None = None
+
+    def allowed_roles(self) -> frozenset:
+        return self._need().roles()
+
+    def _need(self) -> Need:
+        return self.read_need if self.request.method in SAFE_METHODS else self.need
 
     def get_object(self):
-        return self.model.objects.restrict(self.request.user, Action.ADMIN).first() or \
+        return self.model.objects.restrict(self.request.user, self._need().action).first() or \
             self.model(tenant=self.request.user.tenant)
 
     def get(self, request):
@@ -198,11 +206,16 @@ class AwsAccountView(_TenantSettingsView):
     serializer_class = AwsAccountSerializer
     model = TenantAwsAccount
     need = Need(Action.ADMIN, of=TenantAwsAccount)
-
+    read_need = Need(Action.VIEW, of=TenantAwsAccount)
     update_service = staticmethod(services.aws_account_update)
 
     def get_object(self):
-        return services.aws_account_ensure(actor=self.request.user)
+        if self.need.allows(self.request.user):
+            return services.aws_account_ensure(actor=self.request.user)
+        # An auditor's read writes nothing: before an administrator's first visit there is no row, so no external
+        # id either (an unsaved row would show a fresh random one that is nobody's).
+        return TenantAwsAccount.objects.restrict(self.request.user, Action.VIEW).first() or \
+            TenantAwsAccount(tenant=self.request.user.tenant, external_id="")
 
 
 class VCenterView(_TenantSettingsView):
@@ -211,4 +224,5 @@ class VCenterView(_TenantSettingsView):
     serializer_class = VCenterSerializer
     model = TenantVCenter
     need = Need(Action.ADMIN, of=TenantVCenter)
+    read_need = Need(Action.VIEW, of=TenantVCenter)
     update_service = staticmethod(services.vcenter_update)

@@ -6,6 +6,7 @@ AWS swap by configuration), returns plain dataclasses and holds no ORM code. Cal
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 from dataclasses import dataclass, field
@@ -16,6 +17,13 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from django.conf import settings
+
+from portal.integrations import peer_errors
+
+try:  # ISA-L's CRC32: zlib's checksum at about four times the speed
+    from isal.isal_zlib import crc32 as _crc32
+except ImportError:  # pragma: no cover
+    from zlib import crc32 as _crc32
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,8 @@ def _platform_session(region: str) -> boto3.session.Session:
 
 def _session(credentials: AwsCredentials, region: str) -> boto3.session.Session:
     if credentials.role_arn:
-        sts = _platform_session(region).client("sts", endpoint_url=settings.AWS_ENDPOINT_URL, config=_CONFIG)
+        sts = _platform_session(region).client("sts", endpoint_url=settings.AWS_ENDPOINT_URL, config=_CONFIG,
+                                               verify=settings.AWS_CA_BUNDLE)
         params = {"RoleArn": credentials.role_arn, "RoleSessionName": "vm-migration-portal"}
         if credentials.external_id:
             params["ExternalId"] = credentials.external_id
@@ -130,7 +139,7 @@ def _session(credentials: AwsCredentials, region: str) -> boto3.session.Session:
 def platform_account_id() -> str:
     """The AWS account the platform's own identity belongs to (so a tenant cannot hand the portal a role in it)."""
     sts = _platform_session(settings.AWS_DEFAULT_REGION).client("sts", endpoint_url=settings.AWS_ENDPOINT_URL,
-                                                                 config=_CONFIG)
+                                                                 config=_CONFIG, verify=settings.AWS_CA_BUNDLE)
     with translated_errors():
         return sts.get_caller_identity()["Account"]
 
@@ -142,7 +151,8 @@ def account_of_role(role_arn: str) -> str:
 
 
 def client(service: str, credentials: AwsCredentials, region: str):
-    return _session(credentials, region).client(service, endpoint_url=settings.AWS_ENDPOINT_URL, config=_CONFIG)
+    return _session(credentials, region).client(service, endpoint_url=settings.AWS_ENDPOINT_URL, config=_CONFIG,
+                                                verify=settings.AWS_CA_BUNDLE)
 
 
 @contextlib.contextmanager
@@ -152,11 +162,16 @@ def translated_errors():
         yield
     except botocore.exceptions.ClientError as exc:
         error = exc.response.get("Error", {})
-        raise AwsError(error.get("Code", "ClientError"), error.get("Message", str(exc))) from exc
+        raise _reported(AwsError(error.get("Code", "ClientError"), error.get("Message", str(exc)))) from exc
     except botocore.exceptions.NoCredentialsError as exc:
-        raise AwsError("NoCredentials", "No AWS credentials are configured for this tenant.") from exc
+        raise _reported(AwsError("NoCredentials", "No AWS credentials are configured for this tenant.")) from exc
     except botocore.exceptions.BotoCoreError as exc:
-        raise AwsError("ConnectionError", f"AWS could not be reached: {exc}") from exc
+        raise _reported(AwsError("ConnectionError", f"AWS could not be reached: {exc}")) from exc
+
+
+def _reported(error: AwsError) -> AwsError:
+    peer_errors.report(peer_errors.AWS, peer_errors.aws_category(error.code))
+    return error
 
 
 def _tag(tags: list[dict] | None, key: str) -> str:
@@ -206,6 +221,30 @@ class UploadedPart:
     part_number: int
     etag: str
     size: int
+    crc32: int | None = None  # the part's CRC32 as S3 checked it (None: S3 listed no checksum)
+
+
+def _crc32_header(crc32: int) -> str:
+    return base64.b64encode(crc32.to_bytes(4, "big")).decode()
+
+
+def _crc32_value(header: str | None) -> int | None:
+    return int.from_bytes(base64.b64decode(header), "big") if header else None
+
+
+def transfer_client(credentials: AwsCredentials, region: str):
+    """The S3 client for the disk data path, which costs what S3 needs and nothing more: each part's CRC32 is
+    computed once by the caller and sent as a header, so botocore computes no checksum of its own
+    (`when_required`), and over HTTPS the body is not hashed for the signature either (UNSIGNED-PAYLOAD; TLS and
+    the CRC32 protect it). Over plain HTTP (only a sandbox) the signature still covers the body."""
+    https = (settings.AWS_ENDPOINT_URL or "https://").startswith("https://")
+    config = _CONFIG.merge(Config(
+        request_checksum_calculation="when_required", response_checksum_validation="when_required",
+        parameter_validation=False,  # our own fixed parameters, a few hundred calls per GiB
+        max_pool_connections=max(10, settings.MIGRATION_UPLOAD_CONCURRENCY + 2),
+        s3={"payload_signing_enabled": False} if https else None))
+    return _session(credentials, region).client("s3", endpoint_url=settings.AWS_ENDPOINT_URL, config=config,
+                                                verify=settings.AWS_CA_BUNDLE)
 
 
 def staging_bucket_ensure(credentials: AwsCredentials, region: str, bucket: str) -> None:
@@ -235,7 +274,10 @@ def staging_bucket_ensure(credentials: AwsCredentials, region: str, bucket: str)
 def multipart_start(s3, bucket: str, key: str, tags: dict[str, str]) -> str:
     with translated_errors():
         tagging = "&".join(f"{k}={v}" for k, v in tags.items())
-        return s3.create_multipart_upload(Bucket=bucket, Key=key, Tagging=tagging)["UploadId"]
+        # CRC32 on every part: S3 checks each on arrival and lists it back (ListParts), which is how a resumed
+        # upload knows that a part it holds has the bytes read again now.
+        return s3.create_multipart_upload(Bucket=bucket, Key=key, Tagging=tagging,
+                                          ChecksumAlgorithm="CRC32")["UploadId"]
 
 
 def multipart_parts(s3, bucket: str, key: str, upload_id: str) -> list[UploadedPart]:
@@ -243,14 +285,22 @@ def multipart_parts(s3, bucket: str, key: str, upload_id: str) -> list[UploadedP
     parts: list[UploadedPart] = []
     with translated_errors():
         for page in s3.get_paginator("list_parts").paginate(Bucket=bucket, Key=key, UploadId=upload_id):
-            parts += [UploadedPart(p["PartNumber"], p["ETag"], p["Size"]) for p in page.get("Parts", [])]
+            parts += [UploadedPart(p["PartNumber"], p["ETag"], p["Size"], _crc32_value(p.get("ChecksumCRC32")))
+                      for p in page.get("Parts", [])]
     return parts
 
 
-def multipart_upload_part(s3, bucket: str, key: str, upload_id: str, part_number: int, body: bytes) -> UploadedPart:
+def multipart_upload_part(s3, bucket: str, key: str, upload_id: str, part_number: int, body: bytes | bytearray,
+                          crc32: int | None = None) -> UploadedPart:
+    """Upload one part with its CRC32 (`crc32`, when the caller has it already, else computed here)."""
+    if crc32 is None:
+        crc32 = _crc32(body)
     with translated_errors():
-        etag = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=part_number, Body=body)["ETag"]
-    return UploadedPart(part_number, etag, len(body))
+        # A bytearray goes to the socket as it is; botocore wraps bytes in a BytesIO, copied out again in small
+        # reads, with an Expect: 100-continue round trip per part. The data path hands bytearrays over.
+        etag = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=part_number, Body=body,
+                              ChecksumCRC32=_crc32_header(crc32))["ETag"]
+    return UploadedPart(part_number, etag, len(body), crc32)
 
 
 def multipart_complete(s3, bucket: str, key: str, upload_id: str, parts: list[UploadedPart]) -> int:
@@ -258,8 +308,9 @@ def multipart_complete(s3, bucket: str, key: str, upload_id: str, parts: list[Up
     with translated_errors():
         try:
             s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={
-                "Parts": [{"PartNumber": p.part_number, "ETag": p.etag} for p in sorted(parts, key=lambda p:
-                                                                                     p.part_number)]})
+                "Parts": [{"PartNumber": p.part_number, "ETag": p.etag,
+                           **({"ChecksumCRC32": _crc32_header(p.crc32)} if p.crc32 is not None else {})}
+                          for p in sorted(parts, key=lambda p: p.part_number)]})
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
                 raise
@@ -847,3 +898,225 @@ def presigned_get_url(credentials: AwsCredentials, region: str, bucket: str, key
     with translated_errors():
         return s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
                                          ExpiresIn=int(expires_seconds))
+
+
+#
+# Orphan sweep: listing what the portal left behind (by bucket prefix or by tag), so it can be removed
+#
+
+import datetime  # here, with the section it serves, so that appends to this module do not collide
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    last_modified: datetime.datetime
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    key: str
+    upload_id: str
+    initiated: datetime.datetime
+
+
+@dataclass(frozen=True)
+class ImportTaskDetail:
+    task_id: str
+    status: str  # active | completed | deleting | deleted
+    image_id: str
+    snapshot_ids: tuple[str, ...]
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TaggedResource:
+    """An instance, image or snapshot: its id, state, when it was made and its tags (and, for an instance, the
+    ClientToken it was launched with; for an image, its snapshots)."""
+
+    resource_id: str
+    state: str
+    created: datetime.datetime | None
+    tags: dict[str, str]
+    client_token: str = ""
+    snapshot_ids: tuple[str, ...] = ()
+
+
+def _tag_dict(tags: list[dict] | None) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in tags or []}
+
+
+def _as_datetime(value) -> datetime.datetime | None:
+    if isinstance(value, datetime.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+    if isinstance(value, str) and value:
+        try:
+            return _as_datetime(datetime.datetime.fromisoformat(value))
+        except ValueError:
+            return None
+    return None
+
+
+_NO_BUCKET = ("NoSuchBucket", "404", "NotFound")
+
+
+def objects_list(credentials: AwsCredentials, region: str, bucket: str, prefix: str) -> list[StoredObject]:
+    """The objects under `prefix`; a bucket that does not exist holds none."""
+    s3 = client("s3", credentials, region)
+    found: list[StoredObject] = []
+    with translated_errors():
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                found += [StoredObject(o["Key"], o.get("Size", 0), _as_datetime(o["LastModified"]))
+                          for o in page.get("Contents", [])]
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in _NO_BUCKET:
+                raise
+    return found
+
+
+def multipart_uploads_list(credentials: AwsCredentials, region: str, bucket: str,
+                           prefix: str) -> list[PendingUpload]:
+    """The unfinished multipart uploads under `prefix`; a bucket that does not exist holds none."""
+    s3 = client("s3", credentials, region)
+    found: list[PendingUpload] = []
+    with translated_errors():
+        try:
+            for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+                found += [PendingUpload(u["Key"], u["UploadId"], _as_datetime(u["Initiated"]))
+                          for u in page.get("Uploads", [])]
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in _NO_BUCKET:
+                raise
+    return found
+
+
+def multipart_abort_upload(credentials: AwsCredentials, region: str, bucket: str, key: str, upload_id: str) -> None:
+    multipart_abort(client("s3", credentials, region), bucket, key, upload_id)
+
+
+def object_remove(credentials: AwsCredentials, region: str, bucket: str, key: str) -> None:
+    object_delete(client("s3", credentials, region), bucket, key)
+
+
+def import_tasks_by_tag(credentials: AwsCredentials, region: str, key: str, value: str) -> list[ImportTaskDetail]:
+    """Every ImportImage task carrying tag key=value, with the image and snapshots a completed one made."""
+    ec2 = client("ec2", credentials, region)
+    found: list[ImportTaskDetail] = []
+    with translated_errors():
+        for page in ec2.get_paginator("describe_import_image_tasks").paginate(
+                Filters=[{"Name": f"tag:{key}", "Values": [value]}]):
+            for t in page.get("ImportImageTasks", []):
+                snapshots = tuple(d["SnapshotId"] for d in t.get("SnapshotDetails", []) if d.get("SnapshotId"))
+                found.append(ImportTaskDetail(t["ImportTaskId"], t.get("Status", ""), t.get("ImageId", ""),
+                                              snapshots, _tag_dict(t.get("Tags"))))
+    return found
+
+
+def export_tasks_by_tag(credentials: AwsCredentials, region: str, key: str, value: str) -> list[ExportTaskInfo]:
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        tasks = ec2.describe_export_tasks(Filters=[{"Name": f"tag:{key}", "Values": [value]}])["ExportTasks"]
+    return [_export_task_info(t) for t in tasks]
+
+
+def instances_by_tag_key(credentials: AwsCredentials, region: str, key: str) -> list[TaggedResource]:
+    """Instances (not yet terminated) that carry tag `key`, whatever its value."""
+    ec2 = client("ec2", credentials, region)
+    found: list[TaggedResource] = []
+    with translated_errors():
+        for page in ec2.get_paginator("describe_instances").paginate(Filters=[
+                {"Name": "tag-key", "Values": [key]},
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]):
+            for reservation in page["Reservations"]:
+                found += [TaggedResource(i["InstanceId"], i.get("State", {}).get("Name", ""),
+                                         _as_datetime(i.get("LaunchTime")), _tag_dict(i.get("Tags")),
+                                         client_token=i.get("ClientToken", ""))
+                          for i in reservation["Instances"]]
+    return found
+
+
+def images_by_tag_key(credentials: AwsCredentials, region: str, key: str) -> list[TaggedResource]:
+    """The account's own images that carry tag `key`, whatever its value."""
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag-key", "Values": [key]}])["Images"]
+    return [TaggedResource(i["ImageId"], i.get("State", ""), _as_datetime(i.get("CreationDate")),
+                           _tag_dict(i.get("Tags")),
+                           snapshot_ids=tuple(m["Ebs"]["SnapshotId"] for m in i.get("BlockDeviceMappings", [])
+                                              if m.get("Ebs", {}).get("SnapshotId")))
+            for i in images if i.get("State") != "deregistered"]
+
+
+def snapshots_by_tag_key(credentials: AwsCredentials, region: str, key: str) -> list[TaggedResource]:
+    """The account's own snapshots that carry tag `key`, whatever its value."""
+    ec2 = client("ec2", credentials, region)
+    found: list[TaggedResource] = []
+    with translated_errors():
+        for page in ec2.get_paginator("describe_snapshots").paginate(
+                OwnerIds=["self"], Filters=[{"Name": "tag-key", "Values": [key]}]):
+            found += [TaggedResource(s["SnapshotId"], s.get("State", ""), _as_datetime(s.get("StartTime")),
+                                     _tag_dict(s.get("Tags"))) for s in page["Snapshots"]]
+    return found
+
+
+def snapshot_delete(credentials: AwsCredentials, region: str, snapshot_id: str) -> None:
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        try:
+            ec2.delete_snapshot(SnapshotId=snapshot_id)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "InvalidSnapshot.NotFound":
+                raise
+
+
+def snapshot_exists(credentials: AwsCredentials, region: str, snapshot_id: str) -> bool:
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        found = ec2.describe_snapshots(Filters=[{"Name": "snapshot-id", "Values": [snapshot_id]}])["Snapshots"]
+    return bool(found)
+
+
+#
+# Releasing what a migration made (cancel or failure): found from the import task and by the job's tag
+#
+
+
+def import_image_detail(credentials: AwsCredentials, region: str, task_id: str) -> ImportTaskDetail | None:
+    """One ImportImage task with the image and snapshots it made (a completed task reports them even when the
+    caller never saw it complete); None once AWS no longer knows the task."""
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        try:
+            tasks = ec2.describe_import_image_tasks(ImportTaskIds=[task_id])["ImportImageTasks"]
+        except botocore.exceptions.ClientError as exc:
+            if not exc.response.get("Error", {}).get("Code", "").startswith("InvalidConversionTaskId"):
+                raise
+            tasks = []
+    if not tasks:
+        return None
+    t = tasks[0]
+    snapshots = tuple(d["SnapshotId"] for d in t.get("SnapshotDetails", []) if d.get("SnapshotId"))
+    return ImportTaskDetail(t["ImportTaskId"], t.get("Status", ""), t.get("ImageId", ""), snapshots,
+                            _tag_dict(t.get("Tags")))
+
+
+def instances_by_tag(credentials: AwsCredentials, region: str, key: str, value: str) -> list[InstanceInfo]:
+    """Every instance carrying tag key=value that is not terminated or on its way there (instances are tagged in
+    the RunInstances call itself, so one launched by a worker that crashed before saving its id is found)."""
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        reservations = ec2.describe_instances(Filters=[
+            {"Name": f"tag:{key}", "Values": [value]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
+    return [_instance_info(i) for r in reservations for i in r["Instances"]]
+
+
+def resources_tag(credentials: AwsCredentials, region: str, resource_ids: list[str], tags: dict[str, str]) -> None:
+    """Tag EC2 resources that were made without our tags (the image and snapshots ImportImage registers)."""
+    if not resource_ids:
+        return
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        ec2.create_tags(Resources=list(resource_ids), Tags=[{"Key": k, "Value": v} for k, v in tags.items()])

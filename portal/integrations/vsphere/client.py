@@ -30,6 +30,7 @@ from pyVmomi import SoapStubAdapter, vim, vmodl
 from pyVmomi.Security import CertificateMismatchException, ThumbprintMismatchException
 from pyVmomi.VmomiSupport import GetServiceVersions, versionIdMap
 
+from portal.integrations import peer_errors
 from portal.integrations.outbound import OutboundPolicy, OutboundRefused, Target
 
 logger = logging.getLogger("portal.integrations.vsphere")
@@ -88,9 +89,10 @@ class LeaseDevice:
     key: str
     url: str
     target_id: str
-    file_size: int
+    file_size: int  # 0 for disks on a real vCenter: it fills fileSize "only for non-disk file backings"
     ssl_thumbprint: str
     disk: bool
+    capacity_bytes: int = 0  # the virtual disk's capacity (an upper bound of its export stream); 0 when unknown
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class ExportLease:
     devices: tuple[LeaseDevice, ...] = ()
     timeout_seconds: int = 300
     error: str = ""
+    total_capacity_bytes: int = 0  # the lease's totalDiskCapacityInKB, in bytes
 
 
 class VSphereError(Exception):
@@ -178,6 +181,7 @@ def _translated(what: str):
         raise
     except Exception as exc:
         error = _translate(exc)
+        peer_errors.report(peer_errors.VSPHERE, error.category)
         # Anything else may be a bug of ours rather than of the peer: keep its traceback in the log.
         expected = isinstance(exc, _PEER_ERRORS) or type(exc) is Exception
         logger.warning("vSphere call failed while %s (%s/%s): %s", what, error.category, error.code,
@@ -484,12 +488,15 @@ class VCenterSession:
             state, info, error = str(lease.state), lease.info, lease.error
         except vmodl.fault.ManagedObjectNotFound:
             return ExportLease(lease_moref, "gone")
+        capacities = _disk_capacities(info.entity) if info and info.deviceUrl else {}
         devices = tuple(LeaseDevice(
             key=str(d.key), url=d.url, target_id=d.targetId or "", file_size=int(d.fileSize or 0),
             ssl_thumbprint=d.sslThumbprint or "", disk=bool(d.disk),
+            capacity_bytes=capacities.get(str(d.key).rsplit("/", 1)[-1], 0),
         ) for d in (info.deviceUrl if info else []))
         return ExportLease(lease_moref, state, devices, int(info.leaseTimeout) if info else 300,
-                           getattr(error, "msg", "") if error else "")
+                           getattr(error, "msg", "") if error else "",
+                           int(info.totalDiskCapacityInKB or 0) * 1024 if info else 0)
 
     @_translated("renewing an export lease")
     def lease_progress(self, lease_moref: str, percent: int) -> None:
@@ -634,6 +641,23 @@ class VCenterSession:
         return DiskStream(connection, response, int(length) if length else device.file_size, host, vm_name)
 
 
+def _disk_capacities(vm) -> dict[str, int]:
+    """Capacity of each virtual disk of `vm`, by the name a lease device key ends with: "/vm-42/<controller
+    type><bus>:<unit>" (e.g. VirtualLsiLogicController0:0, ParaVirtualSCSIController1:2)."""
+    if not isinstance(vm, vim.VirtualMachine) or vm.config is None:
+        return {}
+    devices = vm.config.hardware.device
+    controllers = {d.key: d for d in devices if isinstance(d, vim.vm.device.VirtualController)}
+    capacities = {}
+    for disk in devices:
+        controller = controllers.get(disk.controllerKey) if isinstance(disk, vim.vm.device.VirtualDisk) else None
+        if controller is None:
+            continue
+        name = f"{type(controller).__name__.rsplit('.', 1)[-1]}{controller.busNumber}:{disk.unitNumber or 0}"
+        capacities[name] = int(getattr(disk, "capacityInBytes", None) or (disk.capacityInKB or 0) * 1024)
+    return capacities
+
+
 @dataclass
 class DiskStream:
     """A disk being downloaded. read(n) returns up to n bytes (b"" at the end) and raises VSphereError when the
@@ -659,6 +683,21 @@ class DiskStream:
                                                 f"{self.content_length} bytes.", UNREACHABLE)
         self.received += len(chunk)
         return chunk
+
+    def readinto(self, buffer) -> int:
+        """read(), but into the caller's buffer: the bytes go from the socket straight where they are used."""
+        try:
+            n = self.response.readinto(buffer) or 0
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            logger.warning("NFC stream of %s from %s broke after %d bytes: %r", self.vm_name, self.host,
+                           self.received, exc)
+            raise VSphereError("stream_broken", f"The disk stream from {self.host} broke after {self.received} "
+                                                f"bytes.", UNREACHABLE) from exc
+        if not n and len(buffer) and self.content_length and self.received < self.content_length:
+            raise VSphereError("stream_broken", f"The disk stream from {self.host} ended after {self.received} of "
+                                                f"{self.content_length} bytes.", UNREACHABLE)
+        self.received += n
+        return n
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

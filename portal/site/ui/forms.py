@@ -121,8 +121,7 @@ class HistoryFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["environment"].queryset = Environment.objects.restrict(actor, Action.VIEW).select_related(
             "region").order_by("region__code", "name")
-        # Auditors may not view users, but any member of their tenant is a valid "started by" (as in the audit log).
-        self.fields["user"].queryset = User.objects.filter(tenant_id=actor.tenant_id).order_by("username")
+        self.fields["user"].queryset = User.objects.restrict(actor, Action.VIEW).order_by("username")
 
     def filters(self) -> HistoryFilters:
         data = self.cleaned_data

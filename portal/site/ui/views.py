@@ -6,6 +6,7 @@ import csv
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -19,7 +20,7 @@ from migrations_app.selectors import connection_checks
 from portal.core import services
 from portal.core.errors import SHOWN_ERRORS
 from portal.core.forms import add_service_error
-from portal.core.models import AuditLog, TenantGroup, TenantVCenter, User
+from portal.core.models import AuditLog, TenantAwsAccount, TenantGroup, TenantVCenter, User
 from portal.core.querysets import Need
 from portal.core.roles import Action
 from portal.core.selectors import vcenter_warnings
@@ -38,7 +39,9 @@ from portal.site.ui.tables import AuditLogTable, HistoryTable, UserTable
 
 MANAGE_ENVIRONMENTS = Need(Action.ADMIN, of=Environment)
 READ_AUDIT_LOG = Need(Action.VIEW, of=AuditLog)
+READ_PEOPLE = Need(Action.VIEW, of=User)
 MANAGE_PEOPLE = Need(Action.ADMIN, of=User)
+READ_SETTINGS = Need(Action.VIEW, of=TenantVCenter)
 MANAGE_SETTINGS = Need(Action.ADMIN, of=TenantVCenter)
 AUDIT_DAYS = 7
 PAGE_SIZE = 50
@@ -54,7 +57,7 @@ def home(request):
         "region__code", "name")
     table = EnvironmentTable(environments)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
-    vcenter = TenantVCenter.objects.restrict(request.user, Action.ADMIN).first()
+    vcenter = TenantVCenter.objects.restrict(request.user, Action.VIEW).first()
     return render(request, "site/home.html", {
         "table": table,
         "has_environments": environments.exists(),
@@ -125,17 +128,45 @@ def history(request):
 
 
 #
-# Users and groups (administrators)
+# Users and groups, connector and AWS settings (administrators change them; auditors read them)
 #
+
+
+def _may_change(request, read: Need, manage: Need) -> bool:
+    """Whether the caller may change what the page shows. A role that may not read the page gets 404 (it is as
+    absent as a missing page); one that reads it but posts to it (an auditor) gets 403, as the API answers."""
+    if not read.allows(request.user):
+        raise Http404()
+    can_manage = manage.allows(request.user)
+    if request.method not in ("GET", "HEAD") and not can_manage:
+        raise PermissionDenied("Your role does not allow this.")
+    return can_manage
+
+
+def _rows_action(can_manage: bool) -> str:
+    # An administrator's page finds its rows as the ones they may change; an auditor's as the ones they may read.
+    return Action.ADMIN if can_manage else Action.VIEW
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "—" if value in (None, "") else str(value)
+
+
+def _set(secret) -> str:
+    # A secret is only ever said to be there or not, to administrators and auditors alike.
+    return "set (not shown)" if secret else "not set"
 
 
 @login_required
 def users(request):
-    if not MANAGE_PEOPLE.allows(request.user):
-        raise Http404()
-    form = UserCreateForm(request.POST if request.POST.get("form") == "user" else None, prefix="user")
-    group_form = GroupForm(request.POST if request.POST.get("form") == "group" else None, actor=request.user,
-                           prefix="group")
+    can_manage = _may_change(request, READ_PEOPLE, MANAGE_PEOPLE)
+    form = group_form = None
+    if can_manage:
+        form = UserCreateForm(request.POST if request.POST.get("form") == "user" else None, prefix="user")
+        group_form = GroupForm(request.POST if request.POST.get("form") == "group" else None, actor=request.user,
+                               prefix="group")
     if request.method == "POST":
         if request.POST.get("form") == "user" and form.is_valid():
             try:
@@ -154,21 +185,29 @@ def users(request):
             else:
                 messages.success(request, f"Group {group.display_name} created.")
                 return redirect("ui:users")
-    table = UserTable(User.objects.restrict(request.user, Action.ADMIN).order_by("username"))
+    action = _rows_action(can_manage)
+    table = UserTable(User.objects.restrict(request.user, action).order_by("username"))
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
-    groups = TenantGroup.objects.restrict(request.user, Action.ADMIN).prefetch_related("user_set").order_by(
+    groups = TenantGroup.objects.restrict(request.user, action).prefetch_related("user_set").order_by(
         "display_name")
     return render(request, "site/users.html", {"table": table, "form": form, "group_form": group_form,
-                                               "groups": groups, "can_manage": True})
+                                               "groups": groups, "can_manage": can_manage})
 
 
 @login_required
 def user_edit(request, pk):
-    if not MANAGE_PEOPLE.allows(request.user):
-        raise Http404()
-    user = User.objects.restrict(request.user, Action.ADMIN).filter(pk=pk).first()
+    can_manage = _may_change(request, READ_PEOPLE, MANAGE_PEOPLE)
+    user = User.objects.restrict(request.user, _rows_action(can_manage)).filter(pk=pk).first()
     if user is None:
         raise Http404()
+    if not can_manage:
+        groups = TenantGroup.objects.restrict(request.user, Action.VIEW).filter(user=user).order_by("display_name")
+        return render(request, "site/user_edit.html", {"subject": user, "summary": [
+            ("Role", user.get_role_display()), ("Email", _shown(user.email)),
+            ("vCenter identity", _shown(user.vcenter_principal)), ("Active", _shown(user.is_active)),
+            ("Last login (UTC)", _shown(user.last_login and user.last_login.strftime("%Y-%m-%d %H:%M"))),
+            ("Groups", ", ".join(g.display_name for g in groups) or "none"),
+        ]})
     initial = {"role": user.role, "email": user.email, "vcenter_principal": user.vcenter_principal,
                "is_active": user.is_active}
     form = UserEditForm(request.POST or None, initial=initial)
@@ -188,13 +227,16 @@ def user_edit(request, pk):
 
 @login_required
 def group_edit(request, pk):
-    if not MANAGE_PEOPLE.allows(request.user):
-        raise Http404()
-    group = TenantGroup.objects.restrict(request.user, Action.ADMIN).filter(pk=pk).first()
+    can_manage = _may_change(request, READ_PEOPLE, MANAGE_PEOPLE)
+    group = TenantGroup.objects.restrict(request.user, _rows_action(can_manage)).filter(pk=pk).first()
     if group is None:
         raise Http404()
+    members = list(group.user_set.order_by("username"))
+    if not can_manage:
+        return render(request, "site/group_edit.html", {"group": group, "summary": [
+            ("Name", group.display_name), ("Members", ", ".join(u.username for u in members) or "none")]})
     form = GroupForm(request.POST or None, actor=request.user, initial={
-        "name": group.display_name, "members": [u.pk for u in group.user_set.all()]})
+        "name": group.display_name, "members": [u.pk for u in members]})
     if request.method == "POST":
         if request.POST.get("delete"):
             services.group_delete(actor=request.user, group=group)
@@ -212,22 +254,48 @@ def group_edit(request, pk):
     return render(request, "site/group_edit.html", {"form": form, "group": group})
 
 
-#
-# Connector and AWS settings (administrators)
-#
-
-
 def _vcenter_initial(vcenter):
     if vcenter is None:
         return {"verify_tls": True}
     return {name: getattr(vcenter, name) for name in VCenterForm.base_fields if name != "password"}
 
 
+def _vcenter_summary(vcenter) -> list[tuple[str, str]]:
+    if vcenter is None:
+        return []
+    fields = VCenterForm.base_fields
+    rows = [(fields["url"].label, _shown(vcenter.url)), (fields["username"].label, _shown(vcenter.username)),
+            ("Password", _set(vcenter.password))]
+    rows += [(fields[name].label, _shown(getattr(vcenter, name))) for name in (
+        "verify_tls", "thumbprint", "ignore_esx_certificate_errors", "dns_suffixes",
+        "max_active_migrations_per_region", "connector_updating")]
+    return rows
+
+
+def _aws_summary(account) -> list[tuple[str, str]]:
+    if account is None:
+        return []
+    fields = AwsAccountForm.base_fields
+    return [(fields["account_id"].label, _shown(account.account_id)),
+            (fields["auth_mode"].label, account.get_auth_mode_display()),
+            (fields["role_arn"].label, _shown(account.role_arn)),
+            (fields["access_key_id"].label, _shown(account.access_key_id)),
+            (fields["secret_access_key"].label, _set(account.secret_access_key)),
+            ("External id", account.external_id)]
+
+
 @login_required
 def settings_page(request):
-    if not MANAGE_SETTINGS.allows(request.user):
-        raise Http404()
-    vcenter = TenantVCenter.objects.restrict(request.user, Action.ADMIN).first()
+    can_manage = _may_change(request, READ_SETTINGS, MANAGE_SETTINGS)
+    vcenter = TenantVCenter.objects.restrict(request.user, _rows_action(can_manage)).first()
+    warnings = vcenter_warnings(vcenter) if vcenter else []
+    if not can_manage:
+        # Reading writes nothing: the account row an administrator's first visit creates is not created here.
+        account = TenantAwsAccount.objects.restrict(request.user, Action.VIEW).first()
+        return render(request, "site/settings.html", {
+            "can_manage": False, "warnings": warnings, "vcenter_summary": _vcenter_summary(vcenter),
+            "ca_certificate_pem": vcenter.ca_certificate_pem if vcenter else "",
+            "aws_summary": _aws_summary(account)})
     account = services.aws_account_ensure(actor=request.user)
     which = request.POST.get("form")
     vcenter_form = VCenterForm(request.POST if which == "vcenter" else None, initial=_vcenter_initial(vcenter),
@@ -252,16 +320,15 @@ def settings_page(request):
                 messages.success(request, "AWS account saved.")
                 return redirect("ui:settings")
     return render(request, "site/settings.html", {
-        "vcenter_form": vcenter_form, "aws_form": aws_form, "account": account,
-        "warnings": vcenter_warnings(vcenter) if vcenter else [],
+        "can_manage": True, "vcenter_form": vcenter_form, "aws_form": aws_form, "account": account,
+        "warnings": warnings,
     })
 
 
 @login_required
 @require_POST
 def connection_test(request):
-    if not MANAGE_SETTINGS.allows(request.user):
-        raise Http404()
+    _may_change(request, READ_SETTINGS, MANAGE_SETTINGS)
     codes = list(Region.objects.restrict(request.user, Action.VIEW).order_by("code").values_list("code", flat=True))
     checks = connection_checks(tenant=request.user.tenant, region_codes=codes)
     template = "site/_connection_checks.html" if request.htmx else "site/connection_checks_page.html"

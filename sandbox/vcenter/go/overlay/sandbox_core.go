@@ -41,8 +41,11 @@ type SandboxConfig struct {
 	AllowAnyLogin bool
 	// EnforceExportPrivilege makes ExportVm require VApp.Export for the session user.
 	EnforceExportPrivilege bool
-	LeaseTimeout           time.Duration
-	LeaseInit              time.Duration
+	// EnforcePrivileges makes the SOAP methods of sbxRequiredPrivileges require their
+	// privilege (vCenter's "Required Privileges") for the session user.
+	EnforcePrivileges bool
+	LeaseTimeout      time.Duration
+	LeaseInit         time.Duration
 	// DeviceURLHost is the host part of lease device URLs: "*" (like vCenter),
 	// "esx" (the name of the VM's ESX host) or a literal host name.
 	DeviceURLHost string
@@ -65,6 +68,15 @@ type SandboxFaults struct {
 	LeaseErrorAfterSeconds *float64 `json:"lease_error_after_seconds"`
 	LeaseTimeoutSeconds    *float64 `json:"lease_timeout_seconds"`
 	LeaseInitSeconds       *float64 `json:"lease_init_seconds"`
+	// NfcCutCount limits nfc_cut_after_bytes to the next N downloads (nil: every download).
+	NfcCutCount *int64 `json:"nfc_cut_count"`
+	// NfcCutReset ends a cut download with a TCP reset instead of an orderly close.
+	NfcCutReset bool `json:"nfc_cut_reset"`
+	// NfcChunked sends disk downloads without Content-Length (chunked transfer encoding).
+	NfcChunked bool `json:"nfc_chunked"`
+	// SessionExpireAfterCalls: after N more authenticated SOAP calls, the session making
+	// the next one is dropped and that call answers NotAuthenticated (one-shot).
+	SessionExpireAfterCalls *int64 `json:"session_expire_after_calls"`
 }
 
 // SandboxDefaultUnresolvableHost is used when esx_host_unresolvable is `true`.
@@ -201,6 +213,19 @@ func SandboxParseFaults(f *SandboxFaults, data []byte) error {
 			}
 		case "lease_init_seconds":
 			err = optFloat(v, &f.LeaseInitSeconds, k)
+		case "nfc_cut_count":
+			err = optInt(v, &f.NfcCutCount, k)
+		case "session_expire_after_calls":
+			err = optInt(v, &f.SessionExpireAfterCalls, k)
+		case "nfc_cut_reset", "nfc_chunked":
+			var b bool
+			if !isNull(v) && json.Unmarshal(v, &b) != nil {
+				err = fmt.Errorf("%s must be a boolean or null", k)
+			} else if k == "nfc_cut_reset" {
+				f.NfcCutReset = b
+			} else {
+				f.NfcChunked = b
+			}
 		default:
 			err = fmt.Errorf("unknown fault switch %q", k)
 		}
@@ -301,7 +326,13 @@ func sbxWriteFault(w http.ResponseWriter, f *soap.Fault) {
 // sandbox user table on Login and the lease's disabled methods on VMs, and
 // keeps calls that would crash 0.24 on RDM-backed disks away from the library.
 // It returns a fault, or a response that answers the call, or neither.
-func sbxPrecheck(method *Method) (*soap.Fault, soap.HasFault) {
+func sbxPrecheck(method *Method, session *Session) (*soap.Fault, soap.HasFault) {
+	if f := sbxCheckSession(method, session); f != nil {
+		return f, nil
+	}
+	if f := sbxCheckPrivileges(method, session); f != nil {
+		return f, nil
+	}
 	switch req := method.Body.(type) {
 	case *types.Login:
 		if !sbxValidLogin(req.UserName, req.Password) {
@@ -390,7 +421,7 @@ func sbxServeSDK(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if method, err := UnmarshalBody(Map.typeFunc, body); err == nil {
-			f, res := sbxPrecheck(method)
+			f, res := sbxPrecheck(method, sbxRequestSession(r))
 			if f != nil {
 				sbxWriteFault(w, f)
 				return
@@ -453,12 +484,22 @@ func sbxJSON(w http.ResponseWriter, status int, v interface{}) {
 func sbxFaultsJSON() map[string]interface{} {
 	f := sbxFaults()
 	out := map[string]interface{}{
-		"esx_host_unresolvable":     nil,
-		"nfc_cut_after_bytes":       f.NfcCutAfterBytes,
-		"nfc_bytes_per_second":      f.NfcBytesPerSecond,
-		"lease_error_after_seconds": f.LeaseErrorAfterSeconds,
-		"lease_timeout_seconds":     f.LeaseTimeoutSeconds,
-		"lease_init_seconds":        f.LeaseInitSeconds,
+		"esx_host_unresolvable":      nil,
+		"nfc_cut_after_bytes":        f.NfcCutAfterBytes,
+		"nfc_bytes_per_second":       f.NfcBytesPerSecond,
+		"lease_error_after_seconds":  f.LeaseErrorAfterSeconds,
+		"lease_timeout_seconds":      f.LeaseTimeoutSeconds,
+		"lease_init_seconds":         f.LeaseInitSeconds,
+		"nfc_cut_count":              f.NfcCutCount,
+		"nfc_cut_reset":              nil,
+		"nfc_chunked":                nil,
+		"session_expire_after_calls": f.SessionExpireAfterCalls,
+	}
+	if f.NfcCutReset {
+		out["nfc_cut_reset"] = true
+	}
+	if f.NfcChunked {
+		out["nfc_chunked"] = true
 	}
 	if f.EsxHostUnresolvable != "" {
 		out["esx_host_unresolvable"] = f.EsxHostUnresolvable
@@ -498,6 +539,15 @@ func sbxServeControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		sbxJSON(w, http.StatusOK, sbxFaultsJSON())
+	case "/sandbox/sessions":
+		switch r.Method {
+		case http.MethodGet:
+			sbxJSON(w, http.StatusOK, sbxSessionsJSON())
+		case http.MethodDelete:
+			sbxJSON(w, http.StatusOK, map[string]interface{}{"expired": sbxExpireSessions(r.URL.Query().Get("user"))})
+		default:
+			w.WriteHeader(http.StatusMethodNotAllowed)
+		}
 	case "/sandbox/leases":
 		switch r.Method {
 		case http.MethodGet:

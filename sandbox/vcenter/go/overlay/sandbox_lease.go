@@ -271,7 +271,8 @@ func sbxNewLease(ctx *Context, vm *VirtualMachine) *sandboxLease {
 			Disk:          types.NewBool(true),
 			TargetId:      name,
 			DatastoreKey:  ds,
-			FileSize:      v.size,
+			// No FileSize: vSphere sets it "only for non-disk file backings"; a disk's
+			// stream length is unknown until it has been read.
 		})
 	}
 	l.info = info

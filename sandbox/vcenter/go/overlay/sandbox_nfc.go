@@ -6,8 +6,10 @@
 package simulator
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -142,7 +144,9 @@ func sbxServeNFC(w http.ResponseWriter, r *http.Request) {
 	faults := sbxFaults()
 	h := w.Header()
 	h.Set("Content-Type", "application/x-vnd.vmware-streamVmdk")
-	h.Set("Content-Length", strconv.FormatInt(disk.vmdk.size, 10))
+	if !faults.NfcChunked {
+		h.Set("Content-Length", strconv.FormatInt(disk.vmdk.size, 10))
+	}
 	if r.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK)
 		return
@@ -152,7 +156,7 @@ func sbxServeNFC(w http.ResponseWriter, r *http.Request) {
 
 	sw := &sbxStreamWriter{w: w, lease: l, cutAt: -1, start: time.Now()}
 	sw.flusher, _ = w.(http.Flusher)
-	if faults.NfcCutAfterBytes != nil {
+	if faults.NfcCutAfterBytes != nil && sbxTakeCut() {
 		sw.cutAt = *faults.NfcCutAfterBytes
 	}
 	if faults.NfcBytesPerSecond != nil {
@@ -163,7 +167,49 @@ func sbxServeNFC(w http.ResponseWriter, r *http.Request) {
 		if sw.flusher != nil {
 			sw.flusher.Flush()
 		}
+		if err == sbxErrCut && faults.NfcCutReset && sbxResetConnection(w) {
+			return
+		}
 		// Abort the response: the connection is closed before Content-Length bytes.
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// sbxTakeCut consumes one download of the nfc_cut_count budget; true if this
+// download must be cut (always when no count is set).
+func sbxTakeCut() bool {
+	sbx.mu.Lock()
+	defer sbx.mu.Unlock()
+	n := sbx.faults.NfcCutCount
+	if n == nil {
+		return true
+	}
+	if *n <= 0 {
+		return false
+	}
+	left := *n - 1
+	sbx.faults.NfcCutCount = &left
+	return true
+}
+
+// sbxResetConnection closes the client connection with a TCP RST (SO_LINGER 0),
+// what a client sees when a firewall or a restarted ESX host drops it.
+func sbxResetConnection(w http.ResponseWriter) bool {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return false
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return false
+	}
+	raw := conn
+	if t, ok := conn.(*tls.Conn); ok {
+		raw = t.NetConn()
+	}
+	if tcp, ok := raw.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
+	_ = raw.Close()
+	return true
 }

@@ -24,6 +24,7 @@ type Inventory struct {
 	LeaseInitSeconds       *float64        `json:"lease_init_seconds"`
 	DeviceURLHost          string          `json:"device_url_host"`
 	EnforceExportPrivilege *bool           `json:"enforce_export_privilege"`
+	EnforcePrivileges      *bool           `json:"enforce_privileges"`
 	AllowAnyLogin          bool            `json:"allow_any_login"`
 	Faults                 json.RawMessage `json:"faults"`
 	Users                  []User          `json:"users"`
@@ -174,6 +175,10 @@ func (inv *Inventory) setDefaults() {
 	if inv.EnforceExportPrivilege == nil {
 		v := true
 		inv.EnforceExportPrivilege = &v
+	}
+	if inv.EnforcePrivileges == nil {
+		v := true
+		inv.EnforcePrivileges = &v
 	}
 	if inv.DeviceURLHost == "" {
 		inv.DeviceURLHost = "*"

@@ -119,6 +119,7 @@ func main() {
 		Groups:                 map[string][]string{},
 		AllowAnyLogin:          inv.AllowAnyLogin,
 		EnforceExportPrivilege: *inv.EnforceExportPrivilege,
+		EnforcePrivileges:      *inv.EnforcePrivileges,
 		LeaseTimeout:           time.Duration(*inv.LeaseTimeoutSeconds * float64(time.Second)),
 		LeaseInit:              time.Duration(*inv.LeaseInitSeconds * float64(time.Second)),
 		DeviceURLHost:          inv.DeviceURLHost,

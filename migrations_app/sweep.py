@@ -1,0 +1,185 @@
+"""What migrations left behind in one tenant's AWS account and region, found and removed.
+
+A worker releases what its job holds when the job fails or is cancelled, but a crash between an AWS call and the
+checkpoint that records it (ImportImage answered, the id not yet saved), or a cleanup that AWS refused, leaves
+resources no row names. This pass finds them by what the portal puts on them: keys under
+`<tenant>/migration-<id>/` in the tenant's staging buckets, and the `portal-migration` / `portal-tenant` tags on
+import tasks, instances, images and snapshots. It removes a resource only when
+
+* its migration ended (failed, cancelled or completed) before the cutoff, or its row is gone; a live migration
+  (queued, running, cancelling) keeps everything;
+* the resource itself is older than the cutoff (where AWS says when it was made);
+* it is not a result: a completed migration's instance and image, or any instance or image recorded as an
+  ImportedInstance of the tenant;
+* it is the tenant's: a tag naming another tenant, or a migration of another tenant, is left alone, and an
+  instance or image whose migration row is gone counts as the tenant's only through a `portal-tenant` tag.
+"""
+
+from __future__ import annotations
+
+import re
+
+from environments.models import ImportedInstance
+from migrations_app.choices import TERMINAL, MigrationState
+from migrations_app.models import MigrationTask
+from migrations_app.staging import staging_bucket_name
+from portal.core.sweep import SweepPass
+from portal.integrations.aws import client as aws
+
+MIGRATION_TAG, TENANT_TAG = "portal-migration", "portal-tenant"
+
+
+class _Jobs:
+    """The tenant's migrations as the sweep needs them, read once per pass."""
+
+    def __init__(self, sweep: SweepPass):
+        self.sweep = sweep
+        self.tenant = sweep.tenant
+        self._rows: dict[int, MigrationTask | None] = {}
+        kept = ImportedInstance.objects.filter(tenant=self.tenant).values_list("instance_id", "image_id")
+        self.kept_instances = {i for i, _ in kept if i}
+        self.kept_images = {m for _, m in kept if m}
+        done = MigrationTask.objects.filter(tenant=self.tenant, state=MigrationState.COMPLETED).values_list(
+            "instance_id", "image_id")
+        self.kept_instances |= {i for i, _ in done if i}
+        self.kept_images |= {m for _, m in done if m}
+
+    def row(self, pk: int | None) -> MigrationTask | None:
+        if pk is None:
+            return None
+        if pk not in self._rows:
+            # Another tenant's migration is never this tenant's to judge: only the tenant's own rows are read.
+            self._rows[pk] = MigrationTask.objects.filter(tenant=self.tenant, pk=pk).first()
+        return self._rows[pk]
+
+    def exists_elsewhere(self, pk: int) -> bool:
+        return MigrationTask.objects.filter(pk=pk).exclude(tenant=self.tenant).exists()
+
+    def released(self, pk: int | None) -> bool:
+        """The migration ended before the cutoff, or its row is gone (deleted with the history)."""
+        row = self.row(pk)
+        if row is None:
+            return pk is not None and not self.exists_elsewhere(pk)
+        return row.state in TERMINAL and self.sweep.old_enough(row.finished_at or row.updated_at)
+
+    @staticmethod
+    def label(pk) -> str:
+        return f"migration {pk}"
+
+
+def _pk(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
+def migration_sweep(sweep: SweepPass) -> None:
+    jobs = _Jobs(sweep)
+    _sweep_staging(sweep, jobs)
+    _sweep_imports(sweep, jobs)
+    _sweep_instances(sweep, jobs)
+    _sweep_images(sweep, jobs)
+
+
+def _staging_buckets(sweep: SweepPass) -> set[str]:
+    buckets = {staging_bucket_name(sweep.tenant, sweep.region)}
+    buckets |= set(MigrationTask.objects.filter(tenant=sweep.tenant, region__code=sweep.region).exclude(
+        s3_bucket="").values_list("s3_bucket", flat=True).distinct())
+    return buckets
+
+
+def _sweep_staging(sweep: SweepPass, jobs: _Jobs) -> None:
+    prefix = f"{sweep.tenant.slug}/migration-"
+    owner = re.compile(rf"^{re.escape(prefix)}(\d+)/")
+    for bucket in sorted(_staging_buckets(sweep)):
+        for upload in aws.multipart_uploads_list(sweep.credentials, sweep.region, bucket, prefix):
+            match = owner.match(upload.key)
+            pk = int(match.group(1)) if match else None
+            if pk is not None and jobs.released(pk) and sweep.old_enough(upload.initiated):
+                sweep.remove(kind="multipart_upload", resource=f"s3://{bucket}/{upload.key}#{upload.upload_id}",
+                             job=jobs.row(pk), job_label=jobs.label(pk), reason="unfinished upload of an ended job",
+                             action=aws.multipart_abort_upload,
+                             args=(sweep.credentials, sweep.region, bucket, upload.key, upload.upload_id))
+        for obj in aws.objects_list(sweep.credentials, sweep.region, bucket, prefix):
+            match = owner.match(obj.key)
+            pk = int(match.group(1)) if match else None
+            if pk is not None and jobs.released(pk) and sweep.old_enough(obj.last_modified):
+                sweep.remove(kind="staged_object", resource=f"s3://{bucket}/{obj.key}", job=jobs.row(pk),
+                             job_label=jobs.label(pk), reason="staged disk of an ended job",
+                             action=aws.object_remove, args=(sweep.credentials, sweep.region, bucket, obj.key))
+
+
+def _sweep_imports(sweep: SweepPass, jobs: _Jobs) -> None:
+    for task in aws.import_tasks_by_tag(sweep.credentials, sweep.region, TENANT_TAG, sweep.tenant.slug):
+        pk = _pk(task.tags.get(MIGRATION_TAG))
+        if pk is None or not jobs.released(pk):
+            continue
+        row = jobs.row(pk)
+        if task.status == "active":
+            sweep.remove(kind="import_task", resource=task.task_id, job=row, job_label=jobs.label(pk),
+                         reason="import of an ended job still running", action=aws.import_image_cancel,
+                         args=(sweep.credentials, sweep.region, task.task_id))
+        elif task.status == "completed" and task.image_id and task.image_id not in jobs.kept_images:
+            _remove_image(sweep, jobs, pk, task.image_id, task.snapshot_ids,
+                          reason=f"image of import {task.task_id} that no migration kept")
+
+
+def _remove_image(sweep: SweepPass, jobs: _Jobs, pk: int, image_id: str, snapshot_ids, reason: str) -> None:
+    image = aws.image_describe(sweep.credentials, sweep.region, image_id)
+    if image is not None:
+        sweep.remove(kind="image", resource=image_id, job=jobs.row(pk), job_label=jobs.label(pk), reason=reason,
+                     action=aws.image_delete, args=(sweep.credentials, sweep.region, image_id,
+                                                    tuple(snapshot_ids) + image.snapshot_ids))
+        return
+    # The image went but a crash may have left its snapshots (deregistered, snapshots not yet deleted).
+    for snapshot_id in snapshot_ids:
+        if _snapshot_exists(sweep, snapshot_id):
+            sweep.remove(kind="snapshot", resource=snapshot_id, job=jobs.row(pk), job_label=jobs.label(pk),
+                         reason=f"snapshot of deregistered image {image_id}", action=aws.snapshot_delete,
+                         args=(sweep.credentials, sweep.region, snapshot_id))
+
+
+def _snapshot_exists(sweep: SweepPass, snapshot_id: str) -> bool:
+    try:
+        return aws.snapshot_exists(sweep.credentials, sweep.region, snapshot_id)
+    except aws.AwsError:
+        return False
+
+
+def _owned(jobs: _Jobs, tags: dict[str, str]) -> int | None:
+    """The migration a tagged instance or image belongs to, if it is this tenant's."""
+    pk = _pk(tags.get(MIGRATION_TAG))
+    if pk is None or tags.get(TENANT_TAG, jobs.tenant.slug) != jobs.tenant.slug:
+        return None
+    if jobs.row(pk) is None and tags.get(TENANT_TAG) != jobs.tenant.slug:
+        return None  # no row and no tenant tag: nothing says it is this tenant's
+    return pk
+
+
+def _sweep_instances(sweep: SweepPass, jobs: _Jobs) -> None:
+    for instance in aws.instances_by_tag_key(sweep.credentials, sweep.region, MIGRATION_TAG):
+        pk = _owned(jobs, instance.tags)
+        if pk is None or instance.resource_id in jobs.kept_instances or not jobs.released(pk):
+            continue
+        if sweep.old_enough(instance.created):
+            sweep.remove(kind="instance", resource=instance.resource_id, job=jobs.row(pk), job_label=jobs.label(pk),
+                         reason="instance of a migration that did not keep it", action=aws.instance_terminate,
+                         args=(sweep.credentials, sweep.region, instance.resource_id))
+
+
+def _sweep_images(sweep: SweepPass, jobs: _Jobs) -> None:
+    for image in aws.images_by_tag_key(sweep.credentials, sweep.region, MIGRATION_TAG):
+        pk = _owned(jobs, image.tags)
+        if pk is None or image.resource_id in jobs.kept_images or not jobs.released(pk):
+            continue
+        if sweep.old_enough(image.created):
+            sweep.remove(kind="image", resource=image.resource_id, job=jobs.row(pk), job_label=jobs.label(pk),
+                         reason="image of a migration that did not keep it", action=aws.image_delete,
+                         args=(sweep.credentials, sweep.region, image.resource_id, image.snapshot_ids))
+    for snapshot in aws.snapshots_by_tag_key(sweep.credentials, sweep.region, MIGRATION_TAG):
+        pk = _owned(jobs, snapshot.tags)
+        if pk is None or not jobs.released(pk) or not sweep.old_enough(snapshot.created):
+            continue
+        if jobs.row(pk) is not None and jobs.row(pk).state == MigrationState.COMPLETED:
+            continue  # it may back the completed migration's image
+        sweep.remove(kind="snapshot", resource=snapshot.resource_id, job=jobs.row(pk), job_label=jobs.label(pk),
+                     reason="snapshot of a migration that did not keep it", action=aws.snapshot_delete,
+                     args=(sweep.credentials, sweep.region, snapshot.resource_id))

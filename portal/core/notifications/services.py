@@ -1,0 +1,197 @@
+"""Writes of notifications: webhooks, re-sends, preferences, and the one entry point feature apps call when a job
+has finished (`notify_job_finished`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+
+from django.conf import settings
+from django.core import mail
+from django.db import models, transaction
+from django.utils import timezone
+
+from portal.core.audit import audit_record
+from portal.core.errors import Invalid
+from portal.core.models import User
+from portal.core.notifications.choices import OUTCOME_OF_STATE, DeliveryState, Event
+from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
+from portal.core.notifications.queue import enqueue_delivery
+from portal.core.notifications.signing import new_secret
+from portal.core.notifications.transport import check
+from portal.core.observability.metrics import EMAILS_SENT
+from portal.core.peers import outbound_policy
+from portal.core.roles import Action
+from portal.core.validation import model_update, same_tenant, validated_save
+from portal.integrations.outbound import OutboundRefused
+
+logger = logging.getLogger("portal.notifications")
+
+WEBHOOK_FIELDS = ("name", "url", "events", "is_active")
+
+
+#
+# Finished jobs
+#
+
+
+def notify_job_finished(kind: str, job: models.Model) -> None:
+    """Tell the tenant's webhooks and opted-in users that `job` (a migration, export, backup, ...) finished.
+
+    Call it once the terminal transition has committed (`transaction.on_commit(..., robust=True)`): a rollback
+    then notifies nobody, and a failure here never undoes the transition. Calling it twice for one job sends each
+    webhook one delivery (the delivery rows are unique per job and event); cancelled jobs notify nobody."""
+    outcome = OUTCOME_OF_STATE.get(str(job.state))
+    event = f"{kind}.{outcome}"
+    if outcome is None or event not in Event.values:
+        return
+    body = _payload(kind, job, event)
+    _queue_webhooks(kind, job, event, body)
+    _send_emails(kind, job, event)
+
+
+def _payload(kind: str, job, event: str) -> str:
+    finished = getattr(job, "finished_at", None) or timezone.now()
+    return json.dumps({
+        "event": event,
+        "occurred_at": finished.isoformat(),
+        "tenant": job.tenant.slug,
+        "job": {
+            "kind": kind, "id": job.pk, "name": str(job)[:200], "state": str(job.state),
+            "status_message": getattr(job, "status_message", "")[:1000], "error_code": getattr(job, "error_code", ""),
+            "started_at": job.started_at.isoformat() if getattr(job, "started_at", None) else None,
+            "finished_at": finished.isoformat(),
+        },
+    }, sort_keys=True)
+
+
+def _queue_webhooks(kind: str, job, event: str, body: str) -> list[int]:
+    created = []
+    with transaction.atomic():
+        for webhook in Webhook.objects.filter(tenant_id=job.tenant_id, is_active=True):
+            if event not in webhook.events:
+                continue
+            delivery, new = WebhookDelivery.objects.get_or_create(
+                webhook=webhook, event=event, job_kind=kind, job_id=job.pk, resend_of=None,
+                defaults={"tenant_id": job.tenant_id, "payload": body, "next_attempt_at": timezone.now()})
+            if new:
+                created.append(delivery.pk)
+                enqueue_delivery(delivery.pk)
+    if created:
+        logger.info("%s %s: %s queued for %d webhook(s)", kind, job.pk, event, len(created))
+    return created
+
+
+def _send_emails(kind: str, job, event: str) -> int:
+    """One message per opted-in user who may see the job (the same `restrict()` as its pages)."""
+    label = Event(event).label
+    candidates = User.objects.filter(tenant_id=job.tenant_id, is_active=True).exclude(email="").filter(
+        pk__in=NotificationPreference.objects.filter(event=event).values("user_id"))
+    messages = []
+    for user in candidates:
+        if not type(job).objects.restrict(user, Action.VIEW).filter(pk=job.pk).exists():
+            continue
+        message = getattr(job, "status_message", "")
+        messages.append(mail.EmailMessage(
+            subject=f"[{settings.NOTIFICATION_EMAIL_SUBJECT_PREFIX}] {label}: {str(job)[:120]}",
+            body=f"{label}: {job}\n\nState: {job.state}\n{message}\n\n"
+                 f"You receive this because you asked for e-mail on \"{label}\" in your notification settings.",
+            from_email=settings.DEFAULT_FROM_EMAIL, to=[user.email]))
+    if not messages:
+        return 0
+    try:
+        sent = mail.get_connection().send_messages(messages) or 0
+    except (OSError, mail.BadHeaderError) as exc:
+        EMAILS_SENT.labels(outcome="failed").inc(len(messages))
+        logger.warning("%s %s: %d notification e-mail(s) not sent: %s", kind, job.pk, len(messages),
+                       type(exc).__name__)
+        return 0
+    EMAILS_SENT.labels(outcome="sent").inc(sent)
+    return sent
+
+
+#
+# Webhooks
+#
+
+
+def _check_url(url: str) -> None:
+    try:
+        check(url, outbound_policy())
+    except OutboundRefused as exc:
+        raise Invalid(exc.message_for("The webhook URL"), code="webhook_url_refused", field="url") from None
+    except (socket.gaierror, UnicodeError):
+        raise Invalid("The webhook URL's host name does not resolve.", code="webhook_url_unresolvable",
+                      field="url") from None
+
+
+def _check_events(events) -> list[str]:
+    unknown = [e for e in events if e not in Event.values]
+    if unknown or not events:
+        raise Invalid(f"Choose events among {', '.join(Event.values)}.", code="invalid_events", field="events")
+    return sorted(set(events))
+
+
+@transaction.atomic
+def webhook_create(*, actor: User, name: str, url: str, events: list[str], is_active: bool = True) -> Webhook:
+    """A new webhook with a fresh signing secret (readable once, in this call's result)."""
+    _check_url(url)
+    webhook = Webhook(tenant=actor.tenant, name=name, url=url, events=_check_events(events), is_active=is_active,
+                      secret=new_secret(), created_by=actor)
+    validated_save(webhook)
+    audit_record(actor=actor, action="webhook.create", obj=webhook, detail={"url": url, "events": webhook.events})
+    return webhook
+
+
+@transaction.atomic
+def webhook_update(*, actor: User, webhook: Webhook, data: dict) -> Webhook:
+    same_tenant(actor, webhook)
+    if "url" in data:
+        _check_url(data["url"])
+    if "events" in data:
+        data = {**data, "events": _check_events(data["events"])}
+    model_update(instance=webhook, fields=WEBHOOK_FIELDS, data=data)
+    audit_record(actor=actor, action="webhook.update", obj=webhook,
+                 detail={k: v for k, v in data.items() if k in WEBHOOK_FIELDS})
+    return webhook
+
+
+@transaction.atomic
+def webhook_delete(*, actor: User, webhook: Webhook) -> None:
+    same_tenant(actor, webhook)
+    audit_record(actor=actor, action="webhook.delete", obj=webhook)
+    webhook.delete()
+
+
+@transaction.atomic
+def delivery_resend(*, actor: User, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery's body again, as a new delivery (fresh attempts, fresh signature timestamp)."""
+    same_tenant(actor, delivery)
+    again = WebhookDelivery(tenant=delivery.tenant, webhook=delivery.webhook, event=delivery.event,
+                            job_kind=delivery.job_kind, job_id=delivery.job_id, payload=delivery.payload,
+                            state=DeliveryState.PENDING, next_attempt_at=timezone.now(), resend_of=delivery,
+                            requested_by=actor)
+    validated_save(again)
+    audit_record(actor=actor, action="webhook.resend", obj=again, detail={"resend_of": delivery.pk})
+    enqueue_delivery(again.pk)
+    return again
+
+
+#
+# Preferences
+#
+
+
+@transaction.atomic
+def preferences_set(*, actor: User, events: list[str]) -> list[str]:
+    """The events `actor` wants e-mail for, replacing their previous choice."""
+    if any(e not in Event.values for e in events):
+        raise Invalid(f"Choose events among {', '.join(Event.values)}.", code="invalid_events", field="events")
+    wanted = set(events)
+    NotificationPreference.objects.filter(user=actor).exclude(event__in=wanted).delete()
+    have = set(NotificationPreference.objects.filter(user=actor).values_list("event", flat=True))
+    NotificationPreference.objects.bulk_create(
+        [NotificationPreference(user=actor, event=e) for e in sorted(wanted - have)])
+    audit_record(actor=actor, action="notifications.preferences", obj=actor, detail={"events": sorted(wanted)})
+    return sorted(wanted)

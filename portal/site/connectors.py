@@ -1,0 +1,84 @@
+"""The connector status shown to a tenant's administrators and auditors (page and API): which cluster runs the
+tenant's vCenter work, whether it is alive, and how much of the tenant's work runs and waits there. It joins the
+core's connector rows with both feature apps' jobs, which is why it lives in the site layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Min
+from django.utils import timezone
+
+from exports.choices import ACTIVE as EXPORT_ACTIVE
+from exports.choices import ExportState
+from exports.models import ExportTask
+from migrations_app.admission import connector_limit, tenant_limit_override
+from migrations_app.choices import ACTIVE as MIGRATION_ACTIVE
+from migrations_app.choices import MigrationState
+from migrations_app.models import MigrationTask
+from portal.core.connectors.models import Connector
+from portal.core.connectors.selectors import beats_of, default_cluster
+from portal.core.querysets import Need
+from portal.core.roles import Action
+
+# Administrators and auditors (Connector's restriction); plain users are refused.
+READ_CONNECTORS = Need(Action.VIEW, of=Connector)
+# A cluster schedules its heartbeat every minute and beats on every tick; three missed minutes mean it is down.
+ALIVE_SECONDS = 180
+
+
+@dataclass(frozen=True)
+class ConnectorStatus:
+    name: str
+    shared: bool
+    last_heartbeat: datetime | None
+    alive: bool
+    version: str
+    host: str
+    limit: int
+    jobs_running: int
+    queue_depth: int
+    oldest_queued_at: datetime | None
+    ticks_waiting: int | None
+
+
+def connector_status(*, fetched_by) -> ConnectorStatus | None:
+    """The status of the caller's tenant's connector (or of the shared cluster its work runs on), counting only the
+    tenant's own jobs; None when the caller may not read it."""
+    if not READ_CONNECTORS.allows(fetched_by):
+        return None
+    tenant_id = fetched_by.tenant_id
+    connector = Connector.objects.restrict(fetched_by, Action.VIEW).filter(tenant_id=tenant_id).first()
+    name = connector.name if connector else default_cluster()
+    beat = beats_of([name]).get(name)
+    migrations = MigrationTask.objects.filter(tenant_id=tenant_id)
+    exports = ExportTask.objects.filter(tenant_id=tenant_id)
+    queued_migrations = migrations.filter(state=MigrationState.QUEUED)
+    queued_exports = exports.filter(state=ExportState.QUEUED)
+    oldest = [d for d in (queued_migrations.aggregate(d=Min("created_at"))["d"],
+                          queued_exports.aggregate(d=Min("created_at"))["d"]) if d is not None]
+    return ConnectorStatus(
+        name=name, shared=connector is None,
+        last_heartbeat=beat.beat_at if beat else None,
+        alive=bool(beat and (timezone.now() - beat.beat_at).total_seconds() < ALIVE_SECONDS),
+        version=beat.version if beat else "",
+        # The shared cluster's hosts are the platform's, not the tenant's business.
+        host=beat.host if beat and connector else "",
+        limit=connector_limit(connector) if connector else tenant_limit_override(tenant_id),
+        jobs_running=migrations.filter(state__in=MIGRATION_ACTIVE).count() + exports.filter(
+            state__in=EXPORT_ACTIVE).count(),
+        queue_depth=queued_migrations.count() + queued_exports.count(),
+        oldest_queued_at=min(oldest) if oldest else None,
+        # Ticks queued on the broker but not yet taken: only on the tenant's own cluster, where they are all its.
+        ticks_waiting=_broker_depth(name) if connector else None,
+    )
+
+
+def _broker_depth(name: str) -> int | None:
+    from django_q.brokers import get_broker
+
+    try:
+        return get_broker(name).queue_size()
+    except Exception:  # a broker that cannot say (or is down) leaves the figure blank, not the page broken
+        return None

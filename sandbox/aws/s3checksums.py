@@ -1,0 +1,76 @@
+"""Per-part CRC32 checksums on moto's S3 multipart uploads, as S3 keeps them (moto 5 keeps none).
+
+An UploadPart that carries ``x-amz-checksum-crc32`` is checked against its body (``BadDigest`` when they differ,
+and the part is not stored) and the checksum is kept with the part; ListParts lists it back as
+``<ChecksumCRC32>``. The portal's resume logic compares exactly that value with the part it reads again.
+Installed by :func:`sandbox.aws.server._prepare_moto`.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from xml.etree import ElementTree
+
+try:  # the sandbox's S3 is the benchmark's bottleneck: check with the fast CRC32 when it is there
+    from isal.isal_zlib import crc32
+except ImportError:
+    from zlib import crc32
+
+_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+_HEADER = "x-amz-checksum-crc32"
+_installed = False
+
+
+def crc32_header(data: bytes) -> str:
+    return base64.b64encode(crc32(data).to_bytes(4, "big")).decode()
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.responses import S3Response
+
+    class BadDigest(S3ClientError):
+        code = "BadDigest"
+
+        def __init__(self) -> None:
+            super().__init__("The CRC32 you specified did not match the calculated checksum.")
+
+    original_upload_part = S3Response.upload_part
+    original_list_parts = S3Response.list_parts
+
+    def upload_part(self: Any):
+        claimed = self.headers.get(_HEADER)
+        if claimed is not None and claimed != crc32_header(self.body):
+            raise BadDigest()
+        result = original_upload_part(self)
+        if claimed is not None:
+            part = _multipart(self).parts[self._get_int_param("partNumber")]
+            part.checksum_algorithm, part.checksum_value = "CRC32", claimed
+        return result
+
+    def list_parts(self: Any):
+        status, headers, body = original_list_parts(self)
+        multipart = _multipart(self)
+        root = ElementTree.fromstring(body)
+        for element in root.iter(f"{{{_NS}}}Part"):
+            number = int(element.findtext(f"{{{_NS}}}PartNumber"))
+            part = multipart.parts.get(number)
+            if part is not None and getattr(part, "checksum_algorithm", None) == "CRC32":
+                ElementTree.SubElement(element, f"{{{_NS}}}ChecksumCRC32").text = part.checksum_value
+        ElementTree.register_namespace("", _NS)
+        body = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+        return status, headers, body
+
+    S3Response.upload_part = upload_part
+    S3Response.list_parts = list_parts
+    _installed = True
+
+
+def _multipart(response: Any):
+    bucket = response.backend.get_bucket(response.bucket_name)
+    return bucket.multiparts[response._get_param("uploadId")]

@@ -1,0 +1,153 @@
+"""Transient errors (S3 throttling, a broken NFC stream, an expired vCenter session) are retried from the checkpoint
+after a backoff, keeping the parts already in S3; the attempts are capped and counted as failures, not claims."""
+
+import re
+
+import pytest
+from django_q.models import Schedule
+
+from migrations_app import retry
+from migrations_app.choices import MigrationState
+from migrations_app.models import MigrationTask
+from migrations_app.pipeline import run_tick
+from migrations_app.queue import wake_schedule_name
+from portal.integrations.aws import client as aws
+from portal.integrations.vsphere import client as vsphere
+from tests.migrations.conftest import assert_no_leftovers
+
+pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
+
+RETRY_NOTE = re.compile(r"retrying from the checkpoint at \d\d:\d\d:\d\d, attempt (\d+) of (\d+)$")
+
+
+def _drive(task_id, limit=30):
+    outcomes = []
+    while not MigrationTask.objects.get(pk=task_id).is_terminal:
+        outcomes.append(run_tick(task_id))
+        assert len(outcomes) < limit, outcomes
+    return outcomes
+
+
+def _uploads(s, task):
+    s3 = s.aws.client("s3")
+    return [u for u in s3.list_multipart_uploads(Bucket=task.s3_bucket).get("Uploads", [])
+            if u["Key"].startswith(f"{task.tenant.slug}/migration-{task.pk}/")]
+
+
+def test_s3_throttling_is_retried_from_the_checkpoint_keeping_the_parts(setup, start_migration, monkeypatch):
+    s = setup
+    s.aws.set_speed(500)
+    real_upload_part = aws.multipart_upload_part
+    calls = []
+
+    def throttle_from_the_third_part(*args, **kwargs):
+        # Arms the sandbox's own S3 fault once a few parts were sent; every UploadPart after that gets SlowDown,
+        # more times than boto3's own retries absorb.
+        calls.append(1)
+        if len(calls) == 4:
+            s.aws.set_faults(s3_error="SlowDown", s3_error_count=-1, s3_error_operations=["UploadPart"])
+        return real_upload_part(*args, **kwargs)
+
+    monkeypatch.setattr(aws, "multipart_upload_part", throttle_from_the_third_part)
+    task_id = start_migration(s, s.alice, "db01").json()["id"]
+    assert run_tick(task_id) == "retrying"
+    task = MigrationTask.objects.get(pk=task_id)
+    assert task.state == MigrationState.UPLOADING and task.attempts == 1 and task.error_code == ""
+    assert task.status_message.startswith("S3 is throttling (SlowDown); retrying from the checkpoint at ")
+    assert RETRY_NOTE.search(task.status_message).groups() == ("2", "8")
+    assert task.wake_at is not None
+    assert Schedule.objects.get(name=wake_schedule_name(task_id)).next_run == task.wake_at
+    # Nothing was released: the upload and its parts stay for the next attempt.
+    uploads = _uploads(s, task)
+    assert len(uploads) == 1
+    parts = s.aws.client("s3").list_parts(Bucket=task.s3_bucket, Key=uploads[0]["Key"],
+                                          UploadId=uploads[0]["UploadId"]).get("Parts", [])
+    assert len(parts) >= 1
+    assert task.disks[0]["upload_id"] == uploads[0]["UploadId"]
+    s.aws.clear_faults()
+    _drive(task_id)
+    task = MigrationTask.objects.get(pk=task_id)
+    assert task.state == MigrationState.COMPLETED, task.status_message
+    assert task.disks[0]["parts_resumed"] == len(parts)  # read past, not sent again
+    assert_no_leftovers(s, task)
+
+
+def test_a_broken_stream_is_retried_until_the_attempts_run_out(setup, start_migration, settings):
+    s = setup
+    settings.MIGRATION_MAX_ATTEMPTS = 3
+    s.vcenter.set_faults(nfc_cut_after_bytes=6 * 1024 * 1024)  # every download breaks
+    task_id = start_migration(s, s.alice, "web01").json()["id"]
+    assert run_tick(task_id) == "retrying"
+    task = MigrationTask.objects.get(pk=task_id)
+    assert task.state == MigrationState.UPLOADING and task.attempts == 1
+    assert task.status_message.startswith("The disk stream from the ESX host broke; retrying from the checkpoint")
+    assert RETRY_NOTE.search(task.status_message).groups() == ("2", "3")
+    assert task.nfc_lease_moref == ""  # the VM is not held while the job waits
+    assert run_tick(task_id) == "retrying"
+    assert RETRY_NOTE.search(MigrationTask.objects.get(pk=task_id).status_message).groups() == ("3", "3")
+    assert run_tick(task_id) == "failed"
+    task = MigrationTask.objects.get(pk=task_id)
+    assert task.state == MigrationState.FAILED and task.error_code == "vcenter_stream_broken"
+    assert task.status_message.endswith("(gave up after 3 attempts)") and "The disk stream" in task.status_message
+    s.vcenter.clear_faults()
+    assert_no_leftovers(s, task)
+
+
+def test_an_expired_vcenter_session_is_retried(setup, start_migration, monkeypatch):
+    s = setup
+    s.aws.set_speed(500)
+    real_wait = vsphere.VCenterSession.lease_wait_ready
+    expired = []
+
+    def expire_then_wait(session, lease_moref, timeout=300):
+        if not expired:  # vCenter drops the session (its own timeout) while the worker is mid-step
+            expired.append(s.vcenter.expire_sessions())
+        return real_wait(session, lease_moref, timeout=timeout)
+
+    monkeypatch.setattr(vsphere.VCenterSession, "lease_wait_ready", expire_then_wait)
+    task_id = start_migration(s, s.alice, "web01").json()["id"]
+    assert run_tick(task_id) == "retrying"
+    task = MigrationTask.objects.get(pk=task_id)
+    assert task.state == MigrationState.EXPORTING and expired[0] >= 1
+    assert task.status_message.startswith("vCenter ended the session; retrying"), task.status_message
+    _drive(task_id)
+    task = MigrationTask.objects.get(pk=task_id)
+    assert task.state == MigrationState.COMPLETED and task.attempts == 1, task.status_message
+    assert_no_leftovers(s, task)
+
+
+def test_attempts_count_failures_not_ticks(setup, start_migration):
+    """A step that spans many ticks (a long conversion) uses no attempts."""
+    s = setup
+    s.aws.set_speed(0)
+    task_id = start_migration(s, s.alice, "web01").json()["id"]
+    outcomes = [run_tick(task_id) for _ in range(8)]
+    task = MigrationTask.objects.get(pk=task_id)
+    assert task.state == MigrationState.CONVERTING and outcomes[-3:] == ["waiting"] * 3, outcomes
+    assert task.attempts == 0
+
+
+@pytest.mark.parametrize("error, transient", [
+    (aws.AwsError("SlowDown", "Please reduce your request rate."), True),
+    (aws.AwsError("RequestLimitExceeded", "Request limit exceeded."), True),
+    (aws.AwsError("InternalError", "We encountered an internal error."), True),
+    (aws.AwsError("ConnectionError", "AWS could not be reached"), True),
+    (aws.AwsError("AccessDenied", "Access Denied"), False),
+    (aws.AwsError("InvalidParameterValue", "bad"), False),
+    (vsphere.VSphereError("stream_broken", "broke", vsphere.UNREACHABLE), True),
+    (vsphere.VSphereError("not_authenticated", "ended", vsphere.AUTH), True),
+    (vsphere.VSphereError("esx_unreachable", "unreachable", vsphere.UNREACHABLE), True),
+    (vsphere.VSphereError("no_permission", "denied", vsphere.AUTH), False),
+    (vsphere.VSphereError("vm_not_found", "gone", vsphere.NOT_FOUND), False),
+    (vsphere.VSphereError("tls_failed", "tls", vsphere.TLS), False),
+    (vsphere.VSphereError("lease_error", "The export lease failed", vsphere.OTHER), False),
+])
+def test_classification(error, transient):
+    assert retry.classify(error).transient is transient
+
+
+def test_backoff_grows_with_jitter_and_is_capped(settings):
+    settings.MIGRATION_RETRY_BASE_SECONDS, settings.MIGRATION_RETRY_MAX_SECONDS = 10, 100
+    for failed, step in ((1, 10), (2, 20), (3, 40), (5, 100), (30, 100)):
+        delays = {retry.backoff_seconds(failed) for _ in range(20)}
+        assert all(step / 2 <= d <= step for d in delays) and len(delays) > 1

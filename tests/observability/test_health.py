@@ -1,0 +1,79 @@
+"""Liveness, readiness and the connector's health for a tenant (against the sandbox peers)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from portal.core.models import TenantAwsAccount
+
+
+def test_healthz_answers_without_touching_the_database(client):
+    # No database fixture: pytest-django makes any query in here raise.
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response["Cache-Control"].startswith("max-age=0")
+
+
+@pytest.mark.django_db
+def test_readyz_checks_database_cache_and_broker(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok", "broker": "ok"}}
+
+
+@pytest.mark.django_db
+def test_readyz_fails_when_the_cache_does_not_answer(client, settings):
+    # A cache that accepts writes and returns nothing, as a dead Redis behind django-redis' IGNORE_EXCEPTIONS would.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "cache": "failed", "broker": "ok"}
+
+
+@pytest.mark.aws
+@pytest.mark.vcenter
+def test_connector_health_reports_vcenter_version_and_aws_account(world, api, aws_tenant_account,
+                                                                  vcenter_tenant_connection):
+    aws_tenant_account(world.a.tenant)
+    vcenter_tenant_connection(world.a.tenant)
+    for user in (world.a.admin, world.a.auditor):
+        response = api.as_user(user).get("/api/v1/health/connector/")
+        assert response.status_code == 200
+        checks = {c["name"]: c for c in response.json()["checks"]}
+        assert checks["vcenter"]["status"] == "ok"
+        assert checks["vcenter"]["detail"]["version"]
+        assert checks["aws"] == {"name": "aws", "status": "ok", "detail": {"account_id": "123456789012"}}
+        # No cluster and no task has run in this test database.
+        assert checks["workers"]["status"] == "unknown"
+
+
+@pytest.mark.aws
+def test_connector_health_names_a_category_not_the_error_text(world, api, aws_tenant_account, vcenter):
+    aws_tenant_account(world.a.tenant)
+    TenantAwsAccount.objects.filter(tenant=world.a.tenant).update(auth_mode="access_keys")
+    from portal.core.models import TenantVCenter
+
+    # A vCenter URL on a port nothing listens on.
+    TenantVCenter.objects.create(tenant=world.a.tenant, url="http://127.0.0.1:9/sdk", username="svc", password="x")
+    body = api.as_user(world.a.admin).get("/api/v1/health/connector/").json()
+    checks = {c["name"]: c for c in body["checks"]}
+    assert body["ok"] is False
+    assert checks["vcenter"]["status"] == "failed"
+    assert checks["vcenter"]["detail"]["category"] == "unreachable"
+    assert "Errno" not in str(checks["vcenter"]["detail"])
+
+
+def test_connector_health_unconfigured_and_who_may_ask(world, api):
+    body = api.as_user(world.b.admin).get("/api/v1/health/connector/").json()
+    checks = {c["name"]: c["status"] for c in body["checks"]}
+    assert checks == {"vcenter": "not_configured", "aws": "not_configured", "workers": "unknown"}
+    for user, status in ((None, 401), (world.a.user_general, 403), (world.platform, 403)):
+        assert api.as_user(user).get("/api/v1/health/connector/").status_code == status
+
+
+def test_health_endpoints_need_no_login(db):
+    anonymous = Client()
+    assert anonymous.get("/healthz").status_code == 200
+    assert anonymous.get("/readyz").status_code == 200

@@ -1,0 +1,247 @@
+"""What a real vCenter does that vcsim hides: no fileSize on disk device URLs, privilege checks on every method
+the portal calls, NotAuthenticated without a live session, and the NFC/session fault switches.
+
+pyVmomi straight against the session-scoped sandbox (default inventory: bob is ReadOnly on /DC0, alice holds
+the "VM Exporter" role on /DC0/vm/Production).
+"""
+
+from __future__ import annotations
+
+import http.client
+import urllib.error
+import urllib.request
+
+import pytest
+from pyVim.connect import Disconnect
+from pyVmomi import SoapStubAdapter, vim
+
+from sandbox.vcenter.inventory import ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD
+
+pytestmark = pytest.mark.vcenter
+
+
+def find_vm(si, name):
+    return si.content.searchIndex.FindByInventoryPath(
+        {"web01": "DC0/vm/Production/Linux/web01", "db01": "DC0/vm/Production/Linux/db01",
+         "win01": "DC0/vm/Production/win01", "lab-big01": "DC0/vm/Lab/lab-big01"}[name])
+
+
+def wait_task(task):
+    while task.info.state in ("queued", "running"):
+        pass
+    return task.info.state
+
+
+def export_ready(si, name):
+    lease = find_vm(si, name).ExportVm()
+    while lease.state == "initializing":
+        pass
+    assert lease.state == "ready", lease.error
+    return lease
+
+
+def stream_size(vc, lease, index=0):
+    (entry,) = [x for x in vc.leases() if x["id"] == lease._moId]
+    return entry["disks"][index]["stream_bytes"]
+
+
+def get(vc, url, cookie, method="GET"):
+    req = urllib.request.Request(vc.device_url(url), headers={"Cookie": cookie}, method=method)
+    return urllib.request.urlopen(req, timeout=30)
+
+
+@pytest.fixture
+def admin(vcenter):
+    si = vcenter.connect()
+    yield si
+    Disconnect(si)
+
+
+@pytest.fixture
+def bob(vcenter):
+    si = vcenter.connect(BOB, BOB_PASSWORD)
+    yield si
+    Disconnect(si)
+
+
+# --------------------------------------------------------------------------- lease info like vCenter
+
+
+def test_disk_device_urls_carry_no_file_size_but_capacities_are_right(vcenter, admin):
+    vm = find_vm(admin, "db01")
+    disks = [d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk)]
+    assert [d.capacityInKB for d in disks] == [16 * 1024, 41000]
+    assert [d.capacityInBytes for d in disks] == [16 * 1024 * 1024, 41000 * 1024]
+    lease = export_ready(admin, "db01")
+    info = lease.info
+    assert [du.disk for du in info.deviceUrl] == [True, True]
+    assert [du.fileSize for du in info.deviceUrl] == [None, None]
+    assert info.totalDiskCapacityInKB == sum(d.capacityInKB for d in disks)
+    lease.HttpNfcLeaseComplete()
+
+
+def test_nfc_chunked_switch_sends_no_content_length(vcenter, admin):
+    lease = export_ready(admin, "web01")
+    url, cookie = lease.info.deviceUrl[0].url, admin._stub.cookie
+    with get(vcenter, url, cookie, "HEAD") as resp:
+        assert int(resp.headers["Content-Length"]) == stream_size(vcenter, lease)  # default: a length
+    assert vcenter.set_faults(nfc_chunked=True)["nfc_chunked"] is True
+    with get(vcenter, url, cookie, "HEAD") as resp:
+        assert resp.headers["Content-Length"] is None
+    with get(vcenter, url, cookie) as resp:
+        assert resp.headers["Content-Length"] is None
+        assert resp.headers["Transfer-Encoding"] == "chunked"
+        body = resp.read()
+    assert len(body) == stream_size(vcenter, lease) and body[:4] == b"KDMV"
+    lease.HttpNfcLeaseComplete()
+
+
+# --------------------------------------------------------------------------- NFC faults
+
+
+def test_nfc_cut_count_cuts_only_the_next_downloads(vcenter, admin):
+    vcenter.set_faults(nfc_cut_after_bytes=200_000, nfc_cut_count=1)
+    lease = export_ready(admin, "web01")
+    url, cookie = lease.info.deviceUrl[0].url, admin._stub.cookie
+    with pytest.raises(http.client.IncompleteRead) as exc:
+        with get(vcenter, url, cookie) as resp:
+            resp.read()
+    assert len(exc.value.partial) == 200_000
+    assert vcenter.get_faults()["nfc_cut_count"] == 0
+    with get(vcenter, url, cookie) as resp:  # the retry gets the whole disk
+        assert len(resp.read()) == stream_size(vcenter, lease)
+    lease.HttpNfcLeaseComplete()
+
+
+def test_nfc_cut_reset_resets_the_connection(vcenter, admin):
+    vcenter.set_faults(nfc_cut_after_bytes=100_000, nfc_cut_reset=True)
+    lease = export_ready(admin, "web01")
+    got = 0
+    with pytest.raises(ConnectionResetError):
+        with get(vcenter, lease.info.deviceUrl[0].url, admin._stub.cookie) as resp:
+            while chunk := resp.read(8192):
+                got += len(chunk)
+    assert 0 < got <= 100_000
+    lease.HttpNfcLeaseAbort()
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def test_calls_without_a_session_are_not_authenticated(vcenter):
+    stub = SoapStubAdapter(host=vcenter.host, port=-vcenter.port, version="vim.version.version10")
+    content = vim.ServiceInstance("ServiceInstance", stub).RetrieveContent()  # allowed anonymously
+    with pytest.raises(vim.fault.NotAuthenticated):
+        content.rootFolder.name  # noqa: B018  (vcsim alone answers property reads without a session)
+
+
+def test_session_expires_after_n_calls_then_login_again_works(vcenter):
+    si = vcenter.connect()
+    vm = find_vm(si, "web01")
+    cookie = si._stub.cookie
+    vcenter.set_faults(session_expire_after_calls=1)
+    assert vm.name == "web01"  # one more call is fine
+    with pytest.raises(vim.fault.NotAuthenticated):
+        vm.name  # noqa: B018
+    with pytest.raises(vim.fault.NotAuthenticated):  # the session stays gone
+        vm.runtime  # noqa: B018
+    assert vcenter.get_faults()["session_expire_after_calls"] is None  # one-shot
+    si.content.sessionManager.Login(vcenter.username, vcenter.password)  # same stub, new session
+    assert vm.name == "web01"
+    assert si._stub.cookie != cookie
+    Disconnect(si)
+
+
+def test_expired_session_cookie_is_refused_by_nfc(vcenter, admin):
+    lease = export_ready(admin, "web01")
+    url = lease.info.deviceUrl[0].url
+    other = vcenter.connect()
+    stale = other._stub.cookie
+    assert vcenter.expire_sessions() >= 2
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        get(vcenter, url, stale)
+    assert exc.value.code == 401
+    with pytest.raises(vim.fault.NotAuthenticated):
+        lease.HttpNfcLeaseComplete()
+
+
+def test_expire_sessions_of_one_user(vcenter, admin, bob):
+    assert vcenter.expire_sessions(user="VSPHERE.LOCAL\\bob") == 1
+    with pytest.raises(vim.fault.NotAuthenticated):
+        find_vm(bob, "web01")
+    assert find_vm(admin, "web01").name == "web01"
+    assert BOB not in [s["user"] for s in vcenter.sessions()]
+
+
+# --------------------------------------------------------------------------- privileges
+
+
+def test_read_only_user_reads_but_cannot_power_vms(vcenter, admin, bob):
+    win01 = find_vm(bob, "win01")
+    assert win01.runtime.powerState == "poweredOn"  # reading is fine
+    with pytest.raises(vim.fault.NoPermission) as exc:
+        win01.PowerOffVM_Task()
+    assert exc.value.privilegeId == "VirtualMachine.Interact.PowerOff"
+    assert exc.value.object == win01
+    assert find_vm(admin, "win01").runtime.powerState == "poweredOn"
+    with pytest.raises(vim.fault.NoPermission) as exc:
+        find_vm(bob, "web01").PowerOnVM_Task()
+    assert exc.value.privilegeId == "VirtualMachine.Interact.PowerOn"
+    dc = bob.content.rootFolder.childEntity[0]
+    with pytest.raises(vim.fault.NoPermission):
+        dc.PowerOnMultiVM_Task([find_vm(bob, "web01")])
+    assert find_vm(admin, "web01").runtime.powerState == "poweredOff"
+
+
+def test_admin_can_power_vms(vcenter, admin):
+    web01 = find_vm(admin, "web01")
+    assert wait_task(web01.PowerOnVM_Task()) == "success"
+    assert wait_task(web01.PowerOffVM_Task()) == "success"
+    assert web01.runtime.powerState == "poweredOff"
+
+
+def test_read_only_user_cannot_change_permissions_or_roles(vcenter, admin, bob):
+    auth = bob.content.authorizationManager
+    web01 = find_vm(bob, "web01")
+    before = admin.content.authorizationManager.RetrieveEntityPermissions(entity=find_vm(admin, "web01"),
+                                                                         inherited=False)
+    grant = vim.AuthorizationManager.Permission(principal="VSPHERE.LOCAL\\bob", group=False, roleId=-1,
+                                                propagate=True)
+    with pytest.raises(vim.fault.NoPermission) as exc:
+        auth.SetEntityPermissions(entity=web01, permission=[grant])
+    assert exc.value.privilegeId == "Authorization.ModifyPermissions"
+    with pytest.raises(vim.fault.NoPermission):
+        auth.RemoveEntityPermission(entity=web01, user="VSPHERE.LOCAL\\bob", isGroup=False)
+    with pytest.raises(vim.fault.NoPermission) as exc:
+        auth.AddAuthorizationRole(name="bob-made", privIds=["VApp.Export"])
+    assert exc.value.privilegeId == "Authorization.ModifyRoles"
+    after = admin.content.authorizationManager.RetrieveEntityPermissions(entity=find_vm(admin, "web01"),
+                                                                        inherited=False)
+    assert after == before
+    # reading permissions needs System.Read only, which ReadOnly has
+    assert auth.RetrieveEntityPermissions(entity=web01, inherited=True)
+
+
+def test_user_without_any_permission_on_the_vm_cannot_read_its_permissions(vcenter):
+    si = vcenter.connect(ALICE, ALICE_PASSWORD)  # alice: Production only
+    try:
+        auth = si.content.authorizationManager
+        assert auth.RetrieveEntityPermissions(entity=find_vm(si, "web01"), inherited=True)
+        with pytest.raises(vim.fault.NoPermission) as exc:
+            auth.RetrieveEntityPermissions(entity=find_vm(si, "lab-big01"), inherited=True)
+        assert exc.value.privilegeId == "System.Read"
+        with pytest.raises(vim.fault.NoPermission):  # an exporter is not a power user either
+            find_vm(si, "win01").PowerOffVM_Task()
+    finally:
+        Disconnect(si)
+
+
+def test_export_and_lease_methods_for_an_exporter(vcenter):
+    si = vcenter.connect(ALICE, ALICE_PASSWORD)
+    try:
+        lease = export_ready(si, "web01")
+        lease.HttpNfcLeaseProgress(percent=50)
+        lease.HttpNfcLeaseComplete()
+        assert lease.state == "done"
+    finally:
+        Disconnect(si)

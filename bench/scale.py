@@ -61,31 +61,6 @@ def _setup(database_url: str, *, migrate: bool = False) -> None:
         call_command("migrate", verbosity=0)
 
 
-def proposed_indexes():
-    """Indexes this issue asks for on models whose migrations another change owns: created here when the migrated
-    database lacks them (printed), and skipped once a migration has made them."""
-    from django.db import models
-
-    from migrations_app.models import MigrationTask
-
-    return [
-        (MigrationTask, models.Index(fields=["environment", "-created_at", "-id"], name="migration_env_recent_idx")),
-    ]
-
-
-def apply_proposed_indexes() -> None:
-    from django.db import connection
-
-    for model, index in proposed_indexes():
-        with connection.cursor() as cursor:
-            existing = connection.introspection.get_constraints(cursor, model._meta.db_table)
-        if index.name in existing:
-            continue
-        with connection.schema_editor() as editor:
-            editor.add_index(model, index)
-        print(f"created proposed index {index.name} on {model._meta.db_table} (not in a migration yet)")
-
-
 def _recreate_database(database_url: str) -> None:
     import psycopg
 
@@ -596,7 +571,6 @@ def main():
         _recreate_database(f"{base[0]}/{databases[size]}")
         use_database(databases[size])
         call_command("migrate", verbosity=0)
-        apply_proposed_indexes()
         seed_people_and_environments()
         step = 250_000
         for first in range(1, rows + 1, step):

@@ -105,7 +105,8 @@ class MigrationTask(TenantOwnedModel):
             models.Index(fields=["region", "state", "created_at"], name="migration_admission_idx"),
             models.Index(fields=["tenant", "-created_at"], name="migration_history_idx"),
             # A user's seven-day list: their environments' newest migrations, one page read in index order.
-            models.Index(fields=["environment", "-created_at", "-id"], name="migration_env_recent_idx"),
+            models.Index(fields=["environment", "-created_at", "-id"], include=["tenant"],
+                         name="migration_env_recent_idx"),
         ]
         constraints = [
             # A VM can be exported through one NFC lease at a time, so one live migration per VM.

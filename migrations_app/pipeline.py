@@ -193,6 +193,7 @@ class Runner:
 
     def run(self) -> str:
         deadline = time.monotonic() + settings.MIGRATION_TICK_BUDGET_SECONDS
+        slept = 0.0  # waits slept inside this tick (see MIGRATION_INLINE_WAIT_SECONDS)
         steps = {S.EXPORTING: self.export, S.UPLOADING: self.upload, S.CONVERTING: self.convert,
                  S.LAUNCHING: self.launch}
         while True:
@@ -229,8 +230,9 @@ class Runner:
                 logger.exception("migration %s: unexpected error", self.task_id)
                 return self.fail(task, "internal_error", f"Internal error: {exc.__class__.__name__}: {exc}")
             if wait_seconds is not None:
-                if wait_seconds <= settings.MIGRATION_INLINE_WAIT_SECONDS and time.monotonic() + wait_seconds < deadline:
+                if slept + wait_seconds <= settings.MIGRATION_INLINE_WAIT_SECONDS:
                     time.sleep(wait_seconds)  # the tick's heartbeat keeps the lease meanwhile
+                    slept += wait_seconds
                     continue
                 return self.wait(wait_seconds)
             if time.monotonic() > deadline:

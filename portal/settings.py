@@ -318,8 +318,9 @@ MIGRATION_STAGING_BUCKET_PREFIX = env.str("MIGRATION_STAGING_BUCKET_PREFIX", def
 # cancelled or failed job holds is retried with the same backoff until AWS confirms it is gone.
 MIGRATION_MAX_ATTEMPTS = env.int("MIGRATION_MAX_ATTEMPTS", default=8)
 # A wait (the next conversion poll, a retry) hands the worker back and is woken by a one-off schedule, which the
-# cluster's scheduler fires within about 30 s. Waits up to MIGRATION_INLINE_WAIT_SECONDS are slept inside the tick
-# instead (0 in production: imports take minutes; tests with sub-second polls raise it).
+# cluster's scheduler fires within about 30 s. A tick may instead sleep through waits until it has slept
+# MIGRATION_INLINE_WAIT_SECONDS in all (0 in production: imports take minutes; tests with sub-second polls and a
+# fast sandbox clock raise it).
 MIGRATION_INLINE_WAIT_SECONDS = env.float("MIGRATION_INLINE_WAIT_SECONDS", default=0.0)
 MIGRATION_RETRY_BASE_SECONDS = env.float("MIGRATION_RETRY_BASE_SECONDS", default=15.0)
 MIGRATION_RETRY_MAX_SECONDS = env.float("MIGRATION_RETRY_MAX_SECONDS", default=900.0)

@@ -19,7 +19,7 @@ from environments.selectors import environment_tree
 from environments.ui.views import MANAGE_ENVIRONMENTS, READ_SETUP
 from migrations_app import selectors, services
 from migrations_app.admission import queue_positions
-from migrations_app.choices import MigrationState
+from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
 from migrations_app.ui.forms import ConsentForm, MigrateDialogForm, MigrateForm
 from migrations_app.ui.tables import MigrationTable
@@ -145,8 +145,10 @@ def _migration_table(request, environment):
     # A separate read of the few live ids: as an EXISTS in the page query PostgreSQL hashes every migration the
     # user may operate (thousands at scale) to answer for 25 rows.
     live = [m.pk for m in rows if not m.is_terminal]
-    cancellable = set(MigrationTask.objects.restrict(user, Action.OPERATE).filter(pk__in=live).values_list(
-        "pk", flat=True)) if live and CANCEL.allows(user) else set()
+    # A failing or cancelling job is already releasing what it holds: there is nothing left to cancel.
+    can_still_cancel = [m.pk for m in rows if m.state == MigrationState.QUEUED or m.state in ACTIVE]
+    cancellable = set(MigrationTask.objects.restrict(user, Action.OPERATE).filter(pk__in=can_still_cancel).values_list(
+        "pk", flat=True)) if can_still_cancel and CANCEL.allows(user) else set()
     for m in rows:
         m.queue_position = positions.get(m.pk)
         m.can_cancel = m.pk in cancellable

@@ -150,6 +150,10 @@ class HistoryRows:
             return self[key:key + 1][0] if key >= 0 else list(self)[key]
         if key.step is not None or key.stop is None or (key.start or 0) < 0 or key.stop < 0:
             return list(self)[key]
+        if key.stop <= (key.start or 0):
+            # An empty slice (the paginator's page of an empty window): Django turns each part into an empty
+            # queryset, which `union()` would hand back still sliced, and a sliced query cannot be ordered.
+            return []
         if len(self._parts) == 1 or not connection.features.supports_slicing_ordering_in_compound:  # SQLite
             return list(self._combined(self._parts)[key])
         parts = [part.order_by("-h_created_at", "-h_id")[:key.stop] for part in self._parts]

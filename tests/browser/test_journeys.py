@@ -25,7 +25,7 @@ def portal(transactional_db, aws, vcenter, settings, live_server):
     settings.AWS_ENDPOINT_URL = aws.endpoint_url
     settings.MIGRATION_LEASE_SECONDS = 5
     settings.MIGRATION_POLL_SECONDS = 0.3
-    settings.MIGRATION_INLINE_WAIT_SECONDS = 1.0
+    settings.MIGRATION_INLINE_WAIT_SECONDS = 5.0
     settings.MIGRATION_TICK_BUDGET_SECONDS = 60
     settings.MIGRATION_PART_SIZE = 5 * 1024 * 1024
     aws.set_speed(300)  # sandbox clock: conversions finish in seconds

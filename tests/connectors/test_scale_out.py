@@ -24,7 +24,7 @@ from portal.core.connectors.models import ConnectorBeat
 from portal.core.connectors.services import connector_create
 from portal.core.models import TenantAwsAccount, TenantVCenter
 from tests.connectors.conftest import BURST
-from tests.migrations.conftest import PASSWORD, vcenter_session
+from tests.migrations.conftest import PASSWORD
 from tests.migrations.helpers import Worker
 
 pytestmark = [

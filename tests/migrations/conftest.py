@@ -18,7 +18,7 @@ PASSWORD = "correct-horse-battery-9"
 def fast_jobs(settings):
     settings.MIGRATION_LEASE_SECONDS = 3
     settings.MIGRATION_POLL_SECONDS = 0.2
-    settings.MIGRATION_INLINE_WAIT_SECONDS = 1.0  # sub-second polls are slept in the tick, not scheduled
+    settings.MIGRATION_INLINE_WAIT_SECONDS = 5.0  # sub-second polls are slept in the tick, not scheduled
     settings.MIGRATION_TICK_BUDGET_SECONDS = 60
     settings.MIGRATION_PART_SIZE = 5 * 1024 * 1024
     return settings

@@ -116,9 +116,10 @@ def test_an_expired_vcenter_session_is_retried(setup, start_migration, monkeypat
     assert_no_leftovers(s, task)
 
 
-def test_attempts_count_failures_not_ticks(setup, start_migration):
+def test_attempts_count_failures_not_ticks(setup, start_migration, settings):
     """A step that spans many ticks (a long conversion) uses no attempts."""
     s = setup
+    settings.MIGRATION_INLINE_WAIT_SECONDS = 0  # every poll ends the tick, as in production
     s.aws.set_speed(0)
     task_id = start_migration(s, s.alice, "web01").json()["id"]
     outcomes = [run_tick(task_id) for _ in range(8)]

@@ -1,0 +1,68 @@
+"""Faults the sandbox peers inject (not mocks): an NFC connection reset mid-disk, an S3 503 burst, EC2 throttling and
+a vCenter session expiry. Each migration still completes, and re-sends at most one part per fault: what S3 already
+holds is read past, not sent again."""
+
+import pytest
+
+from migrations_app.choices import MigrationState
+from migrations_app.models import MigrationTask
+from migrations_app.pipeline import run_tick
+from portal.integrations.aws import client as aws
+from tests.migrations.conftest import assert_no_leftovers
+
+pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
+
+MIB = 1024 * 1024
+
+FAULTS = {
+    # The ESX host resets the connection once, 6 MiB into the first download (past the first 5 MiB part).
+    "nfc_reset": lambda s: s.vcenter.set_faults(nfc_cut_after_bytes=6 * MIB, nfc_cut_count=1, nfc_cut_reset=True),
+    # S3 answers 503 SlowDown to the next four part uploads.
+    "s3_503_burst": lambda s: s.aws.set_faults(s3_error="SlowDown", s3_error_count=4,
+                                               s3_error_operations=["UploadPart"]),
+    # EC2 throttles the next four conversion polls.
+    "ec2_throttle": lambda s: s.aws.set_faults(ec2_throttle=True, ec2_throttle_count=4,
+                                               ec2_throttle_actions=["DescribeImportImageTasks"]),
+    # vCenter drops the worker's session after a few calls (its own idle timeout, say).
+    "session_expiry": lambda s: s.vcenter.set_faults(session_expire_after_calls=6),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_a_fault_is_survived_resending_at_most_one_part_per_fault(setup, start_migration, settings, monkeypatch,
+                                                                 fault):
+    s = setup
+    settings.MIGRATION_RETRY_BASE_SECONDS = 0.1
+    settings.MIGRATION_RETRY_MAX_SECONDS = 0.2
+    s.aws.set_speed(500)
+    sent = []
+    real_upload_part = aws.multipart_upload_part
+
+    def counted(s3, bucket, key, upload_id, number, *args, **kwargs):
+        sent.append((upload_id, number))
+        return real_upload_part(s3, bucket, key, upload_id, number, *args, **kwargs)
+
+    monkeypatch.setattr(aws, "multipart_upload_part", counted)  # counts; the sandbox does the failing
+    task_id = start_migration(s, s.alice, "db01").json()["id"]
+    injected_before = s.aws.faults()["injected"]
+    FAULTS[fault](s)  # armed for the worker, after the request's own checks
+    outcomes = []
+    while not MigrationTask.objects.get(pk=task_id).is_terminal:
+        outcomes.append(run_tick(task_id))
+        assert len(outcomes) < 40, outcomes
+    task = MigrationTask.objects.get(pk=task_id)
+    assert task.state == MigrationState.COMPLETED, task.status_message
+    injected_after = s.aws.faults()["injected"]
+    s3_hits = injected_after.get("s3", 0) - injected_before.get("s3", 0)
+    ec2_hits = injected_after.get("ec2", 0) - injected_before.get("ec2", 0)
+    faults = {"nfc_reset": 1, "session_expiry": 1, "s3_503_burst": s3_hits, "ec2_throttle": ec2_hits}[fault]
+    assert faults >= 1, "the fault never fired"
+    if fault in ("nfc_reset", "session_expiry"):  # no SDK retry absorbs these: the job itself retried
+        assert task.attempts == 1 and "retrying" in outcomes, (task.attempts, outcomes)
+    # Parts re-sent: our own repeats of a part plus the sends S3 refused (botocore repeats those itself).
+    resent = len(sent) - len(set(sent)) + s3_hits
+    assert resent <= faults, (fault, resent, faults, outcomes)
+    assert task.disks and all(d["done"] for d in task.disks)
+    s.vcenter.clear_faults()
+    s.aws.clear_faults()
+    assert_no_leftovers(s, task)

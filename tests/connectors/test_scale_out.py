@@ -129,7 +129,8 @@ def test_a_burst_completes_exactly_once_within_the_limits_though_a_cluster_is_ki
     states = dict(migrations.values_list("pk", "state"))
     assert set(states.values()) == {MigrationState.COMPLETED}, [(t.pk, t.state, t.status_message) for t in migrations]
     assert set(exports.values_list("state", flat=True)) == {"completed"}
-    assert most_active == django_settings.MIGRATION_MAX_ACTIVE_PER_REGION  # reached, never passed
+    # Never passed; and several ran at once (sampling every 0.2 s can miss the exact peak when jobs are quick).
+    assert 2 <= most_active <= django_settings.MIGRATION_MAX_ACTIVE_PER_REGION
     assert most_exporting <= django_settings.EXPORT_MAX_ACTIVE_PER_REGION
     # Exactly once: one ImportImage per migration (none repeated by the takeover), one instance per migration,
     # one AWS export task per export.

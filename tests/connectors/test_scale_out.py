@@ -107,10 +107,11 @@ def test_a_burst_completes_exactly_once_within_the_limits_though_a_cluster_is_ki
             most_exporting = max(most_exporting, exports.filter(state__in=EXPORT_ACTIVE).count())
             done = migrations.filter(state__in=(MigrationState.COMPLETED, MigrationState.FAILED,
                                                 MigrationState.CANCELLED)).count()
-            if not killed and done >= len(migration_ids) // 3:
-                # Halfway: one of the three clusters dies with SIGKILL, at a moment it holds a job mid-step.
+            if not killed and done >= 1:
+                # Once work flows, one of the three clusters dies with SIGKILL at a moment it holds a job mid-step
+                # (jobs are quick here: wait for such a moment rather than for a share of the jobs to finish).
                 held = _held_by(workers[0], migrations) + _held_by(workers[0], exports)
-                if held or done >= len(migration_ids) * 3 // 4:
+                if held:
                     workers[0].kill9()
                     killed = True
             if done == len(migration_ids) and not exports.exclude(state__in=("completed", "failed",

@@ -48,6 +48,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from processes import stop  # bench/processes.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -319,16 +321,6 @@ def _start_aws(logdir: str, https: bool) -> tuple[subprocess.Popen, str, str | N
             time.sleep(0.2)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def _run_child(spec: dict, pids: dict[str, int | None], vc) -> dict:
     before = {name: _proc_cpu_seconds(pid) for name, pid in pids.items()}
     ru0, busy0 = resource.getrusage(resource.RUSAGE_CHILDREN), _machine_busy_seconds()
@@ -456,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         shutil.rmtree(logdir, ignore_errors=True)
     finally:
-        _stop(aws_proc)
+        stop(aws_proc)
 
     def med(name: str, field: str = "mib_s") -> float:
         return statistics.median(r[field] for r in runs[name])

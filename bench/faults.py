@@ -50,6 +50,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from processes import stop  # bench/processes.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -255,16 +257,6 @@ def _start_aws(logdir: Path) -> tuple[subprocess.Popen, str]:
                 proc.kill()
                 raise SystemExit(f"the AWS sandbox did not start; see {logdir}/aws-sandbox.log")
             time.sleep(0.2)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _inventory() -> dict:
@@ -559,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
             duplicates_after, _ = bench.duplicates(task_ids)
         failed = False
     finally:
-        _stop(aws_proc)
+        stop(aws_proc)
         if failed or args.keep_logs:
             print(f"logs kept in {logdir}", file=sys.stderr)
         else:

@@ -13,7 +13,11 @@ worker in production) and measures, on the same sandbox VM disk (default: the 2 
                  per part as in the pipeline);
 3. ``pipeline``  ``migrations_app.datapath.stream_to_multipart`` reading ``open_disk(...)`` and uploading with
                  ``multipart_upload_part``, as ``Runner.upload`` does (no Django DB, no heartbeat thread);
-4. ``twostep``   download to a temporary file, then multipart-upload the file (same part size and concurrency).
+4. ``twostep``   download to a temporary file, then multipart-upload the file (same part size and concurrency);
+5. ``tcp-floor`` / ``tls-floor``  the floor under any S3 client: the same number of bytes pushed with one
+                 ``sendall`` per part over plain TCP, and over TLS (CPython's ``ssl``, the CA-verified context
+                 botocore builds, TLS 1.3 as S3 negotiates), into a sink process that discards them. No HTTP, no
+                 checksum, no download: what the worker pays to hand the bytes to the kernel encrypted.
 
 Every measurement runs in a fresh child process (this script with ``--worker``), so that the pipeline's peak RSS
 (``ru_maxrss`` of the child) is the worker's alone; the S3 server's memory (moto keeps or spills the parts) is
@@ -30,7 +34,8 @@ the pipeline's uploads instead and reports how long that took (untimed in the ra
 CPU clock (every thread, the upload threads included) and prints where the worker's CPU time goes.
 
 Last line: ``datapath ratio=<x> speedup=<y> ideal_speedup=<z> rss_small_mib=<a> rss_large_mib=<b>
-worker_cpu_s_per_gib=<c>`` (c: the pipeline's worker CPU seconds per GiB streamed). See bench/README.md.
+worker_cpu_s_per_gib=<c> tls_floor_cpu_s_per_gib=<d>`` (c: the pipeline's worker CPU seconds per GiB streamed;
+d: the TLS floor's). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -127,6 +132,8 @@ def worker(spec: dict) -> dict:
     from portal.integrations.vsphere import client as vsphere
 
     mode, part_size, concurrency = spec["mode"], spec["part_size"], spec["concurrency"]
+    if mode in ("tcp-floor", "tls-floor"):
+        return _floor_worker(spec)
     s3 = aws.transfer_client(aws.AwsCredentials("testing", "testing"), REGION)  # as Runner.upload
     key = f"bench/{mode}-{spec['vm']}-{os.getpid()}.vmdk"
     result: dict = {"mode": mode, "vm": spec["vm"], "part_size": part_size, "concurrency": concurrency}
@@ -249,6 +256,76 @@ def worker(spec: dict) -> dict:
     return result
 
 
+def _floor_worker(spec: dict) -> dict:
+    """Push spec["bytes"] to the sink, one sendall per part from reused buffers, then wait until the sink has
+    read everything (it closes when it sees our end of stream)."""
+    import ssl
+
+    mode, part_size = spec["mode"], spec["part_size"]
+    port = spec["sink_tls_port"] if mode == "tls-floor" else spec["sink_tcp_port"]
+    blocks = [bytearray(os.urandom(part_size)) for _ in range(2)]
+    rss_before = _status_kib("VmRSS") / 1024
+    sock = socket.create_connection(("127.0.0.1", port))
+    if mode == "tls-floor":
+        sock = ssl.create_default_context(cafile=spec["sink_ca"]).wrap_socket(sock, server_hostname="127.0.0.1")
+    cpu0, t0 = _cpu_seconds(), time.perf_counter()
+    sent = 0
+    while sent < spec["bytes"]:
+        block = blocks[(sent // part_size) % 2]
+        n = min(part_size, spec["bytes"] - sent)
+        sock.sendall(block if n == part_size else memoryview(block)[:n])
+        sent += n
+    if mode == "tls-floor":
+        sock = sock.unwrap()  # close_notify; the sink answers with its own once it has read everything
+    sock.shutdown(socket.SHUT_WR)
+    sock.recv(1)  # the sink closes after the last byte: everything was consumed
+    seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
+    sock.close()
+    return {"mode": mode, "vm": spec["vm"], "part_size": part_size, "concurrency": 1, "bytes": sent,
+            "seconds": seconds, "mib_s": sent / seconds / MIB, "cpu_seconds": cpu, "rss_before_mib": rss_before,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def sink(tls_dir: str) -> None:
+    """The floor modes' peer, its own process (like S3, it is not the worker): a plain TCP and a TLS listener
+    (a new self-signed certificate in `tls_dir`, as the AWS sandbox makes its own) that read each connection to
+    its end and discard the bytes. Prints the two ports, then serves until killed."""
+    import ssl
+    import threading
+
+    from sandbox.aws.server import server_tls_context, tls_material
+
+    context: ssl.SSLContext = server_tls_context(*tls_material(tls_dir))
+
+    def drain(conn: socket.socket, tls: bool) -> None:
+        buffer = bytearray(1024 * 1024)
+        with conn:
+            if tls:
+                conn = context.wrap_socket(conn, server_side=True)
+            try:
+                while conn.recv_into(buffer):
+                    pass
+                if tls:
+                    conn.unwrap()
+            except (OSError, ssl.SSLError):
+                pass
+
+    def serve(listener: socket.socket, tls: bool) -> None:
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=drain, args=(conn, tls), daemon=True).start()
+
+    listeners = []
+    for tls in (False, True):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        listeners.append(listener)
+        threading.Thread(target=serve, args=(listener, tls), daemon=True).start()
+    print(f"SINK {listeners[0].getsockname()[1]} {listeners[1].getsockname()[1]}", flush=True)
+    threading.Event().wait()
+
+
 # --------------------------------------------------------------------------------------------------------------
 # orchestrator side
 # --------------------------------------------------------------------------------------------------------------
@@ -321,6 +398,18 @@ def _start_aws(logdir: str, https: bool) -> tuple[subprocess.Popen, str, str | N
             time.sleep(0.2)
 
 
+def _start_sink(logdir: str) -> tuple[subprocess.Popen, int, int, str]:
+    tls_dir = Path(logdir) / "sink"
+    tls_dir.mkdir()
+    proc = subprocess.Popen([sys.executable, __file__, "--sink", str(tls_dir)], cwd=ROOT, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    line = proc.stdout.readline().split()
+    if len(line) != 3 or line[0] != "SINK":
+        stop(proc)
+        raise SystemExit(f"the floor sink did not start: {line}")
+    return proc, int(line[1]), int(line[2]), str(tls_dir / "ca.pem")
+
+
 def _run_child(spec: dict, pids: dict[str, int | None], vc) -> dict:
     before = {name: _proc_cpu_seconds(pid) for name, pid in pids.items()}
     ru0, busy0 = resource.getrusage(resource.RUSAGE_CHILDREN), _machine_busy_seconds()
@@ -374,7 +463,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", choices=("download", "upload", "pipeline", "twostep"),
                    help="run one child of this mode under a per-thread CPU profiler and print the top functions")
     p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--sink", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+
+    if args.sink:
+        sink(args.sink)
+        return 0
 
     if args.worker:
         result = worker(json.loads(args.worker))
@@ -383,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import importlib
 
+    os.environ.setdefault("DJANGO_DEBUG", "true")  # the settings' development defaults; no SECRET_KEY needed
     portal_settings = importlib.import_module("portal.settings")  # the defaults a worker would use
     part_size = int(args.part_size_mib * MIB) if args.part_size_mib else portal_settings.MIGRATION_PART_SIZE
     concurrency = args.concurrency or portal_settings.MIGRATION_UPLOAD_CONCURRENCY
@@ -395,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
           f"disks {args.small_mib} MiB and {args.large_mib} MiB (used_fraction 1.0), rates on the "
           f"{args.rate_disk} disk; {os.cpu_count()} CPUs", flush=True)
     aws_proc, aws_url, ca_bundle = _start_aws(logdir, https=not args.http)
+    sink_proc, sink_tcp_port, sink_tls_port, sink_ca = _start_sink(logdir)
     try:
         with start_vcenter(inventory=_inventory(args.small_mib, args.large_mib), https=False) as vc:
             from sandbox.aws import connect
@@ -402,10 +498,11 @@ def main(argv: list[str] | None = None) -> int:
             connect(aws_url, ca_bundle=ca_bundle).client("s3").create_bucket(Bucket=BUCKET)
             print(f"sandboxes: vCenter {vc.url} (pid {vc.pid}), AWS {aws_url} (pid {aws_proc.pid}, separate "
                   f"process); ready after {time.perf_counter() - started:.1f} s", flush=True)
-            pids = {"aws": aws_proc.pid, "vcsim": vc.pid}
+            pids = {"aws": aws_proc.pid, "vcsim": vc.pid, "sink": sink_proc.pid}
             base = {"vc_url": vc.url, "vc_user": vc.username, "vc_password": vc.password, "aws_url": aws_url,
                     "ca_bundle": ca_bundle, "part_size": part_size, "concurrency": concurrency,
-                    "tmpdir": args.tmpdir, "complete": args.complete}
+                    "tmpdir": args.tmpdir, "complete": args.complete, "sink_tcp_port": sink_tcp_port,
+                    "sink_tls_port": sink_tls_port, "sink_ca": sink_ca}
             rate_vm = LARGE_VM if args.rate_disk == "large" else SMALL_VM
             if args.profile:
                 spec = {**base, "mode": args.profile, "vm": rate_vm, "profile": True}
@@ -417,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"(which adds its own cost)\n{r['profile']}", flush=True)
                 return 0
             runs: dict[str, list[dict]] = {"download": [], "upload": [], "pipeline": [], "twostep": [],
-                                           "pipeline_small": [], "pipeline_large": []}
+                                           "pipeline_small": [], "pipeline_large": [], "tcp-floor": [],
+                                           "tls-floor": []}
             for rnd in range(1, args.rounds + 1):
                 print(f"round {rnd}/{args.rounds}", flush=True)
                 d = _run_child({**base, "mode": "download", "vm": rate_vm}, pids, vc)
@@ -426,6 +524,11 @@ def main(argv: list[str] | None = None) -> int:
                 u = _run_child({**base, "mode": "upload", "vm": rate_vm, "bytes": d["bytes"]}, pids, vc)
                 runs["upload"].append(u)
                 print(_fmt(u), flush=True)
+                for floor in ("tcp-floor", "tls-floor"):
+                    f = _run_child({**base, "mode": floor, "vm": rate_vm, "bytes": d["bytes"],
+                                    "part_size": runs["download"][0].get("part_size", part_size)}, pids, vc)
+                    runs[floor].append(f)
+                    print(_fmt(f), flush=True)
                 for vm in dict.fromkeys([rate_vm, LARGE_VM, SMALL_VM]):
                     r = _run_child({**base, "mode": "pipeline", "vm": vm}, pids, vc)
                     if vm == rate_vm:
@@ -448,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         shutil.rmtree(logdir, ignore_errors=True)
     finally:
+        stop(sink_proc)
         stop(aws_proc)
 
     def med(name: str, field: str = "mib_s") -> float:
@@ -483,21 +587,29 @@ def main(argv: list[str] | None = None) -> int:
     ts_total = statistics.median(r["seconds"] for r in runs["twostep"])
     print(f"  two-step split: download to file {ts_down:.2f} s ({nbytes / ts_down / MIB:.1f} MiB/s) + upload from file "
           f"{ts_total - ts_down:.2f} s; the ideal model assumes {nbytes / d / MIB:.2f} s + {nbytes / u / MIB:.2f} s")
-    verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
+    verdict = lambda ok: "met" if ok else "MISSED"
     print(f"pipeline / min(download, upload) = {ratio:.2f}   (target >= 0.90: {verdict(ratio >= 0.9)})")
     print(f"speed-up over two-step = {speedup:.2f}, ideal 1 + min/max = {ideal:.2f}, "
           f"ratio {speedup / ideal:.2f}   (target >= 0.90 x ideal: {verdict(speedup >= 0.9 * ideal)})")
     print(f"worker peak RSS, pipeline: {args.small_mib} MiB disk {rss_small:.1f} MiB, {args.large_mib} MiB disk "
           f"{rss_large:.1f} MiB, difference {rss_large - rss_small:+.1f} MiB   "
           f"(target <= 16 MiB: {verdict(abs(rss_large - rss_small) <= 16)})")
+    def per_gib(name: str) -> float:
+        return statistics.median(r["cpu_seconds"] / (r["bytes"] / 2**30) for r in runs[name])
+
+    worker_cpu, tcp_floor, tls_floor = per_gib("pipeline"), per_gib("tcp-floor"), per_gib("tls-floor")
+    print(f"floor, the same bytes with one sendall per part into a sink process (no HTTP, no checksum, no download), "
+          f"worker CPU s/GiB: plain TCP {tcp_floor:.2f}, TLS {tls_floor:.2f} (TLS adds {tls_floor - tcp_floor:.2f})")
+    print(f"pipeline worker {worker_cpu:.2f} CPU s/GiB = TLS floor {tls_floor:.2f} + {worker_cpu - tls_floor:.2f} "
+          f"(NFC download, CRC32, botocore and HTTP, threads)   (target <= 1.00: {verdict(worker_cpu <= 1.0)}; "
+          f"the TLS floor alone takes {tls_floor:.0%} of that budget)")
     completes = [r["complete_seconds"] for r in runs["pipeline"] if "complete_seconds" in r]
     if completes:
         print(f"moto CompleteMultipartUpload of the pipeline's upload: median {statistics.median(completes):.2f} s")
     print(f"total run time {time.perf_counter() - started:.1f} s")
-    worker_cpu = statistics.median(r["cpu_seconds"] / (r["bytes"] / 2**30) for r in runs["pipeline"])
     print(f"datapath ratio={ratio:.2f} speedup={speedup:.2f} ideal_speedup={ideal:.2f} "
-          f"rss_small_mib={rss_small:.1f} rss_large_mib={rss_large:.1f} worker_cpu_s_per_gib={worker_cpu:.2f}",
-          flush=True)
+          f"rss_small_mib={rss_small:.1f} rss_large_mib={rss_large:.1f} worker_cpu_s_per_gib={worker_cpu:.2f} "
+          f"tls_floor_cpu_s_per_gib={tls_floor:.2f}", flush=True)
     return 0
 
 

@@ -14,6 +14,7 @@ check) and the Host header keep the real host name.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import http.client
 import logging
@@ -21,9 +22,9 @@ import socket
 import ssl
 import time
 import urllib.parse
-import xml.etree.ElementTree as ElementTree
 import xml.parsers.expat
 from dataclasses import dataclass, field
+from xml.etree import ElementTree
 
 from pyVim.connect import Disconnect
 from pyVmomi import SoapStubAdapter, vim, vmodl
@@ -116,6 +117,14 @@ class VSphereError(Exception):
         self.category = category
 
 
+class _SessionEnded(Exception):
+    """An NFC download refused with 401: the session its cookie names has ended."""
+
+    def __init__(self, host: str):
+        super().__init__(host)
+        self.host = host
+
+
 def esx_unreachable_message(host: str, vm_name: str) -> str:
     return f"Connector is unable to reach ESX host {host} to migrate virtual machine {vm_name}"
 
@@ -187,6 +196,23 @@ def _translated(what: str):
         logger.warning("vSphere call failed while %s (%s/%s): %s", what, error.category, error.code,
                        _describe(exc), exc_info=not expected)
         raise error from exc
+
+
+def _session_call(what: str):
+    """A session method: errors translated as by `_translated`, and a session vCenter ended (its idle timeout, a
+    restart, an administrator) logged in again once, then the call repeated. A call vCenter refused as
+    NotAuthenticated did nothing, so repeating it is safe; a second refusal is the caller's to handle."""
+    def decorate(method):
+        @functools.wraps(method)
+        def call(self: VCenterSession, *args, **kwargs):
+            with _translated(what):
+                try:
+                    return method(self, *args, **kwargs)
+                except vim.fault.NotAuthenticated:
+                    self._login_again(what)
+                return method(self, *args, **kwargs)
+        return call
+    return decorate
 
 
 def _unverified_context() -> ssl.SSLContext:
@@ -342,6 +368,11 @@ class VCenterSession:
             self.si = None
             raise
 
+    def _login_again(self, what: str) -> None:
+        logger.info("vCenter ended the session while %s; logging in again", what)
+        with _translated("logging in again"):
+            self.content.sessionManager.Login(self.connection.username, self.connection.password, None)
+
     def close(self) -> None:
         if self.si is not None:
             with contextlib.suppress(Exception):
@@ -381,7 +412,7 @@ class VCenterSession:
             folder_path="/".join(reversed(path)),
         )
 
-    @_translated("listing virtual machines")
+    @_session_call("listing virtual machines")
     def list_vms(self) -> list[VmInfo]:
         view = self.content.viewManager.CreateContainerView(self.content.rootFolder, [vim.VirtualMachine], True)
         try:
@@ -390,13 +421,13 @@ class VCenterSession:
         finally:
             view.Destroy()
 
-    @_translated("reading a virtual machine")
+    @_session_call("reading a virtual machine")
     def get_vm(self, moref: str) -> VmInfo:
         return self._vm_info(self._vm(moref))
 
     # -- privileges --------------------------------------------------------
 
-    @_translated("reading privileges")
+    @_session_call("reading privileges")
     def privileges_of(self, moref: str, principal: str) -> set[str]:
         """The privileges `principal` (DOMAIN\\user) effectively holds on the VM.
 
@@ -429,7 +460,7 @@ class VCenterSession:
 
     # -- power -------------------------------------------------------------
 
-    @_translated("powering off a virtual machine")
+    @_session_call("powering off a virtual machine")
     def power_off(self, moref: str, timeout: float = 300) -> None:
         vm = self._vm(moref)
         if vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOff:
@@ -450,7 +481,7 @@ class VCenterSession:
     def _lease(self, lease_moref: str) -> vim.HttpNfcLease:
         return vim.HttpNfcLease(lease_moref, self.si._stub)
 
-    @_translated("starting an export")
+    @_session_call("starting an export")
     def export_start(self, moref: str) -> str:
         vm = self._vm(moref)
         try:
@@ -459,11 +490,13 @@ class VCenterSession:
             raise VSphereError("powered_on", f"{vm.name} is powered on; power it off to export it.") from exc
         except (vim.fault.TaskInProgress, vim.fault.InvalidState) as exc:
             raise VSphereError("vm_busy", f"{vm.name} is busy (another export or task holds it).") from exc
+        except vim.fault.NotAuthenticated:
+            raise
         except vmodl.MethodFault as exc:
             raise VSphereError("export_failed", f"vCenter refused to export {vm.name}: {exc.msg}",
                                _category_of(exc)) from exc
 
-    @_translated("waiting for an export lease")
+    @_session_call("waiting for an export lease")
     def lease_wait_ready(self, lease_moref: str, timeout: float = 300) -> ExportLease:
         lease = self._lease(lease_moref)
         deadline = time.monotonic() + timeout
@@ -481,7 +514,7 @@ class VCenterSession:
                 raise VSphereError("lease_timeout", "The export lease did not become ready in time.")
             time.sleep(0.2)
 
-    @_translated("reading an export lease")
+    @_session_call("reading an export lease")
     def lease_describe(self, lease_moref: str) -> ExportLease:
         lease = self._lease(lease_moref)
         try:
@@ -498,28 +531,37 @@ class VCenterSession:
                            getattr(error, "msg", "") if error else "",
                            int(info.totalDiskCapacityInKB or 0) * 1024 if info else 0)
 
-    @_translated("renewing an export lease")
+    @_session_call("renewing an export lease")
     def lease_progress(self, lease_moref: str, percent: int) -> None:
         try:
             self._lease(lease_moref).HttpNfcLeaseProgress(percent=max(0, min(100, int(percent))))
+        except vim.fault.NotAuthenticated:
+            raise
         except vmodl.MethodFault as exc:
             raise VSphereError("lease_lost", f"The export lease could not be renewed: {exc.msg}",
                                _category_of(exc)) from exc
 
-    @_translated("completing an export lease")
+    @_session_call("completing an export lease")
     def lease_complete(self, lease_moref: str) -> None:
         try:
             self._lease(lease_moref).HttpNfcLeaseComplete()
+        except vim.fault.NotAuthenticated:
+            raise
         except vmodl.MethodFault as exc:
             raise VSphereError("lease_lost", f"The export lease could not be completed: {exc.msg}",
                                _category_of(exc)) from exc
 
-    @_translated("releasing an export lease")
+    @_session_call("releasing an export lease")
     def lease_abort(self, lease_moref: str, message: str = "") -> None:
-        """Release the lease; one that is already finished or gone is not an error."""
-        with contextlib.suppress(vmodl.MethodFault):
-            fault = vmodl.fault.SystemError(reason=message[:200]) if message else None
+        """Release the lease; one that is already finished or gone is not an error (one whose session ended is
+        released after logging in again)."""
+        fault = vmodl.fault.SystemError(reason=message[:200]) if message else None
+        try:
             self._lease(lease_moref).HttpNfcLeaseAbort(fault=fault)
+        except vim.fault.NotAuthenticated:
+            raise
+        except vmodl.MethodFault:
+            pass
 
     # -- disk download -----------------------------------------------------
 
@@ -527,7 +569,7 @@ class VCenterSession:
     def session_cookie(self) -> str:
         return self.si._stub.cookie.split(";", 1)[0] if self.si._stub.cookie else ""
 
-    @_translated("listing the ESX hosts")
+    @_session_call("listing the ESX hosts")
     def esx_host_names(self) -> frozenset[str]:
         """The names of the ESX hosts in vCenter's inventory (lower case), read once per session."""
         if self._esx_hosts is None:
@@ -595,11 +637,23 @@ class VCenterSession:
         return host, checked[name]
 
     @_translated("opening a disk download")
-    def open_disk(self, device: LeaseDevice, vm_name: str, timeout: float | None = None) -> "DiskStream":
+    def open_disk(self, device: LeaseDevice, vm_name: str, timeout: float | None = None) -> DiskStream:
         """Start the download of one disk. `*` in the device URL means "the host you connected to".
 
         The TCP and TLS handshake run under the connection's connect_timeout, every read after it under
-        read_timeout (or `timeout`, when given)."""
+        read_timeout (or `timeout`, when given). A download refused with 401 (the session behind the cookie
+        ended) is tried once more after logging in again."""
+        try:
+            return self._open_disk(device, vm_name, timeout)
+        except _SessionEnded:
+            self._login_again("opening a disk download")
+        try:
+            return self._open_disk(device, vm_name, timeout)
+        except _SessionEnded as exc:
+            raise VSphereError("download_failed", f"ESX host {exc.host} refused the disk download of {vm_name} "
+                                                  "(HTTP 401).", AUTH) from None
+
+    def _open_disk(self, device: LeaseDevice, vm_name: str, timeout: float | None) -> DiskStream:
         read_timeout = self.connection.read_timeout if timeout is None else timeout
         host, target = self._device_target(device.url, vm_name)
         parsed = urllib.parse.urlsplit(device.url)
@@ -632,6 +686,9 @@ class VCenterSession:
             category = TLS if isinstance(exc, ssl.SSLError) else UNREACHABLE
             logger.warning("NFC download of %s from %s failed to start (%s): %r", vm_name, host, category, exc)
             raise VSphereError("esx_unreachable", esx_unreachable_message(host, vm_name), category) from exc
+        if response.status == 401:
+            connection.close()
+            raise _SessionEnded(host)
         if response.status != 200:
             connection.close()
             category = {401: AUTH, 403: AUTH, 404: NOT_FOUND}.get(response.status, OTHER)

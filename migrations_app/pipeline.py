@@ -40,8 +40,23 @@ from portal.core.roles import Action
 from portal.integrations.aws import client as aws
 from portal.integrations.vsphere import client as vsphere
 
+GIB = 1024**3
+
 logger = logging.getLogger("portal.migrations.pipeline")
 S = MigrationState
+
+
+def every_disk_has_a_volume(capacities: list[int], volume_sizes_gib: list[int]) -> bool:
+    """Whether each disk can have a volume of its own of at least its capacity in whole GiB (an unknown capacity,
+    0, takes any). Pairing the largest disk with the largest volume, and so on down, finds such an assignment
+    whenever one exists."""
+    volumes = sorted(volume_sizes_gib, reverse=True)
+    disks = sorted(capacities, reverse=True)
+    return len(volumes) >= len(disks) and all(volume * GIB >= disk for volume, disk in zip(volumes, disks))
+
+
+def _size_text(size: int) -> str:
+    return f"{size / GIB:.3g} GiB" if size >= GIB else f"{size / 2**20:.3g} MiB"
 
 
 class Cancelled(Exception):
@@ -496,6 +511,14 @@ class Runner:
             self.save(instance_id=info.instance_id)
             task.instance_id = info.instance_id
         info = aws.instance_wait_not_pending(credentials, region, task.instance_id)
+        sizes = aws.instance_volume_sizes(credentials, region, task.instance_id)
+        capacities = [d["size"] for d in task.disks]
+        if not every_disk_has_a_volume(capacities, sizes):
+            # An instance without every disk of the VM is not the VM: failing releases it and its image.
+            raise StepFailed("instance_disks_missing", (
+                f"The launched instance {task.instance_id} lacks a disk of the VM: it has {len(sizes)} volume(s) "
+                f"({', '.join(f'{n} GiB' for n in sizes) or 'none'}) for the VM's {len(capacities)} disk(s) "
+                f"({', '.join(_size_text(c) if c else 'size unknown' for c in capacities)})."))
         if info.state == "running":
             self.fence()
             aws.instance_power(credentials, region, task.instance_id, "stop")

@@ -107,6 +107,9 @@ class Faults:
     ec2_throttle: bool = False
     ec2_throttle_count: int = 0
     ec2_throttle_actions: list[str] | None = None  # e.g. ["DescribeImportImageTasks"]; None = every Describe*
+    # ImportImage: the next `import_root_only_count` multi-disk imports register an AMI that maps only the root
+    # disk (the data disks' snapshots are made but left out), so an instance launched from it lacks them.
+    import_root_only_count: int = 0
     # bookkeeping, read-only: how many faults were injected so far
     injected: dict[str, int] = field(default_factory=lambda: {"s3": 0, "import": 0, "export": 0, "ec2": 0})
 

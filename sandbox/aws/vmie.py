@@ -458,6 +458,11 @@ def _finish_import(backend: Any, store: VmieStore, task: ImportImageTask) -> Non
             "SnapshotId": disk.created_snapshot_id, "VolumeSize": _size_gib(capacity),
             "DeleteOnTermination": True, "VolumeType": "gp2", "Encrypted": False}})
     ami.ebs_snapshot = backend.get_snapshot(root.created_snapshot_id)
+    if len(mappings) > 1 and STATE.faults.import_root_only_count != 0:
+        if STATE.faults.import_root_only_count > 0:
+            STATE.faults.import_root_only_count -= 1
+        STATE.faults.injected["import"] += 1
+        mappings = mappings[:1]
     ami.sandbox_mappings = mappings
     backend.delete_snapshot(placeholder.id)
     backend.amis[ami_id] = ami

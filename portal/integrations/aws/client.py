@@ -481,8 +481,9 @@ def run_instance(credentials: AwsCredentials, region: str, *, client_token: str,
     ec2 = client("ec2", credentials, region)
     params = {"ClientToken": client_token, "ImageId": image_id, "InstanceType": instance_type, "MinCount": 1,
               "MaxCount": 1, "SubnetId": subnet_id, "SecurityGroupIds": [security_group_id],
-              "TagSpecifications": [{"ResourceType": "instance",
-                                     "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]}
+              # The volumes carry the job's tags too, so that what an instance leaves behind is traceable.
+              "TagSpecifications": [{"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+                                    for kind in ("instance", "volume")]}
     if private_ip:
         params["PrivateIpAddress"] = private_ip
     if key_name:
@@ -499,6 +500,19 @@ def instance_describe(credentials: AwsCredentials, region: str, instance_id: str
     if not instances:
         raise AwsError("InvalidInstanceID.NotFound", f"Instance {instance_id} not found.")
     return _instance_info(instances[0])
+
+
+def instance_volume_sizes(credentials: AwsCredentials, region: str, instance_id: str) -> list[int]:
+    """The sizes (GiB) of the EBS volumes attached to the instance, in its device order."""
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        volume_ids = [m["Ebs"]["VolumeId"] for r in reservations for i in r["Instances"]
+                      for m in i.get("BlockDeviceMappings", []) if "Ebs" in m]
+        if not volume_ids:
+            return []
+        sizes = {v["VolumeId"]: int(v["Size"]) for v in ec2.describe_volumes(VolumeIds=volume_ids)["Volumes"]}
+    return [sizes[v] for v in volume_ids if v in sizes]
 
 
 def instance_power(credentials: AwsCredentials, region: str, instance_id: str, action: str) -> str:

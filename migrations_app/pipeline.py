@@ -511,7 +511,7 @@ class Runner:
             self.save(instance_id=info.instance_id)
             task.instance_id = info.instance_id
         info = aws.instance_wait_not_pending(credentials, region, task.instance_id)
-        sizes = aws.instance_volume_sizes(credentials, region, task.instance_id)
+        sizes = aws.volume_sizes(credentials, region, info.volume_ids)
         capacities = [d["size"] for d in task.disks]
         if not every_disk_has_a_volume(capacities, sizes):
             # An instance without every disk of the VM is not the VM: failing releases it and its image.

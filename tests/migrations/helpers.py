@@ -43,6 +43,15 @@ def worker_env(**extra) -> dict:
     return env
 
 
+def kill9(process: subprocess.Popen) -> None:
+    """SIGKILL the process's whole group (it was started with start_new_session) and reap it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=30)
+
+
 class Worker:
     """A real `manage.py qcluster` in its own process group, so kill -9 takes all of it."""
 
@@ -52,11 +61,7 @@ class Worker:
                                         stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill9(self):
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(timeout=30)
+        kill9(self.process)
 
     def stop(self):
         if self.process.poll() is None:
@@ -66,6 +71,19 @@ class Worker:
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 self.kill9()
         self.log.close()
+
+
+def drive(task_id, limit=50):
+    """Run the migration's ticks in this process until it ends; returns what each tick answered."""
+    from migrations_app.models import MigrationTask
+    from migrations_app.pipeline import run_tick
+
+    outcomes = []
+    for _ in range(limit):
+        outcomes.append(run_tick(task_id))
+        if MigrationTask.objects.get(pk=task_id).is_terminal:
+            return outcomes
+    raise AssertionError(f"migration {task_id} did not finish: {outcomes}")
 
 
 def wait_for(predicate, timeout=60, interval=0.1, what="condition"):

@@ -6,19 +6,10 @@ from django.urls import reverse
 
 from environments.models import ImportedInstance
 from migrations_app.models import MigrationTask
-from migrations_app.pipeline import run_tick
 from portal.core.models import AuditLog
+from tests.migrations.helpers import drive
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
-
-
-def drive(task_id, limit=50):
-    outcomes = []
-    for _ in range(limit):
-        outcomes.append(run_tick(task_id))
-        if MigrationTask.objects.get(pk=task_id).is_terminal:
-            return outcomes
-    raise AssertionError(f"migration {task_id} did not finish: {outcomes}")
 
 
 def test_happy_path_two_disks(setup, start_migration, api):

@@ -6,7 +6,6 @@ The exact point matters: "killed between the AWS answer and the checkpoint" is t
 ImportImage or RunInstances, and no peer can produce it, so the worker process itself parks there."""
 
 import os
-import signal
 import subprocess
 import sys
 
@@ -17,7 +16,7 @@ from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
 from portal.site.sweep import orphan_sweep
 from tests.migrations.conftest import assert_no_leftovers
-from tests.migrations.helpers import ROOT, wait_for, worker_env
+from tests.migrations.helpers import ROOT, kill9, wait_for, worker_env
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
 S = MigrationState
@@ -55,11 +54,7 @@ class PausingWorker:
             cwd=ROOT, env=worker_env(), stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill9(self):
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(timeout=30)
+        kill9(self.process)
         self.log.close()
 
 

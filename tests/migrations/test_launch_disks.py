@@ -6,15 +6,13 @@ import pytest
 
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from migrations_app.pipeline import GIB, every_disk_has_a_volume, run_tick
+from migrations_app.pipeline import GIB, every_disk_has_a_volume
 from tests.migrations.conftest import assert_no_leftovers
+from tests.migrations.helpers import drive
 
 
-def _drive(task_id, limit=30):
-    outcomes = []
-    while not MigrationTask.objects.get(pk=task_id).is_terminal:
-        outcomes.append(run_tick(task_id))
-        assert len(outcomes) < limit, outcomes
+def _drive(task_id):
+    drive(task_id, limit=30)
     return MigrationTask.objects.get(pk=task_id)
 
 

@@ -467,11 +467,13 @@ class InstanceInfo:
     private_ip: str
     instance_type: str
     image_id: str
+    volume_ids: tuple[str, ...] = ()  # the attached EBS volumes, in device order
 
 
 def _instance_info(data: dict) -> InstanceInfo:
     return InstanceInfo(data["InstanceId"], data.get("State", {}).get("Name", "unknown"),
-                        data.get("PrivateIpAddress", ""), data.get("InstanceType", ""), data.get("ImageId", ""))
+                        data.get("PrivateIpAddress", ""), data.get("InstanceType", ""), data.get("ImageId", ""),
+                        tuple(m["Ebs"]["VolumeId"] for m in data.get("BlockDeviceMappings", []) if "Ebs" in m))
 
 
 def run_instance(credentials: AwsCredentials, region: str, *, client_token: str, image_id: str, instance_type: str,
@@ -502,16 +504,13 @@ def instance_describe(credentials: AwsCredentials, region: str, instance_id: str
     return _instance_info(instances[0])
 
 
-def instance_volume_sizes(credentials: AwsCredentials, region: str, instance_id: str) -> list[int]:
-    """The sizes (GiB) of the EBS volumes attached to the instance, in its device order."""
+def volume_sizes(credentials: AwsCredentials, region: str, volume_ids: tuple[str, ...]) -> list[int]:
+    """The sizes (GiB) of these EBS volumes, in the order given (a volume that is gone is left out)."""
+    if not volume_ids:
+        return []
     ec2 = client("ec2", credentials, region)
     with translated_errors():
-        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-        volume_ids = [m["Ebs"]["VolumeId"] for r in reservations for i in r["Instances"]
-                      for m in i.get("BlockDeviceMappings", []) if "Ebs" in m]
-        if not volume_ids:
-            return []
-        sizes = {v["VolumeId"]: int(v["Size"]) for v in ec2.describe_volumes(VolumeIds=volume_ids)["Volumes"]}
+        sizes = {v["VolumeId"]: int(v["Size"]) for v in ec2.describe_volumes(VolumeIds=list(volume_ids))["Volumes"]}
     return [sizes[v] for v in volume_ids if v in sizes]
 
 

@@ -361,17 +361,20 @@ class VCenterSession:
         self.si = vim.ServiceInstance("ServiceInstance", stub)
         try:
             self.content = self.si.RetrieveContent()
-            self.content.sessionManager.Login(self.connection.username, self.connection.password, None)
+            self._login()
         except Exception:
             # No session to log out of: Disconnect would only open another connection to a failing peer.
             stub.DropConnections()
             self.si = None
             raise
 
+    def _login(self) -> None:
+        self.content.sessionManager.Login(self.connection.username, self.connection.password, None)
+
     def _login_again(self, what: str) -> None:
         logger.info("vCenter ended the session while %s; logging in again", what)
         with _translated("logging in again"):
-            self.content.sessionManager.Login(self.connection.username, self.connection.password, None)
+            self._login()
 
     def close(self) -> None:
         if self.si is not None:

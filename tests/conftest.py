@@ -1,34 +1,68 @@
 pytest_plugins = ["sandbox.vcenter.fixtures", "sandbox.aws.fixtures"]
 
 import pytest  # noqa: E402
-from django.db.backends.sqlite3.base import DatabaseOperations  # noqa: E402  (base first: operations imports it)
 from rest_framework.test import APIClient  # noqa: E402
 
-_sqlite_sql_flush = DatabaseOperations.sql_flush
+from tests import database  # noqa: E402
+
+database.install()
 
 
-def _sql_flush_past_the_audit_guard(self, style, tables, **kwargs):
-    """Transactional tests end with a flush, which on SQLite deletes row by row; the audit log's DELETE trigger
-    would refuse it. Lift the guard for the flush only, recreating it from its own stored definition."""
-    statements = _sqlite_sql_flush(self, style, tables, **kwargs)
-    if "portal_auditlog" not in tables:
-        return statements
-    with self.connection.cursor() as cursor:
-        cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'portal_auditlog_no_delete'")
-        row = cursor.fetchone()
-    if row is None:
-        return statements
-    return ["DROP TRIGGER portal_auditlog_no_delete", *statements, row[0]]
+def _live_server_without_nagle():
+    """pytest-django's live server keeps connections alive (HTTP/1.1) and writes a response's headers and body in
+    two sends, so Nagle's algorithm holds each body back for the client's delayed ACK: 40 ms a request that
+    gunicorn or any production server does not cost. The browser and fuzz tests make thousands of requests."""
+    from django.test.testcases import QuietWSGIRequestHandler
+
+    QuietWSGIRequestHandler.disable_nagle_algorithm = True
 
 
-DatabaseOperations.sql_flush = _sql_flush_past_the_audit_guard
+_live_server_without_nagle()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    from tests.shared_world import group_shared_world_tests
+
+    group_shared_world_tests(items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Close the shared world before a test that must not run inside it, before any of its fixtures."""
+    from tests.shared_world import SHARED, uses_shared_world
+
+    if not uses_shared_world(item):
+        SHARED.close()
+
+
+@pytest.fixture(scope="session")
+def _shared_world_session(django_db_setup, django_db_blocker):
+    """Set up after the test database and torn down before it: the shared world's transaction ends first."""
+    from tests.shared_world import SHARED
+
+    yield SHARED
+    SHARED.close()
+
+
+@pytest.fixture(autouse=True)
+def _shared_world_gate(request):
+    """Opens the shared world for a test that uses it, before `db` opens the test's own transaction."""
+    from tests.shared_world import uses_shared_world
+
+    if uses_shared_world(request.node):
+        shared = request.getfixturevalue("_shared_world_session")
+        shared.open(request.getfixturevalue("django_db_blocker"))
 
 
 @pytest.fixture
 def world(db):
+    """Two tenants with every role (tests/world.py): a copy of the shared build for a non-transactional test, a
+    fresh build (committed, so that workers see it) for a transactional one."""
+    from tests.shared_world import SHARED
     from tests.world import build_world
 
-    return build_world()
+    return SHARED.copy() if SHARED.is_open else build_world()
 
 
 @pytest.fixture

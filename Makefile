@@ -4,7 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test deps sandbox-build browser-deps clean
+# Test processes side by side (pytest-xdist; each starts its own sandbox peers and test database): `auto` is one per
+# core. Tests go to whichever process is free (worksteal), so a long one never holds a queue of short ones back.
+PYTEST_WORKERS ?= auto
+PYTEST_XDIST   := -n $(PYTEST_WORKERS) --dist worksteal
+
+.PHONY: run test test-quick deps sandbox-build browser-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +25,11 @@ run: $(STAMP)
 # Debian's packages; build.sh installs it when missing and root).
 test: deps
 	$(VENV)/bin/lint-imports
-	DJANGO_DEBUG=true $(PY) -m pytest --create-db $(PYTEST_ARGS)
+	DJANGO_DEBUG=true $(PY) -m pytest --create-db $(PYTEST_XDIST) $(PYTEST_ARGS)
+
+# The inner loop: the unit and peer tiers only (no processes of ours, no browser, no fuzz); tests/README.md.
+test-quick: $(STAMP) sandbox-build
+	DJANGO_DEBUG=true $(PY) -m pytest $(PYTEST_XDIST) -m "not process and not browser and not fuzz" $(PYTEST_ARGS)
 
 # Everything the suite needs installed or built (the test target's prerequisites, runnable on their own).
 deps: $(STAMP) sandbox-build browser-deps

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.process
+
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {
     "SECRET_KEY": "x" * 30 + "production-secret-key-with-enough-entropy-0123456789",

@@ -34,6 +34,7 @@ def _copy_tree(tmp_path: Path) -> Path:
     return tree
 
 
+@pytest.mark.process
 def test_the_contracts_hold_on_this_tree():
     result = _lint(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -57,6 +58,7 @@ def test_the_contracts_hold_on_this_tree():
     ("portal/site/ui/views.py", "import sandbox.aws", "The sandbox peers (and moto) are imported only by",
      "portal.site.ui.views -> sandbox.aws"),
 ])
+@pytest.mark.process
 def test_a_forbidden_import_breaks_its_contract(tmp_path, module, line, contract, edge):
     tree = _copy_tree(tmp_path)
     target = tree / module

@@ -16,7 +16,7 @@ from portal.core import services
 from portal.core.models import AuditLog, TenantAwsAccount, TenantVCenter
 from tests.migrations.helpers import Worker, wait_for
 
-pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
+pytestmark = [pytest.mark.aws, pytest.mark.vcenter, pytest.mark.browser, pytest.mark.process]
 PASSWORD = "correct-horse-battery-9"
 
 

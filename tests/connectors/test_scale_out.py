@@ -28,7 +28,7 @@ from tests.migrations.conftest import PASSWORD
 from tests.migrations.helpers import Worker
 
 pytestmark = [
-    pytest.mark.aws, pytest.mark.vcenter,
+    pytest.mark.aws, pytest.mark.vcenter, pytest.mark.process,
     pytest.mark.skipif(django_settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
                        reason="several qcluster processes need PostgreSQL: SQLite's single writer lock makes the "
                               "ORM broker's concurrent dequeues fail with 'database is locked'"),

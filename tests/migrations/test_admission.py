@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 from django.test import override_settings
 
 from environments import services as env_services
@@ -91,6 +92,7 @@ for i in range(count):
 """
 
 
+@pytest.mark.process
 def test_concurrent_submitters_in_separate_processes_never_exceed_the_limit(transactional_db):
     a = build_world().a
     MigrationTask.objects.all().delete()

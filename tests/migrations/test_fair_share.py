@@ -129,6 +129,7 @@ def test_the_connector_limit_spans_the_tenants_regions(world):
     assert MigrationTask.objects.filter(tenant=a.tenant, state__in=ACTIVE).count() == 4
 
 
+@pytest.mark.process
 def test_concurrent_submitters_of_two_tenants_never_exceed_the_shared_slots(world):
     """Six processes, three per tenant, submit at the same moment: the shared pool's lock holds across tenants
     (and, on PostgreSQL, its lock order does not deadlock with the tenants' and regions' locks)."""

@@ -18,7 +18,7 @@ from portal.site.sweep import orphan_sweep
 from tests.migrations.conftest import assert_no_leftovers
 from tests.migrations.helpers import ROOT, kill9, wait_for, worker_env
 
-pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
+pytestmark = [pytest.mark.aws, pytest.mark.vcenter, pytest.mark.process]
 S = MigrationState
 
 CLEANUP_CALLS = ["multipart_abort", "object_delete", "import_image_cancel", "instance_terminate", "image_deregister",

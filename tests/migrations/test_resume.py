@@ -9,7 +9,7 @@ from migrations_app.tasks import migration_reconcile
 from tests.migrations.conftest import assert_no_leftovers
 from tests.migrations.helpers import Worker, wait_for
 
-pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
+pytestmark = [pytest.mark.aws, pytest.mark.vcenter, pytest.mark.process]
 
 
 def _resume_after_kill(s, task_id, killed_when, what):

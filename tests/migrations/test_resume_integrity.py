@@ -15,7 +15,7 @@ from migrations_app.tasks import migration_reconcile
 from tests.migrations.conftest import assert_no_leftovers, vcenter_session
 from tests.migrations.helpers import Worker, wait_for
 
-pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
+pytestmark = [pytest.mark.aws, pytest.mark.vcenter, pytest.mark.process]
 
 MIB = 1024 * 1024
 

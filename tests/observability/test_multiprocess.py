@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 WORKER = """
@@ -24,6 +26,8 @@ django.setup()
 from django.test import Client
 from django.test.utils import setup_test_environment
 from unittest import mock
+
+pytestmark = pytest.mark.process
 setup_test_environment()
 # The database figures are not the point here: answer them from nothing.
 with mock.patch("portal.site.metrics.DatabaseCollector.collect", return_value=iter(())):

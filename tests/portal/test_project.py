@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.process
 def test_production_settings_pass_the_deploy_check():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
     env.update({
@@ -26,6 +28,7 @@ def test_production_settings_pass_the_deploy_check():
     assert "no issues" in result.stdout
 
 
+@pytest.mark.process
 def test_production_settings_refuse_to_start_without_secrets():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECRET_KEY"))}
     env.update({"DJANGO_SETTINGS_MODULE": "portal.settings", "DJANGO_DEBUG": "false"})
@@ -35,6 +38,7 @@ def test_production_settings_refuse_to_start_without_secrets():
     assert "SECRET_KEY" in result.stderr
 
 
+@pytest.mark.process
 def test_openapi_schema_is_valid_and_documents_errors(tmp_path):
     out = tmp_path / "schema.yaml"
     result = subprocess.run([sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn", "--file",

@@ -120,6 +120,7 @@ def test_http_control_api(aws):
         assert "error" in json.loads(exc.value.read())
 
 
+@pytest.mark.process
 def test_other_processes_see_the_same_tasks(aws):
     """A worker process talking HTTP to the server sees (and drives) the same task state."""
     aws.create_vmimport_role()
@@ -151,6 +152,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.process
 def test_standalone_server_command(tmp_path):
     """``python -m sandbox.aws --port N`` serves moto + the extension; controlled over HTTP only."""
     port = _free_port()

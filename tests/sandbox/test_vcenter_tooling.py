@@ -22,6 +22,7 @@ pytestmark = pytest.mark.vcenter
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.process
 def test_build_is_idempotent(vcenter_sandbox):
     first = build()
     mtime = first.stat().st_mtime_ns
@@ -33,6 +34,7 @@ def test_build_is_idempotent(vcenter_sandbox):
     assert os.access(first, os.X_OK)
 
 
+@pytest.mark.process
 def test_fixture_module_imports_stay_light():
     code = "import sys, sandbox.vcenter.fixtures, sandbox.vcenter.server; print('pyVmomi' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
@@ -120,6 +122,7 @@ def test_stop_is_idempotent():
     assert not vc.alive
 
 
+@pytest.mark.process
 def test_cli_runs_in_foreground_and_stops_on_sigint():
     out = subprocess.run([sys.executable, "-m", "sandbox.vcenter", "--print-inventory"], cwd=REPO,
                          capture_output=True, text=True, check=True)

@@ -260,6 +260,20 @@ def test_sandbox_lists_vms_with_explicit_timeouts(vcenter):
 
 
 @needs_vcenter
+@pytest.mark.parametrize("https", [False, True], ids=["http", "https"])
+def test_soap_connections_send_without_waiting_for_delayed_acks(vcenter, https):
+    """pyVmomi sends a request's headers and body in two writes: with Nagle's algorithm on, every call would wait
+    for vCenter's delayed ACK (40 ms). The adapter's sockets are opened with TCP_NODELAY, as http.client's are."""
+    overrides = {"url": vcenter.https_url, "thumbprint": vcenter.thumbprint} if https else {}
+    with session(sandbox_connection(vcenter, **overrides)) as vc:
+        assert vc.list_vms()
+        pooled = [connection for connection, _ in vc.si._stub.pool]
+        assert pooled
+        for connection in pooled:
+            assert connection.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+@needs_vcenter
 def test_wrong_password_is_auth(vcenter):
     error = vsphere_error(lambda: list_vms(sandbox_connection(vcenter, password="not-the-password")))
     assert error.code == "login_failed"

@@ -20,10 +20,17 @@ def _live_server_without_nagle():
 _live_server_without_nagle()
 
 
+# A test that uses a sandbox peer is in the peer tier, whether or not its module says so (tests/README.md, Tiers).
+PEER_MARKS = {"aws": "aws", "aws_sandbox": "aws", "vcenter": "vcenter", "vcenter_sandbox": "vcenter"}
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
     from tests.shared_world import group_shared_world_tests
 
+    for item in items:
+        for mark in {PEER_MARKS[name] for name in getattr(item, "fixturenames", ()) if name in PEER_MARKS}:
+            item.add_marker(mark)
     group_shared_world_tests(items)
 
 

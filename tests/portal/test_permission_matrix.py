@@ -33,7 +33,8 @@ ADMIN_AUDITOR_LIST = row("401 403  200   403   403   403   403   200   200")
 ADMIN_AUDITOR_DETAIL = row("401 403  404   403   403   403   403   200   200")
 # Auditors read the tenant's people (users, groups) and core peer settings (vCenter, AWS account), never a secret
 # (tests/ui/test_auditor_pages.py), and change none of them: reads for administrators and auditors, writes for
-# administrators only. The feature apps' settings (vmimport role, export) stay administrators' only.
+# administrators only. The export configuration is read alike; the vmimport role's check and fix (it calls IAM
+# with the tenant's credentials) stay administrators' only.
 TENANT_SETTINGS = row("401 403  200   403   403   403   403   200   403")
 TENANT_SETTINGS_READ = ADMIN_AUDITOR_LIST
 TENANT_SETTINGS_WRITE = TENANT_SETTINGS
@@ -204,7 +205,7 @@ MATRIX = {
     ("webhook-delivery-detail", "GET"): (lambda w: {"pk": _world_delivery(w).pk}, None, ADMIN_AUDITOR_DETAIL),
     ("webhook-delivery-resend", "POST"): (lambda w: {"pk": _world_delivery(w).pk}, None,
                                           row("401 403  404   403   403   403   403   202   403")),
-    ("settings-export", "GET"): (None, None, TENANT_SETTINGS),
+    ("settings-export", "GET"): (None, None, TENANT_SETTINGS_READ),
     # Each tenant saves its own export name again, which re-applies its buckets' settings.
     ("settings-export", "PUT"): (None, lambda w, r: {"name": "world-globex" if r == "other_admin" else "world-acme",
                                                      "consent": True}, TENANT_SETTINGS),

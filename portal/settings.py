@@ -397,7 +397,8 @@ ENVIRONMENT_JOB_TICK_BUDGET_SECONDS = env.float("ENVIRONMENT_JOB_TICK_BUDGET_SEC
 # Exports (EC2-to-S3). AWS runs at most 5 export tasks per region at once; more are queued first come, first
 # served. A worker polls the export task every EXPORT_POLL_SECONDS within ticks of EXPORT_TICK_BUDGET_SECONDS and
 # renews its job lease (EXPORT_LEASE_SECONDS) meanwhile. Download links of finished exports live
-# EXPORT_DOWNLOAD_URL_SECONDS (SigV4: at most seven days).
+# EXPORT_DOWNLOAD_URL_SECONDS: an hour by default, never more than twelve hours (exports/links.py; AWS would sign
+# seven days, far too long for a bearer URL).
 EXPORT_MAX_ACTIVE_PER_REGION = env.int("EXPORT_MAX_ACTIVE_PER_REGION", default=5)
 EXPORT_LEASE_SECONDS = env.int("EXPORT_LEASE_SECONDS", default=60)
 EXPORT_POLL_SECONDS = env.float("EXPORT_POLL_SECONDS", default=15.0)

@@ -176,9 +176,27 @@ def aws_account_ensure(*, actor: User) -> TenantAwsAccount:
 AWS_ACCOUNT_UPDATABLE = ("account_id", "auth_mode", "access_key_id", "secret_access_key", "role_arn")
 
 
+# Where a stored secret goes: changing one of these without giving the secret again would let an administrator
+# send the stored secret somewhere they control (README, Security).
+AWS_SECRET_DESTINATION = ("auth_mode", "access_key_id", "role_arn")
+VCENTER_SECRET_DESTINATION = ("url", "verify_tls", "ca_certificate_pem", "thumbprint")
+
+
+def _destination_changed(instance, data: dict, fields) -> bool:
+    return any(name in data and data[name] != getattr(instance, name) for name in fields)
+
+
 @transaction.atomic
 def aws_account_update(*, actor: User, data: dict) -> TenantAwsAccount:
     account, _ = TenantAwsAccount.objects.get_or_create(tenant=actor.tenant)
+    if account.secret_access_key and not data.get("secret_access_key") and \
+            _destination_changed(account, data, AWS_SECRET_DESTINATION):
+        if data.get("auth_mode", account.auth_mode) == AwsAuthMode.ASSUME_ROLE:
+            # A role needs no key of the tenant's: drop it, so going back to keys asks for the secret again.
+            data = {**data, "secret_access_key": ""}
+        else:
+            raise Invalid("Give the secret access key again: it goes with the access key id and role it was "
+                          "given for.", code="secret_required", field="secret_access_key")
     role_arn = data.get("role_arn", account.role_arn)
     if data.get("auth_mode", account.auth_mode) == AwsAuthMode.ASSUME_ROLE and role_arn:
         refuse_platform_account(role_arn, when_unknown_refuse=False)
@@ -200,6 +218,10 @@ def vcenter_update(*, actor: User, data: dict) -> TenantVCenter:
                       "platform's, never raise it.", code="above_platform_limit",
                       field="max_active_migrations_per_region")
     vcenter = TenantVCenter.objects.filter(tenant=actor.tenant).first() or TenantVCenter(tenant=actor.tenant)
+    if vcenter.password and not data.get("password") and \
+            _destination_changed(vcenter, data, VCENTER_SECRET_DESTINATION):
+        raise Invalid("Give the vCenter password again: a new URL or certificate trust is a new destination for it.",
+                      code="secret_required", field="password")
     model_update(instance=vcenter, fields=VCENTER_UPDATABLE, data=data)
     detail = {"fields": sorted(data)}
     if "ignore_esx_certificate_errors" in data:

@@ -16,7 +16,7 @@ from portal.core.audit import audit_record
 from portal.core.errors import Invalid
 from portal.core.models import User
 from portal.core.notifications.choices import OUTCOME_OF_STATE, DeliveryState, Event
-from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
+from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery, url_origin
 from portal.core.notifications.queue import enqueue_delivery
 from portal.core.notifications.signing import new_secret
 from portal.core.notifications.transport import check
@@ -140,7 +140,9 @@ def webhook_create(*, actor: User, name: str, url: str, events: list[str], is_ac
     webhook = Webhook(tenant=actor.tenant, name=name, url=url, events=_check_events(events), is_active=is_active,
                       secret=new_secret(), created_by=actor)
     validated_save(webhook)
-    audit_record(actor=actor, action="webhook.create", obj=webhook, detail={"url": url, "events": webhook.events})
+    # Auditors read the audit log: it keeps the URL's scheme and host, never a token in its path or query.
+    audit_record(actor=actor, action="webhook.create", obj=webhook,
+                 detail={"url": url_origin(url), "events": webhook.events})
     return webhook
 
 
@@ -152,8 +154,10 @@ def webhook_update(*, actor: User, webhook: Webhook, data: dict) -> Webhook:
     if "events" in data:
         data = {**data, "events": _check_events(data["events"])}
     model_update(instance=webhook, fields=WEBHOOK_FIELDS, data=data)
-    audit_record(actor=actor, action="webhook.update", obj=webhook,
-                 detail={k: v for k, v in data.items() if k in WEBHOOK_FIELDS})
+    detail = {k: v for k, v in data.items() if k in WEBHOOK_FIELDS}
+    if "url" in detail:
+        detail["url"] = url_origin(detail["url"])
+    audit_record(actor=actor, action="webhook.update", obj=webhook, detail=detail)
     return webhook
 
 

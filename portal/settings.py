@@ -426,7 +426,11 @@ HEALTH_WORKER_STALE_SECONDS = env.int("HEALTH_WORKER_STALE_SECONDS", default=180
 # Notifications (portal.core.notifications): webhooks are retried with exponential backoff (base x 2^n, capped) up
 # to WEBHOOK_MAX_ATTEMPTS attempts; their URLs obey the outbound address policy above. E-mail goes through Django's
 # mail backend (EMAIL_URL, e.g. smtp+tls://user:password@mail.example.com:587; console in development).
+# WEBHOOK_TIMEOUT_SECONDS bounds a whole attempt (connect, send, answer), not each socket read. A tenant has at most
+# WEBHOOK_MAX_PER_TENANT webhooks and WEBHOOK_MAX_IN_FLIGHT_PER_TENANT attempts running at once on the shared workers.
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_MAX_PER_TENANT = env.int("WEBHOOK_MAX_PER_TENANT", default=20)
+WEBHOOK_MAX_IN_FLIGHT_PER_TENANT = env.int("WEBHOOK_MAX_IN_FLIGHT_PER_TENANT", default=2)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
 WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=6 * 3600.0)

@@ -66,6 +66,8 @@ class WebhookDelivery(TenantOwnedModel):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    in_flight_until = models.DateTimeField(
+        null=True, blank=True, help_text="Set while an attempt runs (until its deadline has surely passed).")
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.CharField(max_length=64, blank=True, help_text="Category of the last failure.")
     delivered_at = models.DateTimeField(null=True, blank=True)

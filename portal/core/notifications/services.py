@@ -13,8 +13,8 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from portal.core.audit import audit_record
-from portal.core.errors import Invalid
-from portal.core.models import User
+from portal.core.errors import Conflict, Invalid
+from portal.core.models import Tenant, User
 from portal.core.notifications.choices import OUTCOME_OF_STATE, DeliveryState, Event
 from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery, url_origin
 from portal.core.notifications.queue import enqueue_delivery
@@ -45,6 +45,10 @@ def notify_job_finished(kind: str, job: models.Model) -> None:
     outcome = OUTCOME_OF_STATE.get(str(job.state))
     event = f"{kind}.{outcome}"
     if outcome is None or event not in Event.values:
+        return
+    if not job.tenant.is_active:
+        # A deactivated organisation's endpoints and people hear nothing from the portal.
+        logger.info("%s %s: %s not notified, the tenant is deactivated", kind, job.pk, event)
         return
     body = _payload(kind, job, event)
     _queue_webhooks(kind, job, event, body)
@@ -135,8 +139,14 @@ def _check_events(events) -> list[str]:
 
 @transaction.atomic
 def webhook_create(*, actor: User, name: str, url: str, events: list[str], is_active: bool = True) -> Webhook:
-    """A new webhook with a fresh signing secret (readable once, in this call's result)."""
+    """A new webhook with a fresh signing secret (readable once, in this call's result); at most
+    WEBHOOK_MAX_PER_TENANT per tenant."""
     _check_url(url)
+    # Under the tenant's row lock, so two concurrent creates cannot both take the last place.
+    Tenant.objects.select_for_update().filter(pk=actor.tenant_id).values_list("pk", flat=True).first()
+    if Webhook.objects.filter(tenant_id=actor.tenant_id).count() >= settings.WEBHOOK_MAX_PER_TENANT:
+        raise Conflict(f"Your organisation has {settings.WEBHOOK_MAX_PER_TENANT} webhooks, the most it may have; "
+                       "delete one first.", code="webhook_limit")
     webhook = Webhook(tenant=actor.tenant, name=name, url=url, events=_check_events(events), is_active=is_active,
                       secret=new_secret(), created_by=actor)
     validated_save(webhook)

@@ -416,12 +416,16 @@ ORPHAN_SWEEP_MIN_AGE_SECONDS = env.int("ORPHAN_SWEEP_MIN_AGE_SECONDS", default=6
 # "Authorization: Bearer <METRICS_TOKEN>" or whose address is in METRICS_ALLOWED_CIDRS (the client address as
 # TRUSTED_PROXY_COUNT sees it); with neither set it answers nobody (404). Several processes (gunicorn workers,
 # qcluster) share their counters through PROMETHEUS_MULTIPROC_DIR (README, Metrics). The workers count as alive
-# while a cluster reports its stats (shared cache: REDIS_URL) or a task finished within HEALTH_WORKER_STALE_SECONDS.
+# while the cluster running a tenant's work (its connector's or the shared one) beat within HEALTH_WORKER_STALE_SECONDS.
 # Probes and scrapers talk plain HTTP to the process itself: no redirect to HTTPS for them.
 SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=[])
 HEALTH_WORKER_STALE_SECONDS = env.int("HEALTH_WORKER_STALE_SECONDS", default=180)
+# A tenant's connector health (it logs in to vCenter and calls STS) is kept HEALTH_CACHE_SECONDS per tenant; a forced
+# refresh (?refresh=1) is allowed once per HEALTH_REFRESH_MIN_SECONDS per tenant.
+HEALTH_CACHE_SECONDS = env.int("HEALTH_CACHE_SECONDS", default=30)
+HEALTH_REFRESH_MIN_SECONDS = env.int("HEALTH_REFRESH_MIN_SECONDS", default=30)
 
 # Notifications (portal.core.notifications): webhooks are retried with exponential backoff (base x 2^n, capped) up
 # to WEBHOOK_MAX_ATTEMPTS attempts; their URLs obey the outbound address policy above. E-mail goes through Django's

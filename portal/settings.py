@@ -77,7 +77,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    # API tokens: django-rest-knox keeps a SHA-512 digest and a clear prefix only. DRF's authtoken stays installed
+    # for the migration that moves its tokens over (portal 0006) and holds no rows after it.
     "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -362,8 +365,16 @@ if CACHES["default"]["BACKEND"].endswith(".LocMemCache"):
     # Without REDIS_URL each process counts its own failures: the lockout still works, at up to (processes x limit)
     # attempts. Set REDIS_URL to share the counts; axes' warning says the same and would fail the deploy check.
     SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "axes.W001"]
-# API tokens expire this long after they were issued (and at once when the password changes).
+# API tokens expire this long after they were issued (and at once when the password changes). Each request for a
+# token issues a new one; a user keeps at most API_TOKENS_PER_USER (the oldest go). Stored as hashes (knox).
 API_TOKEN_LIFETIME_HOURS = env.int("API_TOKEN_LIFETIME_HOURS", default=24 * 7)
+API_TOKENS_PER_USER = env.int("API_TOKENS_PER_USER", default=10)
+REST_KNOX = {
+    "TOKEN_PREFIX": "vmp_",  # recognisable in a leaked file or a secret scanner
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_LIFETIME_HOURS),
+    "AUTO_REFRESH": False,
+}
 AUTH_PASSWORD_VALIDATORS = [*AUTH_PASSWORD_VALIDATORS, {"NAME": "portal.core.auth.RevokeApiTokensOnPasswordChange"}]
 # Failed logins are audited, at most this many rows per window for one username and address, for one address and
 # in all; beyond that they are counted and summed up in one "auth.failed.suppressed" row.

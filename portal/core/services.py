@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from portal.core.audit import audit_record
@@ -87,28 +90,30 @@ def user_update(*, actor: User, user: User, data: dict, password: str | None = N
     if changes.get("is_active") is False or password:
         # A deactivated user's API tokens stop working at once, not at their next expiry, and so do tokens
         # obtained with a password that has just been replaced (an administrator's reset included).
-        from rest_framework.authtoken.models import Token
+        from knox.models import AuthToken
 
-        Token.objects.filter(user=user).delete()
+        AuthToken.objects.filter(user=user).delete()
     audit_record(actor=actor, action="user.update", obj=user,
                  detail={"fields": sorted(changes) + (["password"] if password else [])})
     return user
 
 
 @transaction.atomic
-def api_token_obtain(*, user: User):
-    """The API token a script gets for `user` (whose password was just checked): the current one, or a new one when
-    there is none or it has expired (API_TOKEN_LIFETIME_HOURS). Audited as "auth.token"."""
-    from rest_framework.authtoken.models import Token
+def api_token_obtain(*, user: User) -> str:
+    """A new API token for `user` (whose password was just checked), valid API_TOKEN_LIFETIME_HOURS. Only its
+    digest and clear prefix are stored (knox), so the token is in this answer and nowhere else; the user's expired
+    tokens, and the oldest beyond API_TOKENS_PER_USER, are deleted. Audited as "auth.token" with the prefix."""
+    from knox.models import AuthToken
 
-    from portal.core.auth import api_token_expired
-
-    current = Token.objects.select_for_update().filter(user=user).first()
-    if current is not None and api_token_expired(current):
-        current.delete()
-    # get_or_create: a concurrent request for the same user may insert first; then its token is the one.
-    token, issued = Token.objects.get_or_create(user=user)
-    audit_record(actor=user, action="auth.token", obj=None, detail={"issued": issued})
+    tokens = AuthToken.objects.filter(user=user)
+    tokens.filter(expiry__lte=timezone.now()).delete()
+    keep = max(settings.API_TOKENS_PER_USER - 1, 0)
+    oldest = list(tokens.order_by("-created", "-digest").values_list("digest", flat=True)[keep:])
+    AuthToken.objects.filter(digest__in=oldest).delete()
+    instance, token = AuthToken.objects.create(user=user,
+                                               expiry=timedelta(hours=settings.API_TOKEN_LIFETIME_HOURS))
+    audit_record(actor=user, action="auth.token", obj=None, detail={
+        "issued": True, "prefix": instance.token_key, "expires_at": instance.expiry.isoformat()})
     return token
 
 

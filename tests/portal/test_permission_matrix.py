@@ -48,7 +48,8 @@ def _token_body(w, role):
 
 def _template_body(w, role):
     a = w.a
-    return {"environment": a.environment.pk, "name": "new-template", "ami_id": "ami-0fedcba9876543210",
+    # An image of tenant A's region in the sandbox (NEEDS_IMAGE): saving a template checks that it exists.
+    return {"environment": a.environment.pk, "name": "new-template", "ami_id": w.a.image_id,
             "instance_type": "t3.small", "subnet": a.subnet.pk, "security_group": a.security_group.pk}
 
 
@@ -216,6 +217,7 @@ NEEDS_AWS = {("environment-sync", "POST"), ("instance-start", "POST"), ("instanc
              ("settings-vmimport-role", "POST"),
              ("export-download", "GET"), ("settings-export", "PUT")}
 NEEDS_VCENTER = {("vcenter-vms", "GET")}
+NEEDS_IMAGE = {("template-list", "POST")}
 
 
 def discovered_endpoints() -> set[tuple[str, str]]:
@@ -259,6 +261,8 @@ def test_endpoint_answers_each_caller_as_expected(endpoint, world, api, request)
         for tenant in (world.a, world.b):
             configure(tenant.tenant)
         request.getfixturevalue("aws_instance_for")(world.a.instance)
+    if endpoint in NEEDS_IMAGE:
+        world.a.image_id = request.getfixturevalue("sandbox_image")
     if endpoint in NEEDS_VCENTER:
         request.getfixturevalue("vcenter_tenant_connection")(world.a.tenant)
     url = reverse(f"api:{name}", kwargs=kwargs_of(world) if kwargs_of else None)

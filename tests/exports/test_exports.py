@@ -175,3 +175,29 @@ def test_a_deployment_asking_for_longer_links_fails_the_deploy_check(settings):
     settings.EXPORT_DOWNLOAD_URL_SECONDS = 13 * 3600
     errors = [m for m in run_checks() if m.id == "exports.E001"]
     assert errors and "12 hours" in errors[0].msg
+
+
+def test_a_completed_exports_ova_outlives_its_row(ex, api):
+    """Issue 20: the history retention deletes a completed export's row after 90 days; the OVA in the customer's
+    bucket is the result, which the orphan sweep decides from the tag written at completion."""
+    import datetime
+
+    from portal.site.services import history_cleanup
+    from portal.site.sweep import orphan_sweep
+
+    task_id = _start(ex).json()["id"]
+    drive(task_id)
+    drive(task_id, ex.aws, seconds=35)
+    drive(task_id, ex.aws, seconds=30)
+    task = ExportTask.objects.get(pk=task_id)
+    assert task.state == ExportState.COMPLETED, task.status_message
+    assert task.s3_key in s3_keys(ex.aws, ex.bucket)[0]
+
+    long_ago = timezone.now() - datetime.timedelta(days=100)
+    ExportTask.objects.filter(pk=task_id).update(created_at=long_ago, finished_at=long_ago)
+    assert history_cleanup()[ex.a.tenant.pk]["export"] >= 1
+    assert not ExportTask.objects.filter(pk=task_id).exists()
+
+    removals = orphan_sweep(now=timezone.now() + datetime.timedelta(hours=7))
+    assert not [r for r in removals if task.s3_key in r.resource], removals
+    assert task.s3_key in s3_keys(ex.aws, ex.bucket)[0]

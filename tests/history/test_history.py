@@ -418,3 +418,21 @@ def test_audit_log_csv_neutralises_formulas(world, client):
     for name in FORMULAS:
         assert "'" + name in reprs, name
     assert not [cell for line in lines[1:] for cell in line if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_cleanup_keeps_a_completed_job_until_its_results_carry_the_result_tag(world):
+    """A job that completed before results were tagged keeps its row until the orphan sweep has tagged them:
+    without either, nothing would tell the sweep that its instance or OVA is not an orphan (issue 20)."""
+    a = world.a
+    old = timezone.now() - 100 * D
+    migration = _migration(a, created_at=old)
+    MigrationTask.objects.filter(pk=migration.pk).update(instance_id="i-0aaaaaaaaaaaaaaaa", results_tagged=False)
+    export = _export(a, created_at=old)
+    ExportTask.objects.filter(pk=export.pk).update(s3_bucket="b", s3_key="vms/x.ova", results_tagged=False)
+    history_cleanup()
+    assert MigrationTask.objects.filter(pk=migration.pk).exists() and ExportTask.objects.filter(pk=export.pk).exists()
+    MigrationTask.objects.filter(pk=migration.pk).update(results_tagged=True)
+    ExportTask.objects.filter(pk=export.pk).update(results_tagged=True)
+    history_cleanup()
+    assert not MigrationTask.objects.filter(pk=migration.pk).exists()
+    assert not ExportTask.objects.filter(pk=export.pk).exists()

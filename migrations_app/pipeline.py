@@ -532,8 +532,8 @@ class Runner:
         # The instance, its image and the image's snapshots are the customer's results: tagged before the job
         # completes, so no orphan sweep takes them for leftovers, even once the history retention deleted the row.
         image = aws.image_describe(credentials, region, task.image_id)
-        aws.resources_tag(credentials, region, [task.instance_id, task.image_id, *(image.snapshot_ids if image else ())],
-                          {RESULT_TAG: f"migration-{task.pk}", **_resource_tags(task)})
+        results = [task.instance_id, task.image_id, *(image.snapshot_ids if image else ())]
+        aws.resources_tag(credentials, region, results, {RESULT_TAG: f"migration-{task.pk}", **_resource_tags(task)})
         # The record and the completion commit together: a cancel that wins the race rolls the record back, so
         # a cancelled migration never leaves a row for the instance its cleanup terminates.
         with transaction.atomic():

@@ -2,8 +2,9 @@
 snapshots by a worker (state `deleting`, a durable step like any other).
 
 Images a template anywhere in the tenant still uses are kept and not counted (an image is the account's, and a
-template of another environment in the region may name it): deleting one would break the template. Once no template uses it, the next pass deletes it. A deletion AWS refused leaves the backup available
-and is tried again after an hour, not at every pass."""
+template of another environment in the region may name it): deleting one would break the template. Once no
+template uses it, the next pass deletes it. A deletion AWS refused leaves the backup available and is tried again
+after an hour, not at every pass."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ def _world_webhook(w):
     from portal.core.notifications.models import Webhook
 
     return Webhook.objects.get_or_create(tenant=w.a.tenant, name="world-hook", defaults={
-        "url": "http://127.0.0.1:9/hook", "secret": "whsec_world", "events": ["migration.failed"],
+        "url": "http://127.0.0.1:9/hook?token=world-t0ken", "secret": "whsec_world", "events": ["migration.failed"],
         "created_by": w.a.admin})[0]
 
 
@@ -284,3 +284,27 @@ def _json(body):
     import json
 
     return json.dumps(body) if body is not None else ""
+
+
+def test_what_each_caller_reads_of_webhooks_and_export_settings(world, api):
+    """Beyond the status codes: whoever may read a webhook never gets its signing secret, and only who manages it
+    gets its whole URL (auditors the scheme and host: tokens live in URLs); auditors read the export settings
+    exactly as administrators do."""
+    hook = _world_webhook(world)
+    urls = [reverse("api:webhook-list"), reverse("api:webhook-detail", kwargs={"pk": hook.pk})]
+    readers = set()
+    for role in ROLES:
+        client = api.as_user(actor(world, role))
+        for url in urls:
+            response = client.get(url)
+            if response.status_code != 200:
+                continue
+            text = response.content.decode()
+            assert "whsec_world" not in text and '"secret"' not in text, (role, url)
+            if "world-hook" in text:
+                readers.add(role)
+                assert ("world-t0ken" in text) == (role == "admin"), (role, url)
+    assert readers == {"admin", "auditor"}
+    export = {role: api.as_user(actor(world, role)).get(reverse("api:settings-export")) for role in ("admin", "auditor")}
+    assert export["admin"].status_code == export["auditor"].status_code == 200
+    assert export["admin"].json() == export["auditor"].json()

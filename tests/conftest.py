@@ -131,6 +131,15 @@ def aws_tenant_account(aws, settings):
     return configure
 
 
+@pytest.fixture
+def sandbox_image(world, aws, aws_tenant_account):
+    """Tenant A of the world with AWS access and an image registered in its region (us-east-1) of the sandbox: what
+    saving a template needs, since the portal checks that the template's image exists."""
+    aws_tenant_account(world.a.tenant)
+    return aws.client("ec2").register_image(Name="template-base", RootDeviceName="/dev/sda1", BlockDeviceMappings=[
+        {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}])["ImageId"]
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # The production hasher is deliberately slow; tests create dozens of users.

@@ -48,6 +48,9 @@ def portal(transactional_db, aws, vcenter, settings, live_server):
     s.vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
     ec2.create_subnet(VpcId=s.vpc_id, CidrBlock="10.20.1.0/24", AvailabilityZone="us-east-1a")
     ec2.create_security_group(VpcId=s.vpc_id, GroupName="web", Description="web servers")
+    # A template must name an image the tenant's account can see in the region (the portal asks AWS).
+    s.image_id = ec2.register_image(Name="web-base", RootDeviceName="/dev/sda1", EnaSupport=True, BlockDeviceMappings=[
+        {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}])["ImageId"]
     worker = Worker()
     try:
         yield s
@@ -148,7 +151,7 @@ def test_admin_user_and_auditor_journeys(portal, open_session):
     admin.axe("admin-templates-tab")
     page.get_by_role("button", name="New template").click()  # a link styled as a button
     page.get_by_label("Name", exact=True).fill("web-small")
-    page.get_by_label("AMI id").fill("ami-0123456789abcdef0")
+    page.get_by_label("AMI id").fill(s.image_id)
     page.get_by_label("Instance type").fill("t3.micro")
     page.get_by_label("Subnet").select_option(index=1)
     _choose(page.get_by_label("Security group"), "web")

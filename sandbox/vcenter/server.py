@@ -40,7 +40,7 @@ FAULT_SWITCHES = (
     "lease_init_seconds",  # float: how long new leases stay "initializing"
     "nfc_cut_count",  # int: nfc_cut_after_bytes cuts only the next N downloads (None = every download)
     "nfc_cut_reset",  # bool: a cut download ends with a TCP reset (ECONNRESET) instead of a close
-    "nfc_chunked",  # bool: disk downloads carry no Content-Length (chunked transfer encoding)
+    "nfc_content_length",  # bool: disk downloads carry a Content-Length (default: chunked, no length, as ESX)
     "session_expire_after_calls",  # int: after N more authenticated SOAP calls, the next one's session expires
 )
 

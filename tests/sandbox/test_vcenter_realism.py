@@ -15,7 +15,7 @@ import pytest
 from pyVim.connect import Disconnect
 from pyVmomi import SoapStubAdapter, vim
 
-from sandbox.vcenter.inventory import ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD
+from sandbox.vcenter.inventory import ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, CAROL, CAROL_PASSWORD, DAVE
 
 pytestmark = pytest.mark.vcenter
 
@@ -80,12 +80,10 @@ def test_disk_device_urls_carry_no_file_size_but_capacities_are_right(vcenter, a
     lease.HttpNfcLeaseComplete()
 
 
-def test_nfc_chunked_switch_sends_no_content_length(vcenter, admin):
+def test_disk_downloads_are_chunked_by_default_and_carry_a_length_on_request(vcenter, admin):
+    """ESX builds the stream as it sends it: no Content-Length unless the nfc_content_length switch is on."""
     lease = export_ready(admin, "web01")
     url, cookie = lease.info.deviceUrl[0].url, admin._stub.cookie
-    with get(vcenter, url, cookie, "HEAD") as resp:
-        assert int(resp.headers["Content-Length"]) == stream_size(vcenter, lease)  # default: a length
-    assert vcenter.set_faults(nfc_chunked=True)["nfc_chunked"] is True
     with get(vcenter, url, cookie, "HEAD") as resp:
         assert resp.headers["Content-Length"] is None
     with get(vcenter, url, cookie) as resp:
@@ -93,6 +91,11 @@ def test_nfc_chunked_switch_sends_no_content_length(vcenter, admin):
         assert resp.headers["Transfer-Encoding"] == "chunked"
         body = resp.read()
     assert len(body) == stream_size(vcenter, lease) and body[:4] == b"KDMV"
+    assert vcenter.set_faults(nfc_content_length=True)["nfc_content_length"] is True
+    with get(vcenter, url, cookie, "HEAD") as resp:
+        assert int(resp.headers["Content-Length"]) == stream_size(vcenter, lease)
+    with get(vcenter, url, cookie) as resp:
+        assert int(resp.headers["Content-Length"]) == len(resp.read())
     lease.HttpNfcLeaseComplete()
 
 
@@ -243,5 +246,29 @@ def test_export_and_lease_methods_for_an_exporter(vcenter):
         lease.HttpNfcLeaseProgress(percent=50)
         lease.HttpNfcLeaseComplete()
         assert lease.state == "done"
+    finally:
+        Disconnect(si)
+
+
+# --------------------------------------------------------------------------- group permissions
+
+
+def test_privilege_queries_count_groups_and_the_closest_permission(vcenter, admin):
+    """carol and dave are in VSPHERE.LOCAL\\LabExporters (VM Exporter on /DC0/vm/Lab); dave also holds ReadOnly
+    on lab-big01 itself, which is closer than the group's permission and so decides there."""
+    am = admin.content.authorizationManager
+    big, rdm = find_vm(admin, "lab-big01"), admin.content.searchIndex.FindByInventoryPath("DC0/vm/Lab/lab-rdm01")
+    res = am.HasUserPrivilegeOnEntities(entities=[big, rdm], userName=CAROL, privId=["VApp.Export"])
+    assert [r.privAvailability[0].isGranted for r in res] == [True, True]
+    res = am.HasUserPrivilegeOnEntities(entities=[big, rdm], userName="VSPHERE.LOCAL\\dave", privId=["VApp.Export"])
+    assert [r.privAvailability[0].isGranted for r in res] == [False, True]
+    [on_big] = am.FetchUserPrivilegeOnEntities(entities=[big], userName=DAVE)
+    assert "VApp.Export" not in on_big.privileges and "System.Read" in on_big.privileges
+    [on_web] = am.FetchUserPrivilegeOnEntities(entities=[find_vm(admin, "web01")], userName=CAROL)
+    assert "VApp.Export" not in on_web.privileges
+    si = vcenter.connect(CAROL, CAROL_PASSWORD)  # the group's permission lets carol export for real
+    try:
+        lease = export_ready(si, "lab-big01")
+        lease.HttpNfcLeaseAbort()
     finally:
         Disconnect(si)

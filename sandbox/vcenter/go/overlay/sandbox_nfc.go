@@ -144,7 +144,7 @@ func sbxServeNFC(w http.ResponseWriter, r *http.Request) {
 	faults := sbxFaults()
 	h := w.Header()
 	h.Set("Content-Type", "application/x-vnd.vmware-streamVmdk")
-	if !faults.NfcChunked {
+	if faults.NfcContentLength {
 		h.Set("Content-Length", strconv.FormatInt(disk.vmdk.size, 10))
 	}
 	if r.Method == http.MethodHead {

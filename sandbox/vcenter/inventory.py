@@ -29,7 +29,6 @@ DEFAULT_INVENTORY: dict = {
     "service_account": {"username": SERVICE_USER, "password": SERVICE_PASSWORD},
     "lease_timeout_seconds": 300,
     "lease_init_seconds": 0.3,
-    "device_url_host": "*",
     "enforce_export_privilege": True,
     "users": [
         {"name": ALICE, "password": ALICE_PASSWORD, "full_name": "Alice Exporter"},

@@ -272,27 +272,37 @@ def test_lease_info_and_device_url_fields(vcenter, si):
     lease.HttpNfcLeaseComplete()
 
 
-def test_https_device_url_carries_certificate_thumbprint(vcenter):
+def test_https_device_urls_name_the_esx_host_which_serves_them_with_its_own_certificate(vcenter):
+    """As vCenter does: the URL names the ESX host holding the VM, and sslThumbprint is that host's certificate,
+    not vCenter's; only that host's listener knows the ticket."""
     from pyVim.connect import Disconnect
 
     si = vcenter.connect(https=True)
     try:
         lease = export_ready(si, "web01")
         du = lease.info.deviceUrl[0]
+        host = find_vm(si, "web01").runtime.host.name
+        assert set(vcenter.esx_hosts) == {"esx01.sandbox.local", "esx02.sandbox.local"}
         url = urllib.parse.urlsplit(du.url)
-        assert (url.scheme, url.hostname, url.port) == ("https", "*", vcenter.https_port)
-        assert du.sslThumbprint == vcenter.thumbprint
-        pem = ssl.get_server_certificate((vcenter.host, vcenter.https_port))
-        sha1 = hashlib.sha1(ssl.PEM_cert_to_DER_cert(pem)).hexdigest().upper()
+        assert (url.scheme, url.hostname, url.port) == ("https", host, vcenter.esx_hosts[host]["https_port"])
+        assert du.sslThumbprint == vcenter.esx_hosts[host]["thumbprint"] != vcenter.thumbprint
+        pem = vcenter.esx_certificate_pem(host)
+        der = ssl.PEM_cert_to_DER_cert(pem)
+        sha1 = hashlib.sha1(der).hexdigest().upper()
         assert du.sslThumbprint == ":".join(sha1[i : i + 2] for i in range(0, 40, 2))
-        # pin the thumbprint instead of trusting a CA, as a real client would
-        ctx = ssl.create_default_context()
+        ctx = ssl.create_default_context(cadata=pem)  # the host's certificate names the host
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        req = urllib.request.Request(vcenter.device_url(du.url).replace("*", vcenter.host),
-                                     headers={"Cookie": cookie_of(si)}, method="HEAD")
+        cookie = {"Cookie": cookie_of(si)}
+        req = urllib.request.Request(vcenter.device_url(du.url), headers=cookie, method="HEAD")
         with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-            assert int(resp.headers["Content-Length"]) == stream_size(vcenter, lease)
+            assert resp.status == 200
+        other = next(name for name in vcenter.esx_hosts if name != host)
+        for port in (vcenter.https_port, vcenter.esx_hosts[other]["https_port"]):  # vCenter, the other host
+            elsewhere = f"https://{vcenter.host}:{port}{url.path}"
+            with pytest.raises(urllib.error.HTTPError) as exc:
+                urllib.request.urlopen(urllib.request.Request(elsewhere, headers=cookie), context=ctx, timeout=10)
+            assert exc.value.code == 404
         lease.HttpNfcLeaseComplete()
     finally:
         Disconnect(si)

@@ -46,8 +46,9 @@ type SandboxConfig struct {
 	EnforcePrivileges bool
 	LeaseTimeout      time.Duration
 	LeaseInit         time.Duration
-	// DeviceURLHost is the host part of lease device URLs: "*" (like vCenter),
-	// "esx" (the name of the VM's ESX host) or a literal host name.
+	// DeviceURLHost is the host part of lease device URLs: "" (the VM's ESX host
+	// over HTTPS, "*" over HTTP), "*", "esx" (the name of the VM's ESX host) or a
+	// literal host name.
 	DeviceURLHost string
 	// Thumbprint is the SHA-1 thumbprint of the HTTPS certificate ("AA:BB:..").
 	Thumbprint string
@@ -95,6 +96,8 @@ type sbxState struct {
 	counter   int64
 	httpPort  int
 	httpsPort int
+	// esx holds each ESX host's own NFC listener (SandboxServeHosts).
+	esx map[types.ManagedObjectReference]*sbxEsxEndpoint
 }
 
 var sbx *sbxState
@@ -104,9 +107,6 @@ func SandboxInstall(s *Service, cfg SandboxConfig) {
 	if cfg.LeaseTimeout <= 0 {
 		cfg.LeaseTimeout = 300 * time.Second
 	}
-	if cfg.DeviceURLHost == "" {
-		cfg.DeviceURLHost = "*"
-	}
 	sbx = &sbxState{
 		cfg:       cfg,
 		svc:       s,
@@ -114,6 +114,7 @@ func SandboxInstall(s *Service, cfg SandboxConfig) {
 		leases:    make(map[types.ManagedObjectReference]*sandboxLease),
 		leasedVMs: make(map[types.ManagedObjectReference]*sandboxLease),
 		disks:     make(map[string]SandboxDiskOptions),
+		esx:       make(map[types.ManagedObjectReference]*sbxEsxEndpoint),
 	}
 	sbxInstallAuthz()
 	sbxInstallFixes()

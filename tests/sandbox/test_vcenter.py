@@ -540,8 +540,10 @@ def test_export_vm_requires_vapp_export(vcenter):
         with pytest.raises(vim.fault.NoPermission) as exc:
             find_vm(bob, "web01").ExportVm()
         assert exc.value.privilegeId == "VApp.Export"
+        # alice cannot even list lab-big01 (no permission on it); by its moref, the export is refused
+        lab_big01 = vim.VirtualMachine(find_vm(bob, "lab-big01")._moId, alice._stub)
         with pytest.raises(vim.fault.NoPermission):
-            find_vm(alice, "lab-big01").ExportVm()
+            lab_big01.ExportVm()
         lease = find_vm(alice, "web01").ExportVm()
         assert wait_state(lease) == "ready"
         lease.HttpNfcLeaseComplete()

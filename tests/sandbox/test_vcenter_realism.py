@@ -272,3 +272,60 @@ def test_privilege_queries_count_groups_and_the_closest_permission(vcenter, admi
         lease.HttpNfcLeaseAbort()
     finally:
         Disconnect(si)
+
+
+# --------------------------------------------------------------------------- datastores, folders, visibility
+
+
+SEARCH = vim.host.DatastoreBrowser.SearchSpec()  # vcsim 0.24 panics on a search without a spec
+
+
+def test_datastore_browse_mkdir_and_folder_create_need_their_privileges(vcenter, admin, bob):
+    """ReadOnly (bob on /DC0) holds none of Datastore.Browse, Datastore.FileManagement, Folder.Create."""
+    dc = bob.content.rootFolder.childEntity[0]
+    ds = next(d for d in dc.datastore if d.name == "datastore1")
+    with pytest.raises(vim.fault.NoPermission) as exc:
+        ds.browser.SearchDatastore_Task(datastorePath="[datastore1]", searchSpec=SEARCH)
+    assert (exc.value.privilegeId, exc.value.object) == ("Datastore.Browse", ds)
+    with pytest.raises(vim.fault.NoPermission) as exc:
+        ds.browser.SearchDatastoreSubFolders_Task(datastorePath="[datastore1]", searchSpec=SEARCH)
+    assert exc.value.privilegeId == "Datastore.Browse"
+    with pytest.raises(vim.fault.NoPermission) as exc:
+        bob.content.fileManager.MakeDirectory(name="[datastore1] bob-dir", datacenter=dc)
+    assert (exc.value.privilegeId, exc.value.object) == ("Datastore.FileManagement", ds)
+    with pytest.raises(vim.fault.NoPermission) as exc:
+        dc.vmFolder.CreateFolder("bob-folder")
+    assert (exc.value.privilegeId, exc.value.object) == ("Folder.Create", dc.vmFolder)
+
+    admin_dc = admin.content.rootFolder.childEntity[0]
+    admin_ds = next(d for d in admin_dc.datastore if d.name == "datastore1")
+    search = admin_ds.browser.SearchDatastore_Task(datastorePath="[datastore1]", searchSpec=SEARCH)
+    assert wait_task(search) == "success"
+    admin.content.fileManager.MakeDirectory(name="[datastore1] admin-dir", datacenter=admin_dc)
+    folder = admin_dc.vmFolder.CreateFolder("admin-folder")
+    assert folder.name == "admin-folder" and "bob-folder" not in [f.name for f in admin_dc.vmFolder.childEntity]
+    assert wait_task(folder.Destroy_Task()) == "success"
+
+
+def listed(si, kind) -> set[str]:
+    view = si.content.viewManager.CreateContainerView(si.content.rootFolder, [kind], True)
+    try:
+        return {obj.name for obj in view.view}
+    finally:
+        view.Destroy()
+
+
+def test_container_views_leave_out_what_the_user_may_not_see(vcenter, admin, bob):
+    assert listed(admin, vim.VirtualMachine) == listed(bob, vim.VirtualMachine) == {
+        "web01", "db01", "win01", "lab-rdm01", "lab-big01"}
+    for user, password, vms, folders in (
+            (ALICE, ALICE_PASSWORD, {"web01", "db01", "win01"}, {"vm", "Production", "Linux"}),
+            (CAROL, CAROL_PASSWORD, {"lab-rdm01", "lab-big01"}, {"vm", "Lab"})):
+        si = vcenter.connect(user, password)
+        try:
+            assert listed(si, vim.VirtualMachine) == vms
+            assert listed(si, vim.Folder) == folders  # the parents of what the user sees show as the way there
+            assert listed(si, vim.Datacenter) == {"DC0"}
+            assert listed(si, vim.HostSystem) == listed(si, vim.Datastore) == set()
+        finally:
+            Disconnect(si)

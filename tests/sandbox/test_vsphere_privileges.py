@@ -44,3 +44,14 @@ def test_user_permissions_still_decide(vc):
     assert "VApp.Export" not in vc.privileges_of(vc.vms["lab-big01"], "VSPHERE.LOCAL\\alice")
     assert "VApp.Export" not in vc.privileges_of(vc.vms["web01"], "VSPHERE.LOCAL\\bob")
     assert vc.privileges_of(vc.vms["web01"], "VSPHERE.LOCAL\\nobody") == set()
+
+
+def test_a_service_account_lists_only_the_vms_it_may_see(vcenter):
+    """vCenter leaves out what the account holds no permission on; the portal offers no VM it could not read."""
+    from sandbox.vcenter.inventory import ALICE, ALICE_PASSWORD, CAROL, CAROL_PASSWORD
+
+    for user, password, expected in ((ALICE, ALICE_PASSWORD, ["db01", "web01", "win01"]),
+                                     (CAROL, CAROL_PASSWORD, ["lab-big01", "lab-rdm01"])):
+        with session(VCenterConnection(url=vcenter.url, username=user, password=password,
+                                       outbound=LOOPBACK_HTTP)) as vc:
+            assert [vm.name for vm in vc.list_vms()] == expected

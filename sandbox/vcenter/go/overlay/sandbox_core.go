@@ -117,6 +117,7 @@ func SandboxInstall(s *Service, cfg SandboxConfig) {
 		esx:       make(map[types.ManagedObjectReference]*sbxEsxEndpoint),
 	}
 	sbxInstallAuthz()
+	sbxInstallViews()
 	sbxInstallFixes()
 	go sbxReaper()
 }

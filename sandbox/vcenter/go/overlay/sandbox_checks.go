@@ -112,6 +112,8 @@ func sbxRequiredPrivileges(method *Method) [][2]interface{} {
 		need(root, "Authorization.ModifyRoles")
 	case *types.MergePermissions:
 		need(root, "Authorization.ReassignRolePermissions")
+	case *types.CreateDescriptor:
+		need(req.Obj, "VApp.Export")
 	case *types.CreateFolder:
 		need(req.This, "Folder.Create")
 	case *types.SearchDatastore_Task:

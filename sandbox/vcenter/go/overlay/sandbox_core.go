@@ -118,6 +118,7 @@ func SandboxInstall(s *Service, cfg SandboxConfig) {
 	}
 	sbxInstallAuthz()
 	sbxInstallViews()
+	sbxInstallOvf()
 	sbxInstallFixes()
 	go sbxReaper()
 }

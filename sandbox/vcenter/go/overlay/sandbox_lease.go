@@ -552,7 +552,14 @@ func sbxLeasesJSON() []map[string]interface{} {
 				"capacity_bytes": d.vmdk.capacityBytes, "stream_bytes": d.vmdk.size,
 			})
 		}
+		servedBy := "vcenter"
+		sbx.mu.Lock()
+		if ep := sbx.esx[l.servedBy]; ep != nil {
+			servedBy = ep.name
+		}
+		sbx.mu.Unlock()
 		out = append(out, map[string]interface{}{
+			"served_by":    servedBy,
 			"id":           l.Self.Value,
 			"ticket":       l.ticket,
 			"vm":           l.vm.Value,

@@ -329,3 +329,20 @@ def test_container_views_leave_out_what_the_user_may_not_see(vcenter, admin, bob
             assert listed(si, vim.HostSystem) == listed(si, vim.Datastore) == set()
         finally:
             Disconnect(si)
+
+
+def test_on_one_entity_the_users_own_permission_beats_its_groups(vcenter, admin):
+    """vSphere Security: "Permissions defined explicitly for the user on an object take precedence over all group
+    permissions on that same object." Here a ReadOnly user permission for carol beside her group's on Lab."""
+    am = admin.content.authorizationManager
+    lab = find_vm(admin, "lab-big01").parent
+    read_only = next(r.roleId for r in am.roleList if r.name == "ReadOnly")
+    am.SetEntityPermissions(entity=lab, permission=[vim.AuthorizationManager.Permission(
+        principal="VSPHERE.LOCAL\\carol", group=False, roleId=read_only, propagate=True)])
+    try:
+        [result] = am.FetchUserPrivilegeOnEntities(entities=[find_vm(admin, "lab-big01")], userName=CAROL)
+        assert "VApp.Export" not in result.privileges and "System.Read" in result.privileges
+    finally:
+        am.RemoveEntityPermission(entity=lab, user="VSPHERE.LOCAL\\carol", isGroup=False)
+    [result] = am.FetchUserPrivilegeOnEntities(entities=[find_vm(admin, "lab-big01")], userName=CAROL)
+    assert "VApp.Export" in result.privileges

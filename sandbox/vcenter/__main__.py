@@ -15,7 +15,8 @@ import signal
 import sys
 import threading
 
-from .inventory import ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, default_inventory
+from .inventory import (ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, CAROL, CAROL_PASSWORD, DAVE, DAVE_PASSWORD,
+                        default_inventory)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,15 +57,20 @@ def main(argv: list[str] | None = None) -> int:
     info = {
         "url": vc.url, "host": vc.host, "port": vc.port, "username": vc.username, "password": vc.password,
         "https_url": vc.https_url, "thumbprint": vc.thumbprint, "control_url": vc.control_url,
+        "esx_hosts": vc.esx_hosts,
     }
     print(json.dumps(info), flush=True)
+    esx = ", ".join(f"{name}:{h['https_port']}" for name, h in vc.esx_hosts.items())
     print(f"""
 vCenter sandbox ready
   SOAP (HTTP):   {vc.url}
   SOAP (HTTPS):  {vc.https_url or '-'}   thumbprint {vc.thumbprint or '-'}
+  ESX NFC:       {esx or '-'}   (HTTPS leases name these hosts: resolve them to {vc.host})
   login:         {vc.username} / {vc.password}
   users:         {ALICE} / {ALICE_PASSWORD} (VApp.Export on /DC0/vm/Production)
-                 {BOB} / {BOB_PASSWORD} (ReadOnly, no VApp.Export)   [default inventory]
+                 {BOB} / {BOB_PASSWORD} (ReadOnly, no VApp.Export)
+                 {CAROL} / {CAROL_PASSWORD}, {DAVE} / {DAVE_PASSWORD} (VApp.Export on Lab through a group;
+                 dave not on lab-big01)   [default inventory]
   faults:        curl -X POST {vc.control_url}/faults -d '{{"nfc_bytes_per_second": 5000000}}'
                  curl -X DELETE {vc.control_url}/faults
   leases:        curl {vc.control_url}/leases

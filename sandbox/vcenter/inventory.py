@@ -14,6 +14,12 @@ ALICE = "alice@vsphere.local"
 ALICE_PASSWORD = "Alice-Passw0rd!"
 BOB = "bob@vsphere.local"
 BOB_PASSWORD = "Bob-Passw0rd!"
+# carol and dave may export only through their group, as most vCenters grant (SSO / Active Directory groups)
+CAROL = "carol@vsphere.local"
+CAROL_PASSWORD = "Carol-Passw0rd!"
+DAVE = "dave@vsphere.local"
+DAVE_PASSWORD = "Dave-Passw0rd!"
+LAB_EXPORTERS = "VSPHERE.LOCAL\\LabExporters"
 
 EXPORT_ROLE = "VM Exporter"
 
@@ -23,13 +29,14 @@ DEFAULT_INVENTORY: dict = {
     "service_account": {"username": SERVICE_USER, "password": SERVICE_PASSWORD},
     "lease_timeout_seconds": 300,
     "lease_init_seconds": 0.3,
-    "device_url_host": "*",
     "enforce_export_privilege": True,
     "users": [
         {"name": ALICE, "password": ALICE_PASSWORD, "full_name": "Alice Exporter"},
         {"name": BOB, "password": BOB_PASSWORD, "full_name": "Bob Viewer"},
+        {"name": CAROL, "password": CAROL_PASSWORD, "full_name": "Carol Lab Exporter"},
+        {"name": DAVE, "password": DAVE_PASSWORD, "full_name": "Dave Lab Exporter"},
     ],
-    "groups": [],
+    "groups": [{"name": LAB_EXPORTERS, "members": [CAROL, DAVE]}],
     "roles": [
         {"name": EXPORT_ROLE, "privileges": ["VApp.Export", "VirtualMachine.Provisioning.GetVmFiles"]},
     ],
@@ -38,6 +45,11 @@ DEFAULT_INVENTORY: dict = {
         {"entity": "/DC0/vm/Production", "principal": "VSPHERE.LOCAL\\alice", "role": EXPORT_ROLE, "propagate": True},
         # bob: can see the datacenter, but has no VApp.Export anywhere
         {"entity": "/DC0", "principal": "VSPHERE.LOCAL\\bob", "role": "ReadOnly", "propagate": True},
+        # carol and dave: VApp.Export on the Lab folder through their group only
+        {"entity": "/DC0/vm/Lab", "principal": LAB_EXPORTERS, "group": True, "role": EXPORT_ROLE, "propagate": True},
+        # dave: a user permission on lab-big01 itself, closer than the group's, with a role lacking VApp.Export
+        {"entity": "/DC0/vm/Lab/lab-big01", "principal": "VSPHERE.LOCAL\\dave", "role": "ReadOnly",
+         "propagate": True},
     ],
     "datacenters": [
         {

@@ -40,7 +40,7 @@ FAULT_SWITCHES = (
     "lease_init_seconds",  # float: how long new leases stay "initializing"
     "nfc_cut_count",  # int: nfc_cut_after_bytes cuts only the next N downloads (None = every download)
     "nfc_cut_reset",  # bool: a cut download ends with a TCP reset (ECONNRESET) instead of a close
-    "nfc_chunked",  # bool: disk downloads carry no Content-Length (chunked transfer encoding)
+    "nfc_content_length",  # bool: disk downloads carry a Content-Length (default: chunked, no length, as ESX)
     "session_expire_after_calls",  # int: after N more authenticated SOAP calls, the next one's session expires
 )
 
@@ -86,6 +86,8 @@ class VCenterSandbox:
     https_url: str | None = None
     https_port: int | None = None
     thumbprint: str | None = None
+    # {ESX host name: {"https_port", "thumbprint"}}: each host's own NFC listener (with HTTPS)
+    esx_hosts: dict = field(default_factory=dict)
     api_version: str = ""
     inventory: dict = field(default_factory=dict, repr=False)
     log_path: Path | None = None
@@ -212,8 +214,25 @@ class VCenterSandbox:
         return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2)).upper()
 
     def device_url(self, url: str) -> str:
-        """Replace the ``*`` host of a lease device URL with the sandbox host (as real clients do)."""
-        return url.replace("*", self.host, 1)
+        """Replace the ``*`` host of a lease device URL with the sandbox host (as real clients do), and an ESX
+        host's name with the loopback address its listener is on (what the tests' resolver answers)."""
+        import urllib.parse
+
+        parts = urllib.parse.urlsplit(url)
+        if parts.hostname == "*" or (parts.hostname or "") in self.esx_hosts:
+            return parts._replace(netloc=f"{self.host}:{parts.port}" if parts.port else self.host).geturl()
+        return url
+
+    def esx_addresses(self) -> dict[str, str]:
+        """{ESX host name: the address its NFC listener is on}: what a test's resolver answers for the hosts that
+        lease device URLs name (nothing outside the test resolves them)."""
+        return {name: self.host for name in self.esx_hosts}
+
+    def esx_certificate_pem(self, name: str) -> str:
+        """The ESX host's own certificate, PEM, read from its listener."""
+        import ssl
+
+        return ssl.get_server_certificate((self.host, self.esx_hosts[name]["https_port"]), timeout=10)
 
 
 def _wait_ready(proc: subprocess.Popen, timeout: float, log_path: Path | None) -> dict:
@@ -317,6 +336,7 @@ def start_vcenter(inventory: dict | None = None, **options: Any) -> VCenterSandb
         https_url=ready.get("https_url"),
         https_port=ready.get("https_port"),
         thumbprint=ready.get("thumbprint"),
+        esx_hosts=ready.get("esx_hosts") or {},
         api_version=ready.get("api_version", ""),
         inventory=inv,
         log_path=log_path,

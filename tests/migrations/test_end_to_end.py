@@ -40,3 +40,24 @@ def test_happy_path_two_disks(setup, start_migration, api):
                       "migration.launching", "migration.completed"]
     detail = api.as_user(s.alice).get(reverse("api:migration-detail", kwargs={"pk": task.pk})).json()
     assert detail["instance_id"] == task.instance_id and detail["upload_percent"] == 100
+
+
+def test_happy_path_over_https_with_the_disks_from_the_esx_host(setup, start_migration, monkeypatch):
+    """As with a real vCenter: SOAP to vCenter pinned to its thumbprint, the disks from the ESX host that holds the
+    VM, by the name the lease gives (resolved by the test's resolver), pinned to the host's own thumbprint."""
+    from portal.core.models import TenantVCenter
+    from tests.security.peers import FakeDns
+
+    s = setup
+    s.aws.set_speed(200)
+    dns = FakeDns(monkeypatch, {name: [[address]] for name, address in s.vcenter.esx_addresses().items()})
+    TenantVCenter.objects.filter(tenant=s.tenant).update(url=s.vcenter.https_url, thumbprint=s.vcenter.thumbprint)
+    response = start_migration(s, s.alice, "web01")
+    assert response.status_code == 201, response.content
+    drive(response.json()["id"])
+    task = MigrationTask.objects.get(pk=response.json()["id"])
+    assert task.state == "completed", task.status_message
+    [lease] = s.vcenter.leases()
+    host = next(name for name in s.vcenter.esx_hosts if dns.count(name))
+    assert lease["state"] == "done" and lease["served_by"] == host and lease["downloads"] >= 1
+    assert task.disks[0]["stream_bytes"] == lease["disks"][0]["stream_bytes"]  # all of it, without a length

@@ -125,6 +125,40 @@ def test_user_without_the_vcenter_export_privilege(setup, api):
     assert row.detail["reason"] == "no_vcenter_privilege"
 
 
+def _vcenter_user(s, username, principal):
+    from environments import services as env_services
+    from environments.choices import EnvironmentRole
+    from portal.core import services
+    from tests.migrations.conftest import PASSWORD
+
+    user = services.user_create(actor=None, tenant=s.tenant, username=username, role="user", password=PASSWORD,
+                                vcenter_principal=principal)
+    env_services.environment_grant(actor=s.admin, environment=s.environment, principal=user,
+                                   role=EnvironmentRole.GENERAL)
+    return user
+
+
+def test_a_user_allowed_only_through_a_vcenter_group_may_migrate(setup, api):
+    """carol holds no permission of her own: VApp.Export on the Lab VMs comes from her group, LabExporters."""
+    s = setup
+    carol = _vcenter_user(s, "carol", "VSPHERE.LOCAL\\carol")
+    token = _token(api, s, carol, "lab-big01")
+    response = _post(api, carol, _request(s, "lab-big01", token))
+    assert response.status_code == 201, response.content
+
+
+def test_a_closer_user_permission_without_the_privilege_overrides_the_group(setup, api):
+    """dave is in LabExporters too, but his own ReadOnly permission on lab-big01 is closer than the group's."""
+    s = setup
+    dave = _vcenter_user(s, "dave", "VSPHERE.LOCAL\\dave")
+    token = _token(api, s, dave, "lab-big01")
+    response = _post(api, dave, _request(s, "lab-big01", token))
+    assert response.status_code == 403
+    assert _detail(response) == "Your vCenter account VSPHERE.LOCAL\\dave does not hold the VApp.Export " \
+                                "privilege on lab-big01."
+    assert not MigrationTask.objects.filter(vm_moref=s.vms["lab-big01"].moref).exists()
+
+
 def test_connector_updating_refuses_new_migrations(setup, api):
     s = setup
     TenantVCenter.objects.filter(tenant=s.tenant).update(connector_updating=True)

@@ -84,10 +84,10 @@ def open_disk(vc, url: str, cookie: str | None):
     return urllib.request.urlopen(req, timeout=30)
 
 
-def download(vc, url: str, cookie: str, dest=None) -> tuple[int, int]:
-    """Returns (Content-Length, bytes read); writes to dest when given."""
+def download(vc, url: str, cookie: str, dest=None) -> tuple[int | None, int]:
+    """Returns (Content-Length, None when chunked, as by default; bytes read); writes to dest when given."""
     with open_disk(vc, url, cookie) as resp:
-        length = int(resp.headers["Content-Length"])
+        length = int(resp.headers["Content-Length"]) if resp.headers["Content-Length"] else None
         n = 0
         out = open(dest, "wb") if dest else None
         try:
@@ -272,27 +272,37 @@ def test_lease_info_and_device_url_fields(vcenter, si):
     lease.HttpNfcLeaseComplete()
 
 
-def test_https_device_url_carries_certificate_thumbprint(vcenter):
+def test_https_device_urls_name_the_esx_host_which_serves_them_with_its_own_certificate(vcenter):
+    """As vCenter does: the URL names the ESX host holding the VM, and sslThumbprint is that host's certificate,
+    not vCenter's; only that host's listener knows the ticket."""
     from pyVim.connect import Disconnect
 
     si = vcenter.connect(https=True)
     try:
         lease = export_ready(si, "web01")
         du = lease.info.deviceUrl[0]
+        host = find_vm(si, "web01").runtime.host.name
+        assert set(vcenter.esx_hosts) == {"esx01.sandbox.local", "esx02.sandbox.local"}
         url = urllib.parse.urlsplit(du.url)
-        assert (url.scheme, url.hostname, url.port) == ("https", "*", vcenter.https_port)
-        assert du.sslThumbprint == vcenter.thumbprint
-        pem = ssl.get_server_certificate((vcenter.host, vcenter.https_port))
-        sha1 = hashlib.sha1(ssl.PEM_cert_to_DER_cert(pem)).hexdigest().upper()
+        assert (url.scheme, url.hostname, url.port) == ("https", host, vcenter.esx_hosts[host]["https_port"])
+        assert du.sslThumbprint == vcenter.esx_hosts[host]["thumbprint"] != vcenter.thumbprint
+        pem = vcenter.esx_certificate_pem(host)
+        der = ssl.PEM_cert_to_DER_cert(pem)
+        sha1 = hashlib.sha1(der).hexdigest().upper()
         assert du.sslThumbprint == ":".join(sha1[i : i + 2] for i in range(0, 40, 2))
-        # pin the thumbprint instead of trusting a CA, as a real client would
-        ctx = ssl.create_default_context()
+        ctx = ssl.create_default_context(cadata=pem)  # the host's certificate names the host
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        req = urllib.request.Request(vcenter.device_url(du.url).replace("*", vcenter.host),
-                                     headers={"Cookie": cookie_of(si)}, method="HEAD")
+        cookie = {"Cookie": cookie_of(si)}
+        req = urllib.request.Request(vcenter.device_url(du.url), headers=cookie, method="HEAD")
         with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-            assert int(resp.headers["Content-Length"]) == stream_size(vcenter, lease)
+            assert resp.status == 200
+        other = next(name for name in vcenter.esx_hosts if name != host)
+        for port in (vcenter.https_port, vcenter.esx_hosts[other]["https_port"]):  # vCenter, the other host
+            elsewhere = f"https://{vcenter.host}:{port}{url.path}"
+            with pytest.raises(urllib.error.HTTPError) as exc:
+                urllib.request.urlopen(urllib.request.Request(elsewhere, headers=cookie), context=ctx, timeout=10)
+            assert exc.value.code == 404
         lease.HttpNfcLeaseComplete()
     finally:
         Disconnect(si)
@@ -303,7 +313,7 @@ def test_download_is_a_valid_stream_optimized_vmdk(vcenter, si, tmp_path):
     du = lease.info.deviceUrl[0]
     dest = tmp_path / "web01.vmdk"
     length, n = download(vcenter, du.url, cookie_of(si), dest)
-    assert length == n == stream_size(vcenter, lease) == dest.stat().st_size
+    assert length is None and n == stream_size(vcenter, lease) == dest.stat().st_size
     lease.HttpNfcLeaseProgress(percent=100)
     lease.HttpNfcLeaseComplete()
 
@@ -342,7 +352,7 @@ def test_used_fraction_leaves_sparse_grains(vcenter, si, tmp_path):
     du = lease.info.deviceUrl[1]  # 41000 KiB (2 grain tables, partial last grain), used_fraction 0.5
     dest = tmp_path / "db01-1.vmdk"
     length, n = download(vcenter, du.url, cookie_of(si), dest)
-    assert length == n == stream_size(vcenter, lease, 1)
+    assert length is None and n == stream_size(vcenter, lease, 1)
     lease.HttpNfcLeaseComplete()
     raw = tmp_path / "db01-1.raw"
     subprocess.run(["qemu-img", "convert", "-O", "raw", str(dest), str(raw)], check=True)
@@ -503,13 +513,15 @@ def test_set_entity_permissions_is_inherited_only_when_propagating(vcenter, si):
     try:
         am.SetEntityPermissions(entity=lab, permission=[
             vim.AuthorizationManager.Permission(principal=bob, group=False, roleId=role_id, propagate=False)])
-        assert [p.principal for p in am.RetrieveEntityPermissions(entity=lab, inherited=False)] == [bob]
+        # (LabExporters' group permission on Lab stays beside bob's)
+        own = am.RetrieveEntityPermissions(entity=lab, inherited=False)
+        assert [p.principal for p in own if not p.group] == [bob]
         assert "VApp.Export" not in effective_privileges(si, lab_vm, BOB)
 
         # same principal again: updated in place (merge), now propagating to the VMs below
         am.SetEntityPermissions(entity=lab, permission=[
             vim.AuthorizationManager.Permission(principal=bob, group=False, roleId=role_id, propagate=True)])
-        own = am.RetrieveEntityPermissions(entity=lab, inherited=False)
+        own = [p for p in am.RetrieveEntityPermissions(entity=lab, inherited=False) if not p.group]
         assert len(own) == 1 and own[0].propagate and own[0].entity == lab
         assert "VApp.Export" in effective_privileges(si, lab_vm, BOB)
         res = am.HasUserPrivilegeOnEntities(entities=[lab_vm], userName=BOB, privId=["VApp.Export"])
@@ -528,8 +540,10 @@ def test_export_vm_requires_vapp_export(vcenter):
         with pytest.raises(vim.fault.NoPermission) as exc:
             find_vm(bob, "web01").ExportVm()
         assert exc.value.privilegeId == "VApp.Export"
+        # alice cannot even list lab-big01 (no permission on it); by its moref, the export is refused
+        lab_big01 = vim.VirtualMachine(find_vm(bob, "lab-big01")._moId, alice._stub)
         with pytest.raises(vim.fault.NoPermission):
-            find_vm(alice, "lab-big01").ExportVm()
+            lab_big01.ExportVm()
         lease = find_vm(alice, "web01").ExportVm()
         assert wait_state(lease) == "ready"
         lease.HttpNfcLeaseComplete()
@@ -563,7 +577,7 @@ def test_fault_esx_host_unresolvable(vcenter, si):
 
 
 def test_fault_nfc_stream_cut(vcenter, si):
-    vcenter.set_faults(nfc_cut_after_bytes=300_000)
+    vcenter.set_faults(nfc_cut_after_bytes=300_000, nfc_content_length=True)
     lease = export_ready(si, "web01")
     du = lease.info.deviceUrl[0]
     with open_disk(vcenter, du.url, cookie_of(si)) as resp:
@@ -581,7 +595,7 @@ def test_fault_nfc_stream_cut(vcenter, si):
         r = requests.get(vcenter.device_url(du.url), headers={"Cookie": cookie_of(si)}, stream=True, timeout=10)
         for _ in r.iter_content(65536):
             pass
-    vcenter.clear_faults()
+    vcenter.set_faults(nfc_cut_after_bytes=None)
     length, n = download(vcenter, du.url, cookie_of(si))  # the lease is still usable: retry succeeds
     assert n == length == stream_size(vcenter, lease)
     lease.HttpNfcLeaseComplete()
@@ -617,7 +631,7 @@ def test_fault_lease_error_after_n_seconds_breaks_running_download(vcenter, si):
     t0 = time.monotonic()
     vcenter.set_faults(lease_error_after_seconds=0.5)  # applies to the active lease too
     got = 0
-    with resp:
+    with pytest.raises(IncompleteRead), resp:  # chunked: the missing last chunk tells the reader
         while chunk := resp.read(65536):
             got += len(chunk)
     assert lease.state == "error"

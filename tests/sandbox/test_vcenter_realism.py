@@ -15,7 +15,7 @@ import pytest
 from pyVim.connect import Disconnect
 from pyVmomi import SoapStubAdapter, vim
 
-from sandbox.vcenter.inventory import ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD
+from sandbox.vcenter.inventory import ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, CAROL, CAROL_PASSWORD, DAVE
 
 pytestmark = pytest.mark.vcenter
 
@@ -80,12 +80,10 @@ def test_disk_device_urls_carry_no_file_size_but_capacities_are_right(vcenter, a
     lease.HttpNfcLeaseComplete()
 
 
-def test_nfc_chunked_switch_sends_no_content_length(vcenter, admin):
+def test_disk_downloads_are_chunked_by_default_and_carry_a_length_on_request(vcenter, admin):
+    """ESX builds the stream as it sends it: no Content-Length unless the nfc_content_length switch is on."""
     lease = export_ready(admin, "web01")
     url, cookie = lease.info.deviceUrl[0].url, admin._stub.cookie
-    with get(vcenter, url, cookie, "HEAD") as resp:
-        assert int(resp.headers["Content-Length"]) == stream_size(vcenter, lease)  # default: a length
-    assert vcenter.set_faults(nfc_chunked=True)["nfc_chunked"] is True
     with get(vcenter, url, cookie, "HEAD") as resp:
         assert resp.headers["Content-Length"] is None
     with get(vcenter, url, cookie) as resp:
@@ -93,6 +91,11 @@ def test_nfc_chunked_switch_sends_no_content_length(vcenter, admin):
         assert resp.headers["Transfer-Encoding"] == "chunked"
         body = resp.read()
     assert len(body) == stream_size(vcenter, lease) and body[:4] == b"KDMV"
+    assert vcenter.set_faults(nfc_content_length=True)["nfc_content_length"] is True
+    with get(vcenter, url, cookie, "HEAD") as resp:
+        assert int(resp.headers["Content-Length"]) == stream_size(vcenter, lease)
+    with get(vcenter, url, cookie) as resp:
+        assert int(resp.headers["Content-Length"]) == len(resp.read())
     lease.HttpNfcLeaseComplete()
 
 
@@ -245,3 +248,101 @@ def test_export_and_lease_methods_for_an_exporter(vcenter):
         assert lease.state == "done"
     finally:
         Disconnect(si)
+
+
+# --------------------------------------------------------------------------- group permissions
+
+
+def test_privilege_queries_count_groups_and_the_closest_permission(vcenter, admin):
+    """carol and dave are in VSPHERE.LOCAL\\LabExporters (VM Exporter on /DC0/vm/Lab); dave also holds ReadOnly
+    on lab-big01 itself, which is closer than the group's permission and so decides there."""
+    am = admin.content.authorizationManager
+    big, rdm = find_vm(admin, "lab-big01"), admin.content.searchIndex.FindByInventoryPath("DC0/vm/Lab/lab-rdm01")
+    res = am.HasUserPrivilegeOnEntities(entities=[big, rdm], userName=CAROL, privId=["VApp.Export"])
+    assert [r.privAvailability[0].isGranted for r in res] == [True, True]
+    res = am.HasUserPrivilegeOnEntities(entities=[big, rdm], userName="VSPHERE.LOCAL\\dave", privId=["VApp.Export"])
+    assert [r.privAvailability[0].isGranted for r in res] == [False, True]
+    [on_big] = am.FetchUserPrivilegeOnEntities(entities=[big], userName=DAVE)
+    assert "VApp.Export" not in on_big.privileges and "System.Read" in on_big.privileges
+    [on_web] = am.FetchUserPrivilegeOnEntities(entities=[find_vm(admin, "web01")], userName=CAROL)
+    assert "VApp.Export" not in on_web.privileges
+    si = vcenter.connect(CAROL, CAROL_PASSWORD)  # the group's permission lets carol export for real
+    try:
+        lease = export_ready(si, "lab-big01")
+        lease.HttpNfcLeaseAbort()
+    finally:
+        Disconnect(si)
+
+
+# --------------------------------------------------------------------------- datastores, folders, visibility
+
+
+SEARCH = vim.host.DatastoreBrowser.SearchSpec()  # vcsim 0.24 panics on a search without a spec
+
+
+def test_datastore_browse_mkdir_and_folder_create_need_their_privileges(vcenter, admin, bob):
+    """ReadOnly (bob on /DC0) holds none of Datastore.Browse, Datastore.FileManagement, Folder.Create."""
+    dc = bob.content.rootFolder.childEntity[0]
+    ds = next(d for d in dc.datastore if d.name == "datastore1")
+    with pytest.raises(vim.fault.NoPermission) as exc:
+        ds.browser.SearchDatastore_Task(datastorePath="[datastore1]", searchSpec=SEARCH)
+    assert (exc.value.privilegeId, exc.value.object) == ("Datastore.Browse", ds)
+    with pytest.raises(vim.fault.NoPermission) as exc:
+        ds.browser.SearchDatastoreSubFolders_Task(datastorePath="[datastore1]", searchSpec=SEARCH)
+    assert exc.value.privilegeId == "Datastore.Browse"
+    with pytest.raises(vim.fault.NoPermission) as exc:
+        bob.content.fileManager.MakeDirectory(name="[datastore1] bob-dir", datacenter=dc)
+    assert (exc.value.privilegeId, exc.value.object) == ("Datastore.FileManagement", ds)
+    with pytest.raises(vim.fault.NoPermission) as exc:
+        dc.vmFolder.CreateFolder("bob-folder")
+    assert (exc.value.privilegeId, exc.value.object) == ("Folder.Create", dc.vmFolder)
+
+    admin_dc = admin.content.rootFolder.childEntity[0]
+    admin_ds = next(d for d in admin_dc.datastore if d.name == "datastore1")
+    search = admin_ds.browser.SearchDatastore_Task(datastorePath="[datastore1]", searchSpec=SEARCH)
+    assert wait_task(search) == "success"
+    admin.content.fileManager.MakeDirectory(name="[datastore1] admin-dir", datacenter=admin_dc)
+    folder = admin_dc.vmFolder.CreateFolder("admin-folder")
+    assert folder.name == "admin-folder" and "bob-folder" not in [f.name for f in admin_dc.vmFolder.childEntity]
+    assert wait_task(folder.Destroy_Task()) == "success"
+
+
+def listed(si, kind) -> set[str]:
+    view = si.content.viewManager.CreateContainerView(si.content.rootFolder, [kind], True)
+    try:
+        return {obj.name for obj in view.view}
+    finally:
+        view.Destroy()
+
+
+def test_container_views_leave_out_what_the_user_may_not_see(vcenter, admin, bob):
+    assert listed(admin, vim.VirtualMachine) == listed(bob, vim.VirtualMachine) == {
+        "web01", "db01", "win01", "lab-rdm01", "lab-big01"}
+    for user, password, vms, folders in (
+            (ALICE, ALICE_PASSWORD, {"web01", "db01", "win01"}, {"vm", "Production", "Linux"}),
+            (CAROL, CAROL_PASSWORD, {"lab-rdm01", "lab-big01"}, {"vm", "Lab"})):
+        si = vcenter.connect(user, password)
+        try:
+            assert listed(si, vim.VirtualMachine) == vms
+            assert listed(si, vim.Folder) == folders  # the parents of what the user sees show as the way there
+            assert listed(si, vim.Datacenter) == {"DC0"}
+            assert listed(si, vim.HostSystem) == listed(si, vim.Datastore) == set()
+        finally:
+            Disconnect(si)
+
+
+def test_on_one_entity_the_users_own_permission_beats_its_groups(vcenter, admin):
+    """vSphere Security: "Permissions defined explicitly for the user on an object take precedence over all group
+    permissions on that same object." Here a ReadOnly user permission for carol beside her group's on Lab."""
+    am = admin.content.authorizationManager
+    lab = find_vm(admin, "lab-big01").parent
+    read_only = next(r.roleId for r in am.roleList if r.name == "ReadOnly")
+    am.SetEntityPermissions(entity=lab, permission=[vim.AuthorizationManager.Permission(
+        principal="VSPHERE.LOCAL\\carol", group=False, roleId=read_only, propagate=True)])
+    try:
+        [result] = am.FetchUserPrivilegeOnEntities(entities=[find_vm(admin, "lab-big01")], userName=CAROL)
+        assert "VApp.Export" not in result.privileges and "System.Read" in result.privileges
+    finally:
+        am.RemoveEntityPermission(entity=lab, user="VSPHERE.LOCAL\\carol", isGroup=False)
+    [result] = am.FetchUserPrivilegeOnEntities(entities=[find_vm(admin, "lab-big01")], userName=CAROL)
+    assert "VApp.Export" in result.privileges

@@ -15,7 +15,7 @@ import dataclasses
 import pytest
 
 from portal.integrations.outbound import OutboundPolicy
-from portal.integrations.vsphere.client import REFUSED, TLS, VCenterConnection, VSphereError, session
+from portal.integrations.vsphere.client import REFUSED, TLS, UNREACHABLE, VCenterConnection, VSphereError, session
 from tests.security.peers import Authority, FakeDns, https_server, thumbprint
 
 pytestmark = pytest.mark.vcenter
@@ -100,14 +100,28 @@ def test_the_vcenter_thumbprint_pin(vcenter):
 
 
 @pytest.fixture
-def https_lease(vcenter):
-    """A session over HTTPS (trusting the sandbox's CA) holding an export lease on web01."""
+def esx_dns(vcenter, monkeypatch):
+    """The resolver the test controls: the sandbox's ESX host names lead to their listeners on loopback (nothing
+    else resolves them), plus whatever answers a test adds."""
+    def install(extra=None):
+        return FakeDns(monkeypatch, {name: [[address]] for name, address in vcenter.esx_addresses().items()}
+                       | (extra or {}))
+
+    return install
+
+
+@pytest.fixture
+def https_lease(vcenter, esx_dns):
+    """A session over HTTPS (trusting the sandbox's CA) holding an export lease on web01, whose device URLs name
+    the ESX host that holds web01 (resolved by the test's resolver)."""
     with contextlib.ExitStack() as sessions:
-        def open_lease(**overrides):
+        def open_lease(dns=None, **overrides):
+            esx_dns(dns)
             vc = sessions.enter_context(session(https_connection(vcenter, ca_pem=vcenter.https_certificate_pem(),
                                                                  **overrides)))
             web01 = next(vm for vm in vc.list_vms() if vm.name == "web01")
             lease = vc.lease_wait_ready(vc.export_start(web01.moref), timeout=30)
+            vc.web01_host = web01.host_name
             return vc, lease, next(d for d in lease.devices if d.disk)
 
         yield open_lease
@@ -121,11 +135,24 @@ def _first_bytes(vc, device) -> bytes:
         stream.close()
 
 
-def test_the_leases_of_an_https_session_are_https_and_vouch_for_a_thumbprint(vcenter, https_lease):
+def test_the_leases_of_an_https_session_name_the_esx_host_and_vouch_for_its_certificate(vcenter, https_lease):
     vc, lease, device = https_lease()
-    assert device.url.startswith(f"https://*:{vcenter.https_port}/nfc/")
-    assert device.ssl_thumbprint == vcenter.thumbprint
+    host = vc.web01_host
+    assert device.url.startswith(f"https://{host}:{vcenter.esx_hosts[host]['https_port']}/nfc/")
+    assert device.ssl_thumbprint == vcenter.esx_hosts[host]["thumbprint"] != vcenter.thumbprint
     assert _first_bytes(vc, device) == b"KDMV"
+    vc.lease_abort(lease.moref)
+
+
+def test_the_download_pins_the_esx_hosts_thumbprint_not_vcenters(vcenter, https_lease):
+    """vCenter's own (trusted) certificate is no ESX host's: a client that checked it would download from a host
+    no one vouched for."""
+    vc, lease, device = https_lease()
+    for vouched in (vcenter.thumbprint, vcenter.https_thumbprint("sha256")):
+        with pytest.raises(VSphereError) as error:
+            vc.open_disk(dataclasses.replace(device, ssl_thumbprint=vouched), "web01")
+        assert error.value.category == TLS and error.value.code == "esx_certificate"
+    assert _first_bytes(vc, dataclasses.replace(device, ssl_thumbprint=device.ssl_thumbprint.lower())) == b"KDMV"
     vc.lease_abort(lease.moref)
 
 
@@ -135,19 +162,44 @@ def test_an_esx_certificate_the_lease_does_not_vouch_for_is_refused(vcenter, htt
         with pytest.raises(VSphereError) as error:
             vc.open_disk(dataclasses.replace(device, ssl_thumbprint=vouched), "web01")
         assert error.value.category == TLS and error.value.code == "esx_certificate"
-        assert error.value.message == "ESX host 127.0.0.1 presented a certificate vCenter does not vouch for."
+        assert error.value.message == (f"ESX host {vc.web01_host} presented a certificate vCenter does not "
+                                       "vouch for.")
     assert [le["downloads"] for le in vcenter.leases() if le["id"] == lease.moref] == [0]
+    vc.lease_abort(lease.moref)
+
+
+def test_a_bare_esx_host_name_is_resolved_with_the_dns_suffixes(vcenter, https_lease):
+    """vCenter knows some hosts by a bare name; the connector's suffix list makes it resolvable, and the host is
+    still pinned to its own thumbprint. Without the list it is the "ESX host unreachable" case."""
+    host = next(iter(vcenter.esx_hosts))  # where web01 runs does not matter: the name is the URL's
+    bare = host.split(".", 1)[0]
+    vcenter.set_faults(esx_host_unresolvable=bare)
+    vc, lease, device = https_lease(dns={bare: [[]], f"{bare}.corp.example": [[]]},
+                                    dns_suffixes=("corp.example", "sandbox.local"))
+    assert device.url.startswith(f"https://{bare}:")
+    assert _first_bytes(vc, device) == b"KDMV"
+    with pytest.raises(VSphereError) as error:
+        vc.open_disk(dataclasses.replace(device, ssl_thumbprint=vcenter.thumbprint), "web01")
+    assert error.value.category == TLS
+    vc.lease_abort(lease.moref)
+    vc, lease, device = https_lease(dns={bare: [[]]})
+    with pytest.raises(VSphereError) as error:
+        vc.open_disk(device, "web01")
+    assert error.value.category == UNREACHABLE and error.value.code == "esx_unreachable"
+    assert error.value.message == f"Connector is unable to reach ESX host {bare} to migrate virtual machine web01"
     vc.lease_abort(lease.moref)
 
 
 def test_ignoring_esx_certificate_errors_lets_only_the_esx_download_through(vcenter, https_lease):
     vc, lease, device = https_lease(ignore_esx_certificate_errors=True)
     assert _first_bytes(vc, dataclasses.replace(device, ssl_thumbprint=WRONG_SHA1)) == b"KDMV"
+    assert _first_bytes(vc, dataclasses.replace(device, ssl_thumbprint=vcenter.thumbprint)) == b"KDMV"
     vc.lease_abort(lease.moref)
-    # the vCenter connection is verified as ever: untrusted, wrong CA, wrong pin
+    # the vCenter connection is verified as ever: untrusted, wrong CA, wrong pin, the ESX host's pin
     tls_error(https_connection(vcenter, ignore_esx_certificate_errors=True))
     tls_error(https_connection(vcenter, ignore_esx_certificate_errors=True, ca_pem=Authority().pem))
     tls_error(https_connection(vcenter, ignore_esx_certificate_errors=True, thumbprint=WRONG_SHA1))
+    tls_error(https_connection(vcenter, ignore_esx_certificate_errors=True, thumbprint=device.ssl_thumbprint))
     # and it lets nothing through the outbound policy
     vcenter.set_faults(esx_host_unresolvable="169.254.169.254")
     vc, lease, device = https_lease(ignore_esx_certificate_errors=True)
@@ -161,9 +213,9 @@ def test_an_esx_host_is_verified_under_its_own_name_before_the_cookie_is_sent(vc
     """An ESX host of vCenter's inventory, played by an HTTPS server of the test's own: the download connects to
     the address checked for esx01.sandbox.local, asks for that name in its handshake and its Host header, and
     sends nothing at all to a host whose certificate the lease does not vouch for."""
-    dns = FakeDns(monkeypatch, {"esx01.sandbox.local": [["127.0.0.1"]]})
     certificate, key = Authority("VMCA").issue("esx01.sandbox.local")
     vc, lease, device = https_lease()
+    dns = FakeDns(monkeypatch, {"esx01.sandbox.local": [["127.0.0.1"]]})
     with https_server(certificate, key, payload=b"KDMV-from-esx01") as (esx, port):
         on_esx = dataclasses.replace(device, url=f"https://esx01.sandbox.local:{port}/nfc/ticket/disk-0.vmdk",
                                      ssl_thumbprint=thumbprint(certificate, "sha1"))

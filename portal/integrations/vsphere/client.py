@@ -279,19 +279,6 @@ def _checked_connection_class(target: Target, context: ssl.SSLContext | None) ->
     return CheckedHTTPSConnection
 
 
-def _principal_keys(principal: str) -> set[str]:
-    """DOMAIN\\user and user@domain name the same account; vCenter compares case-insensitively."""
-    principal = principal.strip().lower()
-    keys = {principal}
-    if "\\" in principal:
-        domain, user = principal.split("\\", 1)
-        keys.add(f"{user}@{domain}")
-    elif "@" in principal:
-        user, domain = principal.split("@", 1)
-        keys.add(f"{domain}\\{user}")
-    return keys
-
-
 class VCenterSession:
     """One logged-in SOAP session. Use `session(connection)`; every method raises VSphereError on failure."""
 
@@ -438,32 +425,13 @@ class VCenterSession:
     def privileges_of(self, moref: str, principal: str) -> set[str]:
         """The privileges `principal` (DOMAIN\\user) effectively holds on the VM.
 
-        vSphere semantics: the permission defined closest to the VM wins; permissions on ancestors count only
-        when they propagate. Computed from RetrieveEntityPermissions(inherited=True) and the role list, not from
-        HasUserPrivilegeOnEntities (which some simulators answer wrongly)."""
+        Asked of vCenter (FetchUserPrivilegeOnEntities, which needs System.View only) rather than computed from
+        the permissions: most permissions are granted to SSO or Active Directory groups, whose memberships only
+        vCenter knows, and it applies the rules (the permission closest to the VM wins, a user's own permission
+        beats its groups' on the same entity, ancestors count only when they propagate)."""
         vm = self._vm(moref)
-        auth = self.content.authorizationManager
-        roles = {role.roleId: set(role.privilege or []) for role in auth.roleList}
-        keys = _principal_keys(principal)
-        permissions = [p for p in auth.RetrieveEntityPermissions(entity=vm, inherited=True)
-                       if not p.group and p.principal.lower() in keys]
-        by_entity: dict[str, list] = {}
-        for p in permissions:
-            by_entity.setdefault(p.entity._moId, []).append(p)
-        entity = vm
-        while entity is not None:
-            found = by_entity.get(entity._moId)
-            if found:
-                applicable = [p for p in found if entity is vm or p.propagate]
-                if applicable:
-                    privileges: set[str] = set()
-                    for p in applicable:
-                        if p.roleId == -1:  # Admin
-                            privileges |= set().union(*roles.values()) | {"*"}
-                        privileges |= roles.get(p.roleId, set())
-                    return privileges
-            entity = getattr(entity, "parent", None)
-        return set()
+        results = self.content.authorizationManager.FetchUserPrivilegeOnEntities(entities=[vm], userName=principal)
+        return {privilege for result in results or [] if result.entity == vm for privilege in result.privileges or []}
 
     # -- power -------------------------------------------------------------
 

@@ -112,6 +112,22 @@ func sbxRequiredPrivileges(method *Method) [][2]interface{} {
 		need(root, "Authorization.ModifyRoles")
 	case *types.MergePermissions:
 		need(root, "Authorization.ReassignRolePermissions")
+	case *types.CreateDescriptor:
+		need(req.Obj, "VApp.Export")
+	case *types.CreateFolder:
+		need(req.This, "Folder.Create")
+	case *types.SearchDatastore_Task:
+		if ds := sbxBrowsedDatastore(req.This, req.DatastorePath); ds != nil {
+			need(*ds, "Datastore.Browse")
+		}
+	case *types.SearchDatastoreSubFolders_Task:
+		if ds := sbxBrowsedDatastore(req.This, req.DatastorePath); ds != nil {
+			need(*ds, "Datastore.Browse")
+		}
+	case *types.MakeDirectory:
+		if ds := sbxPathDatastore(req.Datacenter, req.Name); ds != nil {
+			need(*ds, "Datastore.FileManagement")
+		}
 	default:
 		if method.This.Type == "VirtualMachine" {
 			if p, ok := sbxVMPrivileges[method.Name]; ok {
@@ -165,4 +181,38 @@ func sbxSessionsJSON() []map[string]interface{} {
 	sessionMutex.Unlock()
 	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(out[i]["user"]) < fmt.Sprint(out[j]["user"]) })
 	return out
+}
+
+// sbxBrowsedDatastore is the datastore a "[name] path" names among those a
+// HostDatastoreBrowser browses (nil: the library answers the fault).
+func sbxBrowsedDatastore(browser types.ManagedObjectReference, dsPath string) *types.ManagedObjectReference {
+	b, ok := Map.Get(browser).(*HostDatastoreBrowser)
+	p, fault := parseDatastorePath(dsPath)
+	if !ok || fault != nil {
+		return nil
+	}
+	if ds := Map.FindByName(p.Datastore, b.Datastore); ds != nil {
+		ref := ds.Reference()
+		return &ref
+	}
+	return nil
+}
+
+// sbxPathDatastore is the datastore a "[name] path" names in a datacenter, as
+// FileManager resolves it (nil for a URL or an unknown datastore: the library
+// answers those).
+func sbxPathDatastore(dc *types.ManagedObjectReference, dsPath string) *types.ManagedObjectReference {
+	if dc == nil {
+		return nil
+	}
+	d, ok := Map.Get(*dc).(*Datacenter)
+	p, fault := parseDatastorePath(dsPath)
+	if !ok || fault != nil {
+		return nil
+	}
+	ds, fault := Map.FileManager().findDatastore(Map.Get(d.DatastoreFolder), p.Datastore)
+	if fault != nil || ds == nil {
+		return nil
+	}
+	return &ds.Self
 }

@@ -46,8 +46,9 @@ type SandboxConfig struct {
 	EnforcePrivileges bool
 	LeaseTimeout      time.Duration
 	LeaseInit         time.Duration
-	// DeviceURLHost is the host part of lease device URLs: "*" (like vCenter),
-	// "esx" (the name of the VM's ESX host) or a literal host name.
+	// DeviceURLHost is the host part of lease device URLs: "" (the VM's ESX host
+	// over HTTPS, "*" over HTTP), "*", "esx" (the name of the VM's ESX host) or a
+	// literal host name.
 	DeviceURLHost string
 	// Thumbprint is the SHA-1 thumbprint of the HTTPS certificate ("AA:BB:..").
 	Thumbprint string
@@ -72,8 +73,9 @@ type SandboxFaults struct {
 	NfcCutCount *int64 `json:"nfc_cut_count"`
 	// NfcCutReset ends a cut download with a TCP reset instead of an orderly close.
 	NfcCutReset bool `json:"nfc_cut_reset"`
-	// NfcChunked sends disk downloads without Content-Length (chunked transfer encoding).
-	NfcChunked bool `json:"nfc_chunked"`
+	// NfcContentLength sends disk downloads with a Content-Length. Off by default:
+	// ESX builds the stream as it sends it and answers chunked, without a length.
+	NfcContentLength bool `json:"nfc_content_length"`
 	// SessionExpireAfterCalls: after N more authenticated SOAP calls, the session making
 	// the next one is dropped and that call answers NotAuthenticated (one-shot).
 	SessionExpireAfterCalls *int64 `json:"session_expire_after_calls"`
@@ -94,6 +96,8 @@ type sbxState struct {
 	counter   int64
 	httpPort  int
 	httpsPort int
+	// esx holds each ESX host's own NFC listener (SandboxServeHosts).
+	esx map[types.ManagedObjectReference]*sbxEsxEndpoint
 }
 
 var sbx *sbxState
@@ -103,9 +107,6 @@ func SandboxInstall(s *Service, cfg SandboxConfig) {
 	if cfg.LeaseTimeout <= 0 {
 		cfg.LeaseTimeout = 300 * time.Second
 	}
-	if cfg.DeviceURLHost == "" {
-		cfg.DeviceURLHost = "*"
-	}
 	sbx = &sbxState{
 		cfg:       cfg,
 		svc:       s,
@@ -113,8 +114,11 @@ func SandboxInstall(s *Service, cfg SandboxConfig) {
 		leases:    make(map[types.ManagedObjectReference]*sandboxLease),
 		leasedVMs: make(map[types.ManagedObjectReference]*sandboxLease),
 		disks:     make(map[string]SandboxDiskOptions),
+		esx:       make(map[types.ManagedObjectReference]*sbxEsxEndpoint),
 	}
 	sbxInstallAuthz()
+	sbxInstallViews()
+	sbxInstallOvf()
 	sbxInstallFixes()
 	go sbxReaper()
 }
@@ -217,14 +221,14 @@ func SandboxParseFaults(f *SandboxFaults, data []byte) error {
 			err = optInt(v, &f.NfcCutCount, k)
 		case "session_expire_after_calls":
 			err = optInt(v, &f.SessionExpireAfterCalls, k)
-		case "nfc_cut_reset", "nfc_chunked":
+		case "nfc_cut_reset", "nfc_content_length":
 			var b bool
 			if !isNull(v) && json.Unmarshal(v, &b) != nil {
 				err = fmt.Errorf("%s must be a boolean or null", k)
 			} else if k == "nfc_cut_reset" {
 				f.NfcCutReset = b
 			} else {
-				f.NfcChunked = b
+				f.NfcContentLength = b
 			}
 		default:
 			err = fmt.Errorf("unknown fault switch %q", k)
@@ -492,14 +496,14 @@ func sbxFaultsJSON() map[string]interface{} {
 		"lease_init_seconds":         f.LeaseInitSeconds,
 		"nfc_cut_count":              f.NfcCutCount,
 		"nfc_cut_reset":              nil,
-		"nfc_chunked":                nil,
+		"nfc_content_length":         nil,
 		"session_expire_after_calls": f.SessionExpireAfterCalls,
 	}
 	if f.NfcCutReset {
 		out["nfc_cut_reset"] = true
 	}
-	if f.NfcChunked {
-		out["nfc_chunked"] = true
+	if f.NfcContentLength {
+		out["nfc_content_length"] = true
 	}
 	if f.EsxHostUnresolvable != "" {
 		out["esx_host_unresolvable"] = f.EsxHostUnresolvable

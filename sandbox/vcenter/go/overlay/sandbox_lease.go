@@ -53,6 +53,9 @@ type sbxLeaseDisk struct {
 type sandboxLease struct {
 	mo.HttpNfcLease
 
+	// servedBy is the ESX host whose listener serves the disks (zero: vCenter's).
+	servedBy types.ManagedObjectReference
+
 	mu           sync.Mutex
 	state        int32 // atomic mirror of HttpNfcLease.State for streaming readers
 	ticket       string
@@ -214,8 +217,22 @@ func sbxNewLease(ctx *Context, vm *VirtualMachine) *sandboxLease {
 	}
 
 	scheme, port, tlsOn := sbxRequestEndpoint(ctx)
+	thumb := ""
+	if tlsOn {
+		thumb = sbx.cfg.Thumbprint
+	}
+	hostRef, esx := sbxEsxOf(&vm.VirtualMachine)
+	if tlsOn && esx != nil { // the VM's host serves its disks, with its own certificate
+		l.servedBy, port, thumb = hostRef, esx.port, esx.thumb
+	}
 	host := sbx.cfg.DeviceURLHost
-	if host == "esx" && vm.Runtime.Host != nil { // name the VM's ESX host, as some vCenters do
+	if host == "" {
+		host = "*"
+		if tlsOn {
+			host = "esx"
+		}
+	}
+	if host == "esx" && vm.Runtime.Host != nil { // name the VM's ESX host, as vCenter does
 		if h, ok := Map.Get(*vm.Runtime.Host).(*HostSystem); ok {
 			host = h.Name
 		}
@@ -224,10 +241,6 @@ func sbxNewLease(ctx *Context, vm *VirtualMachine) *sandboxLease {
 		host = faults.EsxHostUnresolvable
 	}
 	hostport := net.JoinHostPort(host, strconv.Itoa(port))
-	thumb := ""
-	if tlsOn {
-		thumb = sbx.cfg.Thumbprint
-	}
 
 	info := &types.HttpNfcLeaseInfo{Lease: l.Self, Entity: vm.Self, LeaseTimeout: int32(timeout / time.Second)}
 	if info.LeaseTimeout < 1 {
@@ -539,7 +552,14 @@ func sbxLeasesJSON() []map[string]interface{} {
 				"capacity_bytes": d.vmdk.capacityBytes, "stream_bytes": d.vmdk.size,
 			})
 		}
+		servedBy := "vcenter"
+		sbx.mu.Lock()
+		if ep := sbx.esx[l.servedBy]; ep != nil {
+			servedBy = ep.name
+		}
+		sbx.mu.Unlock()
 		out = append(out, map[string]interface{}{
+			"served_by":    servedBy,
 			"id":           l.Self.Value,
 			"ticket":       l.ticket,
 			"vm":           l.vm.Value,

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 var (
@@ -84,7 +85,14 @@ func (s *sbxStreamWriter) account(n int) {
 	atomic.AddInt64(&s.lease.bytesServed, int64(n))
 }
 
+// sbxServeNFC serves vCenter's own listener: leases whose device URLs name it.
 func sbxServeNFC(w http.ResponseWriter, r *http.Request) {
+	sbxServeNFCOn(w, r, types.ManagedObjectReference{})
+}
+
+// sbxServeNFCOn serves the NFC of one server: vCenter (a zero server) or the
+// ESX host whose listener the request came to. Each knows only its own tickets.
+func sbxServeNFCOn(w http.ResponseWriter, r *http.Request, server types.ManagedObjectReference) {
 	rest := strings.TrimPrefix(r.URL.Path, nfcPrefix)
 	parts := strings.Split(rest, "/")
 	if len(parts) != 2 {
@@ -108,6 +116,10 @@ func sbxServeNFC(w http.ResponseWriter, r *http.Request) {
 			ServeNFC(w, r) // library import leases (or 404)
 			return
 		}
+	}
+	if l.servedBy != server {
+		http.NotFound(w, r)
+		return
 	}
 
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -144,7 +156,7 @@ func sbxServeNFC(w http.ResponseWriter, r *http.Request) {
 	faults := sbxFaults()
 	h := w.Header()
 	h.Set("Content-Type", "application/x-vnd.vmware-streamVmdk")
-	if !faults.NfcChunked {
+	if faults.NfcContentLength {
 		h.Set("Content-Length", strconv.FormatInt(disk.vmdk.size, 10))
 	}
 	if r.Method == http.MethodHead {

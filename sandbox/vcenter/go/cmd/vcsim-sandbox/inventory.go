@@ -180,9 +180,6 @@ func (inv *Inventory) setDefaults() {
 		v := true
 		inv.EnforcePrivileges = &v
 	}
-	if inv.DeviceURLHost == "" {
-		inv.DeviceURLHost = "*"
-	}
 }
 
 type dcState struct {

@@ -133,7 +133,7 @@ func main() {
 
 	var tlsConf *tls.Config
 	if *httpsListen != "" {
-		cert, thumb, err := selfSignedCert()
+		cert, thumb, err := selfSignedCert("")
 		if err != nil {
 			fatalf("generating certificate: %s", err)
 		}
@@ -177,6 +177,13 @@ func main() {
 		}
 	}
 	srv := simulator.SandboxServe(model.Service, plain, secure, tlsConf)
+	var esxHosts map[string]interface{}
+	if secure != nil {
+		esxHosts, err = simulator.SandboxServeHosts(secure.Addr().(*net.TCPAddr).IP.String(), selfSignedCert)
+		if err != nil {
+			fatalf("ESX host listeners: %s", err)
+		}
+	}
 
 	addr := plain.Addr().(*net.TCPAddr)
 	ready := map[string]interface{}{
@@ -194,6 +201,7 @@ func main() {
 		ready["https_url"] = srv.HTTPSURL.String()
 		ready["https_port"] = secure.Addr().(*net.TCPAddr).Port
 		ready["thumbprint"] = cfg.Thumbprint
+		ready["esx_hosts"] = esxHosts
 	}
 	line, _ := json.Marshal(ready)
 	w := bufio.NewWriter(os.Stdout)
@@ -210,24 +218,29 @@ func main() {
 	}
 }
 
-// selfSignedCert returns a fresh ECDSA certificate for 127.0.0.1/localhost and
-// its SHA-1 thumbprint in vSphere's "AA:BB:..." notation.
-func selfSignedCert() (tls.Certificate, string, error) {
+// selfSignedCert returns a fresh ECDSA certificate for 127.0.0.1/localhost (and
+// for name, an ESX host's, when given) and its SHA-1 thumbprint in vSphere's
+// "AA:BB:..." notation.
+func selfSignedCert(name string) (tls.Certificate, string, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, "", err
 	}
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	common, dnsNames := "vcsim-sandbox", []string{"localhost"}
+	if name != "" {
+		common, dnsNames = name, append(dnsNames, name)
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "vcsim-sandbox", Organization: []string{"vCenter sandbox"}},
+		Subject:               pkix.Name{CommonName: common, Organization: []string{"vCenter sandbox"}},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
+		DNSNames:              dnsNames,
 		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)

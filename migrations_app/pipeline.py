@@ -41,6 +41,10 @@ from portal.integrations.aws import client as aws
 from portal.integrations.vsphere import client as vsphere
 
 GIB = 1024**3
+# How many times S3 may lose one disk's upload (NoSuchUpload) before the job fails: once is a lifecycle rule or a
+# stray abort and the disk starts again in a new upload; every time means something aborts every upload, and
+# starting again would only send the disk again and again.
+MAX_UPLOADS_LOST = 3
 
 logger = logging.getLogger("portal.migrations.pipeline")
 S = MigrationState
@@ -396,8 +400,13 @@ class Runner:
                     disk["upload_id"] = aws.multipart_start(s3, bucket, disk["s3_key"], {
                         "portal-migration": str(task.pk), "portal-tenant": task.tenant.slug})
                     self.save(disks=disks)  # the upload id is saved before any part is sent
-                already = {p.part_number: p for p in aws.multipart_parts(s3, bucket, disk["s3_key"],
-                                                                          disk["upload_id"])}
+                try:
+                    already = {p.part_number: p for p in aws.multipart_parts(s3, bucket, disk["s3_key"],
+                                                                              disk["upload_id"])}
+                except aws.AwsError as exc:
+                    if exc.code != "NoSuchUpload":
+                        raise
+                    return self.restart_gone_upload(task, disks, index, state["read"], exc)
                 plan = (datapath.PartPlan.from_dict(disk["part_plan"]) if disk.get("part_plan")
                         else datapath.PartPlan(disk["part_size"]))  # a checkpoint from before part plans
                 restarted = (f" (restarted from the beginning: {disk['restarted']})" if disk.get("restarted")
@@ -422,6 +431,10 @@ class Runner:
                             aws.multipart_upload_part(s3, bucket, key, uid, n, body, crc),
                         concurrency=settings.MIGRATION_UPLOAD_CONCURRENCY, max_bytes=MAX_DISK_STREAM_BYTES,
                         on_progress=on_progress, check=heartbeat.check)
+                except aws.AwsError as exc:
+                    if exc.code != "NoSuchUpload":
+                        raise
+                    return self.restart_gone_upload(task, disks, index, base, exc)
                 except datapath.SourceChanged as exc:
                     # The parts S3 holds are from another version of this disk: start it again, whole, in a new
                     # upload (its capacity may have changed as well, so the part plan is made again too).
@@ -440,7 +453,12 @@ class Runner:
                 finally:
                     stream.close()
                 self.fence()
-                aws.multipart_complete(s3, bucket, disk["s3_key"], disk["upload_id"], parts)
+                try:
+                    aws.multipart_complete(s3, bucket, disk["s3_key"], disk["upload_id"], parts)
+                except aws.AwsError as exc:
+                    if exc.code != "NoSuchUpload":
+                        raise
+                    return self.restart_gone_upload(task, disks, index, base, exc)
                 disk["done"] = True
                 disk["parts_resumed"] = disk.get("parts_resumed", 0) + sum(1 for p in parts if p.part_number in
                                                                            already)
@@ -455,6 +473,27 @@ class Runner:
         vc.lease_complete(self.lease.moref)
         self.move(task, S.CONVERTING, nfc_lease_moref="", step="importing",
                   status_message="Disks uploaded; EC2 is importing the image")
+        return None
+
+    def restart_gone_upload(self, task: MigrationTask, disks: list[dict], index: int, base: int,
+                            exc: aws.AwsError):
+        """S3 no longer has the disk's upload (aborted by someone else or by the bucket's rule for incomplete
+        uploads): its id answers NoSuchUpload for good, so retrying it is pointless. The disk starts again in a
+        new upload; when that keeps happening, the job fails."""
+        disk = disks[index]
+        lost = disk.get("upload_restarts", 0) + 1
+        if lost >= MAX_UPLOADS_LOST:
+            raise StepFailed("upload_gone", (
+                f"S3 lost the upload of disk {index + 1} {lost} times (NoSuchUpload: {exc.message}); something "
+                f"aborts the uploads in {task.s3_bucket or 'the staging bucket'}."))
+        logger.warning("migration %s: S3 no longer has the upload of disk %s (%s); restarting it", task.pk,
+                       index + 1, exc.message)
+        self.fence()
+        disk.update(upload_id="", part_plan=None, upload_restarts=lost,
+                    restarted="S3 no longer has its upload (NoSuchUpload)")
+        self.save(disks=disks, bytes_exported=base, bytes_uploaded=base,
+                  status_message=f"S3 no longer has the upload of disk {index + 1} (NoSuchUpload); restarting it "
+                                 f"in a new upload")
         return None
 
     def convert(self, task: MigrationTask):

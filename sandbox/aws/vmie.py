@@ -1153,16 +1153,35 @@ ACTIONS = {
 }
 
 
-def _merged_mappings(ami: ImportedAmi, requested: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """The AMI's mappings overlaid with the RunInstances ones (same DeviceName: the request's fields win)."""
-    merged = {m["DeviceName"]: m for m in ami.block_device_mappings}
+def _merged_mappings(ami_mappings: list[dict[str, Any]], requested: list[dict[str, Any]] | None
+                     ) -> list[dict[str, Any]]:
+    """The AMI's mappings overlaid with the RunInstances ones (same DeviceName: the request's fields win, and the
+    AMI's SnapshotId stays: a bigger VolumeSize grows the volume made from the snapshot, it does not replace it)."""
+    merged = {m["DeviceName"]: m for m in ami_mappings}
     for m in requested or []:
-        base = merged.get(m["DeviceName"])
-        if base is not None and "Ebs" in m and "NoDevice" not in m:
-            merged[m["DeviceName"]] = {**base, **m, "Ebs": {**base["Ebs"], **m["Ebs"]}}
-        else:
-            merged[m["DeviceName"]] = m
+        name, base = m["DeviceName"], merged.get(m["DeviceName"])
+        if m.get("NoDevice") is not None or base is None or "Ebs" not in base:
+            merged[name] = m  # NoDevice "" suppresses the AMI's device (moto then skips it)
+            continue
+        # moto's parsed request names every EBS field, None where the request gave none
+        ebs = {k: v for k, v in (m.get("Ebs") or {}).items() if v is not None}
+        merged[name] = {**base, "Ebs": {**base["Ebs"], **ebs}}
     return list(merged.values())
+
+
+def _check_volume_sizes(backend: Any, mappings: list[dict[str, Any]]) -> None:
+    """EbsBlockDevice.VolumeSize: "If you specify a snapshot, the default is the snapshot size. You can specify a
+    volume size that is equal to or larger than the snapshot size." A smaller one is refused."""
+    for m in mappings:
+        ebs = m.get("Ebs") or {}
+        if not ebs.get("SnapshotId") or ebs.get("VolumeSize") in (None, ""):
+            continue
+        snapshot = backend.get_snapshot(ebs["SnapshotId"])  # InvalidSnapshot.NotFound
+        needed = int(snapshot.volume.size)
+        if int(ebs["VolumeSize"]) < needed:
+            raise _err("InvalidBlockDeviceMapping",
+                       f"Volume of size {int(ebs['VolumeSize'])}GB is smaller than snapshot '{ebs['SnapshotId']}', "
+                       f"expect size >= {needed}GB")
 
 
 # What moto's RunInstances response handler passes when the request carries no ClientToken.
@@ -1183,8 +1202,13 @@ def _run_instances_with_ami_mappings(original: Any) -> Any:
                 if any(getattr(i, "client_token", None) == token for i in reservation.instances):
                     return reservation
         ami = getattr(self, "amis", {}).get(image_id)
-        if isinstance(ami, ImportedAmi) and not kwargs.get("launch_template") and not kwargs.get("launch_config"):
-            kwargs["block_device_mappings"] = _merged_mappings(ami, kwargs.get("block_device_mappings"))
+        requested = kwargs.get("block_device_mappings")
+        if (ami is not None and (isinstance(ami, ImportedAmi) or requested)
+                and not kwargs.get("launch_template") and not kwargs.get("launch_config")):
+            # moto launches only the requested devices (dropping the AMI's snapshot) or one blank root volume
+            merged = _merged_mappings(ami.block_device_mappings, requested)
+            _check_volume_sizes(self, merged)
+            kwargs["block_device_mappings"] = merged
         return original(self, image_id, count, user_data, security_group_names, **kwargs)
 
     run_instances._sandbox_wrapped = True  # type: ignore[attr-defined]

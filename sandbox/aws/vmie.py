@@ -31,6 +31,7 @@ from moto.s3.models import s3_backends
 from moto.s3.utils import CaseInsensitiveDict
 
 from . import diskfmt, iampolicy
+from .exportaccounts import export_canonical_id  # noqa: F401 (also part of this module's API)
 from .state import LOCK, STATE
 
 # ----------------------------------------------------------------------------------------------------
@@ -787,6 +788,60 @@ def _paginate(items: list[dict[str, Any]], max_results: int | None, token: str |
 
 
 # ----------------------------------------------------------------------------------------------------
+# The export bucket's grant to VM Export. ExportToS3TaskSpecification.S3Bucket (EC2 API Reference): "The destination
+# bucket must exist and have an access control list (ACL) attached that specifies the Region-specific canonical
+# account ID for the Grantee." The accounts per region: VM Import/Export User Guide, "Prerequisites for exporting
+# an instance" (the same table as the portal's adapter; every region not listed uses the default).
+# ----------------------------------------------------------------------------------------------------
+
+MSG_EXPORT_NO_GRANT = "vm-import-export@amazon.com must have WRITE and READ_ACP permissions on the S3 bucket."
+
+
+def _acl_grants_export(bucket: Any, grantee: str) -> bool:
+    """WRITE and READ_ACP (or FULL_CONTROL) to the export account, in an ACL that S3 applies: a bucket whose
+    Object Ownership is BucketOwnerEnforced has its ACLs disabled. moto keeps no ownership for a bucket created
+    without one; S3 makes new buckets BucketOwnerEnforced by default."""
+    if (bucket.ownership_rule or "BucketOwnerEnforced") == "BucketOwnerEnforced" or bucket.acl is None:
+        return False
+    held: set[str] = set()
+    for grant in bucket.acl.grants:
+        if any(getattr(g, "id", "") == grantee for g in grant.grantees):
+            held.update(grant.permissions)
+    return "FULL_CONTROL" in held or {"WRITE", "READ_ACP"} <= held
+
+
+def _policy_grants_export(bucket: Any, grantee: str, partition: str) -> bool:
+    """The bucket-policy equivalent: s3:GetBucketAcl on the bucket and s3:PutObject on its objects, allowed to the
+    export account (CanonicalUser) or to everyone; an explicit Deny wins."""
+    if not bucket.policy:
+        return False
+    document = iampolicy.parse_document(bucket.policy.decode() if isinstance(bucket.policy, bytes) else bucket.policy)
+    statements = document.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else statements
+
+    def names_export_account(statement: dict[str, Any]) -> bool:
+        principal = statement.get("Principal")
+        if principal == "*":
+            return True
+        if isinstance(principal, dict):
+            return grantee in iampolicy._listed(principal.get("CanonicalUser")) or "*" in iampolicy._listed(
+                principal.get("AWS"))
+        return False
+
+    relevant = {"Version": "2012-10-17", "Statement": [s for s in statements if names_export_account(s)]}
+    arn = f"arn:{partition}:s3:::{bucket.name}"
+    return (iampolicy.evaluate([relevant], "s3:GetBucketAcl", arn)
+            and iampolicy.evaluate([relevant], "s3:PutObject", f"{arn}/export-i-probe.ova"))
+
+
+def _check_export_grant(bucket: Any, region: str) -> None:
+    grantee = export_canonical_id(region)
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    if not (_acl_grants_export(bucket, grantee) or _policy_grants_export(bucket, grantee, partition)):
+        raise _err("AuthFailure", MSG_EXPORT_NO_GRANT)
+
+
+# ----------------------------------------------------------------------------------------------------
 # Actions (methods added to EC2Response)
 # ----------------------------------------------------------------------------------------------------
 
@@ -1043,7 +1098,7 @@ def create_instance_export_task(self: EC2Response) -> ActionResult:
                 "IncorrectInstanceState",
                 f"The instance '{instance_id}' is not in a state from which it can be exported.",
             )
-        _check_bucket(self.current_account, self.region, bucket_name)
+        _check_export_grant(_check_bucket(self.current_account, self.region, bucket_name), self.region)
         cleanup = settings.cleanup_duration
         busy = [t for t in store.export_tasks.values() if t.state_at(now, cleanup)[0] in EXPORT_ACTIVE_STATES]
         for t in busy:

@@ -125,3 +125,126 @@ def test_a_root_volume_override_of_a_registered_image_is_checked_and_keeps_the_s
     assert [m["DeviceName"] for m in mappings] == [root["DeviceName"]]
     volume = ec2.describe_volumes(VolumeIds=[mappings[0]["Ebs"]["VolumeId"]])["Volumes"][0]
     assert (volume["Size"], volume["SnapshotId"]) == (size + 5, root["Ebs"]["SnapshotId"])
+
+
+# --------------------------------------------------------------------------- export bucket grants
+
+EXPORT_ACCOUNT = "c4d8eabf8db69dbe46bfe0e517100c554f01200b104d59cd408e777ba442a322"  # most regions, us-east-1 too
+NO_GRANT = "vm-import-export@amazon.com must have WRITE and READ_ACP permissions on the S3 bucket."
+
+
+def _exportable_instance(aws):
+    image_id = _imported_image(aws, capacity_gib=1)
+    return aws.client("ec2").run_instances(ImageId=image_id, MinCount=1, MaxCount=1,
+                                           InstanceType="t2.micro")["Instances"][0]["InstanceId"]
+
+
+def _export(aws, instance_id, bucket="exports"):
+    return aws.client("ec2").create_instance_export_task(
+        InstanceId=instance_id, TargetEnvironment="vmware",
+        ExportToS3Task={"DiskImageFormat": "VMDK", "ContainerFormat": "ova", "S3Bucket": bucket})["ExportTask"]
+
+
+def _grant(s3, bucket, permissions, grantee=EXPORT_ACCOUNT):
+    owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]
+    s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": owner, "Grants": [
+        {"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"},
+        *({"Grantee": {"Type": "CanonicalUser", "ID": grantee}, "Permission": p} for p in permissions)]})
+
+
+def _policy(bucket, actions, resources=None, principal=None):
+    import json
+
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": principal or {"CanonicalUser": EXPORT_ACCOUNT}, "Action": actions,
+        "Resource": resources or [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]})
+
+
+def test_export_to_a_bucket_that_grants_vm_export_nothing_is_refused(aws):
+    instance_id = _exportable_instance(aws)
+    aws.client("s3").create_bucket(Bucket="exports")
+    with pytest.raises(ClientError) as exc:
+        _export(aws, instance_id)
+    code, status = _error(exc)
+    assert code == "AuthFailure" and 400 <= status < 500  # a refusal, never a retryable 5xx
+    assert exc.value.response["Error"]["Message"] == NO_GRANT
+    assert not aws.client("ec2").describe_export_tasks()["ExportTasks"]
+
+
+@pytest.mark.parametrize("permissions,ok", [
+    (["WRITE", "READ_ACP"], True),
+    (["FULL_CONTROL"], True),
+    (["WRITE"], False),
+    (["READ_ACP"], False),
+])
+def test_the_acl_must_grant_write_and_read_acp_to_the_export_account(aws, permissions, ok):
+    instance_id = _exportable_instance(aws)
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="exports", ObjectOwnership="BucketOwnerPreferred")
+    _grant(s3, "exports", permissions)
+    if ok:
+        assert _export(aws, instance_id)["State"] == "active"
+    else:
+        with pytest.raises(ClientError) as exc:
+            _export(aws, instance_id)
+        assert _error(exc)[0] == "AuthFailure"
+
+
+def test_a_grant_to_another_account_or_with_acls_disabled_does_not_count(aws):
+    instance_id = _exportable_instance(aws)
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="exports", ObjectOwnership="BucketOwnerPreferred")
+    _grant(s3, "exports", ["WRITE", "READ_ACP"], grantee="0" * 64)
+    with pytest.raises(ClientError):
+        _export(aws, instance_id)
+    # The right grant, but the bucket enforces bucket-owner ownership: S3 ignores its ACL.
+    _grant(s3, "exports", ["WRITE", "READ_ACP"])
+    s3.put_bucket_ownership_controls(Bucket="exports", OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    with pytest.raises(ClientError) as exc:
+        _export(aws, instance_id)
+    assert _error(exc)[0] == "AuthFailure"
+
+
+def test_a_bucket_policy_for_the_export_account_works_with_acls_disabled(aws):
+    instance_id = _exportable_instance(aws)
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="exports", ObjectOwnership="BucketOwnerEnforced")
+    s3.put_bucket_policy(Bucket="exports", Policy=_policy("exports", ["s3:PutObject"]))
+    with pytest.raises(ClientError):  # GetBucketAcl missing
+        _export(aws, instance_id)
+    s3.put_bucket_policy(Bucket="exports", Policy=_policy("exports", ["s3:GetBucketAcl", "s3:PutObject"]))
+    assert _export(aws, instance_id)["State"] == "active"
+
+
+def test_a_bucket_policy_for_another_principal_does_not_count(aws):
+    instance_id = _exportable_instance(aws)
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="exports")
+    s3.put_bucket_policy(Bucket="exports", Policy=_policy(
+        "exports", ["s3:GetBucketAcl", "s3:PutObject"], principal={"AWS": "arn:aws:iam::123456789012:root"}))
+    with pytest.raises(ClientError) as exc:
+        _export(aws, instance_id)
+    assert _error(exc)[0] == "AuthFailure"
+
+
+def test_the_export_account_is_the_one_of_the_region(aws):
+    """eu-south-1 has an export account of its own: the default account's grant does not do there."""
+    from sandbox.aws import vmie
+
+    assert vmie.export_canonical_id("us-east-1") == EXPORT_ACCOUNT
+    assert vmie.export_canonical_id("eu-south-1") == (
+        "04636d9a349e458b0c1cbf1421858b9788b4ec28b066148d4907bb15c52b5b9c")
+    assert vmie.export_canonical_id("cn-north-1") == (
+        "834bafd86b15b6ca71074df0fd1f93d234b9d5e848a2cb31f880c149003ce36f")
+    assert vmie.export_canonical_id("us-gov-west-1") == (
+        "af913ca13efe7a94b88392711f6cfc8aa07c9d1454d4f190a624b126733a5602")
+
+
+def test_the_grant_helper_makes_a_bucket_vm_export_accepts(aws):
+    from sandbox.aws.testing import ensure_export_bucket
+
+    instance_id = _exportable_instance(aws)
+    ensure_export_bucket(aws, "exports")
+    ensure_export_bucket(aws, "exports")  # idempotent
+    assert _export(aws, instance_id)["State"] == "active"

@@ -61,6 +61,28 @@ def platform_of(operating_system: str) -> str:
     return "Windows" if operating_system.startswith("windows") else "Linux"
 
 
+class LicenseType(models.TextChoices):
+    """ImportImage's LicenseType. AWS's default when none is sent is AWS for Windows Server and BYOL for Linux
+    (EC2 API Reference, ImportImage); the portal always sends one, as VM Import/Export recommends."""
+
+    AWS = "AWS", "AWS license included"
+    BYOL = "BYOL", "Bring your own license (BYOL)"
+
+
+def default_license_type(operating_system: str) -> str:
+    return LicenseType.AWS if platform_of(operating_system) == "Windows" else LicenseType.BYOL
+
+
+def license_type_problem(operating_system: str, license_type: str) -> str | None:
+    """Why this licence cannot be asked for this operating system, or None. Linux imports are BYOL only (VM
+    Import/Export User Guide, "Licensing options"): an AWS licence would fail the import task."""
+    if license_type not in LicenseType.values:
+        return "Choose AWS (license included) or BYOL."
+    if license_type == LicenseType.AWS and platform_of(operating_system) != "Windows":
+        return "Linux operating systems can only be imported with their own licence (BYOL)."
+    return None
+
+
 SUPPORTED_INSTANCE_TYPES = (
     "t2.micro", "t2.small", "t2.medium", "t2.large", "t3.micro", "t3.small", "t3.medium", "t3.large", "t3.xlarge",
     "m5.large", "m5.xlarge", "m5.2xlarge", "m5.4xlarge", "m6i.large", "m6i.xlarge", "m6i.2xlarge",

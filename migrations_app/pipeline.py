@@ -21,7 +21,14 @@ from django.utils import timezone
 from environments.models import Environment
 from environments.services import instance_forget_imported, instance_record_imported
 from migrations_app import datapath, retry
-from migrations_app.choices import ACTIVE, MAX_DISK_STREAM_BYTES, TERMINAL, MigrationState, platform_of
+from migrations_app.choices import (
+    ACTIVE,
+    MAX_DISK_STREAM_BYTES,
+    TERMINAL,
+    MigrationState,
+    default_license_type,
+    platform_of,
+)
 from migrations_app.models import MigrationTask
 from migrations_app.queue import enqueue_tick, schedule_tick
 from migrations_app.staging import staging_bucket_name
@@ -510,6 +517,7 @@ class Runner:
                 started = aws.import_image(
                     credentials, region, client_token=task.import_client_token, bucket=task.s3_bucket,
                     keys=[d["s3_key"] for d in task.disks], platform=platform_of(task.operating_system),
+                    license_type=task.license_type or default_license_type(task.operating_system),
                     description=f"{task.vm_name} (portal migration {task.pk})", tags=_resource_tags(task))
             except aws.AwsError as exc:
                 if exc.code == "ResourceLimitExceeded":

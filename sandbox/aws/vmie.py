@@ -232,7 +232,9 @@ class ImportImageTask(_TimedTask):
             d["Platform"] = self.platform or "Linux"
         if self.architecture or validated:
             d["Architecture"] = self.architecture or "x86_64"
-        d["LicenseType"] = self.license_type or "BYOL"
+        # ImportImage, LicenseType: "Leaving this parameter undefined is the same as choosing AWS when importing a
+        # Windows Server operating system, and the same as choosing BYOL when importing ... a Linux operating system"
+        d["LicenseType"] = self.license_type or ("AWS" if self.platform == "Windows" else "BYOL")
         if self.boot_mode:
             d["BootMode"] = self.boot_mode
         if self.encrypted is not None:

@@ -248,3 +248,26 @@ def test_the_grant_helper_makes_a_bucket_vm_export_accepts(aws):
     ensure_export_bucket(aws, "exports")
     ensure_export_bucket(aws, "exports")  # idempotent
     assert _export(aws, instance_id)["State"] == "active"
+
+
+# --------------------------------------------------------------------------- Windows licensing
+
+
+@pytest.mark.parametrize("platform,license_type,recorded", [
+    ("Windows", None, "AWS"),  # "the same as choosing AWS when importing a Windows Server operating system"
+    ("Windows", "BYOL", "BYOL"),
+    ("Windows", "AWS", "AWS"),
+    ("Linux", None, "BYOL"),  # "... and the same as choosing BYOL when importing ... a Linux operating system"
+    ("Linux", "BYOL", "BYOL"),
+])
+def test_import_records_the_license_type_aws_documents(aws, platform, license_type, recorded):
+    from sandbox.aws.testing import describe_import, put_disk
+
+    aws.create_vmimport_role()
+    extra = {"LicenseType": license_type} if license_type else {}
+    started = aws.client("ec2").import_image(Platform=platform, DiskContainers=[
+        {"Format": "VMDK", "UserBucket": put_disk(aws, key="lic.vmdk")}], **extra)
+    assert started["LicenseType"] == recorded
+    aws.advance(aws.settings()["import_duration"] + 1)
+    task = describe_import(aws, started["ImportTaskId"])
+    assert (task["Status"], task["LicenseType"]) == ("completed", recorded)

@@ -425,12 +425,14 @@ class ImportTask:
 
 
 def import_image(credentials: AwsCredentials, region: str, *, client_token: str, bucket: str, keys: list[str],
-                 platform: str, description: str, tags: dict[str, str]) -> ImportTask:
-    """Start (or, with the same ClientToken, find again) the import of the staged disks, boot disk first."""
+                 platform: str, license_type: str, description: str, tags: dict[str, str]) -> ImportTask:
+    """Start (or, with the same ClientToken, find again) the import of the staged disks, boot disk first.
+
+    `license_type` (AWS or BYOL) is always sent: left out, AWS picks by the operating system it detects."""
     ec2 = client("ec2", credentials, region)
     with translated_errors():
         response = ec2.import_image(
-            ClientToken=client_token, Description=description[:255], Platform=platform,
+            ClientToken=client_token, Description=description[:255], Platform=platform, LicenseType=license_type,
             DiskContainers=[{"Description": key.rsplit("/", 1)[-1], "Format": "vmdk",
                              "UserBucket": {"S3Bucket": bucket, "S3Key": key}} for key in keys],
             TagSpecifications=[{"ResourceType": "import-image-task",

@@ -89,6 +89,29 @@ SUPPORTED_INSTANCE_TYPES = (
     "c5.large", "c5.xlarge", "c5.2xlarge", "c6i.large", "c6i.xlarge", "r5.large", "r5.xlarge", "r6i.large",
 )
 
+# Nitro instance types require ENA of the image (DescribeInstanceTypes: NetworkInfo.EnaSupport "required"); RunInstances
+# refuses them an image without EnaSupport (InvalidParameterCombination). The t2 types (Xen) do not.
+ENA_REQUIRED_FAMILIES = frozenset({"t3", "m5", "m6i", "c5", "c6i", "r5", "r6i"})
+
+
+def ena_required(instance_type: str) -> bool:
+    return instance_type.split(".", 1)[0] in ENA_REQUIRED_FAMILIES
+
+
+def import_enables_ena(operating_system: str) -> bool:
+    """VM Import/Export installs the ENA driver into Windows Server and registers the image with EnaSupport; a Linux
+    import is registered without it, so an instance of a Linux import cannot be a Nitro type."""
+    return platform_of(operating_system) == "Windows"
+
+
+def instance_type_problem(operating_system: str, instance_type: str) -> str | None:
+    if ena_required(instance_type) and not import_enables_ena(operating_system):
+        xen = ", ".join(t for t in SUPPORTED_INSTANCE_TYPES if not ena_required(t))
+        return (f"{instance_type} requires enhanced networking (ENA), which EC2 does not enable on an imported Linux "
+                f"image; choose one of {xen}.")
+    return None
+
+
 # VM Import/Export limits (AWS documentation; the 215 GB compressed-disk cap is the original portal's).
 MAX_DISKS = 22
 MAX_DISK_STREAM_BYTES = 215 * 10**9

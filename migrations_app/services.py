@@ -22,6 +22,7 @@ from migrations_app.choices import (
     MigrationState,
     OperatingSystem,
     default_license_type,
+    instance_type_problem,
     license_type_problem,
 )
 from migrations_app.models import ImportToken, MigrationTask
@@ -166,6 +167,10 @@ def _validate_target(*, environment, target: MigrationTarget):
         errors["operating_system"] = "VM Import/Export does not support this operating system."
     if target.instance_type not in SUPPORTED_INSTANCE_TYPES:
         errors["instance_type"] = "This instance type is not supported for imported instances."
+    elif target.operating_system in OperatingSystem.values:
+        problem = instance_type_problem(target.operating_system, target.instance_type)
+        if problem:
+            errors["instance_type"] = problem
     if target.license_type is not None:
         problem = license_type_problem(target.operating_system, target.license_type)
         if problem:

@@ -59,7 +59,8 @@ class MigrationSerializer(serializers.ModelSerializer):
         model = MigrationTask
         fields = ["id", "state", "step", "status_message", "error_code", "queue_position", "vm_moref", "vm_name",
                   "environment", "region", "operating_system", "instance_type", "subnet", "security_group",
-                  "key_pair", "private_ip", "power_off_requested", "license_type", "bytes_total", "bytes_exported", "bytes_uploaded",
+                  "key_pair", "private_ip", "power_off_requested", "license_type", "bytes_total", "bytes_exported",
+                  "bytes_uploaded",
                   "export_percent", "upload_percent", "conversion_progress", "import_task_id", "image_id",
                   "instance_id", "created_by", "created_at", "started_at", "finished_at", "updated_at"]
         read_only_fields = fields

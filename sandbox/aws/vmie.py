@@ -467,6 +467,7 @@ def _finish_import(backend: Any, store: VmieStore, task: ImportImageTask) -> Non
         STATE.faults.injected["import"] += 1
         mappings = mappings[:1]
     ami.sandbox_mappings = mappings
+    ami.ena_support = import_enables_ena(task.platform)
     backend.delete_snapshot(placeholder.id)
     backend.amis[ami_id] = ami
     for disk in task.disks:  # like AWS: in use (not deletable) while the AMI is registered
@@ -1241,6 +1242,64 @@ def _check_volume_sizes(backend: Any, mappings: list[dict[str, Any]]) -> None:
                        f"expect size >= {needed}GB")
 
 
+# ----------------------------------------------------------------------------------------------------
+# ENA. An AMI's EnaSupport is what RegisterImage was given (unset: false), what CreateImage's instance had (from its
+# AMI), what CopyImage's source had; moto keeps none of it. Instance types whose NetworkInfo.EnaSupport is
+# "required" (every Nitro type: t3, m5, m6i, c5, ...) refuse an AMI without it.
+# ----------------------------------------------------------------------------------------------------
+
+MSG_ENA_REQUIRED = ("Enhanced networking with the Elastic Network Adapter (ENA) is required for the '{}' instance "
+                    "type. Ensure that you are using an AMI that is enabled for ENA.")
+
+
+def import_enables_ena(platform: str | None) -> bool:
+    """Whether an import of this platform leaves the ENA driver in the image and registers the AMI with
+    EnaSupport. VM Import/Export installs AWS's drivers (ENA among them) into Windows Server; into Linux it puts
+    only what boots on Xen (Citrix PV drivers), so a Linux import is not ENA-enabled."""
+    return (platform or "").lower() == "windows"
+
+
+def ami_ena_support(ami: Any) -> bool:
+    # moto's stock AMIs (never registered through the sandbox) stand for today's public AMIs, all ENA-enabled
+    return bool(getattr(ami, "ena_support", True))
+
+
+def _ena_required(instance_type: str) -> bool:
+    from moto.ec2.models.instance_types import INSTANCE_TYPES
+
+    return INSTANCE_TYPES.get(instance_type, {}).get("NetworkInfo", {}).get("EnaSupport") == "required"
+
+
+def _with_ena_attribute(original: Any, ena_of: Any) -> Any:
+    """Wrap an EC2Response AMI-creating action: set the new AMI's ena_support from ``ena_of(response, backend)``."""
+
+    def action(self: EC2Response) -> Any:
+        result = original(self)
+        image_id = (getattr(result, "result", None) or {}).get("ImageId")
+        ami = self.ec2_backend.amis.get(image_id) if image_id else None
+        if ami is not None:
+            ami.ena_support = bool(ena_of(self, self.ec2_backend))
+        return result
+
+    action._sandbox_wrapped = True  # type: ignore[attr-defined]
+    return action
+
+
+def _registered_ena(response: EC2Response, backend: Any) -> bool:
+    return str(response._get_param("EnaSupport", "false")).lower() == "true"
+
+
+def _created_ena(response: EC2Response, backend: Any) -> bool:
+    instance = backend.get_instance(response._get_param("InstanceId"))
+    source = backend.amis.get(instance.image_id)
+    return ami_ena_support(source) if source is not None else True
+
+
+def _copied_ena(response: EC2Response, backend: Any) -> bool:
+    source = backend.amis.get(response._get_param("SourceImageId"))
+    return ami_ena_support(source) if source is not None else True
+
+
 # What moto's RunInstances response handler passes when the request carries no ClientToken.
 _MOTO_NO_CLIENT_TOKEN = "ABCDE"
 
@@ -1259,6 +1318,9 @@ def _run_instances_with_ami_mappings(original: Any) -> Any:
                 if any(getattr(i, "client_token", None) == token for i in reservation.instances):
                     return reservation
         ami = getattr(self, "amis", {}).get(image_id)
+        instance_type = kwargs.get("instance_type") or "m1.small"
+        if ami is not None and _ena_required(instance_type) and not ami_ena_support(ami):
+            raise _err("InvalidParameterCombination", MSG_ENA_REQUIRED.format(instance_type))
         requested = kwargs.get("block_device_mappings")
         if (ami is not None and (isinstance(ami, ImportedAmi) or requested)
                 and not kwargs.get("launch_template") and not kwargs.get("launch_config")):
@@ -1283,6 +1345,10 @@ def install() -> None:
 
         if not getattr(EC2Backend.run_instances, "_sandbox_wrapped", False):
             EC2Backend.run_instances = _run_instances_with_ami_mappings(EC2Backend.run_instances)
+        for name, ena_of in (("register_image", _registered_ena), ("create_image", _created_ena),
+                             ("copy_image", _copied_ena)):
+            if not getattr(getattr(EC2Response, name), "_sandbox_wrapped", False):
+                setattr(EC2Response, name, _with_ena_attribute(getattr(EC2Response, name), ena_of))
         EC2Response._sandbox_vmie_installed = True  # type: ignore[attr-defined]
 
 

@@ -70,7 +70,7 @@ class Orphans:
 
     def instance(self, image_id, tags):
         return self.ec2.run_instances(
-            ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+            ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t2.micro",  # a Linux import has no ENA
             TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in
                                                                      tags.items()]}])["Instances"][0]["InstanceId"]
 

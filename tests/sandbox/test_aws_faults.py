@@ -10,7 +10,14 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from sandbox.aws import connect, diskfmt
-from sandbox.aws.testing import describe_export, ensure_export_bucket, describe_import, imported_instances, put_disk, start_import
+from sandbox.aws.testing import (
+    describe_export,
+    describe_import,
+    ensure_export_bucket,
+    imported_instances,
+    put_disk,
+    start_import,
+)
 
 pytestmark = pytest.mark.aws
 

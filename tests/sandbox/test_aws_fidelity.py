@@ -271,3 +271,56 @@ def test_import_records_the_license_type_aws_documents(aws, platform, license_ty
     aws.advance(aws.settings()["import_duration"] + 1)
     task = describe_import(aws, started["ImportTaskId"])
     assert (task["Status"], task["LicenseType"]) == ("completed", recorded)
+
+
+# --------------------------------------------------------------------------- ENA
+
+ENA_REFUSAL = ("Enhanced networking with the Elastic Network Adapter (ENA) is required for the '{}' instance type. "
+               "Ensure that you are using an AMI that is enabled for ENA.")
+
+
+def _ena(ec2, image_id):
+    return ec2.describe_images(ImageIds=[image_id])["Images"][0].get("EnaSupport", False)
+
+
+@pytest.mark.parametrize("instance_type", ["t3.micro", "m5.large", "m6i.large", "c5.large"])
+def test_a_nitro_type_from_an_image_without_ena_is_refused(aws, instance_type):
+    ec2 = aws.client("ec2")
+    image_id = ec2.register_image(Name="no-ena")["ImageId"]
+    assert _ena(ec2, image_id) is False
+    with pytest.raises(ClientError) as exc:
+        ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType=instance_type)
+    assert _error(exc) == ("InvalidParameterCombination", 400)
+    assert exc.value.response["Error"]["Message"] == ENA_REFUSAL.format(instance_type)
+    assert not ec2.describe_instances()["Reservations"]
+
+
+def test_a_xen_type_from_an_image_without_ena_launches(aws):
+    ec2 = aws.client("ec2")
+    image_id = ec2.register_image(Name="no-ena")["ImageId"]
+    assert ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t2.micro")["Instances"]
+
+
+def test_an_image_registered_with_ena_launches_a_nitro_type_and_its_images_inherit_it(aws):
+    ec2 = aws.client("ec2")
+    image_id = ec2.register_image(Name="ena", EnaSupport=True)["ImageId"]
+    assert _ena(ec2, image_id) is True
+    instance_id = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1,
+                                    InstanceType="t3.micro")["Instances"][0]["InstanceId"]
+    backup = ec2.create_image(InstanceId=instance_id, Name="backup")["ImageId"]
+    assert _ena(ec2, backup) is True
+    assert ec2.run_instances(ImageId=backup, MinCount=1, MaxCount=1, InstanceType="m5.large")["Instances"]
+    copy = ec2.copy_image(SourceImageId=image_id, SourceRegion="us-east-1", Name="copy")["ImageId"]
+    assert _ena(ec2, copy) is True
+
+
+def test_windows_imports_get_ena_linux_imports_do_not(aws):
+    ec2 = aws.client("ec2")
+    windows = _imported_image(aws, capacity_gib=1, platform="Windows")
+    assert _ena(ec2, windows) is True
+    assert ec2.run_instances(ImageId=windows, MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"]
+    linux = _imported_image(aws, capacity_gib=1, platform="Linux")
+    assert _ena(ec2, linux) is False
+    with pytest.raises(ClientError) as exc:
+        ec2.run_instances(ImageId=linux, MinCount=1, MaxCount=1, InstanceType="t3.micro")
+    assert _error(exc)[0] == "InvalidParameterCombination"

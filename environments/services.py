@@ -235,20 +235,55 @@ def environment_revoke(*, actor: User, environment: Environment, principal: User
 TEMPLATE_FIELDS = ("name", "description", "ami_id", "instance_type", "subnet", "security_group", "key_pair")
 
 
-@transaction.atomic
+# What AWS answers for an image a template may launch from.
+USABLE_IMAGE_STATES = frozenset({"available", "pending"})
+
+
+def _check_image(environment: Environment, ami_id: str) -> None:
+    """The image exists in the environment's region and the tenant's account can see it (its own, shared with it,
+    or public), asked with the tenant's credentials: a template that names anything else would fail at launch."""
+    region = environment.region.code
+    try:
+        image = aws.image_describe(aws_credentials(environment.tenant), region, ami_id)
+    except aws.AwsError as exc:
+        if not exc.code.startswith("InvalidAMIID"):
+            raise UpstreamError(f"AWS refused to describe the image: {exc.message}", code="aws_error") from exc
+        image = None
+    if image is None or image.state not in USABLE_IMAGE_STATES:
+        raise Invalid(f"Image {ami_id} does not exist in {region} or is not available to your organisation's AWS "
+                      "account.", code="image_not_found", field="ami_id")
+
+
+def _validated(template: Template, data: dict) -> None:
+    """Field checks first (cheap, and their errors come before an AWS call), then the image, outside any
+    transaction: no transaction is held open while AWS answers."""
+    probe = Template(**{f.attname: getattr(template, f.attname) for f in Template._meta.concrete_fields})
+    probe._state.adding = template._state.adding
+    for name, value in data.items():
+        setattr(probe, name, value)
+    probe.full_clean()
+    if "ami_id" in data and (template._state.adding or data["ami_id"] != template.ami_id):
+        _check_image(probe.environment, probe.ami_id)
+
+
 def template_create(*, actor: User, environment: Environment, data: dict) -> Template:
     same_tenant(actor, environment)
     template = Template(tenant=environment.tenant, environment=environment, created_by=actor)
-    model_update(instance=template, fields=TEMPLATE_FIELDS, data=data)
-    audit_record(actor=actor, action="template.create", obj=template)
-    return template
+    _validated(template, data)
+    return _template_save(actor=actor, template=template, data=data, action="template.create")
+
+
+def template_update(*, actor: User, template: Template, data: dict) -> Template:
+    same_tenant(actor, template)
+    _validated(template, data)
+    return _template_save(actor=actor, template=template, data=data, action="template.update")
 
 
 @transaction.atomic
-def template_update(*, actor: User, template: Template, data: dict) -> Template:
-    same_tenant(actor, template)
+def _template_save(*, actor: User, template: Template, data: dict, action: str) -> Template:
     model_update(instance=template, fields=TEMPLATE_FIELDS, data=data)
-    audit_record(actor=actor, action="template.update", obj=template, detail={"fields": sorted(data)})
+    extra = {"detail": {"fields": sorted(data)}} if action == "template.update" else {}
+    audit_record(actor=actor, action=action, obj=template, **extra)
     return template
 
 
@@ -340,7 +375,10 @@ def template_create_from_backup(*, actor: User, backup: BackupTask, data: dict) 
     if backup.state != BackupState.AVAILABLE or not backup.image_id:
         raise Conflict(f"Backup {backup.pk} is {backup.get_state_display().lower()}; only an available backup can "
                        "become a template.", code="backup_not_available")
-    template = template_create(actor=actor, environment=backup.environment, data={**data, "ami_id": backup.image_id})
+    # The image is the backup's own, which AWS reported available to this tenant: no second look.
+    template = _template_save(actor=actor, template=Template(tenant=backup.tenant, environment=backup.environment,
+                                                             created_by=actor),
+                              data={**data, "ami_id": backup.image_id}, action="template.create")
     audit_record(actor=actor, action="template.from_backup", obj=template,
                  detail={"backup": backup.pk, "image_id": backup.image_id})
     return template

@@ -6,6 +6,7 @@ class ExportsConfig(AppConfig):
     verbose_name = "EC2-to-S3 exports"
 
     def ready(self):
+        from exports import links  # noqa: F401 -- registers the download-link lifetime check
         # The environment and instance pages live in `environments`, which may not import this app: plug the
         # EC2-to-S3 Migrations tab and the instance page's export rows in from here.
         from environments.ui.panels import EnvironmentPanel, InstanceSection, register, register_instance_section

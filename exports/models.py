@@ -10,7 +10,7 @@ from django.db.models import Q
 from environments.models import Environment, ImportedInstance, Region
 from exports.choices import LIVE, TERMINAL, ExportState
 from portal.core.models import Tenant, TenantOwnedModel
-from portal.core.querysets import ADMIN_ONLY, Restriction
+from portal.core.querysets import Restriction
 
 
 def new_intent_token() -> str:
@@ -26,7 +26,8 @@ class ExportSettings(TenantOwnedModel):
     consented_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     consented_at = models.DateTimeField()
 
-    restriction = ADMIN_ONLY
+    # Auditors read every resource an administrator reads (README): the name and its buckets hold no secret.
+    restriction = Restriction(auditor_can_view=True)
 
     def __str__(self):
         return self.name
@@ -38,7 +39,7 @@ class ExportBucket(TenantOwnedModel):
     region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=63, unique=True)
 
-    restriction = ADMIN_ONLY
+    restriction = Restriction(auditor_can_view=True)
 
     class Meta:
         ordering = ["name"]
@@ -70,6 +71,9 @@ class ExportTask(TenantOwnedModel):
     cancel_requested = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    results_tagged = models.BooleanField(
+        default=False, help_text="The results in AWS carry the portal-result tag: the orphan sweep never removes them, "
+                                 "and only then may the history retention delete this row.")
     progress = models.PositiveSmallIntegerField(default=0)
     aws_state = models.CharField(max_length=32, blank=True)
 

@@ -30,6 +30,7 @@ from exports.choices import (
 from exports.models import ExportTask
 from exports.queue import enqueue_tick
 from exports.services import export_bucket_repair
+from exports.sweep import result_tags
 from exports.transitions import LeaseLost, checkpoint, export_transition, lease_claim, lease_release, lease_renew
 from portal.core.errors import PortalError
 from portal.core.models import User
@@ -166,8 +167,12 @@ class Runner:
             if size is None:
                 raise StepFailed("object_missing", f"AWS reports the export complete, but s3://{info.bucket}/"
                                  f"{info.key} does not exist.")
+            # The OVA is the customer's result: tagged before the job completes, so no orphan sweep ever takes it
+            # for a leftover, even once the history retention has deleted this row.
+            aws.object_tag(credentials, region, info.bucket, info.key, result_tags(task))
             self.move(task, S.COMPLETED, s3_bucket=info.bucket, s3_key=info.key, size_bytes=size, progress=100,
-                      aws_state=info.state, step="done", status_message=f"Exported to s3://{info.bucket}/{info.key}")
+                      aws_state=info.state, step="done", status_message=f"Exported to s3://{info.bucket}/{info.key}",
+                      results_tagged=True)
             return None
         if info.state == "cancelled":
             raise StepFailed("export_failed", f"AWS ended the export: {info.status_message or 'cancelled'}")

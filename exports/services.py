@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -16,6 +15,7 @@ from environments.models import ImportedInstance, Region
 from exports import selectors
 from exports.buckets import export_bucket_name, validate_export_name
 from exports.choices import ACTIVE, LIVE, TERMINAL, ExportState
+from exports.links import link_seconds
 from exports.models import ExportBucket, ExportSettings, ExportTask
 from exports.queue import enqueue_tick
 from exports.transitions import export_admit, export_transition
@@ -254,7 +254,7 @@ def export_download_link(*, actor: User, task: ExportTask) -> DownloadLink:
         raise _deny(actor, "export.download", "Only administrators download exports.", "not_admin", export=task.pk)
     if task.state != ExportState.COMPLETED or not task.s3_key:
         raise Conflict("The export has not completed; there is nothing to download yet.", code="not_completed")
-    seconds = settings.EXPORT_DOWNLOAD_URL_SECONDS
+    seconds = link_seconds()
     try:
         url = aws.presigned_get_url(aws_credentials(task.tenant), task.region.code, task.s3_bucket, task.s3_key,
                                     seconds)

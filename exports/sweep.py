@@ -3,20 +3,42 @@
 Every AWS export task the portal starts carries `portal-export` and `portal-tenant` tags. An export task whose
 job is gone (its row deleted with the history) or ended without keeping the object (failed, cancelled, or a second
 AWS task of a completed job) is cancelled if AWS still runs it, and its object (and any unfinished upload of it)
-is deleted. A completed export's own object is the result and stays; a live export keeps everything.
+is deleted. A completed export's object is the result and stays: it carries the `portal-result` tag, written when
+the export completed, which no pass removes whether the row exists or not. A live export keeps everything.
+Completed exports whose object was not tagged yet (completed before the tag existed) are tagged by the pass.
 """
 
 from __future__ import annotations
 
 from exports.choices import TERMINAL, ExportState
 from exports.models import ExportTask
-from portal.core.sweep import SweepPass
+from portal.core.sweep import RESULT_TAG, SweepPass
 from portal.integrations.aws import client as aws
 
 EXPORT_TAG, TENANT_TAG = "portal-export", "portal-tenant"
 
 
+def result_tags(task: ExportTask) -> dict[str, str]:
+    return {RESULT_TAG: f"export-{task.pk}", EXPORT_TAG: str(task.pk), TENANT_TAG: task.tenant.slug}
+
+
+def _tag_untagged_results(sweep: SweepPass) -> None:
+    """Completed exports of this tenant and region whose OVA does not carry the result tag yet: tag it (and only
+    then may the history retention delete the row)."""
+    untagged = ExportTask.objects.filter(tenant=sweep.tenant, region__code=sweep.region, state=ExportState.COMPLETED,
+                                         results_tagged=False).exclude(s3_key="")
+    for task in untagged:
+        if sweep.dry_run:
+            continue
+        try:
+            aws.object_tag(sweep.credentials, sweep.region, task.s3_bucket, task.s3_key, result_tags(task))
+        except aws.AwsError:
+            continue  # gone or refused: the row stays (retention waits for the tag), the next pass tries again
+        ExportTask.objects.filter(pk=task.pk).update(results_tagged=True)
+
+
 def export_sweep(sweep: SweepPass) -> None:
+    _tag_untagged_results(sweep)
     for info in aws.export_tasks_by_tag(sweep.credentials, sweep.region, TENANT_TAG, sweep.tenant.slug):
         pk = info.tags.get(EXPORT_TAG, "")
         if not pk.isdigit():
@@ -45,6 +67,8 @@ def export_sweep(sweep: SweepPass) -> None:
                              args=(sweep.credentials, sweep.region, info.bucket, upload.key, upload.upload_id))
         for obj in aws.objects_list(sweep.credentials, sweep.region, info.bucket, info.key):
             if obj.key == info.key and sweep.old_enough(obj.last_modified):
+                if RESULT_TAG in aws.object_tags(sweep.credentials, sweep.region, info.bucket, obj.key):
+                    continue  # a completed export's result, whether its row still exists or not
                 reason = "object of a deleted export" if row is None else f"object of a {row.state} export"
                 sweep.remove(kind="export_object", resource=f"s3://{info.bucket}/{obj.key}", job=row,
                              job_label=label, reason=reason, action=aws.object_remove,

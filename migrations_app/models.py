@@ -70,6 +70,9 @@ class MigrationTask(TenantOwnedModel):
     cancel_requested = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    results_tagged = models.BooleanField(
+        default=False, help_text="The results in AWS carry the portal-result tag: the orphan sweep never removes them, "
+                                 "and only then may the history retention delete this row.")
 
     # Progress.
     bytes_total = models.BigIntegerField(default=0)

@@ -44,6 +44,7 @@ from portal.core.errors import PortalError
 from portal.core.models import User
 from portal.core.peers import aws_credentials, vcenter_connection
 from portal.core.roles import Action
+from portal.core.sweep import RESULT_TAG
 from portal.integrations.aws import client as aws
 from portal.integrations.vsphere import client as vsphere
 
@@ -575,6 +576,11 @@ class Runner:
         for disk in task.disks:
             if disk.get("s3_key"):
                 aws.object_delete(s3, task.s3_bucket, disk["s3_key"])
+        # The instance, its image and the image's snapshots are the customer's results: tagged before the job
+        # completes, so no orphan sweep takes them for leftovers, even once the history retention deleted the row.
+        image = aws.image_describe(credentials, region, task.image_id)
+        results = [task.instance_id, task.image_id, *(image.snapshot_ids if image else ())]
+        aws.resources_tag(credentials, region, results, {RESULT_TAG: f"migration-{task.pk}", **_resource_tags(task)})
         # The record and the completion commit together: a cancel that wins the race rolls the record back, so
         # a cancelled migration never leaves a row for the instance its cleanup terminates.
         with transaction.atomic():
@@ -582,7 +588,7 @@ class Runner:
                 actor=task.created_by, environment=task.environment, instance_id=task.instance_id,
                 image_id=task.image_id, instance_type=task.instance_type, private_ip=info.private_ip,
                 state=info.state, source_vm_moref=task.vm_moref, source_vm_name=task.vm_name)
-            self.move(task, S.COMPLETED, step="done",
+            self.move(task, S.COMPLETED, step="done", results_tagged=True,
                       status_message=f"Imported as {task.instance_id} (stopped; start it when ready)")
         return None
 

@@ -9,8 +9,10 @@ import tasks, instances, images and snapshots. It removes a resource only when
 * its migration ended (failed, cancelled or completed) before the cutoff, or its row is gone; a live migration
   (queued, running, cancelling) keeps everything;
 * the resource itself is older than the cutoff (where AWS says when it was made);
-* it is not a result: a completed migration's instance and image, or any instance or image recorded as an
-  ImportedInstance of the tenant;
+* it is not a result: anything carrying the `portal-result` tag (written on a completed migration's instance,
+  image and snapshots when it completes, so the answer does not depend on the row, which the history retention
+  deletes), a completed migration's instance and image, or any instance or image recorded as an ImportedInstance
+  of the tenant;
 * it is the tenant's: a tag naming another tenant, or a migration of another tenant, is left alone, and an
   instance or image whose migration row is gone counts as the tenant's only through a `portal-tenant` tag.
 """
@@ -23,7 +25,7 @@ from environments.models import ImportedInstance
 from migrations_app.choices import TERMINAL, MigrationState
 from migrations_app.models import MigrationTask
 from migrations_app.staging import staging_bucket_name
-from portal.core.sweep import SweepPass
+from portal.core.sweep import RESULT_TAG, SweepPass
 from portal.integrations.aws import client as aws
 
 MIGRATION_TAG, TENANT_TAG = "portal-migration", "portal-tenant"
@@ -43,6 +45,11 @@ class _Jobs:
             "instance_id", "image_id")
         self.kept_instances |= {i for i, _ in done if i}
         self.kept_images |= {m for _, m in done if m}
+        # Results by their tag: the rows that named them may be gone.
+        credentials, region = sweep.credentials, sweep.region
+        self.kept_instances |= {r.resource_id for r in aws.instances_by_tag_key(credentials, region, RESULT_TAG)}
+        self.kept_images |= {r.resource_id for r in aws.images_by_tag_key(credentials, region, RESULT_TAG)}
+        self.kept_snapshots = {r.resource_id for r in aws.snapshots_by_tag_key(credentials, region, RESULT_TAG)}
 
     def row(self, pk: int | None) -> MigrationTask | None:
         if pk is None:
@@ -71,7 +78,26 @@ def _pk(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() else None
 
 
+def _tag_untagged_results(sweep: SweepPass) -> None:
+    """Completed migrations of this tenant and region whose results do not carry the result tag yet (completed
+    before it existed): tag them, and only then may the history retention delete the row."""
+    for task in MigrationTask.objects.filter(tenant=sweep.tenant, region__code=sweep.region,
+                                             state=MigrationState.COMPLETED, results_tagged=False):
+        if sweep.dry_run:
+            continue
+        try:
+            image = aws.image_describe(sweep.credentials, sweep.region, task.image_id) if task.image_id else None
+            aws.resources_tag(sweep.credentials, sweep.region,
+                              [task.instance_id, task.image_id, *(image.snapshot_ids if image else ())],
+                              {RESULT_TAG: f"migration-{task.pk}", MIGRATION_TAG: str(task.pk),
+                               TENANT_TAG: sweep.tenant.slug})
+        except aws.AwsError:
+            continue  # refused or gone: the row stays (retention waits for the tag), the next pass tries again
+        MigrationTask.objects.filter(pk=task.pk).update(results_tagged=True)
+
+
 def migration_sweep(sweep: SweepPass) -> None:
+    _tag_untagged_results(sweep)
     jobs = _Jobs(sweep)
     _sweep_staging(sweep, jobs)
     _sweep_imports(sweep, jobs)
@@ -117,7 +143,8 @@ def _sweep_imports(sweep: SweepPass, jobs: _Jobs) -> None:
             sweep.remove(kind="import_task", resource=task.task_id, job=row, job_label=jobs.label(pk),
                          reason="import of an ended job still running", action=aws.import_image_cancel,
                          args=(sweep.credentials, sweep.region, task.task_id))
-        elif task.status == "completed" and task.image_id and task.image_id not in jobs.kept_images:
+        elif task.status == "completed" and task.image_id and task.image_id not in jobs.kept_images and \
+                not set(task.snapshot_ids) & jobs.kept_snapshots:
             _remove_image(sweep, jobs, pk, task.image_id, task.snapshot_ids,
                           reason=f"image of import {task.task_id} that no migration kept")
 
@@ -178,8 +205,9 @@ def _sweep_images(sweep: SweepPass, jobs: _Jobs) -> None:
         pk = _owned(jobs, snapshot.tags)
         if pk is None or not jobs.released(pk) or not sweep.old_enough(snapshot.created):
             continue
-        if jobs.row(pk) is not None and jobs.row(pk).state == MigrationState.COMPLETED:
-            continue  # it may back the completed migration's image
+        if snapshot.resource_id in jobs.kept_snapshots or (
+                jobs.row(pk) is not None and jobs.row(pk).state == MigrationState.COMPLETED):
+            continue  # a result, or it may back the completed migration's image
         sweep.remove(kind="snapshot", resource=snapshot.resource_id, job=jobs.row(pk), job_label=jobs.label(pk),
                      reason="snapshot of a migration that did not keep it", action=aws.snapshot_delete,
                      args=(sweep.credentials, sweep.region, snapshot.resource_id))

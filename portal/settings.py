@@ -77,7 +77,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    # API tokens: django-rest-knox keeps a SHA-512 digest and a clear prefix only. DRF's authtoken stays installed
+    # for the migration that moves its tokens over (portal 0006) and holds no rows after it.
     "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -362,8 +365,16 @@ if CACHES["default"]["BACKEND"].endswith(".LocMemCache"):
     # Without REDIS_URL each process counts its own failures: the lockout still works, at up to (processes x limit)
     # attempts. Set REDIS_URL to share the counts; axes' warning says the same and would fail the deploy check.
     SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "axes.W001"]
-# API tokens expire this long after they were issued (and at once when the password changes).
+# API tokens expire this long after they were issued (and at once when the password changes). Each request for a
+# token issues a new one; a user keeps at most API_TOKENS_PER_USER (the oldest go). Stored as hashes (knox).
 API_TOKEN_LIFETIME_HOURS = env.int("API_TOKEN_LIFETIME_HOURS", default=24 * 7)
+API_TOKENS_PER_USER = env.int("API_TOKENS_PER_USER", default=10)
+REST_KNOX = {
+    "TOKEN_PREFIX": "vmp_",  # recognisable in a leaked file or a secret scanner
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_LIFETIME_HOURS),
+    "AUTO_REFRESH": False,
+}
 AUTH_PASSWORD_VALIDATORS = [*AUTH_PASSWORD_VALIDATORS, {"NAME": "portal.core.auth.RevokeApiTokensOnPasswordChange"}]
 # Failed logins are audited, at most this many rows per window for one username and address, for one address and
 # in all; beyond that they are counted and summed up in one "auth.failed.suppressed" row.
@@ -397,7 +408,8 @@ ENVIRONMENT_JOB_TICK_BUDGET_SECONDS = env.float("ENVIRONMENT_JOB_TICK_BUDGET_SEC
 # Exports (EC2-to-S3). AWS runs at most 5 export tasks per region at once; more are queued first come, first
 # served. A worker polls the export task every EXPORT_POLL_SECONDS within ticks of EXPORT_TICK_BUDGET_SECONDS and
 # renews its job lease (EXPORT_LEASE_SECONDS) meanwhile. Download links of finished exports live
-# EXPORT_DOWNLOAD_URL_SECONDS (SigV4: at most seven days).
+# EXPORT_DOWNLOAD_URL_SECONDS: an hour by default, never more than twelve hours (exports/links.py; AWS would sign
+# seven days, far too long for a bearer URL).
 EXPORT_MAX_ACTIVE_PER_REGION = env.int("EXPORT_MAX_ACTIVE_PER_REGION", default=5)
 EXPORT_LEASE_SECONDS = env.int("EXPORT_LEASE_SECONDS", default=60)
 EXPORT_POLL_SECONDS = env.float("EXPORT_POLL_SECONDS", default=15.0)
@@ -415,17 +427,25 @@ ORPHAN_SWEEP_MIN_AGE_SECONDS = env.int("ORPHAN_SWEEP_MIN_AGE_SECONDS", default=6
 # "Authorization: Bearer <METRICS_TOKEN>" or whose address is in METRICS_ALLOWED_CIDRS (the client address as
 # TRUSTED_PROXY_COUNT sees it); with neither set it answers nobody (404). Several processes (gunicorn workers,
 # qcluster) share their counters through PROMETHEUS_MULTIPROC_DIR (README, Metrics). The workers count as alive
-# while a cluster reports its stats (shared cache: REDIS_URL) or a task finished within HEALTH_WORKER_STALE_SECONDS.
+# while the cluster running a tenant's work (its connector's or the shared one) beat within HEALTH_WORKER_STALE_SECONDS.
 # Probes and scrapers talk plain HTTP to the process itself: no redirect to HTTPS for them.
 SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=[])
 HEALTH_WORKER_STALE_SECONDS = env.int("HEALTH_WORKER_STALE_SECONDS", default=180)
+# A tenant's connector health (it logs in to vCenter and calls STS) is kept HEALTH_CACHE_SECONDS per tenant; a forced
+# refresh (?refresh=1) is allowed once per HEALTH_REFRESH_MIN_SECONDS per tenant.
+HEALTH_CACHE_SECONDS = env.int("HEALTH_CACHE_SECONDS", default=30)
+HEALTH_REFRESH_MIN_SECONDS = env.int("HEALTH_REFRESH_MIN_SECONDS", default=30)
 
 # Notifications (portal.core.notifications): webhooks are retried with exponential backoff (base x 2^n, capped) up
 # to WEBHOOK_MAX_ATTEMPTS attempts; their URLs obey the outbound address policy above. E-mail goes through Django's
 # mail backend (EMAIL_URL, e.g. smtp+tls://user:password@mail.example.com:587; console in development).
+# WEBHOOK_TIMEOUT_SECONDS bounds a whole attempt (connect, send, answer), not each socket read. A tenant has at most
+# WEBHOOK_MAX_PER_TENANT webhooks and WEBHOOK_MAX_IN_FLIGHT_PER_TENANT attempts running at once on the shared workers.
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_MAX_PER_TENANT = env.int("WEBHOOK_MAX_PER_TENANT", default=20)
+WEBHOOK_MAX_IN_FLIGHT_PER_TENANT = env.int("WEBHOOK_MAX_IN_FLIGHT_PER_TENANT", default=2)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
 WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=6 * 3600.0)

@@ -20,10 +20,17 @@ def _live_server_without_nagle():
 _live_server_without_nagle()
 
 
+# A test that uses a sandbox peer is in the peer tier, whether or not its module says so (tests/README.md, Tiers).
+PEER_MARKS = {"aws": "aws", "aws_sandbox": "aws", "vcenter": "vcenter", "vcenter_sandbox": "vcenter"}
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
     from tests.shared_world import group_shared_world_tests
 
+    for item in items:
+        for mark in {PEER_MARKS[name] for name in getattr(item, "fixturenames", ()) if name in PEER_MARKS}:
+            item.add_marker(mark)
     group_shared_world_tests(items)
 
 
@@ -122,6 +129,15 @@ def aws_tenant_account(aws, settings):
         return aws
 
     return configure
+
+
+@pytest.fixture
+def sandbox_image(world, aws, aws_tenant_account):
+    """Tenant A of the world with AWS access and an image registered in its region (us-east-1) of the sandbox: what
+    saving a template needs, since the portal checks that the template's image exists."""
+    aws_tenant_account(world.a.tenant)
+    return aws.client("ec2").register_image(Name="template-base", RootDeviceName="/dev/sda1", BlockDeviceMappings=[
+        {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}])["ImageId"]
 
 
 @pytest.fixture(autouse=True)

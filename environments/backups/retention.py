@@ -1,9 +1,10 @@
 """Retention: a schedule keeps its last `keep_last` available images; older ones are deleted with their EBS
 snapshots by a worker (state `deleting`, a durable step like any other).
 
-Images a template of the environment still uses are kept and not counted: deleting one would break the
-template. Once no template uses it, the next pass deletes it. A deletion AWS refused leaves the backup available
-and is tried again after an hour, not at every pass."""
+Images a template anywhere in the tenant still uses are kept and not counted (an image is the account's, and a
+template of another environment in the region may name it): deleting one would break the template. Once no
+template uses it, the next pass deletes it. A deletion AWS refused leaves the backup available and is tried again
+after an hour, not at every pass."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def retention_apply(*, schedule_id: int) -> list[int]:
         schedule = BackupSchedule.objects.select_for_update().filter(pk=schedule_id).first()
         if schedule is None:
             return []
-        in_use = Template.objects.filter(environment_id=schedule.environment_id).values_list("ami_id", flat=True)
+        in_use = Template.objects.filter(tenant_id=schedule.tenant_id).values_list("ami_id", flat=True)
         candidates = list(BackupTask.objects.filter(schedule=schedule, state=BackupState.AVAILABLE).exclude(
             image_id__in=in_use).order_by("-created_at", "-id").values_list("pk", flat=True)[schedule.keep_last:])
         refused = set(BackupTask.objects.filter(

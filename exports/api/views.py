@@ -3,6 +3,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.views import APIView
 
 from exports import selectors, services
@@ -86,10 +87,14 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Restricted
 class ExportSettingsView(NeedView, APIView):
     """Configure instance export. GET shows the export name and, per region the organisation uses, the bucket the
     portal creates and exactly what it sets on it (`?name=` previews another name). PUT {"name", "consent": true}
-    creates the buckets; the name is given once. Administrators only."""
+    creates the buckets; the name is given once. Administrators configure; auditors read (GET)."""
 
     permission_classes = [IsTenantMember]
     need = Need(Action.ADMIN, of=ExportSettings)
+    read_need = Need(Action.VIEW, of=ExportSettings)
+
+    def allowed_roles(self) -> frozenset:
+        return (self.read_need if self.request.method in SAFE_METHODS else self.need).roles()
 
     @extend_schema(parameters=[OpenApiParameter("name", str, required=False)],
                    responses={200: ExportConfigurationSerializer})

@@ -4,7 +4,7 @@ shown beside the fields they concern."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 
@@ -21,6 +21,7 @@ from portal.core.querysets import Need
 from portal.core.roles import Action
 
 CONFIGURE = Need(Action.ADMIN, of=ExportSettings)
+READ_CONFIGURATION = Need(Action.VIEW, of=ExportSettings)
 RUN = Need(Action.ADMIN, of=ExportTask)
 READ = Need(Action.VIEW, of=ExportTask)
 PANEL_KEY = "ec2-to-s3-migrations"
@@ -33,10 +34,13 @@ def _to_panel(environment_id: int):
 @login_required
 def configure(request):
     """Preview what the name creates, then create it with the administrator's explicit consent."""
-    if not CONFIGURE.allows(request.user):
+    can_manage = CONFIGURE.allows(request.user)
+    if not can_manage and not READ_CONFIGURATION.allows(request.user):
         raise Http404()
+    if not can_manage and request.method not in ("GET", "HEAD"):
+        raise PermissionDenied("Your role does not allow this.")
     tenant = request.user.tenant
-    stored = ExportSettings.objects.restrict(request.user, Action.ADMIN).first()
+    stored = ExportSettings.objects.restrict(request.user, Action.ADMIN if can_manage else Action.VIEW).first()
     form = ExportConfigureForm(request.POST if request.method == "POST" else None,
                                initial={"name": stored.name if stored else ""})
     name = stored.name if stored else None
@@ -55,7 +59,7 @@ def configure(request):
         configuration = selectors.export_configuration(tenant=tenant, name=name)
     except ValidationError as exc:
         add_service_error(form, exc)
-    return render(request, "exports/configure.html", {"form": form, "stored": stored,
+    return render(request, "exports/configure.html", {"form": form, "stored": stored, "can_manage": can_manage,
                                                       "configuration": configuration})
 
 

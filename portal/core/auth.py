@@ -7,8 +7,6 @@ revokes API tokens on every password change, and the receiver below that audits 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from axes.backends import AxesStandaloneBackend
 from axes.helpers import get_cool_off
 from django.conf import settings
@@ -19,8 +17,7 @@ from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 from django.shortcuts import redirect
-from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.throttling import ScopedRateThrottle
 
 from portal.core.audit import audit_auth_failure
@@ -131,14 +128,6 @@ class LoginRateThrottle(ScopedRateThrottle):
 #
 
 
-def api_token_expires_at(token: Token):
-    return token.created + timedelta(hours=settings.API_TOKEN_LIFETIME_HOURS)
-
-
-def api_token_expired(token: Token) -> bool:
-    return timezone.now() >= api_token_expires_at(token)
-
-
 class RevokeApiTokensOnPasswordChange:
     """Not a rule for passwords: Django calls every password validator's password_changed() once a new password
     is saved, whichever way it was set (the services, the platform admin's password form, `changepassword`,
@@ -153,4 +142,4 @@ class RevokeApiTokensOnPasswordChange:
 
     def password_changed(self, password, user=None):
         if user is not None and user.pk is not None:
-            Token.objects.filter(user=user).delete()
+            AuthToken.objects.filter(user=user).delete()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from portal.core.audit import audit_record
@@ -87,28 +90,30 @@ def user_update(*, actor: User, user: User, data: dict, password: str | None = N
     if changes.get("is_active") is False or password:
         # A deactivated user's API tokens stop working at once, not at their next expiry, and so do tokens
         # obtained with a password that has just been replaced (an administrator's reset included).
-        from rest_framework.authtoken.models import Token
+        from knox.models import AuthToken
 
-        Token.objects.filter(user=user).delete()
+        AuthToken.objects.filter(user=user).delete()
     audit_record(actor=actor, action="user.update", obj=user,
                  detail={"fields": sorted(changes) + (["password"] if password else [])})
     return user
 
 
 @transaction.atomic
-def api_token_obtain(*, user: User):
-    """The API token a script gets for `user` (whose password was just checked): the current one, or a new one when
-    there is none or it has expired (API_TOKEN_LIFETIME_HOURS). Audited as "auth.token"."""
-    from rest_framework.authtoken.models import Token
+def api_token_obtain(*, user: User) -> str:
+    """A new API token for `user` (whose password was just checked), valid API_TOKEN_LIFETIME_HOURS. Only its
+    digest and clear prefix are stored (knox), so the token is in this answer and nowhere else; the user's expired
+    tokens, and the oldest beyond API_TOKENS_PER_USER, are deleted. Audited as "auth.token" with the prefix."""
+    from knox.models import AuthToken
 
-    from portal.core.auth import api_token_expired
-
-    current = Token.objects.select_for_update().filter(user=user).first()
-    if current is not None and api_token_expired(current):
-        current.delete()
-    # get_or_create: a concurrent request for the same user may insert first; then its token is the one.
-    token, issued = Token.objects.get_or_create(user=user)
-    audit_record(actor=user, action="auth.token", obj=None, detail={"issued": issued})
+    tokens = AuthToken.objects.filter(user=user)
+    tokens.filter(expiry__lte=timezone.now()).delete()
+    keep = max(settings.API_TOKENS_PER_USER - 1, 0)
+    oldest = list(tokens.order_by("-created", "-digest").values_list("digest", flat=True)[keep:])
+    AuthToken.objects.filter(digest__in=oldest).delete()
+    instance, token = AuthToken.objects.create(user=user,
+                                               expiry=timedelta(hours=settings.API_TOKEN_LIFETIME_HOURS))
+    audit_record(actor=user, action="auth.token", obj=None, detail={
+        "issued": True, "prefix": instance.token_key, "expires_at": instance.expiry.isoformat()})
     return token
 
 
@@ -176,9 +181,27 @@ def aws_account_ensure(*, actor: User) -> TenantAwsAccount:
 AWS_ACCOUNT_UPDATABLE = ("account_id", "auth_mode", "access_key_id", "secret_access_key", "role_arn")
 
 
+# Where a stored secret goes: changing one of these without giving the secret again would let an administrator
+# send the stored secret somewhere they control (README, Security).
+AWS_SECRET_DESTINATION = ("auth_mode", "access_key_id", "role_arn")
+VCENTER_SECRET_DESTINATION = ("url", "verify_tls", "ca_certificate_pem", "thumbprint")
+
+
+def _destination_changed(instance, data: dict, fields) -> bool:
+    return any(name in data and data[name] != getattr(instance, name) for name in fields)
+
+
 @transaction.atomic
 def aws_account_update(*, actor: User, data: dict) -> TenantAwsAccount:
     account, _ = TenantAwsAccount.objects.get_or_create(tenant=actor.tenant)
+    if account.secret_access_key and not data.get("secret_access_key") and \
+            _destination_changed(account, data, AWS_SECRET_DESTINATION):
+        if data.get("auth_mode", account.auth_mode) == AwsAuthMode.ASSUME_ROLE:
+            # A role needs no key of the tenant's: drop it, so going back to keys asks for the secret again.
+            data = {**data, "secret_access_key": ""}
+        else:
+            raise Invalid("Give the secret access key again: it goes with the access key id and role it was "
+                          "given for.", code="secret_required", field="secret_access_key")
     role_arn = data.get("role_arn", account.role_arn)
     if data.get("auth_mode", account.auth_mode) == AwsAuthMode.ASSUME_ROLE and role_arn:
         refuse_platform_account(role_arn, when_unknown_refuse=False)
@@ -200,6 +223,10 @@ def vcenter_update(*, actor: User, data: dict) -> TenantVCenter:
                       "platform's, never raise it.", code="above_platform_limit",
                       field="max_active_migrations_per_region")
     vcenter = TenantVCenter.objects.filter(tenant=actor.tenant).first() or TenantVCenter(tenant=actor.tenant)
+    if vcenter.password and not data.get("password") and \
+            _destination_changed(vcenter, data, VCENTER_SECRET_DESTINATION):
+        raise Invalid("Give the vCenter password again: a new URL or certificate trust is a new destination for it.",
+                      code="secret_required", field="password")
     model_update(instance=vcenter, fields=VCENTER_UPDATABLE, data=data)
     detail = {"fields": sorted(data)}
     if "ignore_esx_certificate_errors" in data:

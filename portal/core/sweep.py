@@ -14,6 +14,11 @@ from portal.integrations.aws import client as aws
 
 logger = logging.getLogger("portal.sweep")
 
+# Written on a completed job's results (a migration's instance, image and snapshots; an export's OVA) when the job
+# completes. Whatever carries it is never an orphan, whether the job's row still exists or the history retention
+# has deleted it: the sweep decides from the tag, not from the absence of a row.
+RESULT_TAG = "portal-result"
+
 
 @dataclass(frozen=True)
 class Removal:

@@ -3,8 +3,6 @@ row matching the filters (`?format=csv`). Mounted by `portal.site.api_urls` like
 
 from __future__ import annotations
 
-import csv
-
 from django.http import StreamingHttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
@@ -13,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.views import APIView
 
+from portal.core import csvsafe
 from portal.core.api.pagination import PortalPagination
 from portal.core.api.permissions import IsTenantMember
 from portal.core.api.viewsets import NeedView
@@ -96,7 +95,7 @@ class HistoryView(NeedView, APIView):
 
 
 def csv_response(rows, *, filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
+    writer = csvsafe.writer(_Echo())
     lines = (writer.writerow(csv_line(history_row(r))) for r in rows.iterator())
     response = StreamingHttpResponse((line for part in ([writer.writerow(CSV_HEADER)], lines) for line in part),
                                      content_type="text/csv")

@@ -187,7 +187,18 @@ TERMINAL_STATES = {
 }
 
 
+# A completed job whose results in AWS were not tagged yet (it completed before the tag existed; the orphan sweep
+# tags them) keeps its row: without the row or the tag, nothing would tell the sweep those results are not orphans.
+UNTAGGED_RESULTS = {
+    "migration": Q(state=MigrationState.COMPLETED, results_tagged=False) & (~Q(instance_id="") | ~Q(image_id="")),
+    "export": Q(state=ExportState.COMPLETED, results_tagged=False) & ~Q(s3_key=""),
+}
+
+
 def expired_jobs(kind: str, *, before: datetime.datetime) -> QuerySet:
     """Finished jobs of one type created before `before` (all tenants: the retention is the platform's)."""
     model = SOURCES[kind].model
-    return model.objects.filter(Q(created_at__lt=before) & Q(state__in=sorted(TERMINAL_STATES[kind])))
+    expired = model.objects.filter(Q(created_at__lt=before) & Q(state__in=sorted(TERMINAL_STATES[kind])))
+    if kind in UNTAGGED_RESULTS:
+        expired = expired.exclude(UNTAGGED_RESULTS[kind])
+    return expired

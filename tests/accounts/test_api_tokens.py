@@ -1,4 +1,4 @@
-"""API tokens expire after API_TOKEN_LIFETIME_HOURS and are revoked whenever the password changes."""
+"""API tokens expire API_TOKEN_LIFETIME_HOURS after they are issued and are revoked whenever the password changes."""
 
 from datetime import timedelta
 
@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from portal.core import services
 from tests.world import PASSWORD
@@ -27,9 +27,14 @@ def _get(api, token):
     return response
 
 
-def _age(token_key, hours):
-    Token.objects.filter(key=token_key).update(created=Token.objects.get(key=token_key).created
-                                               - timedelta(hours=hours))
+def _stored(token):
+    # knox keeps the token's first 15 characters in clear (token_key) and a digest of the whole.
+    return AuthToken.objects.filter(token_key=token[:15])
+
+
+def _age(token, hours):
+    row = _stored(token).get()
+    _stored(token).update(created=row.created - timedelta(hours=hours), expiry=row.expiry - timedelta(hours=hours))
 
 
 def test_the_api_uses_the_expiring_token_authentication():
@@ -40,10 +45,11 @@ def test_the_api_uses_the_expiring_token_authentication():
     assert settings.API_TOKEN_LIFETIME_HOURS > 0
 
 
-def test_a_token_is_reused_until_it_expires(world, api):
+def test_a_token_works_until_it_expires(world, api):
     first = _obtain(api)
-    assert _obtain(api) == first
     assert _get(api, first).status_code == 200
+    row = _stored(first).get()
+    assert abs(row.expiry - row.created - timedelta(hours=settings.API_TOKEN_LIFETIME_HOURS)) < timedelta(seconds=5)
 
 
 def test_an_expired_token_is_refused_and_deleted(world, api):
@@ -53,7 +59,7 @@ def test_an_expired_token_is_refused_and_deleted(world, api):
     assert response.status_code == 401
     assert response.json()["errors"][0]["code"] == "authentication_failed"
     assert "expired" in response.json()["errors"][0]["detail"]
-    assert not Token.objects.filter(key=token).exists()
+    assert not _stored(token).exists()
 
 
 def test_a_token_just_inside_its_lifetime_works(world, api):
@@ -67,14 +73,39 @@ def test_asking_again_after_expiry_issues_a_fresh_token(world, api):
     _age(token, settings.API_TOKEN_LIFETIME_HOURS + 1)
     fresh = _obtain(api)
     assert fresh != token and _get(api, fresh).status_code == 200
-    assert Token.objects.filter(user=world.a.user_ro).count() == 1
+    assert AuthToken.objects.filter(user=world.a.user_ro).count() == 1
 
 
 def test_the_lifetime_is_configurable(world, api, settings):
-    token = _obtain(api)
     settings.API_TOKEN_LIFETIME_HOURS = 1
+    token = _obtain(api)
     _age(token, 2)
     assert _get(api, token).status_code == 401
+
+
+def test_a_user_keeps_a_bounded_number_of_tokens(world, api, settings):
+    settings.API_TOKENS_PER_USER = 3
+    tokens = [_obtain(api) for _ in range(4)]
+    assert AuthToken.objects.filter(user=world.a.user_ro).count() == 3
+    assert _get(api, tokens[0]).status_code == 401
+    assert all(_get(api, t).status_code == 200 for t in tokens[1:])
+
+
+def test_tokens_issued_before_hashing_keep_working_after_the_migration(world, api):
+    """portal 0006 moves DRF's clear keys into knox digests: a script's token keeps working, and its clear key is
+    gone from the database."""
+    import importlib
+
+    from django.apps import apps
+    from rest_framework.authtoken.models import Token
+
+    old = Token.objects.create(user=world.a.user_ro)
+    importlib.import_module("portal.core.migrations.0006_api_tokens_hashed").move_tokens(apps, None)
+    assert not Token.objects.exists()
+    moved = _stored(old.key).get()
+    assert moved.digest != old.key and old.key not in moved.digest
+    assert moved.expiry == old.created + timedelta(hours=settings.API_TOKEN_LIFETIME_HOURS)
+    assert _get(api, old.key).json()["username"] == world.a.user_ro.username
 
 
 def test_an_administrators_password_reset_revokes_the_token(world, api):

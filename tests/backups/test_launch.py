@@ -8,7 +8,7 @@ from environments import services as env_services
 from environments.choices import InstanceOrigin
 from environments.launches.models import TOKEN_TAG, LaunchTask
 from environments.launches.worker import launch_tick
-from environments.models import ImportedInstance
+from environments.models import ImportedInstance, Template
 from portal.core.models import AuditLog
 from portal.integrations.aws import client as aws
 from tests.backups.conftest import SimulatedCrash, record_calls, run_queue
@@ -98,9 +98,10 @@ def test_crash_between_run_instances_and_saving_its_id_launches_one_instance(s, 
 
 
 def test_a_refused_launch_fails_with_aws_message(s, api):
-    broken = env_services.template_create(actor=s.a.user_owner, environment=s.environment, data=dict(
-        name="broken", ami_id="ami-0000000000000dead", instance_type="t3.micro", subnet=s.subnet,
-        security_group=s.security_group))
+    # A template whose image was deregistered after it was saved (saving checks that the image exists).
+    broken = Template.objects.create(tenant=s.a.tenant, environment=s.environment, created_by=s.a.user_owner,
+                                     name="broken", ami_id="ami-0000000000000dead", instance_type="t3.micro",
+                                     subnet=s.subnet, security_group=s.security_group)
     task_id = api.as_user(s.a.user_general).post(reverse("api:template-launch", kwargs={"pk": broken.pk}),
                                                  format="json").json()["id"]
     run_queue()

@@ -149,6 +149,26 @@ def test_retention_keeps_images_a_template_uses(s, clock):
     assert _images_of(s, schedule) == sorted([tasks[0].image_id, tasks[2].image_id])
 
 
+def test_retention_keeps_images_a_template_of_another_environment_uses(s, clock):
+    """Issue 20: an image is the tenant's, not the environment's; a template anywhere in the tenant keeps it."""
+    schedule = _schedule(s, keep_last=1)
+    clock.advance(hours=1)
+    scheduler()
+    run_queue()
+    first = BackupTask.objects.get(schedule=schedule)
+    other = s.a.environment
+    assert other.pk != s.environment.pk and other.tenant_id == s.a.tenant.pk
+    Template.objects.create(tenant=s.a.tenant, environment=other, name="elsewhere", ami_id=first.image_id,
+                            instance_type="t3.micro", subnet=s.a.subnet, security_group=s.a.security_group)
+    for _ in range(2):
+        clock.advance(hours=1)
+        scheduler()
+        run_queue()
+    tasks = list(BackupTask.objects.filter(schedule=schedule).order_by("id"))
+    assert [t.state for t in tasks] == ["available", "deleted", "available"]
+    assert first.image_id in _images_of(s, schedule)
+
+
 def test_a_refused_deletion_keeps_the_image_and_is_retried_an_hour_later(s, clock, monkeypatch):
     from environments.backups.retention import retention_apply
     from portal.integrations.aws import client as aws

@@ -149,6 +149,21 @@ def test_without_aws_access_nothing_is_called(fresh, api):
 @pytest.mark.parametrize("role", ["user_owner", "user_general", "auditor"])
 def test_only_administrators_configure(fresh, api, role):
     client = api.as_user(getattr(fresh, role))
-    assert client.get(reverse("api:settings-export")).status_code == 403
     assert client.put(reverse("api:settings-export"), {"name": "acme", "consent": True},
                       format="json").status_code == 403
+    assert not ExportSettings.objects.filter(tenant=fresh.tenant).exists()
+
+
+@pytest.mark.parametrize("role", ["user_owner", "user_general"])
+def test_users_do_not_read_export_settings(fresh, api, role):
+    assert api.as_user(getattr(fresh, role)).get(reverse("api:settings-export")).status_code == 403
+
+
+def test_auditors_read_export_settings_like_administrators(fresh, api):
+    """Issue 20: auditors read every resource an administrator reads, the export configuration included."""
+    services.export_configure(actor=fresh.admin, name="acme", consent=True)
+    as_admin = api.as_user(fresh.admin).get(reverse("api:settings-export"))
+    as_auditor = api.as_user(fresh.auditor).get(reverse("api:settings-export"))
+    assert as_auditor.status_code == 200
+    assert as_auditor.json() == as_admin.json()
+    assert as_auditor.json()["name"] == "acme"

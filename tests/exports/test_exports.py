@@ -138,3 +138,66 @@ def test_list_is_seven_days_by_default_and_filters(ex, api):
     assert ids(environment=ex.a.other_environment.pk) == []
     assert client.get(reverse("api:export-list"), {"environment": ex.world.b.environment.pk}).status_code == 400
     assert api.as_user(ex.a.user_owner).get(reverse("api:export-list")).status_code == 403
+
+
+def _link_lifetime(api, world):
+    import urllib.parse
+
+    response = api.as_user(world.a.admin).get(reverse("api:export-download", args=[world.a.export.pk]))
+    assert response.status_code == 200, response.content
+    body = response.json()
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(body["url"]).query)
+    expires_at = timezone.datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
+    return int(query["X-Amz-Expires"][0]), (expires_at - timezone.now()).total_seconds()
+
+
+def test_download_links_live_an_hour_by_default(world, api, aws, aws_tenant_account):
+    aws_tenant_account(world.a.tenant)
+    signed, shown = _link_lifetime(api, world)
+    assert signed == 3600
+    assert 3500 < shown <= 3600
+
+
+def test_download_links_never_outlive_twelve_hours(world, api, aws, aws_tenant_account, settings):
+    """Issue 20: AWS signs links for up to seven days, far too long for a bearer URL; the portal caps them."""
+    aws_tenant_account(world.a.tenant)
+    settings.EXPORT_DOWNLOAD_URL_SECONDS = 7 * 24 * 3600
+    signed, shown = _link_lifetime(api, world)
+    assert signed == 12 * 3600
+    assert shown <= 12 * 3600
+    audited = AuditLog.objects.filter(action="export.download").latest("id")
+    assert audited.detail["expires_in"] == 12 * 3600
+
+
+def test_a_deployment_asking_for_longer_links_fails_the_deploy_check(settings):
+    from django.core.checks import run_checks
+
+    settings.EXPORT_DOWNLOAD_URL_SECONDS = 13 * 3600
+    errors = [m for m in run_checks() if m.id == "exports.E001"]
+    assert errors and "12 hours" in errors[0].msg
+
+
+def test_a_completed_exports_ova_outlives_its_row(ex, api):
+    """Issue 20: the history retention deletes a completed export's row after 90 days; the OVA in the customer's
+    bucket is the result, which the orphan sweep decides from the tag written at completion."""
+    import datetime
+
+    from portal.site.services import history_cleanup
+    from portal.site.sweep import orphan_sweep
+
+    task_id = _start(ex).json()["id"]
+    drive(task_id)
+    drive(task_id, ex.aws, seconds=35)
+    drive(task_id, ex.aws, seconds=30)
+    task = ExportTask.objects.get(pk=task_id)
+    assert task.state == ExportState.COMPLETED, task.status_message
+    assert task.s3_key in s3_keys(ex.aws, ex.bucket)[0]
+
+    long_ago = timezone.now() - datetime.timedelta(days=100)
+    ExportTask.objects.filter(pk=task_id).update(created_at=long_ago, finished_at=long_ago)
+    assert history_cleanup()[ex.a.tenant.pk]["export"] >= 1
+    assert not ExportTask.objects.filter(pk=task_id).exists()
+
+    removals = orphan_sweep(now=timezone.now() + datetime.timedelta(hours=7))
+    assert not [r for r in removals if task.s3_key in r.resource], removals
+    assert task.s3_key in s3_keys(ex.aws, ex.bucket)[0]

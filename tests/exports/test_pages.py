@@ -46,11 +46,26 @@ def test_configure_page_previews_then_needs_consent(world, aws, aws_tenant_accou
     assert "lowercase letters" in bad
 
 
+def test_auditors_read_the_configure_page_without_its_buttons(world, aws, aws_tenant_account):
+    """Issue 20: the auditor sees what the administrator configured, with no button, and a post is a 403."""
+    a = world.a
+    aws_tenant_account(a.tenant)
+    page = _browser(a.auditor).get(reverse("ui:export-configure"))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert a.export_settings.name in text
+    assert "Create the buckets" not in text and "Preview</button>" not in text and "consent" not in text
+    refused = _browser(a.auditor).post(reverse("ui:export-configure"), {"name": "other", "action": "apply",
+                                                                        "consent": "on"})
+    assert refused.status_code == 403
+    assert ExportSettings.objects.get(tenant=a.tenant).name == a.export_settings.name
+
+
 def test_pages_are_for_administrators(world):
     a = world.a
+    assert _browser(a.user_owner).get(reverse("ui:export-configure")).status_code == 404
     for user in (a.user_owner, a.auditor):
         browser = _browser(user)
-        assert browser.get(reverse("ui:export-configure")).status_code == 404
         assert browser.get(reverse("ui:export-start", args=[a.instance.pk])).status_code == 404
         assert browser.get(reverse("ui:export-cancel", args=[a.export.pk])).status_code == 404
         assert browser.get(reverse("ui:export-download", args=[a.export.pk])).status_code == 404

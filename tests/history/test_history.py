@@ -361,3 +361,78 @@ def test_cleanup_task_runs_the_service(world, settings):
     settings.HISTORY_RETENTION_DAYS = 90
     _migration(world.a, created_at=timezone.now() - 100 * D)
     assert task() == {str(world.a.tenant.pk): {"migration": 1, "export": 0, "backup": 0, "launch": 0}}
+
+
+# CSV formula injection (issue 20): names anyone can set (a VM's name in vCenter, an environment's name, an audited
+# object's repr) reach an auditor's spreadsheet; every cell that a spreadsheet would read as a formula is prefixed
+# with a quote, in every CSV the portal writes.
+
+FORMULAS = ["=HYPERLINK(\"http://evil.example/\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)",
+            "\tleading-tab", "\rleading-cr"]
+
+
+def _hostile_rows(a):
+    a.environment.__class__.objects.filter(pk=a.environment.pk).update(name="=1+1")
+    tasks = []
+    for name in FORMULAS:
+        task = _migration(a)
+        MigrationTask.objects.filter(pk=task.pk).update(vm_name=name)
+        tasks.append(task)
+    return tasks
+
+
+def _assert_neutralised(lines):
+    cells = [cell for line in lines[1:] for cell in line]
+    assert "'=1+1" in cells
+    for name in FORMULAS:
+        assert "'" + name in cells, name
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_history_csv_neutralises_formulas_in_the_api_the_page_and_the_command(world, client):
+    a = world.a
+    _hostile_rows(a)
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(user=a.auditor)
+    _assert_neutralised(_csv(_streamed(api.get(reverse("api:history"), {"type": "migration", "format": "csv"}))))
+    client.force_login(a.auditor)
+    _assert_neutralised(_csv(_streamed(client.get(reverse("ui:history"), {"type": "migration", "format": "csv"}))))
+    out = io.StringIO()
+    call_command("task_history", "--user", a.auditor.username, "--type", "migration", "--csv", stdout=out)
+    _assert_neutralised(_csv(out.getvalue()))
+
+
+def test_audit_log_csv_neutralises_formulas(world, client):
+    a = world.a
+    for name in FORMULAS:
+        AuditLog.objects.create(tenant=a.tenant, actor=a.admin, actor_username=a.admin.username,
+                                action="environment.update", object_type="environment",
+                                object_id=str(a.environment.pk), object_repr=name)
+    client.force_login(a.auditor)
+    response = client.get(reverse("ui:audit-log"), {"format": "csv"})
+    assert response.status_code == 200
+    lines = _csv(_streamed(response))
+    reprs = [line[6] for line in lines[1:]]
+    for name in FORMULAS:
+        assert "'" + name in reprs, name
+    assert not [cell for line in lines[1:] for cell in line if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_cleanup_keeps_a_completed_job_until_its_results_carry_the_result_tag(world):
+    """A job that completed before results were tagged keeps its row until the orphan sweep has tagged them:
+    without either, nothing would tell the sweep that its instance or OVA is not an orphan (issue 20)."""
+    a = world.a
+    old = timezone.now() - 100 * D
+    migration = _migration(a, created_at=old)
+    MigrationTask.objects.filter(pk=migration.pk).update(instance_id="i-0aaaaaaaaaaaaaaaa", results_tagged=False)
+    export = _export(a, created_at=old)
+    ExportTask.objects.filter(pk=export.pk).update(s3_bucket="b", s3_key="vms/x.ova", results_tagged=False)
+    history_cleanup()
+    assert MigrationTask.objects.filter(pk=migration.pk).exists() and ExportTask.objects.filter(pk=export.pk).exists()
+    MigrationTask.objects.filter(pk=migration.pk).update(results_tagged=True)
+    ExportTask.objects.filter(pk=export.pk).update(results_tagged=True)
+    history_cleanup()
+    assert not MigrationTask.objects.filter(pk=migration.pk).exists()
+    assert not ExportTask.objects.filter(pk=export.pk).exists()

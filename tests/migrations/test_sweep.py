@@ -244,3 +244,34 @@ def test_the_sweep_runs_hourly_from_a_schedule(db):
         "portal.site.tasks.orphan_sweep", Schedule.HOURLY, -1)
     services.tenant_create(actor=None, name="No AWS", slug="no-aws")  # no credentials: nothing to sweep, no call
     assert tasks.orphan_sweep() == {"removed": 0, "problems": 0}
+
+
+def test_a_completed_migrations_results_outlive_its_row(setup, start_migration):
+    """Issue 20: the history retention deletes a completed migration's row after 90 days; its instance, image and
+    snapshots are the customer's results, which the sweep decides from the tags written at completion, not from
+    the row that is gone."""
+    from portal.site.services import history_cleanup
+    from tests.migrations.helpers import drive
+
+    s = setup
+    s.aws.set_speed(200)
+    response = start_migration(s, s.alice, "web01")
+    assert response.status_code == 201, response.content
+    drive(response.json()["id"])
+    task = MigrationTask.objects.get(pk=response.json()["id"])
+    assert task.state == "completed", task.status_message
+    o = Orphans(s)
+    image = o.ec2.describe_images(ImageIds=[task.image_id])["Images"][0]
+    snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
+    assert snapshots
+
+    long_ago = timezone.now() - datetime.timedelta(days=100)
+    MigrationTask.objects.filter(pk=task.pk).update(created_at=long_ago, finished_at=long_ago)
+    assert history_cleanup()[s.tenant.pk]["migration"] == 1
+    assert not MigrationTask.objects.filter(pk=task.pk).exists()
+
+    removals = orphan_sweep(now=timezone.now() + LATER)
+    assert not [r for r in removals if r.resource in {task.instance_id, task.image_id, *snapshots}], removals
+    assert o.image_exists(task.image_id)
+    assert all(o.snapshot_exists(snap) for snap in snapshots)
+    assert o.instance_state(task.instance_id) not in ("shutting-down", "terminated")

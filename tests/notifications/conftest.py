@@ -34,3 +34,49 @@ def receiver():
     yield state
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def trickler():
+    """A receiver that answers a byte every half second (a slow or malicious peer): every socket read succeeds
+    well inside a per-read timeout, so only a deadline on the whole attempt ends it. It stops trickling after
+    `seconds` (30) or when the test ends."""
+    import socket
+    import time
+
+    state = SimpleNamespace(seconds=30, connections=0, stop=threading.Event())
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+
+    def trickle(conn):
+        with conn:
+            conn.settimeout(1)
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(state.seconds * 2):
+                    if state.stop.wait(0.5):
+                        return
+                    conn.sendall(b"X")
+            except OSError:
+                return
+
+    def serve():
+        while not state.stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            state.connections += 1
+            threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{listener.getsockname()[1]}/slow"
+    state.started = time.monotonic()
+    yield state
+    state.stop.set()
+    thread.join(timeout=5)
+    listener.close()

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from migrations_app.choices import MigrationState
@@ -169,3 +170,34 @@ def test_delivery_log_permissions_and_resend(world, api, receiver, django_captur
     assert deliveries.delivery_attempt(again.pk) == DeliveryState.DELIVERED
     assert [r.body for r in receiver.requests] == [delivery.payload.encode()] * 2
     assert AuditLog.objects.filter(action="webhook.resend", tenant=world.a.tenant, actor=world.a.admin).count() == 1
+
+
+# Secrets in URLs (issue 20): receivers often take a token in the URL (`?token=`, Slack-style paths). Auditors see a
+# webhook's scheme and host only, wherever they look (the API, the page, the audit log); the signing secret is
+# shown to nobody after the create answer.
+
+TOKEN_URL = "http://127.0.0.1:9/services/T0SLACKPATH/B0PATH?token=qs-s3cr3t"
+
+
+def test_auditors_see_the_scheme_and_host_of_a_webhook_url_only(world, api):
+    created = _create_webhook(api, world.a.admin, TOKEN_URL)
+    auditor = api.as_user(world.a.auditor)
+    listed = auditor.get("/api/v1/webhooks/").json()["results"]
+    detail = auditor.get(f"/api/v1/webhooks/{created['id']}/").json()
+    for shown in (listed[0], detail):
+        assert shown["url"] == "http://127.0.0.1:9"
+        assert "secret" not in shown
+    audit_rows = auditor.get("/api/v1/audit-log/").content.decode()
+    page = Client()
+    page.force_login(world.a.auditor)
+    for text in (auditor.get("/api/v1/webhooks/").content.decode(), audit_rows,
+                 page.get("/webhooks/").content.decode(), page.get("/audit-log/").content.decode()):
+        assert "qs-s3cr3t" not in text and "T0SLACKPATH" not in text
+        assert created["secret"] not in text
+    # The administrator who manages it sees the whole URL, and never the secret again.
+    admin_view = api.as_user(world.a.admin).get(f"/api/v1/webhooks/{created['id']}/").json()
+    assert admin_view["url"] == TOKEN_URL and "secret" not in admin_view
+    patched = api.as_user(world.a.admin).patch(f"/api/v1/webhooks/{created['id']}/",
+                                               {"url": TOKEN_URL.replace("qs-s3cr3t", "rotated-t0ken")})
+    assert patched.status_code == 200 and "secret" not in patched.json()
+    assert "rotated-t0ken" not in auditor.get("/api/v1/audit-log/").content.decode()

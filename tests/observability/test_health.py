@@ -77,3 +77,63 @@ def test_health_endpoints_need_no_login(db):
     anonymous = Client()
     assert anonymous.get("/healthz").status_code == 200
     assert anonymous.get("/readyz").status_code == 200
+
+
+# Per tenant, cached, and rate-limited (issue 20)
+
+
+def test_connector_health_shows_only_the_tenants_own_workers(world, api, settings):
+    """Another tenant's connector cluster and the platform's last finished task are not a tenant's business."""
+    from django.utils import timezone
+    from django_q.models import Task
+
+    from portal.core.connectors.models import Connector, ConnectorBeat
+    from portal.core.connectors.services import connector_create
+
+    connector_create(actor=None, tenant=world.b.tenant, name="globex-connector")
+    now = timezone.now()
+    ConnectorBeat.objects.create(cluster="globex-connector", beat_at=now, version="1", host="globex-host-7")
+    Task.objects.create(id="t" * 32, name="globex-tick", func="x", started=now, stopped=now, success=True,
+                        cluster="globex-connector")
+    a_body = api.as_user(world.a.auditor).get("/api/v1/health/connector/").json()
+    a_workers = {c["name"]: c for c in a_body["checks"]}["workers"]
+    assert "globex" not in str(a_body)
+    assert now.isoformat()[:19] not in str(a_workers)
+    # Tenant A's work runs on the shared cluster, which has not beaten in this database.
+    assert a_workers["status"] == "unknown"
+    assert a_workers["detail"] == {"cluster": "shared", "last_beat_at": None}
+    b_workers = {c["name"]: c for c in api.as_user(world.b.admin).get(
+        "/api/v1/health/connector/").json()["checks"]}["workers"]
+    assert b_workers["status"] == "ok"
+    assert b_workers["detail"]["cluster"] == "globex-connector"
+    assert Connector.objects.filter(tenant=world.b.tenant).exists()
+
+
+@pytest.mark.aws
+@pytest.mark.vcenter
+def test_connector_health_is_cached_per_tenant_and_forced_refreshes_are_rate_limited(
+        world, api, aws_tenant_account, vcenter_tenant_connection):
+    """Asking again within the cache's life calls neither vCenter nor STS: the peers' settings broken behind the
+    portal's back do not show until the answer expires or a refresh is forced, and forced refreshes are limited."""
+    from portal.core.models import TenantVCenter
+
+    aws_tenant_account(world.a.tenant)
+    vcenter_tenant_connection(world.a.tenant)
+    url = "/api/v1/health/connector/"
+    first = api.as_user(world.a.admin).get(url).json()
+    assert {c["name"]: c["status"] for c in first["checks"]}["vcenter"] == "ok"
+    TenantVCenter.objects.filter(tenant=world.a.tenant).update(url="http://127.0.0.1:9/sdk")
+    TenantAwsAccount.objects.filter(tenant=world.a.tenant).delete()
+    for user in (world.a.admin, world.a.auditor):
+        again = api.as_user(user).get(url).json()
+        assert again == first
+    # Tenant B's answer is its own, not A's cached one.
+    other = api.as_user(world.b.admin).get(url).json()
+    assert {c["name"]: c["status"] for c in other["checks"]}["vcenter"] == "not_configured"
+    refreshed = api.as_user(world.a.admin).get(url, {"refresh": "1"})
+    assert refreshed.status_code == 200
+    checks = {c["name"]: c for c in refreshed.json()["checks"]}
+    assert checks["vcenter"]["status"] == "failed" and checks["aws"]["status"] == "not_configured"
+    limited = api.as_user(world.a.auditor).get(url, {"refresh": "1"})
+    assert limited.status_code == 429
+    assert int(limited["Retry-After"]) > 0

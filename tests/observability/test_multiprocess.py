@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.process
+
 ROOT = Path(__file__).resolve().parents[2]
 
 WORKER = """
@@ -26,8 +28,6 @@ django.setup()
 from django.test import Client
 from django.test.utils import setup_test_environment
 from unittest import mock
-
-pytestmark = pytest.mark.process
 setup_test_environment()
 # The database figures are not the point here: answer them from nothing.
 with mock.patch("portal.site.metrics.DatabaseCollector.collect", return_value=iter(())):

@@ -33,7 +33,8 @@ ADMIN_AUDITOR_LIST = row("401 403  200   403   403   403   403   200   200")
 ADMIN_AUDITOR_DETAIL = row("401 403  404   403   403   403   403   200   200")
 # Auditors read the tenant's people (users, groups) and core peer settings (vCenter, AWS account), never a secret
 # (tests/ui/test_auditor_pages.py), and change none of them: reads for administrators and auditors, writes for
-# administrators only. The feature apps' settings (vmimport role, export) stay administrators' only.
+# administrators only. The export configuration is read alike; the vmimport role's check and fix (it calls IAM
+# with the tenant's credentials) stay administrators' only.
 TENANT_SETTINGS = row("401 403  200   403   403   403   403   200   403")
 TENANT_SETTINGS_READ = ADMIN_AUDITOR_LIST
 TENANT_SETTINGS_WRITE = TENANT_SETTINGS
@@ -47,7 +48,8 @@ def _token_body(w, role):
 
 def _template_body(w, role):
     a = w.a
-    return {"environment": a.environment.pk, "name": "new-template", "ami_id": "ami-0fedcba9876543210",
+    # An image of tenant A's region in the sandbox (NEEDS_IMAGE): saving a template checks that it exists.
+    return {"environment": a.environment.pk, "name": "new-template", "ami_id": w.a.image_id,
             "instance_type": "t3.small", "subnet": a.subnet.pk, "security_group": a.security_group.pk}
 
 
@@ -61,7 +63,7 @@ def _world_webhook(w):
     from portal.core.notifications.models import Webhook
 
     return Webhook.objects.get_or_create(tenant=w.a.tenant, name="world-hook", defaults={
-        "url": "http://127.0.0.1:9/hook", "secret": "whsec_world", "events": ["migration.failed"],
+        "url": "http://127.0.0.1:9/hook?token=world-t0ken", "secret": "whsec_world", "events": ["migration.failed"],
         "created_by": w.a.admin})[0]
 
 
@@ -204,7 +206,7 @@ MATRIX = {
     ("webhook-delivery-detail", "GET"): (lambda w: {"pk": _world_delivery(w).pk}, None, ADMIN_AUDITOR_DETAIL),
     ("webhook-delivery-resend", "POST"): (lambda w: {"pk": _world_delivery(w).pk}, None,
                                           row("401 403  404   403   403   403   403   202   403")),
-    ("settings-export", "GET"): (None, None, TENANT_SETTINGS),
+    ("settings-export", "GET"): (None, None, TENANT_SETTINGS_READ),
     # Each tenant saves its own export name again, which re-applies its buckets' settings.
     ("settings-export", "PUT"): (None, lambda w, r: {"name": "world-globex" if r == "other_admin" else "world-acme",
                                                      "consent": True}, TENANT_SETTINGS),
@@ -215,6 +217,7 @@ NEEDS_AWS = {("environment-sync", "POST"), ("instance-start", "POST"), ("instanc
              ("settings-vmimport-role", "POST"),
              ("export-download", "GET"), ("settings-export", "PUT")}
 NEEDS_VCENTER = {("vcenter-vms", "GET")}
+NEEDS_IMAGE = {("template-list", "POST")}
 
 
 def discovered_endpoints() -> set[tuple[str, str]]:
@@ -258,6 +261,8 @@ def test_endpoint_answers_each_caller_as_expected(endpoint, world, api, request)
         for tenant in (world.a, world.b):
             configure(tenant.tenant)
         request.getfixturevalue("aws_instance_for")(world.a.instance)
+    if endpoint in NEEDS_IMAGE:
+        world.a.image_id = request.getfixturevalue("sandbox_image")
     if endpoint in NEEDS_VCENTER:
         request.getfixturevalue("vcenter_tenant_connection")(world.a.tenant)
     url = reverse(f"api:{name}", kwargs=kwargs_of(world) if kwargs_of else None)
@@ -279,3 +284,27 @@ def _json(body):
     import json
 
     return json.dumps(body) if body is not None else ""
+
+
+def test_what_each_caller_reads_of_webhooks_and_export_settings(world, api):
+    """Beyond the status codes: whoever may read a webhook never gets its signing secret, and only who manages it
+    gets its whole URL (auditors the scheme and host: tokens live in URLs); auditors read the export settings
+    exactly as administrators do."""
+    hook = _world_webhook(world)
+    urls = [reverse("api:webhook-list"), reverse("api:webhook-detail", kwargs={"pk": hook.pk})]
+    readers = set()
+    for role in ROLES:
+        client = api.as_user(actor(world, role))
+        for url in urls:
+            response = client.get(url)
+            if response.status_code != 200:
+                continue
+            text = response.content.decode()
+            assert "whsec_world" not in text and '"secret"' not in text, (role, url)
+            if "world-hook" in text:
+                readers.add(role)
+                assert ("world-t0ken" in text) == (role == "admin"), (role, url)
+    assert readers == {"admin", "auditor"}
+    export = {role: api.as_user(actor(world, role)).get(reverse("api:settings-export")) for role in ("admin", "auditor")}
+    assert export["admin"].status_code == export["auditor"].status_code == 200
+    assert export["admin"].json() == export["auditor"].json()

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from environments import services as env_services
 from environments.choices import EnvironmentRole
-from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet
+from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet, Template
 from migrations_app.models import MigrationTask
 from portal.core import services
 
@@ -32,9 +32,9 @@ def _grow(world, start, stop):
                                        cidr_block="10.0.0.0/24", availability_zone="us-east-1a")
         sg = SecurityGroup.objects.create(tenant=a.tenant, environment=env, group_id=f"sg-0{i:016x}", name="g")
         KeyPair.objects.create(tenant=a.tenant, environment=env, name="k")
-        env_services.template_create(actor=a.admin, environment=env, data=dict(
-            name=f"t{i}", ami_id="ami-0123456789abcdef0", instance_type="t3.micro", subnet=subnet,
-            security_group=sg))
+        Template.objects.create(tenant=a.tenant, environment=env, created_by=a.admin, name=f"t{i}",
+                                ami_id="ami-0123456789abcdef0", instance_type="t3.micro", subnet=subnet,
+                                security_group=sg)
         ImportedInstance.objects.create(tenant=a.tenant, environment=env, instance_id=f"i-0{i:016x}")
         env_services.environment_grant(actor=a.admin, environment=env, principal=a.user_owner,
                                        role=EnvironmentRole.OWNER)

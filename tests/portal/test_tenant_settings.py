@@ -66,3 +66,76 @@ def test_bad_settings_are_refused(world, api):
     assert bad_vc.status_code == 400
     assert {e["attr"] for e in bad_vc.json()["errors"]} == {"url", "thumbprint"}
     assert not TenantVCenter.objects.exists()
+
+
+# Changing where a secret goes requires the secret again (issue 20): otherwise an administrator points the URL (or
+# the key id, or the role) somewhere they control and the portal hands the stored secret over.
+
+
+def _vcenter_with_password(world, api):
+    client = api.as_user(world.a.admin)
+    response = client.put(reverse("api:settings-vcenter"), {"url": "https://vc.example.com/sdk", "username": "svc",
+                                                            "password": "vc-pass-123"}, format="json")
+    assert response.status_code == 200, response.content
+    return client
+
+
+def test_a_new_vcenter_url_without_the_password_is_refused(world, api):
+    client = _vcenter_with_password(world, api)
+    url = reverse("api:settings-vcenter")
+    refused = client.put(url, {"url": "https://vc-elsewhere.example.com/sdk"}, format="json")
+    assert refused.status_code == 400, refused.content
+    assert [(e["attr"], e["code"]) for e in refused.json()["errors"]] == [("password", "secret_required")]
+    stored = TenantVCenter.objects.get(tenant=world.a.tenant)
+    assert (stored.url, stored.password) == ("https://vc.example.com/sdk", "vc-pass-123")
+    # Loosening whom the password is sent to (TLS trust) is a new destination too.
+    for change in ({"verify_tls": False}, {"thumbprint": ":".join(["AB"] * 32)}):
+        assert client.put(url, change, format="json").status_code == 400, change
+    # The same URL again, or other fields, need nothing; a new URL with the password in the same request is fine.
+    assert client.put(url, {"url": "https://vc.example.com/sdk", "dns_suffixes": "lab.local"},
+                      format="json").status_code == 200
+    moved = client.put(url, {"url": "https://vc-elsewhere.example.com/sdk", "password": "new-pass"}, format="json")
+    assert moved.status_code == 200, moved.content
+    stored.refresh_from_db()
+    assert (stored.url, stored.password) == ("https://vc-elsewhere.example.com/sdk", "new-pass")
+
+
+def test_a_new_vcenter_url_on_the_settings_page_asks_for_the_password(world, api):
+    from django.test import Client
+
+    _vcenter_with_password(world, api)
+    browser = Client()
+    browser.force_login(world.a.admin)
+    page = browser.post(reverse("ui:settings"), {
+        "form": "vcenter", "vc-url": "https://vc-elsewhere.example.com/sdk", "vc-username": "svc",
+        "vc-verify_tls": "on"})
+    assert page.status_code == 200
+    assert "password again" in page.content.decode()
+    assert TenantVCenter.objects.get(tenant=world.a.tenant).url == "https://vc.example.com/sdk"
+
+
+def test_a_new_access_key_id_without_its_secret_is_refused(world, api):
+    client = api.as_user(world.a.admin)
+    url = reverse("api:settings-aws")
+    client.put(url, {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "first-secret"}, format="json")
+    refused = client.put(url, {"access_key_id": "AKIAOTHEROTHEROTHER1"}, format="json")
+    assert refused.status_code == 400, refused.content
+    assert [(e["attr"], e["code"]) for e in refused.json()["errors"]] == [("secret_access_key", "secret_required")]
+    account = TenantAwsAccount.objects.get(tenant=world.a.tenant)
+    assert (account.access_key_id, account.secret_access_key) == ("AKIAIOSFODNN7EXAMPLE", "first-secret")
+    assert client.put(url, {"access_key_id": "AKIAOTHEROTHEROTHER1", "secret_access_key": "second-secret"},
+                      format="json").status_code == 200
+
+
+def test_switching_to_a_role_drops_the_stored_secret_key(world, api):
+    client = api.as_user(world.a.admin)
+    url = reverse("api:settings-aws")
+    client.put(url, {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "first-secret"}, format="json")
+    switched = client.put(url, {"auth_mode": "assume_role", "role_arn": "arn:aws:iam::111111111111:role/portal"},
+                          format="json")
+    assert switched.status_code == 200, switched.content
+    assert switched.json()["secret_access_key_set"] is False
+    assert TenantAwsAccount.objects.get(tenant=world.a.tenant).secret_access_key == ""
+    # Back to keys: the secret must be given again.
+    back = client.put(url, {"auth_mode": "access_keys"}, format="json").json()
+    assert back["secret_access_key_set"] is False

@@ -6,10 +6,10 @@ from django.core.management import CommandError, call_command
 from environments.models import Template
 
 
-def test_an_owner_creates_lists_and_deletes_templates(world, capsys):
+def test_an_owner_creates_lists_and_deletes_templates(world, capsys, sandbox_image):
     a = world.a
     call_command("launch_templates", "create", "--user", a.user_owner.username, "--environment",
-                 str(a.environment.pk), "--name", "batch", "--ami", "ami-0123456789abcdef0", "--instance-type",
+                 str(a.environment.pk), "--name", "batch", "--ami", sandbox_image, "--instance-type",
                  "t3.small", "--subnet", str(a.subnet.pk), "--security-group", str(a.security_group.pk))
     template = Template.objects.get(environment=a.environment, name="batch")
     assert f"template {template.pk} batch created" in capsys.readouterr().out

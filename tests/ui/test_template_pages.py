@@ -18,16 +18,17 @@ def _body(a, **overrides):
             "subnet": a.subnet.pk, "security_group": a.security_group.pk, "key_pair": "", **overrides}
 
 
-def test_an_owner_creates_edits_and_deletes_a_template(world):
+def test_an_owner_creates_edits_and_deletes_a_template(world, sandbox_image):
     a = world.a
     owner = _browser(a.user_owner)
     tab = owner.get(reverse("ui:environment-templates", args=[a.environment.pk])).content.decode()
     assert reverse("ui:template-create", args=[a.environment.pk]) in tab
-    created = owner.post(reverse("ui:template-create", args=[a.environment.pk]), _body(a))
+    created = owner.post(reverse("ui:template-create", args=[a.environment.pk]), _body(a, ami_id=sandbox_image))
     assert created.status_code == 302
     template = Template.objects.get(environment=a.environment, name="api-tier")
     assert template.created_by == a.user_owner
-    edited = owner.post(reverse("ui:template-edit", args=[template.pk]), _body(a, instance_type="t3.large"))
+    edited = owner.post(reverse("ui:template-edit", args=[template.pk]),
+                        _body(a, ami_id=sandbox_image, instance_type="t3.large"))
     assert edited.status_code == 302
     template.refresh_from_db()
     assert template.instance_type == "t3.large"

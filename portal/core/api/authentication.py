@@ -1,12 +1,16 @@
-"""How API callers are recognised: DRF's token and session authentication, plus the portal's rules that a token
-expires (API_TOKEN_LIFETIME_HOURS) and that members of a deactivated tenant are refused on every endpoint."""
+"""How API callers are recognised: django-rest-knox's tokens (only a SHA-512 digest and a short clear prefix are
+stored; a token past its expiry is deleted and refused) and DRF's session authentication, plus the portal's rule
+that members of a deactivated tenant are refused on every endpoint."""
 
 from drf_spectacular.authentication import SessionScheme
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
+from knox.auth import TokenAuthentication
 from rest_framework import exceptions
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.authtoken.models import Token
+from rest_framework.authentication import SessionAuthentication
 
-from portal.core.auth import TENANT_DEACTIVATED, api_token_expired, tenant_is_active
+from portal.core.auth import TENANT_DEACTIVATED, tenant_is_active
+
+TOKEN_EXPIRED = "The token has expired; obtain a new one."
 
 
 def _refuse_deactivated_tenant(user) -> None:
@@ -16,21 +20,25 @@ def _refuse_deactivated_tenant(user) -> None:
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):
-    """`Authorization: Token <key>`; a token older than its lifetime is deleted and refused (401)."""
+    """`Authorization: Token <token>`. knox answers "Invalid token." for an expired one too; the caller is told it
+    expired, so a script knows to obtain a new one rather than suspect a typo."""
 
-    model = Token
+    def authenticate_credentials(self, token):
+        self._expired = False
+        try:
+            user, auth_token = super().authenticate_credentials(token)
+        except exceptions.AuthenticationFailed:
+            if self._expired:
+                raise exceptions.AuthenticationFailed(TOKEN_EXPIRED) from None
+            raise
+        _refuse_deactivated_tenant(user)
+        return user, auth_token
 
-    def authenticate_credentials(self, key):
-        token = Token.objects.select_related("user__tenant").filter(key=key).first()
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid token.")
-        if api_token_expired(token):
-            Token.objects.filter(pk=token.pk, created=token.created).delete()
-            raise exceptions.AuthenticationFailed("The token has expired; obtain a new one.")
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed("User inactive or deleted.")
-        _refuse_deactivated_tenant(token.user)
-        return token.user, token
+    def _cleanup_token(self, auth_token) -> bool:
+        # Called for the tokens sharing the presented token's clear prefix, before the digest is compared.
+        expired = super()._cleanup_token(auth_token)
+        self._expired = self._expired or expired
+        return expired
 
 
 class PortalSessionAuthentication(SessionAuthentication):
@@ -44,6 +52,13 @@ class PortalSessionAuthentication(SessionAuthentication):
 
 
 class PortalSessionScheme(SessionScheme):
-    """The OpenAPI description of the session (the token's matches subclasses by itself)."""
+    """The OpenAPI description of the session."""
 
     target_class = PortalSessionAuthentication
+
+
+class PortalTokenScheme(KnoxTokenScheme):
+    """The OpenAPI description of the token (`Authorization: Token <token>`), named as before knox."""
+
+    target_class = ExpiringTokenAuthentication
+    name = "tokenAuth"

@@ -60,7 +60,7 @@ class ObtainTokenView(APIView):
             if getattr(request, "axes_locked_out", False):
                 raise Throttled(wait=lockout_seconds(request), detail=LOCKED_OUT)
             raise ValidationError("Unable to log in with the provided credentials.", code="authorization")
-        return Response({"token": services.api_token_obtain(user=user).key})
+        return Response({"token": services.api_token_obtain(user=user)})
 
 
 class MeView(APIView):

@@ -18,6 +18,8 @@ from portal.core.notifications.models import NotificationPreference, Webhook, We
 from portal.core.querysets import Need
 from portal.core.roles import Action
 
+MANAGE = Need(Action.ADMIN, of=Webhook)
+
 
 class WebhookSerializer(serializers.ModelSerializer):
     events = serializers.ListField(child=serializers.ChoiceField(choices=Event.choices), allow_empty=False)
@@ -26,6 +28,15 @@ class WebhookSerializer(serializers.ModelSerializer):
         model = Webhook
         fields = ["id", "name", "url", "events", "is_active", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
+
+    def to_representation(self, webhook):
+        data = super().to_representation(webhook)
+        # Only who manages the webhook sees its whole URL: auditors get the scheme and host (tokens live in paths
+        # and queries).
+        actor = self.context.get("actor")
+        if actor is None or not MANAGE.allows(actor):
+            data["url"] = webhook.url_origin
+        return data
 
 
 class WebhookCreatedSerializer(WebhookSerializer):
@@ -65,14 +76,15 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         serializer = WebhookSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         webhook = services.webhook_create(actor=request.user, **serializer.validated_data)
-        return Response(WebhookCreatedSerializer(webhook).data, status=status.HTTP_201_CREATED)
+        return Response(WebhookCreatedSerializer(webhook, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
         webhook = self.get_object()
         serializer = WebhookSerializer(webhook, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         webhook = services.webhook_update(actor=request.user, webhook=webhook, data=serializer.validated_data)
-        return Response(WebhookSerializer(webhook).data)
+        return Response(WebhookSerializer(webhook, context=self.get_serializer_context()).data)
 
     def destroy(self, request, *args, **kwargs):
         services.webhook_delete(actor=request.user, webhook=self.get_object())

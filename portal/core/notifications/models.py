@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -32,6 +34,24 @@ class Webhook(TenantOwnedModel):
     def __str__(self):
         return self.name
 
+    @property
+    def url_origin(self) -> str:
+        return url_origin(self.url)
+
+
+def url_origin(url: str) -> str:
+    """The scheme and host (with its port) of `url`: what auditors and the audit log see. Receivers often take a
+    token in the path or query (`?token=`, Slack-style paths), and user info is a password."""
+    parts = urllib.parse.urlsplit(url.strip())
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
 
 class WebhookDelivery(TenantOwnedModel):
     """One event for one webhook: the row is the truth (django-q2 ticks only carry its id). Retried with
@@ -46,6 +66,8 @@ class WebhookDelivery(TenantOwnedModel):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    in_flight_until = models.DateTimeField(
+        null=True, blank=True, help_text="Set while an attempt runs (until its deadline has surely passed).")
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.CharField(max_length=64, blank=True, help_text="Category of the last failure.")
     delivered_at = models.DateTimeField(null=True, blank=True)

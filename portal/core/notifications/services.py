@@ -13,10 +13,10 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from portal.core.audit import audit_record
-from portal.core.errors import Invalid
-from portal.core.models import User
+from portal.core.errors import Conflict, Invalid
+from portal.core.models import Tenant, User
 from portal.core.notifications.choices import OUTCOME_OF_STATE, DeliveryState, Event
-from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
+from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery, url_origin
 from portal.core.notifications.queue import enqueue_delivery
 from portal.core.notifications.signing import new_secret
 from portal.core.notifications.transport import check
@@ -45,6 +45,10 @@ def notify_job_finished(kind: str, job: models.Model) -> None:
     outcome = OUTCOME_OF_STATE.get(str(job.state))
     event = f"{kind}.{outcome}"
     if outcome is None or event not in Event.values:
+        return
+    if not job.tenant.is_active:
+        # A deactivated organisation's endpoints and people hear nothing from the portal.
+        logger.info("%s %s: %s not notified, the tenant is deactivated", kind, job.pk, event)
         return
     body = _payload(kind, job, event)
     _queue_webhooks(kind, job, event, body)
@@ -135,12 +139,20 @@ def _check_events(events) -> list[str]:
 
 @transaction.atomic
 def webhook_create(*, actor: User, name: str, url: str, events: list[str], is_active: bool = True) -> Webhook:
-    """A new webhook with a fresh signing secret (readable once, in this call's result)."""
+    """A new webhook with a fresh signing secret (readable once, in this call's result); at most
+    WEBHOOK_MAX_PER_TENANT per tenant."""
     _check_url(url)
+    # Under the tenant's row lock, so two concurrent creates cannot both take the last place.
+    Tenant.objects.select_for_update().filter(pk=actor.tenant_id).values_list("pk", flat=True).first()
+    if Webhook.objects.filter(tenant_id=actor.tenant_id).count() >= settings.WEBHOOK_MAX_PER_TENANT:
+        raise Conflict(f"Your organisation has {settings.WEBHOOK_MAX_PER_TENANT} webhooks, the most it may have; "
+                       "delete one first.", code="webhook_limit")
     webhook = Webhook(tenant=actor.tenant, name=name, url=url, events=_check_events(events), is_active=is_active,
                       secret=new_secret(), created_by=actor)
     validated_save(webhook)
-    audit_record(actor=actor, action="webhook.create", obj=webhook, detail={"url": url, "events": webhook.events})
+    # Auditors read the audit log: it keeps the URL's scheme and host, never a token in its path or query.
+    audit_record(actor=actor, action="webhook.create", obj=webhook,
+                 detail={"url": url_origin(url), "events": webhook.events})
     return webhook
 
 
@@ -152,8 +164,10 @@ def webhook_update(*, actor: User, webhook: Webhook, data: dict) -> Webhook:
     if "events" in data:
         data = {**data, "events": _check_events(data["events"])}
     model_update(instance=webhook, fields=WEBHOOK_FIELDS, data=data)
-    audit_record(actor=actor, action="webhook.update", obj=webhook,
-                 detail={k: v for k, v in data.items() if k in WEBHOOK_FIELDS})
+    detail = {k: v for k, v in data.items() if k in WEBHOOK_FIELDS}
+    if "url" in detail:
+        detail["url"] = url_origin(detail["url"])
+    audit_record(actor=actor, action="webhook.update", obj=webhook, detail=detail)
     return webhook
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from portal.core.errors import PortalError
 from portal.core.models import Tenant
+from portal.core.roles import Action
 from portal.integrations.aws import client as aws
 from portal.integrations.vsphere import client as vsphere
 
@@ -118,26 +119,64 @@ def _aws(tenant: Tenant) -> Check:
     return Check("aws", OK, {"account_id": identity["Account"]})
 
 
-def _workers() -> Check:
-    """Clusters that report their stats (needs a cache shared with the workers: REDIS_URL), and the last task a
-    worker finished (the database: every reconciler runs each minute, so a live worker finishes one often)."""
-    from django_q.models import Task
-    from django_q.status import Stat
+def _workers(fetched_by) -> Check:
+    """Whether the cluster that runs this tenant's work is alive: its connector's, or the shared one (a cluster
+    beats every minute and on every tick). Nothing of other clusters or other tenants' tasks is shown."""
+    from portal.core.connectors.models import Connector, ConnectorBeat
+    from portal.core.connectors.selectors import beats_of, default_cluster
 
-    try:
-        clusters = [{"cluster_id": str(stat.cluster_id), "status": str(stat.status), "workers": len(stat.workers)}
-                    for stat in Stat.get_all()]
-    except Exception as exc:  # noqa: BLE001 -- stats live in the cache; their absence is "unknown", not an error
-        logger.warning("could not read django-q2 cluster stats: %r", exc)
-        clusters = []
-    last = Task.objects.order_by("-stopped").values_list("stopped", flat=True).first()
-    recent = last is not None and last >= timezone.now() - timedelta(seconds=settings.HEALTH_WORKER_STALE_SECONDS)
-    status = OK if clusters or recent else (FAILED if last is not None else UNKNOWN)
-    return Check("workers", status, {"clusters": clusters,
-                                     "last_task_finished_at": last.isoformat() if last else None})
+    connector = Connector.objects.restrict(fetched_by, Action.VIEW).filter(tenant_id=fetched_by.tenant_id).first()
+    cluster = connector.name if connector is not None else default_cluster()
+    beat: ConnectorBeat | None = beats_of([cluster]).get(cluster)
+    if beat is None:
+        status = UNKNOWN
+    elif beat.beat_at >= timezone.now() - timedelta(seconds=settings.HEALTH_WORKER_STALE_SECONDS):
+        status = OK
+    else:
+        status = FAILED
+    return Check("workers", status, {"cluster": cluster if connector is not None else "shared",
+                                     "last_beat_at": beat.beat_at.isoformat() if beat else None})
 
 
-def connector_health(tenant: Tenant) -> list[Check]:
-    """The tenant's vCenter (reachable, its version), AWS (reachable with the tenant's own credentials, its account
-    id from STS GetCallerIdentity), and whether workers are alive."""
-    return [_vcenter(tenant), _aws(tenant), _workers()]
+@dataclass(frozen=True)
+class HealthAnswer:
+    checks: list[Check]
+    checked_at: str
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+class RefreshTooSoon(Exception):
+    def __init__(self, retry_after: int):
+        super().__init__("A forced refresh of the connector's health was asked for too recently.")
+        self.retry_after = retry_after
+
+
+def _probe(fetched_by) -> HealthAnswer:
+    tenant = fetched_by.tenant
+    checks = [_vcenter(tenant), _aws(tenant), _workers(fetched_by)]
+    return HealthAnswer(checks, timezone.now().isoformat())
+
+
+def connector_health(*, fetched_by, refresh: bool = False) -> HealthAnswer:
+    """The caller's tenant's vCenter (reachable, its version), AWS (reachable with the tenant's own credentials, its
+    account id from STS GetCallerIdentity), and whether the tenant's workers are alive.
+
+    Probing logs in to vCenter and calls STS, so the answer is kept per tenant for HEALTH_CACHE_SECONDS: asking
+    the page or the API again cannot hammer a peer. `refresh` probes at once, at most once per tenant every
+    HEALTH_REFRESH_MIN_SECONDS (RefreshTooSoon otherwise)."""
+    key = f"connector-health:{fetched_by.tenant_id}"
+    if refresh:
+        # cache.add is atomic (Redis SET NX, locmem's lock): of concurrent forced refreshes, one probes.
+        if not cache.add(f"{key}:refresh", 1, timeout=settings.HEALTH_REFRESH_MIN_SECONDS):
+            raise RefreshTooSoon(settings.HEALTH_REFRESH_MIN_SECONDS)
+    else:
+        cached = cache.get(key)
+        if cached is not None:
+            return HealthAnswer([Check(**c) for c in cached["checks"]], cached["checked_at"])
+    answer = _probe(fetched_by)
+    cache.set(key, {"checks": [c.as_dict() for c in answer.checks], "checked_at": answer.checked_at},
+              timeout=settings.HEALTH_CACHE_SECONDS)
+    return answer

@@ -1020,6 +1020,38 @@ def multipart_abort_upload(credentials: AwsCredentials, region: str, bucket: str
     multipart_abort(client("s3", credentials, region), bucket, key, upload_id)
 
 
+def object_tags(credentials: AwsCredentials, region: str, bucket: str, key: str) -> dict[str, str]:
+    """The object's tags; none for an object that does not exist."""
+    s3 = client("s3", credentials, region)
+    with translated_errors():
+        try:
+            return _tag_dict(s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet"))
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", *_NO_BUCKET):
+                return {}
+            raise
+
+
+def object_tag(credentials: AwsCredentials, region: str, bucket: str, key: str, tags: dict[str, str]) -> None:
+    """Add `tags` to the object's own (PutObjectTagging replaces the set: the existing tags are kept)."""
+    s3 = client("s3", credentials, region)
+    with translated_errors():
+        current = _tag_dict(s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet"))
+        merged = {**current, **tags}
+        s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={
+            "TagSet": [{"Key": k, "Value": v} for k, v in merged.items()]})
+
+
+def resources_tag(credentials: AwsCredentials, region: str, resource_ids, tags: dict[str, str]) -> None:
+    """CreateTags on EC2 resources (instances, images, snapshots); adding a tag a resource has is a no-op."""
+    ids = [r for r in resource_ids if r]
+    if not ids:
+        return
+    ec2 = client("ec2", credentials, region)
+    with translated_errors():
+        ec2.create_tags(Resources=ids, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+
 def object_remove(credentials: AwsCredentials, region: str, bucket: str, key: str) -> None:
     object_delete(client("s3", credentials, region), bucket, key)
 

@@ -107,6 +107,6 @@ def connector_health_panel(request):
     """The settings page's panel (loaded on demand: it calls vCenter and AWS)."""
     if not READ_CONNECTOR_HEALTH.allows(request.user):
         raise Http404()
-    checks = connector_health(request.user.tenant)
+    answer = connector_health(fetched_by=request.user)
     return render(request, "notifications/_connector_health.html", {
-        "checks": checks, "ok": all(c.ok for c in checks)})
+        "checks": answer.checks, "ok": answer.ok, "checked_at": answer.checked_at})

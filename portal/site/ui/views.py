@@ -2,8 +2,6 @@
 (users, groups, connector and AWS settings). Each app's pages live in that app (`<app>/ui/`); like the API, every
 queryset comes from `restrict()` and every gate from a `Need`."""
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -17,7 +15,7 @@ from environments.models import Environment, Region
 from environments.selectors import environment_tree
 from environments.ui.tables import EnvironmentTable
 from migrations_app.selectors import connection_checks
-from portal.core import services
+from portal.core import csvsafe, services
 from portal.core.errors import SHOWN_ERRORS
 from portal.core.forms import add_service_error
 from portal.core.models import AuditLog, TenantAwsAccount, TenantGroup, TenantVCenter, User
@@ -87,7 +85,7 @@ def audit_log(request):
     filters = AuditLogFilter(request.GET or None, queryset=rows)
     rows = filters.qs if filters.is_bound and filters.is_valid() else rows
     if request.GET.get("format") == "csv":
-        writer = csv.writer(_Echo())
+        writer = csvsafe.writer(_Echo())
         header = ["created_at", "actor", "action", "outcome", "object_type", "object_id", "object", "remote_addr"]
         lines = (writer.writerow([r.created_at.isoformat(), r.actor_username, r.action, r.outcome, r.object_type,
                                   r.object_id, r.object_repr, r.remote_addr or ""]) for r in rows.iterator())

@@ -4,11 +4,10 @@
                            [--since 2026-11-01T00:00Z] [--until ...] [--csv]
 """
 
-import csv
-
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
+from portal.core import csvsafe
 from portal.core.models import User
 from portal.site.history import (
     CSV_HEADER,
@@ -53,7 +52,7 @@ class Command(BaseCommand):
                                  until=options["until"])
         rows = (history_row(r) for r in history_rows(fetched_by=user, filters=filters).iterator())
         if options["csv"]:
-            writer = csv.writer(self.stdout)
+            writer = csvsafe.writer(self.stdout)
             writer.writerow(CSV_HEADER)
             for row in rows:
                 writer.writerow(csv_line(row))

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('migrations_app', '0004_environment_recent_index'),
+        ('migrations_app', '0005_results_tagged'),
     ]
 
     operations = [

@@ -29,6 +29,7 @@ from exports.choices import (
 )
 from exports.models import ExportTask
 from exports.queue import enqueue_tick
+from exports.services import export_bucket_repair
 from exports.sweep import result_tags
 from exports.transitions import LeaseLost, checkpoint, export_transition, lease_claim, lease_release, lease_renew
 from portal.core.errors import PortalError
@@ -150,13 +151,7 @@ class Runner:
             started = aws.instance_export_find(credentials, region, tag_key=INTENT_TAG, tag_value=task.intent_token)
             if started is None:
                 try:
-                    started = aws.instance_export_start(
-                        credentials, region, instance_id=task.ec2_instance_id, bucket=task.s3_bucket,
-                        prefix=task.s3_prefix, target_environment=TARGET_ENVIRONMENT,
-                        disk_image_format=DISK_IMAGE_FORMAT, container_format=CONTAINER_FORMAT,
-                        description=aws_task_name(task),
-                        tags={INTENT_TAG: task.intent_token, "portal-export": str(task.pk),
-                              "portal-tenant": task.tenant.slug})
+                    started = self.start_export(task, credentials, region)
                 except aws.AwsError as exc:
                     if exc.code == "ResourceLimitExceeded":  # exports started outside the portal: wait, never fail
                         self.save(step="waiting for an AWS export slot", status_message="Waiting: AWS allows only "
@@ -186,6 +181,36 @@ class Runner:
                   step=f"AWS: {info.status_message or info.state}",
                   status_message=f"Exporting: {info.status_message or info.state}")
         return settings.EXPORT_POLL_SECONDS
+
+    def start_export(self, task: ExportTask, credentials, region: str) -> aws.ExportTaskInfo:
+        def start() -> aws.ExportTaskInfo:
+            return aws.instance_export_start(
+                credentials, region, instance_id=task.ec2_instance_id, bucket=task.s3_bucket, prefix=task.s3_prefix,
+                target_environment=TARGET_ENVIRONMENT, disk_image_format=DISK_IMAGE_FORMAT,
+                container_format=CONTAINER_FORMAT, description=aws_task_name(task),
+                tags={INTENT_TAG: task.intent_token, "portal-export": str(task.pk), "portal-tenant": task.tenant.slug})
+
+        try:
+            return start()
+        except aws.AwsError as exc:
+            if exc.code != "AuthFailure":
+                raise
+            refusal = exc
+        # VM Export may not write to the bucket (its grant was taken off): put the portal's set-up back, once.
+        logger.warning("export %s: AWS refused s3://%s (%s); applying the bucket's set-up again", task.pk,
+                       task.s3_bucket, refusal.message)
+        self.save(step="repairing the export bucket", status_message=f"Giving VM Export its grant on "
+                                                                      f"{task.s3_bucket} again")
+        export_bucket_repair(task=task, refusal=refusal)
+        try:
+            return start()
+        except aws.AwsError as exc:
+            if exc.code != "AuthFailure":
+                raise
+            raise StepFailed("export_bucket_grant", (
+                f"VM Export may not write to s3://{task.s3_bucket}/ even after the portal applied its grant again: "
+                f"{exc.message} The bucket must grant the region's VM Export account WRITE and READ_ACP (or the "
+                f"same in its bucket policy).")) from exc
 
     # -- cancelling ----------------------------------------------------------------------------------------------
 

@@ -95,6 +95,21 @@ def export_configure(*, actor: User, name: str, consent: bool) -> ExportSettings
     return stored
 
 
+def export_bucket_repair(*, task: ExportTask, refusal: aws.AwsError) -> None:
+    """AWS refused the export for the bucket's grant (AuthFailure): someone took VM Export's grant off the tenant's
+    export bucket since it was configured. The administrator consented to the portal managing that bucket, so the
+    set-up is applied again (idempotent) and audited; AwsError when AWS refuses that too."""
+    try:
+        aws.export_bucket_ensure(aws_credentials(task.tenant), task.region.code, task.s3_bucket)
+    except aws.AwsError as exc:
+        audit_record(actor=task.created_by, action="export.bucket", outcome=AuditOutcome.FAILED, obj=task.region,
+                     detail={"bucket": task.s3_bucket, "repaired": False, "error": exc.code, "message": exc.message})
+        raise
+    audit_record(actor=task.created_by, action="export.bucket", obj=task.region,
+                 detail={"bucket": task.s3_bucket, "repaired": True, "error": refusal.code,
+                         "message": refusal.message, "export": task.pk})
+
+
 def _bucket_error(exc: aws.AwsError, name: str) -> Exception:
     if exc.code == "BucketAlreadyExists":
         return Conflict(f"{exc.message} Choose another export name than {name!r}.", code="bucket_taken",

@@ -61,11 +61,56 @@ def platform_of(operating_system: str) -> str:
     return "Windows" if operating_system.startswith("windows") else "Linux"
 
 
+class LicenseType(models.TextChoices):
+    """ImportImage's LicenseType. AWS's default when none is sent is AWS for Windows Server and BYOL for Linux
+    (EC2 API Reference, ImportImage); the portal always sends one, as VM Import/Export recommends."""
+
+    AWS = "AWS", "AWS license included"
+    BYOL = "BYOL", "Bring your own license (BYOL)"
+
+
+def default_license_type(operating_system: str) -> str:
+    return LicenseType.AWS if platform_of(operating_system) == "Windows" else LicenseType.BYOL
+
+
+def license_type_problem(operating_system: str, license_type: str) -> str | None:
+    """Why this licence cannot be asked for this operating system, or None. Linux imports are BYOL only (VM
+    Import/Export User Guide, "Licensing options"): an AWS licence would fail the import task."""
+    if license_type not in LicenseType.values:
+        return "Choose AWS (license included) or BYOL."
+    if license_type == LicenseType.AWS and platform_of(operating_system) != "Windows":
+        return "Linux operating systems can only be imported with their own licence (BYOL)."
+    return None
+
+
 SUPPORTED_INSTANCE_TYPES = (
     "t2.micro", "t2.small", "t2.medium", "t2.large", "t3.micro", "t3.small", "t3.medium", "t3.large", "t3.xlarge",
     "m5.large", "m5.xlarge", "m5.2xlarge", "m5.4xlarge", "m6i.large", "m6i.xlarge", "m6i.2xlarge",
     "c5.large", "c5.xlarge", "c5.2xlarge", "c6i.large", "c6i.xlarge", "r5.large", "r5.xlarge", "r6i.large",
 )
+
+# Nitro instance types require ENA of the image (DescribeInstanceTypes: NetworkInfo.EnaSupport "required"); RunInstances
+# refuses them an image without EnaSupport (InvalidParameterCombination). The t2 types (Xen) do not.
+ENA_REQUIRED_FAMILIES = frozenset({"t3", "m5", "m6i", "c5", "c6i", "r5", "r6i"})
+
+
+def ena_required(instance_type: str) -> bool:
+    return instance_type.split(".", 1)[0] in ENA_REQUIRED_FAMILIES
+
+
+def import_enables_ena(operating_system: str) -> bool:
+    """VM Import/Export installs the ENA driver into Windows Server and registers the image with EnaSupport; a Linux
+    import is registered without it, so an instance of a Linux import cannot be a Nitro type."""
+    return platform_of(operating_system) == "Windows"
+
+
+def instance_type_problem(operating_system: str, instance_type: str) -> str | None:
+    if ena_required(instance_type) and not import_enables_ena(operating_system):
+        xen = ", ".join(t for t in SUPPORTED_INSTANCE_TYPES if not ena_required(t))
+        return (f"{instance_type} requires enhanced networking (ENA), which EC2 does not enable on an imported Linux "
+                f"image; choose one of {xen}.")
+    return None
+
 
 # VM Import/Export limits (AWS documentation; the 215 GB compressed-disk cap is the original portal's).
 MAX_DISKS = 22

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from environments.models import Environment, KeyPair, Region, SecurityGroup, Subnet, through_environment
-from migrations_app.choices import LIVE, TERMINAL, MigrationState, OperatingSystem
+from migrations_app.choices import LIVE, TERMINAL, LicenseType, MigrationState, OperatingSystem
 from portal.core.models import Tenant, TenantOwnedModel
 from portal.core.querysets import Restriction
 from portal.core.roles import Action
@@ -58,6 +58,8 @@ class MigrationTask(TenantOwnedModel):
     key_pair = models.ForeignKey(KeyPair, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     private_ip = models.GenericIPAddressField(protocol="IPv4", null=True, blank=True)
     power_off_requested = models.BooleanField(default=False)
+    # Sent as ImportImage's LicenseType; blank on rows from before the choice (the OS's default then).
+    license_type = models.CharField(max_length=8, choices=LicenseType.choices, blank=True)
 
     # Where it is.
     state = models.CharField(max_length=16, choices=MigrationState.choices, default=MigrationState.QUEUED,

@@ -21,7 +21,14 @@ from django.utils import timezone
 from environments.models import Environment
 from environments.services import instance_forget_imported, instance_record_imported
 from migrations_app import datapath, retry
-from migrations_app.choices import ACTIVE, MAX_DISK_STREAM_BYTES, TERMINAL, MigrationState, platform_of
+from migrations_app.choices import (
+    ACTIVE,
+    MAX_DISK_STREAM_BYTES,
+    TERMINAL,
+    MigrationState,
+    default_license_type,
+    platform_of,
+)
 from migrations_app.models import MigrationTask
 from migrations_app.queue import enqueue_tick, schedule_tick
 from migrations_app.staging import staging_bucket_name
@@ -42,6 +49,10 @@ from portal.integrations.aws import client as aws
 from portal.integrations.vsphere import client as vsphere
 
 GIB = 1024**3
+# How many times S3 may lose one disk's upload (NoSuchUpload) before the job fails: once is a lifecycle rule or a
+# stray abort and the disk starts again in a new upload; every time means something aborts every upload, and
+# starting again would only send the disk again and again.
+MAX_UPLOADS_LOST = 3
 
 logger = logging.getLogger("portal.migrations.pipeline")
 S = MigrationState
@@ -397,8 +408,13 @@ class Runner:
                     disk["upload_id"] = aws.multipart_start(s3, bucket, disk["s3_key"], {
                         "portal-migration": str(task.pk), "portal-tenant": task.tenant.slug})
                     self.save(disks=disks)  # the upload id is saved before any part is sent
-                already = {p.part_number: p for p in aws.multipart_parts(s3, bucket, disk["s3_key"],
-                                                                          disk["upload_id"])}
+                try:
+                    already = {p.part_number: p for p in aws.multipart_parts(s3, bucket, disk["s3_key"],
+                                                                              disk["upload_id"])}
+                except aws.AwsError as exc:
+                    if exc.code != "NoSuchUpload":
+                        raise
+                    return self.restart_gone_upload(task, disks, index, state["read"], exc)
                 plan = (datapath.PartPlan.from_dict(disk["part_plan"]) if disk.get("part_plan")
                         else datapath.PartPlan(disk["part_size"]))  # a checkpoint from before part plans
                 restarted = (f" (restarted from the beginning: {disk['restarted']})" if disk.get("restarted")
@@ -423,6 +439,10 @@ class Runner:
                             aws.multipart_upload_part(s3, bucket, key, uid, n, body, crc),
                         concurrency=settings.MIGRATION_UPLOAD_CONCURRENCY, max_bytes=MAX_DISK_STREAM_BYTES,
                         on_progress=on_progress, check=heartbeat.check)
+                except aws.AwsError as exc:
+                    if exc.code != "NoSuchUpload":
+                        raise
+                    return self.restart_gone_upload(task, disks, index, base, exc)
                 except datapath.SourceChanged as exc:
                     # The parts S3 holds are from another version of this disk: start it again, whole, in a new
                     # upload (its capacity may have changed as well, so the part plan is made again too).
@@ -441,7 +461,12 @@ class Runner:
                 finally:
                     stream.close()
                 self.fence()
-                aws.multipart_complete(s3, bucket, disk["s3_key"], disk["upload_id"], parts)
+                try:
+                    aws.multipart_complete(s3, bucket, disk["s3_key"], disk["upload_id"], parts)
+                except aws.AwsError as exc:
+                    if exc.code != "NoSuchUpload":
+                        raise
+                    return self.restart_gone_upload(task, disks, index, base, exc)
                 disk["done"] = True
                 disk["parts_resumed"] = disk.get("parts_resumed", 0) + sum(1 for p in parts if p.part_number in
                                                                            already)
@@ -458,6 +483,27 @@ class Runner:
                   status_message="Disks uploaded; EC2 is importing the image")
         return None
 
+    def restart_gone_upload(self, task: MigrationTask, disks: list[dict], index: int, base: int,
+                            exc: aws.AwsError):
+        """S3 no longer has the disk's upload (aborted by someone else or by the bucket's rule for incomplete
+        uploads): its id answers NoSuchUpload for good, so retrying it is pointless. The disk starts again in a
+        new upload; when that keeps happening, the job fails."""
+        disk = disks[index]
+        lost = disk.get("upload_restarts", 0) + 1
+        if lost >= MAX_UPLOADS_LOST:
+            raise StepFailed("upload_gone", (
+                f"S3 lost the upload of disk {index + 1} {lost} times (NoSuchUpload: {exc.message}); something "
+                f"aborts the uploads in {task.s3_bucket or 'the staging bucket'}."))
+        logger.warning("migration %s: S3 no longer has the upload of disk %s (%s); restarting it", task.pk,
+                       index + 1, exc.message)
+        self.fence()
+        disk.update(upload_id="", part_plan=None, upload_restarts=lost,
+                    restarted="S3 no longer has its upload (NoSuchUpload)")
+        self.save(disks=disks, bytes_exported=base, bytes_uploaded=base,
+                  status_message=f"S3 no longer has the upload of disk {index + 1} (NoSuchUpload); restarting it "
+                                 f"in a new upload")
+        return None
+
     def convert(self, task: MigrationTask):
         credentials, region = aws_credentials(task.tenant), task.region.code
         if not task.import_task_id:
@@ -472,6 +518,7 @@ class Runner:
                 started = aws.import_image(
                     credentials, region, client_token=task.import_client_token, bucket=task.s3_bucket,
                     keys=[d["s3_key"] for d in task.disks], platform=platform_of(task.operating_system),
+                    license_type=task.license_type or default_license_type(task.operating_system),
                     description=f"{task.vm_name} (portal migration {task.pk})", tags=_resource_tags(task))
             except aws.AwsError as exc:
                 if exc.code == "ResourceLimitExceeded":

@@ -17,8 +17,11 @@ class MigrationTarget:
     key_pair_id: int | None = None
     private_ip: str | None = None
     power_off: bool = False
+    license_type: str | None = None  # None: the operating system's default (AWS for Windows, BYOL for Linux)
 
     def __post_init__(self):
         # An empty private IP from a form or a JSON body means "let AWS choose", the same as none given.
         if not self.private_ip:
             object.__setattr__(self, "private_ip", None)
+        if not self.license_type:
+            object.__setattr__(self, "license_type", None)

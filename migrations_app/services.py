@@ -14,7 +14,17 @@ from django.utils import timezone
 
 from environments.models import Environment, KeyPair, SecurityGroup, Subnet
 from migrations_app import preflight, selectors, tokens
-from migrations_app.choices import ACTIVE, LIVE, SUPPORTED_INSTANCE_TYPES, TERMINAL, MigrationState, OperatingSystem
+from migrations_app.choices import (
+    ACTIVE,
+    LIVE,
+    SUPPORTED_INSTANCE_TYPES,
+    TERMINAL,
+    MigrationState,
+    OperatingSystem,
+    default_license_type,
+    instance_type_problem,
+    license_type_problem,
+)
 from migrations_app.models import ImportToken, MigrationTask
 from migrations_app.queue import enqueue_tick
 from migrations_app.requests import MigrationTarget
@@ -131,6 +141,7 @@ def migration_create(*, actor: User, token: str, target: MigrationTarget) -> Mig
             vm_moref=vm.moref, vm_name=vm.name, operating_system=target.operating_system,
             instance_type=target.instance_type, subnet=subnet, security_group=security_group, key_pair=key_pair,
             private_ip=private_ip, power_off_requested=target.power_off,
+            license_type=target.license_type or default_license_type(target.operating_system),
             bytes_total=sum(d.capacity_bytes for d in vm.disks),
             import_client_token=f"import-{uuid.uuid4().hex}", run_client_token=f"launch-{uuid.uuid4().hex}",
             status_message="Queued",
@@ -138,7 +149,7 @@ def migration_create(*, actor: User, token: str, target: MigrationTarget) -> Mig
         validated_save(task)
         audit_record(actor=actor, action="migration.create", obj=task, detail={
             "vm": vm.moref, "vm_name": vm.name, "environment_id": environment.pk,
-            "instance_type": target.instance_type})
+            "instance_type": target.instance_type, "license_type": task.license_type})
         migration_admit(region_id=environment.region_id)
     task.refresh_from_db()
     return task
@@ -156,6 +167,14 @@ def _validate_target(*, environment, target: MigrationTarget):
         errors["operating_system"] = "VM Import/Export does not support this operating system."
     if target.instance_type not in SUPPORTED_INSTANCE_TYPES:
         errors["instance_type"] = "This instance type is not supported for imported instances."
+    elif target.operating_system in OperatingSystem.values:
+        problem = instance_type_problem(target.operating_system, target.instance_type)
+        if problem:
+            errors["instance_type"] = problem
+    if target.license_type is not None:
+        problem = license_type_problem(target.operating_system, target.license_type)
+        if problem:
+            errors["license_type"] = problem
     subnet = Subnet.objects.filter(environment=environment, pk=target.subnet_id).first()
     if subnet is None:
         errors["subnet"] = "Choose a subnet of the environment."

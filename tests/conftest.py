@@ -154,8 +154,10 @@ def aws_instance_for(aws):
     def make(instance):
         ec2 = boto3.client("ec2", endpoint_url=aws.endpoint_url, region_name="us-east-1",
                            aws_access_key_id=aws.access_key, aws_secret_access_key=aws.secret_key)
-        image = ec2.register_image(Name=f"img-{instance.pk}", RootDeviceName="/dev/sda1", BlockDeviceMappings=[
-            {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}])["ImageId"]
+        # EnaSupport, like today's public AMIs: t3 (Nitro) refuses an image without it
+        image = ec2.register_image(Name=f"img-{instance.pk}", RootDeviceName="/dev/sda1", EnaSupport=True,
+                                   BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}]
+                                   )["ImageId"]
         instance_id = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
                                         InstanceType="t3.micro")["Instances"][0]["InstanceId"]
         type(instance).objects.filter(pk=instance.pk).update(instance_id=instance_id, image_id=image)

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from environments.validators import validate_region_code
 from migrations_app.admission import queue_position
-from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, MigrationState, OperatingSystem
+from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, LicenseType, MigrationState, OperatingSystem
 from migrations_app.models import MigrationTask
 from migrations_app.requests import MigrationTarget
 
@@ -30,13 +30,18 @@ class MigrationRequestSerializer(serializers.Serializer):
     key_pair = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     private_ip = serializers.IPAddressField(protocol="IPv4", required=False, allow_null=True, allow_blank=True)
     power_off = serializers.BooleanField(default=False, help_text="Power the VM off before exporting it.")
+    license_type = serializers.ChoiceField(
+        choices=LicenseType.choices, required=False, allow_null=True, allow_blank=True,
+        help_text="The imported image's licence: AWS (license included; Windows Server only) or BYOL. Default: AWS "
+                  "for Windows, BYOL for Linux.")
 
     def target(self) -> MigrationTarget:
         data = self.validated_data
         return MigrationTarget(
             vm_moref=data["vm"], environment_id=data["environment"], operating_system=data["operating_system"],
             instance_type=data["instance_type"], subnet_id=data["subnet"], security_group_id=data["security_group"],
-            key_pair_id=data.get("key_pair"), private_ip=data.get("private_ip"), power_off=data["power_off"])
+            key_pair_id=data.get("key_pair"), private_ip=data.get("private_ip"), power_off=data["power_off"],
+            license_type=data.get("license_type"))
 
 
 class MigrationSerializer(serializers.ModelSerializer):
@@ -54,7 +59,8 @@ class MigrationSerializer(serializers.ModelSerializer):
         model = MigrationTask
         fields = ["id", "state", "step", "status_message", "error_code", "queue_position", "vm_moref", "vm_name",
                   "environment", "region", "operating_system", "instance_type", "subnet", "security_group",
-                  "key_pair", "private_ip", "power_off_requested", "bytes_total", "bytes_exported", "bytes_uploaded",
+                  "key_pair", "private_ip", "power_off_requested", "license_type", "bytes_total", "bytes_exported",
+                  "bytes_uploaded",
                   "export_percent", "upload_percent", "conversion_progress", "import_task_id", "image_id",
                   "instance_id", "created_by", "created_at", "started_at", "finished_at", "updated_at"]
         read_only_fields = fields

@@ -1,6 +1,6 @@
 from django import forms
 
-from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, OperatingSystem
+from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, LicenseType, OperatingSystem
 from migrations_app.requests import MigrationTarget
 
 
@@ -15,6 +15,10 @@ class MigrateForm(forms.Form):
     security_group = forms.TypedChoiceField(coerce=int)
     key_pair = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
     private_ip = forms.GenericIPAddressField(protocol="IPv4", required=False, label="Private IP (optional)")
+    license_type = forms.ChoiceField(
+        required=False, label="Licence",
+        choices=[("", "Default: AWS license included for Windows, BYOL for Linux"), *LicenseType.choices],
+        help_text="Windows Server: license included (billed by AWS) or your own licence. Linux: your own only.")
     power_off = forms.BooleanField(required=False, label="Power the VM off before exporting it")
 
     def __init__(self, *args, environment, vms, **kwargs):
@@ -34,7 +38,8 @@ class MigrateForm(forms.Form):
         return MigrationTarget(
             vm_moref=data["vm"], environment_id=self.environment.pk, operating_system=data["operating_system"],
             instance_type=data["instance_type"], subnet_id=data["subnet"], security_group_id=data["security_group"],
-            key_pair_id=data["key_pair"], private_ip=data["private_ip"], power_off=data["power_off"])
+            key_pair_id=data["key_pair"], private_ip=data["private_ip"], power_off=data["power_off"],
+            license_type=data["license_type"])
 
 
 class MigrateDialogForm(MigrateForm):

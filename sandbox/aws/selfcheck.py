@@ -16,6 +16,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from . import diskfmt
+from .exportaccounts import export_canonical_id
 
 
 class SelfCheckError(RuntimeError):
@@ -113,7 +114,13 @@ def run(sandbox: Any, vmdk_path: str, fast: bool = True, keep: bool = True) -> l
     ][0]["InstanceId"]
     ok(f"RunInstances from the imported AMI: {instance_id}")
 
-    s3.create_bucket(Bucket=export_bucket)
+    s3.create_bucket(Bucket=export_bucket, ObjectOwnership="BucketOwnerPreferred")
+    # VM Export writes as its own account: the bucket must grant it WRITE and READ_ACP
+    grantee = {"Type": "CanonicalUser", "ID": export_canonical_id(sandbox.region)}
+    owner = s3.get_bucket_acl(Bucket=export_bucket)["Owner"]
+    s3.put_bucket_acl(Bucket=export_bucket, AccessControlPolicy={"Owner": owner, "Grants": [
+        {"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"},
+        {"Grantee": grantee, "Permission": "WRITE"}, {"Grantee": grantee, "Permission": "READ_ACP"}]})
     export = ec2.create_instance_export_task(
         InstanceId=instance_id,
         TargetEnvironment="vmware",

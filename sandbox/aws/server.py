@@ -29,10 +29,11 @@ def _prepare_moto(validate_amis: bool) -> None:
     """Process-wide moto switches + our extension. Call before serving."""
     from moto import settings as moto_settings
 
-    from . import s3checksums, vmie
+    from . import s3checksums, s3multipart, vmie
 
     vmie.install()
     s3checksums.install()
+    s3multipart.install()
     # run_instances(ImageId=...) then fails with InvalidAMIID.NotFound for unknown images, like AWS.
     moto_settings.ENABLE_AMI_VALIDATION = bool(validate_amis)
 

@@ -28,6 +28,24 @@ def ensure_bucket(sandbox: Any, bucket: str) -> None:
         s3.create_bucket(Bucket=bucket)
 
 
+def ensure_export_bucket(sandbox: Any, bucket: str) -> None:
+    """A bucket VM Export may write to, set up as its prerequisites say: ACLs enabled (BucketOwnerPreferred) and
+    WRITE + READ_ACP granted to the region's export account (``exportaccounts.export_canonical_id``). Idempotent."""
+    from .exportaccounts import export_canonical_id
+
+    s3 = sandbox.client("s3")
+    ensure_bucket(sandbox, bucket)
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]})
+    owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]
+    grantee = {"Type": "CanonicalUser", "ID": export_canonical_id(sandbox.region)}
+    s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": owner, "Grants": [
+        {"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"},
+        {"Grantee": grantee, "Permission": "WRITE"},
+        {"Grantee": grantee, "Permission": "READ_ACP"},
+    ]})
+
+
 def put_disk(sandbox: Any, key: str = "vm.vmdk", data: bytes | None = None, bucket: str = DEFAULT_BUCKET) -> dict:
     """Upload a disk (default: :func:`make_vmdk`) and return the ImportImage ``UserBucket`` dict."""
     ensure_bucket(sandbox, bucket)

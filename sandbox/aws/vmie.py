@@ -31,6 +31,7 @@ from moto.s3.models import s3_backends
 from moto.s3.utils import CaseInsensitiveDict
 
 from . import diskfmt, iampolicy
+from .exportaccounts import export_canonical_id  # noqa: F401 (also part of this module's API)
 from .state import LOCK, STATE
 
 # ----------------------------------------------------------------------------------------------------
@@ -231,7 +232,9 @@ class ImportImageTask(_TimedTask):
             d["Platform"] = self.platform or "Linux"
         if self.architecture or validated:
             d["Architecture"] = self.architecture or "x86_64"
-        d["LicenseType"] = self.license_type or "BYOL"
+        # ImportImage, LicenseType: "Leaving this parameter undefined is the same as choosing AWS when importing a
+        # Windows Server operating system, and the same as choosing BYOL when importing ... a Linux operating system"
+        d["LicenseType"] = self.license_type or ("AWS" if self.platform == "Windows" else "BYOL")
         if self.boot_mode:
             d["BootMode"] = self.boot_mode
         if self.encrypted is not None:
@@ -464,6 +467,7 @@ def _finish_import(backend: Any, store: VmieStore, task: ImportImageTask) -> Non
         STATE.faults.injected["import"] += 1
         mappings = mappings[:1]
     ami.sandbox_mappings = mappings
+    ami.ena_support = import_enables_ena(task.platform)
     backend.delete_snapshot(placeholder.id)
     backend.amis[ami_id] = ami
     for disk in task.disks:  # like AWS: in use (not deletable) while the AMI is registered
@@ -787,6 +791,60 @@ def _paginate(items: list[dict[str, Any]], max_results: int | None, token: str |
 
 
 # ----------------------------------------------------------------------------------------------------
+# The export bucket's grant to VM Export. ExportToS3TaskSpecification.S3Bucket (EC2 API Reference): "The destination
+# bucket must exist and have an access control list (ACL) attached that specifies the Region-specific canonical
+# account ID for the Grantee." The accounts per region: VM Import/Export User Guide, "Prerequisites for exporting
+# an instance" (the same table as the portal's adapter; every region not listed uses the default).
+# ----------------------------------------------------------------------------------------------------
+
+MSG_EXPORT_NO_GRANT = "vm-import-export@amazon.com must have WRITE and READ_ACP permissions on the S3 bucket."
+
+
+def _acl_grants_export(bucket: Any, grantee: str) -> bool:
+    """WRITE and READ_ACP (or FULL_CONTROL) to the export account, in an ACL that S3 applies: a bucket whose
+    Object Ownership is BucketOwnerEnforced has its ACLs disabled. moto keeps no ownership for a bucket created
+    without one; S3 makes new buckets BucketOwnerEnforced by default."""
+    if (bucket.ownership_rule or "BucketOwnerEnforced") == "BucketOwnerEnforced" or bucket.acl is None:
+        return False
+    held: set[str] = set()
+    for grant in bucket.acl.grants:
+        if any(getattr(g, "id", "") == grantee for g in grant.grantees):
+            held.update(grant.permissions)
+    return "FULL_CONTROL" in held or {"WRITE", "READ_ACP"} <= held
+
+
+def _policy_grants_export(bucket: Any, grantee: str, partition: str) -> bool:
+    """The bucket-policy equivalent: s3:GetBucketAcl on the bucket and s3:PutObject on its objects, allowed to the
+    export account (CanonicalUser) or to everyone; an explicit Deny wins."""
+    if not bucket.policy:
+        return False
+    document = iampolicy.parse_document(bucket.policy.decode() if isinstance(bucket.policy, bytes) else bucket.policy)
+    statements = document.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else statements
+
+    def names_export_account(statement: dict[str, Any]) -> bool:
+        principal = statement.get("Principal")
+        if principal == "*":
+            return True
+        if isinstance(principal, dict):
+            return grantee in iampolicy._listed(principal.get("CanonicalUser")) or "*" in iampolicy._listed(
+                principal.get("AWS"))
+        return False
+
+    relevant = {"Version": "2012-10-17", "Statement": [s for s in statements if names_export_account(s)]}
+    arn = f"arn:{partition}:s3:::{bucket.name}"
+    return (iampolicy.evaluate([relevant], "s3:GetBucketAcl", arn)
+            and iampolicy.evaluate([relevant], "s3:PutObject", f"{arn}/export-i-probe.ova"))
+
+
+def _check_export_grant(bucket: Any, region: str) -> None:
+    grantee = export_canonical_id(region)
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    if not (_acl_grants_export(bucket, grantee) or _policy_grants_export(bucket, grantee, partition)):
+        raise _err("AuthFailure", MSG_EXPORT_NO_GRANT)
+
+
+# ----------------------------------------------------------------------------------------------------
 # Actions (methods added to EC2Response)
 # ----------------------------------------------------------------------------------------------------
 
@@ -1043,7 +1101,7 @@ def create_instance_export_task(self: EC2Response) -> ActionResult:
                 "IncorrectInstanceState",
                 f"The instance '{instance_id}' is not in a state from which it can be exported.",
             )
-        _check_bucket(self.current_account, self.region, bucket_name)
+        _check_export_grant(_check_bucket(self.current_account, self.region, bucket_name), self.region)
         cleanup = settings.cleanup_duration
         busy = [t for t in store.export_tasks.values() if t.state_at(now, cleanup)[0] in EXPORT_ACTIVE_STATES]
         for t in busy:
@@ -1153,16 +1211,93 @@ ACTIONS = {
 }
 
 
-def _merged_mappings(ami: ImportedAmi, requested: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """The AMI's mappings overlaid with the RunInstances ones (same DeviceName: the request's fields win)."""
-    merged = {m["DeviceName"]: m for m in ami.block_device_mappings}
+def _merged_mappings(ami_mappings: list[dict[str, Any]], requested: list[dict[str, Any]] | None
+                     ) -> list[dict[str, Any]]:
+    """The AMI's mappings overlaid with the RunInstances ones (same DeviceName: the request's fields win, and the
+    AMI's SnapshotId stays: a bigger VolumeSize grows the volume made from the snapshot, it does not replace it)."""
+    merged = {m["DeviceName"]: m for m in ami_mappings}
     for m in requested or []:
-        base = merged.get(m["DeviceName"])
-        if base is not None and "Ebs" in m and "NoDevice" not in m:
-            merged[m["DeviceName"]] = {**base, **m, "Ebs": {**base["Ebs"], **m["Ebs"]}}
-        else:
-            merged[m["DeviceName"]] = m
+        name, base = m["DeviceName"], merged.get(m["DeviceName"])
+        if m.get("NoDevice") is not None or base is None or "Ebs" not in base:
+            merged[name] = m  # NoDevice "" suppresses the AMI's device (moto then skips it)
+            continue
+        # moto's parsed request names every EBS field, None where the request gave none
+        ebs = {k: v for k, v in (m.get("Ebs") or {}).items() if v is not None}
+        merged[name] = {**base, "Ebs": {**base["Ebs"], **ebs}}
     return list(merged.values())
+
+
+def _check_volume_sizes(backend: Any, mappings: list[dict[str, Any]]) -> None:
+    """EbsBlockDevice.VolumeSize: "If you specify a snapshot, the default is the snapshot size. You can specify a
+    volume size that is equal to or larger than the snapshot size." A smaller one is refused."""
+    for m in mappings:
+        ebs = m.get("Ebs") or {}
+        if not ebs.get("SnapshotId") or ebs.get("VolumeSize") in (None, ""):
+            continue
+        snapshot = backend.get_snapshot(ebs["SnapshotId"])  # InvalidSnapshot.NotFound
+        needed = int(snapshot.volume.size)
+        if int(ebs["VolumeSize"]) < needed:
+            raise _err("InvalidBlockDeviceMapping",
+                       f"Volume of size {int(ebs['VolumeSize'])}GB is smaller than snapshot '{ebs['SnapshotId']}', "
+                       f"expect size >= {needed}GB")
+
+
+# ----------------------------------------------------------------------------------------------------
+# ENA. An AMI's EnaSupport is what RegisterImage was given (unset: false), what CreateImage's instance had (from its
+# AMI), what CopyImage's source had; moto keeps none of it. Instance types whose NetworkInfo.EnaSupport is
+# "required" (every Nitro type: t3, m5, m6i, c5, ...) refuse an AMI without it.
+# ----------------------------------------------------------------------------------------------------
+
+MSG_ENA_REQUIRED = ("Enhanced networking with the Elastic Network Adapter (ENA) is required for the '{}' instance "
+                    "type. Ensure that you are using an AMI that is enabled for ENA.")
+
+
+def import_enables_ena(platform: str | None) -> bool:
+    """Whether an import of this platform leaves the ENA driver in the image and registers the AMI with
+    EnaSupport. VM Import/Export installs AWS's drivers (ENA among them) into Windows Server; into Linux it puts
+    only what boots on Xen (Citrix PV drivers), so a Linux import is not ENA-enabled."""
+    return (platform or "").lower() == "windows"
+
+
+def ami_ena_support(ami: Any) -> bool:
+    # moto's stock AMIs (never registered through the sandbox) stand for today's public AMIs, all ENA-enabled
+    return bool(getattr(ami, "ena_support", True))
+
+
+def _ena_required(instance_type: str) -> bool:
+    from moto.ec2.models.instance_types import INSTANCE_TYPES
+
+    return INSTANCE_TYPES.get(instance_type, {}).get("NetworkInfo", {}).get("EnaSupport") == "required"
+
+
+def _with_ena_attribute(original: Any, ena_of: Any) -> Any:
+    """Wrap an EC2Response AMI-creating action: set the new AMI's ena_support from ``ena_of(response, backend)``."""
+
+    def action(self: EC2Response) -> Any:
+        result = original(self)
+        image_id = (getattr(result, "result", None) or {}).get("ImageId")
+        ami = self.ec2_backend.amis.get(image_id) if image_id else None
+        if ami is not None:
+            ami.ena_support = bool(ena_of(self, self.ec2_backend))
+        return result
+
+    action._sandbox_wrapped = True  # type: ignore[attr-defined]
+    return action
+
+
+def _registered_ena(response: EC2Response, backend: Any) -> bool:
+    return str(response._get_param("EnaSupport", "false")).lower() == "true"
+
+
+def _created_ena(response: EC2Response, backend: Any) -> bool:
+    instance = backend.get_instance(response._get_param("InstanceId"))
+    source = backend.amis.get(instance.image_id)
+    return ami_ena_support(source) if source is not None else True
+
+
+def _copied_ena(response: EC2Response, backend: Any) -> bool:
+    source = backend.amis.get(response._get_param("SourceImageId"))
+    return ami_ena_support(source) if source is not None else True
 
 
 # What moto's RunInstances response handler passes when the request carries no ClientToken.
@@ -1183,8 +1318,16 @@ def _run_instances_with_ami_mappings(original: Any) -> Any:
                 if any(getattr(i, "client_token", None) == token for i in reservation.instances):
                     return reservation
         ami = getattr(self, "amis", {}).get(image_id)
-        if isinstance(ami, ImportedAmi) and not kwargs.get("launch_template") and not kwargs.get("launch_config"):
-            kwargs["block_device_mappings"] = _merged_mappings(ami, kwargs.get("block_device_mappings"))
+        instance_type = kwargs.get("instance_type") or "m1.small"
+        if ami is not None and _ena_required(instance_type) and not ami_ena_support(ami):
+            raise _err("InvalidParameterCombination", MSG_ENA_REQUIRED.format(instance_type))
+        requested = kwargs.get("block_device_mappings")
+        if (ami is not None and (isinstance(ami, ImportedAmi) or requested)
+                and not kwargs.get("launch_template") and not kwargs.get("launch_config")):
+            # moto launches only the requested devices (dropping the AMI's snapshot) or one blank root volume
+            merged = _merged_mappings(ami.block_device_mappings, requested)
+            _check_volume_sizes(self, merged)
+            kwargs["block_device_mappings"] = merged
         return original(self, image_id, count, user_data, security_group_names, **kwargs)
 
     run_instances._sandbox_wrapped = True  # type: ignore[attr-defined]
@@ -1202,6 +1345,10 @@ def install() -> None:
 
         if not getattr(EC2Backend.run_instances, "_sandbox_wrapped", False):
             EC2Backend.run_instances = _run_instances_with_ami_mappings(EC2Backend.run_instances)
+        for name, ena_of in (("register_image", _registered_ena), ("create_image", _created_ena),
+                             ("copy_image", _copied_ena)):
+            if not getattr(getattr(EC2Response, name), "_sandbox_wrapped", False):
+                setattr(EC2Response, name, _with_ena_attribute(getattr(EC2Response, name), ena_of))
         EC2Response._sandbox_vmie_installed = True  # type: ignore[attr-defined]
 
 

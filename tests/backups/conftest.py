@@ -38,8 +38,10 @@ def s(transactional_db, world, aws, aws_tenant_account, fast_jobs):
     ns = SimpleNamespace(world=world, a=a, aws=aws, ec2=aws.client("ec2"), environment=env)
     ns.subnet = env.subnets.order_by("subnet_id").first()
     ns.security_group = env.security_groups.order_by("group_id").first()
-    ns.image_id = ns.ec2.register_image(Name="base-image", RootDeviceName="/dev/sda1", BlockDeviceMappings=[
-        {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}])["ImageId"]
+    # EnaSupport, like today's public AMIs: t3 (Nitro) refuses an image without it
+    ns.image_id = ns.ec2.register_image(Name="base-image", RootDeviceName="/dev/sda1", EnaSupport=True,
+                                        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}]
+                                        )["ImageId"]
     instance_id = ns.ec2.run_instances(ImageId=ns.image_id, MinCount=1, MaxCount=1, InstanceType="t3.micro",
                                        SubnetId=ns.subnet.subnet_id)["Instances"][0]["InstanceId"]
     ns.instance = ImportedInstance.objects.create(tenant=a.tenant, environment=env, instance_id=instance_id,

@@ -13,7 +13,7 @@ def test_list_vms_start_show_and_cancel(setup, capsys):
     call_command("vm_migration", "vms", "--user", "alice")
     assert "web01" in capsys.readouterr().out
     call_command("vm_migration", "start", "--user", "alice", "--environment", str(s.environment.pk), "--vm",
-                 s.vms["web01"].moref, "--os", "ubuntu-22.04", "--instance-type", "t3.micro", "--subnet",
+                 s.vms["web01"].moref, "--os", "ubuntu-22.04", "--instance-type", "t2.micro", "--subnet",
                  str(s.subnet.pk), "--security-group", str(s.security_group.pk))
     task = MigrationTask.objects.get()
     assert f"migration {task.pk}: exporting" in capsys.readouterr().out
@@ -27,7 +27,7 @@ def test_refusals_are_command_errors(setup):
     s = setup
     with pytest.raises(CommandError, match="VApp.Export"):
         call_command("vm_migration", "start", "--user", "bob", "--environment", str(s.environment.pk), "--vm",
-                     s.vms["web01"].moref, "--os", "ubuntu-22.04", "--instance-type", "t3.micro", "--subnet",
+                     s.vms["web01"].moref, "--os", "ubuntu-22.04", "--instance-type", "t2.micro", "--subnet",
                      str(s.subnet.pk), "--security-group", str(s.security_group.pk))
     with pytest.raises(CommandError, match="No migration"):
         call_command("vm_migration", "show", "--user", "alice", "999")

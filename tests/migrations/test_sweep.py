@@ -15,6 +15,7 @@ from migrations_app.staging import staging_bucket_name
 from portal.core import services
 from portal.core.models import AuditLog
 from portal.site.sweep import orphan_sweep
+from sandbox.aws.testing import ensure_export_bucket
 from sandbox.aws.testing import make_vmdk
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
@@ -69,7 +70,7 @@ class Orphans:
 
     def instance(self, image_id, tags):
         return self.ec2.run_instances(
-            ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+            ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t2.micro",  # a Linux import has no ENA
             TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in
                                                                      tags.items()]}])["Instances"][0]["InstanceId"]
 
@@ -211,7 +212,7 @@ def test_sweep_deletes_objects_of_deleted_exports_only(setup):
     instance = o.instance(image, {"portal-migration": str(done.pk)})
     MigrationTask.objects.filter(pk=done.pk).update(instance_id=instance)
     bucket = "export-to-s3-acme-us-east-1"
-    o.s3.create_bucket(Bucket=bucket)
+    ensure_export_bucket(s.aws, bucket)
     export = o.ec2.create_instance_export_task(
         InstanceId=instance, TargetEnvironment="vmware",
         ExportToS3Task={"DiskImageFormat": "VMDK", "ContainerFormat": "ova", "S3Bucket": bucket, "S3Prefix": "x/"},

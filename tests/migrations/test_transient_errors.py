@@ -133,7 +133,7 @@ def test_the_migration_request_survives_vcenter_ending_the_session_during_its_ch
     try:
         response = client.post(reverse("api:migration-list"), {
             "token": token.json()["token"], "vm": vm, "environment": s.environment.pk,
-            "operating_system": "ubuntu-22.04", "instance_type": "t3.micro", "subnet": s.subnet.pk,
+            "operating_system": "ubuntu-22.04", "instance_type": "t2.micro", "subnet": s.subnet.pk,
             "security_group": s.security_group.pk}, format="json")
         fired = s.vcenter.get_faults()["session_expire_after_calls"] is None  # one-shot: cleared once it fired
     finally:

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sandbox.aws import diskfmt
-from sandbox.aws.testing import describe_export, imported_image, imported_instances
+from sandbox.aws.testing import describe_export, ensure_export_bucket, imported_image, imported_instances
 
 pytestmark = pytest.mark.aws
 
@@ -24,9 +24,7 @@ def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
 
 
 def _export(aws, instance_id: str, bucket: str = "exports", prefix: str = "vms/", **kwargs) -> dict:
-    s3 = aws.client("s3")
-    if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
-        s3.create_bucket(Bucket=bucket)
+    ensure_export_bucket(aws, bucket)  # VM Export refuses a bucket that grants its account nothing
     spec = {"DiskImageFormat": "VMDK", "ContainerFormat": "ova", "S3Bucket": bucket, "S3Prefix": prefix}
     spec.update(kwargs.pop("spec", {}))
     return aws.client("ec2").create_instance_export_task(
@@ -148,7 +146,7 @@ def test_exported_vmdk_is_readable_by_qemu_img(aws, tmp_path):
 
 def test_export_without_container_writes_a_vmdk(aws):
     (instance_id,) = imported_instances(aws)
-    aws.client("s3").create_bucket(Bucket="exports")
+    ensure_export_bucket(aws, "exports")
     task = aws.client("ec2").create_instance_export_task(
         InstanceId=instance_id,
         TargetEnvironment="vmware",
@@ -262,7 +260,7 @@ def test_describe_export_tasks_ids_and_filters(aws):
 
 def test_export_parameter_validation(aws):
     (instance_id,) = imported_instances(aws)
-    aws.client("s3").create_bucket(Bucket="exports")
+    ensure_export_bucket(aws, "exports")
     ec2 = aws.client("ec2")
     with pytest.raises(ClientError) as exc:
         ec2.create_instance_export_task(

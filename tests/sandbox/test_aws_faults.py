@@ -10,7 +10,14 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from sandbox.aws import connect, diskfmt
-from sandbox.aws.testing import describe_export, describe_import, imported_instances, put_disk, start_import
+from sandbox.aws.testing import (
+    describe_export,
+    describe_import,
+    ensure_export_bucket,
+    imported_instances,
+    put_disk,
+    start_import,
+)
 
 pytestmark = pytest.mark.aws
 
@@ -141,7 +148,7 @@ def test_import_failure_fault_all_tasks(aws):
 def test_export_failure_fault(aws):
     first, second = imported_instances(aws, count=2)
     s3 = aws.client("s3")
-    s3.create_bucket(Bucket="exports")
+    ensure_export_bucket(aws, "exports")
     aws.set_faults(export_failure="ClientError: Task expired and automatically canceled")
     spec = {"DiskImageFormat": "VMDK", "ContainerFormat": "ova", "S3Bucket": "exports"}
     ec2 = aws.client("ec2")

@@ -120,8 +120,9 @@ def test_multi_disk_import_maps_every_disk_and_instances_get_a_volume_each(aws):
         ec2.delete_snapshot(SnapshotId=details["/dev/sdb"])
     assert _error(exc)[0] == "InvalidSnapshot.InUse"
 
+    # t2: a Linux import is not ENA-enabled, and t3 (Nitro) requires ENA (tests/sandbox/test_aws_fidelity.py)
     instance_id = ec2.run_instances(ImageId=image["ImageId"], MinCount=1, MaxCount=1,
-                                    InstanceType="t3.medium")["Instances"][0]["InstanceId"]
+                                    InstanceType="t2.medium")["Instances"][0]["InstanceId"]
     volumes = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}])["Volumes"]
     by_device = {v["Attachments"][0]["Device"]: v for v in volumes}
     assert {d: v["Size"] for d, v in by_device.items()} == {"/dev/sda1": 2, "/dev/sdb": 1, "/dev/sdc": 4}
@@ -190,7 +191,8 @@ def test_run_instances_honours_the_client_token(aws):
     image_id = describe_import(aws, task_id)["ImageId"]
 
     def launch(**extra):
-        return ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+        # t2: a Linux import is not ENA-enabled, which t3 requires
+        return ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t2.micro",
                                  **extra)["Instances"][0]["InstanceId"]
 
     first = launch(ClientToken="migration-7-launch")

@@ -18,7 +18,7 @@ def _browser(user):
 
 def _answers(s, vm_name, **overrides):
     return {"vm": s.vms[vm_name].moref, "environment": s.environment.pk, "operating_system": "ubuntu-22.04",
-            "instance_type": "t3.micro", "subnet": s.subnet.pk, "security_group": s.security_group.pk,
+            "instance_type": "t2.micro", "subnet": s.subnet.pk, "security_group": s.security_group.pk,
             "key_pair": "", "private_ip": "", **overrides}
 
 

@@ -42,6 +42,8 @@ class Command(BaseCommand):
                 p.add_argument("--key-pair", type=int)
                 p.add_argument("--private-ip")
                 p.add_argument("--power-off", action="store_true")
+                p.add_argument("--license-type", choices=["AWS", "BYOL"],
+                               help="default: AWS (license included) for Windows, BYOL for Linux")
             if verb == "list":
                 p.add_argument("--state")
             if verb in ("show", "cancel"):
@@ -73,7 +75,8 @@ class Command(BaseCommand):
             vm_moref=options["vm"], environment_id=options["environment"],
             operating_system=options["operating_system"], instance_type=options["instance_type"],
             subnet_id=options["subnet"], security_group_id=options["security_group"],
-            key_pair_id=options["key_pair"], private_ip=options["private_ip"], power_off=options["power_off"]))
+            key_pair_id=options["key_pair"], private_ip=options["private_ip"], power_off=options["power_off"],
+            license_type=options["license_type"]))
         self._show(task)
 
     def do_list(self, user, options):

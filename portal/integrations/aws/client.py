@@ -304,7 +304,10 @@ def multipart_upload_part(s3, bucket: str, key: str, upload_id: str, part_number
 
 
 def multipart_complete(s3, bucket: str, key: str, upload_id: str, parts: list[UploadedPart]) -> int:
-    """Complete the upload and confirm the object exists (CompleteMultipartUpload can fail after a 200)."""
+    """Complete the upload and confirm the object exists (CompleteMultipartUpload can fail after a 200).
+
+    Raises AwsError("NoSuchUpload") when S3 has neither the upload nor the object: it was aborted, not completed."""
+    gone = None
     with translated_errors():
         try:
             s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={
@@ -314,8 +317,14 @@ def multipart_complete(s3, bucket: str, key: str, upload_id: str, parts: list[Up
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
                 raise
-            # Already completed by an earlier attempt; the HEAD below tells.
-        return s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+            # Completed by an earlier attempt, or aborted: the HEAD below tells.
+            gone = exc.response["Error"].get("Message", "The specified upload does not exist.")
+        try:
+            return s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        except botocore.exceptions.ClientError as exc:
+            if gone is None or exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+    raise _reported(AwsError("NoSuchUpload", gone))
 
 
 def multipart_abort(s3, bucket: str, key: str, upload_id: str) -> None:
@@ -416,12 +425,14 @@ class ImportTask:
 
 
 def import_image(credentials: AwsCredentials, region: str, *, client_token: str, bucket: str, keys: list[str],
-                 platform: str, description: str, tags: dict[str, str]) -> ImportTask:
-    """Start (or, with the same ClientToken, find again) the import of the staged disks, boot disk first."""
+                 platform: str, license_type: str, description: str, tags: dict[str, str]) -> ImportTask:
+    """Start (or, with the same ClientToken, find again) the import of the staged disks, boot disk first.
+
+    `license_type` (AWS or BYOL) is always sent: left out, AWS picks by the operating system it detects."""
     ec2 = client("ec2", credentials, region)
     with translated_errors():
         response = ec2.import_image(
-            ClientToken=client_token, Description=description[:255], Platform=platform,
+            ClientToken=client_token, Description=description[:255], Platform=platform, LicenseType=license_type,
             DiskContainers=[{"Description": key.rsplit("/", 1)[-1], "Format": "vmdk",
                              "UserBucket": {"S3Bucket": bucket, "S3Key": key}} for key in keys],
             TagSpecifications=[{"ResourceType": "import-image-task",

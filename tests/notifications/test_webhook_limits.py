@@ -12,27 +12,17 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from migrations_app.choices import MigrationState
-from migrations_app.transitions import migration_transition
 from portal.core.models import Tenant
 from portal.core.notifications import delivery as deliveries
 from portal.core.notifications.choices import DeliveryState
 from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
+from tests.notifications.test_webhooks import _create_webhook, _fail_migration
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _hook(api, admin, url, name="ops"):
-    response = api.as_user(admin).post("/api/v1/webhooks/", {"name": name, "url": url,
-                                                             "events": ["migration.failed"]})
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
-def _fail(world, capture):
-    with capture(execute=True):
-        migration_transition(task_id=world.a.migration.pk, to=MigrationState.FAILED,
-                             status_message="The VM's disk could not be read.", error_code="export_failed")
+    return _create_webhook(api, admin, url, events=("migration.failed",), name=name)
 
 
 def _log(api, world):
@@ -45,7 +35,7 @@ def test_an_attempt_ends_at_its_deadline_however_slowly_the_receiver_answers(
         world, api, trickler, settings, django_capture_on_commit_callbacks):
     settings.WEBHOOK_TIMEOUT_SECONDS = 1.0
     _hook(api, world.a.admin, trickler.url)
-    _fail(world, django_capture_on_commit_callbacks)
+    _fail_migration(world, django_capture_on_commit_callbacks)
     delivery = WebhookDelivery.objects.get()
     started = time.monotonic()
     assert deliveries.delivery_attempt(delivery.pk) == DeliveryState.PENDING
@@ -58,7 +48,7 @@ def test_an_attempt_ends_at_its_deadline_however_slowly_the_receiver_answers(
 def test_a_delivery_has_one_attempt_in_flight(world, api, trickler, settings, django_capture_on_commit_callbacks):
     settings.WEBHOOK_TIMEOUT_SECONDS = 3.0
     _hook(api, world.a.admin, trickler.url)
-    _fail(world, django_capture_on_commit_callbacks)
+    _fail_migration(world, django_capture_on_commit_callbacks)
     delivery = WebhookDelivery.objects.get()
     outcome = {}
     first = threading.Thread(target=lambda: outcome.setdefault("first", deliveries.delivery_attempt(delivery.pk)))
@@ -84,7 +74,7 @@ def test_a_tenant_has_a_bounded_number_of_deliveries_in_flight(world, api, trick
     settings.WEBHOOK_MAX_IN_FLIGHT_PER_TENANT = 1
     for name in ("one", "two"):
         _hook(api, world.a.admin, trickler.url, name=name)
-    _fail(world, django_capture_on_commit_callbacks)
+    _fail_migration(world, django_capture_on_commit_callbacks)
     one, two = WebhookDelivery.objects.order_by("pk")
     outcome = {}
     first = threading.Thread(target=lambda: outcome.setdefault("first", deliveries.delivery_attempt(one.pk)))
@@ -125,7 +115,7 @@ def test_a_deactivated_tenant_gets_no_webhooks_and_no_email(world, api, receiver
     world.a.admin.save(update_fields=["email"])
     Tenant.objects.filter(pk=world.a.tenant.pk).update(is_active=False)
     mail.outbox.clear()
-    _fail(world, django_capture_on_commit_callbacks)
+    _fail_migration(world, django_capture_on_commit_callbacks)
     assert not WebhookDelivery.objects.exists()
     assert mail.outbox == []
 
@@ -133,7 +123,7 @@ def test_a_deactivated_tenant_gets_no_webhooks_and_no_email(world, api, receiver
 def test_a_delivery_queued_before_the_tenant_was_deactivated_is_not_sent(world, api, receiver,
                                                                        django_capture_on_commit_callbacks):
     _hook(api, world.a.admin, receiver.url)
-    _fail(world, django_capture_on_commit_callbacks)
+    _fail_migration(world, django_capture_on_commit_callbacks)
     delivery = WebhookDelivery.objects.get()
     Tenant.objects.filter(pk=world.a.tenant.pk).update(is_active=False)
     assert deliveries.delivery_attempt(delivery.pk) == DeliveryState.FAILED

@@ -32,8 +32,8 @@ def _documented_verify():
     return namespace["verify"]
 
 
-def _create_webhook(api, admin, url, events=("migration.failed", "migration.completed")):
-    response = api.as_user(admin).post("/api/v1/webhooks/", {"name": "ops", "url": url, "events": list(events)})
+def _create_webhook(api, admin, url, events=("migration.failed", "migration.completed"), name="ops"):
+    response = api.as_user(admin).post("/api/v1/webhooks/", {"name": name, "url": url, "events": list(events)})
     assert response.status_code == 201, response.content
     return response.json()
 

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from portal.integrations.outbound import OutboundPolicy
-from portal.integrations.vsphere.client import UNREACHABLE, VCenterConnection, VSphereError, session
+from portal.integrations.vsphere.client import UNREACHABLE, VSphereError, session
+from tests.sandbox.test_vsphere_adapter_errors import sandbox_connection
 
 pytestmark = pytest.mark.vcenter
-
-LOOPBACK_HTTP = OutboundPolicy(allow_http=True, allowed_cidrs=("127.0.0.0/8",))
 
 
 @pytest.fixture
 def web01_lease(vcenter):
-    with session(VCenterConnection(url=vcenter.url, username=vcenter.username, password=vcenter.password,
-                                   outbound=LOOPBACK_HTTP)) as vc:
+    with session(sandbox_connection(vcenter)) as vc:
         web01 = next(vm for vm in vc.list_vms() if vm.name == "web01")
         lease = vc.lease_wait_ready(vc.export_start(web01.moref), timeout=30)
         try:

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from portal.integrations.outbound import OutboundPolicy
-from portal.integrations.vsphere.client import VCenterConnection, session
+from portal.integrations.vsphere.client import session
+from tests.sandbox.test_vsphere_adapter_errors import sandbox_connection
 
 pytestmark = pytest.mark.vcenter
-
-LOOPBACK_HTTP = OutboundPolicy(allow_http=True, allowed_cidrs=("127.0.0.0/8",))
 
 
 @pytest.fixture
 def vc(vcenter):
-    with session(VCenterConnection(url=vcenter.url, username=vcenter.username, password=vcenter.password,
-                                   outbound=LOOPBACK_HTTP)) as s:
+    with session(sandbox_connection(vcenter)) as s:
         s.vms = {vm.name: vm.moref for vm in s.list_vms()}
         yield s
 
@@ -52,6 +49,5 @@ def test_a_service_account_lists_only_the_vms_it_may_see(vcenter):
 
     for user, password, expected in ((ALICE, ALICE_PASSWORD, ["db01", "web01", "win01"]),
                                      (CAROL, CAROL_PASSWORD, ["lab-big01", "lab-rdm01"])):
-        with session(VCenterConnection(url=vcenter.url, username=user, password=password,
-                                       outbound=LOOPBACK_HTTP)) as vc:
+        with session(sandbox_connection(vcenter, username=user, password=password)) as vc:
             assert [vm.name for vm in vc.list_vms()] == expected

@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.faults:
         options["faults"] = json.loads(args.faults)
 
+    # Installed before anything is announced: whoever reads the ready line may signal at once.
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
     vc = start_vcenter(inventory, **options)
     info = {
         "url": vc.url, "host": vc.host, "port": vc.port, "username": vc.username, "password": vc.password,
@@ -77,9 +81,6 @@ vCenter sandbox ready
   pyvmomi:       SmartConnect(protocol="http", host="{vc.host}", port={vc.port}, user=..., pwd=...)
 Ctrl-C to stop.""", file=sys.stderr, flush=True)
 
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
     try:
         while not done.is_set() and vc.alive:
             done.wait(0.5)

@@ -5,7 +5,7 @@
 One run starts both sandboxes (the vCenter simulator, the AWS sandbox as its own ``python -m sandbox.aws`` process
 at speed 1 with a 3 s import), a portal database (a fresh SQLite file by default) with one tenant wired to both,
 and then, per trial, a real worker process (this script with ``--worker``: ``django.setup()``, then
-``migrations_app.tasks.migration_tick`` until the job is finished) that is SIGKILLed at a chosen point of a phase:
+``portal.core.jobs.tasks.job_tick("migration", id)`` until the job is finished) that is SIGKILLed at a chosen point of a phase:
 
 * export   before ``lease_wait_ready`` (the NFC lease exists and is checkpointed; no disk read yet);
 * upload   right after the n-th ``UploadPart`` returned; or, with no pause, as soon as the row reports two parts
@@ -143,7 +143,7 @@ def worker(task_id: int, pause: str, marker: str, parts_log: str) -> int:
     django.setup()
     from migrations_app.choices import TERMINAL
     from migrations_app.models import MigrationTask
-    from migrations_app.tasks import migration_tick
+    from portal.core.jobs.tasks import job_tick
 
     _log_parts(parts_log)  # first, so that the pause wrapper (outermost) parks before the call is logged
     if pause:
@@ -153,7 +153,7 @@ def worker(task_id: int, pause: str, marker: str, parts_log: str) -> int:
         state = MigrationTask.objects.filter(pk=task_id).values_list("state", flat=True).first()
         if state is None or state in TERMINAL:
             return 0
-        if migration_tick(task_id) == "busy":
+        if job_tick("migration", task_id) == "busy":
             time.sleep(0.25)  # the dead worker's lease has not run out yet
     return 1
 

@@ -412,14 +412,14 @@ def p6_prepare() -> dict:
 
 
 def p6_worker(worker: int, events: int, ids: dict) -> None:
-    """One worker process: alternately submit a migration (insert it queued, then `migration_admit`) and finish an
-    active one (walk it to completed through `migration_transition`, whose commit admits the next)."""
+    """One worker process: alternately submit a migration (insert it queued, then admit) and finish an active one
+    (walk it to completed through the engine's `transition`, whose commit admits the next)."""
     import random
 
-    import migrations_app.queue  # noqa: F401  (loaded, so that its names are patched below)
-    from migrations_app import transitions
     from migrations_app.choices import ACTIVE, MigrationState
+    from migrations_app.job import MIGRATION
     from migrations_app.models import MigrationTask
+    from portal.core.jobs import transitions
 
     def no_tick(*args, **kwargs):
         return None
@@ -427,7 +427,7 @@ def p6_worker(worker: int, events: int, ids: dict) -> None:
     # No django-q2 cluster runs: ticks are neither enqueued nor scheduled (patched wherever the names were imported).
     tick_functions = ("enqueue_tick", "schedule_tick", "unschedule_tick")
     for module in list(sys.modules.values()):
-        if getattr(module, "__name__", "").startswith("migrations_app"):
+        if getattr(module, "__name__", "").startswith(("migrations_app", "portal.core.jobs")):
             for name in tick_functions:
                 if hasattr(module, name):
                     setattr(module, name, no_tick)
@@ -450,7 +450,7 @@ def p6_worker(worker: int, events: int, ids: dict) -> None:
                 operating_system="ubuntu-22.04", instance_type="t3.micro", subnet_id=ids["subnet"],
                 security_group_id=ids["sg"])
             MigrationTask.objects.bulk_create([task])
-            transitions.migration_admit(region_id=ids["region"])
+            transitions.admit(MIGRATION, scope=ids["region"])
             continue
         candidates = list(MigrationTask.objects.filter(region_id=ids["region"], state__in=ACTIVE).values_list(
             "pk", "state")[:8])
@@ -459,8 +459,8 @@ def p6_worker(worker: int, events: int, ids: dict) -> None:
             steps = [step for step in walk if walk.index(step) >= [w[0] for w in walk].index(state)]
             moved = True
             for source, target in steps:
-                if transitions.migration_transition(task_id=pk, to=target, expected_from={source},
-                                                    status_message="bench") is None:
+                if transitions.transition(MIGRATION, job_id=pk, to=target, expected_from={source},
+                                          status_message="bench") is None:
                     moved = False
                     break
             if moved:

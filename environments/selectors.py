@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from environments.choices import role_from_permissions
 from environments.models import Environment, EnvironmentGroupObjectPermission, EnvironmentUserObjectPermission, Region
 from portal.core.errors import Conflict
-from portal.core.models import TenantGroup
+from portal.core.models import TenantGroup, User
 from portal.core.peers import aws_credentials
 from portal.core.roles import Action
 from portal.integrations.aws import client as aws
@@ -78,3 +78,12 @@ def instance_live_state(*, instance) -> LiveInstanceState:
     except Conflict as exc:
         return LiveInstanceState(instance.state, instance.instance_type, instance.private_ip or "", exc.message)
     return LiveInstanceState(info.state, info.instance_type, info.private_ip)
+
+
+def still_operates(job) -> bool:
+    """Authorization changes apply to running jobs too: the job's user and their tenant must still be active and
+    the user hold the general role on the job's environment (read fresh, never from a cache)."""
+    user = User.objects.select_related("tenant").filter(
+        pk=job.created_by_id, is_active=True, tenant__is_active=True).first()
+    return user is not None and Environment.objects.restrict(user, Action.OPERATE).filter(
+        pk=job.environment_id).exists()

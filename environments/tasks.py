@@ -1,21 +1,5 @@
-"""django-q2 entry points of environment jobs. They take ids only and stay thin: the work is in the workers,
-schedules and reconciler, imported inside each function so that loading a task module never loads the whole app."""
-
-
-def backup_tick(task_id: int) -> str:
-    from environments.backups.worker import backup_tick as tick
-    from portal.core.observability import job_context
-
-    with job_context("backup", task_id):
-        return tick(task_id)
-
-
-def launch_tick(task_id: int) -> str:
-    from environments.launches.worker import launch_tick as tick
-    from portal.core.observability import job_context
-
-    with job_context("launch", task_id):
-        return tick(task_id)
+"""django-q2 entry points of environment work that is not a job tick (ticks go through portal.core.jobs.tasks).
+They take ids only and stay thin, importing inside each function so that loading this module loads nothing."""
 
 
 def backup_schedule_fire(schedule_id: int, intended_for: str | None = None) -> str:
@@ -25,8 +9,8 @@ def backup_schedule_fire(schedule_id: int, intended_for: str | None = None) -> s
     return schedule_fire(schedule_id, intended_for=intended_for)
 
 
-def jobs_reconcile() -> dict:
-    """Scheduled every minute (migration 0005 creates the schedule)."""
-    from environments.reconciler import jobs_reconcile as reconcile
+def backup_retention_sweep() -> list[int]:
+    """Scheduled every minute (migration 0006 creates the schedule)."""
+    from environments.backups.retention import retention_sweep
 
-    return reconcile()
+    return retention_sweep()

@@ -7,6 +7,10 @@ class ExportsConfig(AppConfig):
 
     def ready(self):
         from exports import links  # noqa: F401 -- registers the download-link lifetime check
+        from exports.job import EXPORT
+        from portal.core.jobs.kinds import register
+
+        register(EXPORT)
         # The environment and instance pages live in `environments`, which may not import this app: plug the
         # EC2-to-S3 Migrations tab and the instance page's export rows in from here.
         from environments.ui.panels import EnvironmentPanel, InstanceSection, register, register_instance_section

@@ -8,7 +8,8 @@ from django.db import models
 from django.db.models import Q
 
 from environments.models import Environment, ImportedInstance, Region
-from exports.choices import LIVE, TERMINAL, ExportState
+from exports.choices import LIVE, ExportState
+from portal.core.jobs.models import DurableJob
 from portal.core.models import Tenant, TenantOwnedModel
 from portal.core.querysets import Restriction
 
@@ -49,28 +50,20 @@ class ExportBucket(TenantOwnedModel):
         return self.name
 
 
-class ExportTask(TenantOwnedModel):
-    """One instance's export to S3 as an OVA.
-
-    Only `exports.transitions.export_transition` writes `state`; workers write everything else only while they
-    hold the lease, fenced by `lease_epoch`. Administrators run exports, auditors read them, users see none."""
+class ExportTask(DurableJob):
+    """One instance's export to S3 as an OVA: a durable job (portal.core.jobs) of kind "export". Administrators
+    run exports, auditors read them, users see none."""
 
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="exports")
     region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="exports")
     # The instance row may go (its history stays): the EC2 id is kept beside it.
     instance = models.ForeignKey(ImportedInstance, null=True, on_delete=models.SET_NULL, related_name="+")
     ec2_instance_id = models.CharField(max_length=19)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     s3_prefix = models.CharField(max_length=200, blank=True)
 
     # Where it is.
     state = models.CharField(max_length=16, choices=ExportState.choices, default=ExportState.QUEUED, db_index=True)
-    step = models.CharField(max_length=100, blank=True)
-    status_message = models.CharField(max_length=1000, blank=True)
-    error_code = models.CharField(max_length=100, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     results_tagged = models.BooleanField(
         default=False, help_text="The results in AWS carry the portal-result tag: the orphan sweep never removes them, "
                                  "and only then may the history retention delete this row.")
@@ -84,13 +77,6 @@ class ExportTask(TenantOwnedModel):
     s3_bucket = models.CharField(max_length=63, blank=True)
     s3_key = models.CharField(max_length=1024, blank=True)
     size_bytes = models.BigIntegerField(null=True, blank=True)
-
-    # Worker lease (fencing): only the holder of the current epoch may write progress and checkpoints.
-    lease_owner = models.CharField(max_length=200, blank=True)
-    lease_epoch = models.PositiveIntegerField(default=0)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
 
     restriction = Restriction(auditor_can_view=True)
 
@@ -109,10 +95,6 @@ class ExportTask(TenantOwnedModel):
 
     def __str__(self):
         return f"export {self.pk} of {self.ec2_instance_id}"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.state in TERMINAL
 
     @property
     def s3_location(self) -> str:

@@ -10,13 +10,8 @@ Killed at any point, the next tick resumes from the row without a second AWS exp
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
-import time
 
 from django.conf import settings
-from django.db import close_old_connections
 
 from exports.choices import (
     CONTAINER_FORMAT,
@@ -24,15 +19,14 @@ from exports.choices import (
     INTENT_TAG,
     PHASE_PROGRESS,
     TARGET_ENVIRONMENT,
-    TERMINAL,
     ExportState,
 )
 from exports.models import ExportTask
-from exports.queue import enqueue_tick
 from exports.services import export_bucket_repair
 from exports.sweep import result_tags
-from exports.transitions import LeaseLost, checkpoint, export_transition, lease_claim, lease_release, lease_renew
 from portal.core.errors import PortalError
+from portal.core.jobs.retry import transient
+from portal.core.jobs.runner import StepFailed, StepRunner
 from portal.core.models import User
 from portal.core.peers import aws_credentials
 from portal.core.roles import Action
@@ -42,103 +36,24 @@ logger = logging.getLogger("portal.exports.pipeline")
 S = ExportState
 
 
-class Moved(Exception):
-    """The row changed state under us (cancelled, say): read it again and act on what it says."""
-
-
-class StepFailed(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-def run_tick(task_id: int) -> str:
-    """Claim the export and drive it until it finishes, waits, or the tick's time budget is spent."""
-    close_old_connections()
-    epoch = lease_claim(task_id=task_id, owner=_worker_name(), ttl_seconds=settings.EXPORT_LEASE_SECONDS)
-    if epoch is None:
-        return "busy"
-    outcome = "lease_lost"
-    try:
-        outcome = Runner(task_id, epoch).run()
-    except LeaseLost:
-        logger.warning("export %s: lease lost; another worker continues it", task_id)
-    finally:
-        lease_release(task_id=task_id, epoch=epoch)
-    if outcome == "again":
-        enqueue_tick(task_id)
-    return outcome
-
-
 def aws_task_name(task: ExportTask) -> str:
     # At most 255 characters (AWS); the token makes the task findable even where tags are not kept.
     return f"Migration portal export {task.pk} of {task.ec2_instance_id} ({INTENT_TAG}={task.intent_token})"
 
 
-class Runner:
-    def __init__(self, task_id: int, epoch: int):
-        self.task_id, self.epoch = task_id, epoch
+class ExportRunner(StepRunner):
+    """An export's steps and release rules; the engine (portal.core.jobs) drives them."""
 
-    def task(self) -> ExportTask:
-        return ExportTask.objects.select_related("tenant", "region", "created_by").get(pk=self.task_id)
+    select_related = ("tenant", "region", "created_by")
+    AUTHORIZED_STATES = frozenset({S.EXPORTING})
 
-    def save(self, **fields):
-        checkpoint(task_id=self.task_id, epoch=self.epoch, **fields)
+    def steps(self) -> dict:
+        return {S.EXPORTING: self.export, S.CANCELLING: self.cancel}
 
-    def move(self, task: ExportTask, to: str, **fields) -> None:
-        if export_transition(task_id=task.pk, to=to, epoch=self.epoch, expected_from={task.state}, **fields) is None:
-            raise Moved()
+    def unauthorized_message(self, task: ExportTask) -> str:
+        return f"{task.created_by.get_username()} is no longer an administrator here, so the export was stopped."
 
-    # -- the loop ------------------------------------------------------------------------------------------------
-
-    def run(self) -> str:
-        deadline = time.monotonic() + settings.EXPORT_TICK_BUDGET_SECONDS
-        while True:
-            task = self.task()
-            if task.lease_epoch != self.epoch:
-                raise LeaseLost(f"export {self.task_id}")
-            if task.state in TERMINAL:
-                return "done"
-            try:
-                if task.state == S.CANCELLING:
-                    wait_seconds = self.cancel(task)
-                elif not self.still_authorized(task):
-                    return self.fail(task, "authz_revoked", f"{task.created_by.get_username()} is no longer an "
-                                     "administrator here, so the export was stopped.")
-                else:
-                    wait_seconds = self.export(task)
-            except LeaseLost:
-                raise
-            except Moved:
-                continue
-            except StepFailed as exc:
-                return self.fail(task, exc.code, exc.message)
-            except PortalError as exc:  # the tenant's settings no longer allow it (AWS access removed, say)
-                return self.fail(task, exc.code, exc.message)
-            except aws.AwsError as exc:
-                return self.fail(task, f"aws_{exc.code}", f"AWS: {exc.message}")
-            except Exception as exc:  # a bug must end the job visibly, never leave it hanging
-                logger.exception("export %s: unexpected error", self.task_id)
-                return self.fail(task, "internal_error", f"Internal error: {exc.__class__.__name__}: {exc}")
-            if wait_seconds is None:
-                continue
-            if time.monotonic() + wait_seconds > deadline:
-                return "again"
-            self.sleep(wait_seconds)
-
-    def sleep(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            time.sleep(min(left, 0.5))
-            lease_renew(task_id=self.task_id, epoch=self.epoch, ttl_seconds=settings.EXPORT_LEASE_SECONDS)
-
-    @staticmethod
-    def still_authorized(task: ExportTask) -> bool:
+    def authorized(self, task: ExportTask) -> bool:
         """Exports are for administrators: the one who started it must still be one (read fresh every step)."""
         user = User.objects.filter(pk=task.created_by_id).first()
         return ExportTask.objects.restrict(user, Action.ADMIN).filter(pk=task.pk).exists()
@@ -169,6 +84,7 @@ class Runner:
                                  f"{info.key} does not exist.")
             # The OVA is the customer's result: tagged before the job completes, so no orphan sweep ever takes it
             # for a leftover, even once the history retention has deleted this row.
+            self.fence()
             aws.object_tag(credentials, region, info.bucket, info.key, result_tags(task))
             self.move(task, S.COMPLETED, s3_bucket=info.bucket, s3_key=info.key, size_bytes=size, progress=100,
                       aws_state=info.state, step="done", status_message=f"Exported to s3://{info.bucket}/{info.key}",
@@ -184,6 +100,7 @@ class Runner:
 
     def start_export(self, task: ExportTask, credentials, region: str) -> aws.ExportTaskInfo:
         def start() -> aws.ExportTaskInfo:
+            self.fence()
             return aws.instance_export_start(
                 credentials, region, instance_id=task.ec2_instance_id, bucket=task.s3_bucket, prefix=task.s3_prefix,
                 target_environment=TARGET_ENVIRONMENT, disk_image_format=DISK_IMAGE_FORMAT,
@@ -229,8 +146,11 @@ class Runner:
                     return self.finish_cancel(task, [])
                 self.save(export_task_id=found.task_id, s3_key=found.key)
                 task.export_task_id, task.s3_key = found.task_id, found.key
+            self.fence()
             state = aws.instance_export_cancel(credentials, region, task.export_task_id)
         except aws.AwsError as exc:
+            if transient(exc):
+                raise  # retried from here after a backoff; the cancel is not given up for a throttle
             # A cancel always ends: what could not be released is said in the status.
             if exc.code != "InvalidExportTaskID.NotFound":
                 return self.finish_cancel(task, [f"cancel export task: {exc.message}"])
@@ -245,6 +165,7 @@ class Runner:
     def delete_objects(self, task: ExportTask, credentials, region: str) -> list[str]:
         if not (task.s3_bucket and task.s3_key):
             return []
+        self.fence()
         try:
             aws.objects_delete_under(credentials, region, task.s3_bucket, task.s3_key)
         except aws.AwsError as exc:
@@ -252,22 +173,9 @@ class Runner:
         return []
 
     def finish_cancel(self, task: ExportTask, problems: list[str]) -> None:
-        suffix = f" (cleanup: {'; '.join(problems)})" if problems else ""
-        self.move(task, S.CANCELLED, step="cancelled", progress=0,
-                  status_message=(task.status_message + suffix)[:1000])
+        return self.end_cancel(task, problems, progress=0)
 
-    # -- failing -------------------------------------------------------------------------------------------------
-
-    def fail(self, task: ExportTask, code: str, message: str) -> str:
-        logger.warning("export %s failed: %s: %s", task.pk, code, message)
-        task = self.task()  # the step's checkpoints (the AWS task id) are newer than the caller's copy
-        problems = self.release(task)
-        suffix = f" (cleanup: {'; '.join(problems)})" if problems else ""
-        failed = export_transition(task_id=task.pk, to=S.FAILED, epoch=self.epoch, expected_from={S.EXPORTING},
-                                   step="failed", error_code=code[:100], status_message=(message + suffix)[:1000])
-        if failed is None:  # cancelled meanwhile: the next tick finishes the cancel
-            return "again" if self.task().state == S.CANCELLING else "done"
-        return "failed"
+    # -- release rules -----------------------------------------------------------------------------------------
 
     def release(self, task: ExportTask) -> list[str]:
         """A failed export leaves nothing behind: its AWS task is cancelled and its partial object deleted."""
@@ -277,6 +185,7 @@ class Runner:
             return [exc.message]
         problems = []
         if task.export_task_id:
+            self.fence()
             try:
                 aws.instance_export_cancel(credentials, region, task.export_task_id)
             except aws.AwsError as exc:

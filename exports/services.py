@@ -14,13 +14,13 @@ from environments.choices import InstanceOrigin
 from environments.models import ImportedInstance, Region
 from exports import selectors
 from exports.buckets import export_bucket_name, validate_export_name
-from exports.choices import ACTIVE, LIVE, TERMINAL, ExportState
+from exports.choices import LIVE, TERMINAL, ExportState
+from exports.job import EXPORT
 from exports.links import link_seconds
 from exports.models import ExportBucket, ExportSettings, ExportTask
-from exports.queue import enqueue_tick
-from exports.transitions import export_admit, export_transition
 from portal.core.audit import audit_record
 from portal.core.errors import Conflict, Forbidden, Invalid, UpstreamError
+from portal.core.jobs.transitions import admit, cancel
 from portal.core.models import AuditOutcome, User
 from portal.core.peers import aws_credentials
 from portal.core.querysets import Need
@@ -187,7 +187,7 @@ def export_create(*, actor: User, instance: ImportedInstance, s3_prefix: str = "
             raise
         audit_record(actor=actor, action="export.create", obj=task, detail={
             "instance": instance.instance_id, "bucket": bucket, "prefix": s3_prefix})
-        export_admit(region_id=environment.region_id)
+        admit(EXPORT, scope=environment.region_id)
     task.refresh_from_db()
     return task
 
@@ -219,16 +219,7 @@ def export_cancel(*, actor: User, task: ExportTask, confirm: bool) -> ExportTask
     if task.state in TERMINAL or task.state == ExportState.CANCELLING:
         return task
     message = f"Cancelled by {actor.get_username()}"
-    with transaction.atomic():
-        ExportTask.objects.filter(pk=task.pk).update(cancel_requested=True)
-        done = export_transition(task_id=task.pk, to=ExportState.CANCELLED, actor=actor,
-                                 expected_from={ExportState.QUEUED}, step="cancelled", status_message=message)
-        if done is None:
-            done = export_transition(task_id=task.pk, to=ExportState.CANCELLING, actor=actor,
-                                     expected_from=ACTIVE - {ExportState.CANCELLING}, step="cancelling",
-                                     status_message=message)
-            if done is not None:
-                enqueue_tick(task.pk)
+    cancel(EXPORT, job_id=task.pk, actor=actor, message=message)
     task.refresh_from_db()
     return task
 

@@ -35,6 +35,7 @@ from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
 from portal.core.connectors.models import Connector
 from portal.core.connectors.services import shared_connector
+from portal.core.jobs.admission import Admission
 from portal.core.models import Tenant, TenantVCenter
 from portal.core.observability import admission_refused
 
@@ -206,3 +207,16 @@ def queue_positions(region_ids) -> dict[int, int]:
             else:
                 positions[task_id] = ahead_in_region[region_id]
     return positions
+
+
+class FairShare(Admission):
+    """The engine's view of this policy (portal.core.jobs.admission)."""
+
+    kind_name = "migration"
+    started = MigrationState.EXPORTING
+
+    def admissible(self, scope: int) -> list[int]:
+        return admissible(scope)
+
+    def queue_positions(self, scopes) -> dict[int, int]:
+        return queue_positions(scopes)

@@ -6,6 +6,10 @@ class MigrationsAppConfig(AppConfig):
     verbose_name = "VM-to-EC2 migrations"
 
     def ready(self):
+        from migrations_app.job import MIGRATION
+        from portal.core.jobs.kinds import register
+
+        register(MIGRATION)
         # The environment page lives in `environments`, which may not import this app: plug the migrations
         # tab (and the instance page's migration rows) in from here.
         from environments.ui.panels import EnvironmentPanel, InstanceSection, register, register_instance_section

@@ -8,8 +8,9 @@ from django.db import models
 from django.db.models import Q
 
 from environments.models import Environment, KeyPair, Region, SecurityGroup, Subnet, through_environment
-from migrations_app.choices import LIVE, TERMINAL, LicenseType, MigrationState, OperatingSystem
-from portal.core.models import Tenant, TenantOwnedModel
+from migrations_app.choices import LIVE, LicenseType, MigrationState, OperatingSystem
+from portal.core.jobs.models import DurableJob
+from portal.core.models import Tenant
 from portal.core.querysets import Restriction
 from portal.core.roles import Action
 
@@ -38,15 +39,11 @@ class ImportToken(models.Model):
     used_at = models.DateTimeField(null=True, blank=True)
 
 
-class MigrationTask(TenantOwnedModel):
-    """One VM's migration into one environment.
-
-    Only `migrations_app.transitions.migration_transition` writes `state`; workers write everything else only
-    while they hold the lease, fenced by `lease_epoch`."""
+class MigrationTask(DurableJob):
+    """One VM's migration into one environment: a durable job (portal.core.jobs) of kind "migration"."""
 
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="migrations")
     region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="migrations")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
     # What to migrate and where to.
     vm_moref = models.CharField(max_length=64)
@@ -64,12 +61,7 @@ class MigrationTask(TenantOwnedModel):
     # Where it is.
     state = models.CharField(max_length=16, choices=MigrationState.choices, default=MigrationState.QUEUED,
                              db_index=True)
-    step = models.CharField(max_length=100, blank=True)
-    status_message = models.CharField(max_length=1000, blank=True)
-    error_code = models.CharField(max_length=100, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     results_tagged = models.BooleanField(
         default=False, help_text="The results in AWS carry the portal-result tag: the orphan sweep never removes them, "
                                  "and only then may the history retention delete this row.")
@@ -89,18 +81,6 @@ class MigrationTask(TenantOwnedModel):
     image_id = models.CharField(max_length=32, blank=True)
     run_client_token = models.CharField(max_length=64, default="", blank=True)
     instance_id = models.CharField(max_length=32, blank=True)
-
-    # Worker lease (fencing): only the holder of the current epoch may write progress and checkpoints.
-    lease_owner = models.CharField(max_length=200, blank=True)
-    lease_epoch = models.PositiveIntegerField(default=0)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    # Failed attempts of the current step (transient errors retried, workers that died holding the lease), not
-    # claims: a step that simply takes several ticks does not count. Capped by MIGRATION_MAX_ATTEMPTS.
-    attempts = models.PositiveIntegerField(default=0)
-    # When the job next wants a worker (the next conversion poll, a retry after backoff); a worker is not held
-    # while it waits. A django-q2 schedule wakes it then, and the reconciler honours it as the safety net.
-    wake_at = models.DateTimeField(null=True, blank=True)
 
     restriction = Restriction(user_scope=_migration_user_scope, user_actions=frozenset({Action.VIEW, Action.OPERATE}))
 
@@ -122,7 +102,3 @@ class MigrationTask(TenantOwnedModel):
 
     def __str__(self):
         return f"migration {self.pk} of {self.vm_name}"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.state in TERMINAL

@@ -9,38 +9,19 @@ carry ClientTokens saved before the first call, and a worker that lost its lease
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
 import time
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
-from django.utils import timezone
+from django.db import transaction
 
 from environments.models import Environment
 from environments.services import instance_forget_imported, instance_record_imported
-from migrations_app import datapath, retry
-from migrations_app.choices import (
-    ACTIVE,
-    MAX_DISK_STREAM_BYTES,
-    TERMINAL,
-    MigrationState,
-    default_license_type,
-    platform_of,
-)
+from migrations_app import datapath
+from migrations_app.choices import MAX_DISK_STREAM_BYTES, MigrationState, default_license_type, platform_of
 from migrations_app.models import MigrationTask
-from migrations_app.queue import enqueue_tick, schedule_tick
 from migrations_app.staging import staging_bucket_name
-from migrations_app.transitions import (
-    LeaseLost,
-    checkpoint,
-    lease_claim,
-    lease_release,
-    lease_renew,
-    migration_transition,
-)
 from portal.core.errors import PortalError
+from portal.core.jobs.runner import StepFailed, StepRunner
 from portal.core.models import User
 from portal.core.peers import aws_credentials, vcenter_connection
 from portal.core.roles import Action
@@ -71,125 +52,19 @@ def _size_text(size: int) -> str:
     return f"{size / GIB:.3g} GiB" if size >= GIB else f"{size / 2**20:.3g} MiB"
 
 
-class Cancelled(Exception):
-    pass
+class MigrationRunner(StepRunner):
+    """A migration's steps and release rules; the engine (portal.core.jobs) drives them."""
 
+    select_related = ("tenant", "region", "environment", "subnet", "security_group", "key_pair", "created_by")
 
-class StepFailed(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-def run_tick(task_id: int) -> str:
-    """Claim the job and drive it until it finishes or would only wait (then it schedules its own wake-up and
-    returns, holding no worker while AWS converts or a retry's backoff runs).
-
-    One heartbeat renews the job lease for the whole tick, whatever step blocks (an export lease that takes
-    minutes to become ready, a power-off, an instance leaving `pending`), so no slow step lets the reconciler hand
-    the job to a second worker."""
-    close_old_connections()
-    epoch = lease_claim(task_id=task_id, owner=_worker_name(), ttl_seconds=settings.MIGRATION_LEASE_SECONDS)
-    if epoch is None:
-        return "busy"
-    heartbeat = Heartbeat(task_id, epoch)
-    heartbeat.start()
-    runner = Runner(task_id, epoch, heartbeat)
-    outcome = "lease_lost"
-    try:
-        outcome = runner.run()
-    except LeaseLost:
-        logger.warning("migration %s: lease lost; another worker continues it", task_id)
-    finally:
-        heartbeat.stop()
-        runner.close()
-        lease_release(task_id=task_id, epoch=epoch)
-    if outcome == "again":
-        enqueue_tick(task_id)
-    return outcome
-
-
-class Heartbeat(threading.Thread):
-    """Renews the job lease well inside its timeout for as long as the tick runs, and the NFC lease while a step
-    is exporting (watch_nfc); notices cancellation and a lost lease for the step to act on at its next check."""
-
-    def __init__(self, task_id: int, epoch: int):
-        super().__init__(daemon=True, name=f"migration-{task_id}-heartbeat")
-        self.task_id, self.epoch = task_id, epoch
-        self.nfc_progress = None
-        self.nfc_timeout: float | None = None
-        self.stopped = threading.Event()
-        self.lost = self.cancelled = False
-        self.error: Exception | None = None
-
-    @property
-    def interval(self) -> float:
-        # A quarter of the shorter of the two timeouts: three beats may be lost before either lease lapses.
-        shortest = min(settings.MIGRATION_LEASE_SECONDS, self.nfc_timeout or settings.MIGRATION_LEASE_SECONDS)
-        return max(0.2, shortest / 4)
-
-    def watch_nfc(self, progress, timeout: float) -> None:
-        self.nfc_timeout, self.nfc_progress = timeout, progress
-
-    def unwatch_nfc(self) -> None:
-        self.nfc_progress, self.nfc_timeout, self.error = None, None, None
-
-    def run(self):
-        try:
-            while not self.stopped.wait(self.interval):
-                try:
-                    lease_renew(task_id=self.task_id, epoch=self.epoch, ttl_seconds=settings.MIGRATION_LEASE_SECONDS)
-                except LeaseLost:
-                    self.lost = True
-                    return
-                state = MigrationTask.objects.filter(pk=self.task_id).values_list("state", flat=True).first()
-                if state == S.CANCELLING:
-                    self.cancelled = True
-                progress = self.nfc_progress
-                if progress is not None:
-                    try:
-                        progress()
-                    except vsphere.VSphereError as exc:
-                        self.error = exc
-        except Exception:  # the database went away, say: stop renewing, so the lease lapses and is handed on
-            logger.exception("migration %s: heartbeat stopped", self.task_id)
-            self.lost = True
-        finally:
-            connection.close()
-
-    def fence(self):
-        """Raise LeaseLost once another worker may hold the job: call before any external side effect."""
-        if self.lost:
-            raise LeaseLost(f"migration {self.task_id}")
-
-    def check(self):
-        self.fence()
-        if self.cancelled:
-            raise Cancelled()
-        if self.error is not None:
-            raise self.error
-
-    def stop(self):
-        self.stopped.set()
-        self.join(timeout=30)
-
-
-class Runner:
-    def __init__(self, task_id: int, epoch: int, heartbeat: Heartbeat):
-        self.task_id, self.epoch, self.heartbeat = task_id, epoch, heartbeat
+    def __init__(self, *args):
+        super().__init__(*args)
         self._vc: vsphere.VCenterSession | None = None
         self.lease: vsphere.ExportLease | None = None
 
-    # -- plumbing ------------------------------------------------------------------------------------------------
-
-    def task(self) -> MigrationTask:
-        return MigrationTask.objects.select_related("tenant", "region", "environment", "subnet", "security_group",
-                                                    "key_pair", "created_by").get(pk=self.task_id)
+    def steps(self) -> dict:
+        return {S.EXPORTING: self.export, S.UPLOADING: self.upload, S.CONVERTING: self.convert,
+                S.LAUNCHING: self.launch, S.CANCELLING: self.release_until_done}
 
     def vc(self, task: MigrationTask) -> vsphere.VCenterSession:
         if self._vc is None:
@@ -200,115 +75,13 @@ class Runner:
         if self._vc is not None:
             self._vc.close()
 
-    def save(self, **fields):
-        checkpoint(task_id=self.task_id, epoch=self.epoch, **fields)
-
-    def fence(self) -> None:
-        """Before an external side effect (vCenter, AWS) or any cleanup: do we still hold the job? The heartbeat
-        knows within a beat; the row is the truth. A worker that lost the lease leaves everything to the owner."""
-        self.heartbeat.fence()
-        if not MigrationTask.objects.filter(pk=self.task_id, lease_epoch=self.epoch).exists():
-            raise LeaseLost(f"migration {self.task_id}")
-
-    def move(self, task: MigrationTask, to: str, **fields) -> None:
-        if migration_transition(task_id=task.pk, to=to, epoch=self.epoch, expected_from={task.state},
-                                **fields) is None:
-            # Cancelled (or taken over) meanwhile: the loop reads the row again and acts on what it finds.
-            raise Cancelled()
-
-    # -- the loop ------------------------------------------------------------------------------------------------
-
-    def run(self) -> str:
-        deadline = time.monotonic() + settings.MIGRATION_TICK_BUDGET_SECONDS
-        slept = 0.0  # waits slept inside this tick (see MIGRATION_INLINE_WAIT_SECONDS)
-        steps = {S.EXPORTING: self.export, S.UPLOADING: self.upload, S.CONVERTING: self.convert,
-                 S.LAUNCHING: self.launch}
-        while True:
-            task = self.task()
-            if task.lease_epoch != self.epoch:
-                raise LeaseLost(f"migration {self.task_id}")
-            if task.state in TERMINAL:
-                return "done"
-            if task.state in (S.CANCELLING, S.FAILING):
-                return self.release(task)
-            if not self.still_authorized(task):
-                return self.fail(task, "authz_revoked", f"{task.created_by.get_username()} no longer may migrate into "
-                                 "this environment (grant revoked, or the account or its organisation deactivated), "
-                                 "so the migration was stopped and everything it held was released.")
-            if task.attempts >= settings.MIGRATION_MAX_ATTEMPTS:  # workers died holding it, again and again
-                return self.fail(task, "too_many_attempts", f"The migration was stopped after {task.attempts} failed "
-                                 "attempts (its worker stopped each time); everything it held was released.")
-            try:
-                wait_seconds = steps[task.state](task)
-            except LeaseLost:
-                raise
-            except Cancelled:
-                continue
-            except StepFailed as exc:
-                return self.fail(task, exc.code, exc.message)
-            except PortalError as exc:  # the tenant's settings no longer allow it (AWS access removed, say)
-                return self.fail(task, exc.code, exc.message)
-            except (vsphere.VSphereError, aws.AwsError) as exc:
-                return self.failed_attempt(task, exc)
-            except datapath.StreamTooLarge:
-                return self.fail(task, "disk_too_large", "The disk stream passed 215 GB, the VM Import limit for a "
-                                 "compressed disk; the transfer was stopped.")
-            except Exception as exc:  # a bug must fail the job visibly, never leave it hanging
-                logger.exception("migration %s: unexpected error", self.task_id)
-                return self.fail(task, "internal_error", f"Internal error: {exc.__class__.__name__}: {exc}")
-            if wait_seconds is not None:
-                if slept + wait_seconds <= settings.MIGRATION_INLINE_WAIT_SECONDS:
-                    time.sleep(wait_seconds)  # the tick's heartbeat keeps the lease meanwhile
-                    slept += wait_seconds
-                    continue
-                return self.wait(wait_seconds)
-            if time.monotonic() > deadline:
-                return "again"
-
-    def cancelled_meanwhile(self) -> bool:
-        """A cancel that came while this tick was busy found the lease held, so its own tick went away: this
-        tick releases the job now rather than at its next wake-up."""
-        return MigrationTask.objects.filter(pk=self.task_id, state=S.CANCELLING).exists()
-
-    def wait(self, seconds: float) -> str:
-        """Hand the worker back and be woken in `seconds` (the job's lease is released by run_tick)."""
-        if self.cancelled_meanwhile():
-            return self.release(self.task())
-        wake = timezone.now() + timezone.timedelta(seconds=seconds)
-        self.save(wake_at=wake)
-        schedule_tick(self.task_id, wake)
-        return "waiting"
-
-    def failed_attempt(self, task: MigrationTask, exc: Exception) -> str:
-        """A peer's error: retried from the checkpoint after a backoff when transient (the parts in S3 are kept,
-        nothing is released), the end of the job when permanent or when the attempts are used up."""
-        if isinstance(exc, vsphere.VSphereError):
-            code, message = f"vcenter_{exc.code}", exc.message
-        else:
-            code, message = f"aws_{exc.code}", f"AWS: {exc.message}"
-        verdict = retry.classify(exc)
-        if verdict is None or not verdict.transient:
-            return self.fail(task, code, message)
-        self.fence()
-        if self.cancelled_meanwhile():
-            return self.release(self.task())
-        failed = MigrationTask.objects.filter(pk=self.task_id).values_list("attempts", flat=True).get() + 1
-        limit = settings.MIGRATION_MAX_ATTEMPTS
-        if failed >= limit:
-            self.save(attempts=failed)
-            return self.fail(task, code, f"{message} (gave up after {failed} attempts)")
-        logger.warning("migration %s: attempt %s of %s failed, will retry: %s", task.pk, failed, limit, exc)
+    def before_retry(self, task: MigrationTask) -> None:
+        # The VM is not held through the export lease while the job waits for its retry.
         self.abort_export_lease(task, "retrying from the checkpoint")
-        wake = timezone.now() + timezone.timedelta(seconds=retry.backoff_seconds(failed))
-        self.save(attempts=failed, wake_at=wake, step=f"retrying: {verdict.what}"[:100],
-                  status_message=f"{verdict.what}; retrying from the checkpoint at {_clock(wake)}, attempt "
-                                 f"{failed + 1} of {limit}")
-        schedule_tick(self.task_id, wake)
-        return "retrying"
 
     def abort_export_lease(self, task: MigrationTask, why: str) -> bool:
         """Release the NFC lease (so the VM is not held while the job waits); True once none is held."""
-        moref = MigrationTask.objects.filter(pk=self.task_id).values_list("nfc_lease_moref", flat=True).get()
+        moref = MigrationTask.objects.filter(pk=self.job_id).values_list("nfc_lease_moref", flat=True).get()
         if not moref:
             return True
         self.fence()
@@ -326,8 +99,7 @@ class Runner:
         self.save(nfc_lease_moref="")
         return True
 
-    @staticmethod
-    def still_authorized(task: MigrationTask) -> bool:
+    def authorized(self, task: MigrationTask) -> bool:
         """Authorization changes apply to running jobs too: before every step the starter and their tenant must
         still be active and the starter hold `general` on the environment (read fresh, never from a cache)."""
         user = User.objects.select_related("tenant").filter(
@@ -390,7 +162,7 @@ class Runner:
 
         nfc_progress()  # renew at once: bucket and upload set-up below may take a while
         heartbeat = self.heartbeat
-        heartbeat.watch_nfc(nfc_progress, self.lease.timeout_seconds)
+        heartbeat.watch_peer(nfc_progress, self.lease.timeout_seconds)
         try:
             for index, disk in enumerate(disks):
                 if disk["done"]:
@@ -443,6 +215,9 @@ class Runner:
                     if exc.code != "NoSuchUpload":
                         raise
                     return self.restart_gone_upload(task, disks, index, base, exc)
+                except datapath.StreamTooLarge:
+                    raise StepFailed("disk_too_large", "The disk stream passed 215 GB, the VM Import limit for a "
+                                     "compressed disk; the transfer was stopped.") from None
                 except datapath.SourceChanged as exc:
                     # The parts S3 holds are from another version of this disk: start it again, whole, in a new
                     # upload (its capacity may have changed as well, so the part plan is made again too).
@@ -472,10 +247,12 @@ class Runner:
                                                                            already)
                 disk["stream_bytes"] = sum(p.size for p in parts)
                 state["read"] = base + (disk["size"] or disk["stream_bytes"])
-                self.save(disks=disks, bytes_exported=state["read"], bytes_uploaded=state["read"])
+                # A whole disk in S3 is progress: the attempts cap counts failures per stretch without any, so
+                # transient errors spread over a long transfer of many disks never add up to failing it.
+                self.save(disks=disks, bytes_exported=state["read"], bytes_uploaded=state["read"], attempts=0)
             heartbeat.check()
         finally:
-            heartbeat.unwatch_nfc()
+            heartbeat.unwatch_peer()
         self.fence()
         vc.lease_progress(self.lease.moref, 100)
         vc.lease_complete(self.lease.moref)
@@ -592,51 +369,14 @@ class Runner:
                       status_message=f"Imported as {task.instance_id} (stopped; start it when ready)")
         return None
 
-    # -- endings ------------------------------------------------------------------------------------------------
+    # -- release rules -------------------------------------------------------------------------------------------
 
-    def fail(self, task: MigrationTask, code: str, message: str) -> str:
-        """Move to `failing` (which frees the slot) and release what the job holds; `failed` once all is gone.
-        Only the lease holder may: the transition is fenced by the epoch, so a worker that lost the job never
-        gets to clean up (its cleanup would abort the new owner's export lease and delete its uploads)."""
-        logger.warning("migration %s failed: %s: %s", task.pk, code, message)
-        self.fence()
-        moved = migration_transition(task_id=task.pk, to=S.FAILING, epoch=self.epoch, expected_from=ACTIVE,
-                                     step="failed; releasing what it held", error_code=code[:100],
-                                     status_message=message[:1000], wake_at=None)
-        current = self.task()
-        if current.lease_epoch != self.epoch:
-            raise LeaseLost(f"migration {self.task_id}")
-        if moved is None and current.state not in (S.CANCELLING, S.FAILING):
-            return current.state  # finished meanwhile
-        return self.release(current)
+    def unauthorized_message(self, task: MigrationTask) -> str:
+        return (f"{task.created_by.get_username()} no longer may migrate into this environment (grant revoked, or the "
+                "account or its organisation deactivated), so the migration was stopped and everything it held was "
+                "released.")
 
-    def release(self, task: MigrationTask) -> str:
-        """Cancelling or failing: release everything, and end the job only once vCenter and AWS confirm that
-        nothing is left; until then it stays as it is, listing what remains, and tries again after a backoff."""
-        self.fence()
-        try:
-            remaining = self.cleanup(task)
-        except LeaseLost:
-            raise
-        except Exception as exc:  # a bug must not end the job with its resources still held: keep trying
-            logger.exception("migration %s: cleanup failed", self.task_id)
-            remaining = [f"everything it held (internal error: {exc.__class__.__name__})"]
-        base = task.status_message.split(RELEASE_NOTE)[0]
-        if not remaining:
-            to, outcome = (S.CANCELLED, "cancelled") if task.state == S.CANCELLING else (S.FAILED, "failed")
-            if migration_transition(task_id=task.pk, to=to, epoch=self.epoch, expected_from={task.state},
-                                    step=outcome, status_message=base) is None:
-                raise LeaseLost(f"migration {self.task_id}")
-            return outcome
-        failed = MigrationTask.objects.filter(pk=self.task_id).values_list("attempts", flat=True).get() + 1
-        wake = timezone.now() + timezone.timedelta(seconds=retry.backoff_seconds(failed))
-        note = f"{RELEASE_NOTE}{'; '.join(remaining)}; trying again at {_clock(wake)})"
-        checkpoint(task_id=self.task_id, epoch=self.epoch, releasing=True, attempts=failed, wake_at=wake,
-                   step="releasing what it held", status_message=(base[:1000 - len(note)] + note))
-        schedule_tick(self.task_id, wake)
-        return "releasing"
-
-    def cleanup(self, task: MigrationTask) -> list[str]:
+    def release(self, task: MigrationTask) -> list[str]:
         """Release what the job holds and return what is still there (empty once everything is confirmed gone):
         the export lease, staged disks and multipart uploads under the job's prefix, its import task (cancelled,
         or the image and snapshots it made removed), and any instance it launched, found by the job's tag even if
@@ -725,13 +465,6 @@ class Runner:
                 continue
             instance_forget_imported(actor=None, environment=task.environment, instance_id=instance_id)
         return remaining
-
-
-RELEASE_NOTE = " (still releasing: "
-
-
-def _clock(moment) -> str:
-    return timezone.localtime(moment).strftime("%H:%M:%S")
 
 
 def _resource_tags(task: MigrationTask) -> dict[str, str]:

@@ -15,7 +15,6 @@ from django.utils import timezone
 from environments.models import Environment, KeyPair, SecurityGroup, Subnet
 from migrations_app import preflight, selectors, tokens
 from migrations_app.choices import (
-    ACTIVE,
     LIVE,
     SUPPORTED_INSTANCE_TYPES,
     TERMINAL,
@@ -25,13 +24,13 @@ from migrations_app.choices import (
     instance_type_problem,
     license_type_problem,
 )
+from migrations_app.job import MIGRATION
 from migrations_app.models import ImportToken, MigrationTask
-from migrations_app.queue import enqueue_tick
 from migrations_app.requests import MigrationTarget
 from migrations_app.staging import staging_buckets
-from migrations_app.transitions import migration_admit, migration_transition
 from portal.core.audit import audit_record
 from portal.core.errors import Conflict, Forbidden, NotFound, UpstreamError
+from portal.core.jobs.transitions import admit, cancel
 from portal.core.models import AuditOutcome, TenantVCenter, User
 from portal.core.peers import aws_credentials, vcenter_connection
 from portal.core.roles import Action
@@ -150,7 +149,7 @@ def migration_create(*, actor: User, token: str, target: MigrationTarget) -> Mig
         audit_record(actor=actor, action="migration.create", obj=task, detail={
             "vm": vm.moref, "vm_name": vm.name, "environment_id": environment.pk,
             "instance_type": target.instance_type, "license_type": task.license_type})
-        migration_admit(region_id=environment.region_id)
+        admit(MIGRATION, scope=environment.region_id)
     task.refresh_from_db()
     return task
 
@@ -241,16 +240,7 @@ def migration_cancel(*, actor: User, task: MigrationTask) -> MigrationTask:
     if task.state in TERMINAL or task.state == MigrationState.CANCELLING:
         return task
     message = f"Cancelled by {actor.get_username()}"
-    with transaction.atomic():
-        MigrationTask.objects.filter(pk=task.pk).update(cancel_requested=True)
-        done = migration_transition(task_id=task.pk, to=MigrationState.CANCELLED, actor=actor,
-                                    expected_from={MigrationState.QUEUED}, step="cancelled", status_message=message)
-        if done is None:
-            done = migration_transition(task_id=task.pk, to=MigrationState.CANCELLING, actor=actor,
-                                        expected_from=ACTIVE, step="releasing what it holds",
-                                        status_message=message)
-            if done is not None:
-                enqueue_tick(task.pk)
+    cancel(MIGRATION, job_id=task.pk, actor=actor, message=message)
     task.refresh_from_db()
     return task
 

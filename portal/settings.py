@@ -399,6 +399,21 @@ try:
 except ValueError as _exc:
     raise ImproperlyConfigured(f"OUTBOUND_ALLOWED_CIDRS: {_exc}") from None
 
+# The job engine's defaults (portal.core.jobs): each kind reads <PREFIX>_<NAME> first (MIGRATION_, EXPORT_,
+# ENVIRONMENT_JOB_), then JOB_<NAME>. Failed attempts are capped per step (a step that makes progress starts again
+# from 0); retries back off exponentially with jitter. A wait of up to JOB_INLINE_WAIT_SECONDS in all is slept inside
+# the tick (its heartbeat keeps the lease); a longer one hands the worker back and a schedule wakes the job.
+JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=60)
+JOB_POLL_SECONDS = env.float("JOB_POLL_SECONDS", default=15.0)
+JOB_TICK_BUDGET_SECONDS = env.float("JOB_TICK_BUDGET_SECONDS", default=60.0)
+JOB_INLINE_WAIT_SECONDS = env.float("JOB_INLINE_WAIT_SECONDS", default=60.0)
+JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=8)
+JOB_RETRY_BASE_SECONDS = env.float("JOB_RETRY_BASE_SECONDS", default=15.0)
+JOB_RETRY_MAX_SECONDS = env.float("JOB_RETRY_MAX_SECONDS", default=900.0)
+# Admission limits of the kinds that have no better-known one: images being created, and launches, per region.
+BACKUP_MAX_ACTIVE_PER_REGION = env.int("BACKUP_MAX_ACTIVE_PER_REGION", default=10)
+LAUNCH_MAX_ACTIVE_PER_REGION = env.int("LAUNCH_MAX_ACTIVE_PER_REGION", default=20)
+
 # Environment jobs (AMI backups, launches from templates): their worker lease, how often a backup's image is polled
 # while EC2 makes it, and how long one tick may run before it hands the job to a fresh tick.
 ENVIRONMENT_JOB_LEASE_SECONDS = env.int("ENVIRONMENT_JOB_LEASE_SECONDS", default=60)

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 from django.utils import timezone
 
 from environments import services as env_services
-from environments.choices import EnvironmentRole
 from environments.backups import services as backup_services
+from environments.choices import EnvironmentRole
 from environments.models import (
     BackupTask,
     ImportedInstance,

@@ -9,8 +9,8 @@ from django.db.models import Q
 from environments.backups import choices
 from environments.backups.choices import BackupState
 from environments.backups.cron import validate_cron
-from environments.jobs.models import DurableJob
 from environments.models import Environment, EnvironmentResource, ImportedInstance
+from portal.core.jobs.models import DurableJob
 
 
 class BackupSchedule(EnvironmentResource):
@@ -45,7 +45,7 @@ class BackupSchedule(EnvironmentResource):
             raise ValidationError({"instance": "It must belong to the schedule's environment."})
 
 
-class BackupTask(DurableJob):
+class BackupTask(DurableJob, EnvironmentResource):
     """One AMI backup (CreateImage) of one instance, started by a user or by a schedule.
 
     CreateImage takes no ClientToken, so the job's `client_token` is tagged onto the image and looked up before
@@ -66,14 +66,6 @@ class BackupTask(DurableJob):
     image_state = models.CharField(max_length=32, blank=True)
     snapshot_ids = models.JSONField(default=list, blank=True)
     progress = models.PositiveSmallIntegerField(default=0)
-
-    QUEUED = BackupState.QUEUED
-    TRANSITIONS = choices.TRANSITIONS
-    WORKABLE = choices.WORKABLE
-    FINISHED = choices.FINISHED
-    FAILED = BackupState.FAILED
-    AUDIT_NAME = "backup"
-    TICK = "environments.tasks.backup_tick"
 
     class Meta:
         ordering = ["-created_at", "-id"]

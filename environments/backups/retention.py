@@ -9,13 +9,14 @@ after an hour, not at every pass."""
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from environments.backups.choices import DELETE_REFUSED, DELETE_RETRY_AFTER_SECONDS, BackupState
 from environments.backups.models import BackupSchedule, BackupTask
-from environments.jobs.queue import enqueue_tick
-from environments.jobs.transitions import job_transition
 from environments.models import Template
+from portal.core.jobs.queue import enqueue_tick
+from portal.core.jobs.transitions import transition
 
 
 def retention_apply(*, schedule_id: int) -> list[int]:
@@ -33,10 +34,18 @@ def retention_apply(*, schedule_id: int) -> list[int]:
         ).values_list("pk", flat=True))
         expired = [task_id for task_id in candidates if task_id not in refused]
         for task_id in expired:
-            moved = job_transition(BackupTask, task_id=task_id, to=BackupState.DELETING,
+            moved = transition(BackupTask.job_kind, job_id=task_id, to=BackupState.DELETING,
                                    expected_from={BackupState.AVAILABLE}, step="deleting",
                                    status_message=f"Older than the last {schedule.keep_last} of its schedule; "
                                                   "deleting the image and its snapshots")
             if moved is not None:
-                enqueue_tick(BackupTask, task_id)
+                enqueue_tick(BackupTask.job_kind, task_id)
     return expired
+
+
+def retention_sweep() -> list[int]:
+    """Every schedule that keeps more images than it should (a worker crashed before applying its retention, or
+    `keep_last` was lowered): apply it. Returns the backups moved to `deleting`."""
+    over = BackupSchedule.objects.annotate(available=Count("backups", filter=Q(
+        backups__state=BackupState.AVAILABLE))).filter(available__gt=F("keep_last")).values_list("pk", flat=True)
+    return [task_id for schedule_id in over for task_id in retention_apply(schedule_id=schedule_id)]

@@ -9,13 +9,13 @@ from django.db import IntegrityError, transaction
 
 from environments.backups import choices
 from environments.backups.choices import BackupState
+from environments.backups.job import BACKUP
 from environments.backups.models import BackupSchedule, BackupTask
 from environments.backups.schedules import q_schedule_remove, q_schedule_sync
-from environments.jobs.queue import enqueue_tick
-from environments.jobs.transitions import job_transition
 from environments.models import ImportedInstance
 from portal.core.audit import audit_record
 from portal.core.errors import Conflict, Forbidden
+from portal.core.jobs.transitions import admit, cancel
 from portal.core.models import AuditOutcome, User
 from portal.core.roles import Action
 from portal.core.validation import model_update, same_tenant, validated_save
@@ -57,7 +57,7 @@ def backup_start(*, actor: User, instance: ImportedInstance, reboot: bool = Fals
             raise Conflict(f"A backup of {instance.instance_id} is already running.", code="backup_running") from exc
         audit_record(actor=actor, action="backup.create", obj=task, detail={
             "instance": instance.instance_id, "reboot": reboot, "schedule": schedule.pk if schedule else None})
-        enqueue_tick(BackupTask, task.pk)
+        admit(BACKUP, scope=instance.environment.region_id)
     return task
 
 
@@ -68,15 +68,7 @@ def backup_cancel(*, actor: User, task: BackupTask) -> BackupTask:
     if task.state not in (BackupState.QUEUED, BackupState.CREATING):
         return task
     message = f"Cancelled by {actor.get_username()}"
-    with transaction.atomic():
-        done = job_transition(BackupTask, task_id=task.pk, to=BackupState.CANCELLED, actor=actor,
-                              expected_from={BackupState.QUEUED}, step="cancelled", status_message=message)
-        if done is None:
-            done = job_transition(BackupTask, task_id=task.pk, to=BackupState.CANCELLING, actor=actor,
-                                  expected_from={BackupState.CREATING}, step="releasing the image",
-                                  status_message=message)
-            if done is not None:
-                enqueue_tick(BackupTask, task.pk)
+    cancel(BACKUP, job_id=task.pk, actor=actor, message=message)
     task.refresh_from_db()
     return task
 

@@ -1,4 +1,4 @@
-"""The worker side of a backup: queued -> creating (CreateImage, then DescribeImages until the image is
+"""The steps of a backup: (admitted) creating (CreateImage, then DescribeImages until the image is
 available) -> available, then the schedule's retention; `cancelling` and `deleting` release an image and its
 snapshots. Killed at any point, the next tick resumes: the image is found by the job's token tag before any
 CreateImage, so a crash between CreateImage and saving its id never makes a second image."""
@@ -13,9 +13,10 @@ from environments.backups import choices
 from environments.backups.choices import BackupState
 from environments.backups.models import BackupTask
 from environments.backups.retention import retention_apply
-from environments.jobs.runner import JobRunner, Moved, StepFailed, run_tick
-from environments.jobs.transitions import job_transition
+from environments.selectors import still_operates
 from portal.core.errors import PortalError
+from portal.core.jobs.retry import transient
+from portal.core.jobs.runner import StepFailed, StepRunner
 from portal.core.peers import aws_credentials
 from portal.integrations.aws import client as aws
 
@@ -23,21 +24,21 @@ logger = logging.getLogger("portal.environments.backups")
 S = BackupState
 
 
-def backup_tick(task_id: int) -> str:
-    return run_tick(BackupRunner, task_id)
+class BackupRunner(StepRunner):
+    """A backup's steps and release rules; the engine (portal.core.jobs) drives them."""
 
-
-class BackupRunner(JobRunner):
-    model = BackupTask
-    AUTHORIZED_STATES = frozenset({S.QUEUED, S.CREATING})
-
-    def task(self) -> BackupTask:
-        return BackupTask.objects.select_related("tenant", "environment__region", "instance", "created_by").get(
-            pk=self.task_id)
+    AUTHORIZED_STATES = frozenset({S.CREATING})
+    select_related = ("tenant", "environment__region", "instance", "created_by")
 
     def steps(self) -> dict:
-        return {S.QUEUED: self.start, S.CREATING: self.create, S.CANCELLING: self.finish_cancel,
-                S.DELETING: self.delete}
+        return {S.CREATING: self.create, S.CANCELLING: self.finish_cancel, S.DELETING: self.delete}
+
+    def authorized(self, task: BackupTask) -> bool:
+        return still_operates(task)
+
+    def unauthorized_message(self, task: BackupTask) -> str:
+        return (f"{task.created_by.get_username()} no longer holds the general role on this environment (grant "
+                "revoked or account deactivated), so the job was stopped.")
 
     @staticmethod
     def aws_of(task: BackupTask):
@@ -45,16 +46,12 @@ class BackupRunner(JobRunner):
 
     # -- steps ---------------------------------------------------------------------------------------------------
 
-    def start(self, task: BackupTask):
-        self.move(task, S.CREATING, step="creating the image", status_message=(
-            f"Creating an image of {task.instance.instance_id}" + (" (rebooting it)" if task.reboot else "")))
-        return None
-
     def create(self, task: BackupTask):
         credentials, region = self.aws_of(task)
         if not task.image_id:
             found = aws.image_find_by_tag(credentials, region, choices.TOKEN_TAG, task.client_token)
             if found is None:
+                self.fence()
                 try:
                     image_id = aws.image_create(
                         credentials, region, instance_id=task.instance.instance_id, name=task.image_name,
@@ -88,9 +85,12 @@ class BackupRunner(JobRunner):
 
     def delete(self, task: BackupTask):
         credentials, region = self.aws_of(task)
+        self.fence()
         try:
             aws.image_delete(credentials, region, task.image_id, task.snapshot_ids)
         except aws.AwsError as exc:
+            if transient(exc):
+                raise  # retried after a backoff, not counted as AWS refusing the deletion
             self.move(task, S.AVAILABLE, step="deletion refused", error_code=choices.DELETE_REFUSED, status_message=(
                 f"Could not delete image {task.image_id}: {exc.message}; retention tries again in an hour"
             )[:1000])
@@ -118,33 +118,11 @@ class BackupRunner(JobRunner):
                 found = aws.image_find_by_tag(credentials, region, choices.TOKEN_TAG, task.client_token)
                 image_id = found.image_id if found else ""
             if image_id:
+                self.fence()
                 aws.image_delete(credentials, region, image_id, task.snapshot_ids)
         except (aws.AwsError, PortalError) as exc:
             return [exc.message]
         return []
 
-    def fail(self, task: BackupTask, code: str, message: str) -> str:
-        logger.warning("backup %s failed: %s: %s", task.pk, code, message)
-        task = self.task()
-        problems = self.release(task)
-        suffix = f" (cleanup: {'; '.join(problems)})" if problems else ""
-        failed = job_transition(BackupTask, task_id=task.pk, to=S.FAILED, epoch=self.epoch,
-                                expected_from={S.QUEUED, S.CREATING}, step="failed", error_code=code[:100],
-                                status_message=(message + suffix)[:1000])
-        if failed is None:  # cancelled meanwhile: the image is released already, so finish the cancel
-            current = self.task()
-            if current.state != S.CANCELLING:
-                return "done"
-            try:
-                self.finish_cancel(current, problems)
-            except Moved:
-                return "done"
-            return "cancelled"
-        return "failed"
-
-    def finish_cancel(self, task: BackupTask, problems: list[str] | None = None):
-        if problems is None:
-            problems = self.release(task)
-        suffix = f" (cleanup: {'; '.join(problems)})" if problems else ""
-        self.move(task, S.CANCELLED, step="cancelled", status_message=(task.status_message + suffix)[:1000])
-        return None
+    def finish_cancel(self, task: BackupTask):
+        return self.end_cancel(task, self.release(task))

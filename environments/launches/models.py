@@ -3,8 +3,8 @@
 from django.db import models
 from django.db.models import Q
 
-from environments.jobs.models import DurableJob
-from environments.models import Environment, ImportedInstance, Template
+from environments.models import Environment, EnvironmentResource, ImportedInstance, Template
+from portal.core.jobs.models import DurableJob
 
 
 class LaunchState(models.TextChoices):
@@ -15,10 +15,16 @@ class LaunchState(models.TextChoices):
 
 
 S = LaunchState
+TRANSITIONS = {
+    S.QUEUED: frozenset({S.LAUNCHING, S.FAILED}),
+    S.LAUNCHING: frozenset({S.COMPLETED, S.FAILED}),
+    S.COMPLETED: frozenset(),
+    S.FAILED: frozenset(),
+}
 TOKEN_TAG = "portal-launch-token"
 
 
-class LaunchTask(DurableJob):
+class LaunchTask(DurableJob, EnvironmentResource):
     """One RunInstances from a template. The template's image, type, subnet, security group and key pair are
     copied when the launch is asked for, so editing the template meanwhile cannot change what this token
     launches (AWS refuses a reused ClientToken with other parameters)."""
@@ -40,19 +46,6 @@ class LaunchTask(DurableJob):
     instance_id = models.CharField(max_length=32, blank=True)
     launched_instance = models.ForeignKey(ImportedInstance, null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="+")
-
-    QUEUED = LaunchState.QUEUED
-    TRANSITIONS = {
-        S.QUEUED: frozenset({S.LAUNCHING, S.FAILED}),
-        S.LAUNCHING: frozenset({S.COMPLETED, S.FAILED}),
-        S.COMPLETED: frozenset(),
-        S.FAILED: frozenset(),
-    }
-    WORKABLE = frozenset({S.QUEUED, S.LAUNCHING})
-    FINISHED = frozenset({S.COMPLETED, S.FAILED})
-    FAILED = LaunchState.FAILED
-    AUDIT_NAME = "launch"
-    TICK = "environments.tasks.launch_tick"
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -6,11 +6,12 @@ import uuid
 
 from django.db import transaction
 
-from environments.jobs.queue import enqueue_tick
+from environments.launches.job import LAUNCH
 from environments.launches.models import LaunchTask
 from environments.models import Template
 from portal.core.audit import audit_record
 from portal.core.errors import Conflict, Forbidden
+from portal.core.jobs.transitions import admit
 from portal.core.models import AuditOutcome, User
 from portal.core.roles import Action
 from portal.core.validation import same_tenant, validated_save
@@ -44,5 +45,5 @@ def template_launch(*, actor: User, template: Template, idempotency_key: str = "
         validated_save(task)
         audit_record(actor=actor, action="launch.create", obj=task, detail={
             "template": template.pk, "image_id": task.image_id, "instance_type": task.instance_type})
-        enqueue_tick(LaunchTask, task.pk)
+        admit(LAUNCH, scope=template.environment.region_id)
     return task, True

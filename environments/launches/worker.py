@@ -1,4 +1,4 @@
-"""The worker side of a launch: queued -> launching (RunInstances) -> completed, the instance recorded under the
+"""The step of a launch: (admitted) launching (RunInstances) -> completed, the instance recorded under the
 environment through `instance_record_launched`. RunInstances carries the ClientToken saved with the job, and the
 instance is tagged with it and looked up first, so a crash between the call and saving the instance id never
 launches a second instance."""
@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 
-from environments.jobs.runner import JobRunner, run_tick
-from environments.jobs.transitions import job_transition
+from django.db import transaction
+
 from environments.launches.models import TOKEN_TAG, LaunchState, LaunchTask
 from environments.models import ImportedInstance
+from environments.selectors import still_operates
 from environments.services import instance_record_launched
 from portal.core.errors import PortalError
+from portal.core.jobs.runner import StepRunner
 from portal.core.peers import aws_credentials
 from portal.integrations.aws import client as aws
 
@@ -20,26 +22,27 @@ logger = logging.getLogger("portal.environments.launches")
 S = LaunchState
 
 
-def launch_tick(task_id: int) -> str:
-    return run_tick(LaunchRunner, task_id)
+class LaunchRunner(StepRunner):
+    """A launch's step and release rule; the engine (portal.core.jobs) drives them."""
 
-
-class LaunchRunner(JobRunner):
-    model = LaunchTask
-    AUTHORIZED_STATES = frozenset({S.QUEUED, S.LAUNCHING})
+    select_related = ("tenant", "environment__region", "created_by")
 
     def steps(self) -> dict:
-        return {S.QUEUED: self.start, S.LAUNCHING: self.launch}
+        return {S.LAUNCHING: self.launch}
 
-    def start(self, task: LaunchTask):
-        self.move(task, S.LAUNCHING, step="launching", status_message=f"Launching from template {task.template_name}")
-        return None
+    def authorized(self, task: LaunchTask) -> bool:
+        return still_operates(task)
+
+    def unauthorized_message(self, task: LaunchTask) -> str:
+        return (f"{task.created_by.get_username()} no longer holds the general role on this environment (grant "
+                "revoked or account deactivated), so the job was stopped.")
 
     def launch(self, task: LaunchTask):
         credentials, region = aws_credentials(task.tenant), task.environment.region.code
         if task.instance_id:
             info = aws.instance_describe(credentials, region, task.instance_id)
         else:
+            self.fence()
             info = aws.instance_find_by_tag(credentials, region, TOKEN_TAG, task.client_token) or aws.run_instance(
                 credentials, region, client_token=task.client_token, image_id=task.image_id,
                 instance_type=task.instance_type, subnet_id=task.subnet_id, security_group_id=task.security_group_id,
@@ -47,26 +50,25 @@ class LaunchRunner(JobRunner):
                     "Name": task.template_name, TOKEN_TAG: task.client_token, "portal-launch": str(task.pk),
                     "aws-management-portal/environment-id": str(task.environment_id)})
             self.save(instance_id=info.instance_id)
-        instance = instance_record_launched(
-            actor=task.created_by, environment=task.environment, instance_id=info.instance_id, image_id=task.image_id,
-            instance_type=task.instance_type, private_ip=info.private_ip, state=info.state,
-            template_name=task.template_name)
-        self.move(task, S.COMPLETED, launched_instance=instance, step="done",
-                  status_message=f"Launched {info.instance_id} ({info.state})")
+        # The record and the completion commit together: a launch that lost its lease records nothing.
+        with transaction.atomic():
+            instance = instance_record_launched(
+                actor=task.created_by, environment=task.environment, instance_id=info.instance_id,
+                image_id=task.image_id, instance_type=task.instance_type, private_ip=info.private_ip,
+                state=info.state, template_name=task.template_name)
+            self.move(task, S.COMPLETED, launched_instance=instance, step="done",
+                      status_message=f"Launched {info.instance_id} ({info.state})")
         return None
 
-    def fail(self, task: LaunchTask, code: str, message: str) -> str:
-        logger.warning("launch %s failed: %s: %s", task.pk, code, message)
-        task = self.task()
-        problems = []
-        if task.instance_id and not ImportedInstance.objects.filter(tenant=task.tenant,
-                                                                    instance_id=task.instance_id).exists():
-            # Launched but never recorded: nobody could see or stop it, so it does not outlive the job.
-            try:
-                aws.instance_terminate(aws_credentials(task.tenant), task.environment.region.code, task.instance_id)
-            except (aws.AwsError, PortalError) as exc:
-                problems.append(exc.message)
-        suffix = f" (cleanup: {'; '.join(problems)})" if problems else ""
-        job_transition(LaunchTask, task_id=task.pk, to=S.FAILED, epoch=self.epoch, expected_from=LaunchTask.WORKABLE,
-                       step="failed", error_code=code[:100], status_message=(message + suffix)[:1000])
-        return "failed"
+    def release(self, task: LaunchTask) -> list[str]:
+        """An instance launched but never recorded could be seen or stopped by nobody: it does not outlive the
+        job."""
+        if not task.instance_id or ImportedInstance.objects.filter(tenant=task.tenant,
+                                                                   instance_id=task.instance_id).exists():
+            return []
+        self.fence()
+        try:
+            aws.instance_terminate(aws_credentials(task.tenant), task.environment.region.code, task.instance_id)
+        except (aws.AwsError, PortalError) as exc:
+            return [exc.message]
+        return []

@@ -2,9 +2,10 @@
 
 import django.core.validators
 import django.db.models.deletion
-import environments.backups.cron
 from django.conf import settings
 from django.db import migrations, models
+
+import environments.backups.cron
 
 
 class Migration(migrations.Migration):

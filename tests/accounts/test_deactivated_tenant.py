@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from environments.models import Environment
-from migrations_app.pipeline import Runner
+from migrations_app.pipeline import MigrationRunner as Runner
 from portal.core.auth import PortalModelBackend
 from portal.core.models import AuditLog, Tenant
 from portal.core.roles import Action
@@ -106,6 +106,6 @@ def test_commands_refuse_users_of_a_deactivated_tenant(world):
 
 def test_running_migrations_stop_at_their_next_step(world):
     task = world.a.migration
-    assert Runner.still_authorized(task)
+    assert Runner.authorized(None, task)
     _deactivate(world.a.tenant)
-    assert not Runner.still_authorized(task)
+    assert not Runner.authorized(None, task)

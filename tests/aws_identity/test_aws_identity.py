@@ -12,9 +12,9 @@ from django.urls import reverse
 
 from environments import services as env_services
 from migrations_app.models import MigrationTask
-from migrations_app.transitions import migration_admit
 from portal.core import peers
 from portal.core.models import AuditLog, TenantAwsAccount
+from tests.jobs import migration_admit
 
 NOT_CONFIGURED = "Configure AWS access for this organisation first"
 

@@ -80,7 +80,7 @@ def drive(tick, model, task_id, limit=20):
     outcomes = []
     for _ in range(limit):
         outcomes.append(tick(task_id))
-        if model.objects.get(pk=task_id).state not in model.WORKABLE:
+        if model.objects.get(pk=task_id).state not in model.job_kind.workable:
             return outcomes
     raise AssertionError(f"{model.__name__} {task_id} did not settle: {outcomes}")
 

@@ -6,12 +6,11 @@ from django.urls import reverse
 
 from environments.backups.choices import TOKEN_TAG
 from environments.backups.models import BackupTask
-from environments.backups.worker import backup_tick
-from environments.reconciler import jobs_reconcile
-from environments.tasks import backup_tick as q2_backup_tick
 from portal.core.models import AuditLog
 from portal.integrations.aws import client as aws
 from tests.backups.conftest import SimulatedCrash, drive, images_tagged, record_calls, run_queue
+from tests.jobs import backup_tick, jobs_reconcile
+from tests.jobs import backup_tick as q2_backup_tick
 
 pytestmark = pytest.mark.aws
 
@@ -27,10 +26,10 @@ def test_backup_without_reboot_by_default_becomes_available(s, api, monkeypatch)
     body = _start(api, s.a.user_general, s.instance)
     assert body["state"] == "queued" and body["reboot"] is False and body["created_by"] == s.a.user_general.username
     # The worker's tick was enqueued once the job committed: run it as a django-q2 worker would.
-    assert run_queue() == ["environments.tasks.backup_tick"]
+    assert run_queue() == ["portal.core.jobs.tasks.job_tick"]
     task = BackupTask.objects.get(pk=body["id"])
     assert task.state == "available", task.status_message
-    assert task.progress == 100 and task.image_state == "available" and task.attempts == 1
+    assert task.progress == 100 and task.image_state == "available" and task.attempts == 0  # per step
     assert len(calls) == 1 and calls[0]["NoReboot"] is True and calls[0]["InstanceId"] == s.instance.instance_id
     image = s.ec2.describe_images(ImageIds=[task.image_id])["Images"][0]
     tags = {t["Key"]: t["Value"] for t in image["Tags"]}
@@ -75,7 +74,6 @@ def test_crash_between_create_image_and_saving_its_id_makes_one_image(s, api, mo
     run_queue()
     task.refresh_from_db()
     assert task.state == "available", task.status_message
-    assert task.attempts == 2
     images = images_tagged(s.ec2, TOKEN_TAG, task.client_token)
     assert [i["ImageId"] for i in images] == [task.image_id]
     assert len(calls) == 1  # found by its token tag, never created again
@@ -93,7 +91,8 @@ def test_one_backup_of_an_instance_at_a_time(s, api):
     _start(api, s.a.user_owner, s.instance)  # once it finished, the next one may start
 
 
-def test_cancel_queued_then_again_is_idempotent(s, api):
+def test_cancel_queued_then_again_is_idempotent(s, api, settings):
+    settings.BACKUP_MAX_ACTIVE_PER_REGION = 0  # the region's slots are taken: it waits, queued
     task_id = _start(api, s.a.user_general, s.instance)["id"]
     client = api.as_user(s.a.user_general)
     url = reverse("api:backup-cancel", kwargs={"pk": task_id})

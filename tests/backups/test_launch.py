@@ -7,11 +7,11 @@ from django.urls import reverse
 from environments import services as env_services
 from environments.choices import InstanceOrigin
 from environments.launches.models import TOKEN_TAG, LaunchTask
-from environments.launches.worker import launch_tick
 from environments.models import ImportedInstance, Template
 from portal.core.models import AuditLog
 from portal.integrations.aws import client as aws
 from tests.backups.conftest import SimulatedCrash, record_calls, run_queue
+from tests.jobs import launch_tick
 
 pytestmark = pytest.mark.aws
 
@@ -37,7 +37,8 @@ def test_launch_records_the_instance_under_the_environment_with_power_actions(s,
     run_queue()
     task = LaunchTask.objects.get(pk=body["id"])
     assert task.state == "completed", task.status_message
-    assert len(calls) == 1 and calls[0]["ClientToken"] == task.client_token
+    calls = [c for c in calls if c["ClientToken"] == task.client_token]  # the world's own queued launch ran too
+    assert len(calls) == 1
     assert calls[0]["InstanceType"] == "t3.small" and calls[0]["SecurityGroupIds"] == [s.security_group.group_id]
     instance = ImportedInstance.objects.get(instance_id=task.instance_id)
     assert task.launched_instance == instance

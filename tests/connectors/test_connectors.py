@@ -8,15 +8,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
-from exports.queue import enqueue_tick as enqueue_export_tick
 from migrations_app.models import MigrationTask
-from migrations_app.queue import enqueue_tick as enqueue_migration_tick
-from migrations_app.queue import schedule_tick
 from portal.core.connectors.models import ConnectorBeat
 from portal.core.connectors.services import connector_beat, connector_create, connector_delete
 from portal.core.connectors.tasks import connector_heartbeat
 from portal.core.errors import Conflict, Invalid
+from portal.core.jobs.queue import TICK
 from portal.core.models import AuditLog
+from tests.jobs import enqueue_export_tick, enqueue_migration_tick, schedule_tick
 
 
 @pytest.fixture
@@ -50,9 +49,9 @@ def test_a_tenants_ticks_are_queued_for_its_connector_and_the_others_for_the_sha
     # A job's wake-up (the next poll) is fired by the connector's own scheduler too.
     schedule_tick(w.a.migration.pk, timezone.now())
     schedule_tick(w.b.migration.pk, timezone.now())
-    clusters = dict(Schedule.objects.filter(func="migrations_app.tasks.migration_tick").values_list("args", "cluster"))
-    assert clusters == {repr((w.a.migration.pk,)): "acme-connector",
-                        repr((w.b.migration.pk,)): settings.Q_CLUSTER["name"]}
+    clusters = dict(Schedule.objects.filter(func=TICK).values_list("args", "cluster"))
+    assert clusters == {repr(("migration", w.a.migration.pk)): "acme-connector",
+                        repr(("migration", w.b.migration.pk)): settings.Q_CLUSTER["name"]}
 
 
 def test_removing_the_connector_sends_the_next_ticks_to_the_shared_cluster(w, settings):

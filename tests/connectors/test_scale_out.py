@@ -15,15 +15,15 @@ from environments.models import ImportedInstance, SecurityGroup, Subnet
 from exports import services as export_services
 from exports.choices import ACTIVE as EXPORT_ACTIVE
 from exports.models import ExportTask
-from exports.reconciler import export_reconcile
 from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
-from migrations_app.reconciler import migration_reconcile
 from portal.core import services
 from portal.core.connectors.models import ConnectorBeat
 from portal.core.connectors.services import connector_create
+from portal.core.jobs.queue import TICK
 from portal.core.models import TenantAwsAccount, TenantVCenter
 from tests.connectors.conftest import BURST
+from tests.jobs import export_reconcile, migration_reconcile
 from tests.migrations.conftest import PASSWORD
 from tests.migrations.helpers import Worker, wait_for
 
@@ -174,7 +174,7 @@ def _second_tenant(s, slug):
 def _ticks(func, job_id):
     """(cluster, result) of every tick of the job that ran, as django-q2 recorded them (Task.cluster is the
     cluster that executed it)."""
-    return [(t.cluster, t.result) for t in Task.objects.filter(func=func) if tuple(t.args or ()) == (job_id,)]
+    return [(t.cluster, t.result) for t in Task.objects.filter(func=func) if tuple(t.args or ()) == ("migration", job_id)]
 
 
 def test_each_tenants_ticks_run_only_on_its_own_connector(setup, start_migration, burst_settings):
@@ -191,7 +191,7 @@ def test_each_tenants_ticks_run_only_on_its_own_connector(setup, start_migration
         b_ids = [start_migration(b, b.alice, name).json()["id"] for name in BURST[2:4]]
         # A tick sent to the wrong connector (as if queued before the tenant's connector changed) must do nothing
         # there and go where it belongs.
-        async_task("migrations_app.tasks.migration_tick", a_ids[0], cluster="conn-globex")
+        async_task(TICK, "migration", a_ids[0], cluster="conn-globex")
         jobs = MigrationTask.objects.filter(pk__in=a_ids + b_ids)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and jobs.exclude(state=MigrationState.COMPLETED).exists():
@@ -200,18 +200,18 @@ def test_each_tenants_ticks_run_only_on_its_own_connector(setup, start_migration
         if not jobs.exclude(state=MigrationState.COMPLETED).exists():
             # A cluster's monitor records a task after its worker finished it: a job can be complete while its
             # last tick is not recorded yet, and the clusters are about to be killed.
-            wait_for(lambda: all(_ticks("migrations_app.tasks.migration_tick", job_id) for job_id in a_ids + b_ids)
-                     and ("conn-globex", "rerouted") in _ticks("migrations_app.tasks.migration_tick", a_ids[0]),
+            wait_for(lambda: all(_ticks(TICK, job_id) for job_id in a_ids + b_ids)
+                     and ("conn-globex", "rerouted") in _ticks(TICK, a_ids[0]),
                      timeout=60, what="django-q2 to record every tick")
     finally:
         _stop_all(workers)
     assert set(jobs.values_list("state", flat=True)) == {MigrationState.COMPLETED}
     for tenant_ids, own, other in ((a_ids, "conn-acme", "conn-globex"), (b_ids, "conn-globex", "conn-acme")):
         for job_id in tenant_ids:
-            ticks = _ticks("migrations_app.tasks.migration_tick", job_id)
+            ticks = _ticks(TICK, job_id)
             assert any(cluster == own for cluster, _ in ticks), ticks
             assert all(result == "rerouted" for cluster, result in ticks if cluster == other), ticks
             assert {cluster for cluster, _ in ticks} <= {own, other}, ticks
-    assert ("conn-globex", "rerouted") in _ticks("migrations_app.tasks.migration_tick", a_ids[0])
+    assert ("conn-globex", "rerouted") in _ticks(TICK, a_ids[0])
     # Both connectors reported themselves alive through their ticks.
     assert set(ConnectorBeat.objects.values_list("cluster", flat=True)) >= {"conn-acme", "conn-globex"}

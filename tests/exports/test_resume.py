@@ -8,11 +8,10 @@ from django.utils import timezone
 from exports.choices import CONTAINER_FORMAT, DISK_IMAGE_FORMAT, INTENT_TAG, TARGET_ENVIRONMENT, ExportState
 from exports.models import ExportTask
 from exports.pipeline import aws_task_name
-from exports.reconciler import export_reconcile
-from exports.transitions import LeaseLost, checkpoint, lease_claim
 from portal.core.peers import aws_credentials
 from portal.integrations.aws import client as aws
 from tests.exports.conftest import drive, s3_keys
+from tests.jobs import LeaseLost, checkpoint, export_reconcile, lease_claim
 
 pytestmark = pytest.mark.aws
 

@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from migrations_app.pipeline import Runner, run_tick
+from migrations_app.pipeline import MigrationRunner as Runner
+from tests.jobs import run_tick
 from tests.migrations.conftest import assert_no_leftovers
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]

@@ -6,8 +6,8 @@ import pytest
 
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from migrations_app.pipeline import run_tick
 from portal.integrations.aws import client as aws
+from tests.jobs import run_tick
 from tests.migrations.conftest import assert_no_leftovers
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
@@ -58,7 +58,7 @@ def test_a_fault_is_survived_resending_at_most_one_part_per_fault(setup, start_m
     faults = {"nfc_reset": 1, "session_expiry": 1, "s3_503_burst": s3_hits, "ec2_throttle": ec2_hits}[fault]
     assert faults >= 1, "the fault never fired"
     if fault == "nfc_reset":  # no SDK retry absorbs it: the job itself retried
-        assert task.attempts == 1 and "retrying" in outcomes, (task.attempts, outcomes)
+        assert outcomes.count("retrying") == 1, outcomes
     if fault == "session_expiry":  # the adapter logged in again: no retry at all
         assert task.attempts == 0 and "retrying" not in outcomes, (task.attempts, outcomes)
     # Parts re-sent: our own repeats of a part plus the sends S3 refused (botocore repeats those itself).

@@ -15,8 +15,7 @@ from migrations_app.staging import staging_bucket_name
 from portal.core import services
 from portal.core.models import AuditLog
 from portal.site.sweep import orphan_sweep
-from sandbox.aws.testing import ensure_export_bucket
-from sandbox.aws.testing import make_vmdk
+from sandbox.aws.testing import ensure_export_bucket, make_vmdk
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
 S = MigrationState

@@ -7,13 +7,13 @@ import re
 import pytest
 from django_q.models import Schedule
 
-from migrations_app import retry
+from portal.core.jobs import retry
+from portal.core.jobs.kinds import kind
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from migrations_app.pipeline import run_tick
-from migrations_app.queue import wake_schedule_name
 from portal.integrations.aws import client as aws
 from portal.integrations.vsphere import client as vsphere
+from tests.jobs import run_tick, wake_schedule_name
 from tests.migrations.conftest import assert_no_leftovers
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
@@ -177,5 +177,5 @@ def test_classification(error, transient):
 def test_backoff_grows_with_jitter_and_is_capped(settings):
     settings.MIGRATION_RETRY_BASE_SECONDS, settings.MIGRATION_RETRY_MAX_SECONDS = 10, 100
     for failed, step in ((1, 10), (2, 20), (3, 40), (5, 100), (30, 100)):
-        delays = {retry.backoff_seconds(failed) for _ in range(20)}
+        delays = {retry.backoff_seconds(kind("migration"), failed) for _ in range(20)}
         assert all(step / 2 <= d <= step for d in delays) and len(delays) > 1

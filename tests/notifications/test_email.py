@@ -7,9 +7,8 @@ from django.core import mail
 
 from environments.backups.choices import BackupState
 from environments.backups.models import BackupTask
-from environments.jobs.transitions import job_transition
 from migrations_app.choices import MigrationState
-from migrations_app.transitions import migration_transition
+from tests.jobs import job_transition, migration_transition
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ from django.test import Client
 from django.utils import timezone
 
 from migrations_app.choices import MigrationState
-from migrations_app.transitions import migration_transition
 from portal.core.models import AuditLog
 from portal.core.notifications import delivery as deliveries
 from portal.core.notifications.choices import DeliveryState
 from portal.core.notifications.models import WebhookDelivery
+from tests.jobs import migration_transition
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

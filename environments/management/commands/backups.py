@@ -12,7 +12,6 @@ user through the same services as the API:
         --security-group 7 [--key-pair 2]
     manage.py backups launch --user alice --template 9 [--idempotency-key retry-1]
     manage.py backups launches --user alice
-    manage.py backups reconcile
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -23,7 +22,6 @@ from environments.backups.models import BackupSchedule, BackupTask
 from environments.launches import services as launch_services
 from environments.launches.models import LaunchTask
 from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet, Template
-from environments.reconciler import jobs_reconcile
 from portal.core.commands import errors_as_command_errors
 from portal.core.models import User
 from portal.core.roles import Action
@@ -62,12 +60,8 @@ class Command(BaseCommand):
             if verb == "launch":
                 p.add_argument("--template", type=int, required=True)
                 p.add_argument("--idempotency-key", default="")
-        sub.add_parser("reconcile")
 
     def handle(self, *args, verb, **options):
-        if verb == "reconcile":
-            self.stdout.write(str(jobs_reconcile()))
-            return
         user = User.objects.filter(username=options["user"], is_active=True).first()
         if user is None or user.tenant_id is None:
             raise CommandError(f"No active tenant user {options['user']!r}.")

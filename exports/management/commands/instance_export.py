@@ -6,7 +6,6 @@
     manage.py instance_export list --user admin [--state exporting] [--environment 3]
     manage.py instance_export show --user admin 12
     manage.py instance_export cancel --user admin 12 --confirm
-    manage.py instance_export reconcile
 """
 
 import json
@@ -17,7 +16,6 @@ from environments.models import ImportedInstance
 from exports import selectors, services
 from exports.admission import queue_position
 from exports.models import ExportTask
-from exports.reconciler import export_reconcile
 from portal.core.commands import errors_as_command_errors
 from portal.core.models import User
 from portal.core.roles import Action
@@ -45,12 +43,8 @@ class Command(BaseCommand):
                 p.add_argument("id", type=int)
             if verb == "cancel":
                 p.add_argument("--confirm", action="store_true", help="Required: cancelling deletes partial output.")
-        sub.add_parser("reconcile")
 
     def handle(self, *args, verb, **options):
-        if verb == "reconcile":
-            self.stdout.write(str(export_reconcile()))
-            return
         user = User.objects.filter(username=options["user"], is_active=True).first()
         if user is None or user.tenant_id is None:
             raise CommandError(f"No active tenant user {options['user']!r}.")

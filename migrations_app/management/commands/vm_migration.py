@@ -7,7 +7,6 @@
     manage.py vm_migration show --user alice 12
     manage.py vm_migration cancel --user alice 12
     manage.py vm_migration instance --user alice start 4
-    manage.py vm_migration reconcile
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -17,7 +16,6 @@ from environments.models import ImportedInstance
 from migrations_app import selectors, services
 from migrations_app.admission import queue_position
 from migrations_app.models import MigrationTask
-from migrations_app.reconciler import migration_reconcile
 from migrations_app.requests import MigrationTarget
 from portal.core.commands import errors_as_command_errors
 from portal.core.models import User
@@ -51,12 +49,8 @@ class Command(BaseCommand):
             if verb == "instance":
                 p.add_argument("action", choices=["start", "stop", "reboot"])
                 p.add_argument("id", type=int)
-        sub.add_parser("reconcile")
 
     def handle(self, *args, verb, **options):
-        if verb == "reconcile":
-            self.stdout.write(str(migration_reconcile()))
-            return
         user = User.objects.select_related("tenant").filter(username=options["user"], is_active=True).first()
         if user is None or user.tenant_id is None:
             raise CommandError(f"No active tenant user {options['user']!r}.")

@@ -1,16 +1,14 @@
-"""Which failures a migration retries from its checkpoint and which end it, and how long it waits in between.
+"""Which failures a job retries from its checkpoint and which end it, and how long it waits in between.
 
 A transient failure (a broken NFC stream, S3 throttling or a 5xx, an expired vCenter session, a connection error)
-says nothing about the job: the next attempt resumes where the checkpoint is, keeping the parts already in S3. A
-permanent one (a refused privilege, a VM that is gone, access denied, a validation error) would fail again the same
-way, so it fails the job at once."""
+says nothing about the job: the next attempt resumes where the checkpoint is (the parts already in S3, the AWS
+task already started). A permanent one (a refused privilege, a VM that is gone, access denied, a validation error)
+would fail again the same way, so it fails the job at once."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-
-from django.conf import settings
 
 from portal.integrations.aws.client import AwsError
 from portal.integrations.vsphere.client import AUTH, NOT_FOUND, UNREACHABLE, VSphereError
@@ -69,9 +67,14 @@ def classify(exc: BaseException) -> Verdict | None:
     return None
 
 
-def backoff_seconds(failed_attempts: int) -> float:
-    """Exponential backoff with full jitter between half and all of the step: spreads the retries of many jobs
-    that failed together (one S3 throttling event) instead of sending them back at once."""
-    step = min(settings.MIGRATION_RETRY_MAX_SECONDS,
-               settings.MIGRATION_RETRY_BASE_SECONDS * 2 ** max(0, failed_attempts - 1))
+def backoff_seconds(kind, failed_attempts: int) -> float:
+    """Exponential backoff with jitter between half and all of the step: spreads the retries of many jobs that
+    failed together (one S3 throttling event) instead of sending them back at once."""
+    step = min(kind.setting("RETRY_MAX_SECONDS"),
+               kind.setting("RETRY_BASE_SECONDS") * 2 ** max(0, failed_attempts - 1))
     return step * random.uniform(0.5, 1.0)
+
+
+def transient(exc: BaseException) -> bool:
+    verdict = classify(exc)
+    return verdict is not None and verdict.transient

@@ -1,0 +1,26 @@
+"""The export kind, as the job engine (portal.core.jobs) knows it: its states, its steps and release rules
+(pipeline.ExportRunner) and its limit (AWS's export tasks in progress per region, PerRegionExports)."""
+
+from exports.choices import ACTIVE, ALLOWED_TRANSITIONS, TERMINAL, WORKABLE, ExportState
+from exports.models import ExportTask
+from portal.core.jobs.admission import PerScopeLimit
+from portal.core.jobs.kinds import JobKind
+
+S = ExportState
+
+
+class PerRegionExports(PerScopeLimit):
+    """At most EXPORT_MAX_ACTIVE_PER_REGION exports in progress per region (AWS's limit of export tasks in the
+    tenant's own account, so tenants never compete for it), first come, first served."""
+
+    kind_name = "export"
+    started = S.EXPORTING
+    setting_name = "EXPORT_MAX_ACTIVE_PER_REGION"
+
+
+EXPORT = JobKind(
+    name="export", model=ExportTask, label="EC2-to-S3 export", runner="exports.pipeline.ExportRunner",
+    admission="exports.job.PerRegionExports", transitions=ALLOWED_TRANSITIONS, queued=S.QUEUED, active=ACTIVE,
+    workable=WORKABLE, terminal=TERMINAL, failed=(S.FAILED,), cancelling=S.CANCELLING, settings_prefix="EXPORT",
+    notify=frozenset({S.COMPLETED, S.FAILED}),
+)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from portal.integrations.aws import client as aws
-from portal.integrations.aws import exports, instances, regions, s3, session
+from portal.integrations.aws import exports, regions, s3, session
 
 
 def test_each_public_name_is_defined_in_one_module_and_reexported():
@@ -56,7 +56,6 @@ def test_replacing_a_function_reaches_callers_in_its_own_module(monkeypatch):
     monkeypatch.setattr(aws, "client", lambda service, credentials, region: object())
     s3.multipart_abort_upload(aws.AwsCredentials("k", "s"), "eu-west-1", "bucket", "key", "upload")
     assert aborted == ["key"]
-    assert instances.instance_describe is aws.instance_describe
 
 
 def test_an_empty_describe_raises_the_adapters_not_found_error(monkeypatch):

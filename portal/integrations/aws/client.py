@@ -15,10 +15,12 @@ service, and this module re-exports their public names:
 - `images`: AMIs (backups) and their snapshots
 - `exports`: VM Export's bucket and CreateInstanceExportTask
 - `sweep`: the tagged instances, images and snapshots the orphan sweep lists, and CreateTags
+- `shapes` (nothing public): the tag lists, filters and timestamps the others read and write
 
 Replacing one of these names here (a test's monkeypatch, a fault-injection wrapper) replaces it in the module that
-defines it too, and the modules call each other's functions through their module, never through a copy of their
-own: a replacement reaches every call site, the adapter's own included, as when the adapter was one module.
+defines it too, and the modules call each other's functions as attributes of their module (`session.client(...)`),
+never through a name imported on their own: a replacement reaches every call site, the adapter's own included, as
+when the adapter was one module.
 """
 
 from __future__ import annotations

@@ -62,13 +62,17 @@ def test_auditors_read_the_configure_page_without_its_buttons(world, aws, aws_te
 
 
 def test_pages_are_for_administrators(world):
+    """Other roles may never export (403 before any lookup, as from the API); another tenant's rows are 404."""
     a = world.a
-    assert _browser(a.user_owner).get(reverse("ui:export-configure")).status_code == 404
+    assert _browser(a.user_owner).get(reverse("ui:export-configure")).status_code == 403
     for user in (a.user_owner, a.auditor):
         browser = _browser(user)
-        assert browser.get(reverse("ui:export-start", args=[a.instance.pk])).status_code == 404
-        assert browser.get(reverse("ui:export-cancel", args=[a.export.pk])).status_code == 404
-        assert browser.get(reverse("ui:export-download", args=[a.export.pk])).status_code == 404
+        assert browser.get(reverse("ui:export-start", args=[a.instance.pk])).status_code == 403
+        assert browser.post(reverse("ui:export-start", args=[a.instance.pk]), {"s3_prefix": "x/"}).status_code == 403
+        assert browser.get(reverse("ui:export-cancel", args=[a.export.pk])).status_code == 403
+        assert browser.post(reverse("ui:export-cancel", args=[a.export.pk]), {"confirm": "on"}).status_code == 403
+        assert browser.get(reverse("ui:export-download", args=[a.export.pk])).status_code == 403
+    assert ExportTask.objects.filter(tenant=a.tenant).count() == 1
     assert _browser(world.b.admin).get(reverse("ui:export-start", args=[a.instance.pk])).status_code == 404
 
 

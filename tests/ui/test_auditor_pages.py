@@ -147,11 +147,14 @@ def test_auditor_posts_are_refused_and_change_nothing(configured):
 
 @pytest.mark.parametrize("role", ["user_general", "user_owner", "user_nogrant"])
 def test_plain_users_get_neither_page_nor_post(configured, role):
+    """Their role may never read or change these pages: 403 before anything is looked up, as from the API."""
+    before = _state(configured)
     client = _client(getattr(configured.a, role))
     for name, url in admin_pages(configured).items():
-        assert client.get(url).status_code == 404, name
+        assert client.get(url).status_code == 403, name
     for url, data in _posts(configured):
-        assert client.post(url, data).status_code == 404, url
+        assert client.post(url, data).status_code == 403, url
+    assert _state(configured) == before
     home = client.get(reverse("ui:home")).content.decode()
     assert reverse("ui:users") not in home and reverse("ui:settings") not in home
 

@@ -87,9 +87,8 @@ MATRIX = {
                                    row("302 403 302 302 302 302 302 302 302")),
     ("ui:webhooks", "GET"): (None, None, ADMIN_AUDITOR),
     # A new webhook is shown in place (its secret, this once), not redirected.
-    ("ui:webhooks", "POST"): (None, lambda w, r: {"form": "add", "hook-name": "new-hook",
-                                                  "hook-url": "http://127.0.0.1:9/new", "hook-events": ["export.failed"]},
-                              ADMIN_FORM_AGAIN),
+    ("ui:webhooks", "POST"): (None, lambda w, r: {"form": "add", "hook-name": "new-hook", "hook-url": "http://127.0.0.1:9/new",
+                                                  "hook-events": ["export.failed"]}, ADMIN_FORM_AGAIN),
     ("ui:migration-log", "GET"): (lambda w: {"pk": w.a.migration.pk}, None, ENV_SCOPED),
     # Environments and regions.
     ("ui:regions", "GET"): (None, None, ADMIN_AUDITOR),

@@ -14,7 +14,7 @@ from environments.launches.models import LaunchTask
 from environments.models import Environment, ImportedInstance, Template
 from environments.ui.backup_forms import BackupForm, ScheduleForm, TemplateFromBackupForm
 from portal.core.errors import error_text
-from portal.core.forms import Submitted, submit
+from portal.core.forms import submit
 from portal.core.pages import page
 from portal.core.querysets import Need
 from portal.core.roles import Action
@@ -100,14 +100,11 @@ def backup_make_template(request, backup):
     form = TemplateFromBackupForm(request.POST or None, actor=request.user, environment=backup.environment,
                                   initial={"name": f"{backup.instance.instance_id}-backup-{backup.pk}",
                                            "instance_type": backup.instance.instance_type})
-    if request.method == "POST":
-        done = submit(request, lambda: services.template_create_from_backup(actor=request.user, backup=backup,
-                                                                            data=form.cleaned_data),
-                      form=form, success=lambda template: f"Template {template.name} uses image {backup.image_id}.",
-                      to=_to_launches(backup.environment_id))
-        if done.response:
-            return done.response
-    return render(request, "environments/backups/make_template.html", {"backup": backup, "form": form})
+    done = submit(request, lambda: services.template_create_from_backup(actor=request.user, backup=backup,
+                                                                        data=form.cleaned_data),
+                  form=form, success=lambda template: f"Template {template.name} uses image {backup.image_id}.",
+                  to=_to_launches(backup.environment_id))
+    return done.response or render(request, "environments/backups/make_template.html", {"backup": backup, "form": form})
 
 
 def _to_launches(environment_id):
@@ -132,14 +129,12 @@ def environment_launches(request, environment):
       related=("environment__region", "subnet", "security_group", "key_pair"))
 def template_launch(request, template):
     """Confirm, then launch one instance from the template (general role)."""
-    done = Submitted()
-    if request.method == "POST":
-        done = submit(request, lambda: launch_services.template_launch(actor=request.user, template=template),
-                      success=lambda launched: f"Launch {launched[0].pk} from {template.name} is queued; the "
-                                               "instance appears under the environment once EC2 has it.",
-                      to=_to_launches(template.environment_id))
-        if done.response:
-            return done.response
+    done = submit(request, lambda: launch_services.template_launch(actor=request.user, template=template),
+                  success=lambda launched: f"Launch {launched[0].pk} from {template.name} is queued; the "
+                                           "instance appears under the environment once EC2 has it.",
+                  to=_to_launches(template.environment_id))
+    if done.response:
+        return done.response
     error = error_text(done.failure) if done.failure else None
     return render(request, "environments/backups/launch.html", {"template": template, "error": error},
                   status=400 if error else 200)

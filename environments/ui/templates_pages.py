@@ -7,7 +7,8 @@ from django.urls import reverse
 
 from environments import services
 from environments.models import Environment, Template
-from portal.core.forms import Submitted, submit
+from environments.ui.views import confirm_delete, environment_tabs
+from portal.core.forms import submit
 from portal.core.pages import page
 from portal.core.querysets import Need
 from portal.core.roles import Action
@@ -41,8 +42,6 @@ def _data(form) -> dict:
 
 
 def _page(request, environment, template, context):
-    from environments.ui.views import environment_tabs
-
     return render(request, template, {"environment": environment,
                                       "tabs": environment_tabs(request, environment, "templates"), **context})
 
@@ -54,13 +53,10 @@ def _tab(environment) -> str:
 @page(get=MANAGE_TEMPLATES, post=MANAGE_TEMPLATES, row=Environment, related=("region",))
 def template_create(request, environment):
     form = TemplateForm(request.POST or None, environment=environment)
-    if request.method == "POST":
-        done = submit(request, lambda: services.template_create(actor=request.user, environment=environment,
-                                                                data=_data(form)),
-                      form=form, success=lambda template: f"Template {template.name} created.", to=_tab(environment))
-        if done.response:
-            return done.response
-    return _page(request, environment, "environments/template_form.html", {
+    done = submit(request, lambda: services.template_create(actor=request.user, environment=environment,
+                                                            data=_data(form)),
+                  form=form, success=lambda template: f"Template {template.name} created.", to=_tab(environment))
+    return done.response or _page(request, environment, "environments/template_form.html", {
         "form": form, "heading": "New launch template", "cancel_url": _tab(environment)})
 
 
@@ -68,26 +64,21 @@ def template_create(request, environment):
 def template_edit(request, template):
     environment = template.environment
     form = TemplateForm(request.POST or None, instance=template, environment=environment)
-    if request.method == "POST":
+
+    def save():
         # The service gets the row as stored: validating the form has already written the new values onto `template`.
         stored = Template.objects.restrict(request.user, Action.MANAGE).get(pk=template.pk)
-        done = submit(request, lambda: services.template_update(actor=request.user, template=stored, data=_data(form)),
-                      form=form, success=lambda _: f"Template {template.name} saved.", to=_tab(environment))
-        if done.response:
-            return done.response
-    return _page(request, environment, "environments/template_form.html", {
+        return services.template_update(actor=request.user, template=stored, data=_data(form))
+
+    done = submit(request, save, form=form, success=lambda _: f"Template {template.name} saved.", to=_tab(environment))
+    return done.response or _page(request, environment, "environments/template_form.html", {
         "form": form, "heading": f"Edit template {template.name}", "cancel_url": _tab(environment)})
 
 
 @page(get=MANAGE_TEMPLATES, post=MANAGE_TEMPLATES, row=Template, related=TEMPLATE_RELATED)
 def template_delete(request, template):
-    environment = template.environment
-    done = Submitted()
-    if request.method == "POST":
-        done = submit(request, lambda: services.template_delete(actor=request.user, template=template),
-                      success=f"Template {template.name} deleted.", to=_tab(environment))
-        if done.response:
-            return done.response
-    return render(request, "environments/confirm_delete.html", {
-        "what": f"template {template.name}", "error": done.error, "cancel_url": _tab(environment),
-        "consequence": "Instances launched from it keep running; its image is not deleted."})
+    tab = _tab(template.environment)
+    return confirm_delete(
+        request, lambda: services.template_delete(actor=request.user, template=template),
+        what=f"template {template.name}", success=f"Template {template.name} deleted.", to=tab, cancel_url=tab,
+        consequence="Instances launched from it keep running; its image is not deleted.")

@@ -94,15 +94,13 @@ def environment_templates(request, environment):
 @page(get=READ_GRANTS, post=MANAGE_GRANTS, row=Environment, related=WITH_REGION)
 def environment_permissions(request, environment):
     form = GrantForm(request.POST or None, actor=request.user) if MANAGE_GRANTS.allows(request.user) else None
-    if request.method == "POST":
-        done = submit(request, lambda: services.environment_grant(
-            actor=request.user, environment=environment, principal=form.cleaned_principal(),
-            role=form.cleaned_data["role"]), form=form, success="Permission saved.",
-            to=reverse("ui:environment-permissions", args=[environment.pk]))
-        if done.response:
-            return done.response
-    return _render_tab(request, environment, "permissions", "environments/environment_permissions.html", {
-        "grants": selectors.environment_grants(environment=environment), "form": form})
+    done = submit(request, lambda: services.environment_grant(
+        actor=request.user, environment=environment, principal=form.cleaned_principal(),
+        role=form.cleaned_data["role"]), form=form, success="Permission saved.",
+        to=reverse("ui:environment-permissions", args=[environment.pk]))
+    return done.response or _render_tab(
+        request, environment, "permissions", "environments/environment_permissions.html",
+        {"grants": selectors.environment_grants(environment=environment), "form": form})
 
 
 #
@@ -180,17 +178,19 @@ def regions(request):
     })
 
 
+def confirm_delete(request, delete, *, what: str, consequence: str, success: str, to, cancel_url: str):
+    """A delete page: GET asks (saying what goes with it), POST deletes; a refusal is told on the same page."""
+    done = submit(request, delete, success=success, to=to)
+    return done.response or render(request, "environments/confirm_delete.html", {
+        "what": what, "error": done.error, "cancel_url": cancel_url, "consequence": consequence})
+
+
 @page(get=MANAGE_ENVIRONMENTS, post=MANAGE_ENVIRONMENTS, row=Region)
 def region_delete(request, region):
-    done = Submitted()
-    if request.method == "POST":
-        done = submit(request, lambda: services.region_delete(actor=request.user, region=region),
-                      success=f"Region {region.code} deleted.", to="ui:regions")
-        if done.response:
-            return done.response
-    return render(request, "environments/confirm_delete.html", {
-        "what": f"region {region.code}", "error": done.error, "cancel_url": reverse("ui:regions"),
-        "consequence": "Its environments, their grants and synced VPC resources are deleted with it."})
+    return confirm_delete(
+        request, lambda: services.region_delete(actor=request.user, region=region), what=f"region {region.code}",
+        success=f"Region {region.code} deleted.", to="ui:regions", cancel_url=reverse("ui:regions"),
+        consequence="Its environments, their grants and synced VPC resources are deleted with it.")
 
 
 @page(get=MANAGE_ENVIRONMENTS, post=MANAGE_ENVIRONMENTS, row=Environment, related=WITH_REGION)
@@ -202,26 +202,20 @@ def environment_edit(request, environment):
         changes = {k: v for k, v in form.cleaned_data.items() if getattr(environment, k) != v}
         return services.environment_update(actor=request.user, environment=environment, data=changes)
 
-    if request.method == "POST":
-        done = submit(request, save, form=form, success="Environment saved.",
-                      to=reverse("ui:environment", args=[environment.pk]))
-        if done.response:
-            return done.response
-    return _render_tab(request, environment, "summary", "environments/environment_edit.html", {"form": form})
+    done = submit(request, save, form=form, success="Environment saved.",
+                  to=reverse("ui:environment", args=[environment.pk]))
+    return done.response or _render_tab(request, environment, "summary", "environments/environment_edit.html",
+                                        {"form": form})
 
 
 @page(get=MANAGE_ENVIRONMENTS, post=MANAGE_ENVIRONMENTS, row=Environment, related=WITH_REGION)
 def environment_delete(request, environment):
-    done = Submitted()
-    if request.method == "POST":
-        done = submit(request, lambda: services.environment_delete(actor=request.user, environment=environment),
-                      success=f"Environment {environment.name} deleted.", to="ui:regions")
-        if done.response:
-            return done.response
-    return render(request, "environments/confirm_delete.html", {
-        "what": f"environment {environment.region.code} / {environment.name}", "error": done.error,
-        "cancel_url": reverse("ui:environment", args=[environment.pk]),
-        "consequence": "Its grants and synced VPC resources are deleted with it; AWS is not touched."})
+    return confirm_delete(
+        request, lambda: services.environment_delete(actor=request.user, environment=environment),
+        what=f"environment {environment.region.code} / {environment.name}",
+        success=f"Environment {environment.name} deleted.", to="ui:regions",
+        cancel_url=reverse("ui:environment", args=[environment.pk]),
+        consequence="Its grants and synced VPC resources are deleted with it; AWS is not touched.")
 
 
 @page(post=MANAGE_ENVIRONMENTS, row=Environment, related=WITH_REGION)

@@ -69,12 +69,11 @@ def _started(task, instance) -> str:
 def start(request, instance):
     """Export one imported instance to its region's export bucket."""
     form = ExportStartForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST":
-        done = submit(request, lambda: services.export_create(actor=request.user, instance=instance,
-                                                              s3_prefix=form.cleaned_data["s3_prefix"]),
-                      form=form, success=lambda task: _started(task, instance), to=_to_panel(instance.environment_id))
-        if done.response:
-            return done.response
+    done = submit(request, lambda: services.export_create(actor=request.user, instance=instance,
+                                                          s3_prefix=form.cleaned_data["s3_prefix"]),
+                  form=form, success=lambda task: _started(task, instance), to=_to_panel(instance.environment_id))
+    if done.response:
+        return done.response
     bucket = ExportBucket.objects.restrict(request.user, Action.ADMIN).filter(
         region=instance.environment.region).first()
     return render(request, "exports/start.html", {
@@ -88,14 +87,11 @@ def start(request, instance):
 def cancel(request, task):
     """Cancel Export Task: a Continue / Cancel step, then the cancel."""
     form = ExportCancelForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST":
-        done = submit(request, lambda: services.export_cancel(actor=request.user, task=task,
-                                                              confirm=form.cleaned_data["confirm"]),
-                      form=form, success=lambda task: f"Export {task.pk}: {task.get_state_display()}.",
-                      to=_to_panel(task.environment_id))
-        if done.response:
-            return done.response
-    return render(request, "exports/cancel.html", {"task": task, "form": form})
+    done = submit(request, lambda: services.export_cancel(actor=request.user, task=task,
+                                                          confirm=form.cleaned_data["confirm"]),
+                  form=form, success=lambda task: f"Export {task.pk}: {task.get_state_display()}.",
+                  to=_to_panel(task.environment_id))
+    return done.response or render(request, "exports/cancel.html", {"task": task, "form": form})
 
 
 @page(get=ADMINISTER, row=ExportTask)

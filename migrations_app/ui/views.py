@@ -20,7 +20,7 @@ from migrations_app.models import MigrationTask
 from migrations_app.ui.forms import ConsentForm, MigrateDialogForm, MigrateForm
 from migrations_app.ui.tables import MigrationTable
 from portal.core.errors import Conflict, UpstreamError
-from portal.core.forms import Submitted, submit
+from portal.core.forms import submit
 from portal.core.pages import page
 from portal.core.querysets import Need
 from portal.core.roles import Action
@@ -49,13 +49,10 @@ def migrate(request, environment):
     one step."""
     vms, problem = _vms(request.user.tenant)
     form = MigrateForm(request.POST or None, environment=environment, vms=vms, initial={"vm": request.GET.get("vm")})
-    if request.method == "POST":
-        done = submit(request, lambda: services.migration_start(actor=request.user, target=form.target()), form=form,
-                      success=_started_message, to=reverse("ui:environment-panel", args=[environment.pk, PANEL_KEY]))
-        if done.response:
-            return done.response
-    return render(request, "migrations_app/migrate.html", {"environment": environment, "form": form,
-                                                            "problem": problem})
+    done = submit(request, lambda: services.migration_start(actor=request.user, target=form.target()), form=form,
+                  success=_started_message, to=reverse("ui:environment-panel", args=[environment.pk, PANEL_KEY]))
+    return done.response or render(request, "migrations_app/migrate.html",
+                                   {"environment": environment, "form": form, "problem": problem})
 
 
 def _started_message(task) -> str:
@@ -168,13 +165,10 @@ def migration_rows(request, environment):
 def migration_cancel(request, task):
     """Cancelling asks first; the starter and administrators only (the same rows the API lets cancel)."""
     back = reverse("ui:environment-panel", args=[task.environment_id, PANEL_KEY])
-    done = Submitted()
-    if request.method == "POST":
-        done = submit(request, lambda: services.migration_cancel(actor=request.user, task=task), to=back,
-                      success=lambda task: f"Migration {task.pk} of {task.vm_name}: {task.get_state_display()}.")
-        if done.response:
-            return done.response
-    return render(request, "migrations_app/cancel_confirm.html", {"task": task, "back": back, "error": done.error})
+    done = submit(request, lambda: services.migration_cancel(actor=request.user, task=task), to=back,
+                  success=lambda task: f"Migration {task.pk} of {task.vm_name}: {task.get_state_display()}.")
+    return done.response or render(request, "migrations_app/cancel_confirm.html",
+                                   {"task": task, "back": back, "error": done.error})
 
 
 def instance_migration_section(request, instance):

@@ -42,12 +42,12 @@ class Submitted:
 
 def submit(request, call: Callable, *, form: forms.Form | None = None, success: str | Callable | None = None,
            to=None) -> Submitted:
-    """Validate `form` (when there is one), then `call()` the service. On success flash `success` (text, or a
-    function of what the service returned) and redirect to `to` (a URL, a route name, or a function of the result
-    returning either or a response; None: no redirect, the page renders the result itself). On a PortalError or
-    ValidationError show it on the form and hand back its message: the page renders again, as the API answers
-    4xx."""
-    if form is not None and not form.is_valid():
+    """On a POST: validate `form` (when there is one), then `call()` the service. On success flash `success` (text,
+    or a function of what the service returned) and redirect to `to` (a URL, a route name, or a function of the
+    result returning either or a response; None: no redirect, the page renders the result itself). On a PortalError
+    or ValidationError show it on the form and hand back its message: the page renders again, as the API answers
+    4xx. Any other method only shows the page: nothing is submitted."""
+    if request.method != "POST" or (form is not None and not form.is_valid()):
         return Submitted()
     try:
         result = call()

@@ -40,12 +40,9 @@ class WebhookForm(forms.Form):
 @page(get=SET_PREFERENCES, post=SET_PREFERENCES)
 def notification_settings(request):
     form = PreferencesForm(request.POST or None, initial={"events": selectors.preferences_of(user=request.user)})
-    if request.method == "POST":
-        done = submit(request, lambda: services.preferences_set(actor=request.user, events=form.cleaned_data["events"]),
-                      form=form, success="Notification settings saved.", to="ui:notifications")
-        if done.response:
-            return done.response
-    return render(request, "notifications/preferences.html", {"form": form})
+    done = submit(request, lambda: services.preferences_set(actor=request.user, events=form.cleaned_data["events"]),
+                  form=form, success="Notification settings saved.", to="ui:notifications")
+    return done.response or render(request, "notifications/preferences.html", {"form": form})
 
 
 @page(get=READ_WEBHOOKS, post=MANAGE_WEBHOOKS)

@@ -184,11 +184,8 @@ def user_edit(request, subject):
         changes = {k: v for k, v in data.items() if getattr(subject, k) != v}
         return services.user_update(actor=request.user, user=subject, data=changes, password=password)
 
-    if request.method == "POST":
-        done = submit(request, save, form=form, success=f"User {subject.username} saved.", to="ui:users")
-        if done.response:
-            return done.response
-    return render(request, "site/user_edit.html", {"form": form, "subject": subject})
+    done = submit(request, save, form=form, success=f"User {subject.username} saved.", to="ui:users")
+    return done.response or render(request, "site/user_edit.html", {"form": form, "subject": subject})
 
 
 @page(get=READ_PEOPLE, post=MANAGE_PEOPLE, row=TenantGroup)
@@ -268,9 +265,7 @@ def settings_page(request):
         done = submit(request, lambda: services.aws_account_update(actor=request.user,
                                                                    data=aws_form.changes(account)),
                       form=aws_form, success="AWS account saved.", to="ui:settings")
-    if done.response:
-        return done.response
-    return render(request, "site/settings.html", {
+    return done.response or render(request, "site/settings.html", {
         "can_manage": True, "vcenter_form": vcenter_form, "aws_form": aws_form, "account": account,
         "warnings": warnings,
     })

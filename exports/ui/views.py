@@ -44,11 +44,10 @@ def configure(request):
         if request.POST.get("action") == "apply":
             done = submit(request, lambda: services.export_configure(actor=request.user, name=name,
                                                                      consent=form.cleaned_data["consent"]),
-                          success=f"Instance export is configured: the buckets of {name} are ready.",
+                          form=form, success=f"Instance export is configured: the buckets of {name} are ready.",
                           to="ui:export-configure")
             if done.response:
                 return done.response
-            add_service_error(form, done.failure)
     configuration = None
     try:
         configuration = selectors.export_configuration(tenant=request.user.tenant, name=name)

@@ -192,7 +192,7 @@ def vmimport_role(request):
     region = next((r for r in regions if r.code == code), None)
     form = ConsentForm(request.POST or None) if MANAGE_ENVIRONMENTS.allows(request.user) else None
     role, problem = None, None
-    if region is not None and request.method == "POST":
+    if region is not None:
         done = submit(request, lambda: services.vmimport_role_fix(actor=request.user, region_code=region.code),
                       form=form, success=f"The vmimport role is ready in {region.code}.",
                       to=f"{reverse('ui:vmimport-role')}?region={region.code}")

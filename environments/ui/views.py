@@ -3,6 +3,7 @@ instance page and the administrators' regions and environments pages. Querysets 
 from services, gates from `Need`; auditors get every page administrators get, without the forms."""
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,7 +15,7 @@ from environments.ui.forms import EnvironmentForm, GrantForm, PowerForm, RegionF
 from environments.ui.panels import instance_sections, panel, panels
 from environments.ui.tables import EnvironmentTable, InstanceTable, TemplateTable
 from portal.core.forms import Submitted, submit
-from portal.core.pages import page
+from portal.core.pages import REFUSED, page
 from portal.core.querysets import Need
 from portal.core.roles import Action
 
@@ -34,7 +35,8 @@ def environment_tabs(request, environment, active):
     """The environment page's tabs; a panel's tab links to its own URL."""
     pk = environment.pk
     tabs = [("summary", "Summary", reverse("ui:environment", args=[pk]))]
-    tabs += [(p.key, p.label or p.key, reverse("ui:environment-panel", args=[pk, p.key])) for p in panels()]
+    tabs += [(p.key, p.label or p.key, reverse("ui:environment-panel", args=[pk, p.key])) for p in panels()
+             if p.need is None or p.need.allows(request.user)]
     tabs += [("instances", "Instances", reverse("ui:environment-instances", args=[pk])),
              ("templates", "Templates", reverse("ui:environment-templates", args=[pk]))]
     if READ_GRANTS.allows(request.user):
@@ -61,7 +63,11 @@ def environment_detail(request, environment):
 @page(get=READ, row=Environment, related=WITH_REGION)
 def environment_panel(request, environment, key):
     found = panel(key)
-    rendered = found.render(request, environment) if found else None
+    if found is None:
+        raise Http404()
+    if found.need is not None and not found.need.allows(request.user):
+        raise PermissionDenied(REFUSED)
+    rendered = found.render(request, environment)
     if rendered is None:
         raise Http404()
     template, context = rendered

@@ -210,3 +210,20 @@ def test_page_answers_each_caller_as_expected(route, world):
 
     got = answers_by_role(send)
     assert got == expected, f"{method} {url}: {differences(got, expected)}"
+
+
+def test_a_tab_the_role_may_never_read_is_refused(world):
+    """The environment page's tabs are one route: the exports tab declares its own Need (administrators and
+    auditors read exports), so users who see the environment are refused (403), and the environment outside one's
+    restriction is still a 404."""
+    url = reverse("ui:environment-panel", kwargs={"pk": world.a.environment.pk, "key": "ec2-to-s3-migrations"})
+
+    def send(role):
+        client = Client()
+        if actor(world, role) is not None:
+            client.force_login(actor(world, role))
+        return client.get(url)
+
+    expected = row("302 403 404 404 403 403 403 200 200")
+    got = answers_by_role(send)
+    assert got == expected, differences(got, expected)

@@ -14,8 +14,8 @@ class ExportsConfig(AppConfig):
         # The environment and instance pages live in `environments`, which may not import this app: plug the
         # EC2-to-S3 Migrations tab and the instance page's export rows in from here.
         from environments.ui.panels import EnvironmentPanel, InstanceSection, register, register_instance_section
-        from exports.ui.views import PANEL_KEY, environment_exports_panel, instance_export_section
+        from exports.ui.views import PANEL_KEY, READ, environment_exports_panel, instance_export_section
 
         register(EnvironmentPanel(key=PANEL_KEY, order=20, render=environment_exports_panel,
-                                  label="EC2-to-S3 Migrations"))
+                                  label="EC2-to-S3 Migrations", need=READ))
         register_instance_section(InstanceSection(key="export", order=20, render=instance_export_section))

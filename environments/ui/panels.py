@@ -2,13 +2,16 @@
 sections they add to the imported instance page.
 
 `environments` must not import the feature apps, so they register here from their AppConfig.ready(); each
-registered panel becomes a tab of the environment page, with its own URL. A panel's `render` returns its template
-and context, or None to stay hidden (the tab then answers 404)."""
+registered panel becomes a tab of the environment page, with its own URL. A panel's `need` is what reading it
+takes (a role it refuses gets 403, as from any page's gate); its `render` returns its template and context, or None
+to stay hidden (the tab then answers 404)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from portal.core.querysets import Need
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,7 @@ class EnvironmentPanel:
     # (request, environment) -> (template name, context) or None
     render: Callable
     label: str = ""
+    need: Need | None = None
 
 
 _panels: dict[str, EnvironmentPanel] = {}

@@ -3,11 +3,10 @@ instance page and the administrators' regions and environments pages. Querysets 
 from services, gates from `Need`; auditors get every page administrators get, without the forms."""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
 from django_tables2 import RequestConfig
 
 from environments import selectors, services
@@ -15,11 +14,12 @@ from environments.models import Environment, EnvironmentUserObjectPermission, Im
 from environments.ui.forms import EnvironmentForm, GrantForm, PowerForm, RegionForm
 from environments.ui.panels import instance_sections, panel, panels
 from environments.ui.tables import EnvironmentTable, InstanceTable, TemplateTable
-from portal.core.errors import SHOWN_ERRORS, error_items
-from portal.core.forms import add_service_error
+from portal.core.forms import Submitted, submit
+from portal.core.pages import REFUSED, page
 from portal.core.querysets import Need
 from portal.core.roles import Action
 
+READ = Need(Action.VIEW)
 MANAGE_GRANTS = Need(Action.ADMIN, of=Environment)
 MANAGE_ENVIRONMENTS = MANAGE_GRANTS
 READ_GRANTS = Need(Action.VIEW, of=EnvironmentUserObjectPermission)
@@ -27,24 +27,16 @@ READ_GRANTS = Need(Action.VIEW, of=EnvironmentUserObjectPermission)
 READ_SETUP = READ_GRANTS
 OPERATE_INSTANCES = Need(Action.OPERATE, of=ImportedInstance)
 PAGE_SIZE = 25
-
-
-def _message(exc) -> str:
-    return " ".join(message for _, message in error_items(exc))
-
-
-def _environment(request, pk, action=Action.VIEW):
-    environment = Environment.objects.restrict(request.user, action).select_related("region").filter(pk=pk).first()
-    if environment is None:
-        raise Http404()
-    return environment
+WITH_REGION = ("region",)
+INSTANCE_RELATED = ("environment__region", "tenant")
 
 
 def environment_tabs(request, environment, active):
     """The environment page's tabs; a panel's tab links to its own URL."""
     pk = environment.pk
     tabs = [("summary", "Summary", reverse("ui:environment", args=[pk]))]
-    tabs += [(p.key, p.label or p.key, reverse("ui:environment-panel", args=[pk, p.key])) for p in panels()]
+    tabs += [(p.key, p.label or p.key, reverse("ui:environment-panel", args=[pk, p.key])) for p in panels()
+             if p.need is None or p.need.allows(request.user)]
     tabs += [("instances", "Instances", reverse("ui:environment-instances", args=[pk])),
              ("templates", "Templates", reverse("ui:environment-templates", args=[pk]))]
     if READ_GRANTS.allows(request.user):
@@ -58,9 +50,8 @@ def _render_tab(request, environment, active, template, context):
         "tree": selectors.environment_tree(fetched_by=request.user), "active_tab": active, **context})
 
 
-@login_required
-def environment_detail(request, pk):
-    environment = _environment(request, pk)
+@page(get=READ, row=Environment, related=WITH_REGION)
+def environment_detail(request, environment):
     return _render_tab(request, environment, "summary", "environments/environment_detail.html", {
         "subnets": list(environment.subnets.all()),
         "security_groups": list(environment.security_groups.all()),
@@ -69,11 +60,14 @@ def environment_detail(request, pk):
     })
 
 
-@login_required
-def environment_panel(request, pk, key):
-    environment = _environment(request, pk)
+@page(get=READ, row=Environment, related=WITH_REGION)
+def environment_panel(request, environment, key):
     found = panel(key)
-    rendered = found.render(request, environment) if found else None
+    if found is None:
+        raise Http404()
+    if found.need is not None and not found.need.allows(request.user):
+        raise PermissionDenied(REFUSED)
+    rendered = found.render(request, environment)
     if rendered is None:
         raise Http404()
     template, context = rendered
@@ -81,9 +75,8 @@ def environment_panel(request, pk, key):
                        {"panel_template": template, "panel": context, "panel_label": found.label})
 
 
-@login_required
-def environment_instances(request, pk):
-    environment = _environment(request, pk)
+@page(get=READ, row=Environment, related=WITH_REGION)
+def environment_instances(request, environment):
     table = InstanceTable(ImportedInstance.objects.restrict(request.user, Action.VIEW).filter(
         environment=environment).order_by("instance_id"))
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
@@ -91,9 +84,8 @@ def environment_instances(request, pk):
                        {"table": table, "heading": "Imported instances"})
 
 
-@login_required
-def environment_templates(request, pk):
-    environment = _environment(request, pk)
+@page(get=READ, row=Environment, related=WITH_REGION)
+def environment_templates(request, environment):
     can_manage = Environment.objects.restrict(request.user, Action.MANAGE).filter(pk=environment.pk).exists()
     table = TemplateTable(Template.objects.restrict(request.user, Action.VIEW).filter(
         environment=environment).select_related("subnet", "security_group").order_by("name"),
@@ -105,26 +97,16 @@ def environment_templates(request, pk):
                         "new_label": "New template"})
 
 
-@login_required
-def environment_permissions(request, pk):
-    if not READ_GRANTS.allows(request.user):
-        raise Http404()
-    environment = _environment(request, pk)
+@page(get=READ_GRANTS, post=MANAGE_GRANTS, row=Environment, related=WITH_REGION)
+def environment_permissions(request, environment):
     form = GrantForm(request.POST or None, actor=request.user) if MANAGE_GRANTS.allows(request.user) else None
-    if request.method == "POST":
-        if form is None:
-            raise Http404()
-        if form.is_valid():
-            try:
-                services.environment_grant(actor=request.user, environment=environment,
-                                           principal=form.cleaned_principal(), role=form.cleaned_data["role"])
-            except SHOWN_ERRORS as exc:
-                add_service_error(form, exc)
-            else:
-                messages.success(request, "Permission saved.")
-                return redirect("ui:environment-permissions", pk=environment.pk)
-    return _render_tab(request, environment, "permissions", "environments/environment_permissions.html", {
-        "grants": selectors.environment_grants(environment=environment), "form": form})
+    done = submit(request, lambda: services.environment_grant(
+        actor=request.user, environment=environment, principal=form.cleaned_principal(),
+        role=form.cleaned_data["role"]), form=form, success="Permission saved.",
+        to=reverse("ui:environment-permissions", args=[environment.pk]))
+    return done.response or _render_tab(
+        request, environment, "permissions", "environments/environment_permissions.html",
+        {"grants": selectors.environment_grants(environment=environment), "form": form})
 
 
 #
@@ -132,19 +114,10 @@ def environment_permissions(request, pk):
 #
 
 
-def _instance(request, pk, action=Action.VIEW):
-    instance = ImportedInstance.objects.restrict(request.user, action).select_related(
-        "environment__region", "tenant").filter(pk=pk).first()
-    if instance is None:
-        raise Http404()
-    return instance
-
-
-@login_required
-def instance_detail(request, pk):
-    instance = _instance(request, pk)
+@page(get=READ, row=ImportedInstance, related=INSTANCE_RELATED)
+def instance_detail(request, instance):
     can_power = OPERATE_INSTANCES.allows(request.user) and ImportedInstance.objects.restrict(
-        request.user, Action.OPERATE).filter(pk=pk).exists()
+        request.user, Action.OPERATE).filter(pk=instance.pk).exists()
     rendered = [r for r in (s.render(request, instance) for s in instance_sections()) if r is not None]
     return render(request, "environments/instance_detail.html", {
         "instance": instance, "environment": instance.environment,
@@ -155,23 +128,14 @@ def instance_detail(request, pk):
     })
 
 
-@login_required
-@require_POST
-def instance_power(request, pk):
-    if not OPERATE_INSTANCES.allows(request.user):
-        raise Http404()
-    instance = _instance(request, pk, Action.OPERATE)
+@page(post=OPERATE_INSTANCES, row=ImportedInstance, related=INSTANCE_RELATED)
+def instance_power(request, instance):
     form = PowerForm(request.POST)
-    if form.is_valid():
-        try:
-            instance = services.instance_power(actor=request.user, instance=instance,
-                                               action=form.cleaned_data["action"])
-        except SHOWN_ERRORS as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, f"{form.cleaned_data['action'].title()} sent to {instance.instance_id}: "
-                                      f"now {instance.state}.")
-            return redirect("ui:instance", pk=instance.pk)
+    # Success or not, back to the instance page: what went wrong is told there, as messages.
+    submit(request, lambda: services.instance_power(actor=request.user, instance=instance,
+                                                    action=form.cleaned_data["action"]), form=form,
+           success=lambda powered: f"{form.cleaned_data['action'].title()} sent to {powered.instance_id}: "
+                                   f"now {powered.state}.")
     for error in form.errors.get("__all__", []) + form.errors.get("action", []):
         messages.error(request, error)
     return redirect("ui:instance", pk=instance.pk)
@@ -182,39 +146,33 @@ def instance_power(request, pk):
 #
 
 
-@login_required
+@page(get=READ_SETUP, post=MANAGE_ENVIRONMENTS)
 def regions(request):
-    if not READ_SETUP.allows(request.user):
-        raise Http404()
     can_manage = MANAGE_ENVIRONMENTS.allows(request.user)
+    which = request.POST.get("form")
     region_form = environment_form = None
     if can_manage:
-        region_form = RegionForm(request.POST if request.POST.get("form") == "region" else None, prefix="region")
-        environment_form = EnvironmentForm(request.POST if request.POST.get("form") == "environment" else None,
-                                           actor=request.user, prefix="environment")
-    if request.method == "POST":
-        if not can_manage:
-            raise Http404()
-        if request.POST.get("form") == "region" and region_form.is_valid():
-            try:
-                region = services.region_create(actor=request.user, code=region_form.cleaned_data["code"],
-                                                name=region_form.cleaned_data["name"])
-            except SHOWN_ERRORS as exc:
-                add_service_error(region_form, exc)
-            else:
-                messages.success(request, f"Region {region.code} created with its default environment.")
-                return redirect("ui:regions")
-        elif request.POST.get("form") == "environment" and environment_form.is_valid():
+        region_form = RegionForm(request.POST if which == "region" else None, prefix="region")
+        environment_form = EnvironmentForm(request.POST if which == "environment" else None, actor=request.user,
+                                           prefix="environment")
+    done = Submitted()
+    if which == "region":
+        done = submit(request, lambda: services.region_create(actor=request.user, code=region_form.cleaned_data["code"],
+                                                              name=region_form.cleaned_data["name"]),
+                      form=region_form, to="ui:regions",
+                      success=lambda region: f"Region {region.code} created with its default environment.")
+    elif which == "environment":
+        def create():
             data = environment_form.cleaned_data
-            try:
-                environment = services.environment_create(
-                    actor=request.user, region=environment_form.chosen_region(request.user), name=data["name"],
-                    vpc_id=data["vpc_id"], description=data["description"])
-            except SHOWN_ERRORS as exc:
-                add_service_error(environment_form, exc)
-            else:
-                messages.success(request, f"Environment {environment.name} created. Sync it to load its VPC.")
-                return redirect("ui:environment", pk=environment.pk)
+            return services.environment_create(
+                actor=request.user, region=environment_form.chosen_region(request.user), name=data["name"],
+                vpc_id=data["vpc_id"], description=data["description"])
+
+        done = submit(request, create, form=environment_form,
+                      success=lambda environment: f"Environment {environment.name} created. Sync it to load its VPC.",
+                      to=lambda environment: reverse("ui:environment", args=[environment.pk]))
+    if done.response:
+        return done.response
     environment_table = EnvironmentTable(Environment.objects.restrict(request.user, Action.VIEW).select_related(
         "region").order_by("region__code", "name"), prefix="e-")
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(environment_table)
@@ -226,78 +184,52 @@ def regions(request):
     })
 
 
-@login_required
-def region_delete(request, pk):
-    if not MANAGE_ENVIRONMENTS.allows(request.user):
-        raise Http404()
-    region = Region.objects.restrict(request.user, Action.ADMIN).filter(pk=pk).first()
-    if region is None:
-        raise Http404()
-    error = None
-    if request.method == "POST":
-        try:
-            services.region_delete(actor=request.user, region=region)
-        except SHOWN_ERRORS as exc:
-            error = _message(exc)
-        else:
-            messages.success(request, f"Region {region.code} deleted.")
-            return redirect("ui:regions")
-    return render(request, "environments/confirm_delete.html", {
-        "what": f"region {region.code}", "error": error, "cancel_url": reverse("ui:regions"),
-        "consequence": "Its environments, their grants and synced VPC resources are deleted with it."})
+def confirm_delete(request, delete, *, what: str, consequence: str, success: str, to, cancel_url: str):
+    """A delete page: GET asks (saying what goes with it), POST deletes; a refusal is told on the same page."""
+    done = submit(request, delete, success=success, to=to)
+    return done.response or render(request, "environments/confirm_delete.html", {
+        "what": what, "error": done.error, "cancel_url": cancel_url, "consequence": consequence})
 
 
-@login_required
-def environment_edit(request, pk):
-    if not MANAGE_ENVIRONMENTS.allows(request.user):
-        raise Http404()
-    environment = _environment(request, pk, Action.ADMIN)
+@page(get=MANAGE_ENVIRONMENTS, post=MANAGE_ENVIRONMENTS, row=Region)
+def region_delete(request, region):
+    return confirm_delete(
+        request, lambda: services.region_delete(actor=request.user, region=region), what=f"region {region.code}",
+        success=f"Region {region.code} deleted.", to="ui:regions", cancel_url=reverse("ui:regions"),
+        consequence="Its environments, their grants and synced VPC resources are deleted with it.")
+
+
+@page(get=MANAGE_ENVIRONMENTS, post=MANAGE_ENVIRONMENTS, row=Environment, related=WITH_REGION)
+def environment_edit(request, environment):
     initial = {"name": environment.name, "vpc_id": environment.vpc_id, "description": environment.description}
     form = EnvironmentForm(request.POST or None, initial=initial, actor=request.user, environment=environment)
-    if request.method == "POST" and form.is_valid():
+
+    def save():
         changes = {k: v for k, v in form.cleaned_data.items() if getattr(environment, k) != v}
-        try:
-            services.environment_update(actor=request.user, environment=environment, data=changes)
-        except SHOWN_ERRORS as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, "Environment saved.")
-            return redirect("ui:environment", pk=environment.pk)
-    return _render_tab(request, environment, "summary", "environments/environment_edit.html", {"form": form})
+        return services.environment_update(actor=request.user, environment=environment, data=changes)
+
+    done = submit(request, save, form=form, success="Environment saved.",
+                  to=reverse("ui:environment", args=[environment.pk]))
+    return done.response or _render_tab(request, environment, "summary", "environments/environment_edit.html",
+                                        {"form": form})
 
 
-@login_required
-def environment_delete(request, pk):
-    if not MANAGE_ENVIRONMENTS.allows(request.user):
-        raise Http404()
-    environment = _environment(request, pk, Action.ADMIN)
-    error = None
-    if request.method == "POST":
-        try:
-            services.environment_delete(actor=request.user, environment=environment)
-        except SHOWN_ERRORS as exc:
-            error = _message(exc)
-        else:
-            messages.success(request, f"Environment {environment.name} deleted.")
-            return redirect("ui:regions")
-    return render(request, "environments/confirm_delete.html", {
-        "what": f"environment {environment.region.code} / {environment.name}", "error": error,
-        "cancel_url": reverse("ui:environment", args=[environment.pk]),
-        "consequence": "Its grants and synced VPC resources are deleted with it; AWS is not touched."})
+@page(get=MANAGE_ENVIRONMENTS, post=MANAGE_ENVIRONMENTS, row=Environment, related=WITH_REGION)
+def environment_delete(request, environment):
+    return confirm_delete(
+        request, lambda: services.environment_delete(actor=request.user, environment=environment),
+        what=f"environment {environment.region.code} / {environment.name}",
+        success=f"Environment {environment.name} deleted.", to="ui:regions",
+        cancel_url=reverse("ui:environment", args=[environment.pk]),
+        consequence="Its grants and synced VPC resources are deleted with it; AWS is not touched.")
 
 
-@login_required
-@require_POST
-def environment_sync(request, pk):
-    if not MANAGE_ENVIRONMENTS.allows(request.user):
-        raise Http404()
-    environment = _environment(request, pk, Action.ADMIN)
-    try:
-        services.environment_sync(actor=request.user, environment=environment)
-    except SHOWN_ERRORS as exc:
-        messages.error(request, f"Sync failed: {_message(exc)}")
-    else:
-        messages.success(request, f"Synced from AWS: {environment.subnets.count()} subnets, "
-                                  f"{environment.security_groups.count()} security groups, "
-                                  f"{environment.key_pairs.count()} key pairs.")
+@page(post=MANAGE_ENVIRONMENTS, row=Environment, related=WITH_REGION)
+def environment_sync(request, environment):
+    done = submit(request, lambda: services.environment_sync(actor=request.user, environment=environment),
+                  success=lambda _: f"Synced from AWS: {environment.subnets.count()} subnets, "
+                                    f"{environment.security_groups.count()} security groups, "
+                                    f"{environment.key_pairs.count()} key pairs.")
+    if done.error:
+        messages.error(request, f"Sync failed: {done.error}")
     return redirect("ui:environment", pk=environment.pk)

@@ -3,9 +3,7 @@ EC2-to-S3 Migrations panel of the environment page. Same services, selectors and
 shown beside the fields they concern."""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 
 from environments.choices import InstanceOrigin
@@ -16,7 +14,8 @@ from exports.choices import ExportState
 from exports.models import ExportBucket, ExportSettings, ExportTask
 from exports.ui.forms import ExportCancelForm, ExportConfigureForm, ExportStartForm
 from portal.core.errors import SHOWN_ERRORS, error_text
-from portal.core.forms import add_service_error
+from portal.core.forms import add_service_error, submit
+from portal.core.pages import page
 from portal.core.querysets import Need
 from portal.core.roles import Action
 
@@ -24,6 +23,8 @@ CONFIGURE = Need(Action.ADMIN, of=ExportSettings)
 READ_CONFIGURATION = Need(Action.VIEW, of=ExportSettings)
 RUN = Need(Action.ADMIN, of=ExportTask)
 READ = Need(Action.VIEW, of=ExportTask)
+# Starting, cancelling and downloading an export: the API's Need for each (administrators only).
+ADMINISTER = Need(Action.ADMIN)
 PANEL_KEY = "ec2-to-s3-migrations"
 
 
@@ -31,57 +32,47 @@ def _to_panel(environment_id: int):
     return redirect("ui:environment-panel", pk=environment_id, key=PANEL_KEY)
 
 
-@login_required
+@page(get=READ_CONFIGURATION, post=CONFIGURE)
 def configure(request):
     """Preview what the name creates, then create it with the administrator's explicit consent."""
-    can_manage = CONFIGURE.allows(request.user)
-    if not can_manage and not READ_CONFIGURATION.allows(request.user):
-        raise Http404()
-    if not can_manage and request.method not in ("GET", "HEAD"):
-        raise PermissionDenied("Your role does not allow this.")
-    tenant = request.user.tenant
-    stored = ExportSettings.objects.restrict(request.user, Action.ADMIN if can_manage else Action.VIEW).first()
+    stored = ExportSettings.objects.restrict(request.user, Action.VIEW).first()
     form = ExportConfigureForm(request.POST if request.method == "POST" else None,
                                initial={"name": stored.name if stored else ""})
     name = stored.name if stored else None
     if request.method == "POST" and form.is_valid():
         name = form.cleaned_data["name"]
         if request.POST.get("action") == "apply":
-            try:
-                services.export_configure(actor=request.user, name=name, consent=form.cleaned_data["consent"])
-            except SHOWN_ERRORS as exc:
-                add_service_error(form, exc)
-            else:
-                messages.success(request, f"Instance export is configured: the buckets of {name} are ready.")
-                return redirect("ui:export-configure")
+            done = submit(request, lambda: services.export_configure(actor=request.user, name=name,
+                                                                     consent=form.cleaned_data["consent"]),
+                          form=form, success=f"Instance export is configured: the buckets of {name} are ready.",
+                          to="ui:export-configure")
+            if done.response:
+                return done.response
     configuration = None
     try:
-        configuration = selectors.export_configuration(tenant=tenant, name=name)
+        configuration = selectors.export_configuration(tenant=request.user.tenant, name=name)
     except ValidationError as exc:
         add_service_error(form, exc)
-    return render(request, "exports/configure.html", {"form": form, "stored": stored, "can_manage": can_manage,
+    return render(request, "exports/configure.html", {"form": form, "stored": stored,
+                                                      "can_manage": CONFIGURE.allows(request.user),
                                                       "configuration": configuration})
 
 
-@login_required
-def start(request, pk):
+def _started(task, instance) -> str:
+    position = queue_position(task)
+    return (f"Export {task.pk} of {instance.instance_id}: {task.get_state_display()}"
+            + (f" (queue position {position})." if position else "."))
+
+
+@page(get=ADMINISTER, post=ADMINISTER, row=ImportedInstance, related=("environment__region",))
+def start(request, instance):
     """Export one imported instance to its region's export bucket."""
-    instance = ImportedInstance.objects.restrict(request.user, Action.ADMIN).select_related(
-        "environment__region").filter(pk=pk).first()
-    if instance is None:
-        raise Http404()
     form = ExportStartForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            task = services.export_create(actor=request.user, instance=instance,
-                                          s3_prefix=form.cleaned_data["s3_prefix"])
-        except SHOWN_ERRORS as exc:
-            add_service_error(form, exc)
-        else:
-            position = queue_position(task)
-            messages.success(request, f"Export {task.pk} of {instance.instance_id}: {task.get_state_display()}"
-                             + (f" (queue position {position})." if position else "."))
-            return _to_panel(instance.environment_id)
+    done = submit(request, lambda: services.export_create(actor=request.user, instance=instance,
+                                                          s3_prefix=form.cleaned_data["s3_prefix"]),
+                  form=form, success=lambda task: _started(task, instance), to=_to_panel(instance.environment_id))
+    if done.response:
+        return done.response
     bucket = ExportBucket.objects.restrict(request.user, Action.ADMIN).filter(
         region=instance.environment.region).first()
     return render(request, "exports/start.html", {
@@ -91,30 +82,20 @@ def start(request, pk):
     })
 
 
-@login_required
-def cancel(request, pk):
+@page(get=ADMINISTER, post=ADMINISTER, row=ExportTask, related=("environment",))
+def cancel(request, task):
     """Cancel Export Task: a Continue / Cancel step, then the cancel."""
-    task = ExportTask.objects.restrict(request.user, Action.ADMIN).select_related("environment").filter(pk=pk).first()
-    if task is None:
-        raise Http404()
     form = ExportCancelForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            task = services.export_cancel(actor=request.user, task=task, confirm=form.cleaned_data["confirm"])
-        except SHOWN_ERRORS as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, f"Export {task.pk}: {task.get_state_display()}.")
-            return _to_panel(task.environment_id)
-    return render(request, "exports/cancel.html", {"task": task, "form": form})
+    done = submit(request, lambda: services.export_cancel(actor=request.user, task=task,
+                                                          confirm=form.cleaned_data["confirm"]),
+                  form=form, success=lambda task: f"Export {task.pk}: {task.get_state_display()}.",
+                  to=_to_panel(task.environment_id))
+    return done.response or render(request, "exports/cancel.html", {"task": task, "form": form})
 
 
-@login_required
-def download(request, pk):
+@page(get=ADMINISTER, row=ExportTask)
+def download(request, task):
     """Hand the browser a fresh time-limited link to the OVA."""
-    task = ExportTask.objects.restrict(request.user, Action.ADMIN).filter(pk=pk).first()
-    if task is None:
-        raise Http404()
     try:
         link = services.export_download_link(actor=request.user, task=task)
     except SHOWN_ERRORS as exc:

@@ -4,14 +4,10 @@ selectors and rules as the API; errors are shown beside the fields they concern.
 
 import json
 
-from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db.models import OuterRef, Subquery
-from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
 from django_tables2 import RequestConfig
 
 from environments.models import Environment, ImportedInstance, Region
@@ -23,14 +19,18 @@ from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
 from migrations_app.ui.forms import ConsentForm, MigrateDialogForm, MigrateForm
 from migrations_app.ui.tables import MigrationTable
-from portal.core.errors import SHOWN_ERRORS, Conflict, UpstreamError, error_items
-from portal.core.forms import add_service_error
+from portal.core.errors import Conflict, UpstreamError
+from portal.core.forms import submit
+from portal.core.pages import page
 from portal.core.querysets import Need
 from portal.core.roles import Action
 
 SEE_VMS = Need(Action.VIEW, of=Environment)
 MIGRATE = Need(Action.OPERATE, of=Environment)
 CANCEL = Need(Action.OPERATE, of=MigrationTask)
+# The API's Need for cancelling: whoever sees a migration may address it and is told why not (403); only its
+# starter and administrators may cancel it.
+CANCEL_ONE = Need(Action.OPERATE, find=Action.VIEW)
 ROWS_PER_PAGE = 25
 POLL_SECONDS = 2
 _DAY = timezone.timedelta(days=1)
@@ -43,26 +43,16 @@ def _vms(tenant):
         return [], exc.message
 
 
-@login_required
-def migrate(request, pk):
+@page(get=MIGRATE, post=MIGRATE, row=Environment, related=("region",))
+def migrate(request, environment):
     """The migrate form of one environment: the portal issues the token and hands the request to the connector in
     one step."""
-    environment = Environment.objects.restrict(request.user, Action.OPERATE).select_related("region").filter(
-        pk=pk).first()
-    if environment is None:
-        raise Http404()
     vms, problem = _vms(request.user.tenant)
     form = MigrateForm(request.POST or None, environment=environment, vms=vms, initial={"vm": request.GET.get("vm")})
-    if request.method == "POST" and form.is_valid():
-        try:
-            task = services.migration_start(actor=request.user, target=form.target())
-        except SHOWN_ERRORS as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, _started_message(task))
-            return redirect("ui:environment-panel", pk=environment.pk, key=PANEL_KEY)
-    return render(request, "migrations_app/migrate.html", {"environment": environment, "form": form,
-                                                            "problem": problem})
+    done = submit(request, lambda: services.migration_start(actor=request.user, target=form.target()), form=form,
+                  success=_started_message, to=reverse("ui:environment-panel", args=[environment.pk, PANEL_KEY]))
+    return done.response or render(request, "migrations_app/migrate.html",
+                                   {"environment": environment, "form": form, "problem": problem})
 
 
 def _started_message(task) -> str:
@@ -72,11 +62,9 @@ def _started_message(task) -> str:
     return f"Migration of {task.vm_name} started: import task {task.pk} ({task.get_state_display()})."
 
 
-@login_required
+@page(get=SEE_VMS)
 def vm_list(request):
     """The tenant's vCenter VMs, by folder, searchable by name, guest OS or folder."""
-    if not SEE_VMS.allows(request.user):
-        raise Http404()
     vms, problem = _vms(request.user.tenant)
     query = request.GET.get("q", "").strip()
     if query:
@@ -91,12 +79,10 @@ def vm_list(request):
     })
 
 
-@login_required
+@page(get=MIGRATE, post=MIGRATE)
 def migrate_dialog(request):
     """The migrate dialog (a page of its own without JavaScript). Changing the environment re-renders the form
     with that environment's lists, keeping what was entered."""
-    if not MIGRATE.allows(request.user):
-        raise Http404()
     environments = list(Environment.objects.restrict(request.user, Action.OPERATE).select_related("region")
                         .order_by("region__code", "name"))
     template = "migrations_app/_migrate_dialog.html" if request.htmx else "migrations_app/migrate_dialog_page.html"
@@ -112,12 +98,11 @@ def migrate_dialog(request):
         initial.update({k: v for k, v in request.GET.items() if k not in ("subnet", "security_group", "key_pair")})
         initial["environment"] = environment.pk
     form = MigrateDialogForm(data, environments=environments, environment=environment, vms=vms, initial=initial)
-    if data is not None and form.is_valid():
-        try:
-            task = services.migration_start(actor=request.user, target=form.target())
-        except SHOWN_ERRORS as exc:
-            add_service_error(form, exc)
-        else:
+    if data is not None:
+        # No redirect: the dialog answers in place with the task it started.
+        task = submit(request, lambda: services.migration_start(actor=request.user, target=form.target()),
+                      form=form).result
+        if task is not None:
             position = queue_positions([task.region_id]).get(task.pk) if task.state == "queued" else None
             return render(request, template, {"task": task, "position": position, "environment": environment})
     return render(request, template, {"form": form, "problem": problem, "environment": environment})
@@ -166,40 +151,24 @@ def environment_migrations_panel(request, environment):
     }
 
 
-@login_required
-@require_GET
-def migration_rows(request, pk):
+@page(get=Need(Action.VIEW), row=Environment)
+def migration_rows(request, environment):
     """The table alone, for polling: it carries its own trigger while a migration runs and none after, so the
     browser stops asking once everything has finished."""
-    environment = Environment.objects.restrict(request.user, Action.VIEW).filter(pk=pk).first()
-    if environment is None:
-        raise Http404()
     table, running = _migration_table(request, environment)
     return render(request, "migrations_app/_migration_rows.html", {
         "table": table, "migrations_running": running, "poll_seconds": POLL_SECONDS,
         "rows_url": reverse("ui:migration-rows", args=[environment.pk]), "environment": environment})
 
 
-@login_required
-def migration_cancel(request, pk):
+@page(get=CANCEL_ONE, post=CANCEL_ONE, row=MigrationTask, related=("environment__region",))
+def migration_cancel(request, task):
     """Cancelling asks first; the starter and administrators only (the same rows the API lets cancel)."""
-    if not CANCEL.allows(request.user):
-        raise Http404()
-    task = MigrationTask.objects.restrict(request.user, Action.OPERATE).select_related("environment__region").filter(
-        pk=pk).first()
-    if task is None:
-        raise Http404()
     back = reverse("ui:environment-panel", args=[task.environment_id, PANEL_KEY])
-    error = None
-    if request.method == "POST":
-        try:
-            task = services.migration_cancel(actor=request.user, task=task)
-        except SHOWN_ERRORS as exc:
-            error = " ".join(message for _, message in error_items(exc))
-        else:
-            messages.success(request, f"Migration {task.pk} of {task.vm_name}: {task.get_state_display()}.")
-            return redirect(back)
-    return render(request, "migrations_app/cancel_confirm.html", {"task": task, "back": back, "error": error})
+    done = submit(request, lambda: services.migration_cancel(actor=request.user, task=task), to=back,
+                  success=lambda task: f"Migration {task.pk} of {task.vm_name}: {task.get_state_display()}.")
+    return done.response or render(request, "migrations_app/cancel_confirm.html",
+                                   {"task": task, "back": back, "error": done.error})
 
 
 def instance_migration_section(request, instance):
@@ -216,27 +185,19 @@ def instance_migration_section(request, instance):
 #
 
 
-@login_required
+@page(get=READ_SETUP, post=MANAGE_ENVIRONMENTS)
 def vmimport_role(request):
-    if not READ_SETUP.allows(request.user):
-        raise Http404()
     regions = list(Region.objects.restrict(request.user, Action.VIEW).order_by("code"))
     code = request.GET.get("region") or (regions[0].code if regions else "")
     region = next((r for r in regions if r.code == code), None)
-    can_fix = MANAGE_ENVIRONMENTS.allows(request.user)
-    form = ConsentForm(request.POST or None) if can_fix else None
+    form = ConsentForm(request.POST or None) if MANAGE_ENVIRONMENTS.allows(request.user) else None
     role, problem = None, None
-    if region is not None and request.method == "POST":
-        if form is None:
-            raise Http404()
-        if form.is_valid():
-            try:
-                role = services.vmimport_role_fix(actor=request.user, region_code=region.code)
-            except SHOWN_ERRORS as exc:
-                add_service_error(form, exc)
-            else:
-                messages.success(request, f"The vmimport role is ready in {region.code}.")
-                return redirect(f"{reverse('ui:vmimport-role')}?region={region.code}")
+    if region is not None:
+        done = submit(request, lambda: services.vmimport_role_fix(actor=request.user, region_code=region.code),
+                      form=form, success=f"The vmimport role is ready in {region.code}.",
+                      to=f"{reverse('ui:vmimport-role')}?region={region.code}")
+        if done.response:
+            return done.response
     if region is not None and role is None:
         try:
             role = selectors.vmimport_role_describe(tenant=request.user.tenant, region_code=region.code)

@@ -107,7 +107,7 @@ def test_administrators_and_auditors_see_their_connectors_status(w, api, setting
         page = _browser(user).get(reverse("ui:connector"))
         assert page.status_code == 200 and "acme-connector" in page.content.decode()
     assert api.as_user(a.user_general).get(reverse("api:connector")).status_code == 403
-    assert _browser(a.user_general).get(reverse("ui:connector")).status_code == 404
+    assert _browser(a.user_general).get(reverse("ui:connector")).status_code == 403
     # Tenant B has no connector: it is told so, sees none of A's figures and nothing of the shared cluster's host
     # or broker (those are other tenants' too).
     body = api.as_user(w.b.admin).get(reverse("api:connector")).json()

@@ -62,13 +62,17 @@ def test_auditors_read_the_configure_page_without_its_buttons(world, aws, aws_te
 
 
 def test_pages_are_for_administrators(world):
+    """Other roles may never export (403 before any lookup, as from the API); another tenant's rows are 404."""
     a = world.a
-    assert _browser(a.user_owner).get(reverse("ui:export-configure")).status_code == 404
+    assert _browser(a.user_owner).get(reverse("ui:export-configure")).status_code == 403
     for user in (a.user_owner, a.auditor):
         browser = _browser(user)
-        assert browser.get(reverse("ui:export-start", args=[a.instance.pk])).status_code == 404
-        assert browser.get(reverse("ui:export-cancel", args=[a.export.pk])).status_code == 404
-        assert browser.get(reverse("ui:export-download", args=[a.export.pk])).status_code == 404
+        assert browser.get(reverse("ui:export-start", args=[a.instance.pk])).status_code == 403
+        assert browser.post(reverse("ui:export-start", args=[a.instance.pk]), {"s3_prefix": "x/"}).status_code == 403
+        assert browser.get(reverse("ui:export-cancel", args=[a.export.pk])).status_code == 403
+        assert browser.post(reverse("ui:export-cancel", args=[a.export.pk]), {"confirm": "on"}).status_code == 403
+        assert browser.get(reverse("ui:export-download", args=[a.export.pk])).status_code == 403
+    assert ExportTask.objects.filter(tenant=a.tenant).count() == 1
     assert _browser(world.b.admin).get(reverse("ui:export-start", args=[a.instance.pk])).status_code == 404
 
 
@@ -80,7 +84,12 @@ def test_the_tab_for_admins_auditors_and_not_users(ex):
     assert reverse("ui:export-start", args=[ex.instance.pk]) in page
     audited = _tab(ex, ex.a.auditor).content.decode()
     assert "export-i-0123456789abcdef0" in audited and "Download" not in audited and "Cancel Export" not in audited
-    assert _tab(ex, ex.a.user_owner).status_code == 404
+    # Users may never read exports: the tab refuses them (403), as the API's export list does, and is not offered.
+    assert _tab(ex, ex.a.user_owner).status_code == 403
+    tab_url = reverse("ui:environment-panel", args=[ex.a.environment.pk, "ec2-to-s3-migrations"])
+    environment_page = _browser(ex.a.user_owner).get(reverse("ui:environment", args=[ex.a.environment.pk]))
+    assert environment_page.status_code == 200 and tab_url not in environment_page.content.decode()
+    assert tab_url in _browser(ex.admin).get(reverse("ui:environment", args=[ex.a.environment.pk])).content.decode()
 
 
 def test_export_from_the_form_then_cancel_with_continue(ex):

@@ -202,8 +202,8 @@ def test_read_only_for_auditors_and_refused_for_users(world, client):
     writer.force_authenticate(user=a.auditor)
     assert writer.post(reverse("api:history"), {}).status_code == 405
     assert writer.delete(reverse("api:history")).status_code == 405
-    # Pages: a 404 for users, like the audit log; the nav link only for those allowed.
-    for user, status in ((a.user_general, 404), (a.auditor, 200), (a.admin, 200)):
+    # Pages: a 403 for users, like the audit log and the API; the nav link only for those allowed.
+    for user, status in ((a.user_general, 403), (a.auditor, 200), (a.admin, 200)):
         client.force_login(user)
         response = client.get(reverse("ui:history"))
         assert response.status_code == status

@@ -6,9 +6,9 @@ caller inside a rolled-back savepoint and the status codes must match exactly.""
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from tests.matrix import answers_by_role, assert_one_row_each, differences
 from tests.world import PASSWORD, ROLES, actor
 
 A_ = "anonymous platform other_admin user_nogrant user_ro user_general user_owner admin auditor".split()
@@ -244,12 +244,7 @@ def discovered_endpoints() -> set[tuple[str, str]]:
 
 
 def test_every_endpoint_has_a_row():
-    endpoints = discovered_endpoints()
-    assert len(endpoints) > 30
-    missing = sorted(endpoints - set(MATRIX))
-    stale = sorted(set(MATRIX) - endpoints)
-    assert not missing, f"endpoints without a permission-matrix row: {missing}"
-    assert not stale, f"matrix rows for endpoints that no longer exist: {stale}"
+    assert_one_row_each(discovered_endpoints(), MATRIX, "endpoints", at_least=30)
 
 
 @pytest.mark.parametrize("endpoint", sorted(MATRIX), ids=lambda e: f"{e[1]} {e[0]}")
@@ -266,18 +261,16 @@ def test_endpoint_answers_each_caller_as_expected(endpoint, world, api, request)
     if endpoint in NEEDS_VCENTER:
         request.getfixturevalue("vcenter_tenant_connection")(world.a.tenant)
     url = reverse(f"api:{name}", kwargs=kwargs_of(world) if kwargs_of else None)
-    got = {}
-    for role in ROLES:
-        with transaction.atomic():
-            client = api.as_user(actor(world, role))
-            body = body_of(world, role) if body_of else None
-            if name == "auth-token":
-                api.force_authenticate(user=None)
-            response = client.generic(method, url, data=_json(body), content_type="application/json")
-            got[role] = response.status_code
-            transaction.set_rollback(True)
-    assert got == expected, f"{method} {url}: " + ", ".join(
-        f"{r}: got {got[r]} want {expected[r]}" for r in ROLES if got[r] != expected[r])
+
+    def send(role):
+        client = api.as_user(actor(world, role))
+        body = body_of(world, role) if body_of else None
+        if name == "auth-token":
+            api.force_authenticate(user=None)
+        return client.generic(method, url, data=_json(body), content_type="application/json")
+
+    got = answers_by_role(send)
+    assert got == expected, f"{method} {url}: {differences(got, expected)}"
 
 
 def _json(body):

@@ -59,12 +59,12 @@ def test_users_cannot_post_grants(world):
     a = world.a
     response = _login(a.user_owner).post(reverse("ui:environment-permissions", args=[a.environment.pk]),
                                          {"principal": f"user:{a.user_owner.pk}", "role": "owner"})
-    assert response.status_code == 404
+    assert response.status_code == 403
 
 
 def test_audit_page_for_auditors_not_users(world):
     assert b"environment.grant" in _login(world.a.auditor).get(reverse("ui:audit-log")).content
-    assert _login(world.a.user_owner).get(reverse("ui:audit-log")).status_code == 404
+    assert _login(world.a.user_owner).get(reverse("ui:audit-log")).status_code == 403
 
 
 def test_api_docs_are_served_without_internet(db):

@@ -8,6 +8,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from environments.models import BackupSchedule, BackupTask, Environment, Template
+from exports.models import ExportTask
+from migrations_app.models import MigrationTask
 from portal.core import services
 from portal.core.models import AuditLog, TenantAwsAccount, TenantGroup, TenantVCenter, User
 
@@ -145,13 +148,65 @@ def test_auditor_posts_are_refused_and_change_nothing(configured):
     assert _state(configured) == before
 
 
+def _feature_posts(world):
+    """A change an auditor may post on each environment, instance, template, backup, export and migration page."""
+    a = world.a
+    return [
+        (reverse("ui:regions"), {"form": "region", "region-code": "eu-west-1"}),
+        (reverse("ui:region-delete", args=[a.region.pk]), {}),
+        (reverse("ui:environment-edit", args=[a.environment.pk]), {"name": "renamed", "vpc_id": "", "description": ""}),
+        (reverse("ui:environment-delete", args=[a.other_environment.pk]), {}),
+        (reverse("ui:environment-sync", args=[a.environment.pk]), {}),
+        (reverse("ui:environment-permissions", args=[a.environment.pk]),
+         {"principal": f"user:{a.user_nogrant.pk}", "role": "owner"}),
+        (reverse("ui:template-create", args=[a.environment.pk]), {"name": "mine"}),
+        (reverse("ui:template-edit", args=[a.template.pk]), {"name": "renamed"}),
+        (reverse("ui:template-delete", args=[a.template.pk]), {}),
+        (reverse("ui:template-launch", args=[a.template.pk]), {}),
+        (reverse("ui:instance-power", args=[a.instance.pk]), {"action": "stop"}),
+        (reverse("ui:instance-backup-start", args=[a.instance.pk]), {"reboot": "on"}),
+        (reverse("ui:instance-schedule-add", args=[a.instance.pk]), {"cron": "0 1 * * *", "keep_last": "2"}),
+        (reverse("ui:backup-schedule-delete", args=[a.backup_schedule.pk]), {}),
+        (reverse("ui:backup-cancel", args=[a.backup.pk]), {}),
+        (reverse("ui:backup-make-template", args=[a.backup.pk]), {"name": "mine"}),
+        (reverse("ui:export-configure"), {"name": "other", "action": "apply", "consent": "on"}),
+        (reverse("ui:export-start", args=[a.instance.pk]), {"s3_prefix": "vms/"}),
+        (reverse("ui:export-cancel", args=[a.export.pk]), {"confirm": "on"}),
+        (reverse("ui:migrate", args=[a.environment.pk]), {"vm": "vm-40"}),
+        (reverse("ui:migrate-dialog"), {"environment": a.environment.pk, "vm": "vm-40"}),
+        (reverse("ui:migration-cancel", args=[a.migration.pk]), {}),
+        (reverse("ui:vmimport-role"), {"consent": "on"}),
+    ]
+
+
+def _feature_state(world):
+    a = world.a
+    return (_state(world), sorted(Environment.objects.filter(tenant=a.tenant).values_list("name", "description")),
+            sorted(Template.objects.filter(tenant=a.tenant).values_list("name", flat=True)),
+            MigrationTask.objects.get(pk=a.migration.pk).state, BackupSchedule.objects.filter(tenant=a.tenant).count(),
+            BackupTask.objects.filter(tenant=a.tenant).count(), ExportTask.objects.filter(tenant=a.tenant).count())
+
+
+def test_auditor_posts_to_feature_pages_are_refused_like_on_settings(configured):
+    """The README's promise, on every page and not only on the people and settings pages: an auditor may read the
+    row, so a change posted anyway is a 403 (never a 404, as if the row were not there), and changes nothing."""
+    before = _feature_state(configured)
+    client = _client(configured.a.auditor)
+    refused = {url: client.post(url, data).status_code for url, data in _feature_posts(configured)}
+    assert refused == {url: 403 for url, _ in _feature_posts(configured)}
+    assert _feature_state(configured) == before
+
+
 @pytest.mark.parametrize("role", ["user_general", "user_owner", "user_nogrant"])
 def test_plain_users_get_neither_page_nor_post(configured, role):
+    """Their role may never read or change these pages: 403 before anything is looked up, as from the API."""
+    before = _state(configured)
     client = _client(getattr(configured.a, role))
     for name, url in admin_pages(configured).items():
-        assert client.get(url).status_code == 404, name
+        assert client.get(url).status_code == 403, name
     for url, data in _posts(configured):
-        assert client.post(url, data).status_code == 404, url
+        assert client.post(url, data).status_code == 403, url
+    assert _state(configured) == before
     home = client.get(reverse("ui:home")).content.decode()
     assert reverse("ui:users") not in home and reverse("ui:settings") not in home
 

@@ -5,21 +5,16 @@ Every queryset comes from `restrict()` (through the selectors) and every gate fr
 from __future__ import annotations
 
 from django import forms
-from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import render
 
-from portal.core.errors import SHOWN_ERRORS
-from portal.core.forms import add_service_error
+from portal.core.forms import Submitted, submit
 from portal.core.notifications import selectors, services
 from portal.core.notifications.choices import Event
 from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
 from portal.core.observability.api import READ_CONNECTOR_HEALTH
 from portal.core.observability.health import connector_health
+from portal.core.pages import one, page
 from portal.core.querysets import Need
 from portal.core.roles import Action
 
@@ -42,71 +37,46 @@ class WebhookForm(forms.Form):
     events = forms.MultipleChoiceField(choices=Event.choices, widget=forms.CheckboxSelectMultiple)
 
 
-@login_required
+@page(get=SET_PREFERENCES, post=SET_PREFERENCES)
 def notification_settings(request):
-    if not SET_PREFERENCES.allows(request.user):
-        raise Http404()
     form = PreferencesForm(request.POST or None, initial={"events": selectors.preferences_of(user=request.user)})
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.preferences_set(actor=request.user, events=form.cleaned_data["events"])
-        except SHOWN_ERRORS as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, "Notification settings saved.")
-            return redirect("ui:notifications")
-    return render(request, "notifications/preferences.html", {"form": form})
+    done = submit(request, lambda: services.preferences_set(actor=request.user, events=form.cleaned_data["events"]),
+                  form=form, success="Notification settings saved.", to="ui:notifications")
+    return done.response or render(request, "notifications/preferences.html", {"form": form})
 
 
-@login_required
+@page(get=READ_WEBHOOKS, post=MANAGE_WEBHOOKS)
 def webhooks(request):
-    if not READ_WEBHOOKS.allows(request.user):
-        raise Http404()
-    can_manage = MANAGE_WEBHOOKS.allows(request.user)
-    if request.method == "POST" and not can_manage:
-        raise PermissionDenied("Your role does not allow this.")
-    form = WebhookForm(request.POST if request.POST.get("form") == "add" else None, prefix="hook")
-    created = None
-    if request.method == "POST":
-        which = request.POST.get("form")
-        try:
-            if which == "add" and form.is_valid():
-                created = services.webhook_create(actor=request.user, **form.cleaned_data)
-            elif which == "delete":
-                webhook = _one(selectors.webhook_list(fetched_by=request.user), request.POST.get("id"))
-                services.webhook_delete(actor=request.user, webhook=webhook)
-                messages.success(request, f"Webhook {webhook.name} deleted.")
-                return redirect("ui:webhooks")
-            elif which == "resend":
-                delivery = _one(selectors.delivery_list(fetched_by=request.user), request.POST.get("id"))
-                services.delivery_resend(actor=request.user, delivery=delivery)
-                messages.success(request, f"Delivery {delivery.pk} queued again.")
-                return redirect("ui:webhooks")
-        except SHOWN_ERRORS as exc:
-            add_service_error(form, exc)
-    page = Paginator(selectors.delivery_list(fetched_by=request.user), DELIVERIES_PER_PAGE).get_page(
+    which = request.POST.get("form")
+    form = WebhookForm(request.POST if which == "add" else None, prefix="hook")
+    done = Submitted()
+    if which == "add":
+        # No redirect: the page shows the new webhook's signing secret, this once.
+        done = submit(request, lambda: services.webhook_create(actor=request.user, **form.cleaned_data), form=form)
+    elif which == "delete":
+        webhook = one(selectors.webhook_list(fetched_by=request.user), request.POST.get("id"))
+        done = submit(request, lambda: services.webhook_delete(actor=request.user, webhook=webhook),
+                      success=f"Webhook {webhook.name} deleted.", to="ui:webhooks")
+    elif which == "resend":
+        delivery = one(selectors.delivery_list(fetched_by=request.user), request.POST.get("id"))
+        done = submit(request, lambda: services.delivery_resend(actor=request.user, delivery=delivery),
+                      success=f"Delivery {delivery.pk} queued again.", to="ui:webhooks")
+    if done.response:
+        return done.response
+    if done.error and which != "add":
+        form.add_error(None, done.error)
+    created = done.result if which == "add" else None
+    deliveries = Paginator(selectors.delivery_list(fetched_by=request.user), DELIVERIES_PER_PAGE).get_page(
         request.GET.get("page"))
     return render(request, "notifications/webhooks.html", {
-        "webhooks": selectors.webhook_list(fetched_by=request.user), "deliveries": page, "form": form,
-        "can_manage": can_manage, "can_resend": RESEND.allows(request.user), "created": created,
-        "form_for_new": WebhookForm(prefix="hook") if created else form})
+        "webhooks": selectors.webhook_list(fetched_by=request.user), "deliveries": deliveries, "form": form,
+        "can_manage": MANAGE_WEBHOOKS.allows(request.user), "can_resend": RESEND.allows(request.user),
+        "created": created, "form_for_new": WebhookForm(prefix="hook") if created else form})
 
 
-def _one(queryset, pk):
-    if not str(pk or "").isdigit():
-        raise Http404()
-    found = queryset.filter(pk=int(pk)).first()
-    if found is None:
-        raise Http404()
-    return found
-
-
-@login_required
-@require_GET
+@page(get=READ_CONNECTOR_HEALTH)
 def connector_health_panel(request):
     """The settings page's panel (loaded on demand: it calls vCenter and AWS)."""
-    if not READ_CONNECTOR_HEALTH.allows(request.user):
-        raise Http404()
     answer = connector_health(fetched_by=request.user)
     return render(request, "notifications/_connector_health.html", {
         "checks": answer.checks, "ok": answer.ok, "checked_at": answer.checked_at})

@@ -4,11 +4,9 @@ queryset comes from `restrict()` and every gate from a `Need`."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 from django_tables2 import RequestConfig
 
 from environments.models import Environment, Region
@@ -16,9 +14,9 @@ from environments.selectors import environment_tree
 from environments.ui.tables import EnvironmentTable
 from migrations_app.selectors import connection_checks
 from portal.core import csvsafe, services
-from portal.core.errors import SHOWN_ERRORS
-from portal.core.forms import add_service_error
+from portal.core.forms import Submitted, submit
 from portal.core.models import AuditLog, TenantAwsAccount, TenantGroup, TenantVCenter, User
+from portal.core.pages import page
 from portal.core.querysets import Need
 from portal.core.roles import Action
 from portal.core.selectors import vcenter_warnings
@@ -45,6 +43,7 @@ AUDIT_DAYS = 7
 PAGE_SIZE = 50
 
 
+# Not behind `page`: everyone who logs in lands here, and a platform operator is sent on rather than refused.
 @login_required
 def home(request):
     if request.user.is_superuser:
@@ -76,10 +75,8 @@ class _Echo:
         return value
 
 
-@login_required
+@page(get=READ_AUDIT_LOG)
 def audit_log(request):
-    if not READ_AUDIT_LOG.allows(request.user):
-        raise Http404()
     since = timezone.now() - timezone.timedelta(days=AUDIT_DAYS)
     rows = AuditLog.objects.restrict(request.user, Action.VIEW).filter(created_at__gte=since)
     filters = AuditLogFilter(request.GET or None, queryset=rows)
@@ -107,10 +104,8 @@ def audit_log(request):
 #
 
 
-@login_required
+@page(get=READ_HISTORY)
 def history(request):
-    if not READ_HISTORY.allows(request.user):
-        raise Http404()
     form = HistoryFilterForm(request.GET or None, actor=request.user)
     filters = form.filters() if form.is_bound and form.is_valid() else HistoryFilters()
     rows = history_rows(fetched_by=request.user, filters=filters)
@@ -130,22 +125,6 @@ def history(request):
 #
 
 
-def _may_change(request, read: Need, manage: Need) -> bool:
-    """Whether the caller may change what the page shows. A role that may not read the page gets 404 (it is as
-    absent as a missing page); one that reads it but posts to it (an auditor) gets 403, as the API answers."""
-    if not read.allows(request.user):
-        raise Http404()
-    can_manage = manage.allows(request.user)
-    if request.method not in ("GET", "HEAD") and not can_manage:
-        raise PermissionDenied("Your role does not allow this.")
-    return can_manage
-
-
-def _rows_action(can_manage: bool) -> str:
-    # An administrator's page finds its rows as the ones they may change; an auditor's as the ones they may read.
-    return Action.ADMIN if can_manage else Action.VIEW
-
-
 def _shown(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -157,80 +136,62 @@ def _set(secret) -> str:
     return "set (not shown)" if secret else "not set"
 
 
-@login_required
+@page(get=READ_PEOPLE, post=MANAGE_PEOPLE)
 def users(request):
-    can_manage = _may_change(request, READ_PEOPLE, MANAGE_PEOPLE)
+    can_manage = MANAGE_PEOPLE.allows(request.user)
+    which = request.POST.get("form")
     form = group_form = None
     if can_manage:
-        form = UserCreateForm(request.POST if request.POST.get("form") == "user" else None, prefix="user")
-        group_form = GroupForm(request.POST if request.POST.get("form") == "group" else None, actor=request.user,
-                               prefix="group")
-    if request.method == "POST":
-        if request.POST.get("form") == "user" and form.is_valid():
-            try:
-                user = services.user_create(actor=request.user, tenant=request.user.tenant, **form.cleaned_data)
-            except SHOWN_ERRORS as exc:
-                add_service_error(form, exc)
-            else:
-                messages.success(request, f"User {user.username} created.")
-                return redirect("ui:users")
-        elif request.POST.get("form") == "group" and group_form.is_valid():
-            try:
-                group = services.group_create(actor=request.user, name=group_form.cleaned_data["name"],
-                                              members=group_form.member_users())
-            except SHOWN_ERRORS as exc:
-                add_service_error(group_form, exc)
-            else:
-                messages.success(request, f"Group {group.display_name} created.")
-                return redirect("ui:users")
-    action = _rows_action(can_manage)
-    table = UserTable(User.objects.restrict(request.user, action).order_by("username"))
+        form = UserCreateForm(request.POST if which == "user" else None, prefix="user")
+        group_form = GroupForm(request.POST if which == "group" else None, actor=request.user, prefix="group")
+    done = Submitted()
+    if which == "user":
+        done = submit(request, lambda: services.user_create(actor=request.user, tenant=request.user.tenant,
+                                                            **form.cleaned_data),
+                      form=form, success=lambda user: f"User {user.username} created.", to="ui:users")
+    elif which == "group":
+        done = submit(request, lambda: services.group_create(actor=request.user, name=group_form.cleaned_data["name"],
+                                                             members=group_form.member_users()),
+                      form=group_form, success=lambda group: f"Group {group.display_name} created.", to="ui:users")
+    if done.response:
+        return done.response
+    table = UserTable(User.objects.restrict(request.user, Action.VIEW).order_by("username"))
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
-    groups = TenantGroup.objects.restrict(request.user, action).prefetch_related("user_set").order_by(
+    groups = TenantGroup.objects.restrict(request.user, Action.VIEW).prefetch_related("user_set").order_by(
         "display_name")
     return render(request, "site/users.html", {"table": table, "form": form, "group_form": group_form,
                                                "groups": groups, "can_manage": can_manage})
 
 
-@login_required
-def user_edit(request, pk):
-    can_manage = _may_change(request, READ_PEOPLE, MANAGE_PEOPLE)
-    user = User.objects.restrict(request.user, _rows_action(can_manage)).filter(pk=pk).first()
-    if user is None:
-        raise Http404()
-    if not can_manage:
-        groups = TenantGroup.objects.restrict(request.user, Action.VIEW).filter(user=user).order_by("display_name")
-        return render(request, "site/user_edit.html", {"subject": user, "summary": [
-            ("Role", user.get_role_display()), ("Email", _shown(user.email)),
-            ("vCenter identity", _shown(user.vcenter_principal)), ("Active", _shown(user.is_active)),
-            ("Last login (UTC)", _shown(user.last_login and user.last_login.strftime("%Y-%m-%d %H:%M"))),
+@page(get=READ_PEOPLE, post=MANAGE_PEOPLE, row=User)
+def user_edit(request, subject):
+    if not MANAGE_PEOPLE.allows(request.user):
+        groups = TenantGroup.objects.restrict(request.user, Action.VIEW).filter(user=subject).order_by(
+            "display_name")
+        return render(request, "site/user_edit.html", {"subject": subject, "summary": [
+            ("Role", subject.get_role_display()), ("Email", _shown(subject.email)),
+            ("vCenter identity", _shown(subject.vcenter_principal)), ("Active", _shown(subject.is_active)),
+            ("Last login (UTC)", _shown(subject.last_login and subject.last_login.strftime("%Y-%m-%d %H:%M"))),
             ("Groups", ", ".join(g.display_name for g in groups) or "none"),
         ]})
-    initial = {"role": user.role, "email": user.email, "vcenter_principal": user.vcenter_principal,
-               "is_active": user.is_active}
+    initial = {"role": subject.role, "email": subject.email, "vcenter_principal": subject.vcenter_principal,
+               "is_active": subject.is_active}
     form = UserEditForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
+
+    def save():
         data = dict(form.cleaned_data)
         password = data.pop("password") or None
-        changes = {k: v for k, v in data.items() if getattr(user, k) != v}
-        try:
-            services.user_update(actor=request.user, user=user, data=changes, password=password)
-        except SHOWN_ERRORS as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, f"User {user.username} saved.")
-            return redirect("ui:users")
-    return render(request, "site/user_edit.html", {"form": form, "subject": user})
+        changes = {k: v for k, v in data.items() if getattr(subject, k) != v}
+        return services.user_update(actor=request.user, user=subject, data=changes, password=password)
+
+    done = submit(request, save, form=form, success=f"User {subject.username} saved.", to="ui:users")
+    return done.response or render(request, "site/user_edit.html", {"form": form, "subject": subject})
 
 
-@login_required
-def group_edit(request, pk):
-    can_manage = _may_change(request, READ_PEOPLE, MANAGE_PEOPLE)
-    group = TenantGroup.objects.restrict(request.user, _rows_action(can_manage)).filter(pk=pk).first()
-    if group is None:
-        raise Http404()
+@page(get=READ_PEOPLE, post=MANAGE_PEOPLE, row=TenantGroup)
+def group_edit(request, group):
     members = list(group.user_set.order_by("username"))
-    if not can_manage:
+    if not MANAGE_PEOPLE.allows(request.user):
         return render(request, "site/group_edit.html", {"group": group, "summary": [
             ("Name", group.display_name), ("Members", ", ".join(u.username for u in members) or "none")]})
     form = GroupForm(request.POST or None, actor=request.user, initial={
@@ -240,15 +201,12 @@ def group_edit(request, pk):
             services.group_delete(actor=request.user, group=group)
             messages.success(request, f"Group {group.display_name} deleted.")
             return redirect("ui:users")
-        if form.is_valid():
-            try:
-                services.group_update(actor=request.user, group=group, name=form.cleaned_data["name"],
-                                      members=form.member_users())
-            except SHOWN_ERRORS as exc:
-                add_service_error(form, exc)
-            else:
-                messages.success(request, f"Group {group.display_name} saved.")
-                return redirect("ui:users")
+        done = submit(request, lambda: services.group_update(actor=request.user, group=group,
+                                                             name=form.cleaned_data["name"],
+                                                             members=form.member_users()),
+                      form=form, success=lambda _: f"Group {group.display_name} saved.", to="ui:users")
+        if done.response:
+            return done.response
     return render(request, "site/group_edit.html", {"form": form, "group": group})
 
 
@@ -282,12 +240,11 @@ def _aws_summary(account) -> list[tuple[str, str]]:
             ("External id", account.external_id)]
 
 
-@login_required
+@page(get=READ_SETTINGS, post=MANAGE_SETTINGS)
 def settings_page(request):
-    can_manage = _may_change(request, READ_SETTINGS, MANAGE_SETTINGS)
-    vcenter = TenantVCenter.objects.restrict(request.user, _rows_action(can_manage)).first()
+    vcenter = TenantVCenter.objects.restrict(request.user, Action.VIEW).first()
     warnings = vcenter_warnings(vcenter) if vcenter else []
-    if not can_manage:
+    if not MANAGE_SETTINGS.allows(request.user):
         # Reading writes nothing: the account row an administrator's first visit creates is not created here.
         account = TenantAwsAccount.objects.restrict(request.user, Action.VIEW).first()
         return render(request, "site/settings.html", {
@@ -300,33 +257,22 @@ def settings_page(request):
                                prefix="vc")
     aws_form = AwsAccountForm(request.POST if which == "aws" else None, prefix="aws", initial={
         name: getattr(account, name) for name in AwsAccountForm.base_fields if name != "secret_access_key"})
-    if request.method == "POST":
-        if which == "vcenter" and vcenter_form.is_valid():
-            try:
-                services.vcenter_update(actor=request.user, data=vcenter_form.changes(vcenter))
-            except SHOWN_ERRORS as exc:
-                add_service_error(vcenter_form, exc)
-            else:
-                messages.success(request, "vCenter connection saved.")
-                return redirect("ui:settings")
-        elif which == "aws" and aws_form.is_valid():
-            try:
-                services.aws_account_update(actor=request.user, data=aws_form.changes(account))
-            except SHOWN_ERRORS as exc:
-                add_service_error(aws_form, exc)
-            else:
-                messages.success(request, "AWS account saved.")
-                return redirect("ui:settings")
-    return render(request, "site/settings.html", {
+    done = Submitted()
+    if which == "vcenter":
+        done = submit(request, lambda: services.vcenter_update(actor=request.user, data=vcenter_form.changes(vcenter)),
+                      form=vcenter_form, success="vCenter connection saved.", to="ui:settings")
+    elif which == "aws":
+        done = submit(request, lambda: services.aws_account_update(actor=request.user,
+                                                                   data=aws_form.changes(account)),
+                      form=aws_form, success="AWS account saved.", to="ui:settings")
+    return done.response or render(request, "site/settings.html", {
         "can_manage": True, "vcenter_form": vcenter_form, "aws_form": aws_form, "account": account,
         "warnings": warnings,
     })
 
 
-@login_required
-@require_POST
+@page(post=MANAGE_SETTINGS)
 def connection_test(request):
-    _may_change(request, READ_SETTINGS, MANAGE_SETTINGS)
     codes = list(Region.objects.restrict(request.user, Action.VIEW).order_by("code").values_list("code", flat=True))
     checks = connection_checks(tenant=request.user.tenant, region_codes=codes)
     template = "site/_connection_checks.html" if request.htmx else "site/connection_checks_page.html"

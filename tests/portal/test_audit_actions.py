@@ -90,15 +90,18 @@ def test_the_page_filter_offers_the_vocabulary_grouped_by_family(world):
     assert '<option value="migration.*">' in html
 
 
+def _csv_actions(user, action):
+    response = _page(user, {"action": action, "format": "csv"})
+    return [row[2] for row in list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))[1:]]
+
+
 def test_the_page_filters_by_an_action_or_by_its_family(world):
     a = world.a
-    exact = _page(a.auditor, {"action": "environment.grant", "format": "csv"})
-    actions = [row[2] for row in list(csv.reader(io.StringIO(b"".join(exact.streaming_content).decode())))[1:]]
-    assert actions and set(actions) == {"environment.grant"}
-    family = _page(a.auditor, {"action": "environment.*", "format": "csv"})
-    actions = [row[2] for row in list(csv.reader(io.StringIO(b"".join(family.streaming_content).decode())))[1:]]
-    assert actions and all(action.startswith("environment.") for action in actions)
-    assert {"environment.grant", "environment.create"} <= set(actions)
+    exact = _csv_actions(a.auditor, "environment.grant")
+    assert exact and set(exact) == {"environment.grant"}
+    family = _csv_actions(a.auditor, "environment.*")
+    assert family and all(action.startswith("environment.") for action in family)
+    assert {"environment.grant", "environment.create"} <= set(family)
 
 
 def test_rows_written_before_the_vocabulary_still_read(world, api):
@@ -106,6 +109,5 @@ def test_rows_written_before_the_vocabulary_still_read(world, api):
     AuditLog.objects.create(tenant=a.tenant, action="environment.renamed")
     rows = api.as_user(a.auditor).get(reverse("api:auditlog-list")).json()["results"]
     assert "environment.renamed" in {row["action"] for row in rows}
-    assert "environment.renamed" in _page(a.auditor, {}).content.decode()
-    family = _page(a.auditor, {"action": "environment.*", "format": "csv"})
-    assert "environment.renamed" in b"".join(family.streaming_content).decode()
+    assert ">environment.renamed</span>" in _page(a.auditor, {}).content.decode()
+    assert "environment.renamed" in _csv_actions(a.auditor, "environment.*")

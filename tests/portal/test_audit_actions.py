@@ -52,7 +52,8 @@ def test_an_action_outside_the_vocabulary_is_refused_and_nothing_is_written(db):
 
 def test_a_member_or_its_value_is_recorded(db):
     # The job transitions build their action as text; it is checked against the vocabulary all the same.
-    built = audit_record(actor=None, action=f"{'migration'}.{'exporting'}")
+    kind, to = "migration", "exporting"
+    built = audit_record(actor=None, action=f"{kind}.{to}")
     member = audit_record(actor=None, action=AuditAction.BACKUP_AVAILABLE)
     assert [AuditLog.objects.get(pk=row.pk).action for row in (built, member)] == ["migration.exporting",
                                                                                   "backup.available"]

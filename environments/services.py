@@ -31,6 +31,7 @@ from environments.models import (
     Template,
 )
 from portal.core.audit import audit_record
+from portal.core.audit_actions import AuditAction
 from portal.core.errors import Conflict, Invalid, InvariantViolation, UpstreamError
 from portal.core.models import AuditOutcome, TenantGroup, User
 from portal.core.peers import aws_credentials
@@ -55,14 +56,14 @@ def region_create(*, actor: User, code: str, name: str = "") -> Region:
         description=f"The default VPC of {code}",
     )
     validated_save(default)
-    audit_record(actor=actor, action="region.create", obj=region, detail={"code": code})
+    audit_record(actor=actor, action=AuditAction.REGION_CREATE, obj=region, detail={"code": code})
     return region
 
 
 @transaction.atomic
 def region_delete(*, actor: User, region: Region) -> None:
     same_tenant(actor, region)
-    audit_record(actor=actor, action="region.delete", obj=region, detail={"code": region.code})
+    audit_record(actor=actor, action=AuditAction.REGION_DELETE, obj=region, detail={"code": region.code})
     try:
         region.delete()
     except ProtectedError as exc:
@@ -83,7 +84,7 @@ def environment_create(*, actor: User, region: Region, name: str, vpc_id: str, d
         raise non_field_error("A non-default environment needs a VPC id.", code="vpc_required")
     environment = Environment(tenant=actor.tenant, region=region, name=name, vpc_id=vpc_id, description=description)
     validated_save(environment)
-    audit_record(actor=actor, action="environment.create", obj=environment, detail={"vpc_id": vpc_id})
+    audit_record(actor=actor, action=AuditAction.ENVIRONMENT_CREATE, obj=environment, detail={"vpc_id": vpc_id})
     return environment
 
 
@@ -112,7 +113,7 @@ def environment_update(*, actor: User, environment: Environment, data: dict) -> 
                            code="environment_in_use") from exc
         environment.last_synced_at = None
     model_update(instance=environment, fields=ENVIRONMENT_UPDATABLE, data=changes)
-    audit_record(actor=actor, action="environment.update", obj=environment,
+    audit_record(actor=actor, action=AuditAction.ENVIRONMENT_UPDATE, obj=environment,
                  detail={"before": before, "after": changes})
     return environment
 
@@ -122,7 +123,7 @@ def environment_delete(*, actor: User, environment: Environment) -> None:
     same_tenant(actor, environment)
     if environment.is_default:
         raise Conflict("A region's default environment cannot be deleted.", code="default_environment")
-    audit_record(actor=actor, action="environment.delete", obj=environment)
+    audit_record(actor=actor, action=AuditAction.ENVIRONMENT_DELETE, obj=environment)
     try:
         environment.delete()
     except ProtectedError as exc:
@@ -143,7 +144,7 @@ def environment_sync(*, actor: User, environment: Environment) -> Environment:
     except aws.AwsError as exc:
         with transaction.atomic():
             Environment.objects.filter(pk=environment.pk).update(sync_error=exc.message[:1000])
-            audit_record(actor=actor, action="environment.sync", obj=environment, outcome="failed",
+            audit_record(actor=actor, action=AuditAction.ENVIRONMENT_SYNC, obj=environment, outcome="failed",
                          detail={"error": exc.code, "message": exc.message})
         environment.sync_error = exc.message[:1000]
         raise UpstreamError(f"AWS refused the sync: {exc.message}", code="aws_error") from exc
@@ -153,7 +154,7 @@ def environment_sync(*, actor: User, environment: Environment) -> Environment:
         environment.last_synced_at = timezone.now()
         environment.sync_error = ""
         environment.save(update_fields=["vpc_cidr_block", "last_synced_at", "sync_error", "updated_at"])
-        audit_record(actor=actor, action="environment.sync", obj=environment, detail={
+        audit_record(actor=actor, action=AuditAction.ENVIRONMENT_SYNC, obj=environment, detail={
             "subnets": len(resources.subnets), "security_groups": len(resources.security_groups),
             "key_pairs": len(resources.key_pairs),
         })
@@ -216,8 +217,8 @@ def environment_grant(*, actor: User, environment: Environment, principal: User 
         remove_perm(f"environments.{codename}", principal, environment)
     for codename in ROLE_PERMISSIONS[role]:
         assign_perm(f"environments.{codename}", principal, environment)
-    audit_record(actor=actor, action="environment.grant" if role != EnvironmentRole.NO_ACCESS else
-                 "environment.revoke", obj=environment,
+    audit_record(actor=actor, action=AuditAction.ENVIRONMENT_GRANT if role != EnvironmentRole.NO_ACCESS else
+                 AuditAction.ENVIRONMENT_REVOKE, obj=environment,
                  detail={"principal_type": "user" if isinstance(principal, User) else "group",
                          "principal_id": principal.pk, "principal": str(principal), "role": role})
     return role
@@ -270,19 +271,19 @@ def template_create(*, actor: User, environment: Environment, data: dict) -> Tem
     same_tenant(actor, environment)
     template = Template(tenant=environment.tenant, environment=environment, created_by=actor)
     _validated(template, data)
-    return _template_save(actor=actor, template=template, data=data, action="template.create")
+    return _template_save(actor=actor, template=template, data=data, action=AuditAction.TEMPLATE_CREATE)
 
 
 def template_update(*, actor: User, template: Template, data: dict) -> Template:
     same_tenant(actor, template)
     _validated(template, data)
-    return _template_save(actor=actor, template=template, data=data, action="template.update")
+    return _template_save(actor=actor, template=template, data=data, action=AuditAction.TEMPLATE_UPDATE)
 
 
 @transaction.atomic
-def _template_save(*, actor: User, template: Template, data: dict, action: str) -> Template:
+def _template_save(*, actor: User, template: Template, data: dict, action: AuditAction) -> Template:
     model_update(instance=template, fields=TEMPLATE_FIELDS, data=data)
-    extra = {"detail": {"fields": sorted(data)}} if action == "template.update" else {}
+    extra = {"detail": {"fields": sorted(data)}} if action == AuditAction.TEMPLATE_UPDATE else {}
     audit_record(actor=actor, action=action, obj=template, **extra)
     return template
 
@@ -290,7 +291,7 @@ def _template_save(*, actor: User, template: Template, data: dict, action: str) 
 @transaction.atomic
 def template_delete(*, actor: User, template: Template) -> None:
     same_tenant(actor, template)
-    audit_record(actor=actor, action="template.delete", obj=template)
+    audit_record(actor=actor, action=AuditAction.TEMPLATE_DELETE, obj=template)
     template.delete()
 
 
@@ -298,7 +299,9 @@ def template_delete(*, actor: User, template: Template) -> None:
 # Imported instances
 #
 
-POWER_ACTIONS = ("start", "stop", "reboot")
+# The verbs a caller may ask for, and what the audit log calls each.
+POWER_ACTIONS = {"start": AuditAction.INSTANCE_START, "stop": AuditAction.INSTANCE_STOP,
+                 "reboot": AuditAction.INSTANCE_REBOOT}
 
 
 @transaction.atomic
@@ -317,7 +320,7 @@ def instance_record_imported(*, actor: User, environment: Environment, instance_
         source_vm_name=source_vm_name, state=state if state in InstanceState.values else InstanceState.UNKNOWN,
         state_refreshed_at=timezone.now())
     validated_save(instance)
-    audit_record(actor=actor, action="instance.import", obj=instance,
+    audit_record(actor=actor, action=AuditAction.INSTANCE_IMPORT, obj=instance,
                  detail={"image_id": image_id, "source_vm": source_vm_moref, "state": instance.state})
     return instance
 
@@ -335,7 +338,7 @@ def instance_forget_imported(*, actor: User | None, environment: Environment, in
                                                                state_refreshed_at=timezone.now())
     else:
         instance.delete()
-    audit_record(actor=actor, action="instance.forget", tenant=environment.tenant,
+    audit_record(actor=actor, action=AuditAction.INSTANCE_FORGET, tenant=environment.tenant,
                  detail={"instance_id": instance_id, "environment_id": environment.pk})
     return True
 
@@ -350,12 +353,12 @@ def instance_power(*, actor: User, instance: ImportedInstance, action: str) -> I
         aws.instance_power(credentials, region, instance.instance_id, action)
         info = aws.instance_describe(credentials, region, instance.instance_id)
     except aws.AwsError as exc:
-        audit_record(actor=actor, action=f"instance.{action}", obj=instance, outcome=AuditOutcome.FAILED,
+        audit_record(actor=actor, action=POWER_ACTIONS[action], obj=instance, outcome=AuditOutcome.FAILED,
                      detail={"error": exc.code, "message": exc.message})
         raise UpstreamError(f"AWS refused to {action} {instance.instance_id}: {exc.message}", code="aws_error") \
             from exc
     ImportedInstance.objects.filter(pk=instance.pk).update(state=info.state, state_refreshed_at=timezone.now())
-    audit_record(actor=actor, action=f"instance.{action}", obj=instance, detail={"state": info.state})
+    audit_record(actor=actor, action=POWER_ACTIONS[action], obj=instance, detail={"state": info.state})
     instance.refresh_from_db()
     return instance
 
@@ -378,8 +381,8 @@ def template_create_from_backup(*, actor: User, backup: BackupTask, data: dict) 
     # The image is the backup's own, which AWS reported available to this tenant: no second look.
     template = _template_save(actor=actor, template=Template(tenant=backup.tenant, environment=backup.environment,
                                                              created_by=actor),
-                              data={**data, "ami_id": backup.image_id}, action="template.create")
-    audit_record(actor=actor, action="template.from_backup", obj=template,
+                              data={**data, "ami_id": backup.image_id}, action=AuditAction.TEMPLATE_CREATE)
+    audit_record(actor=actor, action=AuditAction.TEMPLATE_FROM_BACKUP, obj=template,
                  detail={"backup": backup.pk, "image_id": backup.image_id})
     return template
 
@@ -399,6 +402,6 @@ def instance_record_launched(*, actor: User, environment: Environment, instance_
         image_id=image_id, instance_type=instance_type, private_ip=private_ip or None,
         state=state if state in InstanceState.values else InstanceState.UNKNOWN, state_refreshed_at=timezone.now())
     validated_save(instance)
-    audit_record(actor=actor, action="instance.launch", obj=instance,
+    audit_record(actor=actor, action=AuditAction.INSTANCE_LAUNCH, obj=instance,
                  detail={"image_id": image_id, "template": template_name, "state": instance.state})
     return instance

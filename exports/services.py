@@ -19,6 +19,7 @@ from exports.job import EXPORT
 from exports.links import link_seconds
 from exports.models import ExportBucket, ExportSettings, ExportTask
 from portal.core.audit import audit_record
+from portal.core.audit_actions import AuditAction
 from portal.core.errors import Conflict, Forbidden, Invalid, UpstreamError
 from portal.core.jobs.transitions import admit, cancel
 from portal.core.models import AuditOutcome, User
@@ -35,7 +36,7 @@ CONFIGURE = Need(Action.ADMIN, of=ExportSettings)
 _PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()/-]*$")
 
 
-def _deny(actor: User, action: str, message: str, code: str, **detail) -> Forbidden:
+def _deny(actor: User, action: AuditAction, message: str, code: str, **detail) -> Forbidden:
     audit_record(actor=actor, action=action, outcome=AuditOutcome.DENIED, detail={"reason": code, **detail})
     return Forbidden(message, code=code)
 
@@ -52,7 +53,7 @@ def export_configure(*, actor: User, name: str, consent: bool) -> ExportSettings
     The buckets are created before the name is saved; if one cannot be (its name is someone else's), those this
     call created are removed again and nothing is saved."""
     if not CONFIGURE.allows(actor):
-        raise _deny(actor, "export.configure", "Only administrators configure instance export.", "not_admin")
+        raise _deny(actor, AuditAction.EXPORT_CONFIGURE, "Only administrators configure instance export.", "not_admin")
     if not consent:
         raise Invalid(f"Tick \u201c{selectors.CONSENT_TEXT}\u201d to let the portal create the buckets.",
                       code="consent_required", field="consent")
@@ -79,7 +80,7 @@ def export_configure(*, actor: User, name: str, consent: bool) -> ExportSettings
                 aws.export_bucket_delete_if_empty(credentials, code, bucket)
             except aws.AwsError:
                 pass  # an empty bucket of the tenant's own is left; the next attempt finds it theirs
-        audit_record(actor=actor, action="export.configure", outcome=AuditOutcome.FAILED,
+        audit_record(actor=actor, action=AuditAction.EXPORT_CONFIGURE, outcome=AuditOutcome.FAILED,
                      detail={"name": name, "error": exc.code, "message": exc.message})
         raise _bucket_error(exc, name) from exc
     with transaction.atomic():
@@ -88,7 +89,7 @@ def export_configure(*, actor: User, name: str, consent: bool) -> ExportSettings
             validated_save(stored)
         for region in regions:
             _record_bucket(tenant=tenant, region=region, name=export_bucket_name(name, region.code))
-        audit_record(actor=actor, action="export.configure", obj=stored, detail={
+        audit_record(actor=actor, action=AuditAction.EXPORT_CONFIGURE, obj=stored, detail={
             "name": name, "consent": selectors.CONSENT_TEXT,
             "buckets": [export_bucket_name(name, r.code) for r in regions],
             "created": [bucket for _, bucket in created]})
@@ -102,10 +103,11 @@ def export_bucket_repair(*, task: ExportTask, refusal: aws.AwsError) -> None:
     try:
         aws.export_bucket_ensure(aws_credentials(task.tenant), task.region.code, task.s3_bucket)
     except aws.AwsError as exc:
-        audit_record(actor=task.created_by, action="export.bucket", outcome=AuditOutcome.FAILED, obj=task.region,
+        audit_record(actor=task.created_by, action=AuditAction.EXPORT_BUCKET, outcome=AuditOutcome.FAILED,
+                     obj=task.region,
                      detail={"bucket": task.s3_bucket, "repaired": False, "error": exc.code, "message": exc.message})
         raise
-    audit_record(actor=task.created_by, action="export.bucket", obj=task.region,
+    audit_record(actor=task.created_by, action=AuditAction.EXPORT_BUCKET, obj=task.region,
                  detail={"bucket": task.s3_bucket, "repaired": True, "error": refusal.code,
                          "message": refusal.message, "export": task.pk})
 
@@ -139,12 +141,13 @@ def region_bucket(*, actor: User, region: Region) -> str:
     try:
         created = aws.export_bucket_ensure(aws_credentials(region.tenant), region.code, name)
     except aws.AwsError as exc:
-        audit_record(actor=actor, action="export.bucket", outcome=AuditOutcome.FAILED, obj=region,
+        audit_record(actor=actor, action=AuditAction.EXPORT_BUCKET, outcome=AuditOutcome.FAILED, obj=region,
                      detail={"bucket": name, "error": exc.code, "message": exc.message})
         raise _bucket_error(exc, stored.name) from exc
     with transaction.atomic():
         bucket = _record_bucket(tenant=region.tenant, region=region, name=name)
-        audit_record(actor=actor, action="export.bucket", obj=region, detail={"bucket": name, "created": created})
+        audit_record(actor=actor, action=AuditAction.EXPORT_BUCKET, obj=region,
+                     detail={"bucket": name, "created": created})
     return bucket.name
 
 
@@ -159,7 +162,7 @@ def export_create(*, actor: User, instance: ImportedInstance, s3_prefix: str = "
     requests race."""
     same_tenant(actor, instance)
     if not ImportedInstance.objects.restrict(actor, Action.ADMIN).filter(pk=instance.pk).exists():
-        raise _deny(actor, "export.create", "Only administrators export instances.", "not_admin",
+        raise _deny(actor, AuditAction.EXPORT_CREATE, "Only administrators export instances.", "not_admin",
                     instance=instance.instance_id)
     if instance.origin != InstanceOrigin.IMPORTED:
         raise Invalid("Only instances imported through the portal can be exported (an AWS rule).",
@@ -185,7 +188,7 @@ def export_create(*, actor: User, instance: ImportedInstance, s3_prefix: str = "
         except IntegrityError:
             _refuse_if_busy(instance)
             raise
-        audit_record(actor=actor, action="export.create", obj=task, detail={
+        audit_record(actor=actor, action=AuditAction.EXPORT_CREATE, obj=task, detail={
             "instance": instance.instance_id, "bucket": bucket, "prefix": s3_prefix})
         admit(EXPORT, scope=environment.region_id)
     task.refresh_from_db()
@@ -212,7 +215,8 @@ def export_cancel(*, actor: User, task: ExportTask, confirm: bool) -> ExportTask
     deletes whatever is under its key, then marks it cancelled."""
     same_tenant(actor, task)
     if not ExportTask.objects.restrict(actor, Action.ADMIN).filter(pk=task.pk).exists():
-        raise _deny(actor, "export.cancel", "Only administrators cancel exports.", "not_admin", export=task.pk)
+        raise _deny(actor, AuditAction.EXPORT_CANCEL, "Only administrators cancel exports.", "not_admin",
+                    export=task.pk)
     if not confirm:
         raise Invalid("Confirm that the export should be cancelled (its partial output is deleted).",
                       code="confirmation_required", field="confirm")
@@ -242,7 +246,8 @@ def export_download_link(*, actor: User, task: ExportTask) -> DownloadLink:
     """A time-limited link to the exported OVA, for administrators; each one handed out is audited."""
     same_tenant(actor, task)
     if not ExportTask.objects.restrict(actor, Action.ADMIN).filter(pk=task.pk).exists():
-        raise _deny(actor, "export.download", "Only administrators download exports.", "not_admin", export=task.pk)
+        raise _deny(actor, AuditAction.EXPORT_DOWNLOAD, "Only administrators download exports.", "not_admin",
+                    export=task.pk)
     if task.state != ExportState.COMPLETED or not task.s3_key:
         raise Conflict("The export has not completed; there is nothing to download yet.", code="not_completed")
     seconds = link_seconds()
@@ -251,7 +256,7 @@ def export_download_link(*, actor: User, task: ExportTask) -> DownloadLink:
                                     seconds)
     except aws.AwsError as exc:
         raise UpstreamError(f"AWS refused a download link: {exc.message}", code="aws_error") from exc
-    audit_record(actor=actor, action="export.download", obj=task, detail={
+    audit_record(actor=actor, action=AuditAction.EXPORT_DOWNLOAD, obj=task, detail={
         "bucket": task.s3_bucket, "key": task.s3_key, "expires_in": seconds})
     return DownloadLink(url, timezone.now() + timezone.timedelta(seconds=seconds), task.s3_bucket, task.s3_key,
                         task.size_bytes)

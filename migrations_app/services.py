@@ -29,6 +29,7 @@ from migrations_app.models import ImportToken, MigrationTask
 from migrations_app.requests import MigrationTarget
 from migrations_app.staging import staging_buckets
 from portal.core.audit import audit_record
+from portal.core.audit_actions import AuditAction
 from portal.core.errors import Conflict, Forbidden, NotFound, UpstreamError
 from portal.core.jobs.transitions import admit, cancel
 from portal.core.models import AuditOutcome, TenantVCenter, User
@@ -51,7 +52,7 @@ class IssuedToken:
     vm_moref: str
 
 
-def _deny(actor: User, action: str, message: str, code: str, **detail) -> Forbidden:
+def _deny(actor: User, action: AuditAction, message: str, code: str, **detail) -> Forbidden:
     audit_record(actor=actor, action=action, outcome=AuditOutcome.DENIED, detail={"reason": code, **detail})
     return Forbidden(message, code=code)
 
@@ -66,16 +67,16 @@ def import_token_issue(*, actor: User, environment_id: int, vm_moref: str) -> Is
     environment = operable.filter(pk=environment_id).first()
     if environment is None:
         if not operable.exists():
-            raise _deny(actor, "migration.authorize", NO_GRANT_MESSAGE, "no_environment_grant",
+            raise _deny(actor, AuditAction.MIGRATION_AUTHORIZE, NO_GRANT_MESSAGE, "no_environment_grant",
                         environment_id=environment_id, vm=vm_moref)
-        audit_record(actor=actor, action="migration.authorize", outcome=AuditOutcome.DENIED,
+        audit_record(actor=actor, action=AuditAction.MIGRATION_AUTHORIZE, outcome=AuditOutcome.DENIED,
                      detail={"reason": "environment_not_permitted", "environment_id": environment_id})
         raise NotFound("No such environment.")
     expires_at = timezone.now() + timezone.timedelta(seconds=settings.CONNECTOR_TOKEN_MAX_AGE)
     with transaction.atomic():
         row = ImportToken.objects.create(tenant=actor.tenant, user=actor, environment=environment,
                                          vm_moref=vm_moref, expires_at=expires_at)
-        audit_record(actor=actor, action="migration.authorize", obj=environment,
+        audit_record(actor=actor, action=AuditAction.MIGRATION_AUTHORIZE, obj=environment,
                      detail={"vm": vm_moref, "jti": str(row.jti)})
     token = tokens.sign(tokens.TokenClaims(str(row.jti), actor.pk, actor.tenant_id, environment.pk, vm_moref))
     return IssuedToken(token, expires_at, environment.pk, vm_moref)
@@ -90,12 +91,12 @@ def _verify_token(*, actor: User, token: str, environment_id: int, vm_moref: str
     try:
         claims = tokens.verify(token)
     except tokens.TokenInvalid as exc:
-        raise _deny(actor, "migration.token", exc.message, f"token_{exc.reason}") from exc
+        raise _deny(actor, AuditAction.MIGRATION_TOKEN, exc.message, f"token_{exc.reason}") from exc
     bindings = {"user": claims.user_id == actor.pk, "tenant": claims.tenant_id == actor.tenant_id,
                 "environment": claims.environment_id == environment_id, "vm": claims.vm_moref == vm_moref}
     wrong = [name for name, ok in bindings.items() if not ok]
     if wrong:
-        raise _deny(actor, "migration.token", f"The migration token was issued for another {wrong[0]}.",
+        raise _deny(actor, AuditAction.MIGRATION_TOKEN, f"The migration token was issued for another {wrong[0]}.",
                     "token_binding", mismatched=wrong)
     return claims
 
@@ -105,7 +106,7 @@ def _consume_token(*, actor: User, claims: tokens.TokenClaims) -> None:
     used = ImportToken.objects.filter(jti=claims.jti, user=actor, used_at__isnull=True,
                                       expires_at__gt=timezone.now()).update(used_at=timezone.now())
     if not used:
-        audit_record(actor=actor, action="migration.token", outcome=AuditOutcome.DENIED,
+        audit_record(actor=actor, action=AuditAction.MIGRATION_TOKEN, outcome=AuditOutcome.DENIED,
                      detail={"reason": "token_replayed", "jti": claims.jti})
         raise Conflict("The migration token was already used; ask the portal for a new one.", code="token_used")
 
@@ -118,16 +119,18 @@ def migration_create(*, actor: User, token: str, target: MigrationTarget) -> Mig
     environment = Environment.objects.restrict(actor, Action.OPERATE).select_related("region", "tenant").filter(
         pk=environment_id).first()
     if environment is None:
-        raise _deny(actor, "migration.create", "You no longer have permission to migrate into this environment.",
-                    "grant_revoked", environment_id=environment_id)
+        raise _deny(actor, AuditAction.MIGRATION_CREATE,
+                    "You no longer have permission to migrate into this environment.", "grant_revoked",
+                    environment_id=environment_id)
     vcenter = TenantVCenter.objects.filter(tenant=actor.tenant).first()
     if vcenter is not None and vcenter.connector_updating:
         raise Conflict("The connector is being updated, so new migrations are refused until it finishes; running "
                        "migrations continue. Try again shortly.", code="connector_updating")
     subnet, security_group, key_pair = _validate_target(environment=environment, target=target)
     if not actor.vcenter_principal:
-        raise _deny(actor, "migration.create", "Your vCenter identity is not set, so your export privilege cannot "
-                    "be checked. Ask an administrator to map your account to your vCenter user.",
+        raise _deny(actor, AuditAction.MIGRATION_CREATE,
+                    "Your vCenter identity is not set, so your export privilege cannot be checked. Ask an "
+                    "administrator to map your account to your vCenter user.",
                     "no_vcenter_principal")
     vm = _check_vcenter(actor=actor, vm_moref=vm_moref, power_off=target.power_off)
     _check_aws(actor=actor, environment=environment, subnet=subnet, private_ip=private_ip, vm=vm)
@@ -146,7 +149,7 @@ def migration_create(*, actor: User, token: str, target: MigrationTarget) -> Mig
             status_message="Queued",
         )
         validated_save(task)
-        audit_record(actor=actor, action="migration.create", obj=task, detail={
+        audit_record(actor=actor, action=AuditAction.MIGRATION_CREATE, obj=task, detail={
             "vm": vm.moref, "vm_name": vm.name, "environment_id": environment.pk,
             "instance_type": target.instance_type, "license_type": task.license_type})
         admit(MIGRATION, scope=environment.region_id)
@@ -205,8 +208,9 @@ def _check_vcenter(*, actor: User, vm_moref: str, power_off: bool) -> vsphere.Vm
     except vsphere.VSphereError as exc:
         raise UpstreamError(exc.message, code=f"vcenter_{exc.code}") from exc
     if EXPORT_PRIVILEGE not in privileges and "*" not in privileges:
-        raise _deny(actor, "migration.create", f"Your vCenter account {actor.vcenter_principal} does not hold the "
-                    f"{EXPORT_PRIVILEGE} privilege on {vm.name}.", "no_vcenter_privilege", vm=vm_moref)
+        raise _deny(actor, AuditAction.MIGRATION_CREATE,
+                    f"Your vCenter account {actor.vcenter_principal} does not hold the {EXPORT_PRIVILEGE} "
+                    f"privilege on {vm.name}.", "no_vcenter_privilege", vm=vm_moref)
     preflight.check_vm(vm, power_off_requested=power_off)
     return vm
 
@@ -235,8 +239,9 @@ def migration_cancel(*, actor: User, task: MigrationTask) -> MigrationTask:
     `cancelling` (freeing their slot) and a worker releases everything they hold, then marks them cancelled."""
     same_tenant(actor, task)
     if not MigrationTask.objects.restrict(actor, Action.OPERATE).filter(pk=task.pk).exists():
-        raise _deny(actor, "migration.cancel", "Only the user who started a migration, or an administrator, can "
-                    "cancel it.", "not_owner", migration=task.pk)
+        raise _deny(actor, AuditAction.MIGRATION_CANCEL,
+                    "Only the user who started a migration, or an administrator, can cancel it.", "not_owner",
+                    migration=task.pk)
     if task.state in TERMINAL or task.state == MigrationState.CANCELLING:
         return task
     message = f"Cancelled by {actor.get_username()}"
@@ -256,8 +261,8 @@ def vmimport_role_fix(*, actor: User, region_code: str) -> selectors.VmImportRol
     try:
         status = aws.vmimport_role_repair(aws_credentials(actor.tenant), region_code, buckets)
     except aws.AwsError as exc:
-        audit_record(actor=actor, action="vmimport_role.fix", outcome=AuditOutcome.FAILED,
+        audit_record(actor=actor, action=AuditAction.VMIMPORT_ROLE_FIX, outcome=AuditOutcome.FAILED,
                      detail={"error": exc.code, "message": exc.message})
         raise UpstreamError(f"AWS refused to create the role: {exc.message}", code="aws_error") from exc
-    audit_record(actor=actor, action="vmimport_role.fix", detail={"buckets": buckets})
+    audit_record(actor=actor, action=AuditAction.VMIMPORT_ROLE_FIX, detail={"buckets": buckets})
     return selectors.vmimport_role_describe(tenant=actor.tenant, region_code=region_code, status=status)

@@ -222,6 +222,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
+        "AuditActionEnum": "portal.core.audit_actions.AuditAction",
         "TenantRoleEnum": "portal.core.roles.TenantRole",
         "EnvironmentRoleEnum": "environments.choices.EnvironmentRole",
         "NotificationEventEnum": "portal.core.notifications.choices.Event",

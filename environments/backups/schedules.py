@@ -17,6 +17,7 @@ from django_q.models import Schedule
 
 from environments.backups.models import BackupSchedule
 from portal.core.audit import audit_record
+from portal.core.audit_actions import AuditAction
 from portal.core.errors import Conflict, Forbidden
 from portal.core.models import AuditOutcome
 
@@ -75,11 +76,11 @@ def schedule_fire(schedule_id: int, intended_for: str | None = None) -> str:
                 task = backup_start(actor=schedule.created_by, instance=schedule.instance, reboot=schedule.reboot,
                                     schedule=schedule)
         except Conflict as exc:
-            audit_record(actor=None, action="backup_schedule.skipped", obj=schedule, tenant=schedule.tenant,
+            audit_record(actor=None, action=AuditAction.BACKUP_SCHEDULE_SKIPPED, obj=schedule, tenant=schedule.tenant,
                          outcome=AuditOutcome.FAILED, detail={"reason": exc.code, "message": exc.message})
             return "busy"
         except Forbidden as exc:
-            audit_record(actor=None, action="backup_schedule.skipped", obj=schedule, tenant=schedule.tenant,
+            audit_record(actor=None, action=AuditAction.BACKUP_SCHEDULE_SKIPPED, obj=schedule, tenant=schedule.tenant,
                          outcome=AuditOutcome.DENIED, detail={"reason": exc.code, "message": exc.message})
             return "not_permitted"
     logger.info("backup schedule %s started backup %s", schedule_id, task.pk)

@@ -14,6 +14,7 @@ from environments.backups.models import BackupSchedule, BackupTask
 from environments.backups.schedules import q_schedule_remove, q_schedule_sync
 from environments.models import ImportedInstance
 from portal.core.audit import audit_record
+from portal.core.audit_actions import AuditAction
 from portal.core.errors import Conflict, Forbidden
 from portal.core.jobs.transitions import admit, cancel
 from portal.core.models import AuditOutcome, User
@@ -21,7 +22,7 @@ from portal.core.roles import Action
 from portal.core.validation import model_update, same_tenant, validated_save
 
 
-def _require_operate(actor: User, instance: ImportedInstance, action: str) -> None:
+def _require_operate(actor: User, instance: ImportedInstance, action: AuditAction) -> None:
     """Callers pass restricted rows; a schedule's run acts for its creator, whose role may have changed since."""
     if not ImportedInstance.objects.restrict(actor, Action.OPERATE).filter(pk=instance.pk).exists():
         audit_record(actor=actor, action=action, obj=instance, outcome=AuditOutcome.DENIED,
@@ -37,7 +38,7 @@ def backup_start(*, actor: User, instance: ImportedInstance, reboot: bool = Fals
                  schedule: BackupSchedule | None = None) -> BackupTask:
     """Queue a backup of the instance; refused (409, naming the running one) while another backup of it runs."""
     same_tenant(actor, instance)
-    _require_operate(actor, instance, "backup.create")
+    _require_operate(actor, instance, AuditAction.BACKUP_CREATE)
     with transaction.atomic():
         # The instance row is the lock: two requests (or a request and a schedule) cannot both pass the check.
         ImportedInstance.objects.select_for_update().filter(pk=instance.pk).values_list("pk", flat=True).get()
@@ -55,7 +56,7 @@ def backup_start(*, actor: User, instance: ImportedInstance, reboot: bool = Fals
                 validated_save(task)
         except IntegrityError as exc:  # the partial unique constraint: the database's word on "one at a time"
             raise Conflict(f"A backup of {instance.instance_id} is already running.", code="backup_running") from exc
-        audit_record(actor=actor, action="backup.create", obj=task, detail={
+        audit_record(actor=actor, action=AuditAction.BACKUP_CREATE, obj=task, detail={
             "instance": instance.instance_id, "reboot": reboot, "schedule": schedule.pk if schedule else None})
         admit(BACKUP, scope=instance.environment.region_id)
     return task
@@ -83,13 +84,13 @@ SCHEDULE_FIELDS = ("cron", "keep_last", "reboot", "enabled")
 @transaction.atomic
 def backup_schedule_create(*, actor: User, instance: ImportedInstance, data: dict) -> BackupSchedule:
     same_tenant(actor, instance)
-    _require_operate(actor, instance, "backup_schedule.create")
+    _require_operate(actor, instance, AuditAction.BACKUP_SCHEDULE_CREATE)
     schedule = BackupSchedule(tenant=instance.tenant, environment=instance.environment, instance=instance,
                               created_by=actor)
     model_update(instance=schedule, fields=SCHEDULE_FIELDS, data=data)
     schedule.q_schedule = q_schedule_sync(schedule)
     schedule.save(update_fields=["q_schedule", "updated_at"])
-    audit_record(actor=actor, action="backup_schedule.create", obj=schedule, detail={
+    audit_record(actor=actor, action=AuditAction.BACKUP_SCHEDULE_CREATE, obj=schedule, detail={
         "instance": instance.instance_id, "cron": schedule.cron, "keep_last": schedule.keep_last,
         "reboot": schedule.reboot})
     return schedule
@@ -104,8 +105,8 @@ def backup_schedule_update(*, actor: User, schedule: BackupSchedule, data: dict)
     model_update(instance=schedule, fields=SCHEDULE_FIELDS, data=data)
     schedule.q_schedule = q_schedule_sync(schedule)
     schedule.save(update_fields=["q_schedule", "updated_at"])
-    audit_record(actor=actor, action="backup_schedule.update", obj=schedule, detail={"before": before,
-                                                                                       "after": data})
+    audit_record(actor=actor, action=AuditAction.BACKUP_SCHEDULE_UPDATE, obj=schedule,
+                 detail={"before": before, "after": data})
     if "keep_last" in data and data["keep_last"] != before["keep_last"]:
         schedule_id = schedule.pk
         transaction.on_commit(lambda: retention_apply(schedule_id=schedule_id))
@@ -116,7 +117,7 @@ def backup_schedule_update(*, actor: User, schedule: BackupSchedule, data: dict)
 def backup_schedule_delete(*, actor: User, schedule: BackupSchedule) -> None:
     """The schedule stops; its images stay (no longer under its retention) and its backups keep their history."""
     same_tenant(actor, schedule)
-    audit_record(actor=actor, action="backup_schedule.delete", obj=schedule,
+    audit_record(actor=actor, action=AuditAction.BACKUP_SCHEDULE_DELETE, obj=schedule,
                  detail={"instance_id": schedule.instance_id, "cron": schedule.cron})
     q_schedule_remove(schedule)
     schedule.delete()

@@ -10,6 +10,7 @@ from environments.launches.job import LAUNCH
 from environments.launches.models import LaunchTask
 from environments.models import Template
 from portal.core.audit import audit_record
+from portal.core.audit_actions import AuditAction
 from portal.core.errors import Conflict, Forbidden
 from portal.core.jobs.transitions import admit
 from portal.core.models import AuditOutcome, User
@@ -25,7 +26,7 @@ def template_launch(*, actor: User, template: Template, idempotency_key: str = "
     with other parameters."""
     same_tenant(actor, template)
     if not Template.objects.restrict(actor, Action.OPERATE).filter(pk=template.pk).exists():
-        audit_record(actor=actor, action="launch.create", obj=template, outcome=AuditOutcome.DENIED,
+        audit_record(actor=actor, action=AuditAction.LAUNCH_CREATE, obj=template, outcome=AuditOutcome.DENIED,
                      detail={"reason": "no_general_role"})
         raise Forbidden("Launching from a template needs the general role on its environment.", code="not_permitted")
     with transaction.atomic():
@@ -43,7 +44,7 @@ def template_launch(*, actor: User, template: Template, idempotency_key: str = "
             key_name=template.key_pair.name if template.key_pair_id else "", idempotency_key=idempotency_key,
             client_token=f"launch-{uuid.uuid4().hex}", status_message="Queued")
         validated_save(task)
-        audit_record(actor=actor, action="launch.create", obj=task, detail={
+        audit_record(actor=actor, action=AuditAction.LAUNCH_CREATE, obj=task, detail={
             "template": template.pk, "image_id": task.image_id, "instance_type": task.instance_type})
         admit(LAUNCH, scope=template.environment.region_id)
     return task, True

@@ -18,7 +18,7 @@ def backwards(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0007_job_reconciler_schedule'),
+        ('portal', '0008_job_reconciler_schedule'),
         ('environments', '0005_jobs_reconciler_schedule'),
     ]
 

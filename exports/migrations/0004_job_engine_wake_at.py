@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('exports', '0003_results_tagged'),
-        ('portal', '0007_job_reconciler_schedule'),
+        ('portal', '0008_job_reconciler_schedule'),
     ]
 
     operations = [

@@ -16,5 +16,5 @@ def forwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("migrations_app", "0006_migration_license_type"), ("portal", "0007_job_reconciler_schedule")]
+    dependencies = [("migrations_app", "0006_migration_license_type"), ("portal", "0008_job_reconciler_schedule")]
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]

@@ -23,7 +23,7 @@ class PortalUserAdmin(UserAdmin):
 @admin.register(AuditLog)
 class AuditLogAdmin(admin.ModelAdmin):
     list_display = ["created_at", "tenant", "actor_username", "action", "outcome", "object_repr", "remote_addr"]
-    list_filter = ["outcome", "tenant"]
+    list_filter = ["outcome", "action", "tenant"]
 
     def has_add_permission(self, request):
         return False

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import models
 
+from portal.core.audit_actions import AuditAction
+from portal.core.errors import InvariantViolation
 from portal.core.middleware import current_remote_addr
 from portal.core.models import AuditLog, AuditOutcome, Tenant
 
@@ -21,13 +23,20 @@ logger = logging.getLogger(__name__)
 def audit_record(
     *,
     actor,
-    action: str,
+    action: AuditAction | str,
     obj: models.Model | None = None,
     tenant=None,
     outcome: str = AuditOutcome.SUCCESS,
     detail: dict | None = None,
 ) -> AuditLog:
-    """Append one audit row. The tenant defaults to the object's, then the actor's."""
+    """Append one audit row. The tenant defaults to the object's, then the actor's.
+
+    `action` is an AuditAction, or the value of one (job transitions build `<kind>.<state>`); anything else is a
+    bug, refused before it writes a row that no filter offers."""
+    try:
+        action = AuditAction(action)
+    except ValueError:
+        raise InvariantViolation(f"{action!r} is not an audit action: add it to AuditAction") from None
     if tenant is None and obj is not None:
         tenant = obj if isinstance(obj, Tenant) else getattr(obj, "tenant", None)
     if tenant is None and actor is not None and getattr(actor, "is_authenticated", False):
@@ -72,7 +81,8 @@ def audit_auth_failure(*, username: str, path: str, reason: str) -> AuditLog | N
         over_limit = scope.count(index) or over_limit
     if over_limit:
         return None
-    return audit_record(actor=None, action="auth.failed", outcome=AuditOutcome.DENIED, tenant=_tenant_of(username),
+    return audit_record(actor=None, action=AuditAction.AUTH_FAILED, outcome=AuditOutcome.DENIED,
+                        tenant=_tenant_of(username),
                         detail={"username": username, "path": path[:500], "reason": reason})
 
 
@@ -114,7 +124,7 @@ class _FailureScope:
             return
         start = datetime.fromtimestamp(pending * self.window, tz=timezone.utc)
         end = datetime.fromtimestamp((pending + 1) * self.window, tz=timezone.utc)
-        audit_record(actor=None, action="auth.failed.suppressed", outcome=AuditOutcome.DENIED,
+        audit_record(actor=None, action=AuditAction.AUTH_FAILED_SUPPRESSED, outcome=AuditOutcome.DENIED,
                      tenant=_tenant_of(self.identity["username"]) if "username" in self.identity else None,
                      detail={"scope": self.name, **self.identity, "failures": failures,
                              "suppressed": failures - self.limit, "window_start": start.isoformat(),

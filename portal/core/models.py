@@ -7,6 +7,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from portal.core.audit_actions import AuditAction
 from portal.core.fields import EncryptedTextField
 from portal.core.querysets import RestrictedQuerySet, Restriction
 from portal.core.roles import Action, TenantRole
@@ -259,7 +260,9 @@ class AuditLog(models.Model):
     actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
                               related_name="+")
     actor_username = models.CharField(max_length=150, blank=True)
-    action = models.CharField(max_length=100, db_index=True)
+    # `audit_record` enforces the vocabulary; choices are no database constraint, so rows written before it keep
+    # their text and still read back (get_action_display() falls back to the stored value).
+    action = models.CharField(max_length=100, db_index=True, choices=AuditAction.choices)
     outcome = models.CharField(max_length=10, choices=AuditOutcome.choices, default=AuditOutcome.SUCCESS)
     object_type = models.CharField(max_length=100, blank=True)
     object_id = models.CharField(max_length=100, blank=True)

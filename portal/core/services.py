@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from portal.core.audit import audit_record
+from portal.core.audit_actions import AuditAction
 from portal.core.errors import Conflict, Invalid
 from portal.core.models import AwsAuthMode, Tenant, TenantAwsAccount, TenantGroup, TenantVCenter, User
 from portal.core.peers import refuse_platform_account
@@ -27,7 +28,7 @@ from portal.core.validation import model_update, same_tenant, validated_save
 def tenant_create(*, actor: User | None, name: str, slug: str = "") -> Tenant:
     tenant = Tenant(name=name, slug=slug or slugify(name)[:50])
     validated_save(tenant)
-    audit_record(actor=actor, action="tenant.create", obj=tenant, tenant=tenant)
+    audit_record(actor=actor, action=AuditAction.TENANT_CREATE, obj=tenant, tenant=tenant)
     return tenant
 
 
@@ -37,7 +38,8 @@ TENANT_UPDATABLE = ("name", "is_active")
 @transaction.atomic
 def tenant_update(*, actor: User, tenant: Tenant, data: dict) -> Tenant:
     model_update(instance=tenant, fields=TENANT_UPDATABLE, data=data)
-    audit_record(actor=actor, action="tenant.update", obj=tenant, tenant=tenant, detail={"fields": sorted(data)})
+    audit_record(actor=actor, action=AuditAction.TENANT_UPDATE, obj=tenant, tenant=tenant,
+                 detail={"fields": sorted(data)})
     return tenant
 
 
@@ -71,7 +73,7 @@ def user_create(
     else:
         user.set_unusable_password()
     validated_save(user, exclude=["password"])
-    audit_record(actor=actor, action="user.create", obj=user, tenant=tenant, detail={"role": role})
+    audit_record(actor=actor, action=AuditAction.USER_CREATE, obj=user, tenant=tenant, detail={"role": role})
     return user
 
 
@@ -93,7 +95,7 @@ def user_update(*, actor: User, user: User, data: dict, password: str | None = N
         from knox.models import AuthToken
 
         AuthToken.objects.filter(user=user).delete()
-    audit_record(actor=actor, action="user.update", obj=user,
+    audit_record(actor=actor, action=AuditAction.USER_UPDATE, obj=user,
                  detail={"fields": sorted(changes) + (["password"] if password else [])})
     return user
 
@@ -112,7 +114,7 @@ def api_token_obtain(*, user: User) -> str:
     AuthToken.objects.filter(digest__in=oldest).delete()
     instance, token = AuthToken.objects.create(user=user,
                                                expiry=timedelta(hours=settings.API_TOKEN_LIFETIME_HOURS))
-    audit_record(actor=user, action="auth.token", obj=None, detail={
+    audit_record(actor=user, action=AuditAction.AUTH_TOKEN, obj=None, detail={
         "issued": True, "prefix": instance.token_key, "expires_at": instance.expiry.isoformat()})
     return token
 
@@ -127,7 +129,7 @@ def group_create(*, actor: User, name: str, members: list[User] = ()) -> TenantG
     group = TenantGroup(tenant=actor.tenant, display_name=name, name=TenantGroup.global_name(actor.tenant_id, name))
     validated_save(group, exclude=["name"])
     _set_members(actor, group, members)
-    audit_record(actor=actor, action="group.create", obj=group, detail={"members": [m.pk for m in members]})
+    audit_record(actor=actor, action=AuditAction.GROUP_CREATE, obj=group, detail={"members": [m.pk for m in members]})
     return group
 
 
@@ -141,7 +143,7 @@ def group_update(*, actor: User, group: TenantGroup, name: str | None = None,
         validated_save(group, exclude=["name"])
     if members is not None:
         _set_members(actor, group, members)
-    audit_record(actor=actor, action="group.update", obj=group,
+    audit_record(actor=actor, action=AuditAction.GROUP_UPDATE, obj=group,
                  detail={"name": name, "members": None if members is None else [m.pk for m in members]})
     return group
 
@@ -155,7 +157,7 @@ def _set_members(actor: User, group: TenantGroup, members) -> None:
 @transaction.atomic
 def group_delete(*, actor: User, group: TenantGroup) -> None:
     same_tenant(actor, group)
-    audit_record(actor=actor, action="group.delete", obj=group)
+    audit_record(actor=actor, action=AuditAction.GROUP_DELETE, obj=group)
     group.delete()
 
 
@@ -173,7 +175,7 @@ def aws_account_ensure(*, actor: User) -> TenantAwsAccount:
     with transaction.atomic():
         account, created = TenantAwsAccount.objects.get_or_create(tenant=actor.tenant)
         if created:
-            audit_record(actor=actor, action="aws_account.create", obj=account)
+            audit_record(actor=actor, action=AuditAction.AWS_ACCOUNT_CREATE, obj=account)
     return account
 
 
@@ -206,7 +208,7 @@ def aws_account_update(*, actor: User, data: dict) -> TenantAwsAccount:
     if data.get("auth_mode", account.auth_mode) == AwsAuthMode.ASSUME_ROLE and role_arn:
         refuse_platform_account(role_arn, when_unknown_refuse=False)
     model_update(instance=account, fields=AWS_ACCOUNT_UPDATABLE, data=data)
-    audit_record(actor=actor, action="aws_account.update", obj=account, detail={"fields": sorted(data)})
+    audit_record(actor=actor, action=AuditAction.AWS_ACCOUNT_UPDATE, obj=account, detail={"fields": sorted(data)})
     return account
 
 
@@ -231,5 +233,5 @@ def vcenter_update(*, actor: User, data: dict) -> TenantVCenter:
     detail = {"fields": sorted(data)}
     if "ignore_esx_certificate_errors" in data:
         detail["ignore_esx_certificate_errors"] = data["ignore_esx_certificate_errors"]
-    audit_record(actor=actor, action="vcenter.update", obj=vcenter, detail=detail)
+    audit_record(actor=actor, action=AuditAction.VCENTER_UPDATE, obj=vcenter, detail=detail)
     return vcenter

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from portal.core.audit import audit_record
+from portal.core.audit_actions import AuditAction
 from portal.integrations.aws import client as aws
 
 logger = logging.getLogger("portal.sweep")
@@ -62,7 +63,7 @@ class SweepPass:
             self.removals.append(Removal(kind, resource, self.region, job_label, reason, False, exc.message))
             return False
         self.removals.append(Removal(kind, resource, self.region, job_label, reason, True))
-        audit_record(actor=None, action="sweep.removed", obj=job if job is not None else self.tenant,
+        audit_record(actor=None, action=AuditAction.SWEEP_REMOVED, obj=job if job is not None else self.tenant,
                      tenant=self.tenant, detail={"kind": kind, "resource": resource, "region": self.region,
                                                  "job": job_label, "reason": reason})
         return True

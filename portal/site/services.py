@@ -10,6 +10,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from portal.core.audit import audit_record
+from portal.core.audit_actions import AuditAction
 from portal.core.models import Tenant
 from portal.site.history import SOURCES, expired_jobs
 
@@ -29,7 +30,7 @@ def history_cleanup(*, now: datetime.datetime | None = None) -> dict:
                 deleted.setdefault(entry["tenant_id"], {name: 0 for name in SOURCES})[kind] = entry["n"]
             expired.delete()
         for tenant in Tenant.objects.filter(pk__in=deleted).order_by("pk"):
-            audit_record(actor=None, action="history.cleanup", obj=tenant, tenant=tenant,
+            audit_record(actor=None, action=AuditAction.HISTORY_CLEANUP, obj=tenant, tenant=tenant,
                          detail={"before": before.isoformat(), "deleted": deleted[tenant.pk],
                                  "retention_days": settings.HISTORY_RETENTION_DAYS})
     return deleted

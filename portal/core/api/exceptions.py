@@ -13,6 +13,7 @@ from rest_framework import exceptions, status
 from rest_framework.serializers import as_serializer_error
 
 from portal.core import errors
+from portal.core.audit_actions import AuditAction
 from portal.core.models import AuditOutcome
 
 logger = logging.getLogger("portal.core.api")
@@ -80,7 +81,7 @@ class PortalExceptionHandler(ExceptionHandler):
             return
         from portal.core.audit import audit_record
 
-        audit_record(actor=user, action="api.denied", outcome=AuditOutcome.DENIED, detail={
+        audit_record(actor=user, action=AuditAction.API_DENIED, outcome=AuditOutcome.DENIED, detail={
             "method": request.method, "path": request.get_full_path()[:500],
             "status": 404 if not isinstance(exc, (exceptions.PermissionDenied, DjangoPermissionDenied)) else 403,
         })

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal.core.audit import audit_record
+from portal.core.audit_actions import AuditAction
 from portal.core.connectors.models import Connector, ConnectorBeat
 from portal.core.connectors.selectors import default_cluster
 from portal.core.errors import Conflict, Invalid
@@ -40,7 +41,7 @@ def connector_create(*, actor, tenant, name: str) -> Connector:
     connector = Connector(tenant=tenant, name=name)
     validated_save(connector)
     _heartbeat_schedule(name)
-    audit_record(actor=actor, action="connector.create", obj=connector, tenant=tenant, detail={"name": name})
+    audit_record(actor=actor, action=AuditAction.CONNECTOR_CREATE, obj=connector, tenant=tenant, detail={"name": name})
     return connector
 
 
@@ -54,7 +55,7 @@ def connector_delete(*, actor, connector: Connector) -> None:
     Schedule.objects.filter(func=HEARTBEAT_FUNC, cluster=connector.name).delete()
     tenant, name = connector.tenant, connector.name
     connector.delete()
-    audit_record(actor=actor, action="connector.delete", obj=None, tenant=tenant, detail={"name": name})
+    audit_record(actor=actor, action=AuditAction.CONNECTOR_DELETE, obj=None, tenant=tenant, detail={"name": name})
 
 
 def _heartbeat_schedule(name: str) -> None:

@@ -15,7 +15,7 @@ def job_tick(kind_name: str, job_id: int) -> str:
 
 
 def reconcile() -> dict:
-    """Scheduled every minute (portal.core migration 0007 creates the schedule)."""
+    """Scheduled every minute (portal.core migration 0008 creates the schedule)."""
     from portal.core.jobs.reconciler import reconcile as run
 
     return run()

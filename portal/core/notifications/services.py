@@ -13,6 +13,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from portal.core.audit import audit_record
+from portal.core.audit_actions import AuditAction
 from portal.core.errors import Conflict, Invalid
 from portal.core.models import Tenant, User
 from portal.core.notifications.choices import OUTCOME_OF_STATE, DeliveryState, Event
@@ -151,7 +152,7 @@ def webhook_create(*, actor: User, name: str, url: str, events: list[str], is_ac
                       secret=new_secret(), created_by=actor)
     validated_save(webhook)
     # Auditors read the audit log: it keeps the URL's scheme and host, never a token in its path or query.
-    audit_record(actor=actor, action="webhook.create", obj=webhook,
+    audit_record(actor=actor, action=AuditAction.WEBHOOK_CREATE, obj=webhook,
                  detail={"url": url_origin(url), "events": webhook.events})
     return webhook
 
@@ -167,14 +168,14 @@ def webhook_update(*, actor: User, webhook: Webhook, data: dict) -> Webhook:
     detail = {k: v for k, v in data.items() if k in WEBHOOK_FIELDS}
     if "url" in detail:
         detail["url"] = url_origin(detail["url"])
-    audit_record(actor=actor, action="webhook.update", obj=webhook, detail=detail)
+    audit_record(actor=actor, action=AuditAction.WEBHOOK_UPDATE, obj=webhook, detail=detail)
     return webhook
 
 
 @transaction.atomic
 def webhook_delete(*, actor: User, webhook: Webhook) -> None:
     same_tenant(actor, webhook)
-    audit_record(actor=actor, action="webhook.delete", obj=webhook)
+    audit_record(actor=actor, action=AuditAction.WEBHOOK_DELETE, obj=webhook)
     webhook.delete()
 
 
@@ -187,7 +188,7 @@ def delivery_resend(*, actor: User, delivery: WebhookDelivery) -> WebhookDeliver
                             state=DeliveryState.PENDING, next_attempt_at=timezone.now(), resend_of=delivery,
                             requested_by=actor)
     validated_save(again)
-    audit_record(actor=actor, action="webhook.resend", obj=again, detail={"resend_of": delivery.pk})
+    audit_record(actor=actor, action=AuditAction.WEBHOOK_RESEND, obj=again, detail={"resend_of": delivery.pk})
     enqueue_delivery(again.pk)
     return again
 
@@ -207,5 +208,6 @@ def preferences_set(*, actor: User, events: list[str]) -> list[str]:
     have = set(NotificationPreference.objects.filter(user=actor).values_list("event", flat=True))
     NotificationPreference.objects.bulk_create(
         [NotificationPreference(user=actor, event=e) for e in sorted(wanted - have)])
-    audit_record(actor=actor, action="notifications.preferences", obj=actor, detail={"events": sorted(wanted)})
+    audit_record(actor=actor, action=AuditAction.NOTIFICATIONS_PREFERENCES, obj=actor,
+                 detail={"events": sorted(wanted)})
     return sorted(wanted)

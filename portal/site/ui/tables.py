@@ -6,6 +6,9 @@ from portal.core.models import AuditLog, User
 class AuditLogTable(tables.Table):
     created_at = tables.DateTimeColumn(verbose_name="When (UTC)", format="Y-m-d H:i:s")
     actor_username = tables.Column(verbose_name="Who", default="—")
+    # The code, as the CSV and the API give it (a choices column would show the label); the label on hover.
+    action = tables.TemplateColumn('<span title="{{ record.get_action_display }}">{{ record.action }}</span>',
+                                   verbose_name="Action", order_by=("action",))
     object_repr = tables.TemplateColumn("{{ record.object_type }} {{ record.object_repr }}", verbose_name="Object",
                                         order_by=("object_type", "object_repr"))
     remote_addr = tables.Column(verbose_name="From", default="")

@@ -14,5 +14,5 @@ def remove(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("portal", "0006_api_tokens_hashed"), ("django_q", "0018_task_success_index")]
+    dependencies = [("portal", "0007_auditlog_action_vocabulary"), ("django_q", "0018_task_success_index")]
     operations = [migrations.RunPython(create, remove)]

@@ -1,0 +1,130 @@
+"""Every action the audit log records, as one vocabulary: `audit_record` refuses anything else, so filters can offer
+the whole list and a typo cannot create an action nobody will ever filter on.
+
+The job transitions write `<kind>.<state>` for every state of every job. The core layer may not import the apps
+that own those states, so they are spelled out here; tests/portal/test_audit_actions.py fails when a job gains a
+state (or a job model appears) without its member here."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class AuditAction(models.TextChoices):
+    # Tenancy, users and sign-in
+    TENANT_CREATE = "tenant.create", "Organisation created"
+    TENANT_UPDATE = "tenant.update", "Organisation changed"
+    USER_CREATE = "user.create", "User created"
+    USER_UPDATE = "user.update", "User changed"
+    GROUP_CREATE = "group.create", "Group created"
+    GROUP_UPDATE = "group.update", "Group changed"
+    GROUP_DELETE = "group.delete", "Group deleted"
+    AUTH_TOKEN = "auth.token", "API token issued"
+    AUTH_FAILED = "auth.failed", "Sign-in failed"
+    AUTH_FAILED_SUPPRESSED = "auth.failed.suppressed", "Sign-in failures counted, not recorded one by one"
+    API_DENIED = "api.denied", "API request refused"
+    # Connections to the peers
+    AWS_ACCOUNT_CREATE = "aws_account.create", "AWS account set"
+    AWS_ACCOUNT_UPDATE = "aws_account.update", "AWS account changed"
+    VCENTER_UPDATE = "vcenter.update", "vCenter connection changed"
+    CONNECTOR_CREATE = "connector.create", "Connector registered"
+    CONNECTOR_DELETE = "connector.delete", "Connector removed"
+    VMIMPORT_ROLE_FIX = "vmimport_role.fix", "vmimport role repaired"
+    # Notifications
+    WEBHOOK_CREATE = "webhook.create", "Webhook created"
+    WEBHOOK_UPDATE = "webhook.update", "Webhook changed"
+    WEBHOOK_DELETE = "webhook.delete", "Webhook deleted"
+    WEBHOOK_RESEND = "webhook.resend", "Webhook delivery resent"
+    NOTIFICATIONS_PREFERENCES = "notifications.preferences", "Notification preferences changed"
+    # Housekeeping
+    SWEEP_REMOVED = "sweep.removed", "Orphaned resource removed"
+    HISTORY_CLEANUP = "history.cleanup", "Old task history removed"
+    # Regions, environments, templates, instances
+    REGION_CREATE = "region.create", "Region added"
+    REGION_DELETE = "region.delete", "Region removed"
+    ENVIRONMENT_CREATE = "environment.create", "Environment created"
+    ENVIRONMENT_UPDATE = "environment.update", "Environment changed"
+    ENVIRONMENT_DELETE = "environment.delete", "Environment deleted"
+    ENVIRONMENT_SYNC = "environment.sync", "Environment synchronised"
+    ENVIRONMENT_GRANT = "environment.grant", "Environment role granted"
+    ENVIRONMENT_REVOKE = "environment.revoke", "Environment role revoked"
+    TEMPLATE_CREATE = "template.create", "Template created"
+    TEMPLATE_UPDATE = "template.update", "Template changed"
+    TEMPLATE_DELETE = "template.delete", "Template deleted"
+    TEMPLATE_FROM_BACKUP = "template.from_backup", "Template made from a backup"
+    INSTANCE_IMPORT = "instance.import", "Instance imported"
+    INSTANCE_FORGET = "instance.forget", "Instance forgotten"
+    INSTANCE_START = "instance.start", "Instance started"
+    INSTANCE_STOP = "instance.stop", "Instance stopped"
+    INSTANCE_REBOOT = "instance.reboot", "Instance rebooted"
+    INSTANCE_LAUNCH = "instance.launch", "Instance launched from a template"
+    # Migrations (then every state a migration moves to)
+    MIGRATION_AUTHORIZE = "migration.authorize", "Migration authorised"
+    MIGRATION_TOKEN = "migration.token", "Migration token checked"
+    MIGRATION_CREATE = "migration.create", "Migration asked for"
+    MIGRATION_CANCEL = "migration.cancel", "Migration cancel asked for"
+    MIGRATION_QUEUED = "migration.queued", "Migration: queued"
+    MIGRATION_EXPORTING = "migration.exporting", "Migration: exporting"
+    MIGRATION_UPLOADING = "migration.uploading", "Migration: uploading"
+    MIGRATION_CONVERTING = "migration.converting", "Migration: converting"
+    MIGRATION_LAUNCHING = "migration.launching", "Migration: launching"
+    MIGRATION_COMPLETED = "migration.completed", "Migration: completed"
+    MIGRATION_FAILING = "migration.failing", "Migration: failing"
+    MIGRATION_FAILED = "migration.failed", "Migration: failed"
+    MIGRATION_CANCELLING = "migration.cancelling", "Migration: cancelling"
+    MIGRATION_CANCELLED = "migration.cancelled", "Migration: cancelled"
+    # Exports
+    EXPORT_CONFIGURE = "export.configure", "Instance export configured"
+    EXPORT_BUCKET = "export.bucket", "Export bucket prepared"
+    EXPORT_CREATE = "export.create", "Export asked for"
+    EXPORT_CANCEL = "export.cancel", "Export cancel asked for"
+    EXPORT_DOWNLOAD = "export.download", "Export downloaded"
+    EXPORT_QUEUED = "export.queued", "Export: queued"
+    EXPORT_EXPORTING = "export.exporting", "Export: exporting"
+    EXPORT_COMPLETED = "export.completed", "Export: completed"
+    EXPORT_FAILED = "export.failed", "Export: failed"
+    EXPORT_CANCELLING = "export.cancelling", "Export: cancelling"
+    EXPORT_CANCELLED = "export.cancelled", "Export: cancelled"
+    # Backups and their schedules
+    BACKUP_CREATE = "backup.create", "Backup asked for"
+    BACKUP_QUEUED = "backup.queued", "Backup: queued"
+    BACKUP_CREATING = "backup.creating", "Backup: creating the image"
+    BACKUP_AVAILABLE = "backup.available", "Backup: available"
+    BACKUP_FAILED = "backup.failed", "Backup: failed"
+    BACKUP_CANCELLING = "backup.cancelling", "Backup: cancelling"
+    BACKUP_CANCELLED = "backup.cancelled", "Backup: cancelled"
+    BACKUP_DELETING = "backup.deleting", "Backup: deleting (retention)"
+    BACKUP_DELETED = "backup.deleted", "Backup: deleted"
+    BACKUP_SCHEDULE_CREATE = "backup_schedule.create", "Backup schedule created"
+    BACKUP_SCHEDULE_UPDATE = "backup_schedule.update", "Backup schedule changed"
+    BACKUP_SCHEDULE_DELETE = "backup_schedule.delete", "Backup schedule deleted"
+    BACKUP_SCHEDULE_SKIPPED = "backup_schedule.skipped", "Scheduled backup skipped"
+    # Launches from templates
+    LAUNCH_CREATE = "launch.create", "Launch asked for"
+    LAUNCH_QUEUED = "launch.queued", "Launch: queued"
+    LAUNCH_LAUNCHING = "launch.launching", "Launch: launching"
+    LAUNCH_COMPLETED = "launch.completed", "Launch: completed"
+    LAUNCH_FAILED = "launch.failed", "Launch: failed"
+
+
+# What a filter calls each family of actions (the part before the first dot).
+_FAMILY_LABELS = {
+    "tenant": "Organisation", "user": "Users", "group": "Groups", "auth": "Sign-in", "api": "API",
+    "aws_account": "AWS account", "vcenter": "vCenter", "connector": "Connectors", "vmimport_role": "vmimport role",
+    "webhook": "Webhooks", "notifications": "Notifications", "sweep": "Orphan sweep", "history": "Task history",
+    "region": "Regions", "environment": "Environments", "template": "Templates", "instance": "Instances",
+    "migration": "Migrations", "export": "Exports", "backup": "Backups", "backup_schedule": "Backup schedules",
+    "launch": "Launches",
+}
+
+
+def family_of(action: str) -> str:
+    return action.split(".", 1)[0]
+
+
+def families() -> list[tuple[str, str, list[AuditAction]]]:
+    """(family, its label, its actions) in the order the enumeration lists them, for grouped filter choices."""
+    members: dict[str, list[AuditAction]] = {}
+    for action in AuditAction:
+        members.setdefault(family_of(action.value), []).append(action)
+    return [(family, _FAMILY_LABELS.get(family, family), actions) for family, actions in members.items()]

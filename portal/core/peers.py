@@ -11,7 +11,6 @@ from portal.integrations.aws.client import AwsCredentials
 from portal.integrations.outbound import OutboundPolicy
 from portal.integrations.vsphere.client import VCenterConnection
 
-
 AWS_NOT_CONFIGURED = ("Configure AWS access for this organisation first: an administrator gives its access keys or "
                       "a role to assume under settings.")
 

@@ -14,7 +14,7 @@ from environments import services as env_services
 from migrations_app.models import MigrationTask
 from portal.core import peers
 from portal.core.models import AuditLog, TenantAwsAccount
-from tests.jobs import migration_admit
+from tests.jobs_engine.drive import migration_admit
 
 NOT_CONFIGURED = "Configure AWS access for this organisation first"
 

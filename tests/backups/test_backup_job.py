@@ -9,8 +9,8 @@ from environments.backups.models import BackupTask
 from portal.core.models import AuditLog
 from portal.integrations.aws import client as aws
 from tests.backups.conftest import SimulatedCrash, drive, images_tagged, record_calls, run_queue
-from tests.jobs import backup_tick, jobs_reconcile
-from tests.jobs import backup_tick as q2_backup_tick
+from tests.jobs_engine.drive import backup_tick, jobs_reconcile
+from tests.jobs_engine.drive import backup_tick as q2_backup_tick
 
 pytestmark = pytest.mark.aws
 

@@ -11,7 +11,7 @@ from environments.models import ImportedInstance, Template
 from portal.core.models import AuditLog
 from portal.integrations.aws import client as aws
 from tests.backups.conftest import SimulatedCrash, record_calls, run_queue
-from tests.jobs import launch_tick
+from tests.jobs_engine.drive import launch_tick
 
 pytestmark = pytest.mark.aws
 

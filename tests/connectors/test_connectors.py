@@ -15,7 +15,7 @@ from portal.core.connectors.tasks import connector_heartbeat
 from portal.core.errors import Conflict, Invalid
 from portal.core.jobs.queue import TICK
 from portal.core.models import AuditLog
-from tests.jobs import enqueue_export_tick, enqueue_migration_tick, schedule_tick
+from tests.jobs_engine.drive import enqueue_export_tick, enqueue_migration_tick, schedule_tick
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from portal.core.connectors.services import connector_create
 from portal.core.jobs.queue import TICK
 from portal.core.models import TenantAwsAccount, TenantVCenter
 from tests.connectors.conftest import BURST
-from tests.jobs import export_reconcile, migration_reconcile
+from tests.jobs_engine.drive import export_reconcile, migration_reconcile
 from tests.migrations.conftest import PASSWORD
 from tests.migrations.helpers import Worker, wait_for
 

@@ -49,7 +49,7 @@ def more_instances(ex, count):
 
 def drive(task_id, aws=None, seconds=0, ticks=1):
     """Run `ticks` worker ticks, moving the sandbox clock `seconds` before each."""
-    from tests.jobs import export_run_tick as run_tick
+    from tests.jobs_engine.drive import export_run_tick as run_tick
 
     outcomes = []
     for _ in range(ticks):

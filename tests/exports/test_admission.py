@@ -16,7 +16,7 @@ from exports import services
 from exports.admission import queue_position
 from exports.choices import ACTIVE, ExportState
 from exports.models import ExportBucket, ExportTask
-from tests.jobs import export_transition
+from tests.jobs_engine.drive import export_transition
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from exports.pipeline import aws_task_name
 from portal.core.peers import aws_credentials
 from portal.integrations.aws import client as aws
 from tests.exports.conftest import drive, s3_keys
-from tests.jobs import LeaseLost, checkpoint, export_reconcile, lease_claim
+from tests.jobs_engine.drive import LeaseLost, checkpoint, export_reconcile, lease_claim
 
 pytestmark = pytest.mark.aws
 

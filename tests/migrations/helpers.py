@@ -73,7 +73,7 @@ class Worker:
 def drive(task_id, limit=50):
     """Run the migration's ticks in this process until it ends; returns what each tick answered."""
     from migrations_app.models import MigrationTask
-    from tests.jobs import run_tick
+    from tests.jobs_engine.drive import run_tick
 
     outcomes = []
     for _ in range(limit):

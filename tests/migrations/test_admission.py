@@ -10,7 +10,7 @@ from environments import services as env_services
 from migrations_app.admission import queue_position
 from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
-from tests.jobs import migration_admit, migration_transition
+from tests.jobs_engine.drive import migration_admit, migration_transition
 from tests.migrations.helpers import ROOT, worker_env
 from tests.world import build_world
 
@@ -75,7 +75,7 @@ def test_regions_are_counted_separately(transactional_db):
 SUBMITTER = """
 import sys, django
 django.setup()
-from tests.jobs import migration_admit
+from tests.jobs_engine.drive import migration_admit
 from migrations_app.models import MigrationTask
 worker, count, template_id, start_at = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 import time

@@ -9,7 +9,7 @@ import pytest
 from migrations_app.choices import MigrationState
 from migrations_app.datapath import S3_MAX_PARTS, PartPlan
 from migrations_app.models import MigrationTask
-from tests.jobs import run_tick
+from tests.jobs_engine.drive import run_tick
 from tests.migrations.conftest import vcenter_session
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]

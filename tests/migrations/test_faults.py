@@ -9,7 +9,7 @@ from django.urls import reverse
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
 from portal.integrations.vsphere import client as vsphere
-from tests.jobs import run_tick
+from tests.jobs_engine.drive import run_tick
 from tests.migrations.conftest import assert_no_leftovers
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
@@ -175,7 +175,7 @@ def test_deactivating_the_user_stops_their_queued_work_when_it_starts(setup, sta
     s.alice.is_active = False
     s.alice.save()
     settings.MIGRATION_MAX_ACTIVE_PER_REGION = 4
-    from tests.jobs import migration_admit
+    from tests.jobs_engine.drive import migration_admit
 
     migration_admit(region_id=s.region.pk)
     run_tick(task_id)

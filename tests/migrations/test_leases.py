@@ -14,7 +14,7 @@ from django_q.models import Schedule
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
 from portal.integrations.vsphere import client as vsphere
-from tests.jobs import lease_claim, migration_reconcile, run_tick, wake_schedule_name
+from tests.jobs_engine.drive import lease_claim, migration_reconcile, run_tick, wake_schedule_name
 from tests.migrations.helpers import wait_for
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]

@@ -4,7 +4,7 @@
 from migrations_app import services
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from tests.jobs import checkpoint, lease_claim, migration_transition
+from tests.jobs_engine.drive import checkpoint, lease_claim, migration_transition
 
 
 def test_a_progress_note_after_a_cancel_keeps_the_cancel_message(world):

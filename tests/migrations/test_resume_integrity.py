@@ -11,7 +11,7 @@ from pyVmomi import vim
 
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from tests.jobs import migration_reconcile
+from tests.jobs_engine.drive import migration_reconcile
 from tests.migrations.conftest import assert_no_leftovers, vcenter_session
 from tests.migrations.helpers import Worker, wait_for
 

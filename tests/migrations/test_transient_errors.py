@@ -7,13 +7,13 @@ import re
 import pytest
 from django_q.models import Schedule
 
-from portal.core.jobs import retry
-from portal.core.jobs.kinds import kind
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
+from portal.core.jobs import retry
+from portal.core.jobs.kinds import kind
 from portal.integrations.aws import client as aws
 from portal.integrations.vsphere import client as vsphere
-from tests.jobs import run_tick, wake_schedule_name
+from tests.jobs_engine.drive import run_tick, wake_schedule_name
 from tests.migrations.conftest import assert_no_leftovers
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
@@ -179,3 +179,37 @@ def test_backoff_grows_with_jitter_and_is_capped(settings):
     for failed, step in ((1, 10), (2, 20), (3, 40), (5, 100), (30, 100)):
         delays = {retry.backoff_seconds(kind("migration"), failed) for _ in range(20)}
         assert all(step / 2 <= d <= step for d in delays) and len(delays) > 1
+
+
+def test_three_transient_errors_in_each_step_do_not_add_up(setup, start_migration, settings, monkeypatch):
+    """The attempts are capped per step: 3 transient failures in each of the 4 steps (12 in all) complete under a
+    cap of 4, where a cap over the whole job would have failed it at the fourth."""
+    s = setup
+    s.aws.set_speed(500)
+    settings.MIGRATION_MAX_ATTEMPTS = 4
+    settings.MIGRATION_RETRY_BASE_SECONDS = settings.MIGRATION_RETRY_MAX_SECONDS = 0.01
+    failures = {}
+
+    def flaky(owner, name, error):
+        real = getattr(owner, name)
+
+        def call(*args, **kwargs):
+            if failures.setdefault(name, 0) < 3:
+                failures[name] += 1
+                raise error
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, call)
+
+    task_id = start_migration(s, s.alice, "web01").json()["id"]  # its request's checks read the VM unhindered
+    flaky(vsphere.VCenterSession, "get_vm", vsphere.VSphereError("unexpected_answer", "odd answer", vsphere.OTHER))
+    flaky(aws, "multipart_parts", aws.AwsError("SlowDown", "Please reduce your request rate."))
+    flaky(aws, "import_image_describe", aws.AwsError("ServiceUnavailable", "Service unavailable."))
+    flaky(aws, "instance_wait_not_pending", aws.AwsError("RequestLimitExceeded", "Request limit exceeded."))
+    outcomes = _drive(task_id, limit=60)
+    task = MigrationTask.objects.get(pk=task_id)
+    assert task.state == MigrationState.COMPLETED, task.status_message
+    assert failures == {"get_vm": 3, "multipart_parts": 3, "import_image_describe": 3,
+                        "instance_wait_not_pending": 3}
+    assert outcomes.count("retrying") == 12, outcomes
+    assert_no_leftovers(s, task)

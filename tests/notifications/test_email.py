@@ -8,7 +8,7 @@ from django.core import mail
 from environments.backups.choices import BackupState
 from environments.backups.models import BackupTask
 from migrations_app.choices import MigrationState
-from tests.jobs import job_transition, migration_transition
+from tests.jobs_engine.drive import job_transition, migration_transition
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from migrations_app.models import MigrationTask
 from portal.core.notifications import delivery as deliveries
 from portal.core.notifications.models import WebhookDelivery
 from portal.core.notifications.signing import signature
-from tests.jobs import migration_tick
+from tests.jobs_engine.drive import migration_tick
 from tests.migrations.conftest import fast_jobs, setup, start_migration  # noqa: F401 -- fixtures
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]

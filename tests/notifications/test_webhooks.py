@@ -18,7 +18,7 @@ from portal.core.models import AuditLog
 from portal.core.notifications import delivery as deliveries
 from portal.core.notifications.choices import DeliveryState
 from portal.core.notifications.models import WebhookDelivery
-from tests.jobs import migration_transition
+from tests.jobs_engine.drive import migration_transition
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -425,7 +425,7 @@ def test_a_migration_whose_lease_points_at_the_metadata_address_fails_and_cleans
     """Through the worker's steps: the refusal ends the job with its category, the lease released."""
     from migrations_app.choices import MigrationState
     from migrations_app.models import MigrationTask
-    from tests.jobs import run_tick
+    from tests.jobs_engine.drive import run_tick
     from tests.migrations.conftest import assert_no_leftovers
 
     s = setup

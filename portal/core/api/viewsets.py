@@ -6,8 +6,8 @@ from __future__ import annotations
 from django.http import Http404
 from rest_framework import mixins, viewsets
 
-from portal.core.api.filters import RestrictedFilterBackend
 from portal.core.api.fields import MAX_DB_ID
+from portal.core.api.filters import RestrictedFilterBackend
 from portal.core.querysets import Need
 from portal.core.roles import Action, TenantRole
 

@@ -3,8 +3,8 @@ orphan sweep, notifications, the reconciler): a new kind is one `register()` cal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from django.conf import settings
 from django.utils.module_loading import import_string

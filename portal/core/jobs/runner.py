@@ -301,4 +301,3 @@ class StepRunner:
         suffix = f" (cleanup: {'; '.join(problems)})" if problems else ""
         (to,) = self.kind.transitions[job.state]
         self.move(job, to, step=to, status_message=(job.status_message + suffix)[:1000], **fields)
-        return None

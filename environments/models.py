@@ -247,9 +247,3 @@ class ImportedInstance(EnvironmentResource):
 
     def __str__(self):
         return self.instance_id
-
-
-# The durable jobs on instances and templates live beside their services and workers; importing them here is how
-# Django finds their models (app label "environments").
-from environments.backups.models import BackupSchedule, BackupTask  # noqa: E402, F401
-from environments.launches.models import LaunchTask  # noqa: E402, F401

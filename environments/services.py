@@ -12,7 +12,6 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from environments.backups.choices import BackupState
 from environments.choices import (
     ENVIRONMENT_PERMISSION_CODENAMES,
     ROLE_PERMISSIONS,
@@ -21,7 +20,6 @@ from environments.choices import (
     InstanceState,
 )
 from environments.models import (
-    BackupTask,
     Environment,
     ImportedInstance,
     KeyPair,
@@ -271,17 +269,17 @@ def template_create(*, actor: User, environment: Environment, data: dict) -> Tem
     same_tenant(actor, environment)
     template = Template(tenant=environment.tenant, environment=environment, created_by=actor)
     _validated(template, data)
-    return _template_save(actor=actor, template=template, data=data, action=AuditAction.TEMPLATE_CREATE)
+    return template_save(actor=actor, template=template, data=data, action=AuditAction.TEMPLATE_CREATE)
 
 
 def template_update(*, actor: User, template: Template, data: dict) -> Template:
     same_tenant(actor, template)
     _validated(template, data)
-    return _template_save(actor=actor, template=template, data=data, action=AuditAction.TEMPLATE_UPDATE)
+    return template_save(actor=actor, template=template, data=data, action=AuditAction.TEMPLATE_UPDATE)
 
 
 @transaction.atomic
-def _template_save(*, actor: User, template: Template, data: dict, action: AuditAction) -> Template:
+def template_save(*, actor: User, template: Template, data: dict, action: AuditAction) -> Template:
     model_update(instance=template, fields=TEMPLATE_FIELDS, data=data)
     extra = {"detail": {"fields": sorted(data)}} if action == AuditAction.TEMPLATE_UPDATE else {}
     audit_record(actor=actor, action=action, obj=template, **extra)
@@ -366,25 +364,6 @@ def instance_power(*, actor: User, instance: ImportedInstance, action: str) -> I
 #
 # Backups become templates; templates become instances
 #
-
-
-@transaction.atomic
-def template_create_from_backup(*, actor: User, backup: BackupTask, data: dict) -> Template:
-    """A template of the backup's environment whose image is the backup's AMI, in one step. `data` carries the
-    other template fields (name, description, instance type, subnet, security group, key pair)."""
-    same_tenant(actor, backup)
-    if "ami_id" in data:
-        raise InvariantViolation("the image of a template made from a backup is the backup's")
-    if backup.state != BackupState.AVAILABLE or not backup.image_id:
-        raise Conflict(f"Backup {backup.pk} is {backup.get_state_display().lower()}; only an available backup can "
-                       "become a template.", code="backup_not_available")
-    # The image is the backup's own, which AWS reported available to this tenant: no second look.
-    template = _template_save(actor=actor, template=Template(tenant=backup.tenant, environment=backup.environment,
-                                                             created_by=actor),
-                              data={**data, "ami_id": backup.image_id}, action=AuditAction.TEMPLATE_CREATE)
-    audit_record(actor=actor, action=AuditAction.TEMPLATE_FROM_BACKUP, obj=template,
-                 detail={"backup": backup.pk, "image_id": backup.image_id})
-    return template
 
 
 @transaction.atomic

@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "environments",
     "migrations_app",
     "exports",
+    "lifecycle",
     "portal.site.apps.SiteConfig",
 ]
 

@@ -8,18 +8,12 @@ from types import SimpleNamespace
 from django.utils import timezone
 
 from environments import services as env_services
-from environments.backups import services as backup_services
 from environments.choices import EnvironmentRole
-from environments.models import (
-    BackupTask,
-    ImportedInstance,
-    KeyPair,
-    LaunchTask,
-    SecurityGroup,
-    Subnet,
-    Template,
-)
+from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet, Template
 from exports.models import ExportBucket, ExportSettings, ExportTask
+from lifecycle.backups import services as backup_services
+from lifecycle.backups.models import BackupTask
+from lifecycle.launches.models import LaunchTask
 from migrations_app.models import MigrationTask
 from portal.core import services
 from portal.core.models import AuditLog, User

@@ -6,7 +6,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from environments import selectors, services
-from environments.api.backup_serializers import LaunchRequestSerializer, LaunchSerializer
 from environments.api.serializers import (
     EnvironmentSerializer,
     EnvironmentUpdateSerializer,
@@ -17,7 +16,6 @@ from environments.api.serializers import (
     TemplateSerializer,
     TemplateUpdateSerializer,
 )
-from environments.launches import services as launch_services
 from environments.models import Environment, EnvironmentUserObjectPermission, ImportedInstance, Region, Template
 from portal.core.api.filters import RestrictedFilterSet
 from portal.core.api.viewsets import RestrictedViewSet
@@ -131,8 +129,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
     base_queryset = Template.objects.all()
     filterset_fields = ["environment"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    needs = {**{verb: Need(Action.MANAGE) for verb in ("create", "update", "partial_update", "destroy")},
-             "launch": Need(Action.OPERATE)}
+    needs = {verb: Need(Action.MANAGE) for verb in ("create", "update", "partial_update", "destroy")}
 
     def get_serializer_class(self):
         return TemplateUpdateSerializer if self.action in ("update", "partial_update") else TemplateSerializer
@@ -148,19 +145,6 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
 
     def perform_destroy(self, instance):
         services.template_delete(actor=self.request.user, template=instance)
-
-    @extend_schema(request=LaunchRequestSerializer, responses={201: LaunchSerializer, 200: LaunchSerializer})
-    @action(detail=True, methods=["post"])
-    def launch(self, request, pk=None):
-        """Launch one instance from the template (general role). The answer is the launch job (201); a worker
-        runs RunInstances with its ClientToken and records the instance under the environment. The same
-        `idempotency_key` again answers the first launch (200) instead of launching twice."""
-        template = self.get_object()
-        serializer = LaunchRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        task, created = launch_services.template_launch(actor=request.user, template=template,
-                                                        idempotency_key=serializer.validated_data["idempotency_key"])
-        return Response(LaunchSerializer(task).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class ImportedInstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RestrictedViewSet):

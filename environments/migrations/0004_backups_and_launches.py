@@ -5,8 +5,6 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import environments.backups.cron
-
 
 class Migration(migrations.Migration):
 
@@ -24,7 +22,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
-                ('cron', models.CharField(help_text='Five cron fields, in UTC.', max_length=100, validators=[environments.backups.cron.validate_cron])),
+                ('cron', models.CharField(help_text='Five cron fields, in UTC.', max_length=100)),
                 ('keep_last', models.PositiveSmallIntegerField(default=7, help_text="How many of this schedule's images to keep; older ones are deleted with their snapshots.", validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)])),
                 ('reboot', models.BooleanField(default=False, help_text='Reboot the instance for a consistent image.')),
                 ('enabled', models.BooleanField(default=True)),

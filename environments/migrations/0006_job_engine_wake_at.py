@@ -1,18 +1,11 @@
 """Backups and launches run on the job engine (portal.core.jobs): waits without a worker (wake_at); the engine's
-reconciler replaces this app's, and the retention pass it ran gets a schedule of its own."""
+reconciler replaces this app's (the retention pass it also ran gets its own schedule in lifecycle 0001)."""
 
 from django.db import migrations, models
 
 
 def forwards(apps, schema_editor):
-    schedule = apps.get_model("django_q", "Schedule")
-    schedule.objects.filter(name="environment-jobs-reconciler").delete()
-    schedule.objects.update_or_create(name="backup-retention", defaults={
-        "func": "environments.tasks.backup_retention_sweep", "schedule_type": "I", "minutes": 1, "repeats": -1})
-
-
-def backwards(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name="backup-retention").delete()
+    apps.get_model("django_q", "Schedule").objects.filter(name="environment-jobs-reconciler").delete()
 
 
 class Migration(migrations.Migration):
@@ -33,5 +26,5 @@ class Migration(migrations.Migration):
             name='wake_at',
             field=models.DateTimeField(blank=True, null=True),
         ),
-        migrations.RunPython(forwards, backwards),
+        migrations.RunPython(forwards, migrations.RunPython.noop),
     ]

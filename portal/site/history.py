@@ -16,11 +16,11 @@ from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
-from environments.backups.choices import BackupState
-from environments.launches.models import LaunchState
-from environments.models import BackupTask, LaunchTask
 from exports.choices import ExportState
 from exports.models import ExportTask
+from lifecycle.backups.choices import BackupState
+from lifecycle.backups.models import BackupTask
+from lifecycle.launches.models import LaunchState, LaunchTask
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
 from portal.core.models import AuditLog

@@ -30,9 +30,9 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, mult
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from environments.backups.models import BackupTask
-from environments.launches.models import LaunchTask
 from exports.models import ExportTask
+from lifecycle.backups.models import BackupTask
+from lifecycle.launches.models import LaunchTask
 from migrations_app.models import MigrationTask
 from portal.core.middleware import client_address
 from portal.core.notifications.models import WebhookDelivery

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("portal", "environments", "migrations_app", "exports", "sandbox")
-PRODUCT = ("portal", "environments", "migrations_app", "exports")
+PACKAGES = ("portal", "environments", "migrations_app", "exports", "lifecycle", "sandbox")
+PRODUCT = ("portal", "environments", "migrations_app", "exports", "lifecycle")
 LINT = "from importlinter.cli import lint_imports_command; lint_imports_command()"
 
 

@@ -16,8 +16,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
 
-from environments.models import BackupTask, LaunchTask
 from exports.models import ExportTask
+from lifecycle.backups.models import BackupTask
+from lifecycle.launches.models import LaunchTask
 from migrations_app.models import MigrationTask
 from portal.core.models import AuditLog
 from portal.site.history import CSV_HEADER, HistoryFilters, history_row, history_rows

@@ -23,8 +23,8 @@ KINDS = {
 FIRST_READS = {"export": ("instance_export_find", "instance_export_describe"),
                "backup": ("image_find_by_tag", "image_describe"),
                "launch": ("instance_find_by_tag", "instance_describe")}
-RUNNER_MODULES = {"export": "exports.pipeline", "backup": "environments.backups.worker",
-                  "launch": "environments.launches.worker"}
+RUNNER_MODULES = {"export": "exports.pipeline", "backup": "lifecycle.backups.worker",
+                  "launch": "lifecycle.launches.worker"}
 
 
 def _running(world, name):

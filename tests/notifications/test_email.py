@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 
-from environments.backups.choices import BackupState
-from environments.backups.models import BackupTask
+from lifecycle.backups.choices import BackupState
+from lifecycle.backups.models import BackupTask
 from migrations_app.choices import MigrationState
 from tests.jobs_engine.drive import job_transition, migration_transition
 

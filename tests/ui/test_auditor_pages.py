@@ -8,8 +8,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from environments.models import BackupSchedule, BackupTask, Environment, Template
+from environments.models import Environment, Template
 from exports.models import ExportTask
+from lifecycle.backups.models import BackupSchedule, BackupTask
 from migrations_app.models import MigrationTask
 from portal.core import services
 from portal.core.models import AuditLog, TenantAwsAccount, TenantGroup, TenantVCenter, User

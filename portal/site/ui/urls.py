@@ -21,6 +21,6 @@ urlpatterns = [
     path("migrations/<int:pk>/log/", joblog.migration_log, name="migration-log"),
     path("", include("environments.ui.urls")),
     path("", include("migrations_app.ui.urls")),
-    path("", include("environments.ui.backup_urls")),
+    path("", include("lifecycle.ui.urls")),
     path("", include("exports.ui.urls")),
 ]

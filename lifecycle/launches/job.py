@@ -1,0 +1,26 @@
+"""The launch kind, as the job engine (portal.core.jobs) knows it: its states, its step and release rule
+(worker.LaunchRunner) and its limit per region."""
+
+from lifecycle.launches.models import TRANSITIONS, LaunchState, LaunchTask
+from portal.core.jobs.admission import PerScopeLimit
+from portal.core.jobs.kinds import JobKind
+
+S = LaunchState
+
+
+class PerRegionLaunches(PerScopeLimit):
+    """At most LAUNCH_MAX_ACTIVE_PER_REGION launches at once in a region, oldest first (RunInstances is throttled
+    per account and region)."""
+
+    kind_name = "launch"
+    scope_field = "environment__region_id"
+    started = S.LAUNCHING
+    setting_name = "LAUNCH_MAX_ACTIVE_PER_REGION"
+
+
+LAUNCH = JobKind(
+    name="launch", model=LaunchTask, label="launch from a template", runner="lifecycle.launches.worker.LaunchRunner",
+    admission="lifecycle.launches.job.PerRegionLaunches", transitions=TRANSITIONS, queued=S.QUEUED,
+    active=frozenset({S.LAUNCHING}), workable=frozenset({S.LAUNCHING}), terminal=frozenset({S.COMPLETED, S.FAILED}),
+    failed=(S.FAILED,), settings_prefix="ENVIRONMENT_JOB", notify=frozenset({S.COMPLETED, S.FAILED}),
+)

@@ -1,0 +1,147 @@
+"""AMI backups, schedules, templates from backups and launches from the command line, acting as a named portal
+user through the same services as the API:
+
+    manage.py backups list --user alice [--instance 4] [--state available]
+    manage.py backups start --user alice --instance 4 [--reboot]
+    manage.py backups show --user alice 12
+    manage.py backups cancel --user alice 12
+    manage.py backups schedules --user alice [--instance 4]
+    manage.py backups schedule-add --user alice --instance 4 --cron "0 2 * * *" --keep 7 [--reboot]
+    manage.py backups schedule-remove --user alice 3
+    manage.py backups make-template --user olivia 12 --name web-restore --instance-type t3.micro --subnet 5 \\
+        --security-group 7 [--key-pair 2]
+    manage.py backups launch --user alice --template 9 [--idempotency-key retry-1]
+    manage.py backups launches --user alice
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet, Template
+from lifecycle.backups import services as backup_services
+from lifecycle.backups.models import BackupSchedule, BackupTask
+from lifecycle.launches import services as launch_services
+from lifecycle.launches.models import LaunchTask
+from portal.core.commands import errors_as_command_errors
+from portal.core.models import User
+from portal.core.roles import Action
+
+VERBS = ("list", "start", "show", "cancel", "schedules", "schedule-add", "schedule-remove", "make-template",
+         "launch", "launches")
+
+
+class Command(BaseCommand):
+    help = __doc__.splitlines()[0]
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="verb", required=True)
+        for verb in VERBS:
+            p = sub.add_parser(verb)
+            p.add_argument("--user", required=True)
+            if verb in ("list", "schedules"):
+                p.add_argument("--instance", type=int)
+            if verb == "list":
+                p.add_argument("--state")
+            if verb in ("start", "schedule-add"):
+                p.add_argument("--instance", type=int, required=True)
+                p.add_argument("--reboot", action="store_true")
+            if verb == "schedule-add":
+                p.add_argument("--cron", required=True)
+                p.add_argument("--keep", type=int, default=7, dest="keep_last")
+            if verb in ("show", "cancel", "schedule-remove", "make-template"):
+                p.add_argument("id", type=int)
+            if verb == "make-template":
+                p.add_argument("--name", required=True)
+                p.add_argument("--description", default="")
+                p.add_argument("--instance-type", required=True)
+                p.add_argument("--subnet", type=int, required=True)
+                p.add_argument("--security-group", type=int, required=True)
+                p.add_argument("--key-pair", type=int)
+            if verb == "launch":
+                p.add_argument("--template", type=int, required=True)
+                p.add_argument("--idempotency-key", default="")
+
+    def handle(self, *args, verb, **options):
+        user = User.objects.filter(username=options["user"], is_active=True).first()
+        if user is None or user.tenant_id is None:
+            raise CommandError(f"No active tenant user {options['user']!r}.")
+        with errors_as_command_errors():
+            getattr(self, f"do_{verb.replace('-', '_')}")(user, options)
+
+    @staticmethod
+    def _get(model, user, pk, action=Action.VIEW, what=None):
+        row = model.objects.restrict(user, action).filter(pk=pk).first()
+        if row is None:
+            raise CommandError(f"No {what or model._meta.verbose_name} {pk}.")
+        return row
+
+    def do_list(self, user, options):
+        backups = BackupTask.objects.restrict(user, Action.VIEW).select_related("instance")
+        if options["instance"]:
+            backups = backups.filter(instance_id=options["instance"])
+        if options["state"]:
+            backups = backups.filter(state=options["state"])
+        for task in backups:
+            self._show(task)
+
+    def do_start(self, user, options):
+        instance = self._get(ImportedInstance, user, options["instance"], Action.OPERATE, "instance")
+        self._show(backup_services.backup_start(actor=user, instance=instance, reboot=options["reboot"]))
+
+    def do_show(self, user, options):
+        self._show(self._get(BackupTask, user, options["id"], what="backup"))
+
+    def do_cancel(self, user, options):
+        task = self._get(BackupTask, user, options["id"], Action.OPERATE, "backup")
+        self._show(backup_services.backup_cancel(actor=user, task=task))
+
+    def do_schedules(self, user, options):
+        schedules = BackupSchedule.objects.restrict(user, Action.VIEW).select_related("instance", "q_schedule")
+        if options["instance"]:
+            schedules = schedules.filter(instance_id=options["instance"])
+        for s in schedules:
+            next_run = s.q_schedule.next_run if s.q_schedule else None
+            self.stdout.write(f"{s.pk:6} {s.instance.instance_id:20} {s.cron:16} keep {s.keep_last:3} "
+                              f"{'reboot' if s.reboot else 'no-reboot'} {'enabled' if s.enabled else 'disabled'} "
+                              f"next {next_run or '-'}")
+
+    def do_schedule_add(self, user, options):
+        instance = self._get(ImportedInstance, user, options["instance"], Action.OPERATE, "instance")
+        schedule = backup_services.backup_schedule_create(actor=user, instance=instance, data={
+            "cron": options["cron"], "keep_last": options["keep_last"], "reboot": options["reboot"]})
+        self.stdout.write(f"schedule {schedule.pk}: {schedule.cron}, keeping the last {schedule.keep_last}, next run "
+                          f"{schedule.q_schedule.next_run}")
+
+    def do_schedule_remove(self, user, options):
+        schedule = self._get(BackupSchedule, user, options["id"], Action.OPERATE, "schedule")
+        backup_services.backup_schedule_delete(actor=user, schedule=schedule)
+        self.stdout.write(f"schedule {options['id']} removed")
+
+    def do_make_template(self, user, options):
+        backup = self._get(BackupTask, user, options["id"], Action.MANAGE, "backup")
+        data = {"name": options["name"], "description": options["description"],
+                "instance_type": options["instance_type"],
+                "subnet": self._get(Subnet, user, options["subnet"], Action.MANAGE, "subnet"),
+                "security_group": self._get(SecurityGroup, user, options["security_group"], Action.MANAGE,
+                                            "security group")}
+        if options["key_pair"]:
+            data["key_pair"] = self._get(KeyPair, user, options["key_pair"], Action.MANAGE, "key pair")
+        template = backup_services.template_create_from_backup(actor=user, backup=backup, data=data)
+        self.stdout.write(f"template {template.pk} {template.name}: {template.ami_id}")
+
+    def do_launch(self, user, options):
+        template = self._get(Template, user, options["template"], Action.OPERATE, "template")
+        task, created = launch_services.template_launch(actor=user, template=template,
+                                                        idempotency_key=options["idempotency_key"])
+        self._show_launch(task, "" if created else " (the earlier launch with this key)")
+
+    def do_launches(self, user, options):
+        for task in LaunchTask.objects.restrict(user, Action.VIEW):
+            self._show_launch(task)
+
+    def _show(self, task: BackupTask):
+        self.stdout.write(f"backup {task.pk} of {task.instance.instance_id}: {task.state} {task.image_id or '-'} "
+                          f"{task.progress}% - {task.status_message}")
+
+    def _show_launch(self, task: LaunchTask, note: str = ""):
+        self.stdout.write(f"launch {task.pk} from {task.template_name}: {task.state} {task.instance_id or '-'} - "
+                          f"{task.status_message}{note}")

@@ -200,7 +200,7 @@ def seed_jobs(first: int, last: int) -> None:
                    '', '', 0, 1, u.user_id, e.env_id, e.instance_id, e.region_id, e.tenant_id
             FROM bench_job j JOIN bench_env e ON e.t = j.t AND e.k = j.k JOIN bench_user u ON u.t = j.t AND u.k = j.uk
             WHERE j.kind = 'export'""")
-    _sql("""INSERT INTO environments_backuptask (
+    _sql("""INSERT INTO lifecycle_backuptask (
                 created_at, updated_at, step, status_message, error_code, started_at, finished_at, lease_owner,
                 lease_epoch, attempts, state, reboot, client_token, image_name, image_id, image_state, snapshot_ids,
                 progress, created_by_id, environment_id, instance_id, tenant_id)
@@ -220,15 +220,15 @@ def seed_jobs(first: int, last: int) -> None:
                 FROM (SELECT id, row_number() OVER (ORDER BY created_at DESC) AS rn FROM migrations_app_migrationtask
                       WHERE environment_id = (SELECT env_id FROM bench_env WHERE t = 0 AND k = %s)) s
                 WHERE s.id = migrations_app_migrationtask.id AND s.rn <= 2""", [HOT_ENV_K])
-    for table in ("migrations_app_migrationtask", "exports_exporttask", "environments_backuptask",
-                  "environments_launchtask", "environments_environment",
+    for table in ("migrations_app_migrationtask", "exports_exporttask", "lifecycle_backuptask",
+                  "lifecycle_launchtask", "environments_environment",
                   "environments_environmentuserobjectpermission", "portal_user"):
         _sql(f"VACUUM ANALYZE {table}")
 
 
 def job_count() -> int:
     return sum(_sql(f"SELECT count(*) FROM {t}")[0][0] for t in (
-        "migrations_app_migrationtask", "exports_exporttask", "environments_backuptask", "environments_launchtask"))
+        "migrations_app_migrationtask", "exports_exporttask", "lifecycle_backuptask", "lifecycle_launchtask"))
 
 
 #
@@ -308,8 +308,8 @@ def measure_p4(databases: dict, reps: int, *, explain: str | None = None) -> dic
     return results
 
 
-_JOB_TABLES = ("migrations_app_migrationtask", "exports_exporttask", "environments_backuptask",
-               "environments_launchtask")
+_JOB_TABLES = ("migrations_app_migrationtask", "exports_exporttask", "lifecycle_backuptask",
+               "lifecycle_launchtask")
 
 
 def _explain(label: str, statements: list[str]) -> None:

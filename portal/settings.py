@@ -226,7 +226,7 @@ SPECTACULAR_SETTINGS = {
         "AuditActionEnum": "portal.core.audit_actions.AuditAction",
         "TenantRoleEnum": "portal.core.roles.TenantRole",
         "EnvironmentRoleEnum": "environments.choices.EnvironmentRole",
-        "NotificationEventEnum": "portal.core.notifications.choices.Event",
+        "NotificationEventEnum": "portal.core.notifications.choices.event_choices",
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
         "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",

@@ -25,5 +25,7 @@ BACKUP = JobKind(
     active=frozenset({S.CREATING}), workable=frozenset({S.CREATING, S.CANCELLING, S.DELETING}),
     # An available backup is finished (notified, no worker), though its schedule's retention may delete it later.
     terminal=frozenset({S.AVAILABLE, S.FAILED, S.CANCELLED, S.DELETED}), failed=(S.FAILED,),
-    cancelling=S.CANCELLING, settings_prefix="ENVIRONMENT_JOB", notify=frozenset({S.AVAILABLE, S.FAILED}),
+    cancelling=S.CANCELLING, settings_prefix="ENVIRONMENT_JOB", order=30, describe=("image_id", "image_name"),
+    # Its image still exists in AWS, and its schedule's retention deletes it through this row.
+    retained=frozenset({S.AVAILABLE}), notify={S.AVAILABLE: "completed", S.FAILED: "failed"},
 )

@@ -22,5 +22,7 @@ LAUNCH = JobKind(
     name="launch", model=LaunchTask, label="launch from a template", runner="lifecycle.launches.worker.LaunchRunner",
     admission="lifecycle.launches.job.PerRegionLaunches", transitions=TRANSITIONS, queued=S.QUEUED,
     active=frozenset({S.LAUNCHING}), workable=frozenset({S.LAUNCHING}), terminal=frozenset({S.COMPLETED, S.FAILED}),
-    failed=(S.FAILED,), settings_prefix="ENVIRONMENT_JOB", notify=frozenset({S.COMPLETED, S.FAILED}),
+    failed=(S.FAILED,), settings_prefix="ENVIRONMENT_JOB", order=40, describe=("instance_id", "image_id"),
+    # No launch event was ever offered to webhooks or preferences: announcing launches is a decision of its own.
+    notify={},
 )

@@ -1,6 +1,6 @@
 """The migration pages: the vCenter VMs list with its migrate dialog, the migrate page of one environment, the
-VM-to-EC2 Migrations tab with its live rows, cancelling, and Fix Error for the vmimport role. Same services,
-selectors and rules as the API; errors are shown beside the fields they concern."""
+VM-to-EC2 Migrations tab with its live rows, cancelling, a migration's log, and Fix Error for the vmimport role.
+Same services, selectors and rules as the API; errors are shown beside the fields they concern."""
 
 import json
 
@@ -21,6 +21,7 @@ from migrations_app.ui.forms import ConsentForm, MigrateDialogForm, MigrateForm
 from migrations_app.ui.tables import MigrationTable
 from portal.core.errors import Conflict, UpstreamError
 from portal.core.forms import submit
+from portal.core.observability.selectors import job_log_for
 from portal.core.pages import page
 from portal.core.querysets import Need
 from portal.core.roles import Action
@@ -183,6 +184,14 @@ def instance_migration_section(request, instance):
 #
 # Fix Error: the vmimport role
 #
+
+
+@page(get=Need(Action.VIEW), row=MigrationTask, related=("environment",))
+def migration_log(request, task):
+    """Its workers' INFO and WARNING+ lines, exactly as visible as the migration."""
+    return render(request, "observability/job_log.html", {
+        "title": f"Migration {task.pk} of {task.vm_name}", "task": task,
+        "log_lines": job_log_for(kind="migration", job=task)})
 
 
 @page(get=READ_SETUP, post=MANAGE_ENVIRONMENTS)

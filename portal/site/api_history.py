@@ -12,28 +12,29 @@ from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRen
 from rest_framework.views import APIView
 
 from portal.core import csvsafe
+from portal.core.api.fields import LateChoiceField
 from portal.core.api.pagination import PortalPagination
 from portal.core.api.permissions import IsTenantMember
 from portal.core.api.viewsets import NeedView
 from portal.site.history import (
     CSV_HEADER,
     READ_HISTORY,
-    STATES,
-    TYPES,
     HistoryFilters,
     csv_line,
     history_row,
     history_rows,
+    history_states,
+    history_types,
 )
 
 
 class HistoryQuerySerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=TYPES, required=False)
+    type = LateChoiceField(choices_of=history_types, required=False)
     environment = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False,
                                            help_text="An environment id.")
     user = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False,
                                     help_text="The id of the user who started the task.")
-    state = serializers.ChoiceField(choices=STATES, required=False)
+    state = LateChoiceField(choices_of=history_states, required=False)
     since = serializers.DateTimeField(required=False, help_text="Created at or after (default: seven days ago).")
     until = serializers.DateTimeField(required=False, help_text="Created before.")
 
@@ -42,7 +43,7 @@ class HistoryQuerySerializer(serializers.Serializer):
 
 
 class HistoryRowSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=TYPES)
+    type = LateChoiceField(choices_of=history_types)
     id = serializers.IntegerField()
     environment_id = serializers.IntegerField()
     environment = serializers.CharField()

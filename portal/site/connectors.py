@@ -1,6 +1,6 @@
 """The connector status shown to a tenant's administrators and auditors (page and API): which cluster runs the
-tenant's vCenter work, whether it is alive, and how much of the tenant's work runs and waits there. It joins the
-core's connector rows with both feature apps' jobs, which is why it lives in the site layer."""
+tenant's vCenter work, whether it is alive, and how much of the tenant's work runs and waits there: the jobs of
+the kinds registered as `connector_work`. It reads the migrations' limits, which is why it lives in the site layer."""
 
 from __future__ import annotations
 
@@ -10,15 +10,10 @@ from datetime import datetime
 from django.db.models import Min
 from django.utils import timezone
 
-from exports.choices import ACTIVE as EXPORT_ACTIVE
-from exports.choices import ExportState
-from exports.models import ExportTask
 from migrations_app.admission import connector_limit, tenant_limit_override
-from migrations_app.choices import ACTIVE as MIGRATION_ACTIVE
-from migrations_app.choices import MigrationState
-from migrations_app.models import MigrationTask
 from portal.core.connectors.models import Connector
 from portal.core.connectors.selectors import beats_of, default_cluster
+from portal.core.jobs.kinds import kinds
 from portal.core.querysets import Need
 from portal.core.roles import Action
 
@@ -52,12 +47,9 @@ def connector_status(*, fetched_by) -> ConnectorStatus | None:
     connector = Connector.objects.restrict(fetched_by, Action.VIEW).filter(tenant_id=tenant_id).first()
     name = connector.name if connector else default_cluster()
     beat = beats_of([name]).get(name)
-    migrations = MigrationTask.objects.filter(tenant_id=tenant_id)
-    exports = ExportTask.objects.filter(tenant_id=tenant_id)
-    queued_migrations = migrations.filter(state=MigrationState.QUEUED)
-    queued_exports = exports.filter(state=ExportState.QUEUED)
-    oldest = [d for d in (queued_migrations.aggregate(d=Min("created_at"))["d"],
-                          queued_exports.aggregate(d=Min("created_at"))["d"]) if d is not None]
+    work = [kind for kind in kinds() if kind.connector_work]
+    queued = [kind.model.objects.filter(tenant_id=tenant_id, state=kind.queued) for kind in work]
+    oldest = [d for d in (jobs.aggregate(d=Min("created_at"))["d"] for jobs in queued) if d is not None]
     return ConnectorStatus(
         name=name, shared=connector is None,
         last_heartbeat=beat.beat_at if beat else None,
@@ -66,9 +58,9 @@ def connector_status(*, fetched_by) -> ConnectorStatus | None:
         # The shared cluster's hosts are the platform's, not the tenant's business.
         host=beat.host if beat and connector else "",
         limit=connector_limit(connector) if connector else tenant_limit_override(tenant_id),
-        jobs_running=migrations.filter(state__in=MIGRATION_ACTIVE).count() + exports.filter(
-            state__in=EXPORT_ACTIVE).count(),
-        queue_depth=queued_migrations.count() + queued_exports.count(),
+        jobs_running=sum(kind.model.objects.filter(tenant_id=tenant_id, state__in=kind.active).count()
+                         for kind in work),
+        queue_depth=sum(jobs.count() for jobs in queued),
         oldest_queued_at=min(oldest) if oldest else None,
         # Ticks queued on the broker but not yet taken: only on the tenant's own cluster, where they are all its.
         ticks_waiting=_broker_depth(name) if connector else None,

@@ -1,8 +1,9 @@
-"""The seven-day task history: one read over every migration, export, backup and launch of the tenant.
+"""The seven-day task history: one read over every job of the tenant, of each kind registered with `history`
+(`portal.core.jobs.kinds`: migrations, exports, backups, launches).
 
-Each source goes through `restrict(user, VIEW)`, is reduced to the same columns (`.values()` of annotations, in one
-order) and the four are combined with UNION ALL; ordering, counting and slicing happen in the database, so one page
-costs the same few queries whatever the tables hold. Only the site layer may import every app, so this lives here.
+Each kind's table goes through `restrict(user, VIEW)`, is reduced to the same columns (`.values()` of annotations,
+in one order) and they are combined with UNION ALL; ordering, counting and slicing happen in the database, so one
+page costs the same few queries whatever the tables hold.
 """
 
 from __future__ import annotations
@@ -16,13 +17,7 @@ from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
-from exports.choices import ExportState
-from exports.models import ExportTask
-from lifecycle.backups.choices import BackupState
-from lifecycle.backups.models import BackupTask
-from lifecycle.launches.models import LaunchState, LaunchTask
-from migrations_app.choices import MigrationState
-from migrations_app.models import MigrationTask
+from portal.core.jobs.kinds import JobKind, kind, kinds
 from portal.core.models import AuditLog
 from portal.core.querysets import Need
 from portal.core.roles import Action
@@ -33,24 +28,23 @@ READ_HISTORY = Need(Action.VIEW, of=AuditLog)
 
 
 def _nonblank(*names):
+    if not names:
+        return Value("", output_field=CharField())
     return Coalesce(*(NullIf(F(name), Value("")) for name in names), Value(""), output_field=CharField())
 
 
-@dataclass(frozen=True)
-class Source:
-    model: type
-    states: type
-    summary: object  # an expression: what the job was about (VM name, instance id, image id)
+def history_kinds() -> list[JobKind]:
+    return [job_kind for job_kind in kinds() if job_kind.history]
 
 
-SOURCES: dict[str, Source] = {
-    "migration": Source(MigrationTask, MigrationState, _nonblank("vm_name")),
-    "export": Source(ExportTask, ExportState, _nonblank("ec2_instance_id")),
-    "backup": Source(BackupTask, BackupState, _nonblank("image_id", "image_name")),
-    "launch": Source(LaunchTask, LaunchState, _nonblank("instance_id", "image_id")),
-}
-TYPES = tuple(SOURCES)
-STATES = tuple(sorted({value for source in SOURCES.values() for value in source.states.values}))
+# Functions, not constants: the kinds register in their apps' `ready()`, after this module may have been imported.
+def history_types() -> tuple[str, ...]:
+    return tuple(job_kind.name for job_kind in history_kinds())
+
+
+def history_states() -> tuple[str, ...]:
+    return tuple(sorted({state for job_kind in history_kinds() for state in job_kind.states}))
+
 
 # Output key -> the annotation each source selects it as (annotations may not reuse the models' field names).
 _COLUMNS = {
@@ -77,8 +71,8 @@ def default_since(now: datetime.datetime | None = None) -> datetime.datetime:
     return (now or timezone.now()) - datetime.timedelta(days=HISTORY_DAYS)
 
 
-def _source_filtered(source: Source, user, filters: HistoryFilters, since) -> QuerySet:
-    rows = source.model.objects.restrict(user, Action.VIEW).filter(created_at__gte=since)
+def _source_filtered(job_kind: JobKind, user, filters: HistoryFilters, since) -> QuerySet:
+    rows = job_kind.model.objects.restrict(user, Action.VIEW).filter(created_at__gte=since)
     if filters.until is not None:
         rows = rows.filter(created_at__lt=filters.until)
     if filters.environment is not None:
@@ -90,11 +84,12 @@ def _source_filtered(source: Source, user, filters: HistoryFilters, since) -> Qu
     return rows.order_by()
 
 
-def _source_rows(kind: str, source: Source, rows: QuerySet) -> QuerySet:
+def _source_rows(job_kind: JobKind, rows: QuerySet) -> QuerySet:
     rows = rows.annotate(
-        h_type=Value(kind, output_field=CharField()), h_id=F("id"), h_environment_id=F("environment_id"),
+        h_type=Value(job_kind.name, output_field=CharField()), h_id=F("id"), h_environment_id=F("environment_id"),
         h_environment=F("environment__name"), h_user_id=F("created_by_id"), h_user=F("created_by__username"),
-        h_state=F("state"), h_created_at=F("created_at"), h_finished_at=F("finished_at"), h_summary=source.summary)
+        h_state=F("state"), h_created_at=F("created_at"), h_finished_at=F("finished_at"),
+        h_summary=_nonblank(*job_kind.describe))
     return rows.values(*_COLUMNS.values())
 
 
@@ -102,10 +97,10 @@ def history_rows(*, fetched_by, filters: HistoryFilters = HistoryFilters(), now=
     """The rows `fetched_by` may see, newest first (ties: type, then id, descending), as dicts with the
     `_COLUMNS` annotations; `history_row()` gives the public keys. Without `since`, the last seven days."""
     since = filters.since if filters.since is not None else default_since(now)
-    kinds = [filters.type] if filters.type else list(SOURCES)
-    filtered = {kind: _source_filtered(SOURCES[kind], fetched_by, filters, since) for kind in kinds}
-    return HistoryRows([_source_rows(kind, SOURCES[kind], rows) for kind, rows in filtered.items()],
-                       [rows.values("created_at") for rows in filtered.values()])
+    chosen = [kind(filters.type)] if filters.type else history_kinds()
+    filtered = [(job_kind, _source_filtered(job_kind, fetched_by, filters, since)) for job_kind in chosen]
+    return HistoryRows([_source_rows(job_kind, rows) for job_kind, rows in filtered],
+                       [rows.values("created_at") for _, rows in filtered])
 
 
 _ORDER = ("-h_created_at", "-h_type", "-h_id")
@@ -176,29 +171,10 @@ def csv_line(row: dict) -> list:
             row["summary"]]
 
 
-# Jobs the retention may delete: no worker drives them any more. An available backup is left alone: its image
-# still exists in AWS and its schedule's retention deletes it through its row.
-RETAINED_UNTIL_GONE = {BackupState.AVAILABLE}
-TERMINAL_STATES = {
-    "migration": frozenset({MigrationState.COMPLETED, MigrationState.FAILED, MigrationState.CANCELLED}),
-    "export": frozenset({ExportState.COMPLETED, ExportState.FAILED, ExportState.CANCELLED}),
-    "backup": frozenset({BackupState.FAILED, BackupState.CANCELLED, BackupState.DELETED}),
-    "launch": frozenset({LaunchState.COMPLETED, LaunchState.FAILED}),
-}
-
-
-# A completed job whose results in AWS were not tagged yet (it completed before the tag existed; the orphan sweep
-# tags them) keeps its row: without the row or the tag, nothing would tell the sweep those results are not orphans.
-UNTAGGED_RESULTS = {
-    "migration": Q(state=MigrationState.COMPLETED, results_tagged=False) & (~Q(instance_id="") | ~Q(image_id="")),
-    "export": Q(state=ExportState.COMPLETED, results_tagged=False) & ~Q(s3_key=""),
-}
-
-
-def expired_jobs(kind: str, *, before: datetime.datetime) -> QuerySet:
-    """Finished jobs of one type created before `before` (all tenants: the retention is the platform's)."""
-    model = SOURCES[kind].model
-    expired = model.objects.filter(Q(created_at__lt=before) & Q(state__in=sorted(TERMINAL_STATES[kind])))
-    if kind in UNTAGGED_RESULTS:
-        expired = expired.exclude(UNTAGGED_RESULTS[kind])
+def expired_jobs(job_kind: JobKind, *, before: datetime.datetime) -> QuerySet:
+    """Finished jobs of one kind created before `before` (all tenants: the retention is the platform's), but for
+    those its declaration retains."""
+    expired = job_kind.model.objects.filter(Q(created_at__lt=before) & Q(state__in=sorted(job_kind.expirable)))
+    if job_kind.retained_if is not None:
+        expired = expired.exclude(job_kind.retained_if)
     return expired

@@ -5,9 +5,9 @@ Only for a scraper that sends `Authorization: Bearer <METRICS_TOKEN>` (401 for a
 METRICS_ALLOWED_CIDRS; everyone else gets 404, as if there were no such page.
 
 Database-derived figures (gauges; history retention deletes old rows, so they are not counters):
-- portal_jobs{kind,state}: jobs of each kind (migration, export, backup, launch) by state;
-- portal_job_bytes{kind,direction}: bytes exported from vCenter and uploaded to S3 by migrations, and the size
-  of finished EC2 exports, summed over the jobs still on record;
+- portal_jobs{kind,state}: jobs of each registered kind (migration, export, backup, launch) by state;
+- portal_job_bytes{kind,direction}: the bytes each kind declares it moves (`JobKind.bytes_moved`: exported from
+  vCenter and uploaded to S3 by migrations, the size of finished EC2 exports), summed over the jobs on record;
 - portal_queue_depth: tasks waiting in the django-q2 broker; portal_jobs_queued_oldest_seconds{kind}: how long
   the oldest queued job of each kind has been waiting (0 when none waits);
 - portal_webhook_deliveries{state}: webhook deliveries by state.
@@ -21,7 +21,7 @@ import logging
 import os
 
 from django.conf import settings
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -30,16 +30,11 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, mult
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from exports.models import ExportTask
-from lifecycle.backups.models import BackupTask
-from lifecycle.launches.models import LaunchTask
-from migrations_app.models import MigrationTask
+from portal.core.jobs.kinds import kinds
 from portal.core.middleware import client_address
 from portal.core.notifications.models import WebhookDelivery
 
 logger = logging.getLogger("portal.metrics")
-
-JOB_MODELS = {"migration": MigrationTask, "export": ExportTask, "backup": BackupTask, "launch": LaunchTask}
 
 
 class DatabaseCollector:
@@ -50,21 +45,21 @@ class DatabaseCollector:
         oldest = GaugeMetricFamily("portal_jobs_queued_oldest_seconds",
                                    "Seconds the oldest queued job of each kind has waited.", labels=["kind"])
         now = timezone.now()
-        for kind, model in JOB_MODELS.items():
-            for row in model.objects.order_by().values("state").annotate(n=Count("id")):
-                jobs.add_metric([kind, row["state"]], row["n"])
-            first = model.objects.filter(state="queued").aggregate(first=Min("created_at"))["first"]
-            oldest.add_metric([kind], (now - first).total_seconds() if first else 0.0)
+        for kind in kinds():
+            for row in kind.model.objects.order_by().values("state").annotate(n=Count("id")):
+                jobs.add_metric([kind.name, row["state"]], row["n"])
+            first = kind.model.objects.filter(state=kind.queued).aggregate(first=Min("created_at"))["first"]
+            oldest.add_metric([kind.name], (now - first).total_seconds() if first else 0.0)
         yield jobs
         yield oldest
 
         moved = GaugeMetricFamily("portal_job_bytes", "Bytes moved by the jobs on record.",
                                   labels=["kind", "direction"])
-        sums = MigrationTask.objects.aggregate(exported=Sum("bytes_exported"), uploaded=Sum("bytes_uploaded"))
-        moved.add_metric(["migration", "exported"], sums["exported"] or 0)
-        moved.add_metric(["migration", "uploaded"], sums["uploaded"] or 0)
-        exported = ExportTask.objects.filter(state="completed").aggregate(size=Sum("size_bytes"))["size"]
-        moved.add_metric(["export", "exported"], exported or 0)
+        for kind in kinds():
+            if kind.bytes_moved:
+                sums = kind.model.objects.aggregate(**kind.bytes_moved)
+                for direction in kind.bytes_moved:
+                    moved.add_metric([kind.name, direction], sums[direction] or 0)
         yield moved
 
         deliveries = GaugeMetricFamily("portal_webhook_deliveries", "Webhook deliveries by state.", labels=["state"])

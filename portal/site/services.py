@@ -12,7 +12,7 @@ from django.utils import timezone
 from portal.core.audit import audit_record
 from portal.core.audit_actions import AuditAction
 from portal.core.models import Tenant
-from portal.site.history import SOURCES, expired_jobs
+from portal.site.history import expired_jobs, history_kinds
 
 
 def history_cleanup(*, now: datetime.datetime | None = None) -> dict:
@@ -22,12 +22,13 @@ def history_cleanup(*, now: datetime.datetime | None = None) -> dict:
     Returns {tenant id: {type: count}}."""
     before = (now or timezone.now()) - datetime.timedelta(days=settings.HISTORY_RETENTION_DAYS)
     deleted: dict[int, dict[str, int]] = {}
+    retained = history_kinds()
     with transaction.atomic():
-        for kind in SOURCES:
-            expired = expired_jobs(kind, before=before)
+        for job_kind in retained:
+            expired = expired_jobs(job_kind, before=before)
             counts = expired.order_by().values("tenant_id").annotate(n=Count("id"))
             for entry in counts:
-                deleted.setdefault(entry["tenant_id"], {name: 0 for name in SOURCES})[kind] = entry["n"]
+                deleted.setdefault(entry["tenant_id"], {k.name: 0 for k in retained})[job_kind.name] = entry["n"]
             expired.delete()
         for tenant in Tenant.objects.filter(pk__in=deleted).order_by("pk"):
             audit_record(actor=None, action=AuditAction.HISTORY_CLEANUP, obj=tenant, tenant=tenant,

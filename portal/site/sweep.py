@@ -1,5 +1,5 @@
 """The orphan sweep over every tenant: for each tenant with AWS access and each of its regions, with that tenant's
-own credentials only, the migrations' and the exports' sweeps (`migrations_app.sweep`, `exports.sweep`)."""
+own credentials only, the sweep each job kind declares (`JobKind.sweep`: `migrations_app.sweep`, `exports.sweep`)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ from django.conf import settings
 from django.utils import timezone
 
 from environments.models import Region
-from exports.sweep import export_sweep
-from migrations_app.sweep import migration_sweep
 from portal.core.errors import PortalError
+from portal.core.jobs.kinds import kinds
 from portal.core.models import Tenant
 from portal.core.peers import aws_credentials
 from portal.core.sweep import Removal, SweepPass
 from portal.integrations.aws import client as aws
 
 logger = logging.getLogger("portal.sweep")
-SWEEPS = (migration_sweep, export_sweep)
+
+
+def sweeps() -> list:
+    return [run for run in (kind.sweep_function() for kind in kinds()) if run is not None]
 
 
 def orphan_sweep(*, dry_run: bool = False, min_age_seconds: float | None = None,
@@ -28,6 +30,7 @@ def orphan_sweep(*, dry_run: bool = False, min_age_seconds: float | None = None,
     min_age = settings.ORPHAN_SWEEP_MIN_AGE_SECONDS if min_age_seconds is None else min_age_seconds
     cutoff = now - datetime.timedelta(seconds=min_age)
     removals: list[Removal] = []
+    runs = sweeps()
     for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
         try:
             credentials = aws_credentials(tenant)
@@ -35,7 +38,7 @@ def orphan_sweep(*, dry_run: bool = False, min_age_seconds: float | None = None,
             continue  # no AWS access: nothing the portal could have created there, nothing it may touch
         for code in Region.objects.filter(tenant=tenant).order_by("code").values_list("code", flat=True):
             sweep = SweepPass(tenant, code, credentials, now, cutoff, dry_run)
-            for run in SWEEPS:
+            for run in runs:
                 try:
                     run(sweep)
                 except (aws.AwsError, PortalError) as exc:

@@ -29,3 +29,11 @@ class RestrictedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         if isinstance(data, str) and data.strip().isdigit() and int(data.strip()[:20]) > MAX_DB_ID:
             self.fail("does_not_exist", pk_value=data)
         return super().to_internal_value(data)
+
+
+class LateChoiceField(serializers.ChoiceField):
+    """A choice among values known only once the apps are ready (the registered job kinds' types, states and
+    events): `choices_of` is called for each serializer, since DRF builds a field anew for every instance."""
+
+    def __init__(self, *, choices_of, **kwargs):
+        super().__init__(choices=choices_of(), **kwargs)

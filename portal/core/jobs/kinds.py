@@ -3,7 +3,7 @@ orphan sweep, notifications, the reconciler): a new kind is one `register()` cal
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -33,8 +33,17 @@ class JobKind:
         `_MAX_ATTEMPTS`, `_RETRY_BASE_SECONDS`, `_RETRY_MAX_SECONDS`, `_INLINE_WAIT_SECONDS`, each falling back to
         `JOB_<name>`.
     label: how pages and notifications name it ("VM-to-EC2 migration").
+    order: where it comes among the kinds (history filters, metrics, notification events, sweeps).
     history: whether it shows in the seven-day task history.
-    notify: the terminal states notifications announce (as "<name>.<state>").
+    describe: the fields that say what a job worked on, first non-blank wins (the history's summary column).
+    retained: terminal states the history's retention never deletes (the job's row still stands for something
+        that exists, such as an available backup's image).
+    retained_if: rows the retention keeps whatever their age and state (None: none).
+    bytes_moved: direction -> the aggregate of the bytes its jobs moved that way (portal_job_bytes).
+    connector_work: whether the connector status counts its jobs as the tenant's work on its cluster.
+    sweep: dotted path of its orphan sweep, `f(sweep: portal.core.sweep.SweepPass)` ("": it has none).
+    notify: terminal state -> the outcome its notification announces, as the event "<name>.<outcome>" (labelled
+        "<Name> <outcome>").
     """
 
     name: str
@@ -51,10 +60,15 @@ class JobKind:
     admission: str | None = None
     settings_prefix: str = "JOB"
     label: str = ""
+    order: int = 100
     history: bool = True
-    notify: frozenset = field(default_factory=frozenset)
-    # Extra description of a row for the task history and notifications (what it worked on).
-    describe: Callable | None = None
+    describe: tuple = ()
+    retained: frozenset = frozenset()
+    retained_if: object = None  # a Q
+    bytes_moved: Mapping = field(default_factory=dict)
+    connector_work: bool = False
+    sweep: str = ""
+    notify: Mapping = field(default_factory=dict)
 
     def setting(self, name: str):
         value = getattr(settings, f"{self.settings_prefix}_{name}", None)
@@ -66,10 +80,27 @@ class JobKind:
     def admission_policy(self):
         return None if self.admission is None else import_string(self.admission)()
 
+    def sweep_function(self):
+        return import_string(self.sweep) if self.sweep else None
+
     @property
     def live(self) -> frozenset:
         """States in which the job may still act on its resource."""
         return self.workable | {self.queued}
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        return tuple(str(state) for state in self.transitions)
+
+    @property
+    def expirable(self) -> frozenset:
+        """The states in which the history's retention may delete a job: no worker drives it any more."""
+        return self.terminal - self.retained
+
+    def events(self) -> dict[str, str]:
+        """Its notification events (value -> label), as webhooks and preferences store them."""
+        return {f"{self.name}.{outcome}": f"{self.name.capitalize()} {outcome}"
+                for outcome in dict.fromkeys(self.notify.values())}
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -82,6 +113,8 @@ def register(kind: JobKind) -> JobKind:
     unknown = {to for targets in kind.transitions.values() for to in targets} - set(kind.transitions)
     if unknown:
         raise InvariantViolation(f"job kind {kind.name!r} moves to undeclared states {sorted(unknown)}")
+    if not (set(kind.notify) | kind.retained) <= kind.terminal:
+        raise InvariantViolation(f"job kind {kind.name!r} notifies or retains states that do not end it")
     _KINDS[kind.name] = kind
     kind.model.job_kind = kind
     return kind
@@ -95,7 +128,8 @@ def kind(name: str) -> JobKind:
 
 
 def kinds() -> list[JobKind]:
-    return list(_KINDS.values())
+    """Every registered kind, in their declared order (the order pages, metrics and events list them in)."""
+    return sorted(_KINDS.values(), key=lambda k: (k.order, k.name))
 
 
 def kind_of(job) -> JobKind:

@@ -10,10 +10,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.core.api.fields import LateChoiceField
 from portal.core.api.permissions import IsTenantMember
 from portal.core.api.viewsets import NeedView, RestrictedViewSet
 from portal.core.notifications import selectors, services
-from portal.core.notifications.choices import Event
+from portal.core.notifications.choices import event_choices
 from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
 from portal.core.querysets import Need
 from portal.core.roles import Action
@@ -22,7 +23,7 @@ MANAGE = Need(Action.ADMIN, of=Webhook)
 
 
 class WebhookSerializer(serializers.ModelSerializer):
-    events = serializers.ListField(child=serializers.ChoiceField(choices=Event.choices), allow_empty=False)
+    events = serializers.ListField(child=LateChoiceField(choices_of=event_choices), allow_empty=False)
 
     class Meta:
         model = Webhook
@@ -112,7 +113,7 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
 
 
 class PreferencesSerializer(serializers.Serializer):
-    events = serializers.ListField(child=serializers.ChoiceField(choices=Event.choices), allow_empty=True)
+    events = serializers.ListField(child=LateChoiceField(choices_of=event_choices), allow_empty=True)
 
 
 class NotificationPreferencesView(NeedView, APIView):

@@ -2,21 +2,22 @@
 
 from django.db import models
 
+from portal.core.jobs.kinds import kinds
 
-class Event(models.TextChoices):
-    MIGRATION_COMPLETED = "migration.completed", "Migration completed"
-    MIGRATION_FAILED = "migration.failed", "Migration failed"
-    EXPORT_COMPLETED = "export.completed", "Export completed"
-    EXPORT_FAILED = "export.failed", "Export failed"
-    BACKUP_COMPLETED = "backup.completed", "Backup completed"
-    BACKUP_FAILED = "backup.failed", "Backup failed"
+
+def job_events() -> dict[str, str]:
+    """Every event (value -> label): each registered kind announces its `notify` outcomes as <kind>.<outcome>
+    (migration.completed, say), the values webhooks and preferences store."""
+    return {event: label for kind in kinds() for event, label in kind.events().items()}
+
+
+def event_choices() -> list[tuple[str, str]]:
+    # A callable, not a list, wherever choices are declared: the kinds register once the apps are ready, and a new
+    # kind's events then need no migration.
+    return list(job_events().items())
 
 
 class DeliveryState(models.TextChoices):
     PENDING = "pending", "Pending"
     DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed"
-
-
-# A job's terminal state -> the outcome its event names. Cancelled jobs notify nobody: someone chose that.
-OUTCOME_OF_STATE = {"completed": "completed", "available": "completed", "failed": "failed"}

@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from portal.core.fields import EncryptedTextField
 from portal.core.models import TenantOwnedModel
-from portal.core.notifications.choices import DeliveryState, Event
+from portal.core.notifications.choices import DeliveryState, event_choices
 from portal.core.querysets import RestrictedQuerySet, Restriction
 from portal.core.roles import Action
 
@@ -58,7 +58,7 @@ class WebhookDelivery(TenantOwnedModel):
     exponential backoff until delivered or WEBHOOK_MAX_ATTEMPTS; a re-send is a new row pointing at the old."""
 
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.CharField(max_length=32, choices=Event.choices)
+    event = models.CharField(max_length=32, choices=event_choices)
     job_kind = models.CharField(max_length=32)
     job_id = models.BigIntegerField()
     payload = models.TextField(help_text="The exact JSON body sent.")
@@ -98,7 +98,7 @@ class NotificationPreference(models.Model):
     """A user wants e-mail for `event` (about jobs they may see). No row: no e-mail."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    event = models.CharField(max_length=32, choices=Event.choices)
+    event = models.CharField(max_length=32, choices=event_choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = RestrictedQuerySet.as_manager()

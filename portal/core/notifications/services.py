@@ -15,8 +15,9 @@ from django.utils import timezone
 from portal.core.audit import audit_record
 from portal.core.audit_actions import AuditAction
 from portal.core.errors import Conflict, Invalid
+from portal.core.jobs.kinds import kind as job_kind
 from portal.core.models import Tenant, User
-from portal.core.notifications.choices import OUTCOME_OF_STATE, DeliveryState, Event
+from portal.core.notifications.choices import DeliveryState, job_events
 from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery, url_origin
 from portal.core.notifications.queue import enqueue_delivery
 from portal.core.notifications.signing import new_secret
@@ -42,11 +43,12 @@ def notify_job_finished(kind: str, job: models.Model) -> None:
 
     Call it once the terminal transition has committed (`transaction.on_commit(..., robust=True)`): a rollback
     then notifies nobody, and a failure here never undoes the transition. Calling it twice for one job sends each
-    webhook one delivery (the delivery rows are unique per job and event); cancelled jobs notify nobody."""
-    outcome = OUTCOME_OF_STATE.get(str(job.state))
-    event = f"{kind}.{outcome}"
-    if outcome is None or event not in Event.values:
+    webhook one delivery (the delivery rows are unique per job and event). Only the states its kind announces
+    (`JobKind.notify`) notify anyone: cancelled jobs notify nobody, someone chose that."""
+    outcome = job_kind(kind).notify.get(str(job.state))
+    if outcome is None:
         return
+    event = f"{kind}.{outcome}"
     if not job.tenant.is_active:
         # A deactivated organisation's endpoints and people hear nothing from the portal.
         logger.info("%s %s: %s not notified, the tenant is deactivated", kind, job.pk, event)
@@ -90,7 +92,7 @@ def _queue_webhooks(kind: str, job, event: str, body: str) -> list[int]:
 
 def _send_emails(kind: str, job, event: str) -> int:
     """One message per opted-in user who may see the job (the same `restrict()` as its pages)."""
-    label = Event(event).label
+    label = job_events()[event]
     candidates = User.objects.filter(tenant_id=job.tenant_id, is_active=True).exclude(email="").filter(
         pk__in=NotificationPreference.objects.filter(event=event).values("user_id"))
     messages = []
@@ -131,10 +133,10 @@ def _check_url(url: str) -> None:
                       field="url") from None
 
 
-def _check_events(events) -> list[str]:
-    unknown = [e for e in events if e not in Event.values]
-    if unknown or not events:
-        raise Invalid(f"Choose events among {', '.join(Event.values)}.", code="invalid_events", field="events")
+def _check_events(events, *, allow_empty: bool = False) -> list[str]:
+    known = job_events()
+    if any(e not in known for e in events) or not (events or allow_empty):
+        raise Invalid(f"Choose events among {', '.join(known)}.", code="invalid_events", field="events")
     return sorted(set(events))
 
 
@@ -201,9 +203,7 @@ def delivery_resend(*, actor: User, delivery: WebhookDelivery) -> WebhookDeliver
 @transaction.atomic
 def preferences_set(*, actor: User, events: list[str]) -> list[str]:
     """The events `actor` wants e-mail for, replacing their previous choice."""
-    if any(e not in Event.values for e in events):
-        raise Invalid(f"Choose events among {', '.join(Event.values)}.", code="invalid_events", field="events")
-    wanted = set(events)
+    wanted = set(_check_events(events, allow_empty=True))
     NotificationPreference.objects.filter(user=actor).exclude(event__in=wanted).delete()
     have = set(NotificationPreference.objects.filter(user=actor).values_list("event", flat=True))
     NotificationPreference.objects.bulk_create(

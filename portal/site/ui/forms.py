@@ -8,7 +8,7 @@ from environments.models import Environment
 from portal.core.audit_actions import families
 from portal.core.models import AuditLog, AuditOutcome, AwsAuthMode, User
 from portal.core.roles import Action, TenantRole
-from portal.site.history import STATES, TYPES, HistoryFilters
+from portal.site.history import HistoryFilters, history_states, history_types
 
 
 class UserCreateForm(forms.Form):
@@ -122,16 +122,20 @@ class AuditLogFilter(django_filters.FilterSet):
         return queryset.filter(action=value)
 
 
+def _any(values) -> list[tuple[str, str]]:
+    return [("", "any")] + [(value, value) for value in values]
+
+
 class HistoryFilterForm(forms.Form):
-    """The task history's filters. The history is a union of four tables, so it is filtered before the union
+    """The task history's filters. The history is a union of the kinds' tables, so it is filtered before the union
     (`portal.site.history.history_rows`), not by a FilterSet over the result."""
 
-    type = forms.ChoiceField(label="Type", choices=[("", "any")] + [(t, t) for t in TYPES], required=False)
+    type = forms.ChoiceField(label="Type", choices=lambda: _any(history_types()), required=False)
     environment = forms.ModelChoiceField(label="Environment", queryset=Environment.objects.none(), required=False,
                                          empty_label="any")
     user = forms.ModelChoiceField(label="Started by", queryset=User.objects.none(), required=False,
                                   empty_label="anyone", to_field_name="username")
-    state = forms.ChoiceField(label="State", choices=[("", "any")] + [(s, s) for s in STATES], required=False)
+    state = forms.ChoiceField(label="State", choices=lambda: _any(history_states()), required=False)
     since = forms.DateTimeField(label="From (UTC)", required=False, help_text="Default: seven days ago.",
                                 widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     until = forms.DateTimeField(label="Before (UTC)", required=False,

@@ -10,7 +10,7 @@ from django.shortcuts import render
 
 from portal.core.forms import Submitted, submit
 from portal.core.notifications import selectors, services
-from portal.core.notifications.choices import Event
+from portal.core.notifications.choices import event_choices
 from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
 from portal.core.observability.api import READ_CONNECTOR_HEALTH
 from portal.core.observability.health import connector_health
@@ -26,7 +26,7 @@ DELIVERIES_PER_PAGE = 50
 
 
 class PreferencesForm(forms.Form):
-    events = forms.MultipleChoiceField(choices=Event.choices, required=False, widget=forms.CheckboxSelectMultiple,
+    events = forms.MultipleChoiceField(choices=event_choices, required=False, widget=forms.CheckboxSelectMultiple,
                                        label="E-mail me when")
 
 
@@ -34,7 +34,7 @@ class WebhookForm(forms.Form):
     name = forms.CharField(max_length=100)
     url = forms.URLField(max_length=500, label="URL", assume_scheme="https",
                          help_text="Receives a signed POST per event (README, Webhooks).")
-    events = forms.MultipleChoiceField(choices=Event.choices, widget=forms.CheckboxSelectMultiple)
+    events = forms.MultipleChoiceField(choices=event_choices, widget=forms.CheckboxSelectMultiple)
 
 
 @page(get=SET_PREFERENCES, post=SET_PREFERENCES)

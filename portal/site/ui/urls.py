@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from portal.site.ui import connectors, joblog, notifications, views
+from portal.site.ui import connectors, notifications, views
 
 app_name = "ui"
 urlpatterns = [
@@ -18,7 +18,6 @@ urlpatterns = [
     path("settings/health/", notifications.connector_health_panel, name="connector-health"),
     path("notifications/", notifications.notification_settings, name="notifications"),
     path("webhooks/", notifications.webhooks, name="webhooks"),
-    path("migrations/<int:pk>/log/", joblog.migration_log, name="migration-log"),
     path("", include("environments.ui.urls")),
     path("", include("migrations_app.ui.urls")),
     path("", include("lifecycle.ui.urls")),

@@ -12,12 +12,12 @@ from portal.core.models import User
 from portal.site.history import (
     CSV_HEADER,
     READ_HISTORY,
-    STATES,
-    TYPES,
     HistoryFilters,
     csv_line,
     history_row,
     history_rows,
+    history_states,
+    history_types,
 )
 
 
@@ -33,10 +33,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--user", required=True)
-        parser.add_argument("--type", choices=TYPES)
+        parser.add_argument("--type", choices=history_types())
         parser.add_argument("--environment", type=int)
         parser.add_argument("--started-by", type=int, dest="started_by", help="The id of the user who started it.")
-        parser.add_argument("--state", choices=STATES)
+        parser.add_argument("--state", choices=history_states())
         parser.add_argument("--since", type=_when, help="Created at or after (default: seven days ago).")
         parser.add_argument("--until", type=_when, help="Created before.")
         parser.add_argument("--csv", action="store_true", help="Write CSV (every matching row).")

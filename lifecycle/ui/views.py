@@ -32,7 +32,7 @@ def _can(model, user, action, pk) -> bool:
 def _instance_page(request, instance, *, backup_form=None, schedule_form=None, status=200):
     user = request.user
     operate = _can(ImportedInstance, user, Action.OPERATE, instance.pk)
-    return render(request, "environments/backups/instance_backups.html", {
+    return render(request, "lifecycle/instance_backups.html", {
         "instance": instance,
         "environment": instance.environment,
         "backups": BackupTask.objects.restrict(user, Action.VIEW).filter(instance=instance).select_related(
@@ -103,7 +103,7 @@ def backup_make_template(request, backup):
                                                                         data=form.cleaned_data),
                   form=form, success=lambda template: f"Template {template.name} uses image {backup.image_id}.",
                   to=_to_launches(backup.environment_id))
-    return done.response or render(request, "environments/backups/make_template.html", {"backup": backup, "form": form})
+    return done.response or render(request, "lifecycle/make_template.html", {"backup": backup, "form": form})
 
 
 def _to_launches(environment_id):
@@ -113,7 +113,7 @@ def _to_launches(environment_id):
 @page(get=READ, row=Environment, related=("region",))
 def environment_launches(request, environment):
     """An environment's templates with their Launch buttons, its recent launches and its instances' backups."""
-    return render(request, "environments/backups/environment_launches.html", {
+    return render(request, "lifecycle/environment_launches.html", {
         "environment": environment,
         "templates": Template.objects.restrict(request.user, Action.VIEW).filter(environment=environment)
         .select_related("subnet", "security_group", "key_pair"),
@@ -135,5 +135,5 @@ def template_launch(request, template):
     if done.response:
         return done.response
     error = error_text(done.failure) if done.failure else None
-    return render(request, "environments/backups/launch.html", {"template": template, "error": error},
+    return render(request, "lifecycle/launch.html", {"template": template, "error": error},
                   status=400 if error else 200)

@@ -10,7 +10,7 @@ import pytest
 from django.db.models import Count
 from django.urls import reverse
 
-from environments.models import LaunchTask
+from lifecycle.launches.models import LaunchTask
 from portal.core.jobs import kinds as registry
 from portal.core.notifications import services as notifications
 from portal.core.notifications.choices import job_events

@@ -9,7 +9,7 @@ worker in production) and measures, on the same sandbox VM disk (default: the 2 
 
 1. ``download``  NFC download only: ``VCenterSession.open_disk(...)`` read to the end in READ_CHUNK pieces, discarded;
 2. ``upload``    S3 upload only: the same number of bytes of pre-generated in-memory data, multipart-uploaded with
-                 ``portal.integrations.aws.client.multipart_upload_part`` (same part size and concurrency, a CRC32
+                 ``adapters.aws.client.multipart_upload_part`` (same part size and concurrency, a CRC32
                  per part as in the pipeline);
 3. ``pipeline``  ``migrations_app.datapath.stream_to_multipart`` reading ``open_disk(...)`` and uploading with
                  ``multipart_upload_part``, as ``Runner.upload`` does (no Django DB, no heartbeat thread);
@@ -128,8 +128,8 @@ def worker(spec: dict) -> dict:
 
     from migrations_app import datapath
     from migrations_app.choices import MAX_DISK_STREAM_BYTES
-    from portal.integrations.aws import client as aws
-    from portal.integrations.vsphere import client as vsphere
+    from adapters.aws import client as aws
+    from adapters.vsphere import client as vsphere
 
     mode, part_size, concurrency = spec["mode"], spec["part_size"], spec["concurrency"]
     if mode in ("tcp-floor", "tls-floor"):
@@ -140,7 +140,7 @@ def worker(spec: dict) -> dict:
 
     vc = lease = device = None
     if mode != "upload":
-        from portal.integrations.outbound import OutboundPolicy
+        from adapters.outbound import OutboundPolicy
 
         # The sandbox listens on loopback over plain HTTP, which the outbound policy refuses unless allowed.
         vc = vsphere.VCenterSession(vsphere.VCenterConnection(

@@ -5,7 +5,7 @@
 One run starts both sandboxes (the vCenter simulator, the AWS sandbox as its own ``python -m sandbox.aws`` process
 at speed 1 with a 3 s import), a portal database (a fresh SQLite file by default) with one tenant wired to both,
 and then, per trial, a real worker process (this script with ``--worker``: ``django.setup()``, then
-``portal.core.jobs.tasks.job_tick("migration", id)`` until the job is finished) that is SIGKILLed at a chosen point of a phase:
+``core.jobs.tasks.job_tick("migration", id)`` until the job is finished) that is SIGKILLed at a chosen point of a phase:
 
 * export   before ``lease_wait_ready`` (the NFC lease exists and is checkpointed; no disk read yet);
 * upload   right after the n-th ``UploadPart`` returned; or, with no pause, as soon as the row reports two parts
@@ -84,8 +84,8 @@ def _install_pause(spec: dict, marker: str) -> None:
     it is killed. Every thread that reaches a wrapped function after that sleeps too, so nothing moves on."""
     import threading
 
-    from portal.integrations.aws import client as aws
-    from portal.integrations.vsphere import client as vsphere
+    from adapters.aws import client as aws
+    from adapters.vsphere import client as vsphere
 
     reached = threading.Event()
     calls = collections.Counter()
@@ -125,7 +125,7 @@ def _install_pause(spec: dict, marker: str) -> None:
 
 def _log_parts(path: str) -> None:
     """Append "upload_id part_number" for every UploadPart, before it is sent (a kill mid-send still counts)."""
-    from portal.integrations.aws import client as aws
+    from adapters.aws import client as aws
 
     original = aws.multipart_upload_part
 
@@ -143,7 +143,7 @@ def worker(task_id: int, pause: str, marker: str, parts_log: str) -> int:
     django.setup()
     from migrations_app.choices import TERMINAL
     from migrations_app.models import MigrationTask
-    from portal.core.jobs.tasks import job_tick
+    from core.jobs.tasks import job_tick
 
     _log_parts(parts_log)  # first, so that the pause wrapper (outermost) parks before the call is logged
     if pause:
@@ -286,10 +286,10 @@ class Bench:
         from environments import services as env_services
         from environments.choices import EnvironmentRole
         from environments.models import SecurityGroup, Subnet
-        from portal.core import services
-        from portal.core.models import TenantAwsAccount, TenantVCenter
-        from portal.integrations.outbound import OutboundPolicy
-        from portal.integrations.vsphere.client import VCenterConnection, session
+        from core import services
+        from core.models import TenantAwsAccount, TenantVCenter
+        from adapters.outbound import OutboundPolicy
+        from adapters.vsphere.client import VCenterConnection, session
 
         password = "correct-horse-battery-9"
         slug = f"faults{int(time.time()) % 100000}"

@@ -238,7 +238,7 @@ def job_count() -> int:
 
 def _people():
     from environments.models import Environment
-    from portal.core.models import User
+    from core.models import User
 
     def user(k):
         return User.objects.select_related("tenant").get(username=f"u0-{k}")
@@ -353,7 +353,7 @@ def measure_p5(reps: int) -> float:
     from django.test.utils import CaptureQueriesContext
 
     from environments.models import Environment, permitted_environment_ids
-    from portal.core.roles import Action
+    from core.roles import Action
 
     _, plain, _ = _people()
     rows = {}
@@ -398,7 +398,7 @@ def p6_prepare() -> dict:
     """A tenant of its own with one region; the limit is whatever the admission policy says (read after the run
     from the rows: the most that were ever active at once)."""
     from environments.models import Environment, Region, SecurityGroup, Subnet
-    from portal.core.models import Tenant, User
+    from core.models import Tenant, User
 
     tenant = Tenant.objects.create(name="P6", slug="p6")
     region = Region.objects.create(tenant=tenant, code="us-west-2")
@@ -419,7 +419,7 @@ def p6_worker(worker: int, events: int, ids: dict) -> None:
     from migrations_app.choices import ACTIVE, MigrationState
     from migrations_app.job import MIGRATION
     from migrations_app.models import MigrationTask
-    from portal.core.jobs import transitions
+    from core.jobs import transitions
 
     def no_tick(*args, **kwargs):
         return None
@@ -427,7 +427,7 @@ def p6_worker(worker: int, events: int, ids: dict) -> None:
     # No django-q2 cluster runs: ticks are neither enqueued nor scheduled (patched wherever the names were imported).
     tick_functions = ("enqueue_tick", "schedule_tick", "unschedule_tick")
     for module in list(sys.modules.values()):
-        if getattr(module, "__name__", "").startswith(("migrations_app", "portal.core.jobs")):
+        if getattr(module, "__name__", "").startswith(("migrations_app", "core.jobs")):
             for name in tick_functions:
                 if hasattr(module, name):
                     setattr(module, name, no_tick)

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from portal.core.roles import Action
+from core.roles import Action
 
 
 class EnvironmentRole(models.TextChoices):

@@ -17,9 +17,9 @@ from environments.validators import (
     validate_subnet_id,
     validate_vpc_id,
 )
-from portal.core.models import TenantOwnedModel
-from portal.core.querysets import Restriction
-from portal.core.roles import Action
+from core.models import TenantOwnedModel
+from core.querysets import Restriction
+from core.roles import Action
 
 
 def permitted_environment_ids(user, action: str) -> models.QuerySet:

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from environments.choices import role_from_permissions
 from environments.models import Environment, EnvironmentGroupObjectPermission, EnvironmentUserObjectPermission, Region
-from portal.core.errors import Conflict
-from portal.core.models import TenantGroup, User
-from portal.core.peers import aws_credentials
-from portal.core.roles import Action
-from portal.integrations.aws import client as aws
+from core.errors import Conflict
+from core.models import TenantGroup, User
+from core.peers import aws_credentials
+from core.roles import Action
+from adapters.aws import client as aws
 
 
 @dataclass(frozen=True)

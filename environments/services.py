@@ -28,14 +28,14 @@ from environments.models import (
     Subnet,
     Template,
 )
-from portal.core.audit import audit_record
-from portal.core.audit_actions import AuditAction
-from portal.core.errors import Conflict, Invalid, InvariantViolation, UpstreamError
-from portal.core.models import AuditOutcome, TenantGroup, User
-from portal.core.peers import aws_credentials
-from portal.core.roles import TenantRole
-from portal.core.validation import model_update, non_field_error, same_tenant, validated_save
-from portal.integrations.aws import client as aws
+from core.audit import audit_record
+from core.audit_actions import AuditAction
+from core.errors import Conflict, Invalid, InvariantViolation, UpstreamError
+from core.models import AuditOutcome, TenantGroup, User
+from core.peers import aws_credentials
+from core.roles import TenantRole
+from core.validation import model_update, non_field_error, same_tenant, validated_save
+from adapters.aws import client as aws
 
 DEFAULT_ENVIRONMENT_NAME = "default"
 

@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
-from portal.integrations.aws.client import known_region_codes
+from adapters.aws.client import known_region_codes
 
 
 def validate_region_code(value: str) -> None:

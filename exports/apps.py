@@ -8,7 +8,7 @@ class ExportsConfig(AppConfig):
     def ready(self):
         from exports import links  # noqa: F401 -- registers the download-link lifetime check
         from exports.job import EXPORT
-        from portal.core.jobs.kinds import register
+        from core.jobs.kinds import register
 
         register(EXPORT)
         # The environment and instance pages live in `environments`, which may not import this app: plug the

@@ -10,7 +10,7 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from portal.integrations.aws.client import known_region_codes
+from adapters.aws.client import known_region_codes
 
 BUCKET_PREFIX = "export-to-s3"
 _BUCKET_CHARS = re.compile(r"^[a-z0-9-]+$")

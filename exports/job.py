@@ -1,12 +1,12 @@
-"""The export kind, as the job engine (portal.core.jobs) knows it: its states, its steps and release rules
+"""The export kind, as the job engine (core.jobs) knows it: its states, its steps and release rules
 (pipeline.ExportRunner) and its limit (AWS's export tasks in progress per region, PerRegionExports)."""
 
 from django.db.models import Q, Sum
 
 from exports.choices import ACTIVE, ALLOWED_TRANSITIONS, TERMINAL, WORKABLE, ExportState
 from exports.models import ExportTask
-from portal.core.jobs.admission import PerScopeLimit
-from portal.core.jobs.kinds import JobKind
+from core.jobs.admission import PerScopeLimit
+from core.jobs.kinds import JobKind
 
 S = ExportState
 

@@ -9,9 +9,9 @@ from django.db.models import Q
 
 from environments.models import Environment, ImportedInstance, Region
 from exports.choices import LIVE, ExportState
-from portal.core.jobs.models import DurableJob
-from portal.core.models import Tenant, TenantOwnedModel
-from portal.core.querysets import Restriction
+from core.jobs.models import DurableJob
+from core.models import Tenant, TenantOwnedModel
+from core.querysets import Restriction
 
 
 def new_intent_token() -> str:
@@ -51,7 +51,7 @@ class ExportBucket(TenantOwnedModel):
 
 
 class ExportTask(DurableJob):
-    """One instance's export to S3 as an OVA: a durable job (portal.core.jobs) of kind "export". Administrators
+    """One instance's export to S3 as an OVA: a durable job (core.jobs) of kind "export". Administrators
     run exports, auditors read them, users see none."""
 
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="exports")

@@ -24,13 +24,13 @@ from exports.choices import (
 from exports.models import ExportTask
 from exports.services import export_bucket_repair
 from exports.sweep import result_tags
-from portal.core.errors import PortalError
-from portal.core.jobs.retry import transient
-from portal.core.jobs.runner import StepFailed, StepRunner
-from portal.core.models import User
-from portal.core.peers import aws_credentials
-from portal.core.roles import Action
-from portal.integrations.aws import client as aws
+from core.errors import PortalError
+from core.jobs.retry import transient
+from core.jobs.runner import StepFailed, StepRunner
+from core.models import User
+from core.peers import aws_credentials
+from core.roles import Action
+from adapters.aws import client as aws
 
 logger = logging.getLogger("portal.exports.pipeline")
 S = ExportState
@@ -42,7 +42,7 @@ def aws_task_name(task: ExportTask) -> str:
 
 
 class ExportRunner(StepRunner):
-    """An export's steps and release rules; the engine (portal.core.jobs) drives them."""
+    """An export's steps and release rules; the engine (core.jobs) drives them."""
 
     select_related = ("tenant", "region", "created_by")
     AUTHORIZED_STATES = frozenset({S.EXPORTING})

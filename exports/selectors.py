@@ -10,8 +10,8 @@ from django.utils import timezone
 from environments.models import Region
 from exports.buckets import export_bucket_name, validate_export_name
 from exports.models import ExportBucket, ExportSettings, ExportTask
-from portal.core.roles import Action
-from portal.integrations.aws import client as aws
+from core.roles import Action
+from adapters.aws import client as aws
 
 HISTORY_DAYS = 7
 CONSENT_TEXT = "I agree that the portal may create these buckets on my behalf"

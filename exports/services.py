@@ -18,16 +18,16 @@ from exports.choices import LIVE, TERMINAL, ExportState
 from exports.job import EXPORT
 from exports.links import link_seconds
 from exports.models import ExportBucket, ExportSettings, ExportTask
-from portal.core.audit import audit_record
-from portal.core.audit_actions import AuditAction
-from portal.core.errors import Conflict, Forbidden, Invalid, UpstreamError
-from portal.core.jobs.transitions import admit, cancel
-from portal.core.models import AuditOutcome, User
-from portal.core.peers import aws_credentials
-from portal.core.querysets import Need
-from portal.core.roles import Action
-from portal.core.validation import same_tenant, validated_save
-from portal.integrations.aws import client as aws
+from core.audit import audit_record
+from core.audit_actions import AuditAction
+from core.errors import Conflict, Forbidden, Invalid, UpstreamError
+from core.jobs.transitions import admit, cancel
+from core.models import AuditOutcome, User
+from core.peers import aws_credentials
+from core.querysets import Need
+from core.roles import Action
+from core.validation import same_tenant, validated_save
+from adapters.aws import client as aws
 
 NOT_CONFIGURED = ("Configure instance export first: an administrator gives the export name under settings, and the "
                   "portal creates the export buckets.")

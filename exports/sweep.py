@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from exports.choices import TERMINAL, ExportState
 from exports.models import ExportTask
-from portal.core.sweep import RESULT_TAG, SweepPass
-from portal.integrations.aws import client as aws
+from core.sweep import RESULT_TAG, SweepPass
+from adapters.aws import client as aws
 
 EXPORT_TAG, TENANT_TAG = "portal-export", "portal-tenant"
 

@@ -11,7 +11,7 @@ class LifecycleConfig(AppConfig):
     def ready(self):
         from lifecycle.backups.job import BACKUP
         from lifecycle.launches.job import LAUNCH
-        from portal.core.jobs.kinds import register
+        from core.jobs.kinds import register
 
         register(BACKUP)
         register(LAUNCH)

@@ -1,4 +1,4 @@
-"""django-q2 entry points of backups that are not job ticks (ticks go through portal.core.jobs.tasks). They take
+"""django-q2 entry points of backups that are not job ticks (ticks go through core.jobs.tasks). They take
 ids only and stay thin, importing inside each function so that loading this module loads nothing."""
 
 

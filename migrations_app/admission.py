@@ -33,11 +33,11 @@ from django.db.models import Count, Exists, Q
 from environments.models import Region
 from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
-from portal.core.connectors.models import Connector
-from portal.core.connectors.services import shared_connector
-from portal.core.jobs.admission import Admission
-from portal.core.models import Tenant, TenantVCenter
-from portal.core.observability import admission_refused
+from core.connectors.models import Connector
+from core.connectors.services import shared_connector
+from core.jobs.admission import Admission
+from core.models import Tenant, TenantVCenter
+from core.observability import admission_refused
 
 
 def tenant_limit_override(tenant_id: int) -> int:
@@ -210,7 +210,7 @@ def queue_positions(region_ids) -> dict[int, int]:
 
 
 class FairShare(Admission):
-    """The engine's view of this policy (portal.core.jobs.admission)."""
+    """The engine's view of this policy (core.jobs.admission)."""
 
     kind_name = "migration"
     started = MigrationState.EXPORTING

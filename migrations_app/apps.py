@@ -7,7 +7,7 @@ class MigrationsAppConfig(AppConfig):
 
     def ready(self):
         from migrations_app.job import MIGRATION
-        from portal.core.jobs.kinds import register
+        from core.jobs.kinds import register
 
         register(MIGRATION)
         # The environment page lives in `environments`, which may not import this app: plug the migrations

@@ -1,11 +1,11 @@
-"""The migration kind, as the job engine (portal.core.jobs) knows it: its states, its steps (pipeline.py), its
+"""The migration kind, as the job engine (core.jobs) knows it: its states, its steps (pipeline.py), its
 limits (admission.py) and its release rules (pipeline.MigrationRunner.release)."""
 
 from django.db.models import Q, Sum
 
 from migrations_app.choices import ACTIVE, ALLOWED_TRANSITIONS, TERMINAL, WORKABLE, MigrationState
 from migrations_app.models import MigrationTask
-from portal.core.jobs.kinds import JobKind
+from core.jobs.kinds import JobKind
 
 S = MigrationState
 

@@ -9,10 +9,10 @@ from django.db.models import Q
 
 from environments.models import Environment, KeyPair, Region, SecurityGroup, Subnet, through_environment
 from migrations_app.choices import LIVE, LicenseType, MigrationState, OperatingSystem
-from portal.core.jobs.models import DurableJob
-from portal.core.models import Tenant
-from portal.core.querysets import Restriction
-from portal.core.roles import Action
+from core.jobs.models import DurableJob
+from core.models import Tenant
+from core.querysets import Restriction
+from core.roles import Action
 
 _in_permitted_environment = through_environment("environment")
 
@@ -40,7 +40,7 @@ class ImportToken(models.Model):
 
 
 class MigrationTask(DurableJob):
-    """One VM's migration into one environment: a durable job (portal.core.jobs) of kind "migration"."""
+    """One VM's migration into one environment: a durable job (core.jobs) of kind "migration"."""
 
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="migrations")
     region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="migrations")

@@ -20,14 +20,14 @@ from migrations_app import datapath
 from migrations_app.choices import MAX_DISK_STREAM_BYTES, MigrationState, default_license_type, platform_of
 from migrations_app.models import MigrationTask
 from migrations_app.staging import staging_bucket_name
-from portal.core.errors import PortalError
-from portal.core.jobs.runner import StepFailed, StepRunner
-from portal.core.models import User
-from portal.core.peers import aws_credentials, vcenter_connection
-from portal.core.roles import Action
-from portal.core.sweep import RESULT_TAG
-from portal.integrations.aws import client as aws
-from portal.integrations.vsphere import client as vsphere
+from core.errors import PortalError
+from core.jobs.runner import StepFailed, StepRunner
+from core.models import User
+from core.peers import aws_credentials, vcenter_connection
+from core.roles import Action
+from core.sweep import RESULT_TAG
+from adapters.aws import client as aws
+from adapters.vsphere import client as vsphere
 
 GIB = 1024**3
 # How many times S3 may lose one disk's upload (NoSuchUpload) before the job fails: once is a lifecycle rule or a
@@ -53,7 +53,7 @@ def _size_text(size: int) -> str:
 
 
 class MigrationRunner(StepRunner):
-    """A migration's steps and release rules; the engine (portal.core.jobs) drives them."""
+    """A migration's steps and release rules; the engine (core.jobs) drives them."""
 
     select_related = ("tenant", "region", "environment", "subnet", "security_group", "key_pair", "created_by")
 

@@ -28,16 +28,16 @@ from migrations_app.job import MIGRATION
 from migrations_app.models import ImportToken, MigrationTask
 from migrations_app.requests import MigrationTarget
 from migrations_app.staging import staging_buckets
-from portal.core.audit import audit_record
-from portal.core.audit_actions import AuditAction
-from portal.core.errors import Conflict, Forbidden, NotFound, UpstreamError
-from portal.core.jobs.transitions import admit, cancel
-from portal.core.models import AuditOutcome, TenantVCenter, User
-from portal.core.peers import aws_credentials, vcenter_connection
-from portal.core.roles import Action
-from portal.core.validation import same_tenant, validated_save
-from portal.integrations.aws import client as aws
-from portal.integrations.vsphere import client as vsphere
+from core.audit import audit_record
+from core.audit_actions import AuditAction
+from core.errors import Conflict, Forbidden, NotFound, UpstreamError
+from core.jobs.transitions import admit, cancel
+from core.models import AuditOutcome, TenantVCenter, User
+from core.peers import aws_credentials, vcenter_connection
+from core.roles import Action
+from core.validation import same_tenant, validated_save
+from adapters.aws import client as aws
+from adapters.vsphere import client as vsphere
 
 EXPORT_PRIVILEGE = "VApp.Export"
 NO_GRANT_MESSAGE = ("You have no permission to migrate virtual machines into any environment. Ask an administrator "

@@ -25,8 +25,8 @@ from environments.models import ImportedInstance
 from migrations_app.choices import TERMINAL, MigrationState
 from migrations_app.models import MigrationTask
 from migrations_app.staging import staging_bucket_name
-from portal.core.sweep import RESULT_TAG, SweepPass
-from portal.integrations.aws import client as aws
+from core.sweep import RESULT_TAG, SweepPass
+from adapters.aws import client as aws
 
 MIGRATION_TAG, TENANT_TAG = "portal-migration", "portal-tenant"
 

@@ -92,10 +92,10 @@ INSTALLED_APPS = [
     "django_tables2",
     # Layers, bottom up: the core (app label "portal", so no table was renamed), environments, the feature
     # apps, and the site that composes them. `make test` checks the import direction (.importlinter).
-    "portal.core.apps.CoreConfig",
-    "portal.core.observability.apps.ObservabilityConfig",
-    "portal.core.notifications.apps.NotificationsConfig",
-    "portal.core.connectors.apps.ConnectorsConfig",
+    "core.apps.CoreConfig",
+    "core.observability.apps.ObservabilityConfig",
+    "core.notifications.apps.NotificationsConfig",
+    "core.connectors.apps.ConnectorsConfig",
     "environments",
     "migrations_app",
     "exports",
@@ -111,12 +111,12 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "portal.core.auth.DeactivatedTenantMiddleware",
+    "core.auth.DeactivatedTenantMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "portal.core.middleware.RequestContextMiddleware",
+    "core.middleware.RequestContextMiddleware",
     # Request id (X-Request-ID), tenant and user for every log line, the access log line and request latency.
-    "portal.core.observability.middleware.RequestObservabilityMiddleware",
+    "core.observability.middleware.RequestObservabilityMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -157,8 +157,8 @@ else:
 
 AUTH_USER_MODEL = "portal.User"
 AUTHENTICATION_BACKENDS = [
-    "portal.core.auth.LoginLockoutBackend",
-    "portal.core.auth.PortalModelBackend",
+    "core.auth.LoginLockoutBackend",
+    "core.auth.PortalModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -193,25 +193,25 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "portal.core.api.authentication.ExpiringTokenAuthentication",
-        "portal.core.api.authentication.PortalSessionAuthentication",
+        "core.api.authentication.ExpiringTokenAuthentication",
+        "core.api.authentication.PortalSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["portal.core.api.permissions.IsTenantMember"],
-    "DEFAULT_PAGINATION_CLASS": "portal.core.api.pagination.PortalPagination",
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.IsTenantMember"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "portal.core.api.schema.PortalAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": env.str("LOGIN_THROTTLE_RATE", default="20/min")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 DRF_STANDARDIZED_ERRORS = {
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
-    "EXCEPTION_HANDLER_CLASS": "portal.core.api.exceptions.PortalExceptionHandler",
+    "EXCEPTION_HANDLER_CLASS": "core.api.exceptions.PortalExceptionHandler",
     "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "406", "409", "415", "429", "500", "502"],
     "ERROR_SCHEMAS": {
-        "409": "portal.core.api.schema.ErrorResponse409Serializer",
-        "502": "portal.core.api.schema.ErrorResponse502Serializer",
+        "409": "core.api.schema.ErrorResponse409Serializer",
+        "502": "core.api.schema.ErrorResponse502Serializer",
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -223,10 +223,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "AuditActionEnum": "portal.core.audit_actions.AuditAction",
-        "TenantRoleEnum": "portal.core.roles.TenantRole",
+        "AuditActionEnum": "core.audit_actions.AuditAction",
+        "TenantRoleEnum": "core.roles.TenantRole",
         "EnvironmentRoleEnum": "environments.choices.EnvironmentRole",
-        "NotificationEventEnum": "portal.core.notifications.choices.event_choices",
+        "NotificationEventEnum": "core.notifications.choices.event_choices",
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
         "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
@@ -285,7 +285,7 @@ if not DEBUG:
 
 # One line per event: JSON (LOG_FORMAT=json, the default in production) or text (the default with DJANGO_DEBUG),
 # each carrying the request id, tenant, user and job it belongs to. A job's own lines are also kept for its detail
-# page and API: the last JOB_LOG_MAX_LINES per job (portal.core.observability).
+# page and API: the last JOB_LOG_MAX_LINES per job (core.observability).
 LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 if LOG_FORMAT not in ("json", "text"):
     raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
@@ -293,14 +293,14 @@ JOB_LOG_MAX_LINES = env.int("JOB_LOG_MAX_LINES", default=200)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "portal.core.observability.logs.ContextFilter"}},
+    "filters": {"context": {"()": "core.observability.logs.ContextFilter"}},
     "formatters": {
-        "json": {"()": "portal.core.observability.logs.JsonFormatter"},
-        "text": {"()": "portal.core.observability.logs.TextFormatter"},
+        "json": {"()": "core.observability.logs.JsonFormatter"},
+        "text": {"()": "core.observability.logs.TextFormatter"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
-        "job_log": {"()": "portal.core.observability.logs.JobLogHandler"},
+        "job_log": {"()": "core.observability.logs.JobLogHandler"},
     },
     "root": {"handlers": ["console", "job_log"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
@@ -344,7 +344,7 @@ MIGRATION_MAX_ACTIVE_PER_TENANT = env.int("MIGRATION_MAX_ACTIVE_PER_TENANT", def
 # counts MIGRATION_MAX_ACTIVE_PER_REGION (or its own lower limit) per connector instead.
 MIGRATION_MAX_ACTIVE_SHARED = env.int("MIGRATION_MAX_ACTIVE_SHARED", default=32)
 
-# Accounts and sessions (portal.core.auth).
+# Accounts and sessions (core.auth).
 # The client's address is the n-th X-Forwarded-For entry from the right behind n trusted proxies that append to it
 # (0: REMOTE_ADDR only); the audit log, the login lockout and the login throttle all use it.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
@@ -360,7 +360,7 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = False
-AXES_CLIENT_IP_CALLABLE = "portal.core.middleware.client_address"
+AXES_CLIENT_IP_CALLABLE = "core.middleware.client_address"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_ENABLE_ADMIN = False  # the cache handler keeps no rows to show
 if CACHES["default"]["BACKEND"].endswith(".LocMemCache"):
@@ -377,7 +377,7 @@ REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=API_TOKEN_LIFETIME_HOURS),
     "AUTO_REFRESH": False,
 }
-AUTH_PASSWORD_VALIDATORS = [*AUTH_PASSWORD_VALIDATORS, {"NAME": "portal.core.auth.RevokeApiTokensOnPasswordChange"}]
+AUTH_PASSWORD_VALIDATORS = [*AUTH_PASSWORD_VALIDATORS, {"NAME": "core.auth.RevokeApiTokensOnPasswordChange"}]
 # Failed logins are audited, at most this many rows per window for one username and address, for one address and
 # in all; beyond that they are counted and summed up in one "auth.failed.suppressed" row.
 AUDIT_AUTH_FAILURE_WINDOW_SECONDS = env.int("AUDIT_AUTH_FAILURE_WINDOW_SECONDS", default=3600)
@@ -385,14 +385,14 @@ AUDIT_AUTH_FAILURE_ROWS = env.int("AUDIT_AUTH_FAILURE_ROWS", default=5)
 AUDIT_AUTH_FAILURE_ROWS_PER_ADDRESS = env.int("AUDIT_AUTH_FAILURE_ROWS_PER_ADDRESS", default=50)
 AUDIT_AUTH_FAILURE_ROWS_TOTAL = env.int("AUDIT_AUTH_FAILURE_ROWS_TOTAL", default=1000)
 # Error pages and reports hide every variable, key and field whose name looks secret, in every frame.
-DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.core.debug.PortalExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.debug.PortalExceptionReporterFilter"
 
 # Outbound address policy. The vCenter URL is a tenant's, and so are the ESX addresses its vCenter hands back, yet
 # the platform's workers connect to them from the platform's network: by default only public addresses over HTTPS
 # (no loopback, link-local/metadata, private, CGNAT, ULA, multicast or reserved addresses). A vCenter reached over a
 # VPN or Direct Connect needs its (and its ESX hosts') range allow-listed, e.g. OUTBOUND_ALLOWED_CIDRS=10.20.0.0/16.
 # Plain HTTP is for the sandbox only. Checked here so that a misspelt CIDR stops the start, not a migration.
-from portal.integrations.outbound import OutboundPolicy as _OutboundPolicy  # noqa: E402
+from adapters.outbound import OutboundPolicy as _OutboundPolicy  # noqa: E402
 
 OUTBOUND_ALLOW_HTTP = env.bool("OUTBOUND_ALLOW_HTTP", default=False)
 OUTBOUND_ALLOWED_CIDRS = env.list("OUTBOUND_ALLOWED_CIDRS", default=[])
@@ -401,7 +401,7 @@ try:
 except ValueError as _exc:
     raise ImproperlyConfigured(f"OUTBOUND_ALLOWED_CIDRS: {_exc}") from None
 
-# The job engine's defaults (portal.core.jobs): each kind reads <PREFIX>_<NAME> first (MIGRATION_, EXPORT_,
+# The job engine's defaults (core.jobs): each kind reads <PREFIX>_<NAME> first (MIGRATION_, EXPORT_,
 # ENVIRONMENT_JOB_), then JOB_<NAME>. Failed attempts are capped per step (a step that makes progress starts again
 # from 0); retries back off exponentially with jitter. A wait of up to JOB_INLINE_WAIT_SECONDS in all is slept inside
 # the tick (its heartbeat keeps the lease); a longer one hands the worker back and a schedule wakes the job.
@@ -455,7 +455,7 @@ HEALTH_WORKER_STALE_SECONDS = env.int("HEALTH_WORKER_STALE_SECONDS", default=180
 HEALTH_CACHE_SECONDS = env.int("HEALTH_CACHE_SECONDS", default=30)
 HEALTH_REFRESH_MIN_SECONDS = env.int("HEALTH_REFRESH_MIN_SECONDS", default=30)
 
-# Notifications (portal.core.notifications): webhooks are retried with exponential backoff (base x 2^n, capped) up
+# Notifications (core.notifications): webhooks are retried with exponential backoff (base x 2^n, capped) up
 # to WEBHOOK_MAX_ATTEMPTS attempts; their URLs obey the outbound address policy above. E-mail goes through Django's
 # mail backend (EMAIL_URL, e.g. smtp+tls://user:password@mail.example.com:587; console in development).
 # WEBHOOK_TIMEOUT_SECONDS bounds a whole attempt (connect, send, answer), not each socket read. A tenant has at most

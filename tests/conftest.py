@@ -119,7 +119,7 @@ def aws_https(aws, aws_https_sandbox, settings):
 @pytest.fixture
 def aws_tenant_account(aws, settings):
     """Points the AWS adapter at the sandbox and gives a tenant access keys for it."""
-    from portal.core.models import TenantAwsAccount
+    from core.models import TenantAwsAccount
 
     settings.AWS_ENDPOINT_URL = aws.endpoint_url
 
@@ -170,7 +170,7 @@ def aws_instance_for(aws):
 @pytest.fixture
 def vcenter_tenant_connection(vcenter):
     """Points a tenant's vCenter connection at the sandbox (service account)."""
-    from portal.core.models import TenantVCenter
+    from core.models import TenantVCenter
 
     def configure(tenant):
         TenantVCenter.objects.update_or_create(tenant=tenant, defaults={

@@ -15,9 +15,9 @@ from lifecycle.backups import services as backup_services
 from lifecycle.backups.models import BackupTask
 from lifecycle.launches.models import LaunchTask
 from migrations_app.models import MigrationTask
-from portal.core import services
-from portal.core.models import AuditLog, User
-from portal.core.roles import TenantRole
+from core import services
+from core.models import AuditLog, User
+from core.roles import TenantRole
 
 PASSWORD = "correct-horse-battery-9"
 

@@ -10,9 +10,9 @@ from environments.models import (
     Subnet,
     Template,
 )
-from portal.core.api.fields import RestrictedPrimaryKeyRelatedField
-from portal.core.models import TenantGroup, User
-from portal.core.roles import Action
+from core.api.fields import RestrictedPrimaryKeyRelatedField
+from core.models import TenantGroup, User
+from core.roles import Action
 
 
 class RegionSerializer(serializers.ModelSerializer):

@@ -17,12 +17,12 @@ from environments.api.serializers import (
     TemplateUpdateSerializer,
 )
 from environments.models import Environment, EnvironmentUserObjectPermission, ImportedInstance, Region, Template
-from portal.core.api.filters import RestrictedFilterSet
-from portal.core.api.viewsets import RestrictedViewSet
-from portal.core.errors import NotFound
-from portal.core.models import TenantGroup, User
-from portal.core.querysets import Need
-from portal.core.roles import Action
+from core.api.filters import RestrictedFilterSet
+from core.api.viewsets import RestrictedViewSet
+from core.errors import NotFound
+from core.models import TenantGroup, User
+from core.querysets import Need
+from core.roles import Action
 
 
 class RegionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,

@@ -1,4 +1,4 @@
-"""Backups and launches run on the job engine (portal.core.jobs): waits without a worker (wake_at); the engine's
+"""Backups and launches run on the job engine (core.jobs): waits without a worker (wake_at); the engine's
 reconciler replaces this app's (the retention pass it also ran gets its own schedule in lifecycle 0001)."""
 
 from django.db import migrations, models

@@ -3,8 +3,8 @@ from django import forms
 from environments.choices import EnvironmentRole
 from environments.models import Region
 from environments.services import POWER_ACTIONS
-from portal.core.models import TenantGroup, User
-from portal.core.roles import Action, TenantRole
+from core.models import TenantGroup, User
+from core.roles import Action, TenantRole
 
 
 class GrantForm(forms.Form):

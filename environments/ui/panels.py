@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from portal.core.querysets import Need
+from core.querysets import Need
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from django.urls import reverse
 from environments import services
 from environments.models import Environment, Template
 from environments.ui.views import confirm_delete, environment_tabs
-from portal.core.forms import submit
-from portal.core.pages import page
-from portal.core.querysets import Need
-from portal.core.roles import Action
+from core.forms import submit
+from core.pages import page
+from core.querysets import Need
+from core.roles import Action
 
 MANAGE_TEMPLATES = Need(Action.MANAGE, of=Template)
 TEMPLATE_RELATED = ("environment__region",)

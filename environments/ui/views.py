@@ -14,10 +14,10 @@ from environments.models import Environment, EnvironmentUserObjectPermission, Im
 from environments.ui.forms import EnvironmentForm, GrantForm, PowerForm, RegionForm
 from environments.ui.panels import instance_sections, panel, panels
 from environments.ui.tables import EnvironmentTable, InstanceTable, TemplateTable
-from portal.core.forms import Submitted, submit
-from portal.core.pages import REFUSED, page
-from portal.core.querysets import Need
-from portal.core.roles import Action
+from core.forms import Submitted, submit
+from core.pages import REFUSED, page
+from core.querysets import Need
+from core.roles import Action
 
 READ = Need(Action.VIEW)
 MANAGE_GRANTS = Need(Action.ADMIN, of=Environment)

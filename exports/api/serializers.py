@@ -4,8 +4,8 @@ from environments.models import ImportedInstance
 from exports.admission import queue_position
 from exports.choices import ExportState
 from exports.models import ExportTask
-from portal.core.api.fields import RestrictedPrimaryKeyRelatedField
-from portal.core.roles import Action
+from core.api.fields import RestrictedPrimaryKeyRelatedField
+from core.roles import Action
 
 
 class ExportRequestSerializer(serializers.Serializer):

@@ -18,11 +18,11 @@ from exports.api.serializers import (
 )
 from exports.choices import ExportState
 from exports.models import ExportSettings, ExportTask
-from portal.core.api.filters import RestrictedFilterSet
-from portal.core.api.permissions import IsTenantMember
-from portal.core.api.viewsets import NeedView, RestrictedViewSet
-from portal.core.querysets import Need
-from portal.core.roles import Action
+from core.api.filters import RestrictedFilterSet
+from core.api.permissions import IsTenantMember
+from core.api.viewsets import NeedView, RestrictedViewSet
+from core.querysets import Need
+from core.roles import Action
 
 
 class ExportFilter(RestrictedFilterSet):

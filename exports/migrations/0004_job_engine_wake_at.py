@@ -1,4 +1,4 @@
-"""Exports run on the job engine (portal.core.jobs): waits without a worker (wake_at), and the engine's reconciler
+"""Exports run on the job engine (core.jobs): waits without a worker (wake_at), and the engine's reconciler
 replaces this app's."""
 
 from django.db import migrations, models

@@ -13,11 +13,11 @@ from exports.admission import queue_position, queue_positions
 from exports.choices import ExportState
 from exports.models import ExportBucket, ExportSettings, ExportTask
 from exports.ui.forms import ExportCancelForm, ExportConfigureForm, ExportStartForm
-from portal.core.errors import SHOWN_ERRORS, error_text
-from portal.core.forms import add_service_error, submit
-from portal.core.pages import page
-from portal.core.querysets import Need
-from portal.core.roles import Action
+from core.errors import SHOWN_ERRORS, error_text
+from core.forms import add_service_error, submit
+from core.pages import page
+from core.querysets import Need
+from core.roles import Action
 
 CONFIGURE = Need(Action.ADMIN, of=ExportSettings)
 READ_CONFIGURATION = Need(Action.VIEW, of=ExportSettings)

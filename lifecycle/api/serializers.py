@@ -5,8 +5,8 @@ from rest_framework import serializers
 from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet
 from lifecycle.backups.models import BackupSchedule, BackupTask
 from lifecycle.launches.models import LaunchTask
-from portal.core.api.fields import RestrictedPrimaryKeyRelatedField
-from portal.core.roles import Action
+from core.api.fields import RestrictedPrimaryKeyRelatedField
+from core.roles import Action
 
 
 class BackupSerializer(serializers.ModelSerializer):

@@ -23,10 +23,10 @@ from lifecycle.backups.choices import BackupState
 from lifecycle.backups.models import BackupSchedule, BackupTask
 from lifecycle.launches import services as launch_services
 from lifecycle.launches.models import LaunchState, LaunchTask
-from portal.core.api.filters import RestrictedFilterSet
-from portal.core.api.viewsets import RestrictedViewSet
-from portal.core.querysets import Need
-from portal.core.roles import Action
+from core.api.filters import RestrictedFilterSet
+from core.api.viewsets import RestrictedViewSet
+from core.querysets import Need
+from core.roles import Action
 
 
 class BackupFilter(RestrictedFilterSet):

@@ -1,10 +1,10 @@
-"""The backup kind, as the job engine (portal.core.jobs) knows it: its states, its steps and release rules
+"""The backup kind, as the job engine (core.jobs) knows it: its states, its steps and release rules
 (worker.BackupRunner) and its limit per region."""
 
 from lifecycle.backups.choices import TRANSITIONS, BackupState
 from lifecycle.backups.models import BackupTask
-from portal.core.jobs.admission import PerScopeLimit
-from portal.core.jobs.kinds import JobKind
+from core.jobs.admission import PerScopeLimit
+from core.jobs.kinds import JobKind
 
 S = BackupState
 

@@ -10,7 +10,7 @@ from environments.models import Environment, EnvironmentResource, ImportedInstan
 from lifecycle.backups import choices
 from lifecycle.backups.choices import BackupState
 from lifecycle.backups.cron import validate_cron
-from portal.core.jobs.models import DurableJob
+from core.jobs.models import DurableJob
 
 
 class BackupSchedule(EnvironmentResource):

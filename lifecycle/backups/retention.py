@@ -15,8 +15,8 @@ from django.utils import timezone
 from environments.models import Template
 from lifecycle.backups.choices import DELETE_REFUSED, DELETE_RETRY_AFTER_SECONDS, BackupState
 from lifecycle.backups.models import BackupSchedule, BackupTask
-from portal.core.jobs.queue import enqueue_tick
-from portal.core.jobs.transitions import transition
+from core.jobs.queue import enqueue_tick
+from core.jobs.transitions import transition
 
 
 def retention_apply(*, schedule_id: int) -> list[int]:

@@ -16,10 +16,10 @@ from django.utils.dateparse import parse_datetime
 from django_q.models import Schedule
 
 from lifecycle.backups.models import BackupSchedule
-from portal.core.audit import audit_record
-from portal.core.audit_actions import AuditAction
-from portal.core.errors import Conflict, Forbidden
-from portal.core.models import AuditOutcome
+from core.audit import audit_record
+from core.audit_actions import AuditAction
+from core.errors import Conflict, Forbidden
+from core.models import AuditOutcome
 
 logger = logging.getLogger("portal.lifecycle.backups")
 

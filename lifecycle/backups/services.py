@@ -14,13 +14,13 @@ from lifecycle.backups.choices import BackupState
 from lifecycle.backups.job import BACKUP
 from lifecycle.backups.models import BackupSchedule, BackupTask
 from lifecycle.backups.schedules import q_schedule_remove, q_schedule_sync
-from portal.core.audit import audit_record
-from portal.core.audit_actions import AuditAction
-from portal.core.errors import Conflict, Forbidden, InvariantViolation
-from portal.core.jobs.transitions import admit, cancel
-from portal.core.models import AuditOutcome, User
-from portal.core.roles import Action
-from portal.core.validation import model_update, same_tenant, validated_save
+from core.audit import audit_record
+from core.audit_actions import AuditAction
+from core.errors import Conflict, Forbidden, InvariantViolation
+from core.jobs.transitions import admit, cancel
+from core.models import AuditOutcome, User
+from core.roles import Action
+from core.validation import model_update, same_tenant, validated_save
 
 
 def _require_operate(actor: User, instance: ImportedInstance, action: AuditAction) -> None:

@@ -14,18 +14,18 @@ from lifecycle.backups import choices
 from lifecycle.backups.choices import BackupState
 from lifecycle.backups.models import BackupTask
 from lifecycle.backups.retention import retention_apply
-from portal.core.errors import PortalError
-from portal.core.jobs.retry import transient
-from portal.core.jobs.runner import StepFailed, StepRunner
-from portal.core.peers import aws_credentials
-from portal.integrations.aws import client as aws
+from core.errors import PortalError
+from core.jobs.retry import transient
+from core.jobs.runner import StepFailed, StepRunner
+from core.peers import aws_credentials
+from adapters.aws import client as aws
 
 logger = logging.getLogger("portal.lifecycle.backups")
 S = BackupState
 
 
 class BackupRunner(StepRunner):
-    """A backup's steps and release rules; the engine (portal.core.jobs) drives them."""
+    """A backup's steps and release rules; the engine (core.jobs) drives them."""
 
     AUTHORIZED_STATES = frozenset({S.CREATING})
     select_related = ("tenant", "environment__region", "instance", "created_by")

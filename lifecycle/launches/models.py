@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 
 from environments.models import Environment, EnvironmentResource, ImportedInstance, Template
-from portal.core.jobs.models import DurableJob
+from core.jobs.models import DurableJob
 
 
 class LaunchState(models.TextChoices):

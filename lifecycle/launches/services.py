@@ -9,13 +9,13 @@ from django.db import transaction
 from environments.models import Template
 from lifecycle.launches.job import LAUNCH
 from lifecycle.launches.models import LaunchTask
-from portal.core.audit import audit_record
-from portal.core.audit_actions import AuditAction
-from portal.core.errors import Conflict, Forbidden
-from portal.core.jobs.transitions import admit
-from portal.core.models import AuditOutcome, User
-from portal.core.roles import Action
-from portal.core.validation import same_tenant, validated_save
+from core.audit import audit_record
+from core.audit_actions import AuditAction
+from core.errors import Conflict, Forbidden
+from core.jobs.transitions import admit
+from core.models import AuditOutcome, User
+from core.roles import Action
+from core.validation import same_tenant, validated_save
 
 
 def template_launch(*, actor: User, template: Template, idempotency_key: str = "") -> tuple[LaunchTask, bool]:

@@ -13,17 +13,17 @@ from environments.models import ImportedInstance
 from environments.selectors import still_operates
 from environments.services import instance_record_launched
 from lifecycle.launches.models import TOKEN_TAG, LaunchState, LaunchTask
-from portal.core.errors import PortalError
-from portal.core.jobs.runner import StepRunner
-from portal.core.peers import aws_credentials
-from portal.integrations.aws import client as aws
+from core.errors import PortalError
+from core.jobs.runner import StepRunner
+from core.peers import aws_credentials
+from adapters.aws import client as aws
 
 logger = logging.getLogger("portal.lifecycle.launches")
 S = LaunchState
 
 
 class LaunchRunner(StepRunner):
-    """A launch's step and release rule; the engine (portal.core.jobs) drives them."""
+    """A launch's step and release rule; the engine (core.jobs) drives them."""
 
     select_related = ("tenant", "environment__region", "created_by")
 

@@ -4,7 +4,7 @@ from django import forms
 
 from environments.models import KeyPair, SecurityGroup, Subnet
 from lifecycle.backups.choices import MAX_KEEP_LAST
-from portal.core.roles import Action
+from core.roles import Action
 
 
 class BackupForm(forms.Form):

@@ -12,11 +12,11 @@ from lifecycle.backups.models import BackupSchedule, BackupTask
 from lifecycle.launches import services as launch_services
 from lifecycle.launches.models import LaunchTask
 from lifecycle.ui.forms import BackupForm, ScheduleForm, TemplateFromBackupForm
-from portal.core.errors import error_text
-from portal.core.forms import submit
-from portal.core.pages import page
-from portal.core.querysets import Need
-from portal.core.roles import Action
+from core.errors import error_text
+from core.forms import submit
+from core.pages import page
+from core.querysets import Need
+from core.roles import Action
 
 RECENT = 50
 READ = Need(Action.VIEW)

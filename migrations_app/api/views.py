@@ -19,15 +19,15 @@ from migrations_app.api.serializers import (
 )
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from portal.core.api.filters import RestrictedFilterSet
-from portal.core.api.permissions import IsTenantMember
-from portal.core.api.viewsets import NeedView, RestrictedViewSet
-from portal.core.errors import Forbidden
-from portal.core.models import TenantAwsAccount
-from portal.core.observability.api import JobLogLineSerializer
-from portal.core.observability.selectors import job_log_for
-from portal.core.querysets import Need
-from portal.core.roles import Action
+from core.api.filters import RestrictedFilterSet
+from core.api.permissions import IsTenantMember
+from core.api.viewsets import NeedView, RestrictedViewSet
+from core.errors import Forbidden
+from core.models import TenantAwsAccount
+from core.observability.api import JobLogLineSerializer
+from core.observability.selectors import job_log_for
+from core.querysets import Need
+from core.roles import Action
 
 # Migrating into an environment, and so seeing the VMs one could migrate, needs the general role there.
 MIGRATE_INTO = Need(Action.OPERATE, of=Environment)

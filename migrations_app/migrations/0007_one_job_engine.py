@@ -1,4 +1,4 @@
-"""Migrations run on the job engine (portal.core.jobs): its reconciler replaces this app's, and pending wake-ups
+"""Migrations run on the job engine (core.jobs): its reconciler replaces this app's, and pending wake-ups
 name the engine's tick."""
 
 import ast
@@ -11,7 +11,7 @@ def forwards(apps, schema_editor):
     schedule.objects.filter(name="migration-reconciler").delete()
     for wake in schedule.objects.filter(func="migrations_app.tasks.migration_tick"):
         (job_id,) = ast.literal_eval(wake.args)
-        wake.func, wake.args = "portal.core.jobs.tasks.job_tick", repr(("migration", int(job_id)))
+        wake.func, wake.args = "core.jobs.tasks.job_tick", repr(("migration", int(job_id)))
         wake.save(update_fields=["func", "args"])
 
 

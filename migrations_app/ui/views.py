@@ -19,12 +19,12 @@ from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
 from migrations_app.ui.forms import ConsentForm, MigrateDialogForm, MigrateForm
 from migrations_app.ui.tables import MigrationTable
-from portal.core.errors import Conflict, UpstreamError
-from portal.core.forms import submit
-from portal.core.observability.selectors import job_log_for
-from portal.core.pages import page
-from portal.core.querysets import Need
-from portal.core.roles import Action
+from core.errors import Conflict, UpstreamError
+from core.forms import submit
+from core.observability.selectors import job_log_for
+from core.pages import page
+from core.querysets import Need
+from core.roles import Action
 
 SEE_VMS = Need(Action.VIEW, of=Environment)
 MIGRATE = Need(Action.OPERATE, of=Environment)

@@ -11,8 +11,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.core.api.permissions import IsTenantMember
-from portal.core.api.viewsets import NeedView
+from core.api.permissions import IsTenantMember
+from core.api.viewsets import NeedView
 from portal.site.connectors import READ_CONNECTORS, connector_status
 
 

@@ -11,11 +11,11 @@ from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.views import APIView
 
-from portal.core import csvsafe
-from portal.core.api.fields import LateChoiceField
-from portal.core.api.pagination import PortalPagination
-from portal.core.api.permissions import IsTenantMember
-from portal.core.api.viewsets import NeedView
+from core import csvsafe
+from core.api.fields import LateChoiceField
+from core.api.pagination import PortalPagination
+from core.api.permissions import IsTenantMember
+from core.api.viewsets import NeedView
 from portal.site.history import (
     CSV_HEADER,
     READ_HISTORY,

@@ -7,9 +7,9 @@ from environments.api import urls as environment_api
 from exports.api import urls as export_api
 from lifecycle.api import urls as lifecycle_api
 from migrations_app.api import urls as migration_api
-from portal.core.api import urls as core_api
-from portal.core.notifications import api as notification_api
-from portal.core.observability import api as observability_api
+from core.api import urls as core_api
+from core.notifications import api as notification_api
+from core.observability import api as observability_api
 from portal.site import api_connectors, api_history
 
 APPS = (core_api, environment_api, migration_api, export_api, lifecycle_api, api_history, notification_api, observability_api,

@@ -11,11 +11,11 @@ from django.db.models import Min
 from django.utils import timezone
 
 from migrations_app.admission import connector_limit, tenant_limit_override
-from portal.core.connectors.models import Connector
-from portal.core.connectors.selectors import beats_of, default_cluster
-from portal.core.jobs.kinds import kinds
-from portal.core.querysets import Need
-from portal.core.roles import Action
+from core.connectors.models import Connector
+from core.connectors.selectors import beats_of, default_cluster
+from core.jobs.kinds import kinds
+from core.querysets import Need
+from core.roles import Action
 
 # Administrators and auditors (Connector's restriction); plain users are refused.
 READ_CONNECTORS = Need(Action.VIEW, of=Connector)

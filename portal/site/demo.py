@@ -2,8 +2,8 @@
 
 from environments import services as environment_services
 from environments.models import Environment
-from portal.core.errors import UpstreamError
-from portal.core.models import Tenant, TenantAwsAccount, TenantVCenter, User
+from core.errors import UpstreamError
+from core.models import Tenant, TenantAwsAccount, TenantVCenter, User
 
 
 def configure_demo_tenant(peers, stdout) -> None:

@@ -7,7 +7,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from portal.core.observability.health import readiness
+from core.observability.health import readiness
 
 
 @never_cache

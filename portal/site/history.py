@@ -1,5 +1,5 @@
 """The seven-day task history: one read over every job of the tenant, of each kind registered with `history`
-(`portal.core.jobs.kinds`: migrations, exports, backups, launches).
+(`core.jobs.kinds`: migrations, exports, backups, launches).
 
 Each kind's table goes through `restrict(user, VIEW)`, is reduced to the same columns (`.values()` of annotations,
 in one order) and they are combined with UNION ALL; ordering, counting and slicing happen in the database, so one
@@ -17,10 +17,10 @@ from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
-from portal.core.jobs.kinds import JobKind, kind, kinds
-from portal.core.models import AuditLog
-from portal.core.querysets import Need
-from portal.core.roles import Action
+from core.jobs.kinds import JobKind, kind, kinds
+from core.models import AuditLog
+from core.querysets import Need
+from core.roles import Action
 
 HISTORY_DAYS = 7
 # Administrators and auditors read the history, like the audit log; plain users are refused.

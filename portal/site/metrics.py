@@ -30,9 +30,9 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, mult
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from portal.core.jobs.kinds import kinds
-from portal.core.middleware import client_address
-from portal.core.notifications.models import WebhookDelivery
+from core.jobs.kinds import kinds
+from core.middleware import client_address
+from core.notifications.models import WebhookDelivery
 
 logger = logging.getLogger("portal.metrics")
 

@@ -9,9 +9,9 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from portal.core.audit import audit_record
-from portal.core.audit_actions import AuditAction
-from portal.core.models import Tenant
+from core.audit import audit_record
+from core.audit_actions import AuditAction
+from core.models import Tenant
 from portal.site.history import expired_jobs, history_kinds
 
 

@@ -10,12 +10,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from environments.models import Region
-from portal.core.errors import PortalError
-from portal.core.jobs.kinds import kinds
-from portal.core.models import Tenant
-from portal.core.peers import aws_credentials
-from portal.core.sweep import Removal, SweepPass
-from portal.integrations.aws import client as aws
+from core.errors import PortalError
+from core.jobs.kinds import kinds
+from core.models import Tenant
+from core.peers import aws_credentials
+from core.sweep import Removal, SweepPass
+from adapters.aws import client as aws
 
 logger = logging.getLogger("portal.sweep")
 

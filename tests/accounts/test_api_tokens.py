@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from knox.models import AuthToken
 
-from portal.core import services
+from core import services
 from tests.world import PASSWORD
 
 NEW_PASSWORD = "another-horse-battery-7"
@@ -39,7 +39,7 @@ def _age(token, hours):
 
 def test_the_api_uses_the_expiring_token_authentication():
     assert settings.REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"][0] == \
-        "portal.core.api.authentication.ExpiringTokenAuthentication"
+        "core.api.authentication.ExpiringTokenAuthentication"
     assert "rest_framework.authentication.TokenAuthentication" not in \
         settings.REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]
     assert settings.API_TOKEN_LIFETIME_HOURS > 0
@@ -100,7 +100,7 @@ def test_tokens_issued_before_hashing_keep_working_after_the_migration(world, ap
     from rest_framework.authtoken.models import Token
 
     old = Token.objects.create(user=world.a.user_ro)
-    importlib.import_module("portal.core.migrations.0006_api_tokens_hashed").move_tokens(apps, None)
+    importlib.import_module("core.migrations.0006_api_tokens_hashed").move_tokens(apps, None)
     assert not Token.objects.exists()
     moved = _stored(old.key).get()
     assert moved.digest != old.key and old.key not in moved.digest

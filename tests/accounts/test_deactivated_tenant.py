@@ -9,9 +9,9 @@ from django.utils.html import escape
 
 from environments.models import Environment
 from migrations_app.pipeline import MigrationRunner as Runner
-from portal.core.auth import PortalModelBackend
-from portal.core.models import AuditLog, Tenant
-from portal.core.roles import Action
+from core.auth import PortalModelBackend
+from core.models import AuditLog, Tenant
+from core.roles import Action
 from tests.world import PASSWORD
 
 DEACTIVATED = "Your organisation's account is deactivated."

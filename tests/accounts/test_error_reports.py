@@ -13,8 +13,8 @@ from django.utils.log import AdminEmailHandler
 from django.views.debug import technical_500_response
 from pyVmomi import SoapStubAdapter, vim
 
-from portal.integrations.aws.client import AwsCredentials
-from portal.integrations.vsphere.client import VCenterConnection
+from adapters.aws.client import AwsCredentials
+from adapters.vsphere.client import VCenterConnection
 
 # Built at run time: the source lines around each frame are part of the report too.
 SECRET = "-".join(["Hunter2", "vcenter", "Pa55"])

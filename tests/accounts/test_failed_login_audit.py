@@ -7,8 +7,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from portal.core import audit
-from portal.core.models import AuditLog, AuditOutcome
+from core import audit
+from core.models import AuditLog, AuditOutcome
 from tests.world import PASSWORD
 
 

@@ -31,7 +31,7 @@ def test_lockout_uses_the_shared_cache_per_username_and_per_address():
     assert settings.AXES_LOCKOUT_PARAMETERS == ["username", "ip_address"]
     assert settings.AXES_COOLOFF_TIME > timedelta(0)
     assert "axes.middleware.AxesMiddleware" == settings.MIDDLEWARE[-1]
-    assert settings.AUTHENTICATION_BACKENDS[0] == "portal.core.auth.LoginLockoutBackend"
+    assert settings.AUTHENTICATION_BACKENDS[0] == "core.auth.LoginLockoutBackend"
 
 
 def test_an_account_attacked_from_many_addresses_is_locked(world, api, lockout):
@@ -142,7 +142,7 @@ def test_successful_logins_still_work(world, api):
     ({"HTTP_X_FORWARDED_FOR": "[2001:db8::7]:443"}, 1, "2001:db8::7"),
 ])
 def test_client_address(rf, settings, header, proxies, expected):
-    from portal.core.middleware import client_address
+    from core.middleware import client_address
 
     settings.TRUSTED_PROXY_COUNT = proxies
     assert client_address(rf.get("/", REMOTE_ADDR="192.0.2.1", **header)) == expected

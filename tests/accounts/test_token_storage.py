@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import connection
 from django.urls import reverse
 
-from portal.core.models import AuditLog
+from core.models import AuditLog
 from tests.world import PASSWORD
 
 

@@ -8,8 +8,8 @@ from django.urls import reverse
 from django_filters.filters import DateTimeFilter, QuerySetRequestMixin
 from django_filters.utils import get_model_field
 
-from portal.core.api.filters import RestrictedFilterBackend, RestrictedFilterSet
-from portal.core.querysets import restriction_of
+from core.api.filters import RestrictedFilterBackend, RestrictedFilterSet
+from core.querysets import restriction_of
 from portal.site.api_urls import router
 from tests.world import actor
 

@@ -4,7 +4,7 @@ so is an /api/ URL that no route matches."""
 import pytest
 from django.urls import reverse
 
-from portal.core.api.viewsets import MAX_DB_ID, RestrictedViewSet, is_db_id
+from core.api.viewsets import MAX_DB_ID, RestrictedViewSet, is_db_id
 from portal.site.api_urls import router
 from tests.api_hardening.conftest import error_body
 

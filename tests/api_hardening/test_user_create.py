@@ -1,6 +1,6 @@
 """`is_active` on user creation is honoured: an administrator who asks for an inactive account gets one."""
 
-from portal.core.models import AuditLog, User
+from core.models import AuditLog, User
 from tests.world import PASSWORD
 
 URL = "/api/v1/users/"

@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from migrations_app import selectors
-from portal.core.errors import UpstreamError
-from portal.integrations.vsphere import client as vsphere
+from core.errors import UpstreamError
+from adapters.vsphere import client as vsphere
 from tests.api_hardening.conftest import error_body
 
 SETTINGS = "/api/v1/settings/vcenter/"
@@ -122,7 +122,7 @@ def _session_listing(answer):
 
 @pytest.fixture
 def configured(world):
-    from portal.core.models import TenantVCenter
+    from core.models import TenantVCenter
 
     TenantVCenter.objects.create(tenant=world.a.tenant, url="https://127.0.0.1:9/sdk", username="svc")
     return world.a.tenant

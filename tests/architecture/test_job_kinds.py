@@ -1,5 +1,5 @@
 """The modules that read every kind of job (task history, metrics, connector status, orphan sweep, notifications)
-know the kinds only through the registry (`portal.core.jobs.kinds`): none of them names a job model, a kind's
+know the kinds only through the registry (`core.jobs.kinds`): none of them names a job model, a kind's
 states or a kind, so a fifth kind is one `register()` and none of these files changes
 (tests/jobs_engine/test_fifth_kind.py registers one)."""
 
@@ -12,13 +12,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CONSUMERS = (
     "portal/site/history.py", "portal/site/api_history.py", "portal/site/services.py",
     "portal/site/management/commands/task_history.py", "portal/site/metrics.py", "portal/site/connectors.py",
-    "portal/site/sweep.py", "portal/site/ui/notifications.py", "portal/core/notifications",
+    "portal/site/sweep.py", "portal/site/ui/notifications.py", "core/notifications",
 )
 KIND = r"(?:migration|export|backup|launch)"
 NAMED = {
     "a job model or its states": re.compile(r"\b(?:Migration|Export|Backup|Launch)(?:Task|State)\b"),
     "a kind (or one of its events)": re.compile(rf"""["']{KIND}s?(?:\.\w+)?["']"""),
-    # An app's own (`portal.core.sweep` is the sweeps' common machinery).
+    # An app's own (`core.sweep` is the sweeps' common machinery).
     "a kind's declaration or sweep": re.compile(r"^\s*(?:from|import)\s+(?!portal\.)[\w.]+\.(?:job|sweep)\b",
                                                 re.MULTILINE),
 }

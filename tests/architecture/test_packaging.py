@@ -25,7 +25,7 @@ def test_wheel_holds_the_product_only(tmp_path):
     top_level = {name.split("/", 1)[0] for name in names}
     assert {"portal", "environments", "migrations_app"} <= top_level
     assert "sandbox" not in top_level and "tests" not in top_level
-    assert "portal/core/migrations/0001_initial.py" in names
+    assert "core/migrations/0001_initial.py" in names
     requirements = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     moto = [line for line in requirements if "moto" in line]
     assert moto and all('extra == "sandbox"' in line for line in moto), moto

@@ -12,8 +12,8 @@ from django.urls import reverse
 
 from environments import services as env_services
 from migrations_app.models import MigrationTask
-from portal.core import peers
-from portal.core.models import AuditLog, TenantAwsAccount
+from core import peers
+from core.models import AuditLog, TenantAwsAccount
 from tests.jobs_engine.drive import migration_admit
 
 NOT_CONFIGURED = "Configure AWS access for this organisation first"
@@ -163,7 +163,7 @@ def test_a_platform_cap_per_tenant_spans_its_regions(world, settings):
     assert len(admitted) == 5 and running.count() == 5
     assert running.filter(region=a.region).count() <= 4 and running.filter(region=other_region).count() <= 4
     # A rule written before the cap was enforced cannot raise the limit either.
-    from portal.core.models import TenantVCenter
+    from core.models import TenantVCenter
 
     TenantVCenter.objects.create(tenant=a.tenant, url="https://vc.example.com/sdk", username="svc",
                                  max_active_migrations_per_region=30)

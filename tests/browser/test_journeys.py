@@ -12,8 +12,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from environments.models import Environment, ImportedInstance, Template
 from migrations_app.models import MigrationTask
-from portal.core import services
-from portal.core.models import AuditLog, TenantAwsAccount, TenantVCenter
+from core import services
+from core.models import AuditLog, TenantAwsAccount, TenantVCenter
 from tests.migrations.helpers import Worker, wait_for
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter, pytest.mark.browser, pytest.mark.process]

@@ -9,12 +9,12 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
 from migrations_app.models import MigrationTask
-from portal.core.connectors.models import ConnectorBeat
-from portal.core.connectors.services import connector_beat, connector_create, connector_delete
-from portal.core.connectors.tasks import connector_heartbeat
-from portal.core.errors import Conflict, Invalid
-from portal.core.jobs.queue import TICK
-from portal.core.models import AuditLog
+from core.connectors.models import ConnectorBeat
+from core.connectors.services import connector_beat, connector_create, connector_delete
+from core.connectors.tasks import connector_heartbeat
+from core.errors import Conflict, Invalid
+from core.jobs.queue import TICK
+from core.models import AuditLog
 from tests.jobs_engine.drive import enqueue_export_tick, enqueue_migration_tick, schedule_tick
 
 
@@ -73,7 +73,7 @@ def test_a_connector_needs_its_own_unique_name(w, settings):
     with pytest.raises(Conflict):
         connector_create(actor=w.a.admin, tenant=w.a.tenant, name="acme-2")
     # Each connector runs its own heartbeat schedule, on itself.
-    assert Schedule.objects.filter(func="portal.core.connectors.tasks.connector_heartbeat",
+    assert Schedule.objects.filter(func="core.connectors.tasks.connector_heartbeat",
                                    cluster="acme-connector").count() == 1
 
 

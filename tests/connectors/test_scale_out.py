@@ -17,11 +17,11 @@ from exports.choices import ACTIVE as EXPORT_ACTIVE
 from exports.models import ExportTask
 from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
-from portal.core import services
-from portal.core.connectors.models import ConnectorBeat
-from portal.core.connectors.services import connector_create
-from portal.core.jobs.queue import TICK
-from portal.core.models import TenantAwsAccount, TenantVCenter
+from core import services
+from core.connectors.models import ConnectorBeat
+from core.connectors.services import connector_create
+from core.jobs.queue import TICK
+from core.models import TenantAwsAccount, TenantVCenter
 from tests.connectors.conftest import BURST
 from tests.jobs_engine.drive import export_reconcile, migration_reconcile
 from tests.migrations.conftest import PASSWORD

@@ -6,8 +6,8 @@ from django.urls import reverse
 
 from environments import services
 from environments.models import Environment, SecurityGroup, Subnet
-from portal.core.errors import UpstreamError
-from portal.core.models import AuditLog, TenantAwsAccount
+from core.errors import UpstreamError
+from core.models import AuditLog, TenantAwsAccount
 
 pytestmark = pytest.mark.aws
 

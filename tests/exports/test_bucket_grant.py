@@ -8,8 +8,8 @@ import pytest
 
 from exports.choices import ExportState
 from exports.models import ExportTask
-from portal.core.models import AuditLog
-from portal.integrations.aws import client as aws
+from core.models import AuditLog
+from adapters.aws import client as aws
 from sandbox.aws.exportaccounts import export_canonical_id
 from tests.exports.conftest import drive
 from tests.exports.test_exports import _start

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from exports.buckets import bucket_name_problem, export_bucket_name, validate_export_name
-from portal.integrations.aws import client as aws
+from adapters.aws import client as aws
 
 # (bucket name, legal?)
 BUCKET_NAMES = [

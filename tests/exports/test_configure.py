@@ -10,8 +10,8 @@ from django.urls import reverse
 from environments import services as env_services
 from exports import services
 from exports.models import ExportBucket, ExportSettings
-from portal.core.models import AuditLog, TenantAwsAccount
-from portal.integrations.aws import client as aws_client
+from core.models import AuditLog, TenantAwsAccount
+from adapters.aws import client as aws_client
 
 pytestmark = pytest.mark.aws
 

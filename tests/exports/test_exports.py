@@ -13,7 +13,7 @@ from environments.choices import InstanceOrigin
 from environments.models import ImportedInstance
 from exports.choices import INTENT_TAG, ExportState
 from exports.models import ExportTask
-from portal.core.models import AuditLog
+from core.models import AuditLog
 from tests.exports.conftest import drive, s3_keys
 
 pytestmark = pytest.mark.aws

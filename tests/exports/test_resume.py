@@ -8,8 +8,8 @@ from django.utils import timezone
 from exports.choices import CONTAINER_FORMAT, DISK_IMAGE_FORMAT, INTENT_TAG, TARGET_ENVIRONMENT, ExportState
 from exports.models import ExportTask
 from exports.pipeline import aws_task_name
-from portal.core.peers import aws_credentials
-from portal.integrations.aws import client as aws
+from core.peers import aws_credentials
+from adapters.aws import client as aws
 from tests.exports.conftest import drive, s3_keys
 from tests.jobs_engine.drive import LeaseLost, checkpoint, export_reconcile, lease_claim
 
@@ -99,7 +99,7 @@ def test_the_reconciler_admits_queued_exports_when_slots_are_free(ex, api, setti
 
 
 def test_an_administrator_demoted_mid_export_stops_it(ex, api):
-    from portal.core.models import User
+    from core.models import User
 
     task = _start(ex, api)
     drive(task.pk)

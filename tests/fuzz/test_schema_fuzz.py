@@ -26,8 +26,8 @@ import requests
 import schemathesis
 
 from environments.models import Environment, ImportedInstance, KeyPair, Region, SecurityGroup, Subnet
-from portal.core.models import AwsAuthMode, Tenant, TenantAwsAccount, TenantGroup, TenantVCenter, User
-from portal.core.querysets import restriction_of
+from core.models import AwsAuthMode, Tenant, TenantAwsAccount, TenantGroup, TenantVCenter, User
+from core.querysets import restriction_of
 from portal.site.api_urls import router
 from tests.world import PASSWORD, build_world
 

@@ -20,7 +20,7 @@ from exports.models import ExportTask
 from lifecycle.backups.models import BackupTask
 from lifecycle.launches.models import LaunchTask
 from migrations_app.models import MigrationTask
-from portal.core.models import AuditLog
+from core.models import AuditLog
 from portal.site.history import CSV_HEADER, HistoryFilters, history_row, history_rows
 from portal.site.services import history_cleanup
 

@@ -1,10 +1,10 @@
-"""The job engine (portal.core.jobs) as the job tests drive it: one tick, one transition, one reconciler pass of a
+"""The job engine (core.jobs) as the job tests drive it: one tick, one transition, one reconciler pass of a
 given kind, by id, without a worker cluster in between."""
 
 from lifecycle.backups.retention import retention_sweep
-from portal.core.jobs import lease, queue, reconciler, runner, tasks, transitions
-from portal.core.jobs.kinds import kind
-from portal.core.jobs.lease import LeaseLost  # noqa: F401 -- for the tests that expect it
+from core.jobs import lease, queue, reconciler, runner, tasks, transitions
+from core.jobs.kinds import kind
+from core.jobs.lease import LeaseLost  # noqa: F401 -- for the tests that expect it
 
 MIGRATION, EXPORT, BACKUP, LAUNCH = "migration", "export", "backup", "launch"
 

@@ -5,12 +5,12 @@ checkpoint instead of failing the job and releasing what it holds."""
 import pytest
 from django.utils import timezone
 
-from portal.core.jobs import lease
-from portal.core.jobs.heartbeat import Heartbeat
-from portal.core.jobs.kinds import kind
-from portal.core.jobs.lease import LeaseLost
-from portal.core.jobs.runner import run_tick
-from portal.integrations.aws import client as aws
+from core.jobs import lease
+from core.jobs.heartbeat import Heartbeat
+from core.jobs.kinds import kind
+from core.jobs.lease import LeaseLost
+from core.jobs.runner import run_tick
+from adapters.aws import client as aws
 
 # The kind, the world's job of it, the state a worker drives it in, and every AWS call that destroys something
 # of the kind's (what a stale worker's cleanup would have called).

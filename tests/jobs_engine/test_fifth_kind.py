@@ -11,11 +11,11 @@ from django.db.models import Count
 from django.urls import reverse
 
 from lifecycle.launches.models import LaunchTask
-from portal.core.jobs import kinds as registry
-from portal.core.notifications import services as notifications
-from portal.core.notifications.choices import job_events
-from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
-from portal.core.notifications.signing import new_secret
+from core.jobs import kinds as registry
+from core.notifications import services as notifications
+from core.notifications.choices import job_events
+from core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
+from core.notifications.signing import new_secret
 from portal.site.connectors import connector_status
 from portal.site.history import HistoryFilters, history_row, history_rows, history_types
 from portal.site.metrics import DatabaseCollector

@@ -117,7 +117,7 @@ def images_tagged(ec2, key, value) -> list[dict]:
 
 def record_calls(monkeypatch, operation: str) -> list[dict]:
     """The parameters of every `operation` (e.g. "CreateImage") the AWS adapter sends, as botocore sends them."""
-    from portal.integrations.aws import client as aws
+    from adapters.aws import client as aws
 
     calls: list[dict] = []
     real = aws.client

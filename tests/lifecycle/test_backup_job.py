@@ -6,8 +6,8 @@ from django.urls import reverse
 
 from lifecycle.backups.choices import TOKEN_TAG
 from lifecycle.backups.models import BackupTask
-from portal.core.models import AuditLog
-from portal.integrations.aws import client as aws
+from core.models import AuditLog
+from adapters.aws import client as aws
 from tests.jobs_engine.drive import backup_tick, jobs_reconcile
 from tests.jobs_engine.drive import backup_tick as q2_backup_tick
 from tests.lifecycle.conftest import SimulatedCrash, drive, images_tagged, record_calls, run_queue
@@ -26,7 +26,7 @@ def test_backup_without_reboot_by_default_becomes_available(s, api, monkeypatch)
     body = _start(api, s.a.user_general, s.instance)
     assert body["state"] == "queued" and body["reboot"] is False and body["created_by"] == s.a.user_general.username
     # The worker's tick was enqueued once the job committed: run it as a django-q2 worker would.
-    assert run_queue() == ["portal.core.jobs.tasks.job_tick"]
+    assert run_queue() == ["core.jobs.tasks.job_tick"]
     task = BackupTask.objects.get(pk=body["id"])
     assert task.state == "available", task.status_message
     assert task.progress == 100 and task.image_state == "available" and task.attempts == 0  # per step
@@ -185,7 +185,7 @@ def test_concurrent_requests_and_a_scheduled_run_start_one_backup(s):
 
     from lifecycle.backups import services as backup_services
     from lifecycle.backups.schedules import schedule_fire
-    from portal.core.errors import Conflict
+    from core.errors import Conflict
 
     schedule = backup_services.backup_schedule_create(actor=s.a.user_general, instance=s.instance,
                                                       data={"cron": "0 2 * * *", "keep_last": 2})

@@ -8,8 +8,8 @@ from environments import services as env_services
 from environments.choices import InstanceOrigin
 from environments.models import ImportedInstance, Template
 from lifecycle.launches.models import TOKEN_TAG, LaunchTask
-from portal.core.models import AuditLog
-from portal.integrations.aws import client as aws
+from core.models import AuditLog
+from adapters.aws import client as aws
 from tests.jobs_engine.drive import launch_tick
 from tests.lifecycle.conftest import SimulatedCrash, record_calls, run_queue
 

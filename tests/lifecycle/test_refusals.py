@@ -7,8 +7,8 @@ from django.urls import reverse
 from lifecycle.backups import services as backup_services
 from lifecycle.backups.models import BackupTask
 from lifecycle.launches.models import LaunchTask
-from portal.core.errors import Forbidden
-from portal.core.models import AuditLog
+from core.errors import Forbidden
+from core.models import AuditLog
 
 pytestmark = pytest.mark.aws
 

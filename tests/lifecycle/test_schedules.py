@@ -14,7 +14,7 @@ from environments.models import Template
 from lifecycle.backups import services as backup_services
 from lifecycle.backups.models import BackupSchedule, BackupTask
 from lifecycle.backups.schedules import FIRE_FUNC, schedule_fire
-from portal.core.models import AuditLog
+from core.models import AuditLog
 from tests.lifecycle.conftest import queued_functions, run_queue
 
 pytestmark = pytest.mark.aws
@@ -171,7 +171,7 @@ def test_retention_keeps_images_a_template_of_another_environment_uses(s, clock)
 
 def test_a_refused_deletion_keeps_the_image_and_is_retried_an_hour_later(s, clock, monkeypatch):
     from lifecycle.backups.retention import retention_apply
-    from portal.integrations.aws import client as aws
+    from adapters.aws import client as aws
 
     real_delete = aws.image_delete
 

@@ -8,8 +8,8 @@ import pytest
 from environments import services as env_services
 from environments.choices import EnvironmentRole
 from environments.models import SecurityGroup, Subnet
-from portal.core import services
-from portal.core.models import TenantAwsAccount, TenantVCenter
+from core import services
+from core.models import TenantAwsAccount, TenantVCenter
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -53,8 +53,8 @@ def setup(transactional_db, aws, vcenter, settings, fast_jobs):
 
 
 def vcenter_session(vcenter):
-    from portal.integrations.outbound import OutboundPolicy
-    from portal.integrations.vsphere.client import VCenterConnection, session
+    from adapters.outbound import OutboundPolicy
+    from adapters.vsphere.client import VCenterConnection, session
 
     return session(VCenterConnection(url=vcenter.url, username=vcenter.username, password=vcenter.password,
                                      outbound=OutboundPolicy(allow_http=True, allowed_cidrs=("127.0.0.0/8",))))

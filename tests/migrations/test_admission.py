@@ -42,7 +42,7 @@ def test_first_four_start_the_rest_wait_in_order(transactional_db, api):
 
 
 def test_the_limit_is_a_setting_and_a_per_tenant_override(transactional_db):
-    from portal.core.models import TenantVCenter
+    from core.models import TenantVCenter
 
     a = build_world().a
     MigrationTask.objects.all().delete()

@@ -9,7 +9,7 @@ from environments.models import ImportedInstance
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
 from migrations_app.pipeline import MigrationRunner as Runner
-from portal.integrations.aws import client as aws
+from adapters.aws import client as aws
 from tests.jobs_engine.drive import run_tick
 from tests.migrations.conftest import assert_no_leftovers
 

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from environments.models import ImportedInstance
 from migrations_app.models import MigrationTask
-from portal.core.models import AuditLog
+from core.models import AuditLog
 from tests.migrations.helpers import drive
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
@@ -45,7 +45,7 @@ def test_happy_path_two_disks(setup, start_migration, api):
 def test_happy_path_over_https_with_the_disks_from_the_esx_host(setup, start_migration, monkeypatch):
     """As with a real vCenter: SOAP to vCenter pinned to its thumbprint, the disks from the ESX host that holds the
     VM, by the name the lease gives (resolved by the test's resolver), pinned to the host's own thumbprint."""
-    from portal.core.models import TenantVCenter
+    from core.models import TenantVCenter
     from tests.security.peers import FakeDns
 
     s = setup

@@ -7,7 +7,7 @@ from django.urls import reverse
 from migrations_app.admission import queue_position, queue_positions
 from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
-from portal.core.connectors.services import connector_create
+from core.connectors.services import connector_create
 from tests.jobs_engine.drive import migration_admit, migration_transition
 from tests.world import build_world
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from portal.integrations.vsphere import client as vsphere
+from adapters.vsphere import client as vsphere
 from tests.jobs_engine.drive import run_tick
 from tests.migrations.conftest import assert_no_leftovers
 

@@ -13,7 +13,7 @@ from django_q.models import Schedule
 
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from portal.integrations.vsphere import client as vsphere
+from adapters.vsphere import client as vsphere
 from tests.jobs_engine.drive import lease_claim, migration_reconcile, run_tick, wake_schedule_name
 from tests.migrations.helpers import wait_for
 
@@ -96,7 +96,7 @@ def test_waiting_for_the_conversion_releases_the_worker(setup, start_migration, 
     assert task.import_task_id and task.lease_owner == "" and task.lease_expires_at is None
     assert task.wake_at is not None and task.wake_at > task.heartbeat_at
     wake = Schedule.objects.get(name=wake_schedule_name(task_id))
-    assert wake.schedule_type == Schedule.ONCE and wake.func == "portal.core.jobs.tasks.job_tick"
+    assert wake.schedule_type == Schedule.ONCE and wake.func == "core.jobs.tasks.job_tick"
     assert wake.next_run == task.wake_at and ast.literal_eval(wake.args) == ("migration", task_id)
     # Long after its last heartbeat, but not yet due: the reconciler leaves it alone.
     MigrationTask.objects.filter(pk=task_id).update(

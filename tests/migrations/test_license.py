@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from portal.core.models import AuditLog
-from portal.integrations.aws import client as aws
+from core.models import AuditLog
+from adapters.aws import client as aws
 from tests.migrations.helpers import drive
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]

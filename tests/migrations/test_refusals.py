@@ -10,7 +10,7 @@ from django.urls import reverse
 from migrations_app import tokens
 from migrations_app.models import ImportToken, MigrationTask
 from migrations_app.preflight import MULTI_DISK_ROLE_MESSAGE
-from portal.core.models import AuditLog, TenantVCenter
+from core.models import AuditLog, TenantVCenter
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
 
@@ -129,7 +129,7 @@ def test_user_without_the_vcenter_export_privilege(setup, api):
 def _vcenter_user(s, username, principal):
     from environments import services as env_services
     from environments.choices import EnvironmentRole
-    from portal.core import services
+    from core import services
     from tests.migrations.conftest import PASSWORD
 
     user = services.user_create(actor=None, tenant=s.tenant, username=username, role="user", password=PASSWORD,

@@ -12,8 +12,8 @@ from django.utils import timezone
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
 from migrations_app.staging import staging_bucket_name
-from portal.core import services
-from portal.core.models import AuditLog
+from core import services
+from core.models import AuditLog
 from portal.site.sweep import orphan_sweep
 from sandbox.aws.testing import ensure_export_bucket, make_vmdk
 

@@ -9,10 +9,10 @@ from django_q.models import Schedule
 
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from portal.core.jobs import retry
-from portal.core.jobs.kinds import kind
-from portal.integrations.aws import client as aws
-from portal.integrations.vsphere import client as vsphere
+from core.jobs import retry
+from core.jobs.kinds import kind
+from adapters.aws import client as aws
+from adapters.vsphere import client as vsphere
 from tests.jobs_engine.drive import run_tick, wake_schedule_name
 from tests.migrations.conftest import assert_no_leftovers
 

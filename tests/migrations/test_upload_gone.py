@@ -7,7 +7,7 @@ import pytest
 
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from portal.integrations.aws import client as aws
+from adapters.aws import client as aws
 from tests.migrations.conftest import assert_no_leftovers
 from tests.migrations.helpers import drive
 

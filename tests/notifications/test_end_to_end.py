@@ -10,9 +10,9 @@ import pytest
 from django.core import mail
 
 from migrations_app.models import MigrationTask
-from portal.core.notifications import delivery as deliveries
-from portal.core.notifications.models import WebhookDelivery
-from portal.core.notifications.signing import signature
+from core.notifications import delivery as deliveries
+from core.notifications.models import WebhookDelivery
+from core.notifications.signing import signature
 from tests.jobs_engine.drive import migration_tick
 from tests.migrations.conftest import fast_jobs, setup, start_migration  # noqa: F401 -- fixtures
 

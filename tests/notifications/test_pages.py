@@ -7,8 +7,8 @@ import logging
 
 from django.test import Client
 
-from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
-from portal.core.observability import job_context
+from core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
+from core.observability import job_context
 
 
 def _client(user):

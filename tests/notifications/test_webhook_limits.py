@@ -12,10 +12,10 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from portal.core.models import Tenant
-from portal.core.notifications import delivery as deliveries
-from portal.core.notifications.choices import DeliveryState
-from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
+from core.models import Tenant
+from core.notifications import delivery as deliveries
+from core.notifications.choices import DeliveryState
+from core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
 from tests.notifications.test_webhooks import _create_webhook, _fail_migration
 
 pytestmark = pytest.mark.django_db(transaction=True)

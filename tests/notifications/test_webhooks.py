@@ -14,10 +14,10 @@ from django.test import Client
 from django.utils import timezone
 
 from migrations_app.choices import MigrationState
-from portal.core.models import AuditLog
-from portal.core.notifications import delivery as deliveries
-from portal.core.notifications.choices import DeliveryState
-from portal.core.notifications.models import WebhookDelivery
+from core.models import AuditLog
+from core.notifications import delivery as deliveries
+from core.notifications.choices import DeliveryState
+from core.notifications.models import WebhookDelivery
 from tests.jobs_engine.drive import migration_transition
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -114,7 +114,7 @@ def test_unsubscribed_events_and_cancelled_jobs_send_nothing(world, api, receive
 
 
 def test_a_second_notification_of_one_job_adds_no_delivery(world, api, receiver, django_capture_on_commit_callbacks):
-    from portal.core.notifications.services import notify_job_finished
+    from core.notifications.services import notify_job_finished
 
     _create_webhook(api, world.a.admin, receiver.url)
     _fail_migration(world, django_capture_on_commit_callbacks)

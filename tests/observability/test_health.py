@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from portal.core.models import TenantAwsAccount
+from core.models import TenantAwsAccount
 
 
 def test_healthz_answers_without_touching_the_database(client):
@@ -53,7 +53,7 @@ def test_connector_health_reports_vcenter_version_and_aws_account(world, api, aw
 def test_connector_health_names_a_category_not_the_error_text(world, api, aws_tenant_account, vcenter):
     aws_tenant_account(world.a.tenant)
     TenantAwsAccount.objects.filter(tenant=world.a.tenant).update(auth_mode="access_keys")
-    from portal.core.models import TenantVCenter
+    from core.models import TenantVCenter
 
     # A vCenter URL on a port nothing listens on.
     TenantVCenter.objects.create(tenant=world.a.tenant, url="http://127.0.0.1:9/sdk", username="svc", password="x")
@@ -87,8 +87,8 @@ def test_connector_health_shows_only_the_tenants_own_workers(world, api, setting
     from django.utils import timezone
     from django_q.models import Task
 
-    from portal.core.connectors.models import Connector, ConnectorBeat
-    from portal.core.connectors.services import connector_create
+    from core.connectors.models import Connector, ConnectorBeat
+    from core.connectors.services import connector_create
 
     connector_create(actor=None, tenant=world.b.tenant, name="globex-connector")
     now = timezone.now()
@@ -115,7 +115,7 @@ def test_connector_health_is_cached_per_tenant_and_forced_refreshes_are_rate_lim
         world, api, aws_tenant_account, vcenter_tenant_connection):
     """Asking again within the cache's life calls neither vCenter nor STS: the peers' settings broken behind the
     portal's back do not show until the answer expires or a refresh is forced, and forced refreshes are limited."""
-    from portal.core.models import TenantVCenter
+    from core.models import TenantVCenter
 
     aws_tenant_account(world.a.tenant)
     vcenter_tenant_connection(world.a.tenant)

@@ -8,9 +8,9 @@ import logging
 
 import pytest
 
-from portal.core.observability import context, job_context
-from portal.core.observability.logs import ContextFilter, JsonFormatter
-from portal.core.observability.models import JobLogLine
+from core.observability import context, job_context
+from core.observability.logs import ContextFilter, JsonFormatter
+from core.observability.models import JobLogLine
 
 
 class _Collect(logging.Handler):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from portal.core import observability
-from portal.integrations import peer_errors
+from core import observability
+from adapters import peer_errors
 
 
 def _samples(response) -> dict:

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER = """
 import django
 django.setup()
-from portal.core import observability
+from core import observability
 observability.admission_refused("export", "aws_limit")
 observability.admission_refused("export", "aws_limit")
 """

@@ -4,7 +4,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
-from portal.core.models import AppendOnlyError, AuditLog, AuditOutcome
+from core.models import AppendOnlyError, AuditLog, AuditOutcome
 
 
 def test_state_changes_are_recorded_with_who_what_where(world, api):

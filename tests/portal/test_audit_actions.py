@@ -1,4 +1,4 @@
-"""The audit log's vocabulary (portal.core.audit_actions.AuditAction): what the product writes, what it refuses,
+"""The audit log's vocabulary (core.audit_actions.AuditAction): what the product writes, what it refuses,
 and the filters that offer it."""
 
 import csv
@@ -9,10 +9,10 @@ from django.apps import apps
 from django.test import Client
 from django.urls import reverse
 
-from portal.core.audit import audit_record
-from portal.core.audit_actions import AuditAction, families
-from portal.core.errors import InvariantViolation
-from portal.core.models import AuditLog
+from core.audit import audit_record
+from core.audit_actions import AuditAction, families
+from core.errors import InvariantViolation
+from core.models import AuditLog
 
 
 def _job_models():

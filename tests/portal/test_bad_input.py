@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from environments.models import Environment, Region
-from portal.core.models import AuditLog, User
+from core.models import AuditLog, User
 
 
 def _errors(response):

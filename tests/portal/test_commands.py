@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from portal.core.models import Tenant, User
+from core.models import Tenant, User
 
 
 def test_create_tenant_and_user_commands(db, capsys):

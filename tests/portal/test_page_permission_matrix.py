@@ -2,7 +2,7 @@
 the pages' twin of test_permission_matrix.py (the API's).
 
 A new page route without a row here fails `test_every_page_route_has_a_row`, and one that bypasses the gate
-(`portal.core.pages.page`) fails `test_every_page_goes_through_the_gate`; every row is then replayed as each caller
+(`core.pages.page`) fails `test_every_page_goes_through_the_gate`; every row is then replayed as each caller
 inside a rolled-back savepoint and the status codes must match exactly. The codes follow the API's: 403 for a role
 that may never do what the method asks (before any lookup), 404 for a row outside the caller's restriction, 403 for a
 row the caller sees but may not act on; anonymous callers are sent to the login page (302), and a method the page
@@ -190,7 +190,7 @@ def test_every_page_goes_through_the_gate():
     ungated = sorted(name for name, _, callback in _page_patterns()
                      if name.startswith("ui:") and name not in UNGATED and not hasattr(callback, "page_needs"))
     assert len(_page_patterns()) > 40
-    assert not ungated, f"pages that do not declare their Need with portal.core.pages.page: {ungated}"
+    assert not ungated, f"pages that do not declare their Need with core.pages.page: {ungated}"
 
 
 @pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[1]} {r[0]}")

@@ -6,10 +6,10 @@ from django.http import Http404
 from django.test import RequestFactory
 
 from environments.models import Environment
-from portal.core.forms import submit
-from portal.core.pages import one, page
-from portal.core.querysets import Need
-from portal.core.roles import Action
+from core.forms import submit
+from core.pages import one, page
+from core.querysets import Need
+from core.roles import Action
 
 
 def test_a_page_must_declare_a_need():

@@ -60,7 +60,7 @@ def _backup_template_body(w, role):
 
 
 def _world_webhook(w):
-    from portal.core.notifications.models import Webhook
+    from core.notifications.models import Webhook
 
     return Webhook.objects.get_or_create(tenant=w.a.tenant, name="world-hook", defaults={
         "url": "http://127.0.0.1:9/hook?token=world-t0ken", "secret": "whsec_world", "events": ["migration.failed"],
@@ -68,7 +68,7 @@ def _world_webhook(w):
 
 
 def _world_delivery(w):
-    from portal.core.notifications.models import WebhookDelivery
+    from core.notifications.models import WebhookDelivery
 
     return WebhookDelivery.objects.get_or_create(
         tenant=w.a.tenant, webhook=_world_webhook(w), event="migration.failed", job_kind="migration",

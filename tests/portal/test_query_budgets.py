@@ -9,7 +9,7 @@ from environments import services as env_services
 from environments.choices import EnvironmentRole
 from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet, Template
 from migrations_app.models import MigrationTask
-from portal.core import services
+from core import services
 
 BUDGETS = {
     "environment-list": 12,

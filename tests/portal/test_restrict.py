@@ -6,7 +6,7 @@ from guardian.shortcuts import assign_perm
 from environments import services as env_services
 from environments.choices import EnvironmentRole
 from environments.models import Environment, EnvironmentUserObjectPermission, Template
-from portal.core.roles import Action
+from core.roles import Action
 
 
 def test_users_see_exactly_the_environments_granted_to_them(world):

@@ -3,7 +3,7 @@
 from django.db import connection
 from django.urls import reverse
 
-from portal.core.models import AuditLog, TenantAwsAccount, TenantVCenter
+from core.models import AuditLog, TenantAwsAccount, TenantVCenter
 
 
 def _raw(table, column, tenant_id):

@@ -1,4 +1,4 @@
-"""The AWS adapter's public face (`portal.integrations.aws.client`) over its per-service modules: every name is
+"""The AWS adapter's public face (`adapters.aws.client`) over its per-service modules: every name is
 defined once, and replacing a name on the face (as tests and bench/faults.py do) reaches the adapter's own call
 sites in every module, as when the adapter was one module."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from portal.integrations.aws import client as aws
-from portal.integrations.aws import exports, regions, s3, session
+from adapters.aws import client as aws
+from adapters.aws import exports, regions, s3, session
 
 
 def test_each_public_name_is_defined_in_one_module_and_reexported():

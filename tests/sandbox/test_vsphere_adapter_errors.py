@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from portal.integrations.outbound import OutboundPolicy
-from portal.integrations.vsphere.client import (
+from adapters.outbound import OutboundPolicy
+from adapters.vsphere.client import (
     AUTH,
     NOT_FOUND,
     OTHER,
@@ -183,13 +183,13 @@ class Proxy(Quiet):
 
 def test_nothing_listening_is_unreachable_without_errno_text(caplog):
     url = f"http://127.0.0.1:{closed_port()}/sdk"
-    with caplog.at_level(logging.WARNING, logger="portal.integrations.vsphere"):
+    with caplog.at_level(logging.WARNING, logger="adapters.vsphere"):
         error = vsphere_error(lambda: list_vms(connection(url)))
     assert error.category == UNREACHABLE
     assert error.code == "unreachable"
     assert isinstance(error.__cause__, ConnectionRefusedError)  # the raw cause is kept, in the chain
     assert "Errno" not in error.message and "refused" not in error.message.lower()
-    logged = [r for r in caplog.records if r.name == "portal.integrations.vsphere" and r.levelno == logging.WARNING]
+    logged = [r for r in caplog.records if r.name == "adapters.vsphere" and r.levelno == logging.WARNING]
     assert logged and "ConnectionRefusedError" in logged[-1].getMessage()  # and in the log, for operators
 
 

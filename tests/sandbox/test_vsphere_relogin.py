@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.integrations.vsphere.client import AUTH, VSphereError, session
+from adapters.vsphere.client import AUTH, VSphereError, session
 from tests.sandbox.test_vsphere_adapter_errors import sandbox_connection
 
 pytestmark = pytest.mark.vcenter

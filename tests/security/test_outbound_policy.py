@@ -13,9 +13,9 @@ import socket
 import pytest
 from django.urls import reverse
 
-from portal.core.models import AuditLog, TenantVCenter
-from portal.integrations.outbound import OutboundPolicy, OutboundRefused, Target
-from portal.integrations.vsphere.client import REFUSED, UNREACHABLE, VCenterConnection, VSphereError, session
+from core.models import AuditLog, TenantVCenter
+from adapters.outbound import OutboundPolicy, OutboundRefused, Target
+from adapters.vsphere.client import REFUSED, UNREACHABLE, VCenterConnection, VSphereError, session
 from tests.security.peers import FakeDns
 
 STRICT = OutboundPolicy()
@@ -159,7 +159,7 @@ def test_the_operator_allow_list_and_plain_http():
 
 def test_the_adapter_and_the_settings_default_to_the_strict_policy(settings):
     import portal.settings as module
-    from portal.core import peers
+    from core import peers
 
     assert VCenterConnection(url="https://vc.example.com/sdk", username="u", password="p").outbound == STRICT
     # the settings module as read without OUTBOUND_* in the environment (the tests' allowance is an override)

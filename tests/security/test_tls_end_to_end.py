@@ -14,8 +14,8 @@ import dataclasses
 
 import pytest
 
-from portal.integrations.outbound import OutboundPolicy
-from portal.integrations.vsphere.client import REFUSED, TLS, UNREACHABLE, VCenterConnection, VSphereError, session
+from adapters.outbound import OutboundPolicy
+from adapters.vsphere.client import REFUSED, TLS, UNREACHABLE, VCenterConnection, VSphereError, session
 from tests.security.peers import Authority, FakeDns, https_server, thumbprint
 
 pytestmark = pytest.mark.vcenter

@@ -12,8 +12,8 @@ from environments.models import Environment, Template
 from exports.models import ExportTask
 from lifecycle.backups.models import BackupSchedule, BackupTask
 from migrations_app.models import MigrationTask
-from portal.core import services
-from portal.core.models import AuditLog, TenantAwsAccount, TenantGroup, TenantVCenter, User
+from core import services
+from core.models import AuditLog, TenantAwsAccount, TenantGroup, TenantVCenter, User
 
 VC_PASSWORD = "vc-Pa55word-never-shown"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYnevershown"

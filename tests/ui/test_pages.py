@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from environments.models import Environment, Region
 from migrations_app.models import MigrationTask
-from portal.core.models import AuditLog, User
+from core.models import AuditLog, User
 from tests.portal.test_query_budgets import _grow
 
 

@@ -4,7 +4,7 @@ from django.test import Client
 from django.urls import reverse
 
 from environments.models import Template
-from portal.core.models import AuditLog
+from core.models import AuditLog
 
 
 def _browser(user):

@@ -11,9 +11,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from environments import services
 from environments.models import Environment, KeyPair, SecurityGroup, Subnet, Template
-from portal.core.commands import errors_as_command_errors
-from portal.core.models import User
-from portal.core.roles import Action
+from core.commands import errors_as_command_errors
+from core.models import User
+from core.roles import Action
 
 
 class Command(BaseCommand):

@@ -16,9 +16,9 @@ from environments.models import ImportedInstance
 from exports import selectors, services
 from exports.admission import queue_position
 from exports.models import ExportTask
-from portal.core.commands import errors_as_command_errors
-from portal.core.models import User
-from portal.core.roles import Action
+from core.commands import errors_as_command_errors
+from core.models import User
+from core.roles import Action
 
 
 class Command(BaseCommand):

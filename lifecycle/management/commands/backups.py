@@ -21,9 +21,9 @@ from lifecycle.backups import services as backup_services
 from lifecycle.backups.models import BackupSchedule, BackupTask
 from lifecycle.launches import services as launch_services
 from lifecycle.launches.models import LaunchTask
-from portal.core.commands import errors_as_command_errors
-from portal.core.models import User
-from portal.core.roles import Action
+from core.commands import errors_as_command_errors
+from core.models import User
+from core.roles import Action
 
 VERBS = ("list", "start", "show", "cancel", "schedules", "schedule-add", "schedule-remove", "make-template",
          "launch", "launches")

@@ -17,9 +17,9 @@ from migrations_app import selectors, services
 from migrations_app.admission import queue_position
 from migrations_app.models import MigrationTask
 from migrations_app.requests import MigrationTarget
-from portal.core.commands import errors_as_command_errors
-from portal.core.models import User
-from portal.core.roles import Action
+from core.commands import errors_as_command_errors
+from core.models import User
+from core.roles import Action
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.shortcuts import render
 
-from portal.core.pages import page
+from core.pages import page
 from portal.site.connectors import READ_CONNECTORS, connector_status
 
 

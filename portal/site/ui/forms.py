@@ -5,9 +5,9 @@ import django_filters
 from django import forms
 
 from environments.models import Environment
-from portal.core.audit_actions import families
-from portal.core.models import AuditLog, AuditOutcome, AwsAuthMode, User
-from portal.core.roles import Action, TenantRole
+from core.audit_actions import families
+from core.models import AuditLog, AuditOutcome, AwsAuthMode, User
+from core.roles import Action, TenantRole
 from portal.site.history import HistoryFilters, history_states, history_types
 
 

@@ -8,15 +8,15 @@ from django import forms
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
-from portal.core.forms import Submitted, submit
-from portal.core.notifications import selectors, services
-from portal.core.notifications.choices import event_choices
-from portal.core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
-from portal.core.observability.api import READ_CONNECTOR_HEALTH
-from portal.core.observability.health import connector_health
-from portal.core.pages import one, page
-from portal.core.querysets import Need
-from portal.core.roles import Action
+from core.forms import Submitted, submit
+from core.notifications import selectors, services
+from core.notifications.choices import event_choices
+from core.notifications.models import NotificationPreference, Webhook, WebhookDelivery
+from core.observability.api import READ_CONNECTOR_HEALTH
+from core.observability.health import connector_health
+from core.pages import one, page
+from core.querysets import Need
+from core.roles import Action
 
 SET_PREFERENCES = Need(Action.VIEW, of=NotificationPreference)
 READ_WEBHOOKS = Need(Action.VIEW, of=Webhook)

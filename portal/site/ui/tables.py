@@ -1,6 +1,6 @@
 import django_tables2 as tables
 
-from portal.core.models import AuditLog, User
+from core.models import AuditLog, User
 
 
 class AuditLogTable(tables.Table):

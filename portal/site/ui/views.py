@@ -13,13 +13,13 @@ from environments.models import Environment, Region
 from environments.selectors import environment_tree
 from environments.ui.tables import EnvironmentTable
 from migrations_app.selectors import connection_checks
-from portal.core import csvsafe, services
-from portal.core.forms import Submitted, submit
-from portal.core.models import AuditLog, TenantAwsAccount, TenantGroup, TenantVCenter, User
-from portal.core.pages import page
-from portal.core.querysets import Need
-from portal.core.roles import Action
-from portal.core.selectors import vcenter_warnings
+from core import csvsafe, services
+from core.forms import Submitted, submit
+from core.models import AuditLog, TenantAwsAccount, TenantGroup, TenantVCenter, User
+from core.pages import page
+from core.querysets import Need
+from core.roles import Action
+from core.selectors import vcenter_warnings
 from portal.site.api_history import csv_response
 from portal.site.history import HISTORY_DAYS, READ_HISTORY, HistoryFilters, history_rows
 from portal.site.ui.forms import (

@@ -6,7 +6,7 @@ is due, and admit queued jobs where slots are free, for every job kind.
 
 from django.core.management.base import BaseCommand
 
-from portal.core.jobs.reconciler import reconcile
+from core.jobs.reconciler import reconcile
 
 
 class Command(BaseCommand):

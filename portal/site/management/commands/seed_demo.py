@@ -6,9 +6,9 @@ from django.db import transaction
 from environments import services as environment_services
 from environments.choices import EnvironmentRole
 from environments.models import Environment, Region
-from portal.core import services
-from portal.core.models import Tenant, User
-from portal.core.roles import TenantRole
+from core import services
+from core.models import Tenant, User
+from core.roles import TenantRole
 
 DEMO_PASSWORD = "demo-password-123"
 DEMO_USERS = [

@@ -7,8 +7,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from portal.core import csvsafe
-from portal.core.models import User
+from core import csvsafe
+from core.models import User
 from portal.site.history import (
     CSV_HEADER,
     READ_HISTORY,

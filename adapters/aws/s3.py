@@ -1,0 +1,279 @@
+"""S3: the staging bucket and the multipart upload a disk stream goes to, and the objects the portal leaves in a
+tenant's buckets (listed, tagged, sized, removed, handed out as download links).
+
+VM Export's bucket, which needs grants for AWS's own account, is in `exports`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+from dataclasses import dataclass
+
+import botocore.exceptions
+from botocore.config import Config
+from django.conf import settings
+
+from adapters.aws import session, shapes
+from adapters.aws.session import AwsCredentials, AwsError
+
+try:  # ISA-L's CRC32: zlib's checksum at about four times the speed
+    from isal.isal_zlib import crc32 as _crc32
+except ImportError:  # pragma: no cover
+    from zlib import crc32 as _crc32
+
+__all__ = ["PendingUpload", "StoredObject", "UploadedPart", "multipart_abort", "multipart_abort_upload",
+           "multipart_complete", "multipart_parts", "multipart_start", "multipart_upload_part",
+           "multipart_uploads_list", "object_delete", "object_remove", "object_size", "object_tag", "object_tags",
+           "objects_delete_under", "objects_list", "presigned_get_url", "staging_bucket_ensure", "transfer_client"]
+
+# What S3 answers for a bucket, or an object, that does not exist (HeadBucket and HeadObject give bare statuses).
+NO_BUCKET = ("NoSuchBucket", "404", "NotFound")
+NO_OBJECT = ("404", "NoSuchKey", "NotFound")
+
+
+@dataclass(frozen=True)
+class UploadedPart:
+    part_number: int
+    etag: str
+    size: int
+    crc32: int | None = None  # the part's CRC32 as S3 checked it (None: S3 listed no checksum)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    last_modified: datetime.datetime
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    key: str
+    upload_id: str
+    initiated: datetime.datetime
+
+
+#
+# Buckets
+#
+
+
+def create_bucket(s3, bucket: str, region: str, **params) -> None:
+    """CreateBucket in `region`; us-east-1 takes no location constraint (and refuses one naming itself)."""
+    if region != "us-east-1":
+        params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(Bucket=bucket, **params)
+
+
+def abort_incomplete_uploads(s3, bucket: str, rule_id: str) -> None:
+    """A lifecycle rule that aborts multipart uploads left incomplete for two days (a crashed or cancelled job
+    never leaves parts behind for long). It replaces the bucket's whole lifecycle configuration."""
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
+        "ID": rule_id, "Status": "Enabled", "Filter": {"Prefix": ""},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2},
+    }]})
+
+
+def staging_bucket_ensure(credentials: AwsCredentials, region: str, bucket: str) -> None:
+    """Create the bucket if missing, with a rule that aborts multipart uploads left incomplete."""
+    s3 = session.client("s3", credentials, region)
+    with session.translated_errors():
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except botocore.exceptions.ClientError as exc:
+            if not session.has_code(exc, *NO_BUCKET):
+                raise
+            with session.ignoring("BucketAlreadyOwnedByYou"):
+                create_bucket(s3, bucket, region)
+        abort_incomplete_uploads(s3, bucket, "abort-incomplete-migration-uploads")
+
+
+#
+# Multipart upload (the disk stream's destination)
+#
+
+
+def _crc32_header(crc32: int) -> str:
+    return base64.b64encode(crc32.to_bytes(4, "big")).decode()
+
+
+def _crc32_value(header: str | None) -> int | None:
+    return int.from_bytes(base64.b64decode(header), "big") if header else None
+
+
+def transfer_client(credentials: AwsCredentials, region: str):
+    """The S3 client for the disk data path, which costs what S3 needs and nothing more: each part's CRC32 is
+    computed once by the caller and sent as a header, so botocore computes no checksum of its own
+    (`when_required`), and over HTTPS the body is not hashed for the signature either (UNSIGNED-PAYLOAD; TLS and
+    the CRC32 protect it). Over plain HTTP (only a sandbox) the signature still covers the body."""
+    https = (settings.AWS_ENDPOINT_URL or "https://").startswith("https://")
+    config = session.CONFIG.merge(Config(
+        request_checksum_calculation="when_required", response_checksum_validation="when_required",
+        parameter_validation=False,  # our own fixed parameters, a few hundred calls per GiB
+        max_pool_connections=max(10, settings.MIGRATION_UPLOAD_CONCURRENCY + 2),
+        s3={"payload_signing_enabled": False} if https else None))
+    return session.make_client(session.tenant_session(credentials, region), "s3", config)
+
+
+def multipart_start(s3, bucket: str, key: str, tags: dict[str, str]) -> str:
+    with session.translated_errors():
+        tagging = "&".join(f"{k}={v}" for k, v in tags.items())
+        # CRC32 on every part: S3 checks each on arrival and lists it back (ListParts), which is how a resumed
+        # upload knows that a part it holds has the bytes read again now.
+        return s3.create_multipart_upload(Bucket=bucket, Key=key, Tagging=tagging,
+                                          ChecksumAlgorithm="CRC32")["UploadId"]
+
+
+def multipart_parts(s3, bucket: str, key: str, upload_id: str) -> list[UploadedPart]:
+    """The parts S3 already holds (the truth after a crash, whatever our checkpoint says)."""
+    parts: list[UploadedPart] = []
+    with session.translated_errors():
+        for page in s3.get_paginator("list_parts").paginate(Bucket=bucket, Key=key, UploadId=upload_id):
+            parts += [UploadedPart(p["PartNumber"], p["ETag"], p["Size"], _crc32_value(p.get("ChecksumCRC32")))
+                      for p in page.get("Parts", [])]
+    return parts
+
+
+def multipart_upload_part(s3, bucket: str, key: str, upload_id: str, part_number: int, body: bytes | bytearray,
+                          crc32: int | None = None) -> UploadedPart:
+    """Upload one part with its CRC32 (`crc32`, when the caller has it already, else computed here)."""
+    if crc32 is None:
+        crc32 = _crc32(body)
+    with session.translated_errors():
+        # A bytearray goes to the socket as it is; botocore wraps bytes in a BytesIO, copied out again in small
+        # reads, with an Expect: 100-continue round trip per part. The data path hands bytearrays over.
+        etag = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=part_number, Body=body,
+                              ChecksumCRC32=_crc32_header(crc32))["ETag"]
+    return UploadedPart(part_number, etag, len(body), crc32)
+
+
+def multipart_complete(s3, bucket: str, key: str, upload_id: str, parts: list[UploadedPart]) -> int:
+    """Complete the upload and confirm the object exists (CompleteMultipartUpload can fail after a 200).
+
+    Raises AwsError("NoSuchUpload") when S3 has neither the upload nor the object: it was aborted, not completed."""
+    gone = None
+    with session.translated_errors():
+        try:
+            s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={
+                "Parts": [{"PartNumber": p.part_number, "ETag": p.etag,
+                           **({"ChecksumCRC32": _crc32_header(p.crc32)} if p.crc32 is not None else {})}
+                          for p in sorted(parts, key=lambda p: p.part_number)]})
+        except botocore.exceptions.ClientError as exc:
+            if not session.has_code(exc, "NoSuchUpload"):
+                raise
+            # Completed by an earlier attempt, or aborted: the HEAD below tells.
+            gone = exc.response["Error"].get("Message", "The specified upload does not exist.")
+        try:
+            return s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        except botocore.exceptions.ClientError as exc:
+            if gone is None or not session.has_code(exc, *NO_OBJECT):
+                raise
+    raise session.reported(AwsError("NoSuchUpload", gone))
+
+
+def multipart_abort(s3, bucket: str, key: str, upload_id: str) -> None:
+    with session.translated_errors(), session.ignoring("NoSuchUpload", "404"):
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+
+def multipart_abort_upload(credentials: AwsCredentials, region: str, bucket: str, key: str, upload_id: str) -> None:
+    multipart_abort(session.client("s3", credentials, region), bucket, key, upload_id)
+
+
+def multipart_uploads_list(credentials: AwsCredentials, region: str, bucket: str,
+                           prefix: str) -> list[PendingUpload]:
+    """The unfinished multipart uploads under `prefix`; a bucket that does not exist holds none."""
+    s3 = session.client("s3", credentials, region)
+    found: list[PendingUpload] = []
+    with session.translated_errors(), session.ignoring(*NO_BUCKET):
+        for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+            found += [PendingUpload(u["Key"], u["UploadId"], shapes.as_datetime(u["Initiated"]))
+                      for u in page.get("Uploads", [])]
+    return found
+
+
+#
+# Objects
+#
+
+
+def object_delete(s3, bucket: str, key: str) -> None:
+    with session.translated_errors():
+        s3.delete_object(Bucket=bucket, Key=key)
+
+
+def object_remove(credentials: AwsCredentials, region: str, bucket: str, key: str) -> None:
+    object_delete(session.client("s3", credentials, region), bucket, key)
+
+
+def objects_list(credentials: AwsCredentials, region: str, bucket: str, prefix: str) -> list[StoredObject]:
+    """The objects under `prefix`; a bucket that does not exist holds none."""
+    s3 = session.client("s3", credentials, region)
+    found: list[StoredObject] = []
+    with session.translated_errors(), session.ignoring(*NO_BUCKET):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            found += [StoredObject(o["Key"], o.get("Size", 0), shapes.as_datetime(o["LastModified"]))
+                      for o in page.get("Contents", [])]
+    return found
+
+
+def object_size(credentials: AwsCredentials, region: str, bucket: str, key: str) -> int | None:
+    """HeadObject's ContentLength, or None when there is no such object."""
+    s3 = session.client("s3", credentials, region)
+    with session.translated_errors():
+        try:
+            return s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        except botocore.exceptions.ClientError as exc:
+            if session.has_code(exc, *NO_OBJECT):
+                return None
+            raise
+
+
+def object_tags(credentials: AwsCredentials, region: str, bucket: str, key: str) -> dict[str, str]:
+    """The object's tags; none for an object that does not exist."""
+    s3 = session.client("s3", credentials, region)
+    with session.translated_errors():
+        try:
+            return shapes.tag_dict(s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet"))
+        except botocore.exceptions.ClientError as exc:
+            if session.has_code(exc, "NoSuchKey", "404", *NO_BUCKET):
+                return {}
+            raise
+
+
+def object_tag(credentials: AwsCredentials, region: str, bucket: str, key: str, tags: dict[str, str]) -> None:
+    """Add `tags` to the object's own (PutObjectTagging replaces the set: the existing tags are kept)."""
+    s3 = session.client("s3", credentials, region)
+    with session.translated_errors():
+        current = shapes.tag_dict(s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet"))
+        s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": shapes.tag_list({**current, **tags})})
+
+
+def objects_delete_under(credentials: AwsCredentials, region: str, bucket: str, prefix: str) -> int:
+    """Delete every object and abort every unfinished multipart upload whose key starts with `prefix` (an exact
+    key included). Returns how many objects were deleted."""
+    if not prefix:
+        raise ValueError("refusing to empty a whole bucket")
+    s3 = session.client("s3", credentials, region)
+    deleted = 0
+    with session.translated_errors():
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+        for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+            for upload in page.get("Uploads", []):
+                multipart_abort(s3, bucket, upload["Key"], upload["UploadId"])
+    return deleted
+
+
+def presigned_get_url(credentials: AwsCredentials, region: str, bucket: str, key: str, expires_seconds: int) -> str:
+    """A time-limited download link (SigV4, so at most seven days; with an assumed role, no longer than the role's
+    session)."""
+    s3 = session.make_client(session.tenant_session(credentials, region), "s3",
+                             session.CONFIG.merge(Config(signature_version="s3v4")))
+    with session.translated_errors():
+        return s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
+                                         ExpiresIn=int(expires_seconds))

@@ -19,7 +19,7 @@ NAMED = {
     "a job model or its states": re.compile(r"\b(?:Migration|Export|Backup|Launch)(?:Task|State)\b"),
     "a kind (or one of its events)": re.compile(rf"""["']{KIND}s?(?:\.\w+)?["']"""),
     # An app's own (`core.sweep` is the sweeps' common machinery).
-    "a kind's declaration or sweep": re.compile(r"^\s*(?:from|import)\s+(?!portal\.)[\w.]+\.(?:job|sweep)\b",
+    "a kind's declaration or sweep": re.compile(r"^\s*(?:from|import)\s+(?!core\.)[\w.]+\.(?:job|sweep)\b",
                                                 re.MULTILINE),
 }
 

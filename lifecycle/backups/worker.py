@@ -110,16 +110,26 @@ class BackupRunner(StepRunner):
         return tags
 
     def release(self, task: BackupTask) -> list[str]:
-        """Deregister the image this job made, if any (found by its token when the id was never saved)."""
+        """Deregister the image this job made, if any (found by its token when the id was never saved), and delete
+        its snapshots."""
         try:
             credentials, region = self.aws_of(task)
-            image_id = task.image_id
+            image_id, snapshot_ids = task.image_id, set(task.snapshot_ids)
             if not image_id and task.state in (S.CREATING, S.CANCELLING):
                 found = aws.image_find_by_tag(credentials, region, choices.TOKEN_TAG, task.client_token)
                 image_id = found.image_id if found else ""
             if image_id:
+                image = aws.image_describe(credentials, region, image_id)
+                snapshot_ids |= set(image.snapshot_ids if image else ())
+                if image_id != task.image_id or snapshot_ids != set(task.snapshot_ids):
+                    # Saved before anything is destroyed: a deregistered image is found by its tag no more, so a
+                    # worker killed between deregistering it and deleting its snapshots must leave their ids here.
+                    self.save(image_id=image_id, snapshot_ids=sorted(snapshot_ids))
                 self.fence()
-                aws.image_delete(credentials, region, image_id, task.snapshot_ids)
+                aws.image_delete(credentials, region, image_id, sorted(snapshot_ids))
+            for snapshot_id in sorted(snapshot_ids) if not image_id else ():
+                self.fence()
+                aws.snapshot_delete(credentials, region, snapshot_id)
         except (aws.AwsError, PortalError) as exc:
             return [exc.message]
         return []

@@ -217,3 +217,42 @@ def test_concurrent_requests_and_a_scheduled_run_start_one_backup(s):
         thread.join(timeout=120)
     assert sorted(outcomes) == ["busy", "busy", "busy", "started"], outcomes
     assert BackupTask.objects.filter(instance=s.instance).count() == 1
+
+
+def test_a_cancel_killed_between_deregistering_the_image_and_deleting_its_snapshots_leaves_nothing(s, api,
+                                                                                                   monkeypatch):
+    """Found by bench/faults.py: the image's id was never saved (its worker died after CreateImage), the cancel's
+    worker died after DeregisterImage, and a deregistered image is no longer found by its tag: its snapshots
+    must still be deleted by the next worker."""
+    real_create, real_delete = aws.image_create, aws.image_delete
+
+    def create_then_die(*args, **kwargs):
+        real_create(*args, **kwargs)
+        raise SimulatedCrash()
+
+    def deregister_then_die(credentials, region, image_id, snapshot_ids=()):
+        s.ec2.deregister_image(ImageId=image_id)
+        raise SimulatedCrash()
+
+    monkeypatch.setattr(aws, "image_create", create_then_die)
+    task_id = _start(api, s.a.user_general, s.instance)["id"]
+    with pytest.raises(SimulatedCrash):
+        backup_tick(task_id)
+    task = BackupTask.objects.get(pk=task_id)
+    (image,) = images_tagged(s.ec2, TOKEN_TAG, task.client_token)
+    snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
+    assert snapshots and task.image_id == ""
+    assert api.as_user(s.a.user_general).post(reverse("api:backup-cancel", kwargs={"pk": task_id})).json()[
+        "state"] == "cancelling"
+    monkeypatch.setattr(aws, "image_delete", deregister_then_die)
+    BackupTask.objects.filter(pk=task_id).update(lease_expires_at=None, lease_owner="")
+    with pytest.raises(SimulatedCrash):
+        backup_tick(task_id)
+    assert images_tagged(s.ec2, TOKEN_TAG, task.client_token) == []  # deregistered: the tag leads nowhere now
+    monkeypatch.setattr(aws, "image_delete", real_delete)
+    BackupTask.objects.filter(pk=task_id).update(lease_expires_at=None, lease_owner="")
+    backup_tick(task_id)
+    task.refresh_from_db()
+    assert task.state == "cancelled", task.status_message
+    left = s.ec2.describe_snapshots(Filters=[{"Name": "snapshot-id", "Values": snapshots}])["Snapshots"]
+    assert left == []

@@ -1,7 +1,7 @@
 """Fault benchmark: kill -9 of a job worker in every step of each job kind (migrations, exports, backups,
 launches), throttles and 5xx bursts in each kind's AWS calls, cancels mixed in, then the orphan sweep.
 
-    .venv/bin/python bench/faults.py [--kinds migration,export,backup,launch] [--trials-per-phase 3]
+    .venv/bin/python bench/faults.py [--kinds migration,export,backup,launch] [--trials-per-phase 4]
                                      [--phases ...] [--database-url postgres://...] [--keep-logs]
 
 One run starts both sandboxes (the vCenter simulator, the AWS sandbox as its own ``python -m sandbox.aws`` process
@@ -12,7 +12,8 @@ has done the set-up once, ``--zygote``). A worker is SIGKILLed at a chosen point
 AWS errors, and a fresh worker finishes the job.
 
 The kill point is reached by wrapping that function inside the worker (it writes a marker file and sleeps), so the
-kill lands exactly there: no peer can produce "killed between the AWS answer and the checkpoint". Errors no sandbox
+kill lands exactly there: no peer can produce "killed between the AWS answer and the checkpoint". A name such as
+``ec2.DeregisterImage`` is an AWS API call inside an adapter function, stopped at by a botocore hook. Errors no sandbox
 switch produces (an EC2 5xx, an answer lost after AWS acted) are raised by the same kind of wrapper as
 ``AwsError(code, message)``. Per kind and phase (see ``VARIANTS``):
 
@@ -24,8 +25,9 @@ switch produces (an EC2 5xx, an answer lost after AWS acted) are raised by the s
              ``DescribeExportTasks``), cancel (before / after ``CancelExportTask``, before the objects are
              deleted), throttle;
 * backup     create (before / after ``CreateImage``, its id unsaved), poll (after ``DescribeImages``), cancel
-             (killed, cancelled while dead, killed again inside the release), retention (the ``deleting`` step of
-             an image its schedule no longer keeps), throttle;
+             (killed, cancelled while dead, killed again inside the release: before / after ``image_delete``, or
+             after its ``DeregisterImage``), retention (the ``deleting`` step of an image its schedule no longer
+             keeps), throttle;
 * launch     run (before / after ``RunInstances``, its id unsaved), record (the instance recorded, the job not
              completed yet), throttle.
 
@@ -128,9 +130,9 @@ def _owner_of(name: str, kind_name: str):
     a launched instance)."""
     import importlib
 
-    from core.jobs.kinds import kind
     from adapters.aws import client as aws
     from adapters.vsphere import client as vsphere
+    from core.jobs.kinds import kind
 
     if name == "lease_wait_ready":
         return vsphere.VCenterSession
@@ -334,8 +336,8 @@ def zygote(path: str) -> int:
     django.setup()
     from django.db import connections
 
-    from core.jobs.kinds import kinds
     from adapters.aws import session
+    from core.jobs.kinds import kinds
 
     for job_kind in kinds():
         importlib.import_module(job_kind.runner.rsplit(".", 1)[0])
@@ -700,13 +702,13 @@ class Bench:
     # -- the portal side ------------------------------------------------------------------------------------------
 
     def setup_portal(self, kinds) -> None:
+        from adapters.outbound import OutboundPolicy
+        from adapters.vsphere.client import VCenterConnection, session
+        from core import services
+        from core.models import TenantAwsAccount, TenantVCenter
         from environments import services as env_services
         from environments.choices import EnvironmentRole
         from environments.models import SecurityGroup, Subnet
-        from core import services
-        from core.models import TenantAwsAccount, TenantVCenter
-        from adapters.outbound import OutboundPolicy
-        from adapters.vsphere.client import VCenterConnection, session
 
         password = "correct-horse-battery-9"
         slug = f"faults{int(time.time()) % 100000}"

@@ -67,7 +67,9 @@ def snapshots_by_tag_key(credentials: AwsCredentials, region: str, key: str) -> 
 
 
 def resources_tag(credentials: AwsCredentials, region: str, resource_ids: list[str], tags: dict[str, str]) -> None:
-    """CreateTags on EC2 resources (instances, images, snapshots); adding a tag a resource has is a no-op."""
+    """CreateTags on EC2 resources (instances, images, snapshots); adding a tag a resource has is a no-op. Blank ids
+    (a job that never got that far) are left out: EC2 refuses the whole call for one of them."""
+    resource_ids = [resource_id for resource_id in resource_ids if resource_id]
     if not resource_ids:
         return
     ec2 = session.client("ec2", credentials, region)

@@ -90,3 +90,19 @@ def test_ignoring_lets_only_the_named_codes_and_prefixes_pass(code, passes):
         with pytest.raises(aws.AwsError) as raised:
             call()
         assert raised.value.code == code
+
+
+def test_tagging_leaves_out_blank_ids(monkeypatch):
+    """A migration that never got to its image or instance has blank ids: EC2 refuses a CreateTags naming one, which
+    made the results-tagging pass skip that row on every run."""
+    calls = []
+
+    class Ec2:
+        def create_tags(self, **kwargs):
+            calls.append(kwargs["Resources"])
+
+    monkeypatch.setattr(aws, "client", lambda service, credentials, region: Ec2())
+    credentials = aws.AwsCredentials("k", "s")
+    aws.resources_tag(credentials, "eu-west-1", ["i-0123", "", "ami-0123"], {"portal-result": "migration-1"})
+    aws.resources_tag(credentials, "eu-west-1", ["", ""], {"portal-result": "migration-2"})
+    assert calls == [["i-0123", "ami-0123"]]

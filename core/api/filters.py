@@ -70,3 +70,17 @@ class RestrictedFilterBackend(filters.DjangoFilterBackend):
             raise ImproperlyConfigured(f"{type(view).__name__}.filterset_class must derive from "
                                        "core.api.filters.RestrictedFilterSet")
         return filterset_class
+
+
+class JobFilter(RestrictedFilterSet):
+    """The filters every job kind's list takes: the created-at window, and `state` (when Meta.fields names it) as a
+    multiple choice among the model's states, so `?state=queued&state=failed` reads both."""
+
+    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    @classmethod
+    def filter_for_lookup(cls, field, lookup_type):
+        if field.name == "state" and lookup_type == "exact":
+            return filters.MultipleChoiceFilter, {"choices": field.choices}
+        return super().filter_for_lookup(field, lookup_type)

@@ -1,6 +1,5 @@
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status
+from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
@@ -18,24 +17,20 @@ from exports.api.serializers import (
 )
 from exports.choices import ExportState
 from exports.models import ExportSettings, ExportTask
-from core.api.filters import RestrictedFilterSet
+from core.api.filters import JobFilter
 from core.api.permissions import IsTenantMember
-from core.api.viewsets import NeedView, RestrictedViewSet
+from core.api.viewsets import NeedView, ReadOnlyRestrictedViewSet
 from core.querysets import Need
 from core.roles import Action
 
 
-class ExportFilter(RestrictedFilterSet):
-    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    state = filters.MultipleChoiceFilter(choices=ExportState.choices)
-
+class ExportFilter(JobFilter):
     class Meta:
         model = ExportTask
         fields = ["environment", "state"]
 
 
-class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RestrictedViewSet):
+class ExportViewSet(ReadOnlyRestrictedViewSet):
     """EC2-to-S3 exports (the last seven days unless `since` is given): administrators start and cancel them,
     auditors read them. POST an imported instance and an S3 prefix: the answer is the export, running or with its
     queue position; its AWS export task id appears once a worker has started it."""

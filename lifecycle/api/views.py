@@ -1,7 +1,6 @@
 """AMI backups, backup schedules and launches. Backing up, scheduling and launching need the general role on the
 environment; making a template from a backup needs the owner role (templates are the owners')."""
 
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -19,27 +18,22 @@ from lifecycle.api.serializers import (
     TemplateFromBackupSerializer,
 )
 from lifecycle.backups import services as backup_services
-from lifecycle.backups.choices import BackupState
 from lifecycle.backups.models import BackupSchedule, BackupTask
 from lifecycle.launches import services as launch_services
-from lifecycle.launches.models import LaunchState, LaunchTask
-from core.api.filters import RestrictedFilterSet
-from core.api.viewsets import RestrictedViewSet
+from lifecycle.launches.models import LaunchTask
+from core.api.filters import JobFilter
+from core.api.viewsets import ReadOnlyRestrictedViewSet, RestrictedViewSet
 from core.querysets import Need
 from core.roles import Action
 
 
-class BackupFilter(RestrictedFilterSet):
-    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    state = filters.MultipleChoiceFilter(choices=BackupState.choices)
-
+class BackupFilter(JobFilter):
     class Meta:
         model = BackupTask
         fields = ["environment", "instance", "schedule", "state"]
 
 
-class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RestrictedViewSet):
+class BackupViewSet(ReadOnlyRestrictedViewSet):
     """AMI backups (CreateImage) of instances, newest first. POST to back one up: the answer is the job, which a
     worker drives to `available` (or `failed`); one backup per instance runs at a time (409 names the running
     one)."""
@@ -106,17 +100,13 @@ class BackupScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mi
         backup_services.backup_schedule_delete(actor=self.request.user, schedule=instance)
 
 
-class LaunchFilter(RestrictedFilterSet):
-    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    state = filters.MultipleChoiceFilter(choices=LaunchState.choices)
-
+class LaunchFilter(JobFilter):
     class Meta:
         model = LaunchTask
         fields = ["environment", "template", "state"]
 
 
-class LaunchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RestrictedViewSet):
+class LaunchViewSet(ReadOnlyRestrictedViewSet):
     """Launches from templates (POST /templates/{id}/launch/ starts one), newest first; a completed launch names
     the instance it recorded under the environment."""
 

@@ -1,6 +1,5 @@
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status
+from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,9 +18,9 @@ from migrations_app.api.serializers import (
 )
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from core.api.filters import RestrictedFilterSet
+from core.api.filters import JobFilter
 from core.api.permissions import IsTenantMember
-from core.api.viewsets import NeedView, RestrictedViewSet
+from core.api.viewsets import NeedView, ReadOnlyRestrictedViewSet
 from core.errors import Forbidden
 from core.models import TenantAwsAccount
 from core.observability.api import JobLogLineSerializer
@@ -49,17 +48,13 @@ class ImportTokenView(NeedView, APIView):
         return Response(ImportTokenSerializer(issued).data, status=status.HTTP_201_CREATED)
 
 
-class MigrationFilter(RestrictedFilterSet):
-    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    state = filters.MultipleChoiceFilter(choices=MigrationState.choices)
-
+class MigrationFilter(JobFilter):
     class Meta:
         model = MigrationTask
         fields = ["environment", "state", "vm_moref"]
 
 
-class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RestrictedViewSet):
+class MigrationViewSet(ReadOnlyRestrictedViewSet):
     """VM-to-EC2 migrations (the last seven days unless `since` is given). POST with a token from
     /import-tokens/ to start one: the answer is the task, running or with its queue position."""
 

@@ -7,43 +7,36 @@
     manage.py launch_templates delete --user olivia 9
 """
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from environments import services
 from environments.models import Environment, KeyPair, SecurityGroup, Subnet, Template
-from core.commands import errors_as_command_errors
-from core.models import User
+from core.commands import VerbCommand
 from core.roles import Action
 
 
-class Command(BaseCommand):
+class Command(VerbCommand):
     help = __doc__.splitlines()[0]
+    verbs = ("list", "create", "delete")
 
-    def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="verb", required=True)
-        for verb in ("list", "create", "delete"):
-            p = sub.add_parser(verb)
-            p.add_argument("--user", required=True)
-            if verb == "list":
-                p.add_argument("--environment", type=int)
-            if verb == "create":
-                p.add_argument("--environment", type=int, required=True)
-                p.add_argument("--name", required=True)
-                p.add_argument("--description", default="")
-                p.add_argument("--ami", required=True)
-                p.add_argument("--instance-type", required=True)
-                p.add_argument("--subnet", type=int, required=True)
-                p.add_argument("--security-group", type=int, required=True)
-                p.add_argument("--key-pair", type=int)
-            if verb == "delete":
-                p.add_argument("id", type=int)
+    def add_verb_arguments(self, verb, p):
+        if verb == "list":
+            p.add_argument("--environment", type=int)
+        if verb == "create":
+            p.add_argument("--environment", type=int, required=True)
+            p.add_argument("--name", required=True)
+            p.add_argument("--description", default="")
+            p.add_argument("--ami", required=True)
+            p.add_argument("--instance-type", required=True)
+            p.add_argument("--subnet", type=int, required=True)
+            p.add_argument("--security-group", type=int, required=True)
+            p.add_argument("--key-pair", type=int)
+        if verb == "delete":
+            p.add_argument("id", type=int)
 
-    def handle(self, *args, verb, **options):
-        user = User.objects.select_related("tenant").filter(username=options["user"], is_active=True).first()
-        if user is None or user.tenant_id is None or not user.tenant.is_active:
-            raise CommandError(f"No active tenant user {options['user']!r}.")
-        with errors_as_command_errors():
-            getattr(self, f"do_{verb}")(user, options)
+    def check_user(self, user):
+        if not user.tenant.is_active:
+            raise CommandError(f"No active tenant user {user.get_username()!r}.")
 
     def do_list(self, user, options):
         templates = Template.objects.restrict(user, Action.VIEW).select_related("environment__region")

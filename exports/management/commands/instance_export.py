@@ -10,46 +10,35 @@
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from environments.models import ImportedInstance
 from exports import selectors, services
 from exports.admission import queue_position
 from exports.models import ExportTask
-from core.commands import errors_as_command_errors
-from core.models import User
+from core.commands import VerbCommand, restricted_row
 from core.roles import Action
 
 
-class Command(BaseCommand):
+class Command(VerbCommand):
     help = __doc__.splitlines()[0]
+    verbs = ("configure", "start", "list", "show", "cancel", "download")
 
-    def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="verb", required=True)
-        for verb in ("configure", "start", "list", "show", "cancel", "download"):
-            p = sub.add_parser(verb)
-            p.add_argument("--user", required=True)
-            if verb == "configure":
-                p.add_argument("--name", required=True)
-                p.add_argument("--consent", action="store_true",
-                               help=f"{selectors.CONSENT_TEXT}. Without it, only show what would be created.")
-            if verb == "start":
-                p.add_argument("--instance", type=int, required=True, help="The portal's id of the instance.")
-                p.add_argument("--prefix", default="", help="The S3 object prefix, e.g. vms/")
-            if verb == "list":
-                p.add_argument("--state")
-                p.add_argument("--environment", type=int)
-            if verb in ("show", "cancel", "download"):
-                p.add_argument("id", type=int)
-            if verb == "cancel":
-                p.add_argument("--confirm", action="store_true", help="Required: cancelling deletes partial output.")
-
-    def handle(self, *args, verb, **options):
-        user = User.objects.filter(username=options["user"], is_active=True).first()
-        if user is None or user.tenant_id is None:
-            raise CommandError(f"No active tenant user {options['user']!r}.")
-        with errors_as_command_errors():
-            getattr(self, f"do_{verb}")(user, options)
+    def add_verb_arguments(self, verb, p):
+        if verb == "configure":
+            p.add_argument("--name", required=True)
+            p.add_argument("--consent", action="store_true",
+                           help=f"{selectors.CONSENT_TEXT}. Without it, only show what would be created.")
+        if verb == "start":
+            p.add_argument("--instance", type=int, required=True, help="The portal's id of the instance.")
+            p.add_argument("--prefix", default="", help="The S3 object prefix, e.g. vms/")
+        if verb == "list":
+            p.add_argument("--state")
+            p.add_argument("--environment", type=int)
+        if verb in ("show", "cancel", "download"):
+            p.add_argument("id", type=int)
+        if verb == "cancel":
+            p.add_argument("--confirm", action="store_true", help="Required: cancelling deletes partial output.")
 
     def do_configure(self, user, options):
         if not services.CONFIGURE.allows(user):
@@ -65,9 +54,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Nothing created. Add --consent: {configuration.consent_text}.")
 
     def do_start(self, user, options):
-        instance = ImportedInstance.objects.restrict(user, Action.ADMIN).filter(pk=options["instance"]).first()
-        if instance is None:
-            raise CommandError(f"No instance {options['instance']}.")
+        instance = restricted_row(ImportedInstance, user, options["instance"], Action.ADMIN, what="instance")
         self._show(services.export_create(actor=user, instance=instance, s3_prefix=options["prefix"]))
 
     def do_list(self, user, options):
@@ -81,10 +68,7 @@ class Command(BaseCommand):
                               f"{task.progress:3}% {task.created_by.username:16} {task.s3_location}")
 
     def _get(self, user, pk, action=Action.VIEW):
-        task = ExportTask.objects.restrict(user, action).filter(pk=pk).first()
-        if task is None:
-            raise CommandError(f"No export {pk}.")
-        return task
+        return restricted_row(ExportTask, user, pk, action, what="export")
 
     def do_show(self, user, options):
         self._show(self._get(user, options["id"]))

@@ -14,65 +14,43 @@ user through the same services as the API:
     manage.py backups launches --user alice
 """
 
-from django.core.management.base import BaseCommand, CommandError
 
 from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet, Template
 from lifecycle.backups import services as backup_services
 from lifecycle.backups.models import BackupSchedule, BackupTask
 from lifecycle.launches import services as launch_services
 from lifecycle.launches.models import LaunchTask
-from core.commands import errors_as_command_errors
-from core.models import User
+from core.commands import VerbCommand, restricted_row
 from core.roles import Action
 
-VERBS = ("list", "start", "show", "cancel", "schedules", "schedule-add", "schedule-remove", "make-template",
-         "launch", "launches")
-
-
-class Command(BaseCommand):
+class Command(VerbCommand):
     help = __doc__.splitlines()[0]
+    verbs = ("list", "start", "show", "cancel", "schedules", "schedule-add", "schedule-remove", "make-template",
+             "launch", "launches")
 
-    def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="verb", required=True)
-        for verb in VERBS:
-            p = sub.add_parser(verb)
-            p.add_argument("--user", required=True)
-            if verb in ("list", "schedules"):
-                p.add_argument("--instance", type=int)
-            if verb == "list":
-                p.add_argument("--state")
-            if verb in ("start", "schedule-add"):
-                p.add_argument("--instance", type=int, required=True)
-                p.add_argument("--reboot", action="store_true")
-            if verb == "schedule-add":
-                p.add_argument("--cron", required=True)
-                p.add_argument("--keep", type=int, default=7, dest="keep_last")
-            if verb in ("show", "cancel", "schedule-remove", "make-template"):
-                p.add_argument("id", type=int)
-            if verb == "make-template":
-                p.add_argument("--name", required=True)
-                p.add_argument("--description", default="")
-                p.add_argument("--instance-type", required=True)
-                p.add_argument("--subnet", type=int, required=True)
-                p.add_argument("--security-group", type=int, required=True)
-                p.add_argument("--key-pair", type=int)
-            if verb == "launch":
-                p.add_argument("--template", type=int, required=True)
-                p.add_argument("--idempotency-key", default="")
-
-    def handle(self, *args, verb, **options):
-        user = User.objects.filter(username=options["user"], is_active=True).first()
-        if user is None or user.tenant_id is None:
-            raise CommandError(f"No active tenant user {options['user']!r}.")
-        with errors_as_command_errors():
-            getattr(self, f"do_{verb.replace('-', '_')}")(user, options)
-
-    @staticmethod
-    def _get(model, user, pk, action=Action.VIEW, what=None):
-        row = model.objects.restrict(user, action).filter(pk=pk).first()
-        if row is None:
-            raise CommandError(f"No {what or model._meta.verbose_name} {pk}.")
-        return row
+    def add_verb_arguments(self, verb, p):
+        if verb in ("list", "schedules"):
+            p.add_argument("--instance", type=int)
+        if verb == "list":
+            p.add_argument("--state")
+        if verb in ("start", "schedule-add"):
+            p.add_argument("--instance", type=int, required=True)
+            p.add_argument("--reboot", action="store_true")
+        if verb == "schedule-add":
+            p.add_argument("--cron", required=True)
+            p.add_argument("--keep", type=int, default=7, dest="keep_last")
+        if verb in ("show", "cancel", "schedule-remove", "make-template"):
+            p.add_argument("id", type=int)
+        if verb == "make-template":
+            p.add_argument("--name", required=True)
+            p.add_argument("--description", default="")
+            p.add_argument("--instance-type", required=True)
+            p.add_argument("--subnet", type=int, required=True)
+            p.add_argument("--security-group", type=int, required=True)
+            p.add_argument("--key-pair", type=int)
+        if verb == "launch":
+            p.add_argument("--template", type=int, required=True)
+            p.add_argument("--idempotency-key", default="")
 
     def do_list(self, user, options):
         backups = BackupTask.objects.restrict(user, Action.VIEW).select_related("instance")
@@ -84,14 +62,14 @@ class Command(BaseCommand):
             self._show(task)
 
     def do_start(self, user, options):
-        instance = self._get(ImportedInstance, user, options["instance"], Action.OPERATE, "instance")
+        instance = restricted_row(ImportedInstance, user, options["instance"], Action.OPERATE, what="instance")
         self._show(backup_services.backup_start(actor=user, instance=instance, reboot=options["reboot"]))
 
     def do_show(self, user, options):
-        self._show(self._get(BackupTask, user, options["id"], what="backup"))
+        self._show(restricted_row(BackupTask, user, options["id"], what="backup"))
 
     def do_cancel(self, user, options):
-        task = self._get(BackupTask, user, options["id"], Action.OPERATE, "backup")
+        task = restricted_row(BackupTask, user, options["id"], Action.OPERATE, what="backup")
         self._show(backup_services.backup_cancel(actor=user, task=task))
 
     def do_schedules(self, user, options):
@@ -105,31 +83,31 @@ class Command(BaseCommand):
                               f"next {next_run or '-'}")
 
     def do_schedule_add(self, user, options):
-        instance = self._get(ImportedInstance, user, options["instance"], Action.OPERATE, "instance")
+        instance = restricted_row(ImportedInstance, user, options["instance"], Action.OPERATE, what="instance")
         schedule = backup_services.backup_schedule_create(actor=user, instance=instance, data={
             "cron": options["cron"], "keep_last": options["keep_last"], "reboot": options["reboot"]})
         self.stdout.write(f"schedule {schedule.pk}: {schedule.cron}, keeping the last {schedule.keep_last}, next run "
                           f"{schedule.q_schedule.next_run}")
 
     def do_schedule_remove(self, user, options):
-        schedule = self._get(BackupSchedule, user, options["id"], Action.OPERATE, "schedule")
+        schedule = restricted_row(BackupSchedule, user, options["id"], Action.OPERATE, what="schedule")
         backup_services.backup_schedule_delete(actor=user, schedule=schedule)
         self.stdout.write(f"schedule {options['id']} removed")
 
     def do_make_template(self, user, options):
-        backup = self._get(BackupTask, user, options["id"], Action.MANAGE, "backup")
+        backup = restricted_row(BackupTask, user, options["id"], Action.MANAGE, what="backup")
         data = {"name": options["name"], "description": options["description"],
                 "instance_type": options["instance_type"],
-                "subnet": self._get(Subnet, user, options["subnet"], Action.MANAGE, "subnet"),
-                "security_group": self._get(SecurityGroup, user, options["security_group"], Action.MANAGE,
-                                            "security group")}
+                "subnet": restricted_row(Subnet, user, options["subnet"], Action.MANAGE, what="subnet"),
+                "security_group": restricted_row(SecurityGroup, user, options["security_group"], Action.MANAGE,
+                                                what="security group")}
         if options["key_pair"]:
-            data["key_pair"] = self._get(KeyPair, user, options["key_pair"], Action.MANAGE, "key pair")
+            data["key_pair"] = restricted_row(KeyPair, user, options["key_pair"], Action.MANAGE, what="key pair")
         template = backup_services.template_create_from_backup(actor=user, backup=backup, data=data)
         self.stdout.write(f"template {template.pk} {template.name}: {template.ami_id}")
 
     def do_launch(self, user, options):
-        template = self._get(Template, user, options["template"], Action.OPERATE, "template")
+        template = restricted_row(Template, user, options["template"], Action.OPERATE, what="template")
         task, created = launch_services.template_launch(actor=user, template=template,
                                                         idempotency_key=options["idempotency_key"])
         self._show_launch(task, "" if created else " (the earlier launch with this key)")

@@ -9,7 +9,7 @@
     manage.py vm_migration instance --user alice start 4
 """
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from environments import services as environment_services
 from environments.models import ImportedInstance
@@ -17,47 +17,38 @@ from migrations_app import selectors, services
 from migrations_app.admission import queue_position
 from migrations_app.models import MigrationTask
 from migrations_app.requests import MigrationTarget
-from core.commands import errors_as_command_errors
-from core.models import User
+from core.commands import VerbCommand, restricted_row
 from core.roles import Action
 
 
-class Command(BaseCommand):
+class Command(VerbCommand):
     help = __doc__.splitlines()[0]
+    verbs = ("vms", "start", "list", "show", "cancel", "instance")
 
-    def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="verb", required=True)
-        for verb in ("vms", "start", "list", "show", "cancel", "instance"):
-            p = sub.add_parser(verb)
-            p.add_argument("--user", required=True)
-            if verb == "start":
-                p.add_argument("--environment", type=int, required=True)
-                p.add_argument("--vm", required=True)
-                p.add_argument("--os", required=True, dest="operating_system")
-                p.add_argument("--instance-type", required=True)
-                p.add_argument("--subnet", type=int, required=True)
-                p.add_argument("--security-group", type=int, required=True)
-                p.add_argument("--key-pair", type=int)
-                p.add_argument("--private-ip")
-                p.add_argument("--power-off", action="store_true")
-                p.add_argument("--license-type", choices=["AWS", "BYOL"],
-                               help="default: AWS (license included) for Windows, BYOL for Linux")
-            if verb == "list":
-                p.add_argument("--state")
-            if verb in ("show", "cancel"):
-                p.add_argument("id", type=int)
-            if verb == "instance":
-                p.add_argument("action", choices=["start", "stop", "reboot"])
-                p.add_argument("id", type=int)
+    def add_verb_arguments(self, verb, p):
+        if verb == "start":
+            p.add_argument("--environment", type=int, required=True)
+            p.add_argument("--vm", required=True)
+            p.add_argument("--os", required=True, dest="operating_system")
+            p.add_argument("--instance-type", required=True)
+            p.add_argument("--subnet", type=int, required=True)
+            p.add_argument("--security-group", type=int, required=True)
+            p.add_argument("--key-pair", type=int)
+            p.add_argument("--private-ip")
+            p.add_argument("--power-off", action="store_true")
+            p.add_argument("--license-type", choices=["AWS", "BYOL"],
+                           help="default: AWS (license included) for Windows, BYOL for Linux")
+        if verb == "list":
+            p.add_argument("--state")
+        if verb in ("show", "cancel"):
+            p.add_argument("id", type=int)
+        if verb == "instance":
+            p.add_argument("action", choices=["start", "stop", "reboot"])
+            p.add_argument("id", type=int)
 
-    def handle(self, *args, verb, **options):
-        user = User.objects.select_related("tenant").filter(username=options["user"], is_active=True).first()
-        if user is None or user.tenant_id is None:
-            raise CommandError(f"No active tenant user {options['user']!r}.")
+    def check_user(self, user):
         if not user.tenant.is_active:
             raise CommandError(f"{user.get_username()}'s organisation ({user.tenant.name}) is deactivated.")
-        with errors_as_command_errors():
-            getattr(self, f"do_{verb}")(user, options)
 
     def do_vms(self, user, options):
         for vm in selectors.vcenter_vm_list(tenant=user.tenant):
@@ -82,10 +73,7 @@ class Command(BaseCommand):
                               f"{task.status_message}")
 
     def _get(self, user, pk, action=Action.VIEW):
-        task = MigrationTask.objects.restrict(user, action).filter(pk=pk).first()
-        if task is None:
-            raise CommandError(f"No migration {pk}.")
-        return task
+        return restricted_row(MigrationTask, user, pk, action, what="migration")
 
     def do_show(self, user, options):
         self._show(self._get(user, options["id"]))
@@ -94,9 +82,7 @@ class Command(BaseCommand):
         self._show(services.migration_cancel(actor=user, task=self._get(user, options["id"])))
 
     def do_instance(self, user, options):
-        instance = ImportedInstance.objects.restrict(user, Action.OPERATE).filter(pk=options["id"]).first()
-        if instance is None:
-            raise CommandError(f"No instance {options['id']}.")
+        instance = restricted_row(ImportedInstance, user, options["id"], Action.OPERATE, what="instance")
         instance = environment_services.instance_power(actor=user, instance=instance, action=options["action"])
         self.stdout.write(f"{instance.instance_id} {instance.state}")
 

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
 from core import csvsafe
-from core.models import User
+from core.commands import acting_user
 from portal.site.history import (
     CSV_HEADER,
     READ_HISTORY,
@@ -42,9 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("--csv", action="store_true", help="Write CSV (every matching row).")
 
     def handle(self, *args, **options):
-        user = User.objects.filter(username=options["user"], is_active=True).first()
-        if user is None or user.tenant_id is None:
-            raise CommandError(f"No active tenant user {options['user']!r}.")
+        user = acting_user(options["user"])
         if not READ_HISTORY.allows(user):
             raise CommandError("Only administrators and auditors read the task history.")
         filters = HistoryFilters(type=options["type"], environment=options["environment"],

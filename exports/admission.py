@@ -1,4 +1,4 @@
-"""Queue positions of waiting exports, as admission (exports.job.PerRegionExports) orders them."""
+"""Queue positions of waiting exports, as admission (exports.job.PER_REGION_EXPORTS) orders them."""
 
 from exports.job import EXPORT
 from exports.models import ExportTask

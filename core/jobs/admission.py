@@ -13,7 +13,8 @@ from core.models import Tenant
 
 
 class Admission:
-    """Subclasses set `kind_name`, `scope_field` and `started`, and decide `admissible`."""
+    """Subclasses decide `admissible`; `kind_name`, `scope_field` and `started` are set by a subclass or given to
+    the constructor."""
 
     kind_name: str = ""
     # The job's field naming its scope: "region_id", or "environment__region_id" for jobs that reach it through
@@ -21,6 +22,14 @@ class Admission:
     scope_field: str = "region_id"
     # The state an admitted job moves to.
     started: str = ""
+
+    def __init__(self, **declared):
+        # A kind declares its policy's parameters here, `PerScopeLimit(kind_name="launch", ...)`, rather than in a
+        # subclass of its own: the logic is the policy's, only the numbers and names are the kind's.
+        for name, value in declared.items():
+            if not hasattr(type(self), name):
+                raise TypeError(f"{type(self).__name__} has no {name!r} to declare")
+            setattr(self, name, value)
 
     @property
     def kind(self):

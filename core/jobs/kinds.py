@@ -28,7 +28,8 @@ class JobKind:
     failing: where a failed job releases what it held before it ends in `failed[-1]`; "" when a kind releases
         inline and fails at once.
     cancelling: the state a cancel moves a running job to ("" when it has none).
-    admission: dotted path of its `admission.Admission` (None: admitted at once, unlimited).
+    admission: its `admission.Admission`, or the dotted path of one to instantiate (None: admitted at once,
+        unlimited).
     settings_prefix: its settings are `<prefix>_LEASE_SECONDS`, `_TICK_BUDGET_SECONDS`, `_POLL_SECONDS`,
         `_MAX_ATTEMPTS`, `_RETRY_BASE_SECONDS`, `_RETRY_MAX_SECONDS`, `_INLINE_WAIT_SECONDS`, each falling back to
         `JOB_<name>`.
@@ -57,7 +58,7 @@ class JobKind:
     failed: tuple
     failing: str = ""
     cancelling: str = ""
-    admission: str | None = None
+    admission: object = None  # a dotted path or an `Admission`
     settings_prefix: str = "JOB"
     label: str = ""
     order: int = 100
@@ -78,7 +79,9 @@ class JobKind:
         return import_string(self.runner)
 
     def admission_policy(self):
-        return None if self.admission is None else import_string(self.admission)()
+        if isinstance(self.admission, str):
+            return import_string(self.admission)()
+        return self.admission
 
     def sweep_function(self):
         return import_string(self.sweep) if self.sweep else None

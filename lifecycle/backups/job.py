@@ -9,19 +9,15 @@ from core.jobs.kinds import JobKind
 S = BackupState
 
 
-class PerRegionBackups(PerScopeLimit):
-    """At most BACKUP_MAX_ACTIVE_PER_REGION images being created at once in a region, oldest first: CreateImage
-    snapshots every volume, and EC2 throttles an account that snapshots too much at once."""
-
-    kind_name = "backup"
-    scope_field = "environment__region_id"
-    started = S.CREATING
-    setting_name = "BACKUP_MAX_ACTIVE_PER_REGION"
+# At most BACKUP_MAX_ACTIVE_PER_REGION images being created at once in a region, oldest first: CreateImage
+# snapshots every volume, and EC2 throttles an account that snapshots too much at once.
+PER_REGION_BACKUPS = PerScopeLimit(kind_name="backup", scope_field="environment__region_id", started=S.CREATING,
+                                   setting_name="BACKUP_MAX_ACTIVE_PER_REGION")
 
 
 BACKUP = JobKind(
     name="backup", model=BackupTask, label="AMI backup", runner="lifecycle.backups.worker.BackupRunner",
-    admission="lifecycle.backups.job.PerRegionBackups", transitions=TRANSITIONS, queued=S.QUEUED,
+    admission=PER_REGION_BACKUPS, transitions=TRANSITIONS, queued=S.QUEUED,
     active=frozenset({S.CREATING}), workable=frozenset({S.CREATING, S.CANCELLING, S.DELETING}),
     # An available backup is finished (notified, no worker), though its schedule's retention may delete it later.
     terminal=frozenset({S.AVAILABLE, S.FAILED, S.CANCELLED, S.DELETED}), failed=(S.FAILED,),

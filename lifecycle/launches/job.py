@@ -8,19 +8,15 @@ from core.jobs.kinds import JobKind
 S = LaunchState
 
 
-class PerRegionLaunches(PerScopeLimit):
-    """At most LAUNCH_MAX_ACTIVE_PER_REGION launches at once in a region, oldest first (RunInstances is throttled
-    per account and region)."""
-
-    kind_name = "launch"
-    scope_field = "environment__region_id"
-    started = S.LAUNCHING
-    setting_name = "LAUNCH_MAX_ACTIVE_PER_REGION"
+# At most LAUNCH_MAX_ACTIVE_PER_REGION launches at once in a region, oldest first (RunInstances is throttled
+# per account and region).
+PER_REGION_LAUNCHES = PerScopeLimit(kind_name="launch", scope_field="environment__region_id", started=S.LAUNCHING,
+                                    setting_name="LAUNCH_MAX_ACTIVE_PER_REGION")
 
 
 LAUNCH = JobKind(
     name="launch", model=LaunchTask, label="launch from a template", runner="lifecycle.launches.worker.LaunchRunner",
-    admission="lifecycle.launches.job.PerRegionLaunches", transitions=TRANSITIONS, queued=S.QUEUED,
+    admission=PER_REGION_LAUNCHES, transitions=TRANSITIONS, queued=S.QUEUED,
     active=frozenset({S.LAUNCHING}), workable=frozenset({S.LAUNCHING}), terminal=frozenset({S.COMPLETED, S.FAILED}),
     failed=(S.FAILED,), settings_prefix="ENVIRONMENT_JOB", order=40, describe=("instance_id", "image_id"),
     # No launch event was ever offered to webhooks or preferences: announcing launches is a decision of its own.

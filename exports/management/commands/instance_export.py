@@ -67,18 +67,16 @@ class Command(VerbCommand):
             self.stdout.write(f"{task.pk:6} {task.export_task_id or '-':24} {task.state:11} {task.ec2_instance_id:20} "
                               f"{task.progress:3}% {task.created_by.username:16} {task.s3_location}")
 
-    def _get(self, user, pk, action=Action.VIEW):
-        return restricted_row(ExportTask, user, pk, action, what="export")
-
     def do_show(self, user, options):
-        self._show(self._get(user, options["id"]))
+        self._show(restricted_row(ExportTask, user, options["id"], what="export"))
 
     def do_cancel(self, user, options):
-        task = self._get(user, options["id"], Action.ADMIN)
+        task = restricted_row(ExportTask, user, options["id"], Action.ADMIN, what="export")
         self._show(services.export_cancel(actor=user, task=task, confirm=options["confirm"]))
 
     def do_download(self, user, options):
-        link = services.export_download_link(actor=user, task=self._get(user, options["id"], Action.ADMIN))
+        task = restricted_row(ExportTask, user, options["id"], Action.ADMIN, what="export")
+        link = services.export_download_link(actor=user, task=task)
         self.stdout.write(f"{link.url}\n  expires {link.expires_at.isoformat()}, {link.size_bytes} bytes")
 
     def _show(self, task):

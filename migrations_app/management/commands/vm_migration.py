@@ -72,14 +72,12 @@ class Command(VerbCommand):
             self.stdout.write(f"{task.pk:6} {task.state:11} {task.vm_name:24} {task.instance_id or '-':20} "
                               f"{task.status_message}")
 
-    def _get(self, user, pk, action=Action.VIEW):
-        return restricted_row(MigrationTask, user, pk, action, what="migration")
-
     def do_show(self, user, options):
-        self._show(self._get(user, options["id"]))
+        self._show(restricted_row(MigrationTask, user, options["id"], what="migration"))
 
     def do_cancel(self, user, options):
-        self._show(services.migration_cancel(actor=user, task=self._get(user, options["id"])))
+        task = restricted_row(MigrationTask, user, options["id"], what="migration")
+        self._show(services.migration_cancel(actor=user, task=task))
 
     def do_instance(self, user, options):
         instance = restricted_row(ImportedInstance, user, options["id"], Action.OPERATE, what="instance")

@@ -181,26 +181,29 @@ def _owned(jobs: _Jobs, tags: dict[str, str]) -> int | None:
     return pk
 
 
-def _sweep_instances(sweep: SweepPass, jobs: _Jobs) -> None:
-    for instance in aws.instances_by_tag_key(sweep.credentials, sweep.region, MIGRATION_TAG):
-        pk = _owned(jobs, instance.tags)
-        if pk is None or instance.resource_id in jobs.kept_instances or not jobs.released(pk):
+def _remove_unkept(sweep: SweepPass, jobs: _Jobs, resources, kept, *, kind: str, action, more_args=None) -> None:
+    """Removes the tagged `resources` of released migrations that did not keep them, once they are old enough;
+    `action` is called with the credentials, the region, the resource's id and `more_args(resource)`."""
+    for resource in resources:
+        pk = _owned(jobs, resource.tags)
+        if pk is None or resource.resource_id in kept or not jobs.released(pk):
             continue
-        if sweep.old_enough(instance.created):
-            sweep.remove(kind="instance", resource=instance.resource_id, job=jobs.row(pk), job_label=jobs.label(pk),
-                         reason="instance of a migration that did not keep it", action=aws.instance_terminate,
-                         args=(sweep.credentials, sweep.region, instance.resource_id))
+        if sweep.old_enough(resource.created):
+            sweep.remove(kind=kind, resource=resource.resource_id, job=jobs.row(pk), job_label=jobs.label(pk),
+                         reason=f"{kind} of a migration that did not keep it", action=action,
+                         args=(sweep.credentials, sweep.region, resource.resource_id,
+                               *(more_args(resource) if more_args else ())))
+
+
+def _sweep_instances(sweep: SweepPass, jobs: _Jobs) -> None:
+    _remove_unkept(sweep, jobs, aws.instances_by_tag_key(sweep.credentials, sweep.region, MIGRATION_TAG),
+                   jobs.kept_instances, kind="instance", action=aws.instance_terminate)
 
 
 def _sweep_images(sweep: SweepPass, jobs: _Jobs) -> None:
-    for image in aws.images_by_tag_key(sweep.credentials, sweep.region, MIGRATION_TAG):
-        pk = _owned(jobs, image.tags)
-        if pk is None or image.resource_id in jobs.kept_images or not jobs.released(pk):
-            continue
-        if sweep.old_enough(image.created):
-            sweep.remove(kind="image", resource=image.resource_id, job=jobs.row(pk), job_label=jobs.label(pk),
-                         reason="image of a migration that did not keep it", action=aws.image_delete,
-                         args=(sweep.credentials, sweep.region, image.resource_id, image.snapshot_ids))
+    _remove_unkept(sweep, jobs, aws.images_by_tag_key(sweep.credentials, sweep.region, MIGRATION_TAG),
+                   jobs.kept_images, kind="image", action=aws.image_delete,
+                   more_args=lambda image: (image.snapshot_ids,))
     for snapshot in aws.snapshots_by_tag_key(sweep.credentials, sweep.region, MIGRATION_TAG):
         pk = _owned(jobs, snapshot.tags)
         if pk is None or not jobs.released(pk) or not sweep.old_enough(snapshot.created):

@@ -184,6 +184,11 @@ class _TenantSettingsView(NeedView, generics.GenericAPIView):
     update_service = None
     read_need: Need | None = None
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.need = Need(Action.ADMIN, of=cls.model)
+        cls.read_need = Need(Action.VIEW, of=cls.model)
+
     def allowed_roles(self) -> frozenset:
         return self._need().roles()
 
@@ -209,8 +214,6 @@ class AwsAccountView(_TenantSettingsView):
 
     serializer_class = AwsAccountSerializer
     model = TenantAwsAccount
-    need = Need(Action.ADMIN, of=TenantAwsAccount)
-    read_need = Need(Action.VIEW, of=TenantAwsAccount)
     update_service = staticmethod(services.aws_account_update)
 
     def get_object(self):
@@ -227,6 +230,4 @@ class VCenterView(_TenantSettingsView):
 
     serializer_class = VCenterSerializer
     model = TenantVCenter
-    need = Need(Action.ADMIN, of=TenantVCenter)
-    read_need = Need(Action.VIEW, of=TenantVCenter)
     update_service = staticmethod(services.vcenter_update)

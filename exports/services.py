@@ -14,14 +14,14 @@ from environments.choices import InstanceOrigin
 from environments.models import ImportedInstance, Region
 from exports import selectors
 from exports.buckets import export_bucket_name, validate_export_name
-from exports.choices import LIVE, TERMINAL, ExportState
+from exports.choices import LIVE, ExportState
 from exports.job import EXPORT
 from exports.links import link_seconds
 from exports.models import ExportBucket, ExportSettings, ExportTask
 from core.audit import audit_record
 from core.audit_actions import AuditAction
 from core.errors import Conflict, Forbidden, Invalid, UpstreamError
-from core.jobs.transitions import admit, cancel
+from core.jobs.transitions import admit, cancel_asked
 from core.models import AuditOutcome, User
 from core.peers import aws_credentials
 from core.querysets import Need
@@ -220,12 +220,7 @@ def export_cancel(*, actor: User, task: ExportTask, confirm: bool) -> ExportTask
     if not confirm:
         raise Invalid("Confirm that the export should be cancelled (its partial output is deleted).",
                       code="confirmation_required", field="confirm")
-    if task.state in TERMINAL or task.state == ExportState.CANCELLING:
-        return task
-    message = f"Cancelled by {actor.get_username()}"
-    cancel(EXPORT, job_id=task.pk, actor=actor, message=message)
-    task.refresh_from_db()
-    return task
+    return cancel_asked(EXPORT, task, actor=actor)
 
 
 #

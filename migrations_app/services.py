@@ -17,8 +17,6 @@ from migrations_app import preflight, selectors, tokens
 from migrations_app.choices import (
     LIVE,
     SUPPORTED_INSTANCE_TYPES,
-    TERMINAL,
-    MigrationState,
     OperatingSystem,
     default_license_type,
     instance_type_problem,
@@ -31,7 +29,7 @@ from migrations_app.staging import staging_buckets
 from core.audit import audit_record
 from core.audit_actions import AuditAction
 from core.errors import Conflict, Forbidden, NotFound, UpstreamError
-from core.jobs.transitions import admit, cancel
+from core.jobs.transitions import admit, cancel_asked
 from core.models import AuditOutcome, TenantVCenter, User
 from core.peers import aws_credentials, vcenter_connection
 from core.roles import Action
@@ -242,12 +240,7 @@ def migration_cancel(*, actor: User, task: MigrationTask) -> MigrationTask:
         raise _deny(actor, AuditAction.MIGRATION_CANCEL,
                     "Only the user who started a migration, or an administrator, can cancel it.", "not_owner",
                     migration=task.pk)
-    if task.state in TERMINAL or task.state == MigrationState.CANCELLING:
-        return task
-    message = f"Cancelled by {actor.get_username()}"
-    cancel(MIGRATION, job_id=task.pk, actor=actor, message=message)
-    task.refresh_from_db()
-    return task
+    return cancel_asked(MIGRATION, task, actor=actor)
 
 
 #

@@ -100,3 +100,13 @@ def cancel(kind, *, job_id: int, actor, message: str):
             if done is not None:
                 enqueue_tick(kind, job_id)
     return done
+
+
+def cancel_asked(kind, job, *, actor):
+    """A user's cancel, after the service has checked that they may: idempotent, so a finished or already
+    cancelling job is answered as it is. Returns the job as it is now."""
+    if job.state in kind.terminal or job.state == kind.cancelling:
+        return job
+    cancel(kind, job_id=job.pk, actor=actor, message=f"Cancelled by {actor.get_username()}")
+    job.refresh_from_db()
+    return job

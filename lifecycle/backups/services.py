@@ -17,7 +17,7 @@ from lifecycle.backups.schedules import q_schedule_remove, q_schedule_sync
 from core.audit import audit_record
 from core.audit_actions import AuditAction
 from core.errors import Conflict, Forbidden, InvariantViolation
-from core.jobs.transitions import admit, cancel
+from core.jobs.transitions import admit, cancel_asked
 from core.models import AuditOutcome, User
 from core.roles import Action
 from core.validation import model_update, same_tenant, validated_save
@@ -67,12 +67,7 @@ def backup_cancel(*, actor: User, task: BackupTask) -> BackupTask:
     """Idempotent. A queued backup ends at once; one being created moves to `cancelling` and a worker deregisters
     whatever image it made (with its snapshots). Finished backups are left as they are."""
     same_tenant(actor, task)
-    if task.state not in (BackupState.QUEUED, BackupState.CREATING):
-        return task
-    message = f"Cancelled by {actor.get_username()}"
-    cancel(BACKUP, job_id=task.pk, actor=actor, message=message)
-    task.refresh_from_db()
-    return task
+    return cancel_asked(BACKUP, task, actor=actor)
 
 
 #

@@ -16,6 +16,7 @@ from core.audit_actions import AuditAction
 from core.errors import InvariantViolation
 from core.middleware import current_remote_addr
 from core.models import AuditLog, AuditOutcome, Tenant
+from core.validation import same_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -134,3 +135,11 @@ class _FailureScope:
 def _tenant_of(username: str) -> Tenant | None:
     """The tenant whose member the username names, so that its administrators see attacks on their accounts."""
     return Tenant.objects.filter(users__username=username).first() if username else None
+
+
+def audited_delete(*, actor, obj, action: AuditAction) -> None:
+    """Delete a row of the actor's own tenant, audited first so that the audit row can still name it. The caller
+    holds the transaction."""
+    same_tenant(actor, obj)
+    audit_record(actor=actor, action=action, obj=obj)
+    obj.delete()

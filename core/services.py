@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from core.audit import audit_record
+from core.audit import audit_record, audited_delete
 from core.audit_actions import AuditAction
 from core.errors import Conflict, Invalid
 from core.models import AwsAuthMode, Tenant, TenantAwsAccount, TenantGroup, TenantVCenter, User
@@ -156,9 +156,7 @@ def _set_members(actor: User, group: TenantGroup, members) -> None:
 
 @transaction.atomic
 def group_delete(*, actor: User, group: TenantGroup) -> None:
-    same_tenant(actor, group)
-    audit_record(actor=actor, action=AuditAction.GROUP_DELETE, obj=group)
-    group.delete()
+    audited_delete(actor=actor, obj=group, action=AuditAction.GROUP_DELETE)
 
 
 #

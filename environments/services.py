@@ -28,7 +28,7 @@ from environments.models import (
     Subnet,
     Template,
 )
-from core.audit import audit_record
+from core.audit import audit_record, audited_delete
 from core.audit_actions import AuditAction
 from core.errors import Conflict, Invalid, InvariantViolation, UpstreamError
 from core.models import AuditOutcome, TenantGroup, User
@@ -288,9 +288,7 @@ def template_save(*, actor: User, template: Template, data: dict, action: AuditA
 
 @transaction.atomic
 def template_delete(*, actor: User, template: Template) -> None:
-    same_tenant(actor, template)
-    audit_record(actor=actor, action=AuditAction.TEMPLATE_DELETE, obj=template)
-    template.delete()
+    audited_delete(actor=actor, obj=template, action=AuditAction.TEMPLATE_DELETE)
 
 
 #

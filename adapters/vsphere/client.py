@@ -173,6 +173,18 @@ def _category_of(exc: BaseException) -> str:
     return _translate(exc).category
 
 
+@contextlib.contextmanager
+def _refused_as(code: str, message: str):
+    """vCenter's refusal (a fault) as VSphereError `code`, with vCenter's reason after `message`. An ended session
+    passes through untouched: `_session_call` logs in again and retries."""
+    try:
+        yield
+    except vim.fault.NotAuthenticated:
+        raise
+    except vmodl.MethodFault as exc:
+        raise VSphereError(code, f"{message}: {exc.msg}", _category_of(exc)) from exc
+
+
 # pyVmomi reports a non-SOAP answer as whatever its parser happened to raise (ElementTree's ParseError is a
 # SyntaxError), and a few conditions as a bare Exception; these are expected from a misbehaving peer.
 _PEER_ERRORS = (vmodl.MethodFault, OSError, http.client.HTTPException, xml.parsers.expat.ExpatError, SyntaxError,
@@ -459,17 +471,13 @@ class VCenterSession:
     @_session_call("starting an export")
     def export_start(self, moref: str) -> str:
         vm = self._vm(moref)
-        try:
-            return vm.ExportVm()._moId
-        except vim.fault.InvalidPowerState as exc:
-            raise VSphereError("powered_on", f"{vm.name} is powered on; power it off to export it.") from exc
-        except (vim.fault.TaskInProgress, vim.fault.InvalidState) as exc:
-            raise VSphereError("vm_busy", f"{vm.name} is busy (another export or task holds it).") from exc
-        except vim.fault.NotAuthenticated:
-            raise
-        except vmodl.MethodFault as exc:
-            raise VSphereError("export_failed", f"vCenter refused to export {vm.name}: {exc.msg}",
-                               _category_of(exc)) from exc
+        with _refused_as("export_failed", f"vCenter refused to export {vm.name}"):
+            try:
+                return vm.ExportVm()._moId
+            except vim.fault.InvalidPowerState as exc:
+                raise VSphereError("powered_on", f"{vm.name} is powered on; power it off to export it.") from exc
+            except (vim.fault.TaskInProgress, vim.fault.InvalidState) as exc:
+                raise VSphereError("vm_busy", f"{vm.name} is busy (another export or task holds it).") from exc
 
     @_session_call("waiting for an export lease")
     def lease_wait_ready(self, lease_moref: str, timeout: float = 300) -> ExportLease:
@@ -508,23 +516,13 @@ class VCenterSession:
 
     @_session_call("renewing an export lease")
     def lease_progress(self, lease_moref: str, percent: int) -> None:
-        try:
+        with _refused_as("lease_lost", "The export lease could not be renewed"):
             self._lease(lease_moref).HttpNfcLeaseProgress(percent=max(0, min(100, int(percent))))
-        except vim.fault.NotAuthenticated:
-            raise
-        except vmodl.MethodFault as exc:
-            raise VSphereError("lease_lost", f"The export lease could not be renewed: {exc.msg}",
-                               _category_of(exc)) from exc
 
     @_session_call("completing an export lease")
     def lease_complete(self, lease_moref: str) -> None:
-        try:
+        with _refused_as("lease_lost", "The export lease could not be completed"):
             self._lease(lease_moref).HttpNfcLeaseComplete()
-        except vim.fault.NotAuthenticated:
-            raise
-        except vmodl.MethodFault as exc:
-            raise VSphereError("lease_lost", f"The export lease could not be completed: {exc.msg}",
-                               _category_of(exc)) from exc
 
     @_session_call("releasing an export lease")
     def lease_abort(self, lease_moref: str, message: str = "") -> None:

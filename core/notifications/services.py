@@ -12,7 +12,7 @@ from django.core import mail
 from django.db import models, transaction
 from django.utils import timezone
 
-from core.audit import audit_record
+from core.audit import audit_record, audited_delete
 from core.audit_actions import AuditAction
 from core.errors import Conflict, Invalid
 from core.jobs.kinds import kind as job_kind
@@ -176,9 +176,7 @@ def webhook_update(*, actor: User, webhook: Webhook, data: dict) -> Webhook:
 
 @transaction.atomic
 def webhook_delete(*, actor: User, webhook: Webhook) -> None:
-    same_tenant(actor, webhook)
-    audit_record(actor=actor, action=AuditAction.WEBHOOK_DELETE, obj=webhook)
-    webhook.delete()
+    audited_delete(actor=actor, obj=webhook, action=AuditAction.WEBHOOK_DELETE)
 
 
 @transaction.atomic

@@ -180,6 +180,9 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Every django-tables2 table is striped unless its Meta says otherwise (the stylesheet's look for lists).
+DJANGO_TABLES2_TABLE_ATTRS = {"class": "striped"}
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {

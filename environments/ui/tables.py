@@ -17,7 +17,6 @@ class InstanceTable(tables.Table):
         model = ImportedInstance
         fields = ("instance_id", "source_vm_name", "instance_type", "private_ip", "state", "state_refreshed_at")
         empty_text = "No imported instances yet."
-        attrs = {"class": "striped"}
 
 
 class TemplateTable(tables.Table):
@@ -29,7 +28,6 @@ class TemplateTable(tables.Table):
         model = Template
         fields = ("name", "description", "ami_id", "instance_type", "subnet__subnet_id", "security_group__group_id")
         empty_text = "No templates."
-        attrs = {"class": "striped"}
 
 
 class EnvironmentTable(tables.Table):
@@ -42,4 +40,3 @@ class EnvironmentTable(tables.Table):
         model = Environment
         fields = ("region", "name", "vpc_id", "vpc_cidr_block", "last_synced_at")
         empty_text = "No environments."
-        attrs = {"class": "striped"}

@@ -17,7 +17,6 @@ class AuditLogTable(tables.Table):
         model = AuditLog
         fields = ("created_at", "actor_username", "action", "outcome", "object_repr", "remote_addr")
         empty_text = "Nothing recorded."
-        attrs = {"class": "striped"}
 
 
 class UserTable(tables.Table):
@@ -30,7 +29,6 @@ class UserTable(tables.Table):
         model = User
         fields = ("username", "role", "email", "vcenter_principal", "is_active", "last_login")
         empty_text = "No users."
-        attrs = {"class": "striped"}
 
 
 class HistoryTable(tables.Table):
@@ -48,4 +46,3 @@ class HistoryTable(tables.Table):
     class Meta:
         orderable = False
         empty_text = "No tasks in this period."
-        attrs = {"class": "striped"}

@@ -6,6 +6,22 @@ from core.roles import Action, TenantRole
 from core.selectors import vcenter_warnings
 
 
+# The fields every kind of queued job shows besides its own: who started it, its region and its place in the queue.
+# A list passes the whole page's places in the context (`queue_positions`); a single job asks the kind's
+# `position_of(job)`. (A comment, not a docstring: the schema would show a docstring as each job's description.)
+class QueuedJobSerializer(serializers.ModelSerializer):
+    queue_position = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    region = serializers.CharField(source="region.code", read_only=True)
+    position_of = None
+
+    def get_queue_position(self, task) -> int | None:
+        positions = self.context.get("queue_positions")
+        if positions is not None:
+            return positions.get(task.pk)
+        return self.position_of(task)
+
+
 class TenantSerializer(serializers.ModelSerializer):
     class Meta:
         model = Tenant

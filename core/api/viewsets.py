@@ -75,6 +75,30 @@ class ReadOnlyRestrictedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
     pass
 
 
+class QueuedJobViewSet(ReadOnlyRestrictedViewSet):
+    """A kind of job that waits in a queue. Its list is the user's recent jobs (`recent`, a selector taking
+    `fetched_by`) unless `since` asks for older ones, and gives each waiting job its place in the queue, counted for
+    the whole page in one query (the serializer reads them from the context's `queue_positions`)."""
+
+    recent = None
+    related: tuple[str, ...] = ()
+
+    def get_queryset(self):
+        if self.action == "list" and "since" not in self.request.query_params:
+            return self.recent(fetched_by=self.request.user)
+        return super().get_queryset().select_related(*self.related)
+
+    def list_page(self) -> list:
+        return list(self.paginate_queryset(self.filter_queryset(self.get_queryset())))
+
+    def list(self, request, *args, **kwargs):
+        rows = self.list_page()
+        kind = self.base_queryset.model.job_kind
+        positions = kind.admission_policy().queue_positions({t.region_id for t in rows if t.state == kind.queued})
+        context = {**self.get_serializer_context(), "queue_positions": positions}
+        return self.get_paginated_response(self.get_serializer(rows, many=True, context=context).data)
+
+
 class NeedView:
     """For a plain APIView: `need` says what the whole view needs (its role gate)."""
 

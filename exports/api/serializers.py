@@ -5,6 +5,7 @@ from exports.admission import queue_position
 from exports.choices import ExportState
 from exports.models import ExportTask
 from core.api.fields import RestrictedPrimaryKeyRelatedField
+from core.api.serializers import QueuedJobSerializer
 from core.roles import Action
 
 
@@ -15,11 +16,9 @@ class ExportRequestSerializer(serializers.Serializer):
         "The start of the object's key: the OVA is written to <s3_prefix><AWS export task id>.ova"))
 
 
-class ExportSerializer(serializers.ModelSerializer):
+class ExportSerializer(QueuedJobSerializer):
     state = serializers.ChoiceField(choices=ExportState.choices, read_only=True)
-    queue_position = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.username", read_only=True)
-    region = serializers.CharField(source="region.code", read_only=True)
+    position_of = staticmethod(queue_position)
     instance_id = serializers.CharField(source="ec2_instance_id", read_only=True)
     s3_location = serializers.CharField(read_only=True)
 
@@ -30,12 +29,6 @@ class ExportSerializer(serializers.ModelSerializer):
                   "s3_key", "s3_location", "size_bytes", "created_by", "created_at", "started_at", "finished_at",
                   "updated_at"]
         read_only_fields = fields
-
-    def get_queue_position(self, task) -> int | None:
-        positions = self.context.get("queue_positions")
-        if positions is not None:
-            return positions.get(task.pk)
-        return queue_position(task)
 
 
 class CancelRequestSerializer(serializers.Serializer):

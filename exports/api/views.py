@@ -6,7 +6,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exports import selectors, services
-from exports.admission import queue_positions
 from exports.api.serializers import (
     CancelRequestSerializer,
     DownloadLinkSerializer,
@@ -15,11 +14,10 @@ from exports.api.serializers import (
     ExportSerializer,
     ExportSettingsRequestSerializer,
 )
-from exports.choices import ExportState
 from exports.models import ExportSettings, ExportTask
 from core.api.filters import JobFilter
 from core.api.permissions import IsTenantMember
-from core.api.viewsets import NeedView, ReadOnlyRestrictedViewSet
+from core.api.viewsets import NeedView, QueuedJobViewSet
 from core.querysets import Need
 from core.roles import Action
 
@@ -30,7 +28,7 @@ class ExportFilter(JobFilter):
         fields = ["environment", "state"]
 
 
-class ExportViewSet(ReadOnlyRestrictedViewSet):
+class ExportViewSet(QueuedJobViewSet):
     """EC2-to-S3 exports (the last seven days unless `since` is given): administrators start and cancel them,
     auditors read them. POST an imported instance and an S3 prefix: the answer is the export, running or with its
     queue position; its AWS export task id appears once a worker has started it."""
@@ -39,18 +37,9 @@ class ExportViewSet(ReadOnlyRestrictedViewSet):
     serializer_class = ExportSerializer
     filterset_class = ExportFilter
     needs = {"create": Need(Action.ADMIN), "cancel": Need(Action.ADMIN), "download": Need(Action.ADMIN)}
+    recent = staticmethod(selectors.export_list)
+    related = ("environment", "region", "created_by", "instance")
 
-    def get_queryset(self):
-        if self.action == "list" and "since" not in self.request.query_params:
-            return selectors.export_list(fetched_by=self.request.user)
-        return super().get_queryset().select_related("environment", "region", "created_by", "instance")
-
-    def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        rows = list(page)
-        context = {**self.get_serializer_context(), "queue_positions": queue_positions(
-            {t.region_id for t in rows if t.state == ExportState.QUEUED})}
-        return self.get_paginated_response(ExportSerializer(rows, many=True, context=context).data)
 
     @extend_schema(request=ExportRequestSerializer, responses={201: ExportSerializer})
     def create(self, request):

@@ -5,6 +5,7 @@ from migrations_app.admission import queue_position
 from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, LicenseType, MigrationState, OperatingSystem
 from migrations_app.models import MigrationTask
 from migrations_app.requests import MigrationTarget
+from core.api.serializers import QueuedJobSerializer
 
 
 class ImportTokenRequestSerializer(serializers.Serializer):
@@ -44,11 +45,9 @@ class MigrationRequestSerializer(serializers.Serializer):
             license_type=data.get("license_type"))
 
 
-class MigrationSerializer(serializers.ModelSerializer):
+class MigrationSerializer(QueuedJobSerializer):
     state = serializers.ChoiceField(choices=MigrationState.choices, read_only=True)
-    queue_position = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.username", read_only=True)
-    region = serializers.CharField(source="region.code", read_only=True)
+    position_of = staticmethod(queue_position)
     subnet = serializers.CharField(source="subnet.subnet_id", read_only=True)
     security_group = serializers.CharField(source="security_group.group_id", read_only=True)
     key_pair = serializers.CharField(source="key_pair.name", read_only=True, default=None)
@@ -64,12 +63,6 @@ class MigrationSerializer(serializers.ModelSerializer):
                   "export_percent", "upload_percent", "conversion_progress", "import_task_id", "image_id",
                   "instance_id", "created_by", "created_at", "started_at", "finished_at", "updated_at"]
         read_only_fields = fields
-
-    def get_queue_position(self, task) -> int | None:
-        positions = self.context.get("queue_positions")
-        if positions is not None:
-            return positions.get(task.pk)
-        return queue_position(task)
 
     def get_export_percent(self, task) -> int:
         return int(100 * task.bytes_exported / task.bytes_total) if task.bytes_total else 0

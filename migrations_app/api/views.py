@@ -6,7 +6,6 @@ from rest_framework.views import APIView
 
 from environments.models import Environment
 from migrations_app import selectors, services
-from migrations_app.admission import queue_positions
 from migrations_app.api.serializers import (
     ImportTokenRequestSerializer,
     ImportTokenSerializer,
@@ -16,11 +15,10 @@ from migrations_app.api.serializers import (
     RoleStatusSerializer,
     VmSerializer,
 )
-from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
 from core.api.filters import JobFilter
 from core.api.permissions import IsTenantMember
-from core.api.viewsets import NeedView, ReadOnlyRestrictedViewSet
+from core.api.viewsets import NeedView, QueuedJobViewSet
 from core.errors import Forbidden
 from core.models import TenantAwsAccount
 from core.observability.api import JobLogLineSerializer
@@ -54,7 +52,7 @@ class MigrationFilter(JobFilter):
         fields = ["environment", "state", "vm_moref"]
 
 
-class MigrationViewSet(ReadOnlyRestrictedViewSet):
+class MigrationViewSet(QueuedJobViewSet):
     """VM-to-EC2 migrations (the last seven days unless `since` is given). POST with a token from
     /import-tokens/ to start one: the answer is the task, running or with its queue position."""
 
@@ -65,22 +63,16 @@ class MigrationViewSet(ReadOnlyRestrictedViewSet):
     # address it and is told why not (403), everyone else gets 404.
     needs = {"create": Need(Action.OPERATE), "cancel": Need(Action.OPERATE, find=Action.VIEW)}
 
-    def get_queryset(self):
-        if self.action == "list" and "since" not in self.request.query_params:
-            return selectors.migration_list(fetched_by=self.request.user)
-        return super().get_queryset().select_related("environment", "region", "created_by", "subnet",
-                                                     "security_group", "key_pair")
+    recent = staticmethod(selectors.migration_list)
+    related = ("environment", "region", "created_by", "subnet", "security_group", "key_pair")
 
-    def list(self, request, *args, **kwargs):
+    def list_page(self) -> list:
         # The page's ids first, then those rows with their related ones: joined before the slice, PostgreSQL would
         # join every row of the user's seven days to five tables to keep fifty.
         queryset = self.filter_queryset(self.get_queryset())
         ids = list(self.paginate_queryset(queryset.values_list("pk", flat=True)))
         by_id = {t.pk: t for t in queryset.filter(pk__in=ids)}
-        rows = [by_id[pk] for pk in ids if pk in by_id]
-        context = {**self.get_serializer_context(), "queue_positions": queue_positions(
-            {t.region_id for t in rows if t.state == MigrationState.QUEUED})}
-        return self.get_paginated_response(MigrationSerializer(rows, many=True, context=context).data)
+        return [by_id[pk] for pk in ids if pk in by_id]
 
     @extend_schema(request=MigrationRequestSerializer, responses={201: MigrationSerializer})
     def create(self, request):

@@ -145,6 +145,17 @@ class EnvironmentResource(TenantOwnedModel):
         if self.environment_id and self.tenant_id and self.environment.tenant_id != self.tenant_id:
             raise ValidationError({"environment": "The environment belongs to another tenant."})
 
+    def require_same_environment(self, *fields: str, noun: str) -> None:
+        """For clean(): each of `fields` names a related row of an environment; one set to a row of another
+        environment than this one's is the user's error on that field."""
+        errors = {}
+        for field in fields:
+            related = getattr(self, field, None) if getattr(self, f"{field}_id") else None
+            if related is not None and related.environment_id != self.environment_id:
+                errors[field] = f"It must belong to the {noun}'s environment."
+        if errors:
+            raise ValidationError(errors)
+
 
 class Subnet(EnvironmentResource):
     """A subnet of the environment's VPC, as last synced from AWS."""
@@ -217,13 +228,7 @@ class Template(EnvironmentResource):
 
     def clean(self):
         super().clean()
-        errors = {}
-        for field in ("subnet", "security_group", "key_pair"):
-            related = getattr(self, field, None) if getattr(self, f"{field}_id") else None
-            if related is not None and related.environment_id != self.environment_id:
-                errors[field] = "It must belong to the template's environment."
-        if errors:
-            raise ValidationError(errors)
+        self.require_same_environment("subnet", "security_group", "key_pair", noun="template")
 
 
 class ImportedInstance(EnvironmentResource):

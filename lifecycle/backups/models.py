@@ -1,7 +1,6 @@
 """Backup jobs and schedules. `environments.models` imports them, so Django registers them in the app."""
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -41,8 +40,8 @@ class BackupSchedule(EnvironmentResource):
 
     def clean(self):
         super().clean()
-        if self.instance_id and self.environment_id and self.instance.environment_id != self.environment_id:
-            raise ValidationError({"instance": "It must belong to the schedule's environment."})
+        if self.environment_id:
+            self.require_same_environment("instance", noun="schedule")
 
 
 class BackupTask(DurableJob, EnvironmentResource):
@@ -83,5 +82,5 @@ class BackupTask(DurableJob, EnvironmentResource):
 
     def clean(self):
         super().clean()
-        if self.instance_id and self.environment_id and self.instance.environment_id != self.environment_id:
-            raise ValidationError({"instance": "It must belong to the backup's environment."})
+        if self.environment_id:
+            self.require_same_environment("instance", noun="backup")

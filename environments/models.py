@@ -141,18 +141,18 @@ class EnvironmentResource(TenantOwnedModel):
     class Meta:
         abstract = True
 
+    # Related rows (by field) that must belong to this row's own environment, and how their error names this row.
+    same_environment: tuple[str, ...] = ()
+    noun = ""
+
     def clean(self):
         if self.environment_id and self.tenant_id and self.environment.tenant_id != self.tenant_id:
             raise ValidationError({"environment": "The environment belongs to another tenant."})
-
-    def require_same_environment(self, *fields: str, noun: str) -> None:
-        """For clean(): each of `fields` names a related row of an environment; one set to a row of another
-        environment than this one's is the user's error on that field."""
         errors = {}
-        for field in fields:
+        for field in self.same_environment if self.environment_id else ():
             related = getattr(self, field, None) if getattr(self, f"{field}_id") else None
             if related is not None and related.environment_id != self.environment_id:
-                errors[field] = f"It must belong to the {noun}'s environment."
+                errors[field] = f"It must belong to the {self.noun}'s environment."
         if errors:
             raise ValidationError(errors)
 
@@ -219,16 +219,15 @@ class Template(EnvironmentResource):
     key_pair = models.ForeignKey(KeyPair, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
+    same_environment = ("subnet", "security_group", "key_pair")
+    noun = "template"
+
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["environment", "name"], name="template_unique_in_env")]
 
     def __str__(self):
         return self.name
-
-    def clean(self):
-        super().clean()
-        self.require_same_environment("subnet", "security_group", "key_pair", noun="template")
 
 
 class ImportedInstance(EnvironmentResource):

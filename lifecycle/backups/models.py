@@ -32,16 +32,14 @@ class BackupSchedule(EnvironmentResource):
     # The latest run that started a backup (or found one running): runs intended before it are not repeated.
     last_fired_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    same_environment = ("instance",)
+    noun = "schedule"
+
     class Meta:
         ordering = ["instance_id", "id"]
 
     def __str__(self):
         return f"backup schedule {self.pk} of {self.instance} ({self.cron})"
-
-    def clean(self):
-        super().clean()
-        if self.environment_id:
-            self.require_same_environment("instance", noun="schedule")
 
 
 class BackupTask(DurableJob, EnvironmentResource):
@@ -66,6 +64,9 @@ class BackupTask(DurableJob, EnvironmentResource):
     snapshot_ids = models.JSONField(default=list, blank=True)
     progress = models.PositiveSmallIntegerField(default=0)
 
+    same_environment = ("instance",)
+    noun = "backup"
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["tenant", "-created_at"], name="backup_history_idx"),
@@ -79,8 +80,3 @@ class BackupTask(DurableJob, EnvironmentResource):
 
     def __str__(self):
         return f"backup {self.pk} of {self.instance}"
-
-    def clean(self):
-        super().clean()
-        if self.environment_id:
-            self.require_same_environment("instance", noun="backup")

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import models
 
-from core.audit_actions import AuditAction
+from core.audit_actions import AuditAction, is_action
 from core.errors import InvariantViolation
 from core.middleware import current_remote_addr
 from core.models import AuditLog, AuditOutcome, Tenant
@@ -32,12 +32,10 @@ def audit_record(
 ) -> AuditLog:
     """Append one audit row. The tenant defaults to the object's, then the actor's.
 
-    `action` is an AuditAction, or the value of one (job transitions build `<kind>.<state>`); anything else is a
-    bug, refused before it writes a row that no filter offers."""
-    try:
-        action = AuditAction(action)
-    except ValueError:
-        raise InvariantViolation(f"{action!r} is not an audit action: add it to AuditAction") from None
+    `action` is an AuditAction, or a value of the vocabulary (job transitions build `<kind>.<state>`); anything else
+    is a bug, refused before it writes a row that no filter offers."""
+    if not is_action(action):
+        raise InvariantViolation(f"{action!r} is not an audit action: add it to AuditAction")
     if tenant is None and obj is not None:
         tenant = obj if isinstance(obj, Tenant) else getattr(obj, "tenant", None)
     if tenant is None and actor is not None and getattr(actor, "is_authenticated", False):

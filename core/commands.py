@@ -62,3 +62,20 @@ class VerbCommand(BaseCommand):
         self.check_user(user)
         with errors_as_command_errors():
             getattr(self, f"do_{verb.replace('-', '_')}")(user, options)
+
+
+class JobCommand(VerbCommand):
+    """A verb command over one kind of job: `show ID` prints a row the user may see, `list --state` narrows."""
+
+    job_model = None
+    noun = ""
+
+    def show(self, job) -> None:
+        raise NotImplementedError
+
+    def do_show(self, user, options):
+        self.show(restricted_row(self.job_model, user, options["id"], what=self.noun))
+
+    @staticmethod
+    def listed(jobs, options):
+        return jobs.filter(state=options["state"]) if options.get("state") else jobs

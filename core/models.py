@@ -7,7 +7,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from core.audit_actions import AuditAction
+from core.audit_actions import action_choices
 from core.fields import EncryptedTextField
 from core.querysets import RestrictedQuerySet, Restriction
 from core.roles import Action, TenantRole
@@ -210,8 +210,8 @@ class TenantVCenter(TenantOwnedModel):
 
         from django.core.exceptions import ValidationError
 
-        from core.peers import outbound_policy
         from adapters.outbound import OutboundRefused
+        from core.peers import outbound_policy
 
         super().clean()
         errors = {}
@@ -262,7 +262,7 @@ class AuditLog(models.Model):
     actor_username = models.CharField(max_length=150, blank=True)
     # `audit_record` enforces the vocabulary; choices are no database constraint, so rows written before it keep
     # their text and still read back (get_action_display() falls back to the stored value).
-    action = models.CharField(max_length=100, db_index=True, choices=AuditAction.choices)
+    action = models.CharField(max_length=100, db_index=True, choices=action_choices)
     outcome = models.CharField(max_length=10, choices=AuditOutcome.choices, default=AuditOutcome.SUCCESS)
     object_type = models.CharField(max_length=100, blank=True)
     object_id = models.CharField(max_length=100, blank=True)

@@ -4,12 +4,12 @@ import functools
 
 from django.conf import settings
 
-from core.errors import Conflict, Invalid, UpstreamError
-from core.models import AwsAuthMode, Tenant, TenantAwsAccount, TenantVCenter
 from adapters.aws import client as aws
 from adapters.aws.client import AwsCredentials
 from adapters.outbound import OutboundPolicy
 from adapters.vsphere.client import VCenterConnection
+from core.errors import Conflict, Invalid, UpstreamError
+from core.models import AwsAuthMode, Tenant, TenantAwsAccount, TenantVCenter
 
 AWS_NOT_CONFIGURED = ("Configure AWS access for this organisation first: an administrator gives its access keys or "
                       "a role to assume under settings.")

@@ -9,9 +9,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from adapters.aws import client as aws
 from core.audit import audit_record
 from core.audit_actions import AuditAction
-from adapters.aws import client as aws
 
 logger = logging.getLogger("portal.sweep")
 

@@ -7,6 +7,9 @@ from django.db import models
 from django.db.models import Q
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from core.models import TenantOwnedModel
+from core.querysets import Restriction
+from core.roles import Action
 from environments.choices import PERMISSION_FOR_ACTION, InstanceOrigin, InstanceState
 from environments.validators import (
     validate_ami_id,
@@ -17,9 +20,6 @@ from environments.validators import (
     validate_subnet_id,
     validate_vpc_id,
 )
-from core.models import TenantOwnedModel
-from core.querysets import Restriction
-from core.roles import Action
 
 
 def permitted_environment_ids(user, action: str) -> models.QuerySet:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from environments.choices import role_from_permissions
-from environments.models import Environment, EnvironmentGroupObjectPermission, EnvironmentUserObjectPermission, Region
+from adapters.aws import client as aws
 from core.errors import Conflict
 from core.models import TenantGroup, User
 from core.peers import aws_credentials
 from core.roles import Action
-from adapters.aws import client as aws
+from environments.choices import role_from_permissions
+from environments.models import Environment, EnvironmentGroupObjectPermission, EnvironmentUserObjectPermission, Region
 
 
 @dataclass(frozen=True)

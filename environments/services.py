@@ -12,22 +12,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from environments.choices import (
-    ENVIRONMENT_PERMISSION_CODENAMES,
-    ROLE_PERMISSIONS,
-    EnvironmentRole,
-    InstanceOrigin,
-    InstanceState,
-)
-from environments.models import (
-    Environment,
-    ImportedInstance,
-    KeyPair,
-    Region,
-    SecurityGroup,
-    Subnet,
-    Template,
-)
+from adapters.aws import client as aws
 from core.audit import audit_record, audited_delete
 from core.audit_actions import AuditAction
 from core.errors import Conflict, Invalid, InvariantViolation, UpstreamError
@@ -35,7 +20,14 @@ from core.models import AuditOutcome, TenantGroup, User
 from core.peers import aws_credentials
 from core.roles import TenantRole
 from core.validation import model_update, non_field_error, same_tenant, validated_save
-from adapters.aws import client as aws
+from environments.choices import (
+    ENVIRONMENT_PERMISSION_CODENAMES,
+    ROLE_PERMISSIONS,
+    EnvironmentRole,
+    InstanceOrigin,
+    InstanceState,
+)
+from environments.models import Environment, ImportedInstance, KeyPair, Region, SecurityGroup, Subnet, Template
 
 DEFAULT_ENVIRONMENT_NAME = "default"
 

@@ -6,16 +6,12 @@ class ExportsConfig(AppConfig):
     verbose_name = "EC2-to-S3 exports"
 
     def ready(self):
+        from core.jobs.kinds import register as register_kind
+        from environments.ui.panels import plug_in
         from exports import links  # noqa: F401 -- registers the download-link lifetime check
         from exports.job import EXPORT
-        from core.jobs.kinds import register
+        from exports.ui import views
 
-        register(EXPORT)
-        # The environment and instance pages live in `environments`, which may not import this app: plug the
-        # EC2-to-S3 Migrations tab and the instance page's export rows in from here.
-        from environments.ui.panels import EnvironmentPanel, InstanceSection, register, register_instance_section
-        from exports.ui.views import PANEL_KEY, READ, environment_exports_panel, instance_export_section
-
-        register(EnvironmentPanel(key=PANEL_KEY, order=20, render=environment_exports_panel,
-                                  label="EC2-to-S3 Migrations", need=READ))
-        register_instance_section(InstanceSection(key="export", order=20, render=instance_export_section))
+        register_kind(EXPORT)
+        plug_in(key=views.PANEL_KEY, order=20, label="EC2-to-S3 Migrations", panel=views.environment_exports_panel,
+                section=views.instance_export_section, need=views.READ)

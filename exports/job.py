@@ -3,10 +3,10 @@
 
 from django.db.models import Q, Sum
 
-from exports.choices import ACTIVE, ALLOWED_TRANSITIONS, TERMINAL, WORKABLE, ExportState
-from exports.models import ExportTask
 from core.jobs.admission import PerScopeLimit
 from core.jobs.kinds import JobKind
+from exports.choices import ACTIVE, ALLOWED_TRANSITIONS, TERMINAL, WORKABLE, ExportState
+from exports.models import ExportTask
 
 S = ExportState
 

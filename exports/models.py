@@ -7,11 +7,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from environments.models import Environment, ImportedInstance, Region
-from exports.choices import LIVE, ExportState
 from core.jobs.models import DurableJob
 from core.models import Tenant, TenantOwnedModel
 from core.querysets import Restriction
+from environments.models import Environment, ImportedInstance, Region
+from exports.choices import LIVE, ExportState
 
 
 def new_intent_token() -> str:

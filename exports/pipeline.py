@@ -13,6 +13,13 @@ import logging
 
 from django.conf import settings
 
+from adapters.aws import client as aws
+from core.errors import PortalError
+from core.jobs.retry import transient
+from core.jobs.runner import StepFailed, StepRunner
+from core.models import User
+from core.peers import aws_credentials
+from core.roles import Action
 from exports.choices import (
     CONTAINER_FORMAT,
     DISK_IMAGE_FORMAT,
@@ -24,13 +31,6 @@ from exports.choices import (
 from exports.models import ExportTask
 from exports.services import export_bucket_repair
 from exports.sweep import result_tags
-from core.errors import PortalError
-from core.jobs.retry import transient
-from core.jobs.runner import StepFailed, StepRunner
-from core.models import User
-from core.peers import aws_credentials
-from core.roles import Action
-from adapters.aws import client as aws
 
 logger = logging.getLogger("portal.exports.pipeline")
 S = ExportState

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
+from adapters.aws import client as aws
+from core.roles import Action
 from environments.models import Region
 from exports.buckets import export_bucket_name, validate_export_name
 from exports.models import ExportBucket, ExportSettings, ExportTask
-from core.roles import Action
-from adapters.aws import client as aws
 
 HISTORY_DAYS = 7
 CONSENT_TEXT = "I agree that the portal may create these buckets on my behalf"

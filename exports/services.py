@@ -10,14 +10,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from environments.choices import InstanceOrigin
-from environments.models import ImportedInstance, Region
-from exports import selectors
-from exports.buckets import export_bucket_name, validate_export_name
-from exports.choices import LIVE, ExportState
-from exports.job import EXPORT
-from exports.links import link_seconds
-from exports.models import ExportBucket, ExportSettings, ExportTask
+from adapters.aws import client as aws
 from core.audit import audit_record
 from core.audit_actions import AuditAction
 from core.errors import Conflict, Forbidden, Invalid, UpstreamError
@@ -27,7 +20,14 @@ from core.peers import aws_credentials
 from core.querysets import Need
 from core.roles import Action
 from core.validation import same_tenant, validated_save
-from adapters.aws import client as aws
+from environments.choices import InstanceOrigin
+from environments.models import ImportedInstance, Region
+from exports import selectors
+from exports.buckets import export_bucket_name, validate_export_name
+from exports.choices import LIVE, ExportState
+from exports.job import EXPORT
+from exports.links import link_seconds
+from exports.models import ExportBucket, ExportSettings, ExportTask
 
 NOT_CONFIGURED = ("Configure instance export first: an administrator gives the export name under settings, and the "
                   "portal creates the export buckets.")

@@ -10,10 +10,10 @@ Completed exports whose object was not tagged yet (completed before the tag exis
 
 from __future__ import annotations
 
+from adapters.aws import client as aws
+from core.sweep import RESULT_TAG, SweepPass
 from exports.choices import TERMINAL, ExportState
 from exports.models import ExportTask
-from core.sweep import RESULT_TAG, SweepPass
-from adapters.aws import client as aws
 
 EXPORT_TAG, TENANT_TAG = "portal-export", "portal-tenant"
 

@@ -9,9 +9,9 @@ class LifecycleConfig(AppConfig):
     verbose_name = "Backups and launches"
 
     def ready(self):
+        from core.jobs.kinds import register
         from lifecycle.backups.job import BACKUP
         from lifecycle.launches.job import LAUNCH
-        from core.jobs.kinds import register
 
         register(BACKUP)
         register(LAUNCH)

@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models import Count, Exists, Q
 
-from environments.models import Region
-from migrations_app.choices import ACTIVE, MigrationState
-from migrations_app.models import MigrationTask
 from core.connectors.models import Connector
 from core.connectors.services import shared_connector
 from core.jobs.admission import Admission
 from core.models import Tenant, TenantVCenter
 from core.observability import admission_refused
+from environments.models import Region
+from migrations_app.choices import ACTIVE, MigrationState
+from migrations_app.models import MigrationTask
 
 
 def tenant_limit_override(tenant_id: int) -> int:

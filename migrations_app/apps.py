@@ -6,15 +6,11 @@ class MigrationsAppConfig(AppConfig):
     verbose_name = "VM-to-EC2 migrations"
 
     def ready(self):
+        from core.jobs.kinds import register as register_kind
+        from environments.ui.panels import plug_in
         from migrations_app.job import MIGRATION
-        from core.jobs.kinds import register
+        from migrations_app.ui import views
 
-        register(MIGRATION)
-        # The environment page lives in `environments`, which may not import this app: plug the migrations
-        # tab (and the instance page's migration rows) in from here.
-        from environments.ui.panels import EnvironmentPanel, InstanceSection, register, register_instance_section
-        from migrations_app.ui.views import PANEL_KEY, environment_migrations_panel, instance_migration_section
-
-        register(EnvironmentPanel(key=PANEL_KEY, order=10, render=environment_migrations_panel,
-                                  label="VM-to-EC2 Migrations"))
-        register_instance_section(InstanceSection(key="migration", order=10, render=instance_migration_section))
+        register_kind(MIGRATION)
+        plug_in(key=views.PANEL_KEY, order=10, label="VM-to-EC2 Migrations", panel=views.environment_migrations_panel,
+                section=views.instance_migration_section)

@@ -3,9 +3,9 @@ limits (admission.py) and its release rules (pipeline.MigrationRunner.release)."
 
 from django.db.models import Q, Sum
 
+from core.jobs.kinds import JobKind
 from migrations_app.choices import ACTIVE, ALLOWED_TRANSITIONS, TERMINAL, WORKABLE, MigrationState
 from migrations_app.models import MigrationTask
-from core.jobs.kinds import JobKind
 
 S = MigrationState
 

@@ -7,12 +7,12 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from environments.models import Environment, KeyPair, Region, SecurityGroup, Subnet, through_environment
-from migrations_app.choices import LIVE, LicenseType, MigrationState, OperatingSystem
 from core.jobs.models import DurableJob
 from core.models import Tenant
 from core.querysets import Restriction
 from core.roles import Action
+from environments.models import Environment, KeyPair, Region, SecurityGroup, Subnet, through_environment
+from migrations_app.choices import LIVE, LicenseType, MigrationState, OperatingSystem
 
 _in_permitted_environment = through_environment("environment")
 

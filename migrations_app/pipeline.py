@@ -14,20 +14,20 @@ import time
 from django.conf import settings
 from django.db import transaction
 
-from environments.models import Environment
-from environments.services import instance_forget_imported, instance_record_imported
-from migrations_app import datapath
-from migrations_app.choices import MAX_DISK_STREAM_BYTES, MigrationState, default_license_type, platform_of
-from migrations_app.models import MigrationTask
-from migrations_app.staging import staging_bucket_name
+from adapters.aws import client as aws
+from adapters.vsphere import client as vsphere
 from core.errors import PortalError
 from core.jobs.runner import StepFailed, StepRunner
 from core.models import User
 from core.peers import aws_credentials, vcenter_connection
 from core.roles import Action
 from core.sweep import RESULT_TAG
-from adapters.aws import client as aws
-from adapters.vsphere import client as vsphere
+from environments.models import Environment
+from environments.services import instance_forget_imported, instance_record_imported
+from migrations_app import datapath
+from migrations_app.choices import MAX_DISK_STREAM_BYTES, MigrationState, default_license_type, platform_of
+from migrations_app.models import MigrationTask
+from migrations_app.staging import staging_bucket_name
 
 GIB = 1024**3
 # How many times S3 may lose one disk's upload (NoSuchUpload) before the job fails: once is a lifecycle rule or a

@@ -6,11 +6,11 @@ import ipaddress
 
 from django.core.exceptions import ValidationError
 
-from environments.models import Subnet
-from migrations_app.choices import MAX_DISKS
-from core.errors import Conflict
 from adapters.aws import client as aws
 from adapters.vsphere.client import VmInfo
+from core.errors import Conflict
+from environments.models import Subnet
+from migrations_app.choices import MAX_DISKS
 
 MULTI_DISK_ROLE_MESSAGE = (
     "To migrate a virtual machine with more than one disk, log into the management portal setup page and grant "

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from migrations_app.models import MigrationTask
-from migrations_app.staging import staging_buckets
+from adapters.aws import client as aws
+from adapters.vsphere import client as vsphere
 from core.errors import Conflict, UpstreamError
 from core.peers import aws_credentials, vcenter_connection
 from core.roles import Action
-from adapters.aws import client as aws
-from adapters.vsphere import client as vsphere
+from migrations_app.models import MigrationTask
+from migrations_app.staging import staging_buckets
 
 HISTORY_DAYS = 7
 UNEXPECTED_VCENTER_ANSWER = "vCenter gave an unexpected answer."

@@ -12,6 +12,16 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from adapters.aws import client as aws
+from adapters.vsphere import client as vsphere
+from core.audit import audit_record
+from core.audit_actions import AuditAction
+from core.errors import Conflict, Forbidden, NotFound, UpstreamError
+from core.jobs.transitions import admit, cancel_asked
+from core.models import AuditOutcome, TenantVCenter, User
+from core.peers import aws_credentials, vcenter_connection
+from core.roles import Action
+from core.validation import same_tenant, validated_save
 from environments.models import Environment, KeyPair, SecurityGroup, Subnet
 from migrations_app import preflight, selectors, tokens
 from migrations_app.choices import (
@@ -26,16 +36,6 @@ from migrations_app.job import MIGRATION
 from migrations_app.models import ImportToken, MigrationTask
 from migrations_app.requests import MigrationTarget
 from migrations_app.staging import staging_buckets
-from core.audit import audit_record
-from core.audit_actions import AuditAction
-from core.errors import Conflict, Forbidden, NotFound, UpstreamError
-from core.jobs.transitions import admit, cancel_asked
-from core.models import AuditOutcome, TenantVCenter, User
-from core.peers import aws_credentials, vcenter_connection
-from core.roles import Action
-from core.validation import same_tenant, validated_save
-from adapters.aws import client as aws
-from adapters.vsphere import client as vsphere
 
 EXPORT_PRIVILEGE = "VApp.Export"
 NO_GRANT_MESSAGE = ("You have no permission to migrate virtual machines into any environment. Ask an administrator "

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import re
 
+from adapters.aws import client as aws
+from core.sweep import RESULT_TAG, SweepPass
 from environments.models import ImportedInstance
 from migrations_app.choices import TERMINAL, MigrationState
 from migrations_app.models import MigrationTask
 from migrations_app.staging import staging_bucket_name
-from core.sweep import RESULT_TAG, SweepPass
-from adapters.aws import client as aws
 
 MIGRATION_TAG, TENANT_TAG = "portal-migration", "portal-tenant"
 

@@ -226,7 +226,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "AuditActionEnum": "core.audit_actions.AuditAction",
+        "AuditActionEnum": "core.audit_actions.action_choices",
         "TenantRoleEnum": "core.roles.TenantRole",
         "EnvironmentRoleEnum": "environments.choices.EnvironmentRole",
         "NotificationEventEnum": "core.notifications.choices.event_choices",

@@ -27,7 +27,7 @@ from core.api.serializers import (
     VCenterSerializer,
 )
 from core.api.viewsets import NeedView, ReadOnlyRestrictedViewSet, RestrictedViewSet
-from core.audit_actions import AuditAction
+from core.audit_actions import VOCABULARY
 from core.auth import LOCKED_OUT, LoginRateThrottle, TenantDeactivated, lockout_seconds
 from core.models import AuditLog, Tenant, TenantAwsAccount, TenantGroup, TenantVCenter, User
 from core.querysets import Need
@@ -157,7 +157,7 @@ class AuditLogFilter(RestrictedFilterSet):
     # Any member of the caller's own tenant is a valid actor (the users the log names are in the tenant).
     tenant_scoped_choices = ("actor",)
     # Spelled out for the message: the default one does not say where the valid actions are listed.
-    action = filters.ChoiceFilter(choices=AuditAction.choices, error_messages={
+    action = filters.ChoiceFilter(choices=VOCABULARY, error_messages={
         "invalid_choice": "%(value)s is not an audit action; the API schema lists them (the enum of this parameter)."})
     since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")

@@ -14,14 +14,14 @@ import time
 from django.db import close_old_connections
 from django.utils import timezone
 
+from adapters.aws.client import AwsError
+from adapters.vsphere.client import VSphereError
 from core.errors import PortalError
 from core.jobs import lease, retry
 from core.jobs.heartbeat import Cancelled, Heartbeat
 from core.jobs.lease import LeaseLost
 from core.jobs.queue import enqueue_tick, schedule_tick
 from core.jobs.transitions import transition
-from adapters.aws.client import AwsError
-from adapters.vsphere.client import VSphereError
 
 logger = logging.getLogger("portal.jobs.runner")
 

@@ -12,6 +12,7 @@ from django.core import mail
 from django.db import models, transaction
 from django.utils import timezone
 
+from adapters.outbound import OutboundRefused
 from core.audit import audit_record, audited_delete
 from core.audit_actions import AuditAction
 from core.errors import Conflict, Invalid
@@ -26,7 +27,6 @@ from core.observability.metrics import EMAILS_SENT
 from core.peers import outbound_policy
 from core.roles import Action
 from core.validation import model_update, same_tenant, validated_save
-from adapters.outbound import OutboundRefused
 
 logger = logging.getLogger("portal.notifications")
 

@@ -10,8 +10,8 @@ class ObservabilityConfig(AppConfig):
 
     def ready(self):
         # The adapters report failed peer calls to a listener list (they may not import the core); count them.
-        from core.observability.metrics import peer_error
         from adapters import peer_errors
+        from core.observability.metrics import peer_error
 
         if peer_error not in peer_errors.listeners:
             peer_errors.listeners.append(peer_error)

@@ -13,11 +13,11 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from adapters.aws import client as aws
+from adapters.vsphere import client as vsphere
 from core.errors import PortalError
 from core.models import Tenant
 from core.roles import Action
-from adapters.aws import client as aws
-from adapters.vsphere import client as vsphere
 
 logger = logging.getLogger("portal.observability.health")
 

@@ -1,18 +1,10 @@
 from rest_framework import serializers
 
-from environments.choices import EnvironmentRole
-from environments.models import (
-    Environment,
-    ImportedInstance,
-    KeyPair,
-    Region,
-    SecurityGroup,
-    Subnet,
-    Template,
-)
 from core.api.fields import RestrictedPrimaryKeyRelatedField
 from core.models import TenantGroup, User
 from core.roles import Action
+from environments.choices import EnvironmentRole
+from environments.models import Environment, ImportedInstance, KeyPair, Region, SecurityGroup, Subnet, Template
 
 
 class RegionSerializer(serializers.ModelSerializer):

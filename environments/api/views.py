@@ -5,6 +5,12 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.api.filters import RestrictedFilterSet
+from core.api.viewsets import RestrictedViewSet
+from core.errors import NotFound
+from core.models import TenantGroup, User
+from core.querysets import Need
+from core.roles import Action
 from environments import selectors, services
 from environments.api.serializers import (
     EnvironmentSerializer,
@@ -17,12 +23,6 @@ from environments.api.serializers import (
     TemplateUpdateSerializer,
 )
 from environments.models import Environment, EnvironmentUserObjectPermission, ImportedInstance, Region, Template
-from core.api.filters import RestrictedFilterSet
-from core.api.viewsets import RestrictedViewSet
-from core.errors import NotFound
-from core.models import TenantGroup, User
-from core.querysets import Need
-from core.roles import Action
 
 
 class RegionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,

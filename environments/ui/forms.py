@@ -1,10 +1,10 @@
 from django import forms
 
+from core.models import TenantGroup, User
+from core.roles import Action, TenantRole
 from environments.choices import EnvironmentRole
 from environments.models import Region
 from environments.services import POWER_ACTIONS
-from core.models import TenantGroup, User
-from core.roles import Action, TenantRole
 
 
 class GrantForm(forms.Form):

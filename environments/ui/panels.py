@@ -56,3 +56,10 @@ def register_instance_section(section: InstanceSection) -> None:
 
 def instance_sections() -> list[InstanceSection]:
     return sorted(_instance_sections.values(), key=lambda s: s.order)
+
+
+def plug_in(*, key: str, order: int, label: str, panel: Callable, section: Callable, need: Need | None = None) -> None:
+    """What a feature app shows of an environment (a tab) and of an instance (its rows on the instance page),
+    registered from its `AppConfig.ready()`: this app may not import it."""
+    register(EnvironmentPanel(key=key, order=order, render=panel, label=label, need=need))
+    register_instance_section(InstanceSection(key=key, order=order, render=section))

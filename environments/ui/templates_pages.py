@@ -5,13 +5,13 @@ from django import forms
 from django.shortcuts import render
 from django.urls import reverse
 
-from environments import services
-from environments.models import Environment, Template
-from environments.ui.views import confirm_delete, environment_tabs
 from core.forms import submit
 from core.pages import page
 from core.querysets import Need
 from core.roles import Action
+from environments import services
+from environments.models import Environment, Template
+from environments.ui.views import confirm_delete, environment_tabs
 
 MANAGE_TEMPLATES = Need(Action.MANAGE, of=Template)
 TEMPLATE_RELATED = ("environment__region",)

@@ -9,15 +9,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django_tables2 import RequestConfig
 
+from core.forms import Submitted, submit
+from core.pages import REFUSED, page
+from core.querysets import Need
+from core.roles import Action
 from environments import selectors, services
 from environments.models import Environment, EnvironmentUserObjectPermission, ImportedInstance, Region, Template
 from environments.ui.forms import EnvironmentForm, GrantForm, PowerForm, RegionForm
 from environments.ui.panels import instance_sections, panel, panels
 from environments.ui.tables import EnvironmentTable, InstanceTable, TemplateTable
-from core.forms import Submitted, submit
-from core.pages import REFUSED, page
-from core.querysets import Need
-from core.roles import Action
 
 READ = Need(Action.VIEW)
 MANAGE_GRANTS = Need(Action.ADMIN, of=Environment)

@@ -1,12 +1,12 @@
 from rest_framework import serializers
 
+from core.api.fields import RestrictedPrimaryKeyRelatedField
+from core.api.serializers import QueuedJobSerializer
+from core.roles import Action
 from environments.models import ImportedInstance
 from exports.admission import queue_position
 from exports.choices import ExportState
 from exports.models import ExportTask
-from core.api.fields import RestrictedPrimaryKeyRelatedField
-from core.api.serializers import QueuedJobSerializer
-from core.roles import Action
 
 
 class ExportRequestSerializer(serializers.Serializer):

@@ -5,6 +5,11 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.filters import JobFilter
+from core.api.permissions import IsTenantMember
+from core.api.viewsets import NeedView, QueuedJobViewSet
+from core.querysets import Need
+from core.roles import Action
 from exports import selectors, services
 from exports.api.serializers import (
     CancelRequestSerializer,
@@ -15,11 +20,6 @@ from exports.api.serializers import (
     ExportSettingsRequestSerializer,
 )
 from exports.models import ExportSettings, ExportTask
-from core.api.filters import JobFilter
-from core.api.permissions import IsTenantMember
-from core.api.viewsets import NeedView, QueuedJobViewSet
-from core.querysets import Need
-from core.roles import Action
 
 
 class ExportFilter(JobFilter):

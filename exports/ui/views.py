@@ -6,6 +6,11 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 
+from core.errors import SHOWN_ERRORS, error_text
+from core.forms import add_service_error, submit
+from core.pages import page
+from core.querysets import Need
+from core.roles import Action
 from environments.choices import InstanceOrigin
 from environments.models import ImportedInstance
 from exports import selectors, services
@@ -13,11 +18,6 @@ from exports.admission import queue_position, queue_positions
 from exports.choices import ExportState
 from exports.models import ExportBucket, ExportSettings, ExportTask
 from exports.ui.forms import ExportCancelForm, ExportConfigureForm, ExportStartForm
-from core.errors import SHOWN_ERRORS, error_text
-from core.forms import add_service_error, submit
-from core.pages import page
-from core.querysets import Need
-from core.roles import Action
 
 CONFIGURE = Need(Action.ADMIN, of=ExportSettings)
 READ_CONFIGURATION = Need(Action.VIEW, of=ExportSettings)

@@ -2,11 +2,11 @@
 
 from rest_framework import serializers
 
+from core.api.fields import RestrictedPrimaryKeyRelatedField
+from core.roles import Action
 from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet
 from lifecycle.backups.models import BackupSchedule, BackupTask
 from lifecycle.launches.models import LaunchTask
-from core.api.fields import RestrictedPrimaryKeyRelatedField
-from core.roles import Action
 
 
 class BackupSerializer(serializers.ModelSerializer):

@@ -6,6 +6,10 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.api.filters import JobFilter
+from core.api.viewsets import ReadOnlyRestrictedViewSet, RestrictedViewSet
+from core.querysets import Need
+from core.roles import Action
 from environments.api.serializers import TemplateSerializer
 from environments.models import Template
 from lifecycle.api.serializers import (
@@ -21,10 +25,6 @@ from lifecycle.backups import services as backup_services
 from lifecycle.backups.models import BackupSchedule, BackupTask
 from lifecycle.launches import services as launch_services
 from lifecycle.launches.models import LaunchTask
-from core.api.filters import JobFilter
-from core.api.viewsets import ReadOnlyRestrictedViewSet, RestrictedViewSet
-from core.querysets import Need
-from core.roles import Action
 
 
 class BackupFilter(JobFilter):

@@ -1,10 +1,10 @@
 """The backup kind, as the job engine (core.jobs) knows it: its states, its steps and release rules
 (worker.BackupRunner) and its limit per region."""
 
-from lifecycle.backups.choices import TRANSITIONS, BackupState
-from lifecycle.backups.models import BackupTask
 from core.jobs.admission import PerScopeLimit
 from core.jobs.kinds import JobKind
+from lifecycle.backups.choices import TRANSITIONS, BackupState
+from lifecycle.backups.models import BackupTask
 
 S = BackupState
 

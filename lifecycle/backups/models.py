@@ -5,11 +5,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from core.jobs.models import DurableJob
 from environments.models import Environment, EnvironmentResource, ImportedInstance
 from lifecycle.backups import choices
 from lifecycle.backups.choices import BackupState
 from lifecycle.backups.cron import validate_cron
-from core.jobs.models import DurableJob
 
 
 class BackupSchedule(EnvironmentResource):

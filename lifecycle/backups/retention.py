@@ -12,11 +12,11 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from core.jobs.queue import enqueue_tick
+from core.jobs.transitions import transition
 from environments.models import Template
 from lifecycle.backups.choices import DELETE_REFUSED, DELETE_RETRY_AFTER_SECONDS, BackupState
 from lifecycle.backups.models import BackupSchedule, BackupTask
-from core.jobs.queue import enqueue_tick
-from core.jobs.transitions import transition
 
 
 def retention_apply(*, schedule_id: int) -> list[int]:

@@ -15,11 +15,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_q.models import Schedule
 
-from lifecycle.backups.models import BackupSchedule
 from core.audit import audit_record
 from core.audit_actions import AuditAction
 from core.errors import Conflict, Forbidden
 from core.models import AuditOutcome
+from lifecycle.backups.models import BackupSchedule
 
 logger = logging.getLogger("portal.lifecycle.backups")
 

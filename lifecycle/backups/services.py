@@ -7,13 +7,6 @@ import uuid
 
 from django.db import IntegrityError, transaction
 
-from environments import services as environment_services
-from environments.models import ImportedInstance, Template
-from lifecycle.backups import choices
-from lifecycle.backups.choices import BackupState
-from lifecycle.backups.job import BACKUP
-from lifecycle.backups.models import BackupSchedule, BackupTask
-from lifecycle.backups.schedules import q_schedule_remove, q_schedule_sync
 from core.audit import audit_record
 from core.audit_actions import AuditAction
 from core.errors import Conflict, Forbidden, InvariantViolation
@@ -21,6 +14,13 @@ from core.jobs.transitions import admit, cancel_asked
 from core.models import AuditOutcome, User
 from core.roles import Action
 from core.validation import model_update, same_tenant, validated_save
+from environments import services as environment_services
+from environments.models import ImportedInstance, Template
+from lifecycle.backups import choices
+from lifecycle.backups.choices import BackupState
+from lifecycle.backups.job import BACKUP
+from lifecycle.backups.models import BackupSchedule, BackupTask
+from lifecycle.backups.schedules import q_schedule_remove, q_schedule_sync
 
 
 def _require_operate(actor: User, instance: ImportedInstance, action: AuditAction) -> None:

@@ -9,16 +9,16 @@ import logging
 
 from django.conf import settings
 
+from adapters.aws import client as aws
+from core.errors import PortalError
+from core.jobs.retry import transient
+from core.jobs.runner import StepFailed, StepRunner
+from core.peers import aws_credentials
 from environments.selectors import still_operates
 from lifecycle.backups import choices
 from lifecycle.backups.choices import BackupState
 from lifecycle.backups.models import BackupTask
 from lifecycle.backups.retention import retention_apply
-from core.errors import PortalError
-from core.jobs.retry import transient
-from core.jobs.runner import StepFailed, StepRunner
-from core.peers import aws_credentials
-from adapters.aws import client as aws
 
 logger = logging.getLogger("portal.lifecycle.backups")
 S = BackupState

@@ -1,9 +1,9 @@
 """The launch kind, as the job engine (core.jobs) knows it: its states, its step and release rule
 (worker.LaunchRunner) and its limit per region."""
 
-from lifecycle.launches.models import TRANSITIONS, LaunchState, LaunchTask
 from core.jobs.admission import PerScopeLimit
 from core.jobs.kinds import JobKind
+from lifecycle.launches.models import TRANSITIONS, LaunchState, LaunchTask
 
 S = LaunchState
 

@@ -3,8 +3,8 @@
 from django.db import models
 from django.db.models import Q
 
-from environments.models import Environment, EnvironmentResource, ImportedInstance, Template
 from core.jobs.models import DurableJob
+from environments.models import Environment, EnvironmentResource, ImportedInstance, Template
 
 
 class LaunchState(models.TextChoices):

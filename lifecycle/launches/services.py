@@ -6,9 +6,6 @@ import uuid
 
 from django.db import transaction
 
-from environments.models import Template
-from lifecycle.launches.job import LAUNCH
-from lifecycle.launches.models import LaunchTask
 from core.audit import audit_record
 from core.audit_actions import AuditAction
 from core.errors import Conflict, Forbidden
@@ -16,6 +13,9 @@ from core.jobs.transitions import admit
 from core.models import AuditOutcome, User
 from core.roles import Action
 from core.validation import same_tenant, validated_save
+from environments.models import Template
+from lifecycle.launches.job import LAUNCH
+from lifecycle.launches.models import LaunchTask
 
 
 def template_launch(*, actor: User, template: Template, idempotency_key: str = "") -> tuple[LaunchTask, bool]:

@@ -9,14 +9,14 @@ import logging
 
 from django.db import transaction
 
+from adapters.aws import client as aws
+from core.errors import PortalError
+from core.jobs.runner import StepRunner
+from core.peers import aws_credentials
 from environments.models import ImportedInstance
 from environments.selectors import still_operates
 from environments.services import instance_record_launched
 from lifecycle.launches.models import TOKEN_TAG, LaunchState, LaunchTask
-from core.errors import PortalError
-from core.jobs.runner import StepRunner
-from core.peers import aws_credentials
-from adapters.aws import client as aws
 
 logger = logging.getLogger("portal.lifecycle.launches")
 S = LaunchState

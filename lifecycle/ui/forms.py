@@ -2,9 +2,9 @@
 
 from django import forms
 
+from core.roles import Action
 from environments.models import KeyPair, SecurityGroup, Subnet
 from lifecycle.backups.choices import MAX_KEEP_LAST
-from core.roles import Action
 
 
 class BackupForm(forms.Form):

@@ -5,6 +5,11 @@ and errors are shown beside the form they concern."""
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
+from core.errors import error_text
+from core.forms import submit
+from core.pages import page
+from core.querysets import Need
+from core.roles import Action
 from environments.models import Environment, ImportedInstance, Template
 from lifecycle.backups import services as backup_services
 from lifecycle.backups.choices import BackupState
@@ -12,11 +17,6 @@ from lifecycle.backups.models import BackupSchedule, BackupTask
 from lifecycle.launches import services as launch_services
 from lifecycle.launches.models import LaunchTask
 from lifecycle.ui.forms import BackupForm, ScheduleForm, TemplateFromBackupForm
-from core.errors import error_text
-from core.forms import submit
-from core.pages import page
-from core.querysets import Need
-from core.roles import Action
 
 RECENT = 50
 READ = Need(Action.VIEW)

@@ -1,11 +1,11 @@
 from rest_framework import serializers
 
+from core.api.serializers import QueuedJobSerializer
 from environments.validators import validate_region_code
 from migrations_app.admission import queue_position
 from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, LicenseType, MigrationState, OperatingSystem
 from migrations_app.models import MigrationTask
 from migrations_app.requests import MigrationTarget
-from core.api.serializers import QueuedJobSerializer
 
 
 class ImportTokenRequestSerializer(serializers.Serializer):

@@ -4,6 +4,15 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.filters import JobFilter
+from core.api.permissions import IsTenantMember
+from core.api.viewsets import NeedView, QueuedJobViewSet
+from core.errors import Forbidden
+from core.models import TenantAwsAccount
+from core.observability.api import JobLogLineSerializer
+from core.observability.selectors import job_log_for
+from core.querysets import Need
+from core.roles import Action
 from environments.models import Environment
 from migrations_app import selectors, services
 from migrations_app.api.serializers import (
@@ -16,15 +25,6 @@ from migrations_app.api.serializers import (
     VmSerializer,
 )
 from migrations_app.models import MigrationTask
-from core.api.filters import JobFilter
-from core.api.permissions import IsTenantMember
-from core.api.viewsets import NeedView, QueuedJobViewSet
-from core.errors import Forbidden
-from core.models import TenantAwsAccount
-from core.observability.api import JobLogLineSerializer
-from core.observability.selectors import job_log_for
-from core.querysets import Need
-from core.roles import Action
 
 # Migrating into an environment, and so seeing the VMs one could migrate, needs the general role there.
 MIGRATE_INTO = Need(Action.OPERATE, of=Environment)

@@ -10,6 +10,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tables2 import RequestConfig
 
+from core.errors import Conflict, UpstreamError
+from core.forms import submit
+from core.observability.selectors import job_log_for
+from core.pages import page
+from core.querysets import Need
+from core.roles import Action
 from environments.models import Environment, ImportedInstance, Region
 from environments.selectors import environment_tree
 from environments.ui.views import MANAGE_ENVIRONMENTS, READ_SETUP
@@ -19,12 +25,6 @@ from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
 from migrations_app.ui.forms import ConsentForm, MigrateDialogForm, MigrateForm
 from migrations_app.ui.tables import MigrationTable
-from core.errors import Conflict, UpstreamError
-from core.forms import submit
-from core.observability.selectors import job_log_for
-from core.pages import page
-from core.querysets import Need
-from core.roles import Action
 
 SEE_VMS = Need(Action.VIEW, of=Environment)
 MIGRATE = Need(Action.OPERATE, of=Environment)

@@ -17,10 +17,9 @@ from core.api.pagination import PortalPagination
 from core.api.permissions import IsTenantMember
 from core.api.viewsets import NeedView
 from portal.site.history import (
-    CSV_HEADER,
     READ_HISTORY,
     HistoryFilters,
-    csv_line,
+    csv_lines,
     history_row,
     history_rows,
     history_states,
@@ -97,9 +96,7 @@ class HistoryView(NeedView, APIView):
 
 def csv_response(rows, *, filename: str) -> StreamingHttpResponse:
     writer = csvsafe.writer(_Echo())
-    lines = (writer.writerow(csv_line(history_row(r))) for r in rows.iterator())
-    response = StreamingHttpResponse((line for part in ([writer.writerow(CSV_HEADER)], lines) for line in part),
-                                     content_type="text/csv")
+    response = StreamingHttpResponse((writer.writerow(line) for line in csv_lines(rows)), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

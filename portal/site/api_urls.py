@@ -3,13 +3,13 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from core.api import urls as core_api
+from core.notifications import api as notification_api
+from core.observability import api as observability_api
 from environments.api import urls as environment_api
 from exports.api import urls as export_api
 from lifecycle.api import urls as lifecycle_api
 from migrations_app.api import urls as migration_api
-from core.api import urls as core_api
-from core.notifications import api as notification_api
-from core.observability import api as observability_api
 from portal.site import api_connectors, api_history
 
 APPS = (core_api, environment_api, migration_api, export_api, lifecycle_api, api_history, notification_api, observability_api,

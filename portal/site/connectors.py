@@ -10,12 +10,12 @@ from datetime import datetime
 from django.db.models import Min
 from django.utils import timezone
 
-from migrations_app.admission import connector_limit, tenant_limit_override
 from core.connectors.models import Connector
 from core.connectors.selectors import beats_of, default_cluster
 from core.jobs.kinds import kinds
 from core.querysets import Need
 from core.roles import Action
+from migrations_app.admission import connector_limit, tenant_limit_override
 
 # Administrators and auditors (Connector's restriction); plain users are refused.
 READ_CONNECTORS = Need(Action.VIEW, of=Connector)

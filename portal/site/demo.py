@@ -1,9 +1,9 @@
 """Points the demo tenant at the sandbox peers (used by `runportal`)."""
 
-from environments import services as environment_services
-from environments.models import Environment
 from core.errors import UpstreamError
 from core.models import Tenant, TenantAwsAccount, TenantVCenter, User
+from environments import services as environment_services
+from environments.models import Environment
 
 
 def configure_demo_tenant(peers, stdout) -> None:

@@ -171,6 +171,13 @@ def csv_line(row: dict) -> list:
             row["summary"]]
 
 
+def csv_lines(rows: QuerySet):
+    """The CSV of these history rows, header first, read in chunks (an export may hold every row of a week)."""
+    yield CSV_HEADER
+    for row in rows.iterator():
+        yield csv_line(history_row(row))
+
+
 def expired_jobs(job_kind: JobKind, *, before: datetime.datetime) -> QuerySet:
     """Finished jobs of one kind created before `before` (all tenants: the retention is the platform's), but for
     those its declaration retains."""

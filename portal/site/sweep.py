@@ -9,13 +9,13 @@ import logging
 from django.conf import settings
 from django.utils import timezone
 
-from environments.models import Region
+from adapters.aws import client as aws
 from core.errors import PortalError
 from core.jobs.kinds import kinds
 from core.models import Tenant
 from core.peers import aws_credentials
 from core.sweep import Removal, SweepPass
-from adapters.aws import client as aws
+from environments.models import Region
 
 logger = logging.getLogger("portal.sweep")
 

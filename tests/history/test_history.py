@@ -9,18 +9,18 @@ import io
 import itertools
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
 
+from core.models import AuditLog
 from exports.models import ExportTask
 from lifecycle.backups.models import BackupTask
 from lifecycle.launches.models import LaunchTask
 from migrations_app.models import MigrationTask
-from core.models import AuditLog
 from portal.site.history import CSV_HEADER, HistoryFilters, history_row, history_rows
 from portal.site.services import history_cleanup
 
@@ -437,3 +437,15 @@ def test_cleanup_keeps_a_completed_job_until_its_results_carry_the_result_tag(wo
     history_cleanup()
     assert not MigrationTask.objects.filter(pk=migration.pk).exists()
     assert not ExportTask.objects.filter(pk=export.pk).exists()
+
+
+def test_the_command_validates_its_filters_as_the_api_does(world):
+    a = world.a
+    with pytest.raises(CommandError, match="--type: .*not a valid choice"):
+        call_command("task_history", "--user", a.auditor.username, "--type", "nonsense")
+    with pytest.raises(CommandError, match="--since: "):
+        call_command("task_history", "--user", a.auditor.username, "--since", "yesterday")
+    out = io.StringIO()
+    call_command("task_history", "--user", a.auditor.username, "--state", "queued", "--type", "migration",
+                 "--since", "2000-01-01T00:00Z", stdout=out)
+    assert all(" migration " in line and " queued " in line for line in out.getvalue().splitlines())

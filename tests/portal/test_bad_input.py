@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from environments.models import Environment, Region
 from core.models import AuditLog, User
+from environments.models import Environment, Region
 
 
 def _errors(response):

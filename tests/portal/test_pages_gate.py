@@ -5,11 +5,11 @@ import pytest
 from django.http import Http404
 from django.test import RequestFactory
 
-from environments.models import Environment
 from core.forms import submit
 from core.pages import one, page
 from core.querysets import Need
 from core.roles import Action
+from environments.models import Environment
 
 
 def test_a_page_must_declare_a_need():

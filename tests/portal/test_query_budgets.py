@@ -5,11 +5,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from core import services
 from environments import services as env_services
 from environments.choices import EnvironmentRole
 from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet, Template
 from migrations_app.models import MigrationTask
-from core import services
 
 BUDGETS = {
     "environment-list": 12,

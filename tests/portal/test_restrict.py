@@ -3,10 +3,10 @@
 from django.contrib.auth.models import Permission
 from guardian.shortcuts import assign_perm
 
+from core.roles import Action
 from environments import services as env_services
 from environments.choices import EnvironmentRole
 from environments.models import Environment, EnvironmentUserObjectPermission, Template
-from core.roles import Action
 
 
 def test_users_see_exactly_the_environments_granted_to_them(world):

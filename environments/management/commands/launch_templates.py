@@ -9,10 +9,10 @@
 
 from django.core.management.base import CommandError
 
-from environments import services
-from environments.models import Environment, KeyPair, SecurityGroup, Subnet, Template
 from core.commands import VerbCommand
 from core.roles import Action
+from environments import services
+from environments.models import Environment, KeyPair, SecurityGroup, Subnet, Template
 
 
 class Command(VerbCommand):

@@ -12,15 +12,17 @@ import json
 
 from django.core.management.base import CommandError
 
+from core.commands import JobCommand, restricted_row
+from core.roles import Action
 from environments.models import ImportedInstance
 from exports import selectors, services
 from exports.admission import queue_position
 from exports.models import ExportTask
-from core.commands import VerbCommand, restricted_row
-from core.roles import Action
 
 
-class Command(VerbCommand):
+class Command(JobCommand):
+    job_model = ExportTask
+    noun = "export"
     help = __doc__.splitlines()[0]
     verbs = ("configure", "start", "list", "show", "cancel", "download")
 
@@ -55,31 +57,27 @@ class Command(VerbCommand):
 
     def do_start(self, user, options):
         instance = restricted_row(ImportedInstance, user, options["instance"], Action.ADMIN, what="instance")
-        self._show(services.export_create(actor=user, instance=instance, s3_prefix=options["prefix"]))
+        self.show(services.export_create(actor=user, instance=instance, s3_prefix=options["prefix"]))
 
     def do_list(self, user, options):
         tasks = selectors.export_list(fetched_by=user)
-        if options["state"]:
-            tasks = tasks.filter(state=options["state"])
+        tasks = self.listed(tasks, options)
         if options["environment"]:
             tasks = tasks.filter(environment_id=options["environment"])
         for task in tasks:
             self.stdout.write(f"{task.pk:6} {task.export_task_id or '-':24} {task.state:11} {task.ec2_instance_id:20} "
                               f"{task.progress:3}% {task.created_by.username:16} {task.s3_location}")
 
-    def do_show(self, user, options):
-        self._show(restricted_row(ExportTask, user, options["id"], what="export"))
-
     def do_cancel(self, user, options):
         task = restricted_row(ExportTask, user, options["id"], Action.ADMIN, what="export")
-        self._show(services.export_cancel(actor=user, task=task, confirm=options["confirm"]))
+        self.show(services.export_cancel(actor=user, task=task, confirm=options["confirm"]))
 
     def do_download(self, user, options):
         task = restricted_row(ExportTask, user, options["id"], Action.ADMIN, what="export")
         link = services.export_download_link(actor=user, task=task)
         self.stdout.write(f"{link.url}\n  expires {link.expires_at.isoformat()}, {link.size_bytes} bytes")
 
-    def _show(self, task):
+    def show(self, task):
         position = queue_position(task)
         self.stdout.write(f"export {task.pk} of {task.ec2_instance_id}: {task.state}"
                           + (f" (queue position {position})" if position else "") + f" - {task.status_message}")

@@ -15,15 +15,18 @@ user through the same services as the API:
 """
 
 
+from core.commands import JobCommand, restricted_row
+from core.roles import Action
 from environments.models import ImportedInstance, KeyPair, SecurityGroup, Subnet, Template
 from lifecycle.backups import services as backup_services
 from lifecycle.backups.models import BackupSchedule, BackupTask
 from lifecycle.launches import services as launch_services
 from lifecycle.launches.models import LaunchTask
-from core.commands import VerbCommand, restricted_row
-from core.roles import Action
 
-class Command(VerbCommand):
+
+class Command(JobCommand):
+    job_model = BackupTask
+    noun = "backup"
     help = __doc__.splitlines()[0]
     verbs = ("list", "start", "show", "cancel", "schedules", "schedule-add", "schedule-remove", "make-template",
              "launch", "launches")
@@ -59,18 +62,15 @@ class Command(VerbCommand):
         if options["state"]:
             backups = backups.filter(state=options["state"])
         for task in backups:
-            self._show(task)
+            self.show(task)
 
     def do_start(self, user, options):
         instance = restricted_row(ImportedInstance, user, options["instance"], Action.OPERATE, what="instance")
-        self._show(backup_services.backup_start(actor=user, instance=instance, reboot=options["reboot"]))
-
-    def do_show(self, user, options):
-        self._show(restricted_row(BackupTask, user, options["id"], what="backup"))
+        self.show(backup_services.backup_start(actor=user, instance=instance, reboot=options["reboot"]))
 
     def do_cancel(self, user, options):
         task = restricted_row(BackupTask, user, options["id"], Action.OPERATE, what="backup")
-        self._show(backup_services.backup_cancel(actor=user, task=task))
+        self.show(backup_services.backup_cancel(actor=user, task=task))
 
     def do_schedules(self, user, options):
         schedules = BackupSchedule.objects.restrict(user, Action.VIEW).select_related("instance", "q_schedule")
@@ -116,7 +116,7 @@ class Command(VerbCommand):
         for task in LaunchTask.objects.restrict(user, Action.VIEW):
             self._show_launch(task)
 
-    def _show(self, task: BackupTask):
+    def show(self, task: BackupTask):
         self.stdout.write(f"backup {task.pk} of {task.instance.instance_id}: {task.state} {task.image_id or '-'} "
                           f"{task.progress}% - {task.status_message}")
 

@@ -11,17 +11,19 @@
 
 from django.core.management.base import CommandError
 
+from core.commands import JobCommand, restricted_row
+from core.roles import Action
 from environments import services as environment_services
 from environments.models import ImportedInstance
 from migrations_app import selectors, services
 from migrations_app.admission import queue_position
 from migrations_app.models import MigrationTask
 from migrations_app.requests import MigrationTarget
-from core.commands import VerbCommand, restricted_row
-from core.roles import Action
 
 
-class Command(VerbCommand):
+class Command(JobCommand):
+    job_model = MigrationTask
+    noun = "migration"
     help = __doc__.splitlines()[0]
     verbs = ("vms", "start", "list", "show", "cancel", "instance")
 
@@ -62,29 +64,25 @@ class Command(VerbCommand):
             subnet_id=options["subnet"], security_group_id=options["security_group"],
             key_pair_id=options["key_pair"], private_ip=options["private_ip"], power_off=options["power_off"],
             license_type=options["license_type"]))
-        self._show(task)
+        self.show(task)
 
     def do_list(self, user, options):
         tasks = selectors.migration_list(fetched_by=user)
-        if options["state"]:
-            tasks = tasks.filter(state=options["state"])
+        tasks = self.listed(tasks, options)
         for task in tasks:
             self.stdout.write(f"{task.pk:6} {task.state:11} {task.vm_name:24} {task.instance_id or '-':20} "
                               f"{task.status_message}")
 
-    def do_show(self, user, options):
-        self._show(restricted_row(MigrationTask, user, options["id"], what="migration"))
-
     def do_cancel(self, user, options):
         task = restricted_row(MigrationTask, user, options["id"], what="migration")
-        self._show(services.migration_cancel(actor=user, task=task))
+        self.show(services.migration_cancel(actor=user, task=task))
 
     def do_instance(self, user, options):
         instance = restricted_row(ImportedInstance, user, options["id"], Action.OPERATE, what="instance")
         instance = environment_services.instance_power(actor=user, instance=instance, action=options["action"])
         self.stdout.write(f"{instance.instance_id} {instance.state}")
 
-    def _show(self, task):
+    def show(self, task):
         position = queue_position(task)
         self.stdout.write(f"migration {task.pk}: {task.state}" + (f" (queue position {position})" if position else "")
                           + f" - {task.status_message}")

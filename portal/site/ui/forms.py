@@ -4,10 +4,10 @@ They only translate: the services validate and decide."""
 import django_filters
 from django import forms
 
-from environments.models import Environment
 from core.audit_actions import families
 from core.models import AuditLog, AuditOutcome, AwsAuthMode, User
 from core.roles import Action, TenantRole
+from environments.models import Environment
 from portal.site.history import HistoryFilters, history_states, history_types
 
 
@@ -98,7 +98,7 @@ def _action_choices() -> list:
     filter this replaces allowed ("migration" found every migration row); options show the code the table and
     the CSV show."""
     return [(label, [(f"{family}{_ANY_OF_FAMILY}", f"Any ({family}{_ANY_OF_FAMILY})"),
-                     *((action.value, f"{action.label} ({action.value})") for action in actions)])
+                     *((action, f"{label} ({action})") for action, label in actions)])
             for family, label, actions in families()]
 
 

@@ -9,10 +9,6 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django_tables2 import RequestConfig
 
-from environments.models import Environment, Region
-from environments.selectors import environment_tree
-from environments.ui.tables import EnvironmentTable
-from migrations_app.selectors import connection_checks
 from core import csvsafe, services
 from core.forms import Submitted, submit
 from core.models import AuditLog, TenantAwsAccount, TenantGroup, TenantVCenter, User
@@ -20,6 +16,10 @@ from core.pages import page
 from core.querysets import Need
 from core.roles import Action
 from core.selectors import vcenter_warnings
+from environments.models import Environment, Region
+from environments.selectors import environment_tree
+from environments.ui.tables import EnvironmentTable
+from migrations_app.selectors import connection_checks
 from portal.site.api_history import csv_response
 from portal.site.history import HISTORY_DAYS, READ_HISTORY, HistoryFilters, history_rows
 from portal.site.ui.forms import (

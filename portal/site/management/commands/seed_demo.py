@@ -3,12 +3,12 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from environments import services as environment_services
-from environments.choices import EnvironmentRole
-from environments.models import Environment, Region
 from core import services
 from core.models import Tenant, User
 from core.roles import TenantRole
+from environments import services as environment_services
+from environments.choices import EnvironmentRole
+from environments.models import Environment, Region
 
 DEMO_PASSWORD = "demo-password-123"
 DEMO_USERS = [

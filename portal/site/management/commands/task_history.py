@@ -5,27 +5,15 @@
 """
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.dateparse import parse_datetime
 
 from core import csvsafe
 from core.commands import acting_user
-from portal.site.history import (
-    CSV_HEADER,
-    READ_HISTORY,
-    HistoryFilters,
-    csv_line,
-    history_row,
-    history_rows,
-    history_states,
-    history_types,
-)
+from portal.site.api_history import HistoryQuerySerializer
+from portal.site.history import READ_HISTORY, csv_lines, history_row, history_rows
 
-
-def _when(value: str):
-    parsed = parse_datetime(value)
-    if parsed is None or parsed.tzinfo is None:
-        raise CommandError(f"Give {value!r} as an ISO date and time with its offset, e.g. 2026-11-01T00:00Z.")
-    return parsed
+# Each filter of the API's history query and the option that gives it here: one validation for both.
+OPTIONS = {"type": "type", "environment": "environment", "user": "started_by", "state": "state", "since": "since",
+           "until": "until"}
 
 
 class Command(BaseCommand):
@@ -33,29 +21,31 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--user", required=True)
-        parser.add_argument("--type", choices=history_types())
-        parser.add_argument("--environment", type=int)
-        parser.add_argument("--started-by", type=int, dest="started_by", help="The id of the user who started it.")
-        parser.add_argument("--state", choices=history_states())
-        parser.add_argument("--since", type=_when, help="Created at or after (default: seven days ago).")
-        parser.add_argument("--until", type=_when, help="Created before.")
+        parser.add_argument("--type", help="migration, export, backup or launch")
+        parser.add_argument("--environment", help="An environment id.")
+        parser.add_argument("--started-by", dest="started_by", help="The id of the user who started it.")
+        parser.add_argument("--state")
+        parser.add_argument("--since", help="Created at or after, ISO 8601 (default: seven days ago).")
+        parser.add_argument("--until", help="Created before, ISO 8601.")
         parser.add_argument("--csv", action="store_true", help="Write CSV (every matching row).")
 
     def handle(self, *args, **options):
         user = acting_user(options["user"])
         if not READ_HISTORY.allows(user):
             raise CommandError("Only administrators and auditors read the task history.")
-        filters = HistoryFilters(type=options["type"], environment=options["environment"],
-                                 user=options["started_by"], state=options["state"], since=options["since"],
-                                 until=options["until"])
-        rows = (history_row(r) for r in history_rows(fetched_by=user, filters=filters).iterator())
+        query = HistoryQuerySerializer(data={field: options[dest] for field, dest in OPTIONS.items()
+                                             if options[dest] is not None})
+        if not query.is_valid():
+            field, problems = next(iter(query.errors.items()))
+            flag = "--" + OPTIONS.get(field, field).replace("_", "-")
+            raise CommandError(f"{flag}: {' '.join(str(problem) for problem in problems)}")
+        found = history_rows(fetched_by=user, filters=query.filters())
         if options["csv"]:
             writer = csvsafe.writer(self.stdout)
-            writer.writerow(CSV_HEADER)
-            for row in rows:
-                writer.writerow(csv_line(row))
+            for line in csv_lines(found):
+                writer.writerow(line)
             return
-        for row in rows:
+        for row in (history_row(r) for r in found.iterator()):
             finished = row["finished_at"].isoformat() if row["finished_at"] else "-"
             self.stdout.write(f"{row['created_at'].isoformat()}  {row['type']:<9} {row['id']:>6}  {row['state']:<11} "
                               f"{row['environment']:<20} {row['user']:<20} {finished}  {row['summary']}")

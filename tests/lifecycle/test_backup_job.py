@@ -51,8 +51,8 @@ def test_reboot_option_reaches_create_image(s, api, monkeypatch):
     assert [c["NoReboot"] for c in calls] == [False]
 
 
-def test_crash_between_create_image_and_saving_its_id_makes_one_image(s, api, monkeypatch):
-    calls = record_calls(monkeypatch, "CreateImage")
+def _killed_after_create_image(s, api, monkeypatch) -> int:
+    """A backup whose worker died right after CreateImage answered, before it saved the image's id."""
     real_create = aws.image_create
 
     def create_then_die(*args, **kwargs):
@@ -63,13 +63,19 @@ def test_crash_between_create_image_and_saving_its_id_makes_one_image(s, api, mo
     task_id = _start(api, s.a.user_general, s.instance)["id"]
     with pytest.raises(SimulatedCrash):
         backup_tick(task_id)
+    monkeypatch.setattr(aws, "image_create", real_create)
+    return task_id
+
+
+def test_crash_between_create_image_and_saving_its_id_makes_one_image(s, api, monkeypatch):
+    calls = record_calls(monkeypatch, "CreateImage")
+    task_id = _killed_after_create_image(s, api, monkeypatch)
     task = BackupTask.objects.get(pk=task_id)
     assert task.state == "creating" and task.image_id == ""  # the image exists; the job never learned its id
     assert len(images_tagged(s.ec2, TOKEN_TAG, task.client_token)) == 1
     # The dead worker's lease runs out; the reconciler hands the job to a new tick.
     BackupTask.objects.filter(pk=task_id).update(lease_expires_at=None, heartbeat_at=None,
                                                  updated_at=task.updated_at.replace(year=2000))
-    monkeypatch.setattr(aws, "image_create", real_create)
     assert jobs_reconcile()["backups"] == [task_id]
     run_queue()
     task.refresh_from_db()
@@ -103,16 +109,7 @@ def test_cancel_queued_then_again_is_idempotent(s, api, settings):
 
 
 def test_cancel_while_creating_deletes_the_image_and_its_snapshots(s, api, monkeypatch):
-    real_create = aws.image_create
-
-    def create_then_die(*args, **kwargs):
-        real_create(*args, **kwargs)
-        raise SimulatedCrash()
-
-    monkeypatch.setattr(aws, "image_create", create_then_die)
-    task_id = _start(api, s.a.user_general, s.instance)["id"]
-    with pytest.raises(SimulatedCrash):
-        backup_tick(task_id)
+    task_id = _killed_after_create_image(s, api, monkeypatch)
     task = BackupTask.objects.get(pk=task_id)
     image = images_tagged(s.ec2, TOKEN_TAG, task.client_token)[0]
     snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
@@ -224,20 +221,13 @@ def test_a_cancel_killed_between_deregistering_the_image_and_deleting_its_snapsh
     """Found by bench/faults.py: the image's id was never saved (its worker died after CreateImage), the cancel's
     worker died after DeregisterImage, and a deregistered image is no longer found by its tag: its snapshots
     must still be deleted by the next worker."""
-    real_create, real_delete = aws.image_create, aws.image_delete
-
-    def create_then_die(*args, **kwargs):
-        real_create(*args, **kwargs)
-        raise SimulatedCrash()
+    real_delete = aws.image_delete
 
     def deregister_then_die(credentials, region, image_id, snapshot_ids=()):
         s.ec2.deregister_image(ImageId=image_id)
         raise SimulatedCrash()
 
-    monkeypatch.setattr(aws, "image_create", create_then_die)
-    task_id = _start(api, s.a.user_general, s.instance)["id"]
-    with pytest.raises(SimulatedCrash):
-        backup_tick(task_id)
+    task_id = _killed_after_create_image(s, api, monkeypatch)
     task = BackupTask.objects.get(pk=task_id)
     (image,) = images_tagged(s.ec2, TOKEN_TAG, task.client_token)
     snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]

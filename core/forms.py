@@ -61,3 +61,13 @@ def submit(request, call: Callable, *, form: forms.Form | None = None, success: 
     if target is None or isinstance(target, HttpResponse):
         return Submitted(response=target, result=result)
     return Submitted(response=redirect(target), result=result)
+
+
+def several_forms(request, *, allowed: bool, **factories) -> tuple[str | None, dict]:
+    """Several forms on one page, each posting its name in the `form` field: only the posted one is bound (the
+    others show empty), each under its own prefix, and none at all for a caller who may not use them. Returns the
+    posted form's name and the forms by name; a factory is a form class or `(data, prefix=...) -> form`."""
+    posted = request.POST.get("form")
+    forms = {name: factory(request.POST if posted == name else None, prefix=name) if allowed else None
+             for name, factory in factories.items()}
+    return posted, forms

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django_tables2 import RequestConfig
 
-from core.forms import Submitted, submit
+from core.forms import Submitted, several_forms, submit
 from core.pages import REFUSED, page
 from core.querysets import Need
 from core.roles import Action
@@ -149,12 +149,9 @@ def instance_power(request, instance):
 @page(get=READ_SETUP, post=MANAGE_ENVIRONMENTS)
 def regions(request):
     can_manage = MANAGE_ENVIRONMENTS.allows(request.user)
-    which = request.POST.get("form")
-    region_form = environment_form = None
-    if can_manage:
-        region_form = RegionForm(request.POST if which == "region" else None, prefix="region")
-        environment_form = EnvironmentForm(request.POST if which == "environment" else None, actor=request.user,
-                                           prefix="environment")
+    which, forms = several_forms(request, allowed=can_manage, region=RegionForm, environment=lambda data, prefix:
+                                 EnvironmentForm(data, actor=request.user, prefix=prefix))
+    region_form, environment_form = forms["region"], forms["environment"]
     done = Submitted()
     if which == "region":
         done = submit(request, lambda: services.region_create(actor=request.user, code=region_form.cleaned_data["code"],

@@ -40,3 +40,18 @@ def test_submit_calls_nothing_on_a_get():
     calls = []
     done = submit(RequestFactory().get("/"), lambda: calls.append(1), success="never", to="/")
     assert calls == [] and done.response is None and done.error is None
+
+
+def test_several_forms_bind_only_the_posted_one(rf):
+    from django import forms
+
+    from core.forms import several_forms
+
+    class Named(forms.Form):
+        name = forms.CharField()
+
+    request = rf.post("/", {"form": "second", "second-name": "x", "first-name": "y"})
+    posted, bound = several_forms(request, allowed=True, first=Named, second=Named)
+    assert posted == "second" and bound["second"].is_bound and not bound["first"].is_bound
+    assert bound["second"].is_valid() and bound["second"].cleaned_data == {"name": "x"}
+    assert several_forms(request, allowed=False, first=Named) == ("second", {"first": None})

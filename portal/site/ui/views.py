@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_tables2 import RequestConfig
 
 from core import csvsafe, services
-from core.forms import Submitted, submit
+from core.forms import Submitted, several_forms, submit
 from core.models import AuditLog, TenantAwsAccount, TenantGroup, TenantVCenter, User
 from core.pages import page
 from core.querysets import Need
@@ -139,11 +139,9 @@ def _set(secret) -> str:
 @page(get=READ_PEOPLE, post=MANAGE_PEOPLE)
 def users(request):
     can_manage = MANAGE_PEOPLE.allows(request.user)
-    which = request.POST.get("form")
-    form = group_form = None
-    if can_manage:
-        form = UserCreateForm(request.POST if which == "user" else None, prefix="user")
-        group_form = GroupForm(request.POST if which == "group" else None, actor=request.user, prefix="group")
+    which, forms = several_forms(request, allowed=can_manage, user=UserCreateForm,
+                                 group=lambda data, prefix: GroupForm(data, actor=request.user, prefix=prefix))
+    form, group_form = forms["user"], forms["group"]
     done = Submitted()
     if which == "user":
         done = submit(request, lambda: services.user_create(actor=request.user, tenant=request.user.tenant,

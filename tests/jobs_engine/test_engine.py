@@ -23,6 +23,10 @@ KINDS = {
 FIRST_READS = {"export": ("instance_export_find", "instance_export_describe"),
                "backup": ("image_find_by_tag", "image_describe"),
                "launch": ("instance_find_by_tag", "instance_describe")}
+# What a kind's release reads before it destroys anything (a read is harmless to the new owner; it answers
+# "nothing found" here).
+RELEASE_READS = {"export": ("instance_export_find",), "backup": ("image_find_by_tag", "image_describe"),
+                 "launch": ()}
 RUNNER_MODULES = {"export": "exports.pipeline", "backup": "lifecycle.backups.worker",
                   "launch": "lifecycle.launches.worker"}
 
@@ -47,6 +51,8 @@ def test_a_stale_worker_destroys_nothing(world, monkeypatch, name):
     destroyed = []
     for function in KINDS[name][2]:
         monkeypatch.setattr(aws, function, lambda *args, f=function, **kwargs: destroyed.append(f))
+    for function in RELEASE_READS[name]:
+        monkeypatch.setattr(aws, function, lambda *args, **kwargs: None)
     stale = lease.claim(job_kind, job_id=job_id, owner="stale", ttl_seconds=60)
     # Its lease ran out (one slow AWS call), and a second worker took the job over.
     job_kind.model.objects.filter(pk=job_id).update(lease_expires_at=timezone.now() - timezone.timedelta(seconds=1))

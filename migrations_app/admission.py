@@ -1,5 +1,5 @@
 """Admission policy: who may start now, and the queue position each waiting migration is shown. This module decides;
-`transitions.migration_admit` starts them.
+the job engine (`core.jobs.transitions.admit`) starts them.
 
 Capacity pools. A tenant with a connector (its own django-q2 cluster beside its vCenter) is its connector's only
 user: at most `connector_limit` (MIGRATION_MAX_ACTIVE_PER_REGION, 4 as in the original connector, or the tenant's

@@ -38,8 +38,8 @@ class Admission:
         return kind(self.kind_name)
 
     def queued(self):
-        return self.kind.model.objects.filter(state=self.kind.queued, cancel_requested=False) if hasattr(
-            self.kind.model, "cancel_requested") else self.kind.model.objects.filter(state=self.kind.queued)
+        waiting = self.kind.model.objects.filter(state=self.kind.queued)
+        return waiting.filter(cancel_requested=False) if self.kind.records_cancel_requests else waiting
 
     def scope_of(self, job) -> int:
         return self.kind.model.objects.filter(pk=job.pk).values_list(self.scope_field, flat=True).get()

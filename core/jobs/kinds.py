@@ -87,9 +87,9 @@ class JobKind:
         return import_string(self.sweep) if self.sweep else None
 
     @property
-    def live(self) -> frozenset:
-        """States in which the job may still act on its resource."""
-        return self.workable | {self.queued}
+    def records_cancel_requests(self) -> bool:
+        """Whether its rows say a cancel was asked for (`cancel_requested`): admission then passes them over."""
+        return any(field.name == "cancel_requested" for field in self.model._meta.fields)
 
     @property
     def states(self) -> tuple[str, ...]:

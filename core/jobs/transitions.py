@@ -88,7 +88,7 @@ def cancel(kind, *, job_id: int, actor, message: str):
     when it was neither (already finished, or already cancelling)."""
     (cancelled,) = kind.transitions[kind.cancelling]
     with transaction.atomic():
-        if any(f.name == "cancel_requested" for f in kind.model._meta.fields):
+        if kind.records_cancel_requests:
             # Admission passes over it from now on, even before the move below commits.
             kind.model.objects.filter(pk=job_id).update(cancel_requested=True)
         done = transition(kind, job_id=job_id, to=cancelled, actor=actor, expected_from={kind.queued},

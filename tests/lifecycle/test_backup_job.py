@@ -9,7 +9,6 @@ from lifecycle.backups.models import BackupTask
 from core.models import AuditLog
 from adapters.aws import client as aws
 from tests.jobs_engine.drive import backup_tick, jobs_reconcile
-from tests.jobs_engine.drive import backup_tick as q2_backup_tick
 from tests.lifecycle.conftest import SimulatedCrash, drive, images_tagged, record_calls, run_queue
 
 pytestmark = pytest.mark.aws
@@ -46,7 +45,7 @@ def test_backup_without_reboot_by_default_becomes_available(s, api, monkeypatch)
 def test_reboot_option_reaches_create_image(s, api, monkeypatch):
     calls = record_calls(monkeypatch, "CreateImage")
     body = _start(api, s.a.user_general, s.instance, reboot=True)
-    drive(q2_backup_tick, BackupTask, body["id"])
+    drive(backup_tick, BackupTask, body["id"])
     assert BackupTask.objects.get(pk=body["id"]).state == "available"
     assert [c["NoReboot"] for c in calls] == [False]
 

@@ -87,6 +87,11 @@ class JobKind:
         return import_string(self.sweep) if self.sweep else None
 
     @property
+    def live(self) -> frozenset:
+        """States in which the job may still act on its resource (bench/faults.py drives a job while it is)."""
+        return self.workable | {self.queued}
+
+    @property
     def records_cancel_requests(self) -> bool:
         """Whether its rows say a cancel was asked for (`cancel_requested`): admission then passes them over."""
         return any(field.name == "cancel_requested" for field in self.model._meta.fields)

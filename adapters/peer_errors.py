@@ -37,7 +37,7 @@ def aws_category(code: str) -> str:
     """The category of an AWS error code (`AwsError.code`)."""
     if code in _AWS_CATEGORY_OF:
         return _AWS_CATEGORY_OF[code]
-    if code.endswith(".NotFound") or code.endswith("NotFound"):
+    if code.endswith("NotFound"):
         return "not_found"
     return "other"
 

@@ -88,9 +88,8 @@ def export_bucket_ensure(credentials: AwsCredentials, region: str, bucket: str) 
     a rule that clears incomplete uploads. Idempotent. Returns whether this call created the bucket.
 
     A bucket of that name in another account raises AwsError("BucketAlreadyExists") naming it."""
-    client = session.client("s3", credentials, region)
     taken = AwsError("BucketAlreadyExists", f"The bucket name {bucket} is already taken by another AWS account.")
-    with session.translated_errors():
+    with session.calling("s3", credentials, region) as client:
         try:
             client.head_bucket(Bucket=bucket)
             exists = True
@@ -130,8 +129,7 @@ def _export_bucket_configure(client, bucket: str, region: str) -> None:
 
 def export_bucket_delete_if_empty(credentials: AwsCredentials, region: str, bucket: str) -> bool:
     """Remove a bucket this portal just created and no longer needs; a bucket holding anything is left alone."""
-    client = session.client("s3", credentials, region)
-    with session.translated_errors():
+    with session.calling("s3", credentials, region) as client:
         try:
             client.delete_bucket(Bucket=bucket)
         except botocore.exceptions.ClientError as exc:
@@ -171,8 +169,7 @@ def instance_export_start(credentials: AwsCredentials, region: str, *, instance_
                           tags: dict[str, str]) -> ExportTaskInfo:
     """CreateInstanceExportTask. It takes no client token: callers put a token of their own in `tags` and
     `description` first, and look for it with `instance_export_find` before calling this again."""
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         response = ec2.create_instance_export_task(
             InstanceId=instance_id, TargetEnvironment=target_environment, Description=description[:255],
             ExportToS3Task={"DiskImageFormat": disk_image_format, "ContainerFormat": container_format,
@@ -185,15 +182,13 @@ def instance_export_start(credentials: AwsCredentials, region: str, *, instance_
 def instance_export_find(credentials: AwsCredentials, region: str, *, tag_key: str,
                          tag_value: str) -> ExportTaskInfo | None:
     """The export task carrying this tag (or, should tags have been dropped, this value in its description)."""
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         tasks = [_export_task_info(t) for t in ec2.describe_export_tasks()["ExportTasks"]]
     return next((t for t in tasks if t.tags.get(tag_key) == tag_value or tag_value in t.description), None)
 
 
 def instance_export_describe(credentials: AwsCredentials, region: str, task_id: str) -> ExportTaskInfo:
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         tasks = ec2.describe_export_tasks(ExportTaskIds=[task_id])["ExportTasks"]
     return _export_task_info(session.first_or_missing(tasks, "InvalidExportTaskID.NotFound",
                                                       f"Export task {task_id} not found."))
@@ -202,8 +197,7 @@ def instance_export_describe(credentials: AwsCredentials, region: str, task_id: 
 def instance_export_cancel(credentials: AwsCredentials, region: str, task_id: str) -> str:
     """Ask AWS to cancel (it then removes the partial object). Returns the task's state afterwards: "cancelling"
     or "cancelled", "completed" (too late), or "active" when AWS is writing the final image and no longer cancels."""
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         try:
             ec2.cancel_export_task(ExportTaskId=task_id)
         except botocore.exceptions.ClientError as exc:
@@ -214,7 +208,6 @@ def instance_export_cancel(credentials: AwsCredentials, region: str, task_id: st
 
 
 def export_tasks_by_tag(credentials: AwsCredentials, region: str, key: str, value: str) -> list[ExportTaskInfo]:
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         tasks = ec2.describe_export_tasks(Filters=[shapes.tag_filter(key, value)])["ExportTasks"]
     return [_export_task_info(t) for t in tasks]

@@ -43,8 +43,7 @@ class RoleStatus:
 
 
 def vmimport_role_status(credentials: AwsCredentials, region: str) -> RoleStatus:
-    iam = session.client("iam", credentials, region)
-    with session.translated_errors():
+    with session.calling("iam", credentials, region) as iam:
         try:
             role = iam.get_role(RoleName=VMIMPORT_ROLE)["Role"]
         except botocore.exceptions.ClientError as exc:
@@ -62,9 +61,8 @@ def vmimport_role_status(credentials: AwsCredentials, region: str) -> RoleStatus
 
 def vmimport_role_repair(credentials: AwsCredentials, region: str, buckets: list[str]) -> RoleStatus:
     """Create the role or put back its trust and policy (idempotent)."""
-    iam = session.client("iam", credentials, region)
     status = vmimport_role_status(credentials, region)
-    with session.translated_errors():
+    with session.calling("iam", credentials, region) as iam:
         if not status.exists:
             iam.create_role(RoleName=VMIMPORT_ROLE, AssumeRolePolicyDocument=json.dumps(VMIMPORT_TRUST_POLICY),
                             Description="VM Import/Export service role (managed by the migration portal)")

@@ -45,8 +45,7 @@ def _images(ec2, image_id: str) -> list[dict]:
 def image_create(credentials: AwsCredentials, region: str, *, instance_id: str, name: str, description: str,
                  no_reboot: bool, tags: dict[str, str]) -> str:
     """CreateImage of an instance, tagged at creation."""
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         return ec2.create_image(
             InstanceId=instance_id, Name=name[:128], Description=description[:255], NoReboot=no_reboot,
             TagSpecifications=shapes.tag_specifications(tags, "image"),
@@ -55,8 +54,7 @@ def image_create(credentials: AwsCredentials, region: str, *, instance_id: str, 
 
 def image_find_by_tag(credentials: AwsCredentials, region: str, key: str, value: str) -> ImageInfo | None:
     """The account's own image carrying tag key=value (a job's token), if any."""
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         images = ec2.describe_images(Owners=["self"], Filters=[shapes.tag_filter(key, value)])["Images"]
         images = [i for i in images if i.get("State") != "deregistered"]
         return _image_info(ec2, images[0]) if images else None
@@ -64,16 +62,14 @@ def image_find_by_tag(credentials: AwsCredentials, region: str, key: str, value:
 
 def image_describe(credentials: AwsCredentials, region: str, image_id: str) -> ImageInfo | None:
     """The image's state and snapshots; None once it no longer exists."""
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         images = _images(ec2, image_id)
         return _image_info(ec2, images[0]) if images else None
 
 
 def image_deregister(credentials: AwsCredentials, region: str, image_id: str) -> None:
     """Deregister an AMI and delete its snapshots (a cancelled migration leaves no image behind)."""
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         images = _images(ec2, image_id)
         if not images:
             return
@@ -88,8 +84,7 @@ def image_deregister(credentials: AwsCredentials, region: str, image_id: str) ->
 def image_delete(credentials: AwsCredentials, region: str, image_id: str, snapshot_ids=()) -> None:
     """Deregister the image and delete its EBS snapshots (those given and those it still lists). What is already
     gone is not an error, so a caller that crashed halfway simply calls again; any other refusal raises."""
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         images = _images(ec2, image_id)
         snapshots = set(snapshot_ids)
         if images:
@@ -102,13 +97,11 @@ def image_delete(credentials: AwsCredentials, region: str, image_id: str, snapsh
 
 
 def snapshot_delete(credentials: AwsCredentials, region: str, snapshot_id: str) -> None:
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors(), session.ignoring("InvalidSnapshot.NotFound"):
+    with session.calling("ec2", credentials, region) as ec2, session.ignoring("InvalidSnapshot.NotFound"):
         ec2.delete_snapshot(SnapshotId=snapshot_id)
 
 
 def snapshot_exists(credentials: AwsCredentials, region: str, snapshot_id: str) -> bool:
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         found = ec2.describe_snapshots(Filters=[{"Name": "snapshot-id", "Values": [snapshot_id]}])["Snapshots"]
     return bool(found)

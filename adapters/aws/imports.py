@@ -50,8 +50,7 @@ def import_image(credentials: AwsCredentials, region: str, *, client_token: str,
     """Start (or, with the same ClientToken, find again) the import of the staged disks, boot disk first.
 
     `license_type` (AWS or BYOL) is always sent: left out, AWS picks by the operating system it detects."""
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         response = ec2.import_image(
             ClientToken=client_token, Description=description[:255], Platform=platform, LicenseType=license_type,
             DiskContainers=[{"Description": key.rsplit("/", 1)[-1], "Format": "vmdk",
@@ -62,8 +61,7 @@ def import_image(credentials: AwsCredentials, region: str, *, client_token: str,
 
 
 def import_image_describe(credentials: AwsCredentials, region: str, task_id: str) -> ImportTask:
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         tasks = ec2.describe_import_image_tasks(ImportTaskIds=[task_id])["ImportImageTasks"]
     return _import_task(session.first_or_missing(tasks, "InvalidConversionTaskId.NotFound",
                                                  f"Import task {task_id} not found."))
@@ -71,26 +69,23 @@ def import_image_describe(credentials: AwsCredentials, region: str, task_id: str
 
 def import_image_cancel(credentials: AwsCredentials, region: str, task_id: str) -> None:
     """Cancel; a task that already finished (or is gone) is not an error here."""
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors(), session.ignoring("InvalidConversionTaskId*", "IncorrectState"):
+    with session.calling("ec2", credentials, region) as ec2, session.ignoring("InvalidConversionTaskId*", "IncorrectState"):
         ec2.cancel_import_task(ImportTaskId=task_id, CancelReason="Cancelled in the migration portal")
 
 
 def import_image_detail(credentials: AwsCredentials, region: str, task_id: str) -> ImportTaskDetail | None:
     """One ImportImage task with the image and snapshots it made (a completed task reports them even when the
     caller never saw it complete); None once AWS no longer knows the task."""
-    ec2 = session.client("ec2", credentials, region)
     tasks = []
-    with session.translated_errors(), session.ignoring("InvalidConversionTaskId*"):
+    with session.calling("ec2", credentials, region) as ec2, session.ignoring("InvalidConversionTaskId*"):
         tasks = ec2.describe_import_image_tasks(ImportTaskIds=[task_id])["ImportImageTasks"]
     return _import_task_detail(tasks[0]) if tasks else None
 
 
 def import_tasks_by_tag(credentials: AwsCredentials, region: str, key: str, value: str) -> list[ImportTaskDetail]:
     """Every ImportImage task carrying tag key=value, with the image and snapshots a completed one made."""
-    ec2 = session.client("ec2", credentials, region)
     found: list[ImportTaskDetail] = []
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         for page in ec2.get_paginator("describe_import_image_tasks").paginate(Filters=[shapes.tag_filter(key, value)]):
             found += [_import_task_detail(t) for t in page.get("ImportImageTasks", [])]
     return found

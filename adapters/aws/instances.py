@@ -33,7 +33,6 @@ def run_instance(credentials: AwsCredentials, region: str, *, client_token: str,
                  subnet_id: str, security_group_id: str, private_ip: str = "", key_name: str = "",
                  tags: dict[str, str]) -> InstanceInfo:
     """Launch one instance; the same ClientToken returns the instance an earlier attempt launched."""
-    ec2 = session.client("ec2", credentials, region)
     params = {"ClientToken": client_token, "ImageId": image_id, "InstanceType": instance_type, "MinCount": 1,
               "MaxCount": 1, "SubnetId": subnet_id, "SecurityGroupIds": [security_group_id],
               # The volumes carry the job's tags too, so that what an instance leaves behind is traceable.
@@ -42,13 +41,12 @@ def run_instance(credentials: AwsCredentials, region: str, *, client_token: str,
         params["PrivateIpAddress"] = private_ip
     if key_name:
         params["KeyName"] = key_name
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         return _instance_info(ec2.run_instances(**params)["Instances"][0])
 
 
 def instance_describe(credentials: AwsCredentials, region: str, instance_id: str) -> InstanceInfo:
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     instances = [i for r in reservations for i in r["Instances"]]
     return _instance_info(session.first_or_missing(instances, "InvalidInstanceID.NotFound",
@@ -56,8 +54,7 @@ def instance_describe(credentials: AwsCredentials, region: str, instance_id: str
 
 
 def _tagged(credentials: AwsCredentials, region: str, key: str, value: str) -> list[dict]:
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         reservations = ec2.describe_instances(Filters=[shapes.tag_filter(key, value),
                                                        shapes.LIVE_INSTANCES])["Reservations"]
     return [i for r in reservations for i in r["Instances"]]
@@ -78,8 +75,7 @@ def instance_find_by_tag(credentials: AwsCredentials, region: str, key: str, val
 
 def instance_power(credentials: AwsCredentials, region: str, instance_id: str, action: str) -> str:
     """start | stop | reboot; returns the state AWS reports right after."""
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         if action == "start":
             return ec2.start_instances(InstanceIds=[instance_id])["StartingInstances"][0]["CurrentState"]["Name"]
         if action == "stop":
@@ -101,8 +97,7 @@ def instance_wait_not_pending(credentials: AwsCredentials, region: str, instance
 
 
 def instance_terminate(credentials: AwsCredentials, region: str, instance_id: str) -> None:
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors(), session.ignoring("InvalidInstanceID*"):
+    with session.calling("ec2", credentials, region) as ec2, session.ignoring("InvalidInstanceID*"):
         ec2.terminate_instances(InstanceIds=[instance_id])
 
 
@@ -110,7 +105,6 @@ def volume_sizes(credentials: AwsCredentials, region: str, volume_ids: tuple[str
     """The sizes (GiB) of these EBS volumes, in the order given (a volume that is gone is left out)."""
     if not volume_ids:
         return []
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         sizes = {v["VolumeId"]: int(v["Size"]) for v in ec2.describe_volumes(VolumeIds=list(volume_ids))["Volumes"]}
     return [sizes[v] for v in volume_ids if v in sizes]

@@ -77,8 +77,7 @@ def _describe_vpc_resources(ec2, region: str, vpc_id: str) -> VpcResources:
 
 
 def private_ips_in_use(credentials: AwsCredentials, region: str, subnet_id: str) -> set[str]:
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         ips = set()
         for page in ec2.get_paginator("describe_network_interfaces").paginate(
                 Filters=[{"Name": "subnet-id", "Values": [subnet_id]}]):

@@ -77,8 +77,7 @@ def abort_incomplete_uploads(s3, bucket: str, rule_id: str) -> None:
 
 def staging_bucket_ensure(credentials: AwsCredentials, region: str, bucket: str) -> None:
     """Create the bucket if missing, with a rule that aborts multipart uploads left incomplete."""
-    s3 = session.client("s3", credentials, region)
-    with session.translated_errors():
+    with session.calling("s3", credentials, region) as s3:
         try:
             s3.head_bucket(Bucket=bucket)
         except botocore.exceptions.ClientError as exc:
@@ -184,9 +183,8 @@ def multipart_abort_upload(credentials: AwsCredentials, region: str, bucket: str
 def multipart_uploads_list(credentials: AwsCredentials, region: str, bucket: str,
                            prefix: str) -> list[PendingUpload]:
     """The unfinished multipart uploads under `prefix`; a bucket that does not exist holds none."""
-    s3 = session.client("s3", credentials, region)
     found: list[PendingUpload] = []
-    with session.translated_errors(), session.ignoring(*NO_BUCKET):
+    with session.calling("s3", credentials, region) as s3, session.ignoring(*NO_BUCKET):
         for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
             found += [PendingUpload(u["Key"], u["UploadId"], shapes.as_datetime(u["Initiated"]))
                       for u in page.get("Uploads", [])]
@@ -209,9 +207,8 @@ def object_remove(credentials: AwsCredentials, region: str, bucket: str, key: st
 
 def objects_list(credentials: AwsCredentials, region: str, bucket: str, prefix: str) -> list[StoredObject]:
     """The objects under `prefix`; a bucket that does not exist holds none."""
-    s3 = session.client("s3", credentials, region)
     found: list[StoredObject] = []
-    with session.translated_errors(), session.ignoring(*NO_BUCKET):
+    with session.calling("s3", credentials, region) as s3, session.ignoring(*NO_BUCKET):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             found += [StoredObject(o["Key"], o.get("Size", 0), shapes.as_datetime(o["LastModified"]))
                       for o in page.get("Contents", [])]
@@ -220,8 +217,7 @@ def objects_list(credentials: AwsCredentials, region: str, bucket: str, prefix: 
 
 def object_size(credentials: AwsCredentials, region: str, bucket: str, key: str) -> int | None:
     """HeadObject's ContentLength, or None when there is no such object."""
-    s3 = session.client("s3", credentials, region)
-    with session.translated_errors():
+    with session.calling("s3", credentials, region) as s3:
         try:
             return s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
         except botocore.exceptions.ClientError as exc:
@@ -232,8 +228,7 @@ def object_size(credentials: AwsCredentials, region: str, bucket: str, key: str)
 
 def object_tags(credentials: AwsCredentials, region: str, bucket: str, key: str) -> dict[str, str]:
     """The object's tags; none for an object that does not exist."""
-    s3 = session.client("s3", credentials, region)
-    with session.translated_errors():
+    with session.calling("s3", credentials, region) as s3:
         try:
             return shapes.tag_dict(s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet"))
         except botocore.exceptions.ClientError as exc:
@@ -244,8 +239,7 @@ def object_tags(credentials: AwsCredentials, region: str, bucket: str, key: str)
 
 def object_tag(credentials: AwsCredentials, region: str, bucket: str, key: str, tags: dict[str, str]) -> None:
     """Add `tags` to the object's own (PutObjectTagging replaces the set: the existing tags are kept)."""
-    s3 = session.client("s3", credentials, region)
-    with session.translated_errors():
+    with session.calling("s3", credentials, region) as s3:
         current = shapes.tag_dict(s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet"))
         s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": shapes.tag_list({**current, **tags})})
 
@@ -255,9 +249,8 @@ def objects_delete_under(credentials: AwsCredentials, region: str, bucket: str, 
     key included). Returns how many objects were deleted."""
     if not prefix:
         raise ValueError("refusing to empty a whole bucket")
-    s3 = session.client("s3", credentials, region)
     deleted = 0
-    with session.translated_errors():
+    with session.calling("s3", credentials, region) as s3:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             if keys:

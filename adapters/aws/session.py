@@ -19,7 +19,7 @@ from django.conf import settings
 
 from adapters import peer_errors
 
-__all__ = ["AwsCredentials", "AwsError", "client", "translated_errors"]
+__all__ = ["AwsCredentials", "AwsError", "calling", "client", "translated_errors"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,14 @@ def tenant_session(credentials: AwsCredentials, region: str) -> boto3.session.Se
 
 def client(service: str, credentials: AwsCredentials, region: str):
     return make_client(tenant_session(credentials, region), service)
+
+
+@contextlib.contextmanager
+def calling(service: str, credentials: AwsCredentials, region: str):
+    """A tenant's client for `service`, with every failure inside the block (AssumeRole included) leaving as
+    AwsError: the way an adapter function talks to AWS."""
+    with translated_errors():
+        yield client(service, credentials, region)
 
 
 @contextlib.contextmanager

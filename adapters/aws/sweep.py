@@ -31,9 +31,8 @@ class TaggedResource:
 
 def instances_by_tag_key(credentials: AwsCredentials, region: str, key: str) -> list[TaggedResource]:
     """Instances (not yet terminated) that carry tag `key`, whatever its value."""
-    ec2 = session.client("ec2", credentials, region)
     found: list[TaggedResource] = []
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         for page in ec2.get_paginator("describe_instances").paginate(Filters=[shapes.tag_key_filter(key),
                                                                                shapes.LIVE_INSTANCES]):
             for reservation in page["Reservations"]:
@@ -46,8 +45,7 @@ def instances_by_tag_key(credentials: AwsCredentials, region: str, key: str) -> 
 
 def images_by_tag_key(credentials: AwsCredentials, region: str, key: str) -> list[TaggedResource]:
     """The account's own images that carry tag `key`, whatever its value."""
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         images = ec2.describe_images(Owners=["self"], Filters=[shapes.tag_key_filter(key)])["Images"]
     return [TaggedResource(i["ImageId"], i.get("State", ""), shapes.as_datetime(i.get("CreationDate")),
                            shapes.tag_dict(i.get("Tags")), snapshot_ids=shapes.snapshot_ids(i))
@@ -56,9 +54,8 @@ def images_by_tag_key(credentials: AwsCredentials, region: str, key: str) -> lis
 
 def snapshots_by_tag_key(credentials: AwsCredentials, region: str, key: str) -> list[TaggedResource]:
     """The account's own snapshots that carry tag `key`, whatever its value."""
-    ec2 = session.client("ec2", credentials, region)
     found: list[TaggedResource] = []
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"],
                                                                       Filters=[shapes.tag_key_filter(key)]):
             found += [TaggedResource(s["SnapshotId"], s.get("State", ""), shapes.as_datetime(s.get("StartTime")),
@@ -72,6 +69,5 @@ def resources_tag(credentials: AwsCredentials, region: str, resource_ids: list[s
     resource_ids = [resource_id for resource_id in resource_ids if resource_id]
     if not resource_ids:
         return
-    ec2 = session.client("ec2", credentials, region)
-    with session.translated_errors():
+    with session.calling("ec2", credentials, region) as ec2:
         ec2.create_tags(Resources=list(resource_ids), Tags=shapes.tag_list(tags))

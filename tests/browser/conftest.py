@@ -16,6 +16,7 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 BLOCKING = ("serious", "critical")
+PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +64,8 @@ class Session:
         self.page.get_by_role("button", name="Log out").click()
 
     def axe(self, name):
-        """0 serious or critical violations; also saves a screenshot of the page as a test artifact."""
+        """0 serious or critical violations and no sideways scrolling on a phone; also saves a screenshot of the
+        page as a test artifact."""
         page = self.page
         page.add_script_tag(path=str(AXE))
         violations = page.evaluate("""async () => {
@@ -76,6 +78,41 @@ class Session:
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
         blocking = [v for v in violations if v["impact"] in BLOCKING]
         assert not blocking, f"{name}: {blocking}"
+        self.fits_phone(name)
+
+    def fits_phone(self, name):
+        """The page, laid out at 390 px, is no wider than the viewport (the widest offenders are named)."""
+        page = self.page
+        size = page.viewport_size
+        if size["width"] != PHONE["width"]:
+            page.set_viewport_size(PHONE)
+        try:
+            too_wide = page.evaluate("""(width) => {
+                if (document.documentElement.scrollWidth <= width) return [];
+                // An element inside a box that scrolls or clips on its own (a .table-wrap) widens nothing.
+                // (An absolutely positioned one escapes such a box unless the box is positioned too.)
+                const clipped = (e) => {
+                    if (['absolute', 'fixed'].includes(getComputedStyle(e).position)) return false;
+                    for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+                        if (getComputedStyle(a).overflowX !== 'visible') return true;
+                    }
+                    return false;
+                };
+                return Array.from(document.querySelectorAll('body *')).filter(e => !clipped(e))
+                    .map(e => [e, e.getBoundingClientRect()])
+                    .filter(([e, r]) => r.right > width + 1 && r.width > 0)
+                    .sort((a, b) => b[1].right - a[1].right).slice(0, 5)
+                    .map(([e, r]) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}` +
+                                     `${e.className && typeof e.className === 'string' ? '.' + e.className.trim()
+                                        .split(/\\s+/).join('.') : ''} right=${Math.round(r.right)}`);
+            }""", PHONE["width"])
+            if too_wide:
+                page.screenshot(path=str(SCREENSHOTS / f"{name}-phone.png"), full_page=True)
+        finally:
+            if size["width"] != PHONE["width"]:
+                page.set_viewport_size(size)
+        self.checked[f"{name}@390"] = too_wide
+        assert not too_wide, f"{name} scrolls sideways at {PHONE['width']} px: {too_wide}"
 
     def close(self):
         self.context.close()

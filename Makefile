@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= auto
 PYTEST_XDIST   := -n $(PYTEST_WORKERS) --dist worksteal
 
-.PHONY: run test test-quick deps sandbox-build browser-deps clean
+.PHONY: run test test-quick deps sandbox-build browser-deps screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ sandbox-build:
 browser-deps:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	@test -f var/npm/node_modules/axe-core/axe.min.js || npm install --silent --no-audit --no-fund --prefix var/npm axe-core@4
+
+# The README's tour (docs/screenshots/): the browser journeys, keeping one picture per role at laptop and phone width.
+screenshots: deps
+	PORTAL_TOUR_DIR=docs/screenshots DJANGO_DEBUG=true $(PY) -m pytest -p no:cacheprovider -q tests/browser/test_journeys.py
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -13,6 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("PORTAL_TEST_CHROMIUM", "/usr/bin/chromium"))
 AXE = ROOT / "var" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "var" / "screenshots"
+# `make screenshots` sets this to docs/screenshots: the journeys then keep the README's tour, one picture per role at
+# laptop and at phone width, taken where each role's work is most visible.
+TOUR = os.environ.get("PORTAL_TOUR_DIR", "")
+LAPTOP = {"width": 1280, "height": 800}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 BLOCKING = ("serious", "critical")
@@ -113,6 +117,23 @@ class Session:
                 page.set_viewport_size(size)
         self.checked[f"{name}@390"] = too_wide
         assert not too_wide, f"{name} scrolls sideways at {PHONE['width']} px: {too_wide}"
+
+    def tour(self, name):
+        """The README tour's two pictures of this page (laptop and phone width), when `make screenshots` asks for
+        them; the page is checked either way, so a tour picture never shows a page the journey did not check."""
+        self.axe(f"tour-{name}")
+        if not TOUR:
+            return
+        directory = Path(TOUR) if Path(TOUR).is_absolute() else ROOT / TOUR
+        directory.mkdir(parents=True, exist_ok=True)
+        page = self.page
+        size = page.viewport_size
+        try:
+            for suffix, viewport in (("laptop", LAPTOP), ("phone", PHONE)):
+                page.set_viewport_size(viewport)
+                page.screenshot(path=str(directory / f"{name}-{suffix}.png"), full_page=suffix == "phone")
+        finally:
+            page.set_viewport_size(size)
 
     def close(self):
         self.context.close()

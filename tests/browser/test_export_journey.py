@@ -84,9 +84,9 @@ def test_admin_configures_exports_watches_one_and_cancels_another(portal, open_s
     page.get_by_text("export-to-s3-acme-us-east-1").first.wait_for()
     admin.axe("export-configure-preview")
     page.get_by_role("button", name="Create the buckets").click()
-    alert = page.get_by_role("alert")
-    alert.wait_for()  # consent first, told as an alert
-    assert "Tick" in alert.inner_text()
+    refusal = page.locator(".errorlist").filter(has_text="Tick")
+    refusal.wait_for()  # consent first, told beside the box to tick
+    assert refusal.count() == 1
     admin.axe("export-configure-consent-refused")
     page.get_by_label("I agree that the portal may create these buckets on my behalf").check()
     page.get_by_role("button", name="Create the buckets").click()

@@ -153,9 +153,9 @@ def environment_exports_panel(request, environment):
     return "exports/_environment_exports.html", {
         **_rows_context(request, environment),
         "can_run": can_run,
-        "configured": can_run and ExportSettings.objects.restrict(request.user, Action.ADMIN).exists(),
-        "exportable": list(ImportedInstance.objects.restrict(request.user, Action.ADMIN).filter(
-            environment=environment, origin=InstanceOrigin.IMPORTED).order_by("instance_id")) if can_run else [],
+        "configured": can_run and selectors.export_configured(fetched_by=request.user),
+        "exportable": list(selectors.exportable_instances(fetched_by=request.user, environment=environment))
+        if can_run else [],
     }
 
 

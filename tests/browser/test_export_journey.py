@@ -2,6 +2,7 @@
 configures instance export, starts an export with the Export to S3 button of the instance page, watches the
 EC2-to-S3 tab's row move through AWS's phases without a reload, then opens the cancel confirmation of another
 export, answers "No, keep it running" (back to the tab) and then "Yes, cancel export N" (cancelled, back to the tab).
+The auditor reads the tab without a button; on a phone the pages fit.
 
 The sandbox clock stands still: the test moves it, so each phase is reached when the test says and the tab is
 waited on to show it (no timed assertion)."""
@@ -35,6 +36,8 @@ def portal(transactional_db, aws, settings, live_server):
     s = SimpleNamespace(aws=aws)
     s.tenant = services.tenant_create(actor=None, name="Acme Corp", slug="acme")
     s.admin = services.user_create(actor=None, tenant=s.tenant, username="admin", role="admin", password=PASSWORD)
+    s.auditor = services.user_create(actor=None, tenant=s.tenant, username="audrey", role="auditor",
+                                     password=PASSWORD)
     TenantAwsAccount.objects.create(tenant=s.tenant, access_key_id="AKIAIOSFODNN7EXAMPLE",
                                     secret_access_key="sandbox-secret")
     env_services.region_create(actor=s.admin, code="us-east-1")
@@ -152,6 +155,19 @@ def test_admin_configures_exports_watches_one_and_cancels_another(portal, open_s
     page.locator('#export-rows[data-polling="off"]').wait_for()
     assert page.evaluate("window.__notReloaded") is True
     assert not admin.console_errors, admin.console_errors
+
+    # The auditor reads the same tab with no way to change anything.
+    auditor = open_session()
+    page = auditor.login("audrey", PASSWORD)
+    page.goto(tab_path)
+    page.locator(f"#export-{task.pk}").wait_for()
+    assert page.locator("#export-rows a", has_text=re.compile("^(Cancel|Download)")).count() == 0
+    assert page.get_by_text("Export an instance to S3").count() == 0
+    auditor.axe("auditor-export-tab")
+    page.goto(f"/instances/{first.pk}/")
+    assert page.get_by_role("button", name="Export to S3").count() == 0
+    auditor.axe("auditor-export-instance")
+    assert not auditor.console_errors, auditor.console_errors
 
     # The same tab on a phone.
     phone = open_session(width=390, height=844)

@@ -16,6 +16,7 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from core.api.viewsets import is_db_id
 from core.querysets import Need
@@ -73,3 +74,13 @@ def one(queryset, pk):
     if found is None:
         raise Http404()
     return found
+
+
+def back_to(request, default: str) -> str:
+    """Where a confirmation page returns, whatever the answer: the `next` it was opened with (the tab the user came
+    from), or `default`. Only a path on this site is taken, so that a crafted link cannot send the user elsewhere
+    after a click on one of our buttons."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate.startswith("/") and url_has_allowed_host_and_scheme(candidate, allowed_hosts=None):
+        return candidate
+    return default

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from adapters.aws import client as aws
 from core.roles import Action
-from environments.models import Region
+from environments.choices import InstanceOrigin
+from environments.models import ImportedInstance, Region
 from exports.buckets import export_bucket_name, validate_export_name
 from exports.models import ExportBucket, ExportSettings, ExportTask
 
@@ -22,6 +23,18 @@ def export_list(*, fetched_by, since=None):
     since = since or timezone.now() - timezone.timedelta(days=HISTORY_DAYS)
     return ExportTask.objects.restrict(fetched_by, Action.VIEW).filter(created_at__gte=since).select_related(
         "environment", "region", "created_by", "instance")
+
+
+def export_configured(*, fetched_by) -> bool:
+    """Whether the user's tenant has given its export name, as the user may administer it."""
+    return ExportSettings.objects.restrict(fetched_by, Action.ADMIN).exists()
+
+
+def exportable_instances(*, fetched_by, environment):
+    """The environment's instances the user may export: only those imported through the portal (AWS exports
+    nothing else)."""
+    return ImportedInstance.objects.restrict(fetched_by, Action.ADMIN).filter(
+        environment=environment, origin=InstanceOrigin.IMPORTED).order_by("instance_id")
 
 
 @dataclass(frozen=True)

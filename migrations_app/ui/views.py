@@ -13,7 +13,7 @@ from django_tables2 import RequestConfig
 from core.errors import Conflict, UpstreamError
 from core.forms import submit
 from core.observability.selectors import job_log_for
-from core.pages import page
+from core.pages import back_to, page
 from core.querysets import Need
 from core.roles import Action
 from environments.models import Environment, ImportedInstance, Region
@@ -135,9 +135,13 @@ def _migration_table(request, environment):
     can_still_cancel = [m.pk for m in rows if m.state == MigrationState.QUEUED or m.state in ACTIVE]
     cancellable = set(MigrationTask.objects.restrict(user, Action.OPERATE).filter(pk__in=can_still_cancel).values_list(
         "pk", flat=True)) if can_still_cancel and CANCEL.allows(user) else set()
+    # Cancel and its answers come back to this tab as the user sees it (sort, page), not to the rows' own URL.
+    back = reverse("ui:environment-panel", args=[environment.pk, PANEL_KEY]) + (
+        f"?{request.GET.urlencode()}" if request.GET else "")
     for m in rows:
         m.queue_position = positions.get(m.pk)
         m.can_cancel = m.pk in cancellable
+        m.cancel_next = back
         m.instance_pk = m.linked_instance if m.instance_id else None
     return table, bool(live)
 
@@ -164,8 +168,9 @@ def migration_rows(request, environment):
 
 @page(get=CANCEL_ONE, post=CANCEL_ONE, row=MigrationTask, related=("environment__region",))
 def migration_cancel(request, task):
-    """Cancelling asks first; the starter and administrators only (the same rows the API lets cancel)."""
-    back = reverse("ui:environment-panel", args=[task.environment_id, PANEL_KEY])
+    """Cancelling asks first; the starter and administrators only (the same rows the API lets cancel). Either
+    answer returns to the tab the user came from (`next`), the VM-to-EC2 tab otherwise."""
+    back = back_to(request, reverse("ui:environment-panel", args=[task.environment_id, PANEL_KEY]))
     done = submit(request, lambda: services.migration_cancel(actor=request.user, task=task), to=back,
                   success=lambda task: f"Migration {task.pk} of {task.vm_name}: {task.get_state_display()}.")
     return done.response or render(request, "migrations_app/cancel_confirm.html",

@@ -1,5 +1,6 @@
 """The export pages drive the same services as the API: configure with preview and consent, export an instance,
-the EC2-to-S3 Migrations tab, and Cancel Export Task's Continue / Cancel step."""
+the EC2-to-S3 Migrations tab with its live rows, and Cancel Export Task's "Yes, cancel export N" / "No, keep it
+running" step, which returns to the tab the user came from."""
 
 import pytest
 from django.test import Client
@@ -83,7 +84,8 @@ def test_the_tab_for_admins_auditors_and_not_users(ex):
     assert reverse("ui:export-download", args=[ex.a.export.pk]) in page
     assert reverse("ui:export-start", args=[ex.instance.pk]) in page
     audited = _tab(ex, ex.a.auditor).content.decode()
-    assert "export-i-0123456789abcdef0" in audited and "Download" not in audited and "Cancel Export" not in audited
+    assert "export-i-0123456789abcdef0" in audited and "Download" not in audited
+    assert reverse("ui:export-cancel", args=[ex.a.export.pk]) not in audited
     # Users may never read exports: the tab refuses them (403), as the API's export list does, and is not offered.
     assert _tab(ex, ex.a.user_owner).status_code == 403
     tab_url = reverse("ui:environment-panel", args=[ex.a.environment.pk, "ec2-to-s3-migrations"])
@@ -92,7 +94,7 @@ def test_the_tab_for_admins_auditors_and_not_users(ex):
     assert tab_url in _browser(ex.admin).get(reverse("ui:environment", args=[ex.a.environment.pk])).content.decode()
 
 
-def test_export_from_the_form_then_cancel_with_continue(ex):
+def test_export_from_the_form_then_cancel_with_yes(ex):
     browser = _browser(ex.admin, csrf=False)
     start = reverse("ui:export-start", args=[ex.instance.pk])
     assert ex.bucket in browser.get(start).content.decode()
@@ -103,17 +105,21 @@ def test_export_from_the_form_then_cancel_with_continue(ex):
     drive(task.pk)
     task.refresh_from_db()
     tab = _tab(ex, ex.admin).content.decode()
-    assert task.export_task_id in tab and "Cancel Export Task" in tab
+    cancel = reverse("ui:export-cancel", args=[task.pk])
+    assert task.export_task_id in tab and cancel in tab
     again = browser.post(start, {"s3_prefix": "vms/"}).content.decode()
     assert "already being exported" in again and f"export {task.pk}" in again
 
-    cancel = reverse("ui:export-cancel", args=[task.pk])
     step = browser.get(cancel).content.decode()
-    assert "Continue" in step and reverse("ui:environment", args=[ex.a.environment.pk]) in step
+    tab_url = reverse("ui:environment-panel", args=[ex.a.environment.pk, "ec2-to-s3-migrations"])
+    assert f"Yes, cancel export {task.pk}" in step and "No, keep it running" in step
+    assert f'href="{tab_url}"' in step  # without a `next`, "No" goes back to the tab, not the environment summary
     assert ExportTask.objects.get(pk=task.pk).state == ExportState.EXPORTING  # asking is not cancelling
     unconfirmed = browser.post(cancel, {})
     assert unconfirmed.status_code == 200 and "Confirm" in unconfirmed.content.decode()
-    assert browser.post(cancel, {"confirm": "True"}).status_code == 302
+    assert 'role="alert"' in unconfirmed.content.decode()
+    done = browser.post(cancel, {"confirm": "True"})
+    assert done.status_code == 302 and done["Location"] == tab_url
     assert ExportTask.objects.get(pk=task.pk).state == ExportState.CANCELLING
 
 
@@ -129,6 +135,9 @@ def test_the_instance_page_shows_its_export_and_the_way_to_start_one(world):
     url = reverse("ui:instance", args=[a.instance.pk])
     page = _browser(a.admin).get(url).content.decode()
     assert "export-i-0123456789abcdef0" in page and reverse("ui:export-start", args=[a.instance.pk]) in page
+    # The action is a button beside the summary, not a row of it.
+    assert f'<a role="button" href="{reverse("ui:export-start", args=[a.instance.pk])}?next=' in page
+    assert '<th scope="row">Export</th>' not in page
     audited = _browser(a.auditor).get(url).content.decode()
     assert "export-i-0123456789abcdef0" in audited and reverse("ui:export-start", args=[a.instance.pk]) not in audited
     assert "export-i-0123456789abcdef0" not in _browser(a.user_owner).get(url).content.decode()

@@ -133,6 +133,8 @@ PAGES = {
     "ui:export-cancel": Page(ADMIN_ROW, ADMIN_ROW_CHANGED, at=pk_of("export"), body=lambda w, r: {"confirm": "on"}),
     # Without AWS there is no link: the administrator is sent back to the exports tab with the reason.
     "ui:export-download": Page(ADMIN_ROW_CHANGED, at=pk_of("export")),
+    # The tab's live rows: whoever reads the tab (administrators and auditors), for an environment of their tenant.
+    "ui:export-rows": Page(ADMIN_AUDITOR_ROW, at=ENVIRONMENT),
     # VM-to-EC2 migrations. Users without a grant anywhere get the dialog's ask-your-administrator text.
     "ui:vms": Page(MEMBERS),
     "ui:migrate-dialog": Page(OPERATORS, OPERATORS, body=lambda w, r: {"environment": w.a.environment.pk}),

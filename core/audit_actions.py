@@ -30,6 +30,11 @@ class AuditAction(models.TextChoices):
     VCENTER_UPDATE = "vcenter.update", "vCenter connection changed"
     CONNECTOR_CREATE = "connector.create", "Connector registered"
     CONNECTOR_DELETE = "connector.delete", "Connector removed"
+    AGENT_CREATE = "agent.create", "Connector agent created (registration code issued)"
+    AGENT_REGISTER = "agent.register", "Connector agent registered its key"
+    AGENT_ROTATION_REQUEST = "agent.rotation_request", "Connector agent asked to rotate its key"
+    AGENT_ROTATE = "agent.rotate", "Connector agent rotated its key"
+    AGENT_REVOKE = "agent.revoke", "Connector agent revoked"
     VMIMPORT_ROLE_FIX = "vmimport_role.fix", "vmimport role repaired"
     # Notifications
     WEBHOOK_CREATE = "webhook.create", "Webhook created"

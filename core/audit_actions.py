@@ -88,7 +88,8 @@ class AuditAction(models.TextChoices):
 # What a filter calls each family of actions (the part before the first dot).
 _FAMILY_LABELS = {
     "tenant": "Organisation", "user": "Users", "group": "Groups", "auth": "Sign-in", "api": "API",
-    "aws_account": "AWS account", "vcenter": "vCenter", "connector": "Connectors", "vmimport_role": "vmimport role",
+    "aws_account": "AWS account", "vcenter": "vCenter", "connector": "Connectors", "agent": "Connector agents",
+    "vmimport_role": "vmimport role",
     "webhook": "Webhooks", "notifications": "Notifications", "sweep": "Orphan sweep", "history": "Task history",
     "region": "Regions", "environment": "Environments", "template": "Templates", "instance": "Instances",
     "migration": "Migrations", "export": "Exports", "backup": "Backups", "backup_schedule": "Backup schedules",

@@ -161,7 +161,7 @@ class AgentRotateView(APIView):
 
 routes = [("agents", AgentViewSet, "agent")]
 urlpatterns = [
-    path("agent/register/", AgentRegisterView.as_view(), name="agent-register"),
+    path("agent/register/", AgentRegisterView.as_view(), name="agent-registration"),
     path("agent/heartbeat/", AgentHeartbeatView.as_view(), name="agent-heartbeat"),
-    path("agent/rotate/", AgentRotateView.as_view(), name="agent-rotate"),
+    path("agent/rotate/", AgentRotateView.as_view(), name="agent-key-rotation"),
 ]

@@ -30,6 +30,11 @@ class AuditAction(models.TextChoices):
     VCENTER_UPDATE = "vcenter.update", "vCenter connection changed"
     CONNECTOR_CREATE = "connector.create", "Connector registered"
     CONNECTOR_DELETE = "connector.delete", "Connector removed"
+    AGENT_CREATE = "agent.create", "Connector agent created (registration code issued)"
+    AGENT_REGISTER = "agent.register", "Connector agent registered its key"
+    AGENT_ROTATION_REQUEST = "agent.rotation_request", "Connector agent asked to rotate its key"
+    AGENT_ROTATE = "agent.rotate", "Connector agent rotated its key"
+    AGENT_REVOKE = "agent.revoke", "Connector agent revoked"
     VMIMPORT_ROLE_FIX = "vmimport_role.fix", "vmimport role repaired"
     # Notifications
     WEBHOOK_CREATE = "webhook.create", "Webhook created"
@@ -83,7 +88,8 @@ class AuditAction(models.TextChoices):
 # What a filter calls each family of actions (the part before the first dot).
 _FAMILY_LABELS = {
     "tenant": "Organisation", "user": "Users", "group": "Groups", "auth": "Sign-in", "api": "API",
-    "aws_account": "AWS account", "vcenter": "vCenter", "connector": "Connectors", "vmimport_role": "vmimport role",
+    "aws_account": "AWS account", "vcenter": "vCenter", "connector": "Connectors", "agent": "Connector agents",
+    "vmimport_role": "vmimport role",
     "webhook": "Webhooks", "notifications": "Notifications", "sweep": "Orphan sweep", "history": "Task history",
     "region": "Regions", "environment": "Environments", "template": "Templates", "instance": "Instances",
     "migration": "Migrations", "export": "Exports", "backup": "Backups", "backup_schedule": "Backup schedules",

@@ -1,28 +1,19 @@
 """Connector tokens: the portal's proof that a user may migrate one VM into one environment.
 
-Signed with CONNECTOR_SIGNING_KEY (never SECRET_KEY), salted for this one purpose, valid for
-CONNECTOR_TOKEN_MAX_AGE seconds, bound to user, tenant, environment and VM, typed and addressed to the
+Signed with the portal's Ed25519 key (core.connectors.keys; never SECRET_KEY) in the format `connector.protocol`
+defines, so an agent verifies a token with the public key it pinned and needs no secret of the portal's. Valid
+for CONNECTOR_TOKEN_MAX_AGE seconds, bound to user, tenant, environment and VM, typed and addressed to the
 connector, and single-use through the ImportToken row it names."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.conf import settings
-from django.core import signing
 
-SALT = "portal.migrations.import-token"
-AUDIENCE = "connector"
-TOKEN_TYPE = "vm-import"
+from connector import protocol
+from connector.protocol import TokenClaims
+from core.connectors import keys
 
-
-@dataclass(frozen=True)
-class TokenClaims:
-    jti: str
-    user_id: int
-    tenant_id: int
-    environment_id: int
-    vm_moref: str
+__all__ = ["TokenClaims", "TokenInvalid", "sign", "verify"]
 
 
 class TokenInvalid(Exception):
@@ -32,29 +23,14 @@ class TokenInvalid(Exception):
         self.message = message
 
 
-def _signer() -> signing.TimestampSigner:
-    return signing.TimestampSigner(key=settings.CONNECTOR_SIGNING_KEY, salt=SALT,
-                                   fallback_keys=getattr(settings, "CONNECTOR_SIGNING_KEY_FALLBACKS", []))
-
-
 def sign(claims: TokenClaims) -> str:
-    payload = {"jti": claims.jti, "uid": claims.user_id, "tid": claims.tenant_id, "env": claims.environment_id,
-               "vm": claims.vm_moref, "aud": AUDIENCE, "typ": TOKEN_TYPE}
-    return _signer().sign_object(payload, compress=True)
+    return protocol.sign_token(keys.signing_key(), claims, lifetime_seconds=settings.CONNECTOR_TOKEN_MAX_AGE)
 
 
 def verify(token: str) -> TokenClaims:
     """Signature, expiry, audience and type; single use and bindings are the caller's (they need the DB)."""
     try:
-        payload = _signer().unsign_object(token, max_age=settings.CONNECTOR_TOKEN_MAX_AGE)
-    except signing.SignatureExpired as exc:
-        raise TokenInvalid("expired", "The migration token has expired; ask the portal for a new one.") from exc
-    except (signing.BadSignature, ValueError, TypeError) as exc:
-        raise TokenInvalid("bad_signature", "The migration token is not valid.") from exc
-    if not isinstance(payload, dict) or payload.get("aud") != AUDIENCE or payload.get("typ") != TOKEN_TYPE:
-        raise TokenInvalid("wrong_audience", "The migration token is not valid.")
-    try:
-        return TokenClaims(str(payload["jti"]), int(payload["uid"]), int(payload["tid"]), int(payload["env"]),
-                           str(payload["vm"]))
-    except (KeyError, ValueError, TypeError) as exc:
-        raise TokenInvalid("malformed", "The migration token is not valid.") from exc
+        return protocol.verify_token(token, keys.public_keys(),
+                                     max_age_seconds=settings.CONNECTOR_TOKEN_MAX_AGE)
+    except protocol.ProtocolError as exc:
+        raise TokenInvalid(exc.reason, exc.message) from exc

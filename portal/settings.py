@@ -49,6 +49,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CONNECTOR_SIGNING_KEY = _required_in_production("CONNECTOR_SIGNING_KEY", "dev-connector-" + SECRET_KEY)
 CONNECTOR_TOKEN_MAX_AGE = env.int("CONNECTOR_TOKEN_MAX_AGE", default=300)
 CONNECTOR_SIGNING_KEY_FALLBACKS = env.list("CONNECTOR_SIGNING_KEY_FALLBACKS", default=[])
+# A connector agent's one-time registration code works this long after an administrator created it.
+AGENT_REGISTRATION_CODE_SECONDS = env.int("AGENT_REGISTRATION_CODE_SECONDS", default=3600)
+# How often an agent reports when it has nothing else to say (the portal tells it, at registration and each beat).
+AGENT_HEARTBEAT_SECONDS = env.int("AGENT_HEARTBEAT_SECONDS", default=20)
 
 
 def _fernet_key_from(secret: str) -> str:
@@ -205,7 +209,9 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "core.api.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": env.str("LOGIN_THROTTLE_RATE", default="20/min")},
+    "DEFAULT_THROTTLE_RATES": {"login": env.str("LOGIN_THROTTLE_RATE", default="20/min"),
+                               # registration codes are guessed by nobody (256 bits), but each try costs a lookup
+                               "agent-register": env.str("AGENT_REGISTER_THROTTLE_RATE", default="20/min")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 DRF_STANDARDIZED_ERRORS = {

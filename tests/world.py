@@ -15,7 +15,9 @@ from lifecycle.backups import services as backup_services
 from lifecycle.backups.models import BackupTask
 from lifecycle.launches.models import LaunchTask
 from migrations_app.models import MigrationTask
+from connector import protocol
 from core import services
+from core.connectors.models import Agent
 from core.models import AuditLog, User
 from core.roles import TenantRole
 
@@ -53,6 +55,8 @@ def _tenant(slug: str, vpc: str) -> SimpleNamespace:
         instance_type="t3.micro", subnet=t.subnet, security_group=t.security_group, key_pair=t.key_pair)
     t.instance = ImportedInstance.objects.create(tenant=t.tenant, environment=e, instance_id="i-0123456789abcdef0",
                                                  source_vm_name="web01")
+    t.agent = Agent.objects.create(tenant=t.tenant, name="dc1", created_by=t.admin,
+                                   public_key=protocol.public_key_text(protocol.new_private_key()))
     t.group = services.group_create(actor=t.admin, name="operators", members=[t.user_nogrant])
     for user, role in ((t.user_ro, EnvironmentRole.READ_ONLY), (t.user_general, EnvironmentRole.GENERAL),
                        (t.user_owner, EnvironmentRole.OWNER)):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from core.connectors.models import Connector, ConnectorBeat
+from core.connectors.models import Agent, Connector, ConnectorBeat
+from core.roles import Action
 
 
 def default_cluster() -> str:
@@ -28,3 +29,8 @@ def tenants_on_shared_cluster():
 
 def beats_of(names) -> dict[str, ConnectorBeat]:
     return {beat.cluster: beat for beat in ConnectorBeat.objects.filter(cluster__in=set(names))}
+
+
+def agent_list(*, fetched_by):
+    """The caller's tenant's connector agents (administrators and auditors; Agent's restriction)."""
+    return Agent.objects.restrict(fetched_by, Action.VIEW).order_by("name")

@@ -3,17 +3,23 @@ a row a minute per cluster would drown the tenant's audit log)."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import socket
+from datetime import timedelta
 from importlib import metadata
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from connector import protocol
 from core.audit import audit_record
 from core.audit_actions import AuditAction
-from core.connectors.models import Connector, ConnectorBeat
+from core.connectors.models import Agent, AgentNonce, Connector, ConnectorBeat
 from core.connectors.selectors import default_cluster
 from core.errors import Conflict, Invalid
+from core.models import AuditOutcome
 from core.validation import validated_save
 
 HEARTBEAT_FUNC = "core.connectors.tasks.connector_heartbeat"
@@ -86,3 +92,124 @@ def connector_beat(*, cluster: str) -> None:
             ConnectorBeat.objects.create(cluster=cluster, **fields)
     except IntegrityError:  # written concurrently by another worker of the same cluster
         ConnectorBeat.objects.filter(cluster=cluster).update(**fields)
+
+
+#
+# Connector agents: registration, contact, rotation and revocation.
+#
+
+REGISTRATION_CODE_PREFIX = "vmpr_"
+INVALID_CODE = "The registration code is not valid, has expired or was already used; ask for a new one."
+
+
+def _digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+@transaction.atomic
+def agent_create(*, actor, name: str) -> tuple[Agent, str]:
+    """A new agent for the actor's tenant and its one-time registration code, returned here and never again (the
+    portal keeps its digest), valid for AGENT_REGISTRATION_CODE_SECONDS."""
+    code = REGISTRATION_CODE_PREFIX + secrets.token_urlsafe(32)
+    agent = Agent(tenant=actor.tenant, name=name, created_by=actor, code_digest=_digest(code),
+                  code_expires_at=timezone.now() + timedelta(seconds=settings.AGENT_REGISTRATION_CODE_SECONDS))
+    if Agent.objects.filter(tenant=actor.tenant, name=name).exists():
+        raise Conflict("The tenant already has a connector agent of that name.", field="name")
+    validated_save(agent)
+    audit_record(actor=actor, action=AuditAction.AGENT_CREATE, obj=agent, tenant=actor.tenant,
+                 detail={"name": name, "code_expires_at": agent.code_expires_at.isoformat()})
+    return agent, code
+
+
+def agent_register(*, code: str, public_key: str, version: str = "", hostname: str = "",
+                   address: str | None = None) -> Agent:
+    """Exchange a registration code for the agent's own credential: the public key it generated. The code works
+    once; an unknown, expired or used code and a revoked agent's code are refused alike."""
+    try:
+        protocol.public_key_from_text(public_key)
+    except protocol.ProtocolError as exc:
+        raise Invalid("Not an Ed25519 public key (32 bytes, base64url).", field="public_key") from exc
+    with transaction.atomic():
+        agent = (Agent.objects.select_for_update().select_related("tenant")
+                 .filter(code_digest=_digest(code), revoked_at__isnull=True).first() if code else None)
+        if agent is not None and agent.code_expires_at and agent.code_expires_at > timezone.now() \
+                and agent.tenant.is_active:
+            now = timezone.now()
+            agent.public_key, agent.code_digest, agent.code_expires_at = public_key, "", None
+            agent.registered_at = agent.last_contact_at = now
+            agent.version, agent.hostname, agent.address = version[:40], hostname[:255], address
+            validated_save(agent)
+            audit_record(actor=None, action=AuditAction.AGENT_REGISTER, obj=agent, tenant=agent.tenant,
+                         detail={"name": agent.name, "version": agent.version, "address": address})
+            return agent
+    # Outside the transaction: the refusal is recorded although nothing else is written.
+    audit_record(actor=None, action=AuditAction.AGENT_REGISTER, outcome=AuditOutcome.DENIED,
+                 tenant=agent.tenant if agent else None, detail={"reason": "invalid_code", "address": address})
+    raise Invalid(INVALID_CODE, field="code")
+
+
+@transaction.atomic
+def agent_request_rotation(*, actor, agent: Agent) -> Agent:
+    """Ask the agent to replace its key: it makes a new one on its next contact and proves the change with the old."""
+    if agent.revoked_at or not agent.public_key:
+        raise Conflict("Only a registered agent can rotate its key.")
+    agent.rotation_requested = True
+    agent.save(update_fields=["rotation_requested"])
+    audit_record(actor=actor, action=AuditAction.AGENT_ROTATION_REQUEST, obj=agent, tenant=agent.tenant)
+    return agent
+
+
+@transaction.atomic
+def agent_rotate(*, agent: Agent, public_key: str) -> Agent:
+    """The agent's new key, sent in a request signed with its current one; the old key stops working at once."""
+    try:
+        protocol.public_key_from_text(public_key)
+    except protocol.ProtocolError as exc:
+        raise Invalid("Not an Ed25519 public key (32 bytes, base64url).", field="public_key") from exc
+    if public_key == agent.public_key:
+        raise Invalid("The new key must differ from the current one.", field="public_key")
+    agent.public_key, agent.rotation_requested, agent.rotated_at = public_key, False, timezone.now()
+    agent.save(update_fields=["public_key", "rotation_requested", "rotated_at"])
+    audit_record(actor=None, action=AuditAction.AGENT_ROTATE, obj=agent, tenant=agent.tenant,
+                 detail={"name": agent.name})
+    return agent
+
+
+@transaction.atomic
+def agent_revoke(*, actor, agent: Agent) -> Agent:
+    """From now on every request the agent signs is refused, as if it had never existed."""
+    if agent.revoked_at:
+        return agent
+    agent.revoked_at, agent.code_digest, agent.code_expires_at = timezone.now(), "", None
+    agent.save(update_fields=["revoked_at", "code_digest", "code_expires_at"])
+    audit_record(actor=actor, action=AuditAction.AGENT_REVOKE, obj=agent, tenant=agent.tenant,
+                 detail={"name": agent.name})
+    return agent
+
+
+def agent_contact(*, agent: Agent, address: str | None, version: str = "", hostname: str = "",
+                  vcenter_version: str | None = None, vcenter_reachable: bool | None = None) -> Agent:
+    """What the agent reported about itself and its vCenter (telemetry, not audited: one row per beat would drown
+    the audit log). Forgets the nonces no request could still carry."""
+    fields = {"last_contact_at": timezone.now(), "address": address, "version": version[:40],
+              "hostname": hostname[:255]}
+    if vcenter_version is not None:
+        fields["vcenter_version"] = vcenter_version[:80]
+    if vcenter_reachable is not None:
+        fields["vcenter_reachable"] = vcenter_reachable
+    Agent.objects.filter(pk=agent.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(agent, name, value)
+    AgentNonce.objects.filter(
+        agent=agent, seen_at__lt=timezone.now() - timedelta(seconds=2 * protocol.MAX_SKEW_SECONDS)).delete()
+    return agent
+
+
+def agent_nonce_use(*, agent: Agent, nonce: str) -> bool:
+    """Record a request's nonce; False when the agent already used it (a replay)."""
+    try:
+        with transaction.atomic():
+            AgentNonce.objects.create(agent=agent, nonce=nonce, seen_at=timezone.now())
+    except IntegrityError:
+        return False
+    return True

@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from core.api import urls as core_api
+from core.connectors import api as agent_api
 from core.notifications import api as notification_api
 from core.observability import api as observability_api
 from environments.api import urls as environment_api
@@ -12,8 +13,8 @@ from lifecycle.api import urls as lifecycle_api
 from migrations_app.api import urls as migration_api
 from portal.site import api_connectors, api_history
 
-APPS = (core_api, environment_api, migration_api, export_api, lifecycle_api, api_history, notification_api, observability_api,
-        api_connectors)
+APPS = (core_api, environment_api, migration_api, export_api, lifecycle_api, api_history, notification_api,
+        observability_api, api_connectors, agent_api)
 
 router = DefaultRouter()
 for app in APPS:

@@ -7,10 +7,11 @@ from django.core import signing
 from django.test import override_settings
 from django.urls import reverse
 
+from connector import protocol
+from core.models import AuditLog, TenantVCenter
 from migrations_app import tokens
 from migrations_app.models import ImportToken, MigrationTask
 from migrations_app.preflight import MULTI_DISK_ROLE_MESSAGE
-from core.models import AuditLog, TenantVCenter
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
 
@@ -69,13 +70,15 @@ def test_tampered_and_foreign_key_tokens(setup, api):
                "vm": s.vms["web01"].moref, "aud": "connector", "typ": "vm-import"}
     from django.conf import settings
 
-    with_secret_key = signing.TimestampSigner(key=settings.SECRET_KEY, salt=tokens.SALT).sign_object(payload)
-    wrong_salt = signing.TimestampSigner(key=settings.CONNECTOR_SIGNING_KEY, salt="other").sign_object(payload)
-    for forged in (with_secret_key, wrong_salt):
+    # Django's signer with either secret, and a well-formed token signed by an Ed25519 key that is not the portal's.
+    with_secret_key = signing.TimestampSigner(key=settings.SECRET_KEY, salt="import-token").sign_object(payload)
+    with_connector_secret = signing.TimestampSigner(key=settings.CONNECTOR_SIGNING_KEY).sign_object(payload)
+    other_key = protocol.sign_token(protocol.new_private_key(), claims, lifetime_seconds=300)
+    for forged in (with_secret_key, with_connector_secret, other_key):
         response = _post(api, s.alice, _request(s, "web01", forged))
         assert response.status_code == 403 and "not valid" in _detail(response)
     assert not MigrationTask.objects.exists()
-    assert AuditLog.objects.filter(action="migration.token", outcome="denied").count() == 3
+    assert AuditLog.objects.filter(action="migration.token", outcome="denied").count() == 4
 
 
 def test_token_bound_to_user_vm_and_environment(setup, api):
@@ -127,9 +130,9 @@ def test_user_without_the_vcenter_export_privilege(setup, api):
 
 
 def _vcenter_user(s, username, principal):
+    from core import services
     from environments import services as env_services
     from environments.choices import EnvironmentRole
-    from core import services
     from tests.migrations.conftest import PASSWORD
 
     user = services.user_create(actor=None, tenant=s.tenant, username=username, role="user", password=PASSWORD,

@@ -77,7 +77,9 @@ PAGES = {
     "ui:home": Page(row("302 302 200 200 200 200 200 200 200")),
     "ui:audit-log": Page(ADMIN_AUDITOR),
     "ui:history": Page(ADMIN_AUDITOR),
-    "ui:connector": Page(ADMIN_AUDITOR),
+    # A new agent is shown in place (its registration code, this once), not redirected.
+    "ui:connector": Page(ADMIN_AUDITOR, ADMIN_FORM_AGAIN, body=lambda w, r: {"form": "add", "agent-name": "dc2"}),
+    "ui:agent-revoke": Page(ADMIN_ROW, ADMIN_ROW_CHANGED, at=pk_of("agent")),
     "ui:connector-health": Page(ADMIN_AUDITOR),
     "ui:users": Page(ADMIN_AUDITOR, ADMIN_CHANGED, body=lambda w, r: {"form": "group", "group-name": "new-group"}),
     "ui:user-edit": Page(ADMIN_AUDITOR_ROW, ADMIN_ROW_CHANGED, at=pk_of("user_general"),

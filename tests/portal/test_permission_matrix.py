@@ -38,6 +38,8 @@ ADMIN_AUDITOR_DETAIL = row("401 403  404   403   403   403   403   200   200")
 TENANT_SETTINGS = row("401 403  200   403   403   403   403   200   403")
 TENANT_SETTINGS_READ = ADMIN_AUDITOR_LIST
 TENANT_SETTINGS_WRITE = TENANT_SETTINGS
+# An endpoint only a connector agent's signed request passes: a person (with a session or token) is refused.
+AGENTS_ONLY = row("401 403  403   403   403   403   403   403   403")
 OPERATE = row("401 403  404   404   404   200   200   200   403")
 
 
@@ -188,6 +190,17 @@ MATRIX = {
     ("history", "GET"): (None, None, ADMIN_AUDITOR_LIST),
     # The connector's status: administrators and auditors of its tenant (read-only).
     ("connector", "GET"): (None, None, ADMIN_AUDITOR_LIST),
+    # Connector agents: administrators create, rotate and revoke them (auditors read). The agents' own endpoints
+    # take no person: registration answers a bad code alike for every caller, the signed ones refuse a session.
+    ("agent-list", "GET"): (None, None, ADMIN_AUDITOR_LIST),
+    ("agent-list", "POST"): (None, lambda w, r: {"name": "dc-new"}, ADMIN_ONLY_CREATE),
+    ("agent-detail", "GET"): (lambda w: {"pk": w.a.agent.pk}, None, ADMIN_AUDITOR_DETAIL),
+    ("agent-revoke", "POST"): (lambda w: {"pk": w.a.agent.pk}, None, ADMIN_ONLY_DETAIL),
+    ("agent-rotate", "POST"): (lambda w: {"pk": w.a.agent.pk}, None, ADMIN_ONLY_DETAIL),
+    ("agent-registration", "POST"): (None, lambda w, r: {"code": "vmpr_wrong", "public_key": "A" * 43},
+                                     row("400 400  400   400   400   400   400   400   400")),
+    ("agent-heartbeat", "POST"): (None, lambda w, r: {}, AGENTS_ONLY),
+    ("agent-key-rotation", "POST"): (None, lambda w, r: {"public_key": "A" * 43}, AGENTS_ONLY),
     # Health of the tenant's peers, and a job's own log lines (whoever may see the job).
     ("connector-health", "GET"): (None, None, ADMIN_AUDITOR_LIST),
     ("migration-log", "GET"): (lambda w: {"pk": w.a.migration.pk}, None, ENV_SCOPED_DETAIL),

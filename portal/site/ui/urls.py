@@ -10,6 +10,7 @@ urlpatterns = [
     path("audit-log/", views.audit_log, name="audit-log"),
     path("history/", views.history, name="history"),
     path("connector/", connectors.connector, name="connector"),
+    path("connector/agents/<int:pk>/revoke/", connectors.agent_revoke, name="agent-revoke"),
     path("users/", views.users, name="users"),
     path("users/<int:pk>/", views.user_edit, name="user-edit"),
     path("groups/<int:pk>/", views.group_edit, name="group-edit"),

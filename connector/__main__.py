@@ -1,0 +1,56 @@
+"""`python -m connector register --portal URL --code CODE`, then `python -m connector run`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from connector import __version__, agent, config, logs, protocol
+from connector.transport import PortalError
+
+logger = logging.getLogger("connector")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m connector",
+        description="The VM migration portal's connector agent: it runs beside your vCenter and makes outbound "
+                    "HTTPS requests to the portal only.")
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("--config", type=Path, default=config.DEFAULT_PATH,
+                        help=f"the agent's configuration file, mode 0600 (default {config.DEFAULT_PATH})")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(dest="command", required=True)
+    register = commands.add_parser("register", help="exchange a one-time registration code for this agent's key")
+    register.add_argument("--portal", required=True, help="the portal's URL, e.g. https://portal.example.com")
+    register.add_argument("--code", required=True, help="the registration code the portal showed (valid 1 hour)")
+    register.add_argument("--ca-bundle", default="", help="a CA bundle for the portal's certificate")
+    commands.add_parser("run", help="report to the portal until stopped")
+    commands.add_parser("keygen", help="print a new Ed25519 private key (for the portal's CONNECTOR_SIGNING_KEY)")
+    args = parser.parse_args(argv)
+    logs.configure(args.log_level)
+
+    if args.command == "keygen":
+        print(protocol.private_key_text(protocol.new_private_key()))
+        return 0
+    try:
+        if args.command == "register":
+            agent.register(portal_url=args.portal, code=args.code, ca_bundle=args.ca_bundle, path=args.config)
+            return 0
+        runner = agent.Agent(config.load(args.config), path=args.config)
+    except (config.ConfigError, PortalError) as exc:
+        logger.error("%s", getattr(exc, "message", str(exc)))
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    logger.info("running", extra={"fields": {"agent_id": runner.settings.agent_id, "version": __version__}})
+    return runner.run(stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

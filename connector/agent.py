@@ -1,0 +1,102 @@
+"""The agent's loop: report to the portal, keep its pinned keys current, rotate its own key when asked, and back
+off while the portal cannot be reached. A refusal (revoked, or a key the portal no longer knows) ends the loop:
+retrying cannot fix it, an administrator must."""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from connector import __version__, config, protocol
+from connector.transport import Portal, PortalError
+
+logger = logging.getLogger("connector.agent")
+MAX_BACKOFF_SECONDS = 60
+
+
+class Refused(Exception):
+    """The portal refuses this agent's credential."""
+
+
+def register(*, portal_url: str, code: str, ca_bundle: str = "", path: Path = config.DEFAULT_PATH) -> config.Config:
+    """Generate the agent's key pair, exchange the one-time code for the portal's trust in its public half, pin
+    the portal's public keys and write the configuration (0600). The private key never leaves this host."""
+    key = protocol.new_private_key()
+    portal = Portal(portal_url, ca_bundle=ca_bundle)
+    answer = portal.post("agent/register/", {"code": code, "public_key": protocol.public_key_text(key),
+                                             "version": __version__, "hostname": socket.gethostname()},
+                         signed=False)
+    saved = config.Config(portal_url=portal.url, agent_id=str(answer["agent_id"]),
+                          private_key=protocol.private_key_text(key),
+                          portal_public_keys=list(answer["portal_public_keys"]), name=answer.get("name", ""),
+                          tenant=answer.get("tenant", ""), ca_bundle=ca_bundle,
+                          heartbeat_seconds=int(answer.get("heartbeat_seconds", 20)))
+    config.save(saved, path)
+    logger.info("registered", extra={"fields": {"agent_id": saved.agent_id, "agent": saved.name,
+                                                "tenant": saved.tenant}})
+    return saved
+
+
+class Agent:
+    def __init__(self, settings: config.Config, *, path: Path = config.DEFAULT_PATH):
+        self.settings = settings
+        self.path = path
+        self.portal = self._portal()
+
+    def _portal(self) -> Portal:
+        return Portal(self.settings.portal_url, ca_bundle=self.settings.ca_bundle, agent_id=self.settings.agent_id,
+                      key=protocol.private_key_from_text(self.settings.private_key))
+
+    def beat(self) -> dict:
+        """One heartbeat, and what its answer asks for."""
+        try:
+            answer = self.portal.post("agent/heartbeat/", {"version": __version__, "hostname": socket.gethostname()})
+        except PortalError as exc:
+            if exc.category == "refused":
+                raise Refused(exc.message) from None
+            raise
+        pinned = list(answer.get("portal_public_keys") or [])
+        if pinned and pinned != self.settings.portal_public_keys:
+            self._save(portal_public_keys=pinned)
+            logger.info("portal keys updated", extra={"fields": {"keys": len(pinned)}})
+        if answer.get("rotate"):
+            self.rotate()
+        return answer
+
+    def rotate(self) -> None:
+        """A new key, announced in a request signed with the current one; saved only once the portal took it."""
+        key = protocol.new_private_key()
+        self.portal.post("agent/rotate/", {"public_key": protocol.public_key_text(key)})
+        self._save(private_key=protocol.private_key_text(key))
+        self.portal = self._portal()
+        logger.info("key rotated", extra={"fields": {"agent_id": self.settings.agent_id}})
+
+    def _save(self, **changes) -> None:
+        self.settings = replace(self.settings, **changes)
+        config.save(self.settings, self.path)
+
+    def run(self, stop: threading.Event | None = None) -> int:
+        """Until stopped (0) or refused (3)."""
+        stop = stop or threading.Event()
+        failures = 0
+        while not stop.is_set():
+            try:
+                self.beat()
+                failures = 0
+                wait = self.settings.heartbeat_seconds
+            except Refused as exc:
+                logger.error("refused by the portal; an administrator must register this agent again",
+                             extra={"fields": {"reason": str(exc)}})
+                return 3
+            except PortalError as exc:
+                failures += 1
+                # Exponential with jitter, so that many agents cut off together do not return together.
+                wait = min(MAX_BACKOFF_SECONDS, 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
+                logger.warning("portal not reached", extra={"fields": {"category": exc.category,
+                                                                        "retry_in_s": round(wait, 1)}})
+            stop.wait(wait)
+        return 0

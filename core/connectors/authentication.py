@@ -1,0 +1,84 @@
+"""How the portal recognises a connector agent: every request signed with the agent's Ed25519 key
+(`connector.protocol`), fresh, and never seen before. An unknown agent, a revoked one, a wrong key and a bad
+signature get the same answer, so the answers tell a caller nothing about which agents exist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+
+from connector import protocol
+from core.connectors import services
+from core.connectors.models import Agent
+
+NOT_RECOGNISED = "The connector agent is not recognised."
+REPLAYED = "This request was already received; a request is accepted once."
+
+
+@dataclass(frozen=True)
+class AgentPrincipal:
+    """The caller of an agent endpoint (`request.user`): an agent, never a person, so no page or people's API
+    accepts it (they require a tenant member)."""
+
+    agent: Agent
+    is_authenticated: bool = True
+    is_active: bool = True
+    is_superuser: bool = False
+    tenant_id: int | None = None
+    role: str = ""
+
+    @classmethod
+    def of(cls, agent: Agent) -> AgentPrincipal:
+        return cls(agent=agent, tenant_id=agent.tenant_id)
+
+    def get_username(self) -> str:
+        # How the request log and the audit name the caller: never to be mistaken for a person's username.
+        return f"agent:{self.agent.name}"
+
+
+class AgentSignatureAuthentication(BaseAuthentication):
+    def authenticate(self, request):
+        if protocol.HEADER_SIGNATURE not in request.headers:
+            return None
+        try:
+            signed = protocol.read_request_headers(request.headers)
+        except protocol.ProtocolError as exc:
+            raise exceptions.AuthenticationFailed(exc.message) from None
+        agent = None
+        if signed.agent_id.isdigit() and len(signed.agent_id) < 19:
+            agent = (Agent.objects.select_related("tenant").exclude(public_key="")
+                     .filter(pk=int(signed.agent_id), revoked_at__isnull=True).first())
+        if agent is None or not agent.tenant.is_active:
+            raise exceptions.AuthenticationFailed(NOT_RECOGNISED)
+        try:
+            protocol.verify_request(protocol.public_key_from_text(agent.public_key), signed, method=request.method,
+                                    path=request.get_full_path(), body=request.body)
+        except protocol.ProtocolError:
+            raise exceptions.AuthenticationFailed(NOT_RECOGNISED) from None
+        if not services.agent_nonce_use(agent=agent, nonce=signed.nonce):
+            raise exceptions.AuthenticationFailed(REPLAYED)
+        return AgentPrincipal.of(agent), agent
+
+    def authenticate_header(self, request):
+        return protocol.SCHEME  # a 401, not a 403, for a request that is not (properly) signed
+
+
+class IsAgent(BasePermission):
+    message = "This endpoint is for connector agents."
+
+    def has_permission(self, request, view):
+        return isinstance(request.user, AgentPrincipal)
+
+
+class AgentSignatureScheme(OpenApiAuthenticationExtension):
+    target_class = AgentSignatureAuthentication
+    name = "agentSignature"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": protocol.HEADER_SIGNATURE,
+                "description": "Ed25519 signature by the agent's key over the canonical request "
+                               "(connector/protocol.py), with X-Agent-Id, X-Agent-Time and X-Agent-Nonce."}

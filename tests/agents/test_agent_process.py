@@ -1,0 +1,79 @@
+"""The agent as a customer runs it: its own process, with an empty environment (no DATABASE_URL, SECRET_KEY,
+encryption or AWS keys), only its config file, talking to the portal over HTTP(S) like any client."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.connectors import services
+from core.connectors.models import Agent
+from tests.migrations.helpers import wait_for
+
+pytestmark = [pytest.mark.process]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _agent(*args, config):
+    # env -i: nothing of the portal's environment reaches the agent.
+    return [sys.executable, "-m", "connector", "--config", str(config), *args]
+
+
+@pytest.fixture
+def agent_row(transactional_db, world, settings):
+    settings.AGENT_HEARTBEAT_SECONDS = 1
+    agent, code = services.agent_create(actor=world.a.admin, name="dc-new")
+    return agent, code
+
+
+def test_the_agent_registers_and_reports_with_nothing_but_its_config(agent_row, live_server, tmp_path):
+    agent, code = agent_row
+    config = tmp_path / "connector" / "config.json"
+    registered = subprocess.run(_agent("register", "--portal", live_server.url, "--code", code, config=config),
+                                cwd=ROOT, env={}, capture_output=True, text=True, timeout=60)
+    assert registered.returncode == 0, registered.stderr
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    saved = json.loads(config.read_text())
+    assert saved["agent_id"] == str(agent.pk) and saved["portal_public_keys"]
+    again = subprocess.run(_agent("register", "--portal", live_server.url, "--code", code,
+                                  config=tmp_path / "second.json"), cwd=ROOT, env={}, capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 2 and "not valid" in again.stderr  # a code works once
+
+    process = subprocess.Popen(_agent("run", config=config), cwd=ROOT, env={}, stderr=subprocess.PIPE, text=True)
+    try:
+        environ = Path(f"/proc/{process.pid}/environ").read_bytes()
+        assert not any(name in environ for name in (b"DATABASE_URL", b"SECRET_KEY", b"FIELD_ENCRYPTION_KEYS",
+                                                     b"CONNECTOR_SIGNING_KEY", b"AWS_"))
+        before = Agent.objects.get(pk=agent.pk).last_contact_at
+        wait_for(lambda: Agent.objects.get(pk=agent.pk).last_contact_at != before, timeout=30,
+                 what="the agent's heartbeat")
+        services.agent_revoke(actor=None, agent=Agent.objects.get(pk=agent.pk))
+        assert process.wait(timeout=30) == 3  # refused: it stops rather than retrying for ever
+    finally:
+        if process.poll() is None:
+            process.kill()
+        stderr = process.communicate()[1]
+    lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    assert {"running", "refused by the portal; an administrator must register this agent again"} <= {
+        line["message"] for line in lines}
+
+
+def test_the_agent_refuses_a_config_others_can_read(agent_row, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text("{}")
+    os.chmod(config, 0o644)
+    result = subprocess.run(_agent("run", config=config), cwd=ROOT, env={}, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and "chmod 600" in result.stderr
+
+
+def test_importing_the_agent_loads_no_django():
+    probe = "import connector.__main__, sys; print('django' in sys.modules or 'core' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe],
+                            cwd=ROOT, env={}, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False", result.stderr

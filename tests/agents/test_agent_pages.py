@@ -43,4 +43,5 @@ def test_rotation_and_a_confirmed_revoke(world):
 def test_the_auditor_reads_without_controls(world):
     page = _client(world.a.auditor).get("/connector/").content.decode()
     assert world.a.agent.name in page
+    assert "<title>Connector · VM migration portal</title>" in page and page.count("Connector agents") == 1
     assert "Add a connector agent" not in page and "Revoke" not in page and "Rotate key" not in page

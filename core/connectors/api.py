@@ -124,18 +124,27 @@ class HeartbeatAnswerSerializer(serializers.Serializer):
     heartbeat_seconds = serializers.IntegerField()
 
 
-class AgentHeartbeatView(APIView):
-    """The agent's sign of life and what it knows of its vCenter; the answer says whether to rotate its key and
-    which portal keys to pin (they change when the portal rotates its own)."""
+class AgentEndpoint(APIView):
+    """An endpoint only agents call, each request signed with the agent's key; `request.auth` is the Agent."""
 
     authentication_classes = [AgentSignatureAuthentication]
     permission_classes = [IsAgent]
 
+    @staticmethod
+    def body(request, serializer_class) -> dict:
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class AgentHeartbeatView(AgentEndpoint):
+    """The agent's sign of life and what it knows of its vCenter; the answer says whether to rotate its key and
+    which portal keys to pin (they change when the portal rotates its own)."""
+
     @extend_schema(request=HeartbeatSerializer, responses={200: HeartbeatAnswerSerializer})
     def post(self, request):
-        serializer = HeartbeatSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        agent = services.agent_contact(agent=request.auth, address=client_address(request), **serializer.validated_data)
+        reported = self.body(request, HeartbeatSerializer)
+        agent = services.agent_contact(agent=request.auth, address=client_address(request), **reported)
         return Response({"server_time": timezone.now(), "rotate": agent.rotation_requested,
                          "portal_public_keys": keys.public_key_texts(),
                          "heartbeat_seconds": settings.AGENT_HEARTBEAT_SECONDS})
@@ -145,17 +154,12 @@ class RotateSerializer(serializers.Serializer):
     public_key = serializers.CharField(max_length=64)
 
 
-class AgentRotateView(APIView):
+class AgentRotateView(AgentEndpoint):
     """The agent's new public key, in a request signed with the current one; the current one stops working."""
-
-    authentication_classes = [AgentSignatureAuthentication]
-    permission_classes = [IsAgent]
 
     @extend_schema(request=RotateSerializer, responses={204: None})
     def post(self, request):
-        serializer = RotateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        services.agent_rotate(agent=request.auth, public_key=serializer.validated_data["public_key"])
+        services.agent_rotate(agent=request.auth, public_key=self.body(request, RotateSerializer)["public_key"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

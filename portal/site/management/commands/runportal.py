@@ -11,6 +11,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Run the portal for a demo: web server, worker, demo tenant and (by default) sandbox peers."
 
@@ -25,6 +29,8 @@ class Command(BaseCommand):
         call_command("seed_demo")
         children: list[subprocess.Popen] = []
         child_env = dict(os.environ)
+        # A service manager (or `timeout`) stops with SIGTERM: stop the children too, as Ctrl-C does.
+        signal.signal(signal.SIGTERM, _interrupt)
         peers = None
         try:
             if not no_sandbox:
@@ -46,6 +52,11 @@ class Command(BaseCommand):
             self.stdout.write(f"Portal on http://{addr}/  (API docs at /api/docs/)")
             server = subprocess.Popen([sys.executable, "manage.py", "runserver", addr, "--noreload"], env=child_env)
             children.append(server)
+            from portal.site.demo import start_demo_agent
+
+            agent = start_demo_agent(portal_url=f"http://{addr}", var_dir=settings.VAR_DIR, stdout=self.stdout)
+            if agent is not None:
+                children.insert(0, agent)  # stopped first, before the server it reports to
             server.wait()
         except KeyboardInterrupt:
             pass

@@ -344,6 +344,96 @@ def print_p4(small: dict, large: dict, n_small: int, n_large: int) -> tuple[int,
 
 
 #
+# Tree: the pages that carry the side tree, for an administrator of 100 and of 10,000 environments
+#
+
+TREE_SIZES = (100, 10_000)
+
+
+def _tree_tenant(size: int):
+    """A tenant with `size` environments over REGIONS (bulk_create), an administrator, and in its first environment
+    a running, a queued and a failed migration, so that the dashboard and the tab show rows. Kept between runs."""
+    from django.utils import timezone
+
+    from core import services
+    from core.models import Tenant, User
+    from environments import services as env_services
+    from environments.models import Environment, SecurityGroup, Subnet
+    from migrations_app.models import MigrationTask
+
+    slug = f"tree-{size}"
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        tenant = services.tenant_create(actor=None, name=f"Tree {size}", slug=slug)
+        admin = services.user_create(actor=None, tenant=tenant, username=f"{slug}-admin", role="admin",
+                                     password="bench-password-9")
+        regions = [env_services.region_create(actor=admin, code=code) for code in REGIONS]
+        Environment.objects.bulk_create(
+            [Environment(tenant=tenant, region=regions[k % len(regions)], name=f"env-{k:05d}",
+                         vpc_id=f"vpc-{k:017x}", vpc_cidr_block="10.0.0.0/16") for k in range(size - len(regions))],
+            batch_size=2000)
+        env = Environment.objects.get(tenant=tenant, name="env-00000")
+        subnet = Subnet.objects.create(tenant=tenant, environment=env, subnet_id="subnet-00000000000000001",
+                                       cidr_block="10.0.1.0/24", availability_zone="us-east-1a")
+        sg = SecurityGroup.objects.create(tenant=tenant, environment=env, group_id="sg-00000000000000001",
+                                          name="default")
+        now = timezone.now()
+        for n, (state, finished) in enumerate((("uploading", None), ("queued", None), ("failed", now))):
+            MigrationTask.objects.create(
+                tenant=tenant, environment=env, region=env.region, created_by=admin, vm_moref=f"vm-{n}",
+                vm_name=f"vm {n}", operating_system="ubuntu-22.04", instance_type="t3.micro", subnet=subnet,
+                security_group=sg, state=state, finished_at=finished, bytes_total=100, bytes_exported=100,
+                bytes_uploaded=40)
+    admin = User.objects.select_related("tenant").get(username=f"{slug}-admin")
+    env = Environment.objects.get(tenant=tenant, name="env-00000")
+    assert Environment.objects.filter(tenant=tenant).count() == size
+    return admin, env
+
+
+def measure_tree(reps: int) -> float:
+    """The dashboard, an environment page and its migrations tab, as the administrator of 100 and of 10,000
+    environments, alternating request by request; prints time, size and queries, and returns the worst page's
+    median time ratio (10,000 over 100)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    people = {size: _tree_tenant(size) for size in TREE_SIZES}
+    pages = [("dashboard", lambda env: "/"), ("environment page", lambda env: f"/environments/{env.pk}/"),
+             ("migrations tab", lambda env: f"/environments/{env.pk}/tabs/vm-to-ec2-migrations/")]
+    small, large = TREE_SIZES
+    heads = [f"ms@{small}", f"ms@{large}", "ratio", f"KB@{small}", f"KB@{large}", f"q@{small}", f"q@{large}"]
+    print("\nTREE " + f"{'page':<18} " + " ".join(f"{h:>9}" for h in heads))
+    worst = 0.0
+    for label, path_of in pages:
+        clients, times, sizes, queries = {}, {}, {}, {}
+        for size, (admin, env) in people.items():
+            clients[size] = Client()
+            clients[size].force_login(admin)
+            for _ in range(2):  # warm-up: templates, caches
+                response = clients[size].get(path_of(env))
+                if response.status_code != 200:
+                    raise SystemExit(f"{label}: GET {path_of(env)} answered {response.status_code} ({size})")
+            with CaptureQueriesContext(connection) as captured:
+                sizes[size] = len(clients[size].get(path_of(env)).content)
+            queries[size] = len(captured.captured_queries)
+            times[size] = []
+        for _ in range(reps):
+            for size, (_, env) in people.items():
+                start = time.perf_counter()
+                clients[size].get(path_of(env))
+                times[size].append(time.perf_counter() - start)
+        ms = {size: statistics.median(times[size]) * 1000 for size in TREE_SIZES}
+        ratio = ms[large] / ms[small]
+        worst = max(worst, ratio)
+        cells = [f"{ms[small]:.1f}", f"{ms[large]:.1f}", f"{ratio:.2f}", f"{sizes[small] / 1024:.1f}",
+                 f"{sizes[large] / 1024:.1f}", str(queries[small]), str(queries[large])]
+        print(f"     {label:<18} " + " ".join(f"{c:>9}" for c in cells))
+    print(f"     worst time ratio {worst:.2f} (target <= 1.3)")
+    return worst
+
+
+#
 # P5: a user's permitted environments
 #
 
@@ -546,6 +636,7 @@ def main():
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--p6-events", type=int, default=1000, help="submit/finish events per worker")
     parser.add_argument("--skip-p6", action="store_true")
+    parser.add_argument("--tree-reps", type=int, default=30, help="timed requests per tree page and size")
     parser.add_argument("--reuse", action="store_true", help="measure the databases a previous run seeded")
     parser.add_argument("--p6-worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--p6-ids", help=argparse.SUPPRESS)
@@ -588,6 +679,9 @@ def main():
     n_large = job_count()
     p4 = measure_p4(databases, args.reps, explain="large")
     q_small, q_large, ratio = print_p4(p4["small"], p4["large"], n_small, n_large)
+    # In the small case's database: two more tenants, seeded once (--reuse keeps them).
+    use_database(databases["small"])
+    tree_ratio = measure_tree(args.tree_reps)
 
     over, p95 = 0, float("nan")
     if not args.skip_p6:
@@ -598,7 +692,7 @@ def main():
         over, p95, _ = measure_p6(p6_url, args.workers, args.p6_events)
     print(f"\ntotal {time.perf_counter() - began:.0f} s")
     print(f"scale p4_queries_small={q_small} p4_queries_large={q_large} p4_time_ratio={ratio:.2f} p5_ms={p5:.2f} "
-          f"p6_over_limit={over} p6_p95_s={p95:.3f}")
+          f"p6_over_limit={over} p6_p95_s={p95:.3f} tree_ratio={tree_ratio:.2f}")
 
 
 if __name__ == "__main__":

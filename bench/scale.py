@@ -178,7 +178,7 @@ def seed_jobs(first: int, last: int) -> None:
                 bytes_exported, bytes_uploaded, conversion_progress, nfc_lease_moref, s3_bucket, disks,
                 import_client_token, import_task_id, image_id, run_client_token, instance_id, lease_owner,
                 lease_epoch, attempts, created_by_id, environment_id, region_id, security_group_id, subnet_id,
-                tenant_id)
+                tenant_id, results_tagged, license_type)
             SELECT j.created_at, j.created_at, 'vm-b' || j.n, 'vm ' || j.n, 'ubuntu-22.04', 't3.micro', false,
                    CASE WHEN j.recent AND j.r < 0.02 THEN 'queued' WHEN j.recent AND j.r < 0.05 THEN 'uploading'
                         WHEN j.r < 0.15 THEN 'failed' WHEN j.r < 0.18 THEN 'cancelled' ELSE 'completed' END,
@@ -186,18 +186,18 @@ def seed_jobs(first: int, last: int) -> None:
                    ELSE j.created_at + interval '40 minutes' END, 10737418240, 10737418240, 10737418240, 100, '',
                    '', '[]'::jsonb, '', 'import-ami-' || j.n, 'ami-' || lpad(to_hex(j.n), 17, '0'), '',
                    CASE WHEN j.r >= 0.18 THEN 'i-' || lpad(to_hex(j.n), 17, '0') ELSE '' END, '', 0, 1,
-                   u.user_id, e.env_id, e.region_id, e.sg_id, e.subnet_id, e.tenant_id
+                   u.user_id, e.env_id, e.region_id, e.sg_id, e.subnet_id, e.tenant_id, true, ''
             FROM bench_job j JOIN bench_env e ON e.t = j.t AND e.k = j.k JOIN bench_user u ON u.t = j.t AND u.k = j.uk
             WHERE j.kind = 'migration'""")
     _sql("""INSERT INTO exports_exporttask (
                 created_at, updated_at, ec2_instance_id, s3_prefix, state, step, status_message, error_code,
                 cancel_requested, started_at, finished_at, progress, aws_state, intent_token, export_task_id,
                 s3_bucket, s3_key, lease_owner, lease_epoch, attempts, created_by_id, environment_id, instance_id,
-                region_id, tenant_id)
+                region_id, tenant_id, results_tagged)
             SELECT j.created_at, j.created_at, 'i-' || lpad(to_hex(j.n), 17, '0'), 'exports/', CASE WHEN j.r < 0.1
                    THEN 'failed' ELSE 'completed' END, '', '', '', false, j.created_at,
                    j.created_at + interval '20 minutes', 100, 'completed', 'bench-' || j.n, 'export-i-' || j.n, '',
-                   '', '', 0, 1, u.user_id, e.env_id, e.instance_id, e.region_id, e.tenant_id
+                   '', '', 0, 1, u.user_id, e.env_id, e.instance_id, e.region_id, e.tenant_id, true
             FROM bench_job j JOIN bench_env e ON e.t = j.t AND e.k = j.k JOIN bench_user u ON u.t = j.t AND u.k = j.uk
             WHERE j.kind = 'export'""")
     _sql("""INSERT INTO lifecycle_backuptask (

@@ -384,6 +384,7 @@ def _tree_tenant(size: int):
                 vm_name=f"vm {n}", operating_system="ubuntu-22.04", instance_type="t3.micro", subnet=subnet,
                 security_group=sg, state=state, finished_at=finished, bytes_total=100, bytes_exported=100,
                 bytes_uploaded=40)
+    _sql("ANALYZE environments_environment")  # the statistics a database that grew over time would have
     admin = User.objects.select_related("tenant").get(username=f"{slug}-admin")
     env = Environment.objects.get(tenant=tenant, name="env-00000")
     assert Environment.objects.filter(tenant=tenant).count() == size

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count
-
 from adapters.aws import client as aws
 from core.errors import Conflict
 from core.models import TenantGroup, User
@@ -42,7 +40,7 @@ def environment_grants(*, environment: Environment) -> list[Grant]:
     return sorted((g for g in grants if g.role != "no_access"), key=lambda g: (g.principal_type, g.principal_name))
 
 
-# A region's environments are listed up to this many; beyond it the tree says how many more and offers the search.
+# A region's environments are listed up to this many; beyond it the tree says there are more and offers the search.
 # It is what keeps a page's cost the same at 100 or 10,000 environments (bench/scale.py, tree_ratio).
 TREE_REGION_CAP = 50
 TREE_SEARCH_CAP = 20
@@ -53,12 +51,8 @@ class RegionNode:
     region: object
     # Empty for a collapsed region: its environments load when it is opened (`region_environments`).
     environments: list
-    count: int = 0
+    more: bool = False  # it holds more than are listed: the search finds them
     open: bool = False
-
-    @property
-    def more(self) -> int:
-        return max(self.count - len(self.environments), 0)
 
 
 def _visible_environments(fetched_by):
@@ -66,9 +60,12 @@ def _visible_environments(fetched_by):
 
 
 def region_environments(*, fetched_by, region, current=None, cap: int = TREE_REGION_CAP) -> list:
-    """The first `cap` environments of `region` the user may see (default first, then by name), and `current`
-    among them even when it sorts later, so that the page's own location always shows."""
-    rows = list(_visible_environments(fetched_by).filter(region=region).order_by("-is_default", "name")[:cap])
+    """The region's default environment, then the first `cap` others by name, of those the user may see; and
+    `current` among them even when it sorts later, so that the page's own location always shows. Both reads follow
+    an index (the default's, and (region, name)), so they cost the same however many the region holds."""
+    visible = _visible_environments(fetched_by).filter(region=region)
+    rows = list(visible.filter(is_default=True)[:1])
+    rows += visible.filter(is_default=False).order_by("name")[:cap - len(rows)]
     if current is not None and current.region_id == region.pk and all(e.pk != current.pk for e in rows):
         rows.append(current)
     for environment in rows:
@@ -77,17 +74,22 @@ def region_environments(*, fetched_by, region, current=None, cap: int = TREE_REG
 
 
 def environment_tree(*, fetched_by, current=None) -> list[RegionNode]:
-    """Region → how many environments the user may see there, for the side tree. Only one region's environments
-    are read: the current environment's, or the only region when there is one; the others load when opened.
-    Three queries, and a bounded page, whatever the tenant's size."""
-    counts = dict(_visible_environments(fetched_by).order_by().values_list("region_id").annotate(n=Count("pk")))
+    """The regions the user may see, for the side tree. Only one region's environments are read: the current
+    environment's, or the only region when there is one; the others load when opened. Nothing here reads every
+    environment (not even to count them), so a page costs the same at 100 or 10,000."""
     regions = list(Region.objects.restrict(fetched_by, Action.VIEW).order_by("code"))
     open_pk = current.region_id if current is not None else (regions[0].pk if len(regions) == 1 else None)
     nodes = []
     for region in regions:
-        opened = region.pk == open_pk
-        environments = region_environments(fetched_by=fetched_by, region=region, current=current) if opened else []
-        nodes.append(RegionNode(region, environments, counts.get(region.pk, 0), opened))
+        if region.pk == open_pk:
+            environments = region_environments(fetched_by=fetched_by, region=region, current=current,
+                                               cap=TREE_REGION_CAP + 1)
+            shown = environments[:TREE_REGION_CAP]
+            if current is not None and current not in shown:
+                shown.append(current)
+            nodes.append(RegionNode(region, shown, more=len(environments) > len(shown), open=True))
+        else:
+            nodes.append(RegionNode(region, []))
     return nodes
 
 

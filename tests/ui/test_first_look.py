@@ -198,3 +198,18 @@ def test_tree_pages_do_not_grow_with_the_number_of_environments(world):
         assert q_large == q_small, (url, q_small, q_large)
         # The counts in the tree and the table's paginator grow by a few digits, nothing more.
         assert b_large - b_small < 200, (url, b_small, b_large)
+
+
+def test_dashboard_lists_every_kind_from_the_registry(world):
+    """Exports, backups and launches show like migrations, without the dashboard naming them."""
+    a = world.a
+    a.export.state, a.export.progress = "exporting", 30
+    a.export.save(update_fields=["state", "progress"])
+    a.backup.state = "creating"
+    a.backup.save(update_fields=["state"])
+    html = _html(a.admin, reverse("ui:home"))
+    assert f'id="dash-export-{a.export.pk}"' in html and 'value="30"' in html
+    assert f'id="dash-backup-{a.backup.pk}"' in html
+    assert f'id="dash-launch-{a.launch.pk}"' in html
+    # Exports are administrators' (auditors read them); a plain user sees none of them.
+    assert f'id="dash-export-{a.export.pk}"' not in _html(a.user_general, reverse("ui:home"))

@@ -19,7 +19,7 @@ def tree_region(request, region):
     environments = selectors.region_environments(fetched_by=request.user, region=region,
                                                  cap=selectors.TREE_REGION_CAP + 1)
     shown = environments[:selectors.TREE_REGION_CAP]
-    return render(request, "environments/_tree_region.html", {
+    return _fragment(request, "environments/_tree_region.html", f"Environments in {region.code}", {
         "environments": shown, "truncated": len(environments) > len(shown)})
 
 
@@ -27,5 +27,12 @@ def tree_region(request, region):
 def tree_search(request):
     text = request.GET.get("q", "")[:100]
     found, truncated = selectors.environment_search(fetched_by=request.user, text=text)
-    return render(request, "environments/_tree_search.html", {"found": found, "truncated": truncated,
-                                                               "text": text.strip()})
+    return _fragment(request, "environments/_tree_search.html", "Find an environment", {
+        "found": found, "truncated": truncated, "text": text.strip()})
+
+
+def _fragment(request, template, heading, context):
+    # htmx swaps the fragment into the tree; without JavaScript the same list comes as a page of its own.
+    if request.htmx:
+        return render(request, template, context)
+    return render(request, "environments/tree_page.html", {"fragment": template, "heading": heading, **context})

@@ -133,6 +133,9 @@ def test_region_endpoint_lists_only_the_environments_the_user_may_see(world):
     assert reverse("ui:environment", args=[a.environment.pk]) in html
     assert reverse("ui:environment", args=[a.other_environment.pk]) not in html
     assert reverse("ui:environment-instances", args=[a.environment.pk]) in html
+    # htmx gets the list alone, to put into the tree; without JavaScript it comes as a page.
+    fragment = _client(a.user_ro).get(reverse("ui:tree-region", args=[a.region.pk]), HTTP_HX_REQUEST="true")
+    assert fragment.content.decode().lstrip().startswith("<ul>") and "<html" in html
     assert _client(a.user_ro).get(reverse("ui:tree-region", args=[b.region.pk])).status_code == 404
     assert _client(a.user_nogrant).get(reverse("ui:tree-region", args=[a.region.pk])).status_code == 404
 

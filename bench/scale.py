@@ -178,7 +178,7 @@ def seed_jobs(first: int, last: int) -> None:
                 bytes_exported, bytes_uploaded, conversion_progress, nfc_lease_moref, s3_bucket, disks,
                 import_client_token, import_task_id, image_id, run_client_token, instance_id, lease_owner,
                 lease_epoch, attempts, created_by_id, environment_id, region_id, security_group_id, subnet_id,
-                tenant_id)
+                tenant_id, results_tagged, license_type)
             SELECT j.created_at, j.created_at, 'vm-b' || j.n, 'vm ' || j.n, 'ubuntu-22.04', 't3.micro', false,
                    CASE WHEN j.recent AND j.r < 0.02 THEN 'queued' WHEN j.recent AND j.r < 0.05 THEN 'uploading'
                         WHEN j.r < 0.15 THEN 'failed' WHEN j.r < 0.18 THEN 'cancelled' ELSE 'completed' END,
@@ -186,18 +186,18 @@ def seed_jobs(first: int, last: int) -> None:
                    ELSE j.created_at + interval '40 minutes' END, 10737418240, 10737418240, 10737418240, 100, '',
                    '', '[]'::jsonb, '', 'import-ami-' || j.n, 'ami-' || lpad(to_hex(j.n), 17, '0'), '',
                    CASE WHEN j.r >= 0.18 THEN 'i-' || lpad(to_hex(j.n), 17, '0') ELSE '' END, '', 0, 1,
-                   u.user_id, e.env_id, e.region_id, e.sg_id, e.subnet_id, e.tenant_id
+                   u.user_id, e.env_id, e.region_id, e.sg_id, e.subnet_id, e.tenant_id, true, ''
             FROM bench_job j JOIN bench_env e ON e.t = j.t AND e.k = j.k JOIN bench_user u ON u.t = j.t AND u.k = j.uk
             WHERE j.kind = 'migration'""")
     _sql("""INSERT INTO exports_exporttask (
                 created_at, updated_at, ec2_instance_id, s3_prefix, state, step, status_message, error_code,
                 cancel_requested, started_at, finished_at, progress, aws_state, intent_token, export_task_id,
                 s3_bucket, s3_key, lease_owner, lease_epoch, attempts, created_by_id, environment_id, instance_id,
-                region_id, tenant_id)
+                region_id, tenant_id, results_tagged)
             SELECT j.created_at, j.created_at, 'i-' || lpad(to_hex(j.n), 17, '0'), 'exports/', CASE WHEN j.r < 0.1
                    THEN 'failed' ELSE 'completed' END, '', '', '', false, j.created_at,
                    j.created_at + interval '20 minutes', 100, 'completed', 'bench-' || j.n, 'export-i-' || j.n, '',
-                   '', '', 0, 1, u.user_id, e.env_id, e.instance_id, e.region_id, e.tenant_id
+                   '', '', 0, 1, u.user_id, e.env_id, e.instance_id, e.region_id, e.tenant_id, true
             FROM bench_job j JOIN bench_env e ON e.t = j.t AND e.k = j.k JOIN bench_user u ON u.t = j.t AND u.k = j.uk
             WHERE j.kind = 'export'""")
     _sql("""INSERT INTO lifecycle_backuptask (
@@ -341,6 +341,97 @@ def print_p4(small: dict, large: dict, n_small: int, n_large: int) -> tuple[int,
     print(f"    queries per page equal at both sizes: {equal}; most queries on one page: small {q_small}, large "
           f"{q_large} (target <= 12); worst time ratio {worst:.2f} (target <= 1.3)")
     return q_small if equal else -q_small, q_large, worst
+
+
+#
+# Tree: the pages that carry the side tree, for an administrator of 100 and of 10,000 environments
+#
+
+TREE_SIZES = (100, 10_000)
+
+
+def _tree_tenant(size: int):
+    """A tenant with `size` environments over REGIONS (bulk_create), an administrator, and in its first environment
+    a running, a queued and a failed migration, so that the dashboard and the tab show rows. Kept between runs."""
+    from django.utils import timezone
+
+    from core import services
+    from core.models import Tenant, User
+    from environments import services as env_services
+    from environments.models import Environment, SecurityGroup, Subnet
+    from migrations_app.models import MigrationTask
+
+    slug = f"tree-{size}"
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        tenant = services.tenant_create(actor=None, name=f"Tree {size}", slug=slug)
+        admin = services.user_create(actor=None, tenant=tenant, username=f"{slug}-admin", role="admin",
+                                     password="bench-password-9")
+        regions = [env_services.region_create(actor=admin, code=code) for code in REGIONS]
+        Environment.objects.bulk_create(
+            [Environment(tenant=tenant, region=regions[k % len(regions)], name=f"env-{k:05d}",
+                         vpc_id=f"vpc-{k:017x}", vpc_cidr_block="10.0.0.0/16") for k in range(size - len(regions))],
+            batch_size=2000)
+        env = Environment.objects.get(tenant=tenant, name="env-00000")
+        subnet = Subnet.objects.create(tenant=tenant, environment=env, subnet_id="subnet-00000000000000001",
+                                       cidr_block="10.0.1.0/24", availability_zone="us-east-1a")
+        sg = SecurityGroup.objects.create(tenant=tenant, environment=env, group_id="sg-00000000000000001",
+                                          name="default")
+        now = timezone.now()
+        for n, (state, finished) in enumerate((("uploading", None), ("queued", None), ("failed", now))):
+            MigrationTask.objects.create(
+                tenant=tenant, environment=env, region=env.region, created_by=admin, vm_moref=f"vm-{n}",
+                vm_name=f"vm {n}", operating_system="ubuntu-22.04", instance_type="t3.micro", subnet=subnet,
+                security_group=sg, state=state, finished_at=finished, bytes_total=100, bytes_exported=100,
+                bytes_uploaded=40)
+    _sql("ANALYZE environments_environment")  # the statistics a database that grew over time would have
+    admin = User.objects.select_related("tenant").get(username=f"{slug}-admin")
+    env = Environment.objects.get(tenant=tenant, name="env-00000")
+    assert Environment.objects.filter(tenant=tenant).count() == size
+    return admin, env
+
+
+def measure_tree(reps: int) -> float:
+    """The dashboard, an environment page and its migrations tab, as the administrator of 100 and of 10,000
+    environments, alternating request by request; prints time, size and queries, and returns the worst page's
+    median time ratio (10,000 over 100)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    people = {size: _tree_tenant(size) for size in TREE_SIZES}
+    pages = [("dashboard", lambda env: "/"), ("environment page", lambda env: f"/environments/{env.pk}/"),
+             ("migrations tab", lambda env: f"/environments/{env.pk}/tabs/vm-to-ec2-migrations/")]
+    small, large = TREE_SIZES
+    heads = [f"ms@{small}", f"ms@{large}", "ratio", f"KB@{small}", f"KB@{large}", f"q@{small}", f"q@{large}"]
+    print("\nTREE " + f"{'page':<18} " + " ".join(f"{h:>9}" for h in heads))
+    worst = 0.0
+    for label, path_of in pages:
+        clients, times, sizes, queries = {}, {}, {}, {}
+        for size, (admin, env) in people.items():
+            clients[size] = Client()
+            clients[size].force_login(admin)
+            for _ in range(2):  # warm-up: templates, caches
+                response = clients[size].get(path_of(env))
+                if response.status_code != 200:
+                    raise SystemExit(f"{label}: GET {path_of(env)} answered {response.status_code} ({size})")
+            with CaptureQueriesContext(connection) as captured:
+                sizes[size] = len(clients[size].get(path_of(env)).content)
+            queries[size] = len(captured.captured_queries)
+            times[size] = []
+        for _ in range(reps):
+            for size, (_, env) in people.items():
+                start = time.perf_counter()
+                clients[size].get(path_of(env))
+                times[size].append(time.perf_counter() - start)
+        ms = {size: statistics.median(times[size]) * 1000 for size in TREE_SIZES}
+        ratio = ms[large] / ms[small]
+        worst = max(worst, ratio)
+        cells = [f"{ms[small]:.1f}", f"{ms[large]:.1f}", f"{ratio:.2f}", f"{sizes[small] / 1024:.1f}",
+                 f"{sizes[large] / 1024:.1f}", str(queries[small]), str(queries[large])]
+        print(f"     {label:<18} " + " ".join(f"{c:>9}" for c in cells))
+    print(f"     worst time ratio {worst:.2f} (target <= 1.3)")
+    return worst
 
 
 #
@@ -546,6 +637,7 @@ def main():
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--p6-events", type=int, default=1000, help="submit/finish events per worker")
     parser.add_argument("--skip-p6", action="store_true")
+    parser.add_argument("--tree-reps", type=int, default=30, help="timed requests per tree page and size")
     parser.add_argument("--reuse", action="store_true", help="measure the databases a previous run seeded")
     parser.add_argument("--p6-worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--p6-ids", help=argparse.SUPPRESS)
@@ -588,6 +680,9 @@ def main():
     n_large = job_count()
     p4 = measure_p4(databases, args.reps, explain="large")
     q_small, q_large, ratio = print_p4(p4["small"], p4["large"], n_small, n_large)
+    # In the small case's database: two more tenants, seeded once (--reuse keeps them).
+    use_database(databases["small"])
+    tree_ratio = measure_tree(args.tree_reps)
 
     over, p95 = 0, float("nan")
     if not args.skip_p6:
@@ -598,7 +693,7 @@ def main():
         over, p95, _ = measure_p6(p6_url, args.workers, args.p6_events)
     print(f"\ntotal {time.perf_counter() - began:.0f} s")
     print(f"scale p4_queries_small={q_small} p4_queries_large={q_large} p4_time_ratio={ratio:.2f} p5_ms={p5:.2f} "
-          f"p6_over_limit={over} p6_p95_s={p95:.3f}")
+          f"p6_over_limit={over} p6_p95_s={p95:.3f} tree_ratio={tree_ratio:.2f}")
 
 
 if __name__ == "__main__":

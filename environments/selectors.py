@@ -40,23 +40,68 @@ def environment_grants(*, environment: Environment) -> list[Grant]:
     return sorted((g for g in grants if g.role != "no_access"), key=lambda g: (g.principal_type, g.principal_name))
 
 
+# A region's environments are listed up to this many; beyond it the tree says there are more and offers the search.
+# It is what keeps a page's cost the same at 100 or 10,000 environments (bench/scale.py, tree_ratio).
+TREE_REGION_CAP = 50
+TREE_SEARCH_CAP = 20
+
+
 @dataclass(frozen=True)
 class RegionNode:
     region: object
+    # Empty for a collapsed region: its environments load when it is opened (`region_environments`).
     environments: list
+    more: bool = False  # it holds more than are listed: the search finds them
+    open: bool = False
 
 
-def environment_tree(*, fetched_by) -> list[RegionNode]:
-    """Region → environments the user may see, for the dashboard tree (two queries, whatever the size)."""
-    environments = list(Environment.objects.restrict(fetched_by, Action.VIEW).order_by("region__code", "-is_default",
-                                                                                       "name"))
-    regions = {r.pk: r for r in Region.objects.restrict(fetched_by, Action.VIEW).order_by("code")}
-    nodes = {pk: RegionNode(region, []) for pk, region in regions.items()}
-    for environment in environments:
-        if environment.region_id in nodes:
-            environment.region = regions[environment.region_id]
-            nodes[environment.region_id].environments.append(environment)
-    return list(nodes.values())
+def _visible_environments(fetched_by):
+    return Environment.objects.restrict(fetched_by, Action.VIEW)
+
+
+def region_environments(*, fetched_by, region, current=None, cap: int = TREE_REGION_CAP) -> list:
+    """The region's default environment, then the first `cap` others by name, of those the user may see; and
+    `current` among them even when it sorts later, so that the page's own location always shows. Both reads follow
+    an index (the default's, and (region, name)), so they cost the same however many the region holds."""
+    visible = _visible_environments(fetched_by).filter(region=region)
+    rows = list(visible.filter(is_default=True)[:1])
+    rows += visible.filter(is_default=False).order_by("name")[:cap - len(rows)]
+    if current is not None and current.region_id == region.pk and all(e.pk != current.pk for e in rows):
+        rows.append(current)
+    for environment in rows:
+        environment.region = region
+    return rows
+
+
+def environment_tree(*, fetched_by, current=None) -> list[RegionNode]:
+    """The regions the user may see, for the side tree. Only one region's environments are read: the current
+    environment's, or the only region when there is one; the others load when opened. Nothing here reads every
+    environment (not even to count them), so a page costs the same at 100 or 10,000."""
+    regions = list(Region.objects.restrict(fetched_by, Action.VIEW).order_by("code"))
+    open_pk = current.region_id if current is not None else (regions[0].pk if len(regions) == 1 else None)
+    nodes = []
+    for region in regions:
+        if region.pk == open_pk:
+            environments = region_environments(fetched_by=fetched_by, region=region, current=current,
+                                               cap=TREE_REGION_CAP + 1)
+            shown = environments[:TREE_REGION_CAP]
+            if current is not None and current not in shown:
+                shown.append(current)
+            nodes.append(RegionNode(region, shown, more=len(environments) > len(shown), open=True))
+        else:
+            nodes.append(RegionNode(region, []))
+    return nodes
+
+
+def environment_search(*, fetched_by, text: str, cap: int = TREE_SEARCH_CAP) -> tuple[list, bool]:
+    """Environments the user may see whose name contains `text`, across regions, by region then name; and
+    whether there were more than `cap`."""
+    text = text.strip()
+    if not text:
+        return [], False
+    rows = list(_visible_environments(fetched_by).filter(name__icontains=text).select_related("region").order_by(
+        "region__code", "name")[:cap + 1])
+    return rows[:cap], len(rows) > cap
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,10 @@ class ExportTask(DurableJob):
         return f"export {self.pk} of {self.ec2_instance_id}"
 
     @property
+    def progress_percent(self) -> int:
+        return min(100, self.progress)
+
+    @property
     def s3_location(self) -> str:
         if not self.s3_bucket:
             return ""

@@ -100,5 +100,13 @@ class MigrationTask(DurableJob):
                                     name="one_live_migration_per_vm"),
         ]
 
+    @property
+    def progress_percent(self) -> int:
+        """One number for lists that show a bar per job (the dashboard): export, upload and conversion weigh a third
+        each, as they take comparable time for a typical VM."""
+        total = self.bytes_total or 1
+        moved = min(self.bytes_exported, total) + min(self.bytes_uploaded, total)
+        return min(100, round((moved * 100 / total + self.conversion_progress) / 3))
+
     def __str__(self):
         return f"migration {self.pk} of {self.vm_name}"

@@ -1,9 +1,11 @@
 from django.urls import path
 
-from environments.ui import templates_pages, views
+from environments.ui import templates_pages, tree, views
 
 urlpatterns = [
     path("regions/", views.regions, name="regions"),
+    path("tree/regions/<int:pk>/", tree.tree_region, name="tree-region"),
+    path("tree/search/", tree.tree_search, name="tree-search"),
     path("regions/<int:pk>/delete/", views.region_delete, name="region-delete"),
     path("environments/<int:pk>/", views.environment_detail, name="environment"),
     path("environments/<int:pk>/edit/", views.environment_edit, name="environment-edit"),

@@ -47,7 +47,7 @@ def environment_tabs(request, environment, active):
 def _render_tab(request, environment, active, template, context):
     return render(request, template, {
         "environment": environment, "tabs": environment_tabs(request, environment, active),
-        "tree": selectors.environment_tree(fetched_by=request.user), "active_tab": active, **context})
+        "tree": selectors.environment_tree(fetched_by=request.user, current=environment), "active_tab": active, **context})
 
 
 @page(get=READ, row=Environment, related=WITH_REGION)
@@ -122,7 +122,7 @@ def instance_detail(request, instance):
     return render(request, "environments/instance_detail.html", {
         "instance": instance, "environment": instance.environment,
         "live": selectors.instance_live_state(instance=instance),
-        "tree": selectors.environment_tree(fetched_by=request.user),
+        "tree": selectors.environment_tree(fetched_by=request.user, current=instance.environment),
         "power_form": PowerForm() if can_power else None,
         "sections": [{"template": template, **context} for template, context in rendered],
     })

@@ -99,6 +99,9 @@ PAGES = {
     "ui:regions": Page(ADMIN_AUDITOR, ADMIN_CHANGED, body=lambda w, r: {"form": "region", "region-code": "eu-west-1"}),
     # The region still holds an imported instance: its administrator is told so on the page (the API's 409).
     "ui:region-delete": Page(ADMIN_ROW, ADMIN_ROW, at=pk_of("region")),
+    # The side tree: a region's environments (a region is seen through one of its environments) and the search.
+    "ui:tree-region": Page(ENV_SCOPED, at=pk_of("region")),
+    "ui:tree-search": Page(MEMBERS),
     "ui:environment": Page(ENV_SCOPED, at=ENVIRONMENT),
     "ui:environment-edit": Page(ADMIN_ROW, ADMIN_ROW_CHANGED, at=ENVIRONMENT, body=lambda w, r: {
         "name": "prod", "vpc_id": "vpc-0aaaaaaaaaaaaaaa1", "description": "x"}),

@@ -18,10 +18,10 @@ from core.roles import Action
 from core.selectors import vcenter_warnings
 from environments.models import Environment, Region
 from environments.selectors import environment_tree
-from environments.ui.tables import EnvironmentTable
 from migrations_app.selectors import connection_checks
 from portal.site.api_history import csv_response
 from portal.site.history import HISTORY_DAYS, READ_HISTORY, HistoryFilters, history_rows
+from portal.site.selectors import dashboard
 from portal.site.ui.forms import (
     AuditLogFilter,
     AwsAccountForm,
@@ -31,7 +31,7 @@ from portal.site.ui.forms import (
     UserEditForm,
     VCenterForm,
 )
-from portal.site.ui.tables import AuditLogTable, HistoryTable, UserTable
+from portal.site.ui.tables import AuditLogTable, DashboardEnvironmentTable, HistoryTable, UserTable
 
 MANAGE_ENVIRONMENTS = Need(Action.ADMIN, of=Environment)
 READ_AUDIT_LOG = Need(Action.VIEW, of=AuditLog)
@@ -52,15 +52,13 @@ def home(request):
         raise Http404("Platform operators use the platform admin.")
     environments = Environment.objects.restrict(request.user, Action.VIEW).select_related("region").order_by(
         "region__code", "name")
-    table = EnvironmentTable(environments)
+    table = DashboardEnvironmentTable(environments)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
-    vcenter = TenantVCenter.objects.restrict(request.user, Action.VIEW).first()
     return render(request, "site/home.html", {
+        "board": dashboard(fetched_by=request.user),
         "table": table,
-        "has_environments": environments.exists(),
-        "regions": Region.objects.restrict(request.user, Action.VIEW),
         "is_admin": MANAGE_ENVIRONMENTS.allows(request.user),
-        "warnings": vcenter_warnings(vcenter) if vcenter else [],
+        "read_history": READ_HISTORY.allows(request.user),
         "tree": environment_tree(fetched_by=request.user),
     })
 

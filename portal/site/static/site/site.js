@@ -39,3 +39,25 @@
     }
   });
 })();
+
+// --- Header groups (Administration, Audit) -------------------------------------------------------------------
+// <details class="dropdown"> opens and closes by keyboard on its own; this adds what a menu is expected to do:
+// Escape closes it and gives focus back to its summary, and a click elsewhere or opening another group closes it.
+(function () {
+  "use strict";
+  var groups = function () { return document.querySelectorAll(".site-header details.nav-group[open]"); };
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    var open = event.target.closest && event.target.closest(".site-header details.nav-group[open]");
+    if (open) {
+      open.open = false;
+      open.querySelector("summary").focus();
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var inside = event.target.closest && event.target.closest(".site-header details.nav-group");
+    groups().forEach(function (group) { if (group !== inside) { group.open = false; } });
+  });
+})();

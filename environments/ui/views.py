@@ -13,7 +13,7 @@ from django_tables2 import RequestConfig
 
 from core.forms import Submitted, several_forms, submit
 from core.models import TenantGroup, User
-from core.pages import REFUSED, one, page
+from core.pages import REFUSED, one, page, rows_it_opens
 from core.querysets import Need
 from core.roles import Action
 from environments import selectors, services
@@ -91,9 +91,12 @@ def environment_instances(request, environment):
 @page(get=READ, row=Environment, related=WITH_REGION)
 def environment_templates(request, environment):
     can_manage = Environment.objects.restrict(request.user, Action.MANAGE).filter(pk=environment.pk).exists()
-    table = TemplateTable(Template.objects.restrict(request.user, Action.VIEW).filter(
-        environment=environment).select_related("subnet", "security_group").order_by("name"),
-        exclude=() if can_manage else ("actions",))
+    templates = Template.objects.restrict(request.user, Action.VIEW).filter(environment=environment)
+    # The launch page's own gate decides which templates show a Launch button.
+    launchable = set(rows_it_opens(request.user, "ui:template-launch", templates).values_list("pk", flat=True))
+    table = TemplateTable(templates.select_related("subnet", "security_group").order_by("name"),
+                          launchable=launchable,
+                          exclude=(() if can_manage else ("actions",)) + (() if launchable else ("launch",)))
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
     return _render_tab(request, environment, "templates", "environments/environment_table.html",
                        {"table": table, "heading": "Templates", "launches_link": True,

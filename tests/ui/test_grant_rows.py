@@ -28,7 +28,7 @@ def test_each_grant_row_offers_role_change_and_revoke_to_administrators(world):
     page = _login(a.admin).get(reverse("ui:environment-permissions", args=[a.environment.pk])).content.decode()
     assert _revoke_url(a, a.user_general) in page
     assert f'name="principal" value="user:{a.user_general.pk}"' in page
-    assert f"Change the role of user {a.user_general.username}" in page
+    assert f"Change role of user {a.user_general.username}" in page
     assert 'Choose "No access" to revoke' not in page
 
 

@@ -59,7 +59,8 @@
       if (busy) { button.setAttribute("aria-busy", "true"); } else { button.removeAttribute("aria-busy"); }
     });
     var status = form.querySelector("[data-form-status]");
-    if (status) { status.textContent = busy ? BUSY_TEXT : ""; }
+    // Done, the progress text goes; a note set meanwhile (a stale answer not shown) stays.
+    if (status && (busy || status.textContent === BUSY_TEXT)) { status.textContent = busy ? BUSY_TEXT : ""; }
   }
 
   // Each form counts its edits; an answer to a request sent before the latest edit answers older input.
@@ -82,17 +83,18 @@
   });
 
   document.body.addEventListener("htmx:beforeSwap", function (event) {
-    var form = formOf(event.detail.elt);
+    // The event's own elt is the swap target here; the element that asked is the request's.
+    var config = event.detail.requestConfig;
+    var form = formOf(config && config.elt);
     var xhr = event.detail.xhr;
     if (!form || !form.hasAttribute("data-guard-stale") || !xhr || xhr.formEdits === undefined) { return; }
     if ((form.dataset.edits || "0") === xhr.formEdits) { return; }
     // An answer that is not a form (a started migration) is always shown: hiding it would invite a second one.
     if (xhr.responseText.indexOf("<form") === -1) { return; }
     event.detail.shouldSwap = false;
-    var config = event.detail.requestConfig;
-    if (config && config.verb === "get") {
+    if (config.verb === "get") {
       // A reload of the lists: ask again with what the form holds now.
-      htmx.ajax("GET", config.path, {source: event.detail.elt});
+      htmx.ajax("GET", config.path, {source: config.elt});
       return;
     }
     var status = form.querySelector("[data-form-status]");

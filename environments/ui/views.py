@@ -128,8 +128,8 @@ def _labelled(grants) -> list[dict]:
 def _granted_message(form, role) -> str:
     who = dict(form.fields["principal"].choices).get(form.cleaned_data["principal"], "")
     if role == EnvironmentRole.NO_ACCESS:
-        return f"{who} has no access any more."
-    return f"{who} is now {EnvironmentRole(role).label}."
+        return f"Permission saved. {who} has no access any more."
+    return f"Permission saved. {who} is now {EnvironmentRole(role).label}."
 
 
 @page(get=MANAGE_GRANTS, post=MANAGE_GRANTS, row=Environment, related=WITH_REGION)

@@ -124,7 +124,7 @@ def test_grants_have_their_own_revoke_and_role_change(production, open_session):
 
     row.get_by_label("Role of user alice", exact=True).select_option(label="Owner")
     row.get_by_role("button", name="Change role of user alice").click()
-    page.get_by_text("User alice is now Owner.").wait_for()
+    page.get_by_text("Permission saved. User alice is now Owner.").wait_for()
     assert {g.principal_name: g.role for g in environment_grants(environment=s.environment)}["alice"] == "owner"
 
     page.locator(f'tr[data-principal="user:{s.alice.pk}"]').get_by_role(

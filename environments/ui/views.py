@@ -109,7 +109,9 @@ def environment_permissions(request, environment):
     """The grants, each with its own role change and Revoke for administrators (auditors read them); the form
     below grants a new one. A row's role change posts the same form, its principal fixed."""
     can_manage = MANAGE_GRANTS.allows(request.user)
-    form = GrantForm(request.POST or None, actor=request.user) if can_manage else None
+    # A new grant starts at the least role that grants anything, not at "No access".
+    form = GrantForm(request.POST or None, actor=request.user,
+                     initial={"role": EnvironmentRole.READ_ONLY}) if can_manage else None
     done = submit(request, lambda: services.environment_grant(
         actor=request.user, environment=environment, principal=form.cleaned_principal(),
         role=form.cleaned_data["role"]), form=form, success=lambda role: _granted_message(form, role),

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from environments import services as env_services
 from environments.choices import EnvironmentRole
-from environments.models import Environment, SecurityGroup, Subnet
+from environments.models import Region, SecurityGroup, Subnet
 from environments.selectors import environment_grants
 from tests.browser.test_journeys import PASSWORD, portal  # noqa: F401  (the fixture)
 
@@ -23,10 +23,7 @@ def production(portal):  # noqa: F811
     role: what test_journeys makes through the pages, made here through the services."""
     s = portal
     s.aws.create_vmimport_role()
-    region = s.tenant.regions.get(code="us-east-1") if hasattr(s.tenant, "regions") else None
-    from environments.models import Region
-
-    region = region or Region.objects.get(tenant=s.tenant, code="us-east-1")
+    region = Region.objects.get(tenant=s.tenant, code="us-east-1")
     s.environment = env_services.environment_create(actor=s.admin, region=region, name="production",
                                                     vpc_id=s.vpc_id)
     env_services.environment_sync(actor=s.admin, environment=s.environment)
@@ -160,4 +157,3 @@ def test_the_templates_tab_launches_in_one_click(production, open_session):
     page.get_by_role("heading", name="Launch an instance from web-small").wait_for()
     assert page.url.endswith(f"/templates/{s.template.pk}/launch/")
     user.axe("forms-template-launch")
-    assert Environment.objects.filter(pk=s.environment.pk).exists()

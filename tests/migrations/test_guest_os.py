@@ -5,7 +5,12 @@ import pytest
 
 from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, instance_type_problem
 from migrations_app.guest_os import (
-    INSTANCE_SIZES, OPERATING_SYSTEM_OF_GUEST, READABLE_GUEST_OS, operating_system_for, readable_guest_os, suggest_instance_type,
+    INSTANCE_SIZES,
+    OPERATING_SYSTEM_OF_GUEST,
+    READABLE_GUEST_OS,
+    operating_system_for,
+    readable_guest_os,
+    suggest_instance_type,
 )
 
 

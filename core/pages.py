@@ -16,6 +16,7 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed
+from django.urls import resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from core.api.viewsets import is_db_id
@@ -51,9 +52,21 @@ def page(*, get: Need | None = None, post: Need | None = None, row: type | None 
             return view(request, *args, **kwargs)
 
         gated.page_needs = needs
+        gated.page_row = row
         return gated
 
     return decorate
+
+
+def rows_it_opens(user, route: str, queryset):
+    """The rows of `queryset` whose page `route` (a route taking the row's `pk`) would open for `user` on GET,
+    read from that page's own declaration: a link or button to it shows exactly when following it is allowed,
+    and an app links to another's page by its route name without importing it."""
+    gated = resolve(reverse(route, kwargs={"pk": 0})).func
+    need, model = gated.page_needs["GET"], gated.page_row
+    if model is None or not need.allows(user, model):
+        return queryset.none()
+    return queryset.filter(pk__in=model.objects.restrict(user, need.action).values("pk"))
 
 
 def find_row(user, model, need: Need, pk, related: tuple = ()):

@@ -57,6 +57,25 @@ def check_vm(vm: VmInfo, *, power_off_requested: bool) -> None:
             raise Conflict(f"{disk.label} of {vm.name} is larger than 16 TiB.", code="disk_too_large")
 
 
+def why_not_migratable(vm: VmInfo) -> str | None:
+    """What stops the VM from being migrated whatever is chosen in the dialog, for the VM list: check_vm's
+    refusal, with the power state left out since the dialog can power the VM off."""
+    try:
+        check_vm(vm, power_off_requested=True)
+    except Conflict as exc:
+        return exc.message
+    return None
+
+
+EXPORT_PRIVILEGE = "VApp.Export"
+
+
+def export_privilege_problem(privileges: set[str], *, principal: str, vm_name: str) -> str | None:
+    if EXPORT_PRIVILEGE in privileges or "*" in privileges:
+        return None
+    return f"Your vCenter account {principal} does not hold the {EXPORT_PRIVILEGE} privilege on {vm_name}."
+
+
 def check_vmimport_role(status: aws.RoleStatus, *, disk_count: int) -> None:
     if status.exists and status.trusts_vmie and status.has_policy:
         return

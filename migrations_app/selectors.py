@@ -12,6 +12,7 @@ from adapters.vsphere import client as vsphere
 from core.errors import Conflict, UpstreamError
 from core.peers import aws_credentials, vcenter_connection
 from core.roles import Action
+from migrations_app import guest_os, preflight
 from migrations_app.models import MigrationTask
 from migrations_app.staging import staging_buckets
 
@@ -65,6 +66,40 @@ def vcenter_vm_list(*, tenant) -> list[vsphere.VmInfo]:
         logger.error("vSphere adapter listed the VMs of tenant %s as %s", tenant.pk, type(vms).__name__)
         raise UpstreamError(UNEXPECTED_VCENTER_ANSWER, code="vcenter_unexpected_answer")
     return vms
+
+
+@dataclass(frozen=True)
+class VmRow:
+    vm: vsphere.VmInfo
+    guest_os: str
+    problem: str | None  # why it cannot be migrated, before anyone tries
+
+
+def vcenter_vm_rows(*, user, vms: list[vsphere.VmInfo]) -> list[VmRow]:
+    """The VM list's rows: each VM with its readable guest OS and what would refuse its migration, from the same
+    pre-flight checks the migration makes. The user's export privilege is asked of vCenter in one call; when it
+    cannot be asked (no vCenter identity, vCenter refusing), the migration itself still checks it."""
+    privileges = _export_privileges(user, vms)
+    rows = []
+    for vm in vms:
+        problem = preflight.why_not_migratable(vm)
+        if problem is None and privileges is not None:
+            problem = preflight.export_privilege_problem(privileges.get(vm.moref, set()),
+                                                         principal=user.vcenter_principal, vm_name=vm.name)
+        rows.append(VmRow(vm, guest_os.readable_guest_os(vm.guest_id, vm.guest_full_name), problem))
+    return rows
+
+
+def _export_privileges(user, vms) -> dict[str, set[str]] | None:
+    if not vms or not user.vcenter_principal:
+        return None
+    try:
+        with vsphere.session(vcenter_connection(user.tenant)) as vc:
+            return vc.privileges_on_vms([vm.moref for vm in vms], user.vcenter_principal)
+    except vsphere.VSphereError as exc:
+        logger.warning("vCenter did not tell the export privileges of tenant %s's user %s: %s", user.tenant_id,
+                       user.pk, exc.message)
+        return None
 
 
 @dataclass(frozen=True)

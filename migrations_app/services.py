@@ -37,7 +37,6 @@ from migrations_app.models import ImportToken, MigrationTask
 from migrations_app.requests import MigrationTarget
 from migrations_app.staging import staging_buckets
 
-EXPORT_PRIVILEGE = "VApp.Export"
 NO_GRANT_MESSAGE = ("You have no permission to migrate virtual machines into any environment. Ask an administrator "
                     "to grant you permission on an environment.")
 
@@ -205,10 +204,9 @@ def _check_vcenter(*, actor: User, vm_moref: str, power_off: bool) -> vsphere.Vm
             privileges = vc.privileges_of(vm_moref, actor.vcenter_principal)
     except vsphere.VSphereError as exc:
         raise UpstreamError(exc.message, code=f"vcenter_{exc.code}") from exc
-    if EXPORT_PRIVILEGE not in privileges and "*" not in privileges:
-        raise _deny(actor, AuditAction.MIGRATION_CREATE,
-                    f"Your vCenter account {actor.vcenter_principal} does not hold the {EXPORT_PRIVILEGE} "
-                    f"privilege on {vm.name}.", "no_vcenter_privilege", vm=vm_moref)
+    missing = preflight.export_privilege_problem(privileges, principal=actor.vcenter_principal, vm_name=vm.name)
+    if missing:
+        raise _deny(actor, AuditAction.MIGRATION_CREATE, missing, "no_vcenter_privilege", vm=vm_moref)
     preflight.check_vm(vm, power_off_requested=power_off)
     return vm
 

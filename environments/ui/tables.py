@@ -20,6 +20,10 @@ class InstanceTable(tables.Table):
 
 
 class TemplateTable(tables.Table):
+    launch = tables.TemplateColumn(
+        '{% if record.pk in table.launchable %}<a role="button" class="outline launch" '
+        'href="{% url \'ui:template-launch\' record.pk %}" aria-label="Launch an instance from {{ record.name }}">'
+        'Launch</a>{% endif %}', orderable=False, verbose_name="Launch")
     actions = tables.TemplateColumn(
         '<a href="{% url \'ui:template-edit\' record.pk %}">Edit</a> · '
         '<a href="{% url \'ui:template-delete\' record.pk %}">Delete</a>', orderable=False, verbose_name="")
@@ -27,7 +31,12 @@ class TemplateTable(tables.Table):
     class Meta:
         model = Template
         fields = ("name", "description", "ami_id", "instance_type", "subnet__subnet_id", "security_group__group_id")
+        sequence = ("name", "launch", "...")
         empty_text = "No templates."
+
+    def __init__(self, *args, launchable=frozenset(), **kwargs):
+        self.launchable = launchable
+        super().__init__(*args, **kwargs)
 
 
 class EnvironmentTable(tables.Table):

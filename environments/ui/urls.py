@@ -1,6 +1,21 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from environments.ui import templates_pages, tree, views
+
+
+class GrantKind:
+    """Who a grant is to: a user or a group (anything else names no grant, 404)."""
+
+    regex = "user|group"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return value
+
+
+register_converter(GrantKind, "grant_kind")
 
 urlpatterns = [
     path("regions/", views.regions, name="regions"),
@@ -17,6 +32,8 @@ urlpatterns = [
     path("templates/<int:pk>/edit/", templates_pages.template_edit, name="template-edit"),
     path("templates/<int:pk>/delete/", templates_pages.template_delete, name="template-delete"),
     path("environments/<int:pk>/permissions/", views.environment_permissions, name="environment-permissions"),
+    path("environments/<int:pk>/permissions/<grant_kind:kind>/<int:principal>/revoke/", views.environment_grant_revoke,
+         name="environment-grant-revoke"),
     path("environments/<int:pk>/tabs/<slug:key>/", views.environment_panel, name="environment-panel"),
     path("instances/<int:pk>/", views.instance_detail, name="instance"),
     path("instances/<int:pk>/power/", views.instance_power, name="instance-power"),

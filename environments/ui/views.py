@@ -2,6 +2,8 @@
 instance page and the administrators' regions and environments pages. Querysets come from `restrict()`, writes
 from services, gates from `Need`; auditors get every page administrators get, without the forms."""
 
+from dataclasses import asdict
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -10,10 +12,12 @@ from django.urls import reverse
 from django_tables2 import RequestConfig
 
 from core.forms import Submitted, several_forms, submit
-from core.pages import REFUSED, page
+from core.models import TenantGroup, User
+from core.pages import REFUSED, one, page, rows_it_opens
 from core.querysets import Need
 from core.roles import Action
 from environments import selectors, services
+from environments.choices import EnvironmentRole
 from environments.models import Environment, EnvironmentUserObjectPermission, ImportedInstance, Region, Template
 from environments.ui.forms import EnvironmentForm, GrantForm, PowerForm, RegionForm
 from environments.ui.panels import instance_sections, panel, panels
@@ -87,9 +91,12 @@ def environment_instances(request, environment):
 @page(get=READ, row=Environment, related=WITH_REGION)
 def environment_templates(request, environment):
     can_manage = Environment.objects.restrict(request.user, Action.MANAGE).filter(pk=environment.pk).exists()
-    table = TemplateTable(Template.objects.restrict(request.user, Action.VIEW).filter(
-        environment=environment).select_related("subnet", "security_group").order_by("name"),
-        exclude=() if can_manage else ("actions",))
+    templates = Template.objects.restrict(request.user, Action.VIEW).filter(environment=environment)
+    # The launch page's own gate decides which templates show a Launch button.
+    launchable = set(rows_it_opens(request.user, "ui:template-launch", templates).values_list("pk", flat=True))
+    table = TemplateTable(templates.select_related("subnet", "security_group").order_by("name"),
+                          launchable=launchable,
+                          exclude=(() if can_manage else ("actions",)) + (() if launchable else ("launch",)))
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
     return _render_tab(request, environment, "templates", "environments/environment_table.html",
                        {"table": table, "heading": "Templates", "launches_link": True,
@@ -99,14 +106,51 @@ def environment_templates(request, environment):
 
 @page(get=READ_GRANTS, post=MANAGE_GRANTS, row=Environment, related=WITH_REGION)
 def environment_permissions(request, environment):
-    form = GrantForm(request.POST or None, actor=request.user) if MANAGE_GRANTS.allows(request.user) else None
+    """The grants, each with its own role change and Revoke for administrators (auditors read them); the form
+    below grants a new one. A row's role change posts the same form, its principal fixed."""
+    can_manage = MANAGE_GRANTS.allows(request.user)
+    # A new grant starts at the least role that grants anything, not at "No access".
+    form = GrantForm(request.POST or None, actor=request.user,
+                     initial={"role": EnvironmentRole.READ_ONLY}) if can_manage else None
     done = submit(request, lambda: services.environment_grant(
         actor=request.user, environment=environment, principal=form.cleaned_principal(),
-        role=form.cleaned_data["role"]), form=form, success="Permission saved.",
+        role=form.cleaned_data["role"]), form=form, success=lambda role: _granted_message(form, role),
         to=reverse("ui:environment-permissions", args=[environment.pk]))
     return done.response or _render_tab(
         request, environment, "permissions", "environments/environment_permissions.html",
-        {"grants": selectors.environment_grants(environment=environment), "form": form})
+        {"grants": _labelled(selectors.environment_grants(environment=environment)), "form": form,
+         "can_manage": can_manage,
+         "row_roles": [c for c in EnvironmentRole.choices if c[0] != EnvironmentRole.NO_ACCESS]})
+
+
+def _labelled(grants) -> list[dict]:
+    return [{**asdict(g), "role_label": EnvironmentRole(g.role).label} for g in grants]
+
+
+def _granted_message(form, role) -> str:
+    who = dict(form.fields["principal"].choices).get(form.cleaned_data["principal"], "")
+    if role == EnvironmentRole.NO_ACCESS:
+        return f"Permission saved. {who} has no access any more."
+    return f"Permission saved. {who} is now {EnvironmentRole(role).label}."
+
+
+@page(get=MANAGE_GRANTS, post=MANAGE_GRANTS, row=Environment, related=WITH_REGION)
+def environment_grant_revoke(request, environment, kind, principal):
+    """Revoking one grant asks first, naming who loses access to what."""
+    grant = next((g for g in selectors.environment_grants(environment=environment)
+                  if g.principal_type == kind and g.principal_id == principal), None)
+    if grant is None:
+        raise Http404()
+    model = User if kind == "user" else TenantGroup
+    who = one(model.objects.restrict(request.user, Action.ADMIN), principal)
+    name = f"{kind} {grant.principal_name}"
+    where = f"{environment.region.code} / {environment.name}"
+    back = reverse("ui:environment-permissions", args=[environment.pk])
+    done = submit(request, lambda: services.environment_revoke(actor=request.user, environment=environment,
+                                                               principal=who),
+                  success=f"The {name} has no access to {where} any more.", to=back)
+    return done.response or _render_tab(request, environment, "permissions", "environments/revoke_confirm.html", {
+        "grant": _labelled([grant])[0], "name": name, "where": where, "back": back, "error": done.error})
 
 
 #

@@ -1,6 +1,7 @@
 from django import forms
 
 from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, LicenseType, OperatingSystem
+from migrations_app.guest_os import operating_system_for, readable_guest_os, suggest_instance_type
 from migrations_app.requests import MigrationTarget
 
 
@@ -26,12 +27,45 @@ class MigrateForm(forms.Form):
         self.environment = environment
         self.fields["vm"].choices = [(vm.moref, f"{vm.name} ({vm.power_state}, {len(vm.disks)} disk(s))")
                                      for vm in vms]
-        self.fields["operating_system"].choices = OperatingSystem.choices
+        # No system is chosen for the user: a wrong one fails the import long after the dialog has closed.
+        self.fields["operating_system"].choices = [("", "Choose the VM's operating system"), *OperatingSystem.choices]
         self.fields["instance_type"].choices = [(t, t) for t in SUPPORTED_INSTANCE_TYPES]
         self.fields["subnet"].choices = [(s.pk, f"{s.subnet_id} {s.cidr_block} {s.availability_zone} {s.name}")
                                          for s in environment.subnets.all()]
-        self.fields["security_group"].choices = [(g.pk, str(g)) for g in environment.security_groups.all()]
+        groups = list(environment.security_groups.all())
+        # The VPC's "default" group is never chosen for the user: it lets in whatever else is in it.
+        self.fields["security_group"].choices = [("", "Choose a security group"), *((g.pk, str(g)) for g in groups)]
+        own = [g for g in groups if g.name != "default"]
+        if len(own) == 1 and not self.initial.get("security_group"):
+            self.initial["security_group"] = own[0].pk
         self.fields["key_pair"].choices = [("", "none")] + [(k.pk, k.name) for k in environment.key_pairs.all()]
+        answers = self.data if self.is_bound else self.initial
+        # Unanswered, the select shows its first VM: the suggestions are that VM's.
+        vm = next((vm for vm in vms if vm.moref == answers.get("vm")), None if self.is_bound else
+                  next(iter(vms), None))
+        self._prefill(vm, answers)
+
+    def _prefill(self, vm, answers) -> None:
+        """The operating system and instance type the VM suggests, unless the user already answered them; each
+        field says where its value comes from, so a guess reads as one."""
+        if vm is None:
+            return
+        readable = readable_guest_os(vm.guest_id, vm.guest_full_name)
+        guessed = operating_system_for(vm.guest_id)
+        chosen = answers.get("operating_system") or guessed
+        if guessed:
+            if not answers.get("operating_system"):
+                self.initial["operating_system"] = guessed
+            self.fields["operating_system"].help_text = (
+                f"Pre-filled from the VM's guest OS, {readable}: {OperatingSystem(guessed).label}. Check the "
+                "release.")
+        else:
+            self.fields["operating_system"].help_text = f"The VM's guest OS is {readable}; choose the matching one."
+        suggestion = suggest_instance_type(num_cpu=vm.num_cpu, memory_mb=vm.memory_mb, operating_system=chosen)
+        if suggestion is not None:
+            if not answers.get("instance_type"):
+                self.initial["instance_type"] = suggestion.instance_type
+            self.fields["instance_type"].help_text = suggestion.text
 
     def target(self) -> MigrationTarget:
         data = self.cleaned_data

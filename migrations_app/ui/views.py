@@ -22,6 +22,7 @@ from environments.ui.views import MANAGE_ENVIRONMENTS, READ_SETUP
 from migrations_app import selectors, services
 from migrations_app.admission import queue_positions
 from migrations_app.choices import ACTIVE, MigrationState
+from migrations_app.guest_os import readable_guest_os
 from migrations_app.models import MigrationTask
 from migrations_app.ui.forms import ConsentForm, MigrateDialogForm, MigrateForm
 from migrations_app.ui.tables import MigrationTable
@@ -70,13 +71,18 @@ def vm_list(request):
     query = request.GET.get("q", "").strip()
     if query:
         needle = query.lower()
-        vms = [vm for vm in vms if needle in f"{vm.name} {vm.guest_full_name} {vm.folder_path}".lower()]
+        vms = [vm for vm in vms if needle in f"{vm.name} {vm.guest_full_name} {readable_guest_os(vm.guest_id)} "
+                                             f"{vm.folder_path}".lower()]
+    can_migrate = MIGRATE.allows(request.user)
+    # Only those who may migrate are told what would refuse a migration (and only they cost vCenter the question).
+    rows = selectors.vcenter_vm_rows(user=request.user, vms=vms) if can_migrate else [
+        selectors.VmRow(vm, readable_guest_os(vm.guest_id, vm.guest_full_name), None) for vm in vms]
     folders: dict[str, list] = {}
-    for vm in sorted(vms, key=lambda vm: (vm.folder_path, vm.name.lower())):
-        folders.setdefault(vm.folder_path or "/", []).append(vm)
+    for row in sorted(rows, key=lambda row: (row.vm.folder_path, row.vm.name.lower())):
+        folders.setdefault(row.vm.folder_path or "/", []).append(row)
     return render(request, "migrations_app/vm_list.html", {
-        "folders": folders, "problem": problem, "query": query, "count": len(vms),
-        "can_migrate": MIGRATE.allows(request.user),
+        "folders": folders, "problem": problem, "query": query, "count": len(vms), "can_migrate": can_migrate,
+        "no_principal": can_migrate and not request.user.vcenter_principal,
     })
 
 
@@ -94,9 +100,13 @@ def migrate_dialog(request):
     environment = next((e for e in environments if str(e.pk) == chosen_pk), environments[0])
     vms, problem = _vms(request.user.tenant)
     initial = {"vm": request.GET.get("vm"), "environment": environment.pk}
-    if request.GET.get("reload"):
-        # The environment changed: keep every other answer, drop those that belonged to the old environment.
-        initial.update({k: v for k, v in request.GET.items() if k not in ("subnet", "security_group", "key_pair")})
+    reload = request.GET.get("reload")
+    if reload:
+        # The environment changed: keep every other answer, drop those that belonged to the old environment. The
+        # VM changed: drop what was suggested from the old VM, so the new one's suggestions show.
+        dropped = ("operating_system", "instance_type") if reload == "vm" else ("subnet", "security_group",
+                                                                                 "key_pair")
+        initial.update({k: v for k, v in request.GET.items() if k not in dropped})
         initial["environment"] = environment.pk
     form = MigrateDialogForm(data, environments=environments, environment=environment, vms=vms, initial=initial)
     if data is not None:

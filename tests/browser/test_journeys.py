@@ -221,6 +221,8 @@ def test_admin_user_and_auditor_journeys(portal, open_session):
     page.get_by_role("button", name="Migrate VM to EC2: db01").click()
     dialog.wait_for(state="visible")
     _choose_environment(page, dialog, "us-east-1 / production")
+    # rhel7_64Guest names no supported release, so nothing is pre-filled: the user chooses
+    dialog.get_by_label("Operating system").select_option("rhel-8")
     _choose(dialog.get_by_label("Security group"), "web")
     dialog.get_by_role("button", name="Migrate").click()
     second = _submitted(dialog, user)

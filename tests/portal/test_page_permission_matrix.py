@@ -112,6 +112,9 @@ PAGES = {
     "ui:environment-templates": Page(ENV_SCOPED, at=ENVIRONMENT),
     "ui:environment-permissions": Page(ADMIN_AUDITOR_ROW, ADMIN_ROW_CHANGED, at=ENVIRONMENT, body=lambda w, r: {
         "principal": f"user:{w.a.user_nogrant.pk}", "role": "read_only"}),
+    # Revoking one grant (user_general's): administrators only, asked first, then sent back to the permissions.
+    "ui:environment-grant-revoke": Page(ADMIN_ROW, ADMIN_ROW_CHANGED, at=lambda w: {
+        "pk": w.a.environment.pk, "kind": "user", "principal": w.a.user_general.pk}),
     "ui:environment-panel": Page(ENV_SCOPED, at=lambda w: {"pk": w.a.environment.pk, "key": "vm-to-ec2-migrations"}),
     # Launch templates: owners of the environment and administrators. Creating one named like the world's comes
     # back with the reason; saving it with the same image (nothing to ask AWS) succeeds.

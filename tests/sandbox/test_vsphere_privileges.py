@@ -51,3 +51,12 @@ def test_a_service_account_lists_only_the_vms_it_may_see(vcenter):
                                      (CAROL, CAROL_PASSWORD, ["lab-big01", "lab-rdm01"])):
         with session(sandbox_connection(vcenter, username=user, password=password)) as vc:
             assert [vm.name for vm in vc.list_vms()] == expected
+
+
+def test_privileges_of_many_vms_in_one_call_agree_with_one_at_a_time(vc):
+    morefs = list(vc.vms.values())
+    many = vc.privileges_on_vms(morefs, "VSPHERE.LOCAL\\dave")
+    assert set(many) == set(morefs)
+    for moref in morefs:
+        assert many[moref] == vc.privileges_of(moref, "VSPHERE.LOCAL\\dave"), moref
+    assert vc.privileges_on_vms([], "VSPHERE.LOCAL\\dave") == {}

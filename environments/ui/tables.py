@@ -43,6 +43,8 @@ class EnvironmentTable(tables.Table):
     region = tables.Column(accessor="region__code", verbose_name="Region")
     name = tables.LinkColumn("ui:environment", args=[tables.A("pk")])
     vpc_id = tables.Column(verbose_name="VPC", default="default VPC")
+    # The field's own name would read "Vpc cidr block": the acronyms as AWS writes them.
+    vpc_cidr_block = tables.Column(verbose_name="VPC CIDR block", default="")
     last_synced_at = tables.DateTimeColumn(verbose_name="Last synced", format="Y-m-d H:i", default="never")
 
     class Meta:

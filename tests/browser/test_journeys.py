@@ -138,7 +138,7 @@ def test_admin_user_and_auditor_journeys(portal, open_session):
     environment = Environment.objects.get(tenant=s.tenant, name="production")
     page.get_by_role("button", name="Sync from AWS").click()
     page.get_by_text(re.compile(r"Synced from AWS: 1 subnets, \d+ security groups")).wait_for()
-    admin.axe("admin-environment-summary")
+    admin.tour("administrator")  # the README tour: an environment, synced
     page.get_by_role("link", name="Permissions", exact=True).click()
     page.get_by_label("User or group").select_option(label="User alice")
     page.get_by_label("Role").select_option(label="General")
@@ -207,7 +207,7 @@ def test_admin_user_and_auditor_journeys(portal, open_session):
     assert len(rising) >= 3 and seen_progress == sorted(seen_progress), seen_progress
     assert page.evaluate("window.__notReloaded") is True  # the table updated itself, the page never reloaded
     page.locator('#migration-rows[data-polling="off"]').wait_for()  # and stopped polling
-    user.axe("user-migrations-tab")
+    user.tour("user")  # the README tour: the migration done, live to the end
 
     instance = ImportedInstance.objects.get(tenant=s.tenant, environment=environment)
     page.locator(f"#migration-{task_id}").get_by_role("link", name=instance.instance_id).click()
@@ -278,6 +278,7 @@ def test_admin_user_and_auditor_journeys(portal, open_session):
     page.goto("/audit-log/?action=migration.*")
     assert page.get_by_role("cell", name="migration.create").count() == 2
     assert page.get_by_role("cell", name="migration.cancel").count() >= 1
+    auditor.tour("auditor")  # the README tour: the audit log
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV").click()
     with open(download.value.path()) as exported:

@@ -1,12 +1,6 @@
 import django_tables2 as tables
 
 from core.models import AuditLog, User
-from environments.ui.tables import EnvironmentTable
-
-
-class DashboardEnvironmentTable(EnvironmentTable):
-    # The field's own name reads "Vpc cidr block"; the acronyms as AWS writes them.
-    vpc_cidr_block = tables.Column(verbose_name="VPC CIDR block", default="")
 
 
 class AuditLogTable(tables.Table):

@@ -18,6 +18,7 @@ from core.roles import Action
 from core.selectors import vcenter_warnings
 from environments.models import Environment, Region
 from environments.selectors import environment_tree
+from environments.ui.tables import EnvironmentTable
 from migrations_app.selectors import connection_checks
 from portal.site.api_history import csv_response
 from portal.site.history import HISTORY_DAYS, READ_HISTORY, HistoryFilters, history_rows
@@ -31,7 +32,7 @@ from portal.site.ui.forms import (
     UserEditForm,
     VCenterForm,
 )
-from portal.site.ui.tables import AuditLogTable, DashboardEnvironmentTable, HistoryTable, UserTable
+from portal.site.ui.tables import AuditLogTable, HistoryTable, UserTable
 
 MANAGE_ENVIRONMENTS = Need(Action.ADMIN, of=Environment)
 READ_AUDIT_LOG = Need(Action.VIEW, of=AuditLog)
@@ -52,7 +53,7 @@ def home(request):
         raise Http404("Platform operators use the platform admin.")
     environments = Environment.objects.restrict(request.user, Action.VIEW).select_related("region").order_by(
         "region__code", "name")
-    table = DashboardEnvironmentTable(environments)
+    table = EnvironmentTable(environments)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     return render(request, "site/home.html", {
         "board": dashboard(fetched_by=request.user),

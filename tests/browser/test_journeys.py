@@ -284,6 +284,12 @@ def test_admin_user_and_auditor_journeys(portal, open_session):
     with open(download.value.path()) as exported:
         assert "migration.create" in exported.read()
     assert not auditor.console_errors, auditor.console_errors
+    # A page that changes something, opened by its address anyway: refused with the reason, not "not found".
+    refused = page.goto(f"/environments/{environment.pk}/edit/")
+    assert refused.status == 403
+    assert page.get_by_role("heading", name="You may not do that").is_visible()
+    assert page.get_by_role("alert").get_by_text("Your role does not allow this.").is_visible()
+    auditor.axe("auditor-refused")
 
     # --- Phone width: the same shell, readable.
     phone = open_session(width=390, height=844)

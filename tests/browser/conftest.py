@@ -151,3 +151,27 @@ def open_session(browser, live_server):
     yield open_
     for session in sessions:
         session.close()
+
+
+PASSWORD = "correct-horse-battery-9"
+
+
+def acme(*, vcenter=None):
+    """The journeys' tenant: Acme Corp with an administrator and an auditor, its AWS account pointed at the AWS
+    sandbox, and (given a vCenter sandbox) its vCenter connection."""
+    from types import SimpleNamespace
+
+    from core import services
+    from core.models import TenantAwsAccount, TenantVCenter
+
+    s = SimpleNamespace()
+    s.tenant = services.tenant_create(actor=None, name="Acme Corp", slug="acme")
+    s.admin = services.user_create(actor=None, tenant=s.tenant, username="admin", role="admin", password=PASSWORD)
+    s.auditor = services.user_create(actor=None, tenant=s.tenant, username="audrey", role="auditor",
+                                     password=PASSWORD)
+    TenantAwsAccount.objects.create(tenant=s.tenant, access_key_id="AKIAIOSFODNN7EXAMPLE",
+                                    secret_access_key="sandbox-secret")
+    if vcenter is not None:
+        TenantVCenter.objects.create(tenant=s.tenant, url=vcenter.url, username=vcenter.username,
+                                     password=vcenter.password)
+    return s

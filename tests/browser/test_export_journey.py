@@ -8,19 +8,17 @@ The sandbox clock stands still: the test moves it, so each phase is reached when
 waited on to show it (no timed assertion)."""
 
 import re
-from types import SimpleNamespace
 
 import pytest
 
-from core import services
-from core.models import TenantAwsAccount
 from environments.models import Environment, ImportedInstance
 from exports import services as export_services
 from exports.models import ExportTask
+from tests.browser.conftest import PASSWORD, acme
 from tests.migrations.helpers import Worker, wait_for
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter, pytest.mark.browser, pytest.mark.process]
-PASSWORD = "correct-horse-battery-9"
+
 
 
 @pytest.fixture
@@ -33,13 +31,8 @@ def portal(transactional_db, aws, settings, live_server):
     settings.EXPORT_POLL_SECONDS = 0.2
     settings.EXPORT_TICK_BUDGET_SECONDS = 30
     aws.set_speed(0)  # the test moves the clock: each export phase comes when the test asks for it
-    s = SimpleNamespace(aws=aws)
-    s.tenant = services.tenant_create(actor=None, name="Acme Corp", slug="acme")
-    s.admin = services.user_create(actor=None, tenant=s.tenant, username="admin", role="admin", password=PASSWORD)
-    s.auditor = services.user_create(actor=None, tenant=s.tenant, username="audrey", role="auditor",
-                                     password=PASSWORD)
-    TenantAwsAccount.objects.create(tenant=s.tenant, access_key_id="AKIAIOSFODNN7EXAMPLE",
-                                    secret_access_key="sandbox-secret")
+    s = acme()
+    s.aws = aws
     env_services.region_create(actor=s.admin, code="us-east-1")
     s.environment = Environment.objects.get(tenant=s.tenant, region__code="us-east-1")
     s.instances = [ImportedInstance.objects.create(tenant=s.tenant, environment=s.environment, instance_id=i,

@@ -3,19 +3,17 @@ link reachable by keyboard and by mouse, the dashboard's live migration with its
 action, the side tree loading a collapsed region when it is opened and its search finding an environment; the
 auditor's dashboard read-only; the header's menu on a phone without sideways scrolling."""
 
-from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
 
-from core import services
-from core.models import TenantAwsAccount, TenantVCenter
 from environments import services as env_services
 from environments.models import Environment, SecurityGroup, Subnet
 from migrations_app.models import MigrationTask
+from tests.browser.conftest import PASSWORD, acme
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter, pytest.mark.browser, pytest.mark.process]
-PASSWORD = "correct-horse-battery-9"
+
 LAPTOP = {"width": 1280, "height": 900}
 GROUPED = {"Administration": ["Users & groups", "Settings", "vmimport role", "Connector", "Webhooks"],
            "Audit": ["Task history", "Audit log"]}
@@ -25,15 +23,7 @@ GROUPED = {"Administration": ["Users & groups", "Settings", "vmimport role", "Co
 def tenant(transactional_db, aws, vcenter, settings, live_server):
     """A tenant with two regions and a migration half-way through; no worker, so that the row stays as written."""
     settings.AWS_ENDPOINT_URL = aws.endpoint_url
-    s = SimpleNamespace()
-    s.tenant = services.tenant_create(actor=None, name="Acme Corp", slug="acme")
-    s.admin = services.user_create(actor=None, tenant=s.tenant, username="admin", role="admin", password=PASSWORD)
-    s.auditor = services.user_create(actor=None, tenant=s.tenant, username="audrey", role="auditor",
-                                     password=PASSWORD)
-    TenantAwsAccount.objects.create(tenant=s.tenant, access_key_id="AKIAIOSFODNN7EXAMPLE",
-                                    secret_access_key="sandbox-secret")
-    TenantVCenter.objects.create(tenant=s.tenant, url=vcenter.url, username=vcenter.username,
-                                 password=vcenter.password)
+    s = acme(vcenter=vcenter)
     east = env_services.region_create(actor=s.admin, code="us-east-1")
     west = env_services.region_create(actor=s.admin, code="eu-west-1")
     s.production = Environment.objects.create(tenant=s.tenant, region=east, name="production")

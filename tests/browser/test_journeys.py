@@ -5,19 +5,19 @@ cancels a second migration; the auditor sees all of it and finds no button that 
 
 import re
 import time
-from types import SimpleNamespace
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from core import services
+from core.models import AuditLog
 from environments.models import Environment, ImportedInstance, Template
 from migrations_app.models import MigrationTask
-from core import services
-from core.models import AuditLog, TenantAwsAccount, TenantVCenter
+from tests.browser.conftest import PASSWORD, acme
 from tests.migrations.helpers import Worker, wait_for
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter, pytest.mark.browser, pytest.mark.process]
-PASSWORD = "correct-horse-battery-9"
+
 
 
 @pytest.fixture
@@ -29,18 +29,11 @@ def portal(transactional_db, aws, vcenter, settings, live_server):
     settings.MIGRATION_TICK_BUDGET_SECONDS = 60
     settings.MIGRATION_PART_SIZE = 5 * 1024 * 1024
     aws.set_speed(300)  # sandbox clock: conversions finish in seconds
-    s = SimpleNamespace(aws=aws, vcenter=vcenter)
-    s.tenant = services.tenant_create(actor=None, name="Acme Corp", slug="acme")
-    s.admin = services.user_create(actor=None, tenant=s.tenant, username="admin", role="admin", password=PASSWORD)
+    s = acme(vcenter=vcenter)
+    s.aws, s.vcenter = aws, vcenter
     s.alice = services.user_create(actor=None, tenant=s.tenant, username="alice", role="user", password=PASSWORD,
                                    vcenter_principal="VSPHERE.LOCAL\\alice")
-    s.auditor = services.user_create(actor=None, tenant=s.tenant, username="audrey", role="auditor",
-                                     password=PASSWORD)
     s.group = services.group_create(actor=s.admin, name="operators", members=[s.alice])
-    TenantAwsAccount.objects.create(tenant=s.tenant, access_key_id="AKIAIOSFODNN7EXAMPLE",
-                                    secret_access_key="sandbox-secret")
-    TenantVCenter.objects.create(tenant=s.tenant, url=vcenter.url, username=vcenter.username,
-                                 password=vcenter.password)
     from environments import services as env_services
 
     env_services.region_create(actor=s.admin, code="us-east-1")

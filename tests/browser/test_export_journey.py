@@ -20,7 +20,6 @@ from tests.migrations.helpers import Worker, wait_for
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter, pytest.mark.browser, pytest.mark.process]
 
 
-
 @pytest.fixture
 def portal(transactional_db, aws, settings, live_server):
     from environments import services as env_services

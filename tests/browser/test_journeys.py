@@ -19,7 +19,6 @@ from tests.migrations.helpers import Worker, wait_for
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter, pytest.mark.browser, pytest.mark.process]
 
 
-
 @pytest.fixture
 def portal(transactional_db, aws, vcenter, settings, live_server):
     settings.AWS_ENDPOINT_URL = aws.endpoint_url

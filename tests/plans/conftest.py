@@ -6,7 +6,7 @@ from tests.migrations.conftest import fast_jobs, setup  # noqa: F401 -- fixtures
 
 
 @pytest.fixture
-def plan_of(setup):
+def plan_of(setup):  # noqa: F811
     """plan_of({"web01": 1, "db01": 2}, **defaults): a plan of alice's with those VMs in those waves."""
     from migrations_app.plans import services
 

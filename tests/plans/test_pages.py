@@ -21,10 +21,11 @@ def test_a_plan_from_the_pages(setup):
     s = setup
     s.aws.set_speed(500)
     alice = _client(s.alice)
-    created = alice.post(reverse("ui:plans"), {"environment": s.environment.pk, "name": "night"})
+    created = alice.post(reverse("ui:plans"), {"environment": s.environment.pk, "name": "night",
+                                               "subnet": s.subnet.pk, "security_group": s.security_group.pk})
     assert created.status_code == 302
     plan = MigrationPlan.objects.get(name="night")
-    MigrationPlan.objects.filter(pk=plan.pk).update(subnet=s.subnet, security_group=s.security_group)
+    assert (plan.subnet, plan.security_group, plan.power_off) == (s.subnet, s.security_group, False)
     here = reverse("ui:plan", args=[plan.pk])
     assert created["Location"] == here
     added = alice.post(here, {"form": "add", "add-vms": "web01\nlab-rdm01", "add-wave": "1"})

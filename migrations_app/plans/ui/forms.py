@@ -1,16 +1,25 @@
 from django import forms
 
 from core.roles import Action
-from environments.models import Environment
+from environments.models import Environment, SecurityGroup, Subnet
 
 
 class PlanCreateForm(forms.Form):
     environment = forms.ModelChoiceField(queryset=Environment.objects.none())
     name = forms.CharField(max_length=100)
+    subnet = forms.ModelChoiceField(queryset=Subnet.objects.none(), required=False,
+                                    label="Default subnet (of the plan's environment)")
+    security_group = forms.ModelChoiceField(queryset=SecurityGroup.objects.none(), required=False,
+                                            label="Default security group")
+    power_off = forms.BooleanField(required=False, label="Power each VM off before its export")
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["environment"].queryset = Environment.objects.restrict(user, Action.OPERATE).order_by("name")
+        environments = Environment.objects.restrict(user, Action.OPERATE)
+        self.fields["environment"].queryset = environments.order_by("name")
+        self.fields["subnet"].queryset = Subnet.objects.filter(environment__in=environments).order_by("subnet_id")
+        self.fields["security_group"].queryset = SecurityGroup.objects.filter(
+            environment__in=environments).order_by("name")
 
 
 class AddVmsForm(forms.Form):

@@ -12,7 +12,7 @@ from tests.migrations.helpers import Worker
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter, pytest.mark.browser, pytest.mark.process]
 
 
-def test_create_validate_start_and_watch_a_plan(setup, live_server, open_session):
+def test_create_validate_start_and_watch_a_plan(setup, live_server, open_session):  # noqa: F811
     s = setup
     s.aws.set_speed(500)
     worker = Worker(Q_WORKERS="3", PLAN_POLL_SECONDS="0.5", PLAN_INLINE_WAIT_SECONDS="600",

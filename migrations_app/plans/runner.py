@@ -79,10 +79,16 @@ class PlanRunner(StepRunner):
             previous_done = self._wave_done(run, wave)
             all_done = all_done and previous_done
         if all_done:
-            vms = run.plan.vms.select_related("migration")
-            completed = sum(1 for pv in vms if pv.migration_id and pv.migration.state == MigrationState.COMPLETED)
-            self.move(run, R.COMPLETED, step="done",
-                      status_message=f"All waves ended: {completed} of {len(vms)} VMs migrated")
+            # The run's own VMs decide how it ended (and which notification goes out): any that failed, was
+            # cancelled or could not start fails the run; the plan's state is still read from its migrations.
+            attempts = list(PlanVmAttempt.objects.filter(run=run).select_related("migration"))
+            done = sum(1 for a in attempts if a.migration_id and a.migration.state == MigrationState.COMPLETED)
+            message = f"All waves ended: {done} of {len(attempts)} VMs migrated"
+            if done < len(attempts):
+                self.move(run, R.FAILED, step="done", error_code="vms_failed",
+                          status_message=f"{message}; {len(attempts) - done} failed or were cancelled")
+            else:
+                self.move(run, R.COMPLETED, step="done", status_message=message)
             return None
         poll = self.kind.setting("POLL_SECONDS")
         if next_time is not None:

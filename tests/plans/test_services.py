@@ -7,6 +7,7 @@ from django.utils import timezone
 from core.jobs import runner
 from core.jobs.kinds import kind
 from core.models import AuditLog
+from core.notifications.models import Webhook, WebhookDelivery
 from migrations_app.models import MigrationTask
 from migrations_app.plans import selectors, services
 from migrations_app.plans.models import PlanRun, PlanVm, PlanVmAttempt
@@ -211,6 +212,8 @@ def test_cancel_ends_the_run_and_the_live_migrations_and_leaves_completed_ones(s
 
 def test_a_vm_whose_migration_cannot_be_created_counts_as_failed(setup, plan_of):
     s = setup
+    Webhook.objects.create(tenant=s.tenant, name="hook", url="http://127.0.0.1:9/hook", secret="whsec_test",
+                           events=["plan.failed", "plan.completed"], created_by=s.admin)
     plan = plan_of({"web01": 1})
     run = services.plan_start(actor=s.alice, plan=plan)
     # Between validation and the start, someone else starts web01's migration.
@@ -225,4 +228,7 @@ def test_a_vm_whose_migration_cannot_be_created_counts_as_failed(setup, plan_of)
     assert web.migration is None and "already being migrated" in web.start_error
     assert selectors.vm_state(web) == "failed"
     run.refresh_from_db()
-    assert run.state == "completed"  # nothing of its own left running
+    assert run.state == "failed"  # nothing of its own left running, and its VM did not migrate
+    assert run.error_code == "vms_failed" and "0 of 1 VMs migrated" in run.status_message
+    # Notifications per plan: the run's ending is announced like any job's.
+    assert WebhookDelivery.objects.filter(event="plan.failed", job_kind="plan", job_id=run.pk).count() == 1

@@ -323,7 +323,7 @@ def plan_retry_failed(*, actor: User, plan: MigrationPlan, start_at: datetime.da
 
 def plan_cancel(*, actor: User, plan: MigrationPlan) -> list[MigrationTask]:
     """End the plan's live run and cancel its running and queued migrations; completed ones are left alone.
-    Returns the migrations a cancel was asked for."""
+    Returns the migrations a cancel was asked for (a migration the actor may not cancel is left to its starter)."""
     _operable(actor, plan, AuditAction.PLAN_CANCEL)
     with transaction.atomic():
         run = _live_run(plan)
@@ -334,9 +334,14 @@ def plan_cancel(*, actor: User, plan: MigrationPlan) -> list[MigrationTask]:
             pk__in=plan.vms.filter(migration__state__in=LIVE).values("migration_id")))
         audit_record(actor=actor, action=AuditAction.PLAN_CANCEL, obj=plan,
                      detail={"run": run.pk if run else None, "migrations": [t.pk for t in live][:100]})
+    cancelled = []
     for task in live:
-        migration_services.migration_cancel(actor=actor, task=task)
-    return live
+        try:
+            cancelled.append(migration_services.migration_cancel(actor=actor, task=task))
+        except Forbidden:
+            # Started for the plan by someone else (an administrator): theirs to cancel; the refusal is audited.
+            continue
+    return cancelled
 
 
 def plan_vm_migrate(*, run: PlanRun, plan_vm: PlanVm) -> MigrationTask | None:

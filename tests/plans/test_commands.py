@@ -26,6 +26,12 @@ def test_create_import_validate_start_show_cancel(setup, capsys, tmp_path):
     assert "All 1 VMs can be migrated." in capsys.readouterr().out
     with pytest.raises(CommandError):
         call_command("migration_plan", "validate", "--user", "bob", str(plan.pk))  # bob lacks VApp.Export
+    s.tenant.time_zone = "Europe/Berlin"
+    s.tenant.save()
+    call_command("migration_plan", "wave", "--user", "alice", str(plan.pk), "2", "--at", "2099-07-01T02:00")
+    assert "wave 2 starts 2099-07-01 02:00 CEST (UTC+02:00)" in capsys.readouterr().out
+    s.tenant.time_zone = "UTC"
+    s.tenant.save()
     call_command("migration_plan", "start", "--user", "alice", str(plan.pk), "--at", "2099-01-01T06:00")
     assert "waiting, starts 2099-01-01 06:00 UTC (UTC+00:00)" in capsys.readouterr().out
     call_command("migration_plan", "show", "--user", "alice", str(plan.pk))

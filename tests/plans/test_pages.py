@@ -38,6 +38,8 @@ def test_a_plan_from_the_pages(setup):
     assert refused.status_code == 200 and "cannot be migrated as planned" in refused.content.decode()
     assert not PlanRun.objects.exists()
     plan.vms.filter(vm_name="lab-rdm01").delete()
+    assert alice.post(here, {"form": "wave", "wave-number": "2", "wave-start_at": "2099-12-09T01:30"}).status_code == 302
+    assert "Wave 2 · at 2099-12-09 01:30 UTC (UTC+00:00)" in alice.get(here).content.decode()
     started = alice.post(here, {"form": "start", "schedule-start_at": "2099-12-08T22:00"})
     assert started.status_code == 302
     run = PlanRun.objects.get()

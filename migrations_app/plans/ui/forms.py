@@ -35,3 +35,10 @@ class ScheduleForm(forms.Form):
 
 class CsvForm(forms.Form):
     file = forms.FileField(label="CSV file")
+
+
+class WaveForm(forms.Form):
+    number = forms.IntegerField(min_value=1, max_value=99, label="Wave")
+    start_at = forms.DateTimeField(required=False, label="Starts at (blank: when the previous wave has completed)",
+                                   widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+                                   input_formats=["%Y-%m-%dT%H:%M"])

@@ -17,7 +17,7 @@ from core.querysets import Need
 from core.roles import Action
 from migrations_app.plans import csvio, selectors, services
 from migrations_app.plans.models import MigrationPlan
-from migrations_app.plans.ui.forms import AddVmsForm, CsvForm, PlanCreateForm, ScheduleForm
+from migrations_app.plans.ui.forms import AddVmsForm, CsvForm, PlanCreateForm, ScheduleForm, WaveForm
 
 VIEW, OPERATE = Need(Action.VIEW), Need(Action.OPERATE)
 POLL_SECONDS = 5
@@ -61,7 +61,8 @@ def plan_detail(request, plan):
     action = request.POST.get("form", "")
     forms = {"add": AddVmsForm(request.POST if action == "add" else None, prefix="add"),
              "schedule": ScheduleForm(request.POST if action in ("start", "retry") else None, prefix="schedule"),
-             "csv": CsvForm(request.POST if action == "import" else None, request.FILES or None, prefix="csv")}
+             "csv": CsvForm(request.POST if action == "import" else None, request.FILES or None, prefix="csv"),
+             "wave": WaveForm(request.POST if action == "wave" else None, prefix="wave")}
     validation = None
     here = reverse("ui:plan", args=[plan.pk])
     calls = {
@@ -73,6 +74,9 @@ def plan_detail(request, plan):
         "retry": (forms["schedule"], lambda: services.plan_retry_failed(
             actor=request.user, plan=plan, start_at=_start_at(forms["schedule"], plan.tenant)),
             "Retrying the failed VMs."),
+        "wave": (forms["wave"], lambda: services.plan_wave_schedule(
+            actor=request.user, plan=plan, number=forms["wave"].cleaned_data["number"],
+            start_at=_start_at(forms["wave"], plan.tenant)), "Wave time saved."),
         "import": (forms["csv"], lambda: csvio.plan_csv_import(
             actor=request.user, plan=plan, text=forms["csv"].cleaned_data["file"].read().decode("utf-8", "replace")),
             lambda count: f"{count} VMs imported."),

@@ -8,6 +8,7 @@
     manage.py migration_plan validate --user alice 4
     manage.py migration_plan start --user alice 4 [--at 2026-12-08T22:00]   (the organisation's time zone)
     manage.py migration_plan retry-failed --user alice 4 [--at ...]
+    manage.py migration_plan wave --user alice 4 2 [--at 2026-12-09T01:00]   (no --at: after the previous wave)
     manage.py migration_plan cancel --user alice 4
 """
 
@@ -26,7 +27,7 @@ from migrations_app.plans.models import MigrationPlan
 
 class Command(VerbCommand):
     help = __doc__.splitlines()[0]
-    verbs = ("create", "import", "export", "list", "show", "validate", "start", "retry-failed", "cancel")
+    verbs = ("create", "import", "export", "list", "show", "validate", "start", "retry-failed", "cancel", "wave")
 
     def add_verb_arguments(self, verb, p):
         if verb == "create":
@@ -39,7 +40,9 @@ class Command(VerbCommand):
             p.add_argument("id", type=int)
         if verb == "import":
             p.add_argument("file")
-        if verb in ("start", "retry-failed"):
+        if verb == "wave":
+            p.add_argument("number", type=int)
+        if verb in ("start", "retry-failed", "wave"):
             p.add_argument("--at", help="YYYY-MM-DDTHH:MM in the organisation's time zone (default: now)")
 
     def _plan(self, user, options, action=Action.VIEW) -> MigrationPlan:
@@ -125,3 +128,10 @@ class Command(VerbCommand):
     def do_cancel(self, user, options):
         cancelled = services.plan_cancel(actor=user, plan=self._plan(user, options))
         self.stdout.write(f"plan {options['id']} cancelled; {len(cancelled)} migrations cancelled")
+
+    def do_wave(self, user, options):
+        plan = self._plan(user, options)
+        wave = services.plan_wave_schedule(actor=user, plan=plan, number=options["number"],
+                                           start_at=self._at(user, options))
+        when = selectors.in_tenant_zone(wave.start_at, plan.tenant) or "when the previous wave has completed"
+        self.stdout.write(f"plan {plan.pk} wave {wave.number} starts {when}")

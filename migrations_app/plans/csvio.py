@@ -102,7 +102,10 @@ def plan_csv_import(*, actor: User, plan: MigrationPlan, text: str,
     row by line and field; then nothing was created."""
     services._operable(actor, plan, AuditAction.PLAN_IMPORT)
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip() for name in (reader.fieldnames or [])]
+    try:
+        header = [name.strip() for name in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise ValidationError({"csv": [f"line 1, field vm: the file is not valid CSV ({exc})."]}) from exc
     missing = [name for name in REQUIRED if name not in header]
     unknown = [name for name in header if name not in COLUMNS]
     if missing or unknown:
@@ -123,26 +126,29 @@ def plan_csv_import(*, actor: User, plan: MigrationPlan, text: str,
     rows: list[tuple[int, services.PlanVmSpec]] = []
     seen: dict[str, int] = {}
     in_plan = set(plan.vms.values_list("vm_moref", flat=True))
-    for index, row in enumerate(reader):
-        line = reader.line_num
-        if index >= MAX_ROWS:
-            errors.append(f"line {line}, field vm: a file holds at most {MAX_ROWS} VMs.")
-            break
-        if None in row:
-            errors.append(f"line {line}, field {COLUMNS[-1]}: the row has more cells than the header.")
-            continue
-        spec = _parse_row(row, line, errors, lookups)
-        if spec is None:
-            continue
-        moref = lookups["vms"][spec.vm].moref
-        if moref in seen:
-            errors.append(f"line {line}, field vm: {spec.vm} is already on line {seen[moref]}.")
-            continue
-        if moref in in_plan:
-            errors.append(f"line {line}, field vm: {spec.vm} is already in the plan.")
-            continue
-        seen[moref] = line
-        rows.append((line, spec))
+    try:
+        for index, row in enumerate(reader):
+            line = reader.line_num
+            if index >= MAX_ROWS:
+                errors.append(f"line {line}, field vm: a file holds at most {MAX_ROWS} VMs.")
+                break
+            if None in row:
+                errors.append(f"line {line}, field {COLUMNS[-1]}: the row has more cells than the header.")
+                continue
+            spec = _parse_row(row, line, errors, lookups)
+            if spec is None:
+                continue
+            moref = lookups["vms"][spec.vm].moref
+            if moref in seen:
+                errors.append(f"line {line}, field vm: {spec.vm} is already on line {seen[moref]}.")
+                continue
+            if moref in in_plan:
+                errors.append(f"line {line}, field vm: {spec.vm} is already in the plan.")
+                continue
+            seen[moref] = line
+            rows.append((line, spec))
+    except csv.Error as exc:
+        errors.append(f"line {reader.line_num + 1}, field vm: the file is not valid CSV ({exc}).")
     if not rows and not errors:
         errors.append("line 2, field vm: the file has no VMs.")
     if errors:

@@ -37,3 +37,31 @@ def test_scheduled_times_are_shown_in_the_tenants_zone_with_the_offset(world):
 
     with pytest.raises(ValidationError):
         tenant.full_clean()
+
+
+def test_a_platform_operator_sets_the_tenants_time_zone(world, api):
+    from django.urls import reverse
+
+    from tests.world import actor
+
+    url = reverse("api:tenant-detail", kwargs={"pk": world.a.tenant.pk})
+    client = api.as_user(actor(world, "platform"))
+    assert client.patch(url, {"time_zone": "Europe/Berlin"}, format="json").json()["time_zone"] == "Europe/Berlin"
+    refused = client.patch(url, {"time_zone": "Mars/Olympus"}, format="json")
+    assert refused.status_code == 400
+    world.a.tenant.refresh_from_db()
+    assert world.a.tenant.time_zone == "Europe/Berlin"
+
+
+def test_a_file_that_is_not_csv_is_refused_by_line(world):
+    from django.core.exceptions import ValidationError
+
+    from migrations_app.plans.csvio import plan_csv_import
+
+    a = world.a
+    with pytest.raises(ValidationError) as refused:
+        plan_csv_import(actor=a.user_general, plan=a.plan, text="vm,wave\nweb01,1\n\"" + "x" * 200_000 + "\"\n",
+                        vms=[])
+    assert any(m.startswith("line 3, field vm: the file is not valid CSV (field larger than field limit")
+               for m in refused.value.message_dict["csv"]), refused.value.message_dict
+    assert a.plan.vms.count() == 1  # the world's own VM, nothing added

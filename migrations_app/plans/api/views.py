@@ -1,3 +1,6 @@
+from collections.abc import Mapping
+
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
@@ -155,7 +158,9 @@ class PlanVmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Restricted
     @extend_schema(request=s.PlanVmRequestSerializer, responses={200: s.PlanVmSerializer})
     def partial_update(self, request, pk=None):
         plan_vm = self.get_object()
-        serializer = s.PlanVmRequestSerializer(data={"vm": plan_vm.vm_moref, **request.data}, partial=True,
+        if not isinstance(request.data, Mapping):
+            raise ValidationError({"non_field_errors": ["Send an object of the settings to change."]})
+        serializer = s.PlanVmRequestSerializer(data={**request.data, "vm": plan_vm.vm_moref}, partial=True,
                                                context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         changes = {k: v for k, v in serializer.validated_data.items() if k not in ("vm", "wave")}

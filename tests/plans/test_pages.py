@@ -52,6 +52,9 @@ def test_a_plan_from_the_pages(setup):
     run.refresh_from_db()
     assert run.state == "cancelled"
     assert 'data-polling="off"' in alice.get(reverse("ui:plan-rows", args=[plan.pk])).content.decode()
+    listed = alice.get(reverse("ui:plans"), {"environment": s.environment.pk}).content.decode()
+    assert "night" in listed and "Draft" in listed  # cancelled before its start: nothing ran
+    assert "night" not in alice.get(reverse("ui:plans"), {"environment": s.environment.pk + 1000}).content.decode()
     exported = alice.get(reverse("ui:plan-export", args=[plan.pk]))
     assert exported.status_code == 200 and s.vms["web01"].moref in exported.content.decode()
 

@@ -25,7 +25,10 @@ POLL_SECONDS = 5
 
 @page(get=Need(Action.VIEW, of=MigrationPlan), post=Need(Action.OPERATE, of=MigrationPlan))
 def plan_list(request):
-    plans = list(selectors.plan_list(fetched_by=request.user))
+    environment = request.GET.get("environment", "")
+    plans = list(selectors.plan_list(fetched_by=request.user,
+                                     environment_id=int(environment) if environment.isdigit() and
+                                     len(environment) < 19 else None))
     form = PlanCreateForm(request.POST or None, user=request.user)
     done = submit(request, lambda: services.plan_create(actor=request.user, **form.cleaned_data), form=form,
                   success=lambda plan: f"Plan {plan.name} created.",

@@ -69,6 +69,14 @@ class AuditAction(models.TextChoices):
     MIGRATION_TOKEN = "migration.token", "Migration token checked"
     MIGRATION_CREATE = "migration.create", "Migration asked for"
     MIGRATION_CANCEL = "migration.cancel", "Migration cancel asked for"
+    # Migration plans
+    PLAN_CREATE = "plan.create", "Migration plan created"
+    PLAN_UPDATE = "plan.update", "Migration plan changed"
+    PLAN_DELETE = "plan.delete", "Migration plan deleted"
+    PLAN_IMPORT = "plan.import", "Migration plan VMs imported from CSV"
+    PLAN_START = "plan.start", "Migration plan start asked for"
+    PLAN_RETRY = "plan.retry", "Migration plan retry of failed VMs asked for"
+    PLAN_CANCEL = "plan.cancel", "Migration plan cancel asked for"
     # Exports
     EXPORT_CONFIGURE = "export.configure", "Instance export configured"
     EXPORT_BUCKET = "export.bucket", "Export bucket prepared"
@@ -92,7 +100,7 @@ _FAMILY_LABELS = {
     "vmimport_role": "vmimport role",
     "webhook": "Webhooks", "notifications": "Notifications", "sweep": "Orphan sweep", "history": "Task history",
     "region": "Regions", "environment": "Environments", "template": "Templates", "instance": "Instances",
-    "migration": "Migrations", "export": "Exports", "backup": "Backups", "backup_schedule": "Backup schedules",
+    "migration": "Migrations", "plan": "Migration plans", "export": "Exports", "backup": "Backups", "backup_schedule": "Backup schedules",
     "launch": "Launches",
 }
 

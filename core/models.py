@@ -3,6 +3,7 @@
 import secrets
 
 from django.contrib.auth.models import AbstractUser, Group, UserManager
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -39,6 +40,16 @@ def new_external_id() -> str:
     return secrets.token_urlsafe(36)
 
 
+def validate_time_zone(value: str) -> None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(f"{value!r} is not a known time zone (an IANA name such as Europe/Berlin).",
+                              code="invalid") from exc
+
+
 class Tenant(models.Model):
     """An organisation. Every tenant-owned row carries its tenant; tenants are deactivated, never deleted."""
 
@@ -48,6 +59,9 @@ class Tenant(models.Model):
     # S3 bucket names are global: this random, stored suffix keeps two installations' tenants of the same slug
     # apart, and unlike a hash of a secret it survives key rotation (the vmimport policy names the buckets).
     bucket_suffix = models.CharField(max_length=8, default=new_bucket_suffix, editable=False)
+    # Scheduled times (a plan's cutover window) are shown in it, with their offset.
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone],
+                                 help_text="An IANA time zone name, such as Europe/Berlin.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

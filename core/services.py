@@ -25,14 +25,14 @@ from core.validation import model_update, same_tenant, validated_save
 
 
 @transaction.atomic
-def tenant_create(*, actor: User | None, name: str, slug: str = "") -> Tenant:
-    tenant = Tenant(name=name, slug=slug or slugify(name)[:50])
+def tenant_create(*, actor: User | None, name: str, slug: str = "", time_zone: str = "UTC") -> Tenant:
+    tenant = Tenant(name=name, slug=slug or slugify(name)[:50], time_zone=time_zone)
     validated_save(tenant)
     audit_record(actor=actor, action=AuditAction.TENANT_CREATE, obj=tenant, tenant=tenant)
     return tenant
 
 
-TENANT_UPDATABLE = ("name", "is_active")
+TENANT_UPDATABLE = ("name", "is_active", "time_zone")
 
 
 @transaction.atomic

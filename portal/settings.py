@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "core.connectors.apps.ConnectorsConfig",
     "environments",
     "migrations_app",
+    "migrations_app.plans",
     "exports",
     "lifecycle",
     "portal.site.apps.SiteConfig",
@@ -424,6 +425,11 @@ JOB_RETRY_MAX_SECONDS = env.float("JOB_RETRY_MAX_SECONDS", default=900.0)
 # Admission limits of the kinds that have no better-known one: images being created, and launches, per region.
 BACKUP_MAX_ACTIVE_PER_REGION = env.int("BACKUP_MAX_ACTIVE_PER_REGION", default=10)
 LAUNCH_MAX_ACTIVE_PER_REGION = env.int("LAUNCH_MAX_ACTIVE_PER_REGION", default=20)
+
+# Migration plan runs: how often a running plan looks whether its wave's migrations have ended (the wait is
+# scheduled, never slept in a worker: a plan runs for hours).
+PLAN_POLL_SECONDS = env.float("PLAN_POLL_SECONDS", default=30.0)
+PLAN_INLINE_WAIT_SECONDS = env.float("PLAN_INLINE_WAIT_SECONDS", default=0.0)
 
 # Environment jobs (AMI backups, launches from templates): their worker lease, how often a backup's image is polled
 # while EC2 makes it, and how long one tick may run before it hands the job to a fresh tick.

@@ -15,6 +15,7 @@ from lifecycle.backups import services as backup_services
 from lifecycle.backups.models import BackupTask
 from lifecycle.launches.models import LaunchTask
 from migrations_app.models import MigrationTask
+from migrations_app.plans.models import MigrationPlan, PlanVm, PlanWave
 from connector import protocol
 from core import services
 from core.connectors.models import Agent
@@ -64,6 +65,12 @@ def _tenant(slug: str, vpc: str) -> SimpleNamespace:
     t.migration = MigrationTask.objects.create(
         tenant=t.tenant, environment=e, region=t.region, created_by=t.user_general, vm_moref="vm-40", vm_name="web01",
         operating_system="ubuntu-22.04", instance_type="t3.micro", subnet=t.subnet, security_group=t.security_group)
+    # A plan of the general user's, not started (rows, not the service: adding VMs reads vCenter).
+    t.plan = MigrationPlan.objects.create(tenant=t.tenant, environment=e, created_by=t.user_general, name="cutover",
+                                          subnet=t.subnet, security_group=t.security_group)
+    t.plan_wave = PlanWave.objects.create(tenant=t.tenant, plan=t.plan, number=1)
+    t.plan_vm = PlanVm.objects.create(tenant=t.tenant, plan=t.plan, wave=t.plan_wave, vm_moref="vm-41",
+                                      vm_name="app01", operating_system="ubuntu-22.04", instance_type="t2.micro")
     t.backup = BackupTask.objects.create(
         tenant=t.tenant, environment=e, instance=t.instance, created_by=t.user_general, state="available",
         client_token=f"backup-world-{slug}", image_name=f"portal-backup-world-{slug}", image_id="ami-0123456789abcdef1")

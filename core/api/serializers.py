@@ -25,7 +25,7 @@ class QueuedJobSerializer(serializers.ModelSerializer):
 class TenantSerializer(serializers.ModelSerializer):
     class Meta:
         model = Tenant
-        fields = ["id", "name", "slug", "is_active", "created_at"]
+        fields = ["id", "name", "slug", "is_active", "time_zone", "created_at"]
         read_only_fields = ["id", "created_at"]
         extra_kwargs = {"slug": {"required": False}}
 

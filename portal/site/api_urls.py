@@ -11,9 +11,10 @@ from environments.api import urls as environment_api
 from exports.api import urls as export_api
 from lifecycle.api import urls as lifecycle_api
 from migrations_app.api import urls as migration_api
+from migrations_app.plans.api import urls as plan_api
 from portal.site import api_connectors, api_history
 
-APPS = (core_api, environment_api, migration_api, export_api, lifecycle_api, api_history, notification_api,
+APPS = (core_api, environment_api, migration_api, plan_api, export_api, lifecycle_api, api_history, notification_api,
         observability_api, api_connectors, agent_api)
 
 router = DefaultRouter()

@@ -339,8 +339,8 @@ def test_cleanup_deletes_only_old_finished_jobs_and_audits_per_tenant(world, set
     for t in (a, b):  # the world's own rows are recent
         for task in (t.migration, t.export, t.backup, t.launch):
             assert type(task).objects.filter(pk=task.pk).exists()
-    assert result[a.tenant.pk] == {"migration": 2, "export": 1, "backup": 2, "launch": 1}
-    assert result[b.tenant.pk] == {"migration": 1, "export": 0, "backup": 0, "launch": 0}
+    assert result[a.tenant.pk] == {"migration": 2, "plan": 0, "export": 1, "backup": 2, "launch": 1}
+    assert result[b.tenant.pk] == {"migration": 1, "plan": 0, "export": 0, "backup": 0, "launch": 0}
     rows = AuditLog.objects.filter(action="history.cleanup").order_by("id")
     assert AuditLog.objects.count() == audit_before + 2
     assert {r.tenant_id: r.detail["deleted"] for r in rows} == {a.tenant.pk: result[a.tenant.pk],
@@ -361,7 +361,7 @@ def test_cleanup_task_runs_the_service(world, settings):
 
     settings.HISTORY_RETENTION_DAYS = 90
     _migration(world.a, created_at=timezone.now() - 100 * D)
-    assert task() == {str(world.a.tenant.pk): {"migration": 1, "export": 0, "backup": 0, "launch": 0}}
+    assert task() == {str(world.a.tenant.pk): {"migration": 1, "plan": 0, "export": 0, "backup": 0, "launch": 0}}
 
 
 # CSV formula injection (issue 20): names anyone can set (a VM's name in vCenter, an environment's name, an audited

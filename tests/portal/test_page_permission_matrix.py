@@ -29,6 +29,7 @@ ADMIN_ROW = row("302 403  404   403   403   403   403   200   403")
 ENV_SCOPED = row("302 403  404   404   200   200   200   200   200")
 OWNER_ROW = row("302 403  404   404   404   404   200   200   403")
 OPERATE_ROW = row("302 403  404   404   404   200   200   200   403")
+PLAN_OWNER_ROW = row("302 403  404   404   404   200   404   200   403")
 # A change administrators make (and another tenant's administrator makes in their own tenant), then redirected.
 ADMIN_CHANGED = row("302 403  302   403   403   403   403   302   403")
 # A change to one of tenant A's rows: only its administrator; another tenant's administrator does not find it.
@@ -151,6 +152,14 @@ PAGES = {
     # Started by user_general: who sees it but did not start it is refused (403), as by the API.
     "ui:migration-cancel": Page(row("302 403 404 404 403 200 403 200 403"), row("302 403 404 404 403 302 403 302 403"),
                                 at=pk_of("migration")),
+    # Migration plans: seen like their environment; changed, run and cancelled by their creator (user_general) or an
+    # administrator. Who may not operate the environment gets the list's form back (no such environment).
+    "ui:plans": Page(MEMBERS, row("302 403 200 200 200 302 302 302 403"),
+                     body=lambda w, r: {"environment": w.a.environment.pk, "name": "new-plan"}),
+    "ui:plan": Page(ENV_SCOPED, PLAN_OWNER_ROW, at=pk_of("plan"), body=lambda w, r: {"form": "validate"}),
+    "ui:plan-rows": Page(ENV_SCOPED, at=pk_of("plan")),
+    "ui:plan-export": Page(ENV_SCOPED, at=pk_of("plan")),
+    "ui:plan-cancel": Page(PLAN_OWNER_ROW, row("302 403 404 404 404 302 404 302 403"), at=pk_of("plan")),
     # Fix Error without the consent ticked: the form comes back.
     "ui:vmimport-role": Page(ADMIN_AUDITOR, ADMIN_FORM_AGAIN),
 }

@@ -41,6 +41,8 @@ TENANT_SETTINGS_WRITE = TENANT_SETTINGS
 # An endpoint only a connector agent's signed request passes: a person (with a session or token) is refused.
 AGENTS_ONLY = row("401 403  403   403   403   403   403   403   403")
 OPERATE = row("401 403  404   404   404   200   200   200   403")
+PLAN_OWNER = row("401 403  404   404   404   200   404   200   403")
+PLAN_OWNER_409 = row("401 403  404   404   404   409   404   409   403")
 
 
 def _token_body(w, role):
@@ -147,6 +149,30 @@ MATRIX = {
         "instance_type": "t3.micro", "subnet": w.a.subnet.pk, "security_group": w.a.security_group.pk},
         row("401 403 403 403 403 403 403 403 403")),
     ("migration-detail", "GET"): (lambda w: {"pk": w.a.migration.pk}, None, ENV_SCOPED_DETAIL),
+    # Migration plans: seen like their environment; changed, started and cancelled by their creator (user_general)
+    # or an administrator. The world has no vCenter or AWS: validation answers with the plan's problems, a start
+    # is refused as invalid (409), adding VMs (which reads vCenter) is refused as not configured (409).
+    ("plan-list", "GET"): (None, None, MEMBERS_READ),
+    ("plan-list", "POST"): (None, lambda w, r: {"environment": w.a.environment.pk, "name": "new-plan"},
+                            row("401 403 400 400 400 201 201 201 403")),
+    ("plan-detail", "GET"): (lambda w: {"pk": w.a.plan.pk}, None, ENV_SCOPED_DETAIL),
+    ("plan-detail", "PATCH"): (lambda w: {"pk": w.a.plan.pk}, lambda w, r: {"description": "x"}, PLAN_OWNER),
+    ("plan-detail", "DELETE"): (lambda w: {"pk": w.a.plan.pk}, None, row("401 403 404 404 404 204 404 204 403")),
+    ("plan-validate", "POST"): (lambda w: {"pk": w.a.plan.pk}, None, PLAN_OWNER),
+    ("plan-start", "POST"): (lambda w: {"pk": w.a.plan.pk}, lambda w, r: {}, PLAN_OWNER_409),
+    ("plan-retry-failed", "POST"): (lambda w: {"pk": w.a.plan.pk}, lambda w, r: {}, PLAN_OWNER_409),
+    ("plan-cancel", "POST"): (lambda w: {"pk": w.a.plan.pk}, None, PLAN_OWNER),
+    ("plan-vms", "POST"): (lambda w: {"pk": w.a.plan.pk}, lambda w, r: {"vms": [{"vm": "vm-40"}]}, PLAN_OWNER_409),
+    ("plan-waves", "POST"): (lambda w: {"pk": w.a.plan.pk}, lambda w, r: {"number": 2, "start_at": None},
+                             PLAN_OWNER),
+    ("plan-import-csv", "POST"): (lambda w: {"pk": w.a.plan.pk}, lambda w, r: {"csv": "vm\nvm-40\n"},
+                                  PLAN_OWNER_409),
+    ("plan-export", "GET"): (lambda w: {"pk": w.a.plan.pk}, None, ENV_SCOPED_DETAIL),
+    ("plan-vm-list", "GET"): (None, None, MEMBERS_READ),
+    ("plan-vm-detail", "GET"): (lambda w: {"pk": w.a.plan_vm.pk}, None, ENV_SCOPED_DETAIL),
+    ("plan-vm-detail", "PATCH"): (lambda w: {"pk": w.a.plan_vm.pk}, lambda w, r: {"instance_type": "t2.small"},
+                                  PLAN_OWNER),
+    ("plan-vm-detail", "DELETE"): (lambda w: {"pk": w.a.plan_vm.pk}, None, row("401 403 404 404 404 204 404 204 403")),
     # Started by user_general: others who can see it may not cancel it, administrators may.
     ("migration-cancel", "POST"): (lambda w: {"pk": w.a.migration.pk}, None, row("401 403 404 404 403 200 403 200 403")),
     # Tenant B has no vCenter connection configured (409 with a message).

@@ -21,6 +21,7 @@ urlpatterns = [
     path("webhooks/", notifications.webhooks, name="webhooks"),
     path("", include("environments.ui.urls")),
     path("", include("migrations_app.ui.urls")),
+    path("", include("migrations_app.plans.ui.urls")),
     path("", include("lifecycle.ui.urls")),
     path("", include("exports.ui.urls")),
 ]

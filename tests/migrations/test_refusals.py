@@ -258,9 +258,10 @@ def test_rdm_disks_are_refused(setup, api):
             vim.AuthorizationManager.Permission(principal="VSPHERE.LOCAL\\alice", group=False, roleId=role.roleId,
                                                 propagate=True)])
     token = _token(api, s, s.alice, "lab-rdm01")
-    response = _post(api, s.alice, _request(s, "lab-rdm01", token))
-    assert response.status_code == 409
-    assert "raw device mapping" in _detail(response)
+    response = _post(api, s.alice, _request(s, "lab-rdm01", token, operating_system="centos-7"))
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["attr"] == "vm" and "raw device mapping" in error["detail"]
 
 
 def test_unknown_vm(setup, api):

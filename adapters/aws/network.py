@@ -99,8 +99,7 @@ class LaunchTargets:
 
 def describe_launch_targets(credentials: AwsCredentials, region: str, vpc_id: str = "") -> LaunchTargets:
     """One round of describes for a whole VPC, so that checking many migrations costs AWS the same as one."""
-    with session.translated_errors():
-        ec2 = session.client("ec2", credentials, region)
+    with session.calling("ec2", credentials, region) as ec2:
         resources = _describe_vpc_resources(ec2, region, vpc_id)
         zones = sorted({s.availability_zone for s in resources.subnets})
         offerings: dict[str, set[str]] = {zone: set() for zone in zones}

@@ -46,11 +46,11 @@ def _vms(tenant):
 
 
 def _aws_view(tenant, environment):
-    """AWS's view of the environment for marking what it no longer holds; None when AWS cannot be asked (the
-    services refuse then, with the reason)."""
+    """AWS's view of the environment for marking what it no longer holds; None when AWS cannot be asked, or no
+    AWS access is configured yet (the services refuse then, with the reason)."""
     try:
         return preflight.aws_view(tenant=tenant, environment=environment)
-    except UpstreamError:
+    except (UpstreamError, Conflict):
         return None
 
 

@@ -22,6 +22,7 @@ from migrations_app.choices import (
     MAX_DISKS,
     SUPPORTED_INSTANCE_TYPES,
     OperatingSystem,
+    boot_mode_problem,
     instance_type_problem,
     license_type_problem,
     platform_of,
@@ -186,7 +187,8 @@ def _operating_system_problems(vm: VmInfo, target: MigrationTarget) -> list[Prob
     return []
 
 
-def _instance_type_problems(target: MigrationTarget, subnet: Subnet | None, view: TargetView) -> list[Problem]:
+def _instance_type_problems(vm: VmInfo, target: MigrationTarget, subnet: Subnet | None,
+                            view: TargetView) -> list[Problem]:
     kind = target.instance_type
     if kind not in SUPPORTED_INSTANCE_TYPES:
         return [Problem("instance_type", "This instance type is not supported for imported instances.",
@@ -195,6 +197,9 @@ def _instance_type_problems(target: MigrationTarget, subnet: Subnet | None, view
         ena = instance_type_problem(target.operating_system, kind)
         if ena:
             return [Problem("instance_type", ena, "ena_required")]
+    boot = boot_mode_problem(boot_mode_of(vm), kind)
+    if boot:
+        return [Problem("instance_type", boot, "boot_mode_not_supported")]
     if subnet is not None and subnet.availability_zone in view.offerings \
             and kind not in view.offerings[subnet.availability_zone]:
         return [Problem("instance_type", f"{kind} is not offered in {subnet.availability_zone}, the availability "
@@ -215,7 +220,7 @@ def target_problems(*, vm: VmInfo, target: MigrationTarget, environment, view: T
     """Every reason this VM cannot be migrated to this target, each naming its field; empty when none."""
     found = vm_problems(vm) + _operating_system_problems(vm, target)
     subnet = Subnet.objects.filter(environment=environment, pk=target.subnet_id).first()
-    found += _instance_type_problems(target, subnet, view)
+    found += _instance_type_problems(vm, target, subnet, view)
     if target.license_type is not None:
         licence = license_type_problem(target.operating_system, target.license_type)
         if licence:

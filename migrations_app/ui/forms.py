@@ -1,8 +1,14 @@
 from django import forms
 
-from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, LicenseType, OperatingSystem, instance_type_problem
+from migrations_app.choices import (
+    SUPPORTED_INSTANCE_TYPES,
+    LicenseType,
+    OperatingSystem,
+    boot_mode_problem,
+    instance_type_problem,
+)
 from migrations_app.guest_os import operating_system_for, readable_guest_os, suggest_instance_type
-from migrations_app.preflight import STALE
+from migrations_app.preflight import STALE, boot_mode_of
 from migrations_app.requests import MigrationTarget
 
 
@@ -71,19 +77,23 @@ class MigrateForm(forms.Form):
                 "release.")
         else:
             self.fields["operating_system"].help_text = f"The VM's guest OS is {readable}; choose the matching one."
-        self._offer_instance_types(chosen)
-        suggestion = suggest_instance_type(num_cpu=vm.num_cpu, memory_mb=vm.memory_mb, operating_system=chosen)
+        boot_mode = boot_mode_of(vm)
+        self._offer_instance_types(chosen, boot_mode)
+        suggestion = suggest_instance_type(num_cpu=vm.num_cpu, memory_mb=vm.memory_mb, operating_system=chosen,
+                                           boot_mode=boot_mode)
         if suggestion is not None:
             if not answers.get("instance_type"):
                 self.initial["instance_type"] = suggestion.instance_type
             self.fields["instance_type"].help_text = suggestion.text
 
-    def _offer_instance_types(self, operating_system: str | None) -> None:
+    def _offer_instance_types(self, operating_system: str | None, boot_mode: str) -> None:
         """Only the types the chosen system can run after import: a Nitro type needs ENA, which a Linux import does
-        not get. A type already submitted stays a valid choice, so the refusal says why beside it."""
-        if operating_system not in OperatingSystem.values:
+        not get, and a UEFI VM boots only on Nitro. A type already submitted stays a valid choice, so the refusal
+        says why beside it; when no type fits, all stay, each refused with its reason."""
+        offered = [t for t in SUPPORTED_INSTANCE_TYPES if boot_mode_problem(boot_mode, t) is None and (
+            operating_system not in OperatingSystem.values or instance_type_problem(operating_system, t) is None)]
+        if not offered:
             return
-        offered = [t for t in SUPPORTED_INSTANCE_TYPES if instance_type_problem(operating_system, t) is None]
         submitted = self.data.get("instance_type") if self.is_bound else None
         if submitted in SUPPORTED_INSTANCE_TYPES and submitted not in offered:
             offered.append(submitted)

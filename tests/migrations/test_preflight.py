@@ -121,6 +121,13 @@ def test_an_instance_type_not_offered_in_the_subnets_zone_is_refused(world):
     assert "us-east-1a" in problems[0].message and t.subnet.subnet_id in problems[0].message
 
 
+def test_a_uefi_vm_needs_a_type_that_boots_uefi(world):
+    windows = {"vm": _vm(guest_id="windows9Server64Guest", firmware="efi"), "operating_system": "windows-server-2016"}
+    problems = _problems(world.a, instance_type="t2.micro", **windows)
+    assert _fields(problems) == {"instance_type": "boot_mode_not_supported"} and "UEFI" in problems[0].message
+    assert _problems(world.a, instance_type="t3.micro", **windows) == []
+
+
 def test_a_nitro_type_for_an_os_without_ena_is_refused_with_the_reason(world):
     problems = _problems(world.a, instance_type="m5.large")
     assert _fields(problems) == {"instance_type": "ena_required"}
@@ -154,3 +161,14 @@ def test_guest_platform_reads_the_family_of_common_guest_ids():
     assert guest_platform("windows2019srv_64Guest") == "Windows"
     assert guest_platform("rhel9_64Guest") == guest_platform("sles15_64Guest") == "Linux"
     assert guest_platform("otherGuest64") is None and guest_platform("freebsd12_64Guest") is None
+
+
+def test_the_suggested_type_boots_the_vms_firmware():
+    from migrations_app.guest_os import suggest_instance_type
+
+    uefi = suggest_instance_type(num_cpu=2, memory_mb=4096, operating_system="windows-server-2016", boot_mode="uefi")
+    bios = suggest_instance_type(num_cpu=2, memory_mb=4096, operating_system="windows-server-2016",
+                                 boot_mode="legacy-bios")
+    assert uefi.instance_type == "t3.medium" and bios.instance_type == "t2.medium"
+    # A Linux import has no ENA and a UEFI VM boots only on Nitro: nothing to suggest, the checks say why.
+    assert suggest_instance_type(num_cpu=2, memory_mb=4096, operating_system="rhel-9", boot_mode="uefi") is None

@@ -66,6 +66,15 @@ def test_a_nitro_type_for_an_os_without_ena_is_refused_with_the_reason(setup, st
     assert response.json()["errors"][0]["code"] == "ena_required"
 
 
+def test_a_uefi_vm_on_a_type_that_boots_only_bios_is_refused(setup, start_migration, windows_vm):
+    s = setup
+    response = start_migration(s, s.alice, windows_vm, operating_system="windows-server-2016", instance_type="t2.micro",
+                               power_off=True)
+    errors = _errors(response)
+    assert set(errors) == {"instance_type"} and "UEFI" in errors["instance_type"]
+    assert response.json()["errors"][0]["code"] == "boot_mode_not_supported"
+
+
 def test_a_windows_os_for_a_linux_guest_is_refused_naming_the_field(setup, start_migration):
     s = setup
     errors = _errors(start_migration(s, s.alice, "web01", operating_system="windows-server-2019"))
@@ -96,13 +105,13 @@ def test_a_private_ip_in_use_is_refused_together_with_every_other_problem(setup,
     assert "already in use" in errors["private_ip"]
 
 
-@pytest.mark.parametrize("vm_name,operating_system,boot_mode", [
-    ("win01", "windows-server-2016", "uefi"), ("web01", "ubuntu-22.04", "legacy-bios")])
+@pytest.mark.parametrize("vm_name,operating_system,instance_type,boot_mode", [
+    ("win01", "windows-server-2016", "t3.micro", "uefi"), ("web01", "ubuntu-22.04", "t2.micro", "legacy-bios")])
 def test_import_image_receives_the_vms_boot_mode(setup, start_migration, windows_vm, vm_name, operating_system,
-                                                 boot_mode):
+                                                 instance_type, boot_mode):
     s = setup
     s.aws.set_speed(500)
-    response = start_migration(s, s.alice, vm_name, operating_system=operating_system, instance_type="t2.micro",
+    response = start_migration(s, s.alice, vm_name, operating_system=operating_system, instance_type=instance_type,
                                power_off=True)
     assert response.status_code == 201, response.content
     drive(response.json()["id"])
@@ -124,12 +133,12 @@ def _browser(user):
 
 
 def _option(page: str, field: str, value) -> str:
-    select = re.search(rf'<select name="{field}".*?</select>', page, re.S).group(0)
+    select = re.search(rf'<select name="{field}".*?</select>', page, re.DOTALL).group(0)
     return re.search(rf'<option value="{value}"[^>]*>([^<]*)</option>', select).group(1)
 
 
 def _options(page: str, field: str) -> list[str]:
-    select = re.search(rf'<select name="{field}".*?</select>', page, re.S).group(0)
+    select = re.search(rf'<select name="{field}".*?</select>', page, re.DOTALL).group(0)
     return re.findall(r'<option value="([^"]*)"', select)
 
 
@@ -145,7 +154,7 @@ def test_the_dialog_marks_and_refuses_a_security_group_aws_no_longer_has(setup):
                "instance_type": "t2.micro", "subnet": s.subnet.pk, "security_group": group.pk, "key_pair": "",
                "private_ip": ""}
     answer = client.post(reverse("ui:migrate-dialog"), answers, HTTP_HX_REQUEST="true").content.decode()
-    error = re.search(r'<ul class="errorlist" id="id_security_group_error">(.*?)</ul>', answer, re.S)
+    error = re.search(r'<ul class="errorlist" id="id_security_group_error">(.*?)</ul>', answer, re.DOTALL)
     assert error and "no longer in AWS" in error.group(1)
     assert not MigrationTask.objects.exists()
 
@@ -160,4 +169,5 @@ def test_the_dialog_offers_nitro_types_only_to_an_os_whose_import_enables_ena(se
     windows = client.get(reverse("ui:migrate-dialog"), {
         "reload": "operating_system", "vm": s.vms["win01"].moref, "environment": s.environment.pk,
         "operating_system": "windows-server-2016"}, HTTP_HX_REQUEST="true").content.decode()
-    assert "m5.large" in _options(windows, "instance_type")
+    # win01 boots with UEFI, which only Nitro types boot.
+    assert "m5.large" in _options(windows, "instance_type") and "t2.micro" not in _options(windows, "instance_type")

@@ -218,8 +218,9 @@ def test_powered_on_vm_needs_the_power_off_option(setup, api):
     response = _post(api, s.alice, _request(s, "win01", token, operating_system="windows-server-2019"))
     assert response.status_code == 409 and "powered on" in _detail(response)
     token = _token(api, s, s.alice, "win01")
+    # win01 boots with UEFI: a Nitro type
     accepted = _post(api, s.alice, _request(s, "win01", token, operating_system="windows-server-2019",
-                                            power_off=True))
+                                            instance_type="t3.micro", power_off=True))
     assert accepted.status_code == 201 and accepted.json()["power_off_requested"] is True
 
 

@@ -258,8 +258,14 @@ def test_rdm_disks_are_refused(setup, api):
         auth.SetEntityPermissions(entity=vim.VirtualMachine(moref, vc.si._stub), permission=[
             vim.AuthorizationManager.Permission(principal="VSPHERE.LOCAL\\alice", group=False, roleId=role.roleId,
                                                 propagate=True)])
-    token = _token(api, s, s.alice, "lab-rdm01")
-    response = _post(api, s.alice, _request(s, "lab-rdm01", token, operating_system="centos-7"))
+    try:
+        token = _token(api, s, s.alice, "lab-rdm01")
+        response = _post(api, s.alice, _request(s, "lab-rdm01", token, operating_system="centos-7"))
+    finally:
+        # The sandbox lives for the session: other tests expect alice to see only the Production VMs.
+        with vcenter_session(s.vcenter) as vc:
+            vc.content.authorizationManager.RemoveEntityPermission(
+                entity=vim.VirtualMachine(moref, vc.si._stub), user="VSPHERE.LOCAL\\alice", isGroup=False)
     assert response.status_code == 400
     error = response.json()["errors"][0]
     assert error["attr"] == "vm" and "raw device mapping" in error["detail"]

@@ -112,6 +112,16 @@ def instance_type_problem(operating_system: str, instance_type: str) -> str | No
     return None
 
 
+def boot_mode_problem(boot_mode: str, instance_type: str) -> str | None:
+    """Why an image of this boot mode cannot run on this type, or None. UEFI boots only on Nitro types; Xen types
+    (t2) boot legacy BIOS only (DescribeInstanceTypes: SupportedBootModes), so RunInstances would refuse them an
+    image imported with BootMode uefi."""
+    if boot_mode == "uefi" and not ena_required(instance_type):
+        return (f"{instance_type} boots only with legacy BIOS, and the VM boots with UEFI; choose a Nitro type "
+                "(t3, m5, m6i, c5, c6i, r5, r6i).")
+    return None
+
+
 # VM Import/Export limits (AWS documentation; the 215 GB compressed-disk cap is the original portal's).
 MAX_DISKS = 22
 MAX_DISK_STREAM_BYTES = 215 * 10**9

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, OperatingSystem, instance_type_problem
+from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, OperatingSystem, boot_mode_problem, instance_type_problem
 
 OS = OperatingSystem
 
@@ -94,17 +94,21 @@ class Suggestion:
     text: str
 
 
-def suggest_instance_type(*, num_cpu: int, memory_mb: int, operating_system: str | None) -> Suggestion | None:
+def suggest_instance_type(*, num_cpu: int, memory_mb: int, operating_system: str | None,
+                          boot_mode: str = "") -> Suggestion | None:
     """The smallest supported type with at least the VM's vCPUs and memory that the operating system can run on
     (an imported Linux image cannot run on a type that requires ENA). When none is that large, the largest such
     type, saying it is smaller than the VM. None when the VM's size is unknown."""
     if num_cpu <= 0 or memory_mb <= 0:
         return None
     usable = [t for t in SUPPORTED_INSTANCE_TYPES
-              if operating_system is None or instance_type_problem(operating_system, t) is None]
+              if (operating_system is None or instance_type_problem(operating_system, t) is None)
+              and boot_mode_problem(boot_mode, t) is None]
     if operating_system is None:
         # Without the OS the suggestion must hold for Linux too, so it keeps to the types every import can run.
         usable = [t for t in usable if instance_type_problem(OS.UBUNTU_22_04, t) is None]
+    if not usable:
+        return None  # no type runs this system with this firmware: the checks say why
     order = sorted(usable, key=lambda t: (INSTANCE_SIZES[t][1], INSTANCE_SIZES[t][0], usable.index(t)))
     fitting = [t for t in order if INSTANCE_SIZES[t][0] >= num_cpu and INSTANCE_SIZES[t][1] >= memory_mb]
     vm = f"{num_cpu} vCPU and {_memory(memory_mb)}"

@@ -57,6 +57,8 @@ class MigrationTask(DurableJob):
     power_off_requested = models.BooleanField(default=False)
     # Sent as ImportImage's LicenseType; blank on rows from before the choice (the OS's default then).
     license_type = models.CharField(max_length=8, choices=LicenseType.choices, blank=True)
+    boot_mode = models.CharField(max_length=16, blank=True,
+                                 help_text="ImportImage's BootMode from the VM's firmware: uefi or legacy-bios.")
 
     # Where it is.
     state = models.CharField(max_length=16, choices=MigrationState.choices, default=MigrationState.QUEUED,

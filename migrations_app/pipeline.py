@@ -296,7 +296,8 @@ class MigrationRunner(StepRunner):
                     credentials, region, client_token=task.import_client_token, bucket=task.s3_bucket,
                     keys=[d["s3_key"] for d in task.disks], platform=platform_of(task.operating_system),
                     license_type=task.license_type or default_license_type(task.operating_system),
-                    description=f"{task.vm_name} (portal migration {task.pk})", tags=_resource_tags(task))
+                    description=f"{task.vm_name} (portal migration {task.pk})", tags=_resource_tags(task),
+                    boot_mode=task.boot_mode)
             except aws.AwsError as exc:
                 if exc.code == "ResourceLimitExceeded":
                     self.save(step="waiting for an AWS import slot",

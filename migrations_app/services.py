@@ -24,14 +24,7 @@ from core.roles import Action
 from core.validation import same_tenant, validated_save
 from environments.models import Environment, KeyPair, SecurityGroup, Subnet
 from migrations_app import preflight, selectors, tokens
-from migrations_app.choices import (
-    LIVE,
-    SUPPORTED_INSTANCE_TYPES,
-    OperatingSystem,
-    default_license_type,
-    instance_type_problem,
-    license_type_problem,
-)
+from migrations_app.choices import LIVE, SUPPORTED_INSTANCE_TYPES, OperatingSystem, default_license_type
 from migrations_app.job import MIGRATION
 from migrations_app.models import ImportToken, MigrationTask
 from migrations_app.requests import MigrationTarget
@@ -123,14 +116,22 @@ def migration_create(*, actor: User, token: str, target: MigrationTarget) -> Mig
     if vcenter is not None and vcenter.connector_updating:
         raise Conflict("The connector is being updated, so new migrations are refused until it finishes; running "
                        "migrations continue. Try again shortly.", code="connector_updating")
-    subnet, security_group, key_pair = _validate_target(environment=environment, target=target)
+    _check_form(target)
     if not actor.vcenter_principal:
         raise _deny(actor, AuditAction.MIGRATION_CREATE,
                     "Your vCenter identity is not set, so your export privilege cannot be checked. Ask an "
                     "administrator to map your account to your vCenter user.",
                     "no_vcenter_principal")
     vm = _check_vcenter(actor=actor, vm_moref=vm_moref, power_off=target.power_off)
-    _check_aws(actor=actor, environment=environment, subnet=subnet, private_ip=private_ip, vm=vm)
+    # Every problem at once, each beside its field, against AWS as it is now (not as last synced).
+    problems = preflight.target_problems(vm=vm, target=target, environment=environment,
+                                         view=preflight.aws_view(tenant=actor.tenant, environment=environment))
+    if problems:
+        raise preflight.as_validation_error(problems)
+    subnet = Subnet.objects.get(environment=environment, pk=target.subnet_id)
+    security_group = SecurityGroup.objects.get(environment=environment, pk=target.security_group_id)
+    key_pair = KeyPair.objects.get(environment=environment, pk=target.key_pair_id) if target.key_pair_id else None
+    _check_aws(actor=actor, environment=environment, vm=vm)
     with transaction.atomic():
         _consume_token(actor=actor, claims=claims)
         if MigrationTask.objects.filter(tenant=actor.tenant, vm_moref=vm_moref, state__in=LIVE).exists():
@@ -142,7 +143,7 @@ def migration_create(*, actor: User, token: str, target: MigrationTarget) -> Mig
             private_ip=private_ip, power_off_requested=target.power_off,
             license_type=target.license_type or default_license_type(target.operating_system),
             bytes_total=sum(d.capacity_bytes for d in vm.disks),
-            import_client_token=f"import-{uuid.uuid4().hex}", run_client_token=f"launch-{uuid.uuid4().hex}",
+            boot_mode=preflight.boot_mode_of(vm), import_client_token=f"import-{uuid.uuid4().hex}", run_client_token=f"launch-{uuid.uuid4().hex}",
             status_message="Queued",
         )
         validated_save(task)
@@ -160,36 +161,15 @@ def migration_start(*, actor: User, target: MigrationTarget) -> MigrationTask:
     return migration_create(actor=actor, token=issued.token, target=target)
 
 
-def _validate_target(*, environment, target: MigrationTarget):
+def _check_form(target: MigrationTarget) -> None:
+    """The choices that need neither vCenter nor AWS, so a mistyped request is refused before either is asked."""
     errors = {}
     if target.operating_system not in OperatingSystem.values:
         errors["operating_system"] = "VM Import/Export does not support this operating system."
     if target.instance_type not in SUPPORTED_INSTANCE_TYPES:
         errors["instance_type"] = "This instance type is not supported for imported instances."
-    elif target.operating_system in OperatingSystem.values:
-        problem = instance_type_problem(target.operating_system, target.instance_type)
-        if problem:
-            errors["instance_type"] = problem
-    if target.license_type is not None:
-        problem = license_type_problem(target.operating_system, target.license_type)
-        if problem:
-            errors["license_type"] = problem
-    subnet = Subnet.objects.filter(environment=environment, pk=target.subnet_id).first()
-    if subnet is None:
-        errors["subnet"] = "Choose a subnet of the environment."
-    security_group = SecurityGroup.objects.filter(environment=environment, pk=target.security_group_id).first()
-    if security_group is None:
-        errors["security_group"] = "Choose a security group of the environment's VPC."
-    key_pair = None
-    if target.key_pair_id is not None:
-        key_pair = KeyPair.objects.filter(environment=environment, pk=target.key_pair_id).first()
-        if key_pair is None:
-            errors["key_pair"] = "Choose a key pair of the environment."
     if errors:
         raise ValidationError(errors)
-    if target.private_ip:
-        preflight.check_private_ip(target.private_ip, subnet, in_use=set())
-    return subnet, security_group, key_pair
 
 
 def _check_vcenter(*, actor: User, vm_moref: str, power_off: bool) -> vsphere.VmInfo:
@@ -207,22 +187,18 @@ def _check_vcenter(*, actor: User, vm_moref: str, power_off: bool) -> vsphere.Vm
     missing = preflight.export_privilege_problem(privileges, principal=actor.vcenter_principal, vm_name=vm.name)
     if missing:
         raise _deny(actor, AuditAction.MIGRATION_CREATE, missing, "no_vcenter_privilege", vm=vm_moref)
-    preflight.check_vm(vm, power_off_requested=power_off)
+    if vm.power_state != "poweredOff" and not power_off:
+        raise Conflict(f"{vm.name} is powered on. Power it off, or ask the portal to power it off before the "
+                       "export.", code="vm_powered_on")
     return vm
 
 
-def _check_aws(*, actor: User, environment: Environment, subnet: Subnet, private_ip: str | None,
-               vm: vsphere.VmInfo) -> None:
-    credentials = aws_credentials(actor.tenant)
-    region = environment.region.code
+def _check_aws(*, actor: User, environment: Environment, vm: vsphere.VmInfo) -> None:
     try:
-        role = aws.vmimport_role_status(credentials, region)
-        in_use = aws.private_ips_in_use(credentials, region, subnet.subnet_id) if private_ip else set()
+        role = aws.vmimport_role_status(aws_credentials(actor.tenant), environment.region.code)
     except aws.AwsError as exc:
         raise UpstreamError(f"AWS refused the pre-flight check: {exc.message}", code="aws_error") from exc
     preflight.check_vmimport_role(role, disk_count=len(vm.disks))
-    if private_ip:
-        preflight.check_private_ip(private_ip, subnet, in_use=in_use)
 
 
 #

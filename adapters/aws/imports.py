@@ -46,16 +46,20 @@ def _import_task_detail(data: dict) -> ImportTaskDetail:
 
 
 def import_image(credentials: AwsCredentials, region: str, *, client_token: str, bucket: str, keys: list[str],
-                 platform: str, license_type: str, description: str, tags: dict[str, str]) -> ImportTask:
+                 platform: str, license_type: str, description: str, tags: dict[str, str],
+                 boot_mode: str = "") -> ImportTask:
     """Start (or, with the same ClientToken, find again) the import of the staged disks, boot disk first.
 
-    `license_type` (AWS or BYOL) is always sent: left out, AWS picks by the operating system it detects."""
+    `license_type` (AWS or BYOL) is always sent: left out, AWS picks by the operating system it detects.
+    `boot_mode` ("uefi" or "legacy-bios") is the VM's firmware: left out, AWS guesses it from the disk, and an EFI
+    guest registered as legacy BIOS does not boot."""
+    extra = {"BootMode": boot_mode} if boot_mode else {}
     with session.calling("ec2", credentials, region) as ec2:
         response = ec2.import_image(
             ClientToken=client_token, Description=description[:255], Platform=platform, LicenseType=license_type,
             DiskContainers=[{"Description": key.rsplit("/", 1)[-1], "Format": "vmdk",
                              "UserBucket": {"S3Bucket": bucket, "S3Key": key}} for key in keys],
-            TagSpecifications=shapes.tag_specifications(tags, "import-image-task"),
+            TagSpecifications=shapes.tag_specifications(tags, "import-image-task"), **extra,
         )
     return _import_task(response)
 

@@ -1,5 +1,5 @@
-"""The network a migrated instance lands in: a VPC's subnets, security groups and key pairs, and the private
-addresses a subnet already uses."""
+"""The network a migrated instance lands in: a VPC's subnets, security groups and key pairs, the private
+addresses a subnet already uses, and the instance types each availability zone offers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from adapters.aws import session, shapes
 from adapters.aws.session import AwsCredentials, AwsError
 
-__all__ = ["KeyPairInfo", "SecurityGroupInfo", "SubnetInfo", "VpcResources", "describe_vpc_resources",
-           "private_ips_in_use"]
+__all__ = ["KeyPairInfo", "LaunchTargets", "SecurityGroupInfo", "SubnetInfo", "VpcResources",
+           "describe_launch_targets", "describe_vpc_resources", "private_ips_in_use"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,35 @@ def private_ips_in_use(credentials: AwsCredentials, region: str, subnet_id: str)
             for eni in page["NetworkInterfaces"]:
                 ips.update(a["PrivateIpAddress"] for a in eni.get("PrivateIpAddresses", []))
         return ips
+
+
+@dataclass(frozen=True)
+class LaunchTargets:
+    """What an instance could be launched into right now: the VPC's resources as AWS has them (not as last synced),
+    the instance types offered in each availability zone of its subnets, and the private addresses in use per
+    subnet."""
+
+    resources: VpcResources
+    offerings: dict[str, frozenset[str]] = field(default_factory=dict)  # availability zone -> instance types
+    ips_in_use: dict[str, frozenset[str]] = field(default_factory=dict)  # subnet id -> private addresses
+
+
+def describe_launch_targets(credentials: AwsCredentials, region: str, vpc_id: str = "") -> LaunchTargets:
+    """One round of describes for a whole VPC, so that checking many migrations costs AWS the same as one."""
+    with session.calling("ec2", credentials, region) as ec2:
+        resources = _describe_vpc_resources(ec2, region, vpc_id)
+        zones = sorted({s.availability_zone for s in resources.subnets})
+        offerings: dict[str, set[str]] = {zone: set() for zone in zones}
+        if zones:
+            for page in ec2.get_paginator("describe_instance_type_offerings").paginate(
+                    LocationType="availability-zone", Filters=[{"Name": "location", "Values": zones}]):
+                for offer in page["InstanceTypeOfferings"]:
+                    offerings.setdefault(offer["Location"], set()).add(offer["InstanceType"])
+        in_use: dict[str, set[str]] = {s.subnet_id: set() for s in resources.subnets}
+        for page in ec2.get_paginator("describe_network_interfaces").paginate(
+                Filters=[{"Name": "vpc-id", "Values": [resources.vpc_id]}]):
+            for eni in page["NetworkInterfaces"]:
+                in_use.setdefault(eni.get("SubnetId", ""), set()).update(
+                    a["PrivateIpAddress"] for a in eni.get("PrivateIpAddresses", []))
+    return LaunchTargets(resources, {k: frozenset(v) for k, v in offerings.items()},
+                         {k: frozenset(v) for k, v in in_use.items()})

@@ -83,6 +83,11 @@ class VmInfo:
     disks: tuple[DiskInfo, ...]
     host_name: str
     folder_path: str
+    # vSphere's config.firmware ("efi" or "bios"); ImportImage must be told, as it cannot register EFI as BIOS.
+    firmware: str = "bios"
+    # summary.storage.committed: the bytes the VM's files take on its datastores, the most an export can stream
+    # that is known before exporting.
+    committed_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -415,7 +420,8 @@ class VCenterSession:
             guest_full_name=config.guestFullName if config else "", power_state=str(runtime.powerState),
             num_cpu=config.hardware.numCPU if config else 0, memory_mb=config.hardware.memoryMB if config else 0,
             disks=tuple(disks), host_name=runtime.host.name if runtime.host else "",
-            folder_path="/".join(reversed(path)),
+            folder_path="/".join(reversed(path)), firmware=(config.firmware if config else "") or "bios",
+            committed_bytes=_committed_bytes(vm),
         )
 
     @_session_call("listing virtual machines")
@@ -679,6 +685,11 @@ class VCenterSession:
                                                   f"(HTTP {response.status}).", category)
         length = response.getheader("Content-Length")
         return DiskStream(connection, response, int(length) if length else device.file_size, host, vm_name)
+
+
+def _committed_bytes(vm) -> int:
+    storage = vm.summary.storage if vm.summary else None
+    return int(storage.committed or 0) if storage is not None else 0
 
 
 def _disk_capacities(vm) -> dict[str, int]:

@@ -1,8 +1,19 @@
 from django import forms
 
-from migrations_app.choices import SUPPORTED_INSTANCE_TYPES, LicenseType, OperatingSystem
+from migrations_app.choices import (
+    SUPPORTED_INSTANCE_TYPES,
+    LicenseType,
+    OperatingSystem,
+    boot_mode_problem,
+    instance_type_problem,
+)
 from migrations_app.guest_os import operating_system_for, readable_guest_os, suggest_instance_type
+from migrations_app.preflight import STALE, boot_mode_of
 from migrations_app.requests import MigrationTarget
+
+
+def _gone(label: str, present: bool) -> str:
+    return label if present else f"{label} ({STALE})"
 
 
 class MigrateForm(forms.Form):
@@ -22,7 +33,9 @@ class MigrateForm(forms.Form):
         help_text="Windows Server: license included (billed by AWS) or your own licence. Linux: your own only.")
     power_off = forms.BooleanField(required=False, label="Power the VM off before exporting it")
 
-    def __init__(self, *args, environment, vms, **kwargs):
+    def __init__(self, *args, environment, vms, view=None, **kwargs):
+        """`view`: the environment as AWS holds it now (preflight.aws_view); what the last sync knows but AWS no
+        longer has is marked in the lists (and refused by the services). None: AWS could not be asked."""
         super().__init__(*args, **kwargs)
         self.environment = environment
         self.fields["vm"].choices = [(vm.moref, f"{vm.name} ({vm.power_state}, {len(vm.disks)} disk(s))")
@@ -30,15 +43,18 @@ class MigrateForm(forms.Form):
         # No system is chosen for the user: a wrong one fails the import long after the dialog has closed.
         self.fields["operating_system"].choices = [("", "Choose the VM's operating system"), *OperatingSystem.choices]
         self.fields["instance_type"].choices = [(t, t) for t in SUPPORTED_INSTANCE_TYPES]
-        self.fields["subnet"].choices = [(s.pk, f"{s.subnet_id} {s.cidr_block} {s.availability_zone} {s.name}")
-                                         for s in environment.subnets.all()]
+        self.fields["subnet"].choices = [
+            (s.pk, _gone(f"{s.subnet_id} {s.cidr_block} {s.availability_zone} {s.name}".strip(),
+                         view is None or s.subnet_id in view.subnet_ids)) for s in environment.subnets.all()]
         groups = list(environment.security_groups.all())
         # The VPC's "default" group is never chosen for the user: it lets in whatever else is in it.
-        self.fields["security_group"].choices = [("", "Choose a security group"), *((g.pk, str(g)) for g in groups)]
-        own = [g for g in groups if g.name != "default"]
+        self.fields["security_group"].choices = [("", "Choose a security group"), *(
+            (g.pk, _gone(str(g), view is None or g.group_id in view.security_group_ids)) for g in groups)]
+        own = [g for g in groups if g.name != "default" and (view is None or g.group_id in view.security_group_ids)]
         if len(own) == 1 and not self.initial.get("security_group"):
             self.initial["security_group"] = own[0].pk
-        self.fields["key_pair"].choices = [("", "none")] + [(k.pk, k.name) for k in environment.key_pairs.all()]
+        self.fields["key_pair"].choices = [("", "none")] + [
+            (k.pk, _gone(k.name, view is None or k.name in view.key_pair_names)) for k in environment.key_pairs.all()]
         answers = self.data if self.is_bound else self.initial
         # Unanswered, the select shows its first VM: the suggestions are that VM's.
         vm = next((vm for vm in vms if vm.moref == answers.get("vm")), None if self.is_bound else
@@ -61,11 +77,27 @@ class MigrateForm(forms.Form):
                 "release.")
         else:
             self.fields["operating_system"].help_text = f"The VM's guest OS is {readable}; choose the matching one."
-        suggestion = suggest_instance_type(num_cpu=vm.num_cpu, memory_mb=vm.memory_mb, operating_system=chosen)
+        boot_mode = boot_mode_of(vm)
+        self._offer_instance_types(chosen, boot_mode)
+        suggestion = suggest_instance_type(num_cpu=vm.num_cpu, memory_mb=vm.memory_mb, operating_system=chosen,
+                                           boot_mode=boot_mode)
         if suggestion is not None:
             if not answers.get("instance_type"):
                 self.initial["instance_type"] = suggestion.instance_type
             self.fields["instance_type"].help_text = suggestion.text
+
+    def _offer_instance_types(self, operating_system: str | None, boot_mode: str) -> None:
+        """Only the types the chosen system can run after import: a Nitro type needs ENA, which a Linux import does
+        not get, and a UEFI VM boots only on Nitro. A type already submitted stays a valid choice, so the refusal
+        says why beside it; when no type fits, all stay, each refused with its reason."""
+        offered = [t for t in SUPPORTED_INSTANCE_TYPES if boot_mode_problem(boot_mode, t) is None and (
+            operating_system not in OperatingSystem.values or instance_type_problem(operating_system, t) is None)]
+        if not offered:
+            return
+        submitted = self.data.get("instance_type") if self.is_bound else None
+        if submitted in SUPPORTED_INSTANCE_TYPES and submitted not in offered:
+            offered.append(submitted)
+        self.fields["instance_type"].choices = [(t, t) for t in offered]
 
     def target(self) -> MigrationTarget:
         data = self.cleaned_data

@@ -19,7 +19,7 @@ from core.roles import Action
 from environments.models import Environment, ImportedInstance, Region
 from environments.selectors import environment_tree
 from environments.ui.views import MANAGE_ENVIRONMENTS, READ_SETUP
-from migrations_app import selectors, services
+from migrations_app import preflight, selectors, services
 from migrations_app.admission import queue_positions
 from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.guest_os import readable_guest_os
@@ -45,12 +45,22 @@ def _vms(tenant):
         return [], exc.message
 
 
+def _aws_view(tenant, environment):
+    """AWS's view of the environment for marking what it no longer holds; None when AWS cannot be asked, or no
+    AWS access is configured yet (the services refuse then, with the reason)."""
+    try:
+        return preflight.aws_view(tenant=tenant, environment=environment)
+    except (UpstreamError, Conflict):
+        return None
+
+
 @page(get=MIGRATE, post=MIGRATE, row=Environment, related=("region",))
 def migrate(request, environment):
     """The migrate form of one environment: the portal issues the token and hands the request to the connector in
     one step."""
     vms, problem = _vms(request.user.tenant)
-    form = MigrateForm(request.POST or None, environment=environment, vms=vms, initial={"vm": request.GET.get("vm")})
+    form = MigrateForm(request.POST or None, environment=environment, vms=vms, initial={"vm": request.GET.get("vm")},
+                       view=_aws_view(request.user.tenant, environment))
     done = submit(request, lambda: services.migration_start(actor=request.user, target=form.target()), form=form,
                   success=_started_message, to=reverse("ui:environment-panel", args=[environment.pk, PANEL_KEY]))
     return done.response or render(request, "migrations_app/migrate.html",
@@ -103,12 +113,14 @@ def migrate_dialog(request):
     reload = request.GET.get("reload")
     if reload:
         # The environment changed: keep every other answer, drop those that belonged to the old environment. The
-        # VM changed: drop what was suggested from the old VM, so the new one's suggestions show.
-        dropped = ("operating_system", "instance_type") if reload == "vm" else ("subnet", "security_group",
-                                                                                 "key_pair")
+        # VM changed: drop what was suggested from the old VM, so the new one's suggestions show. The operating
+        # system changed: drop the instance type, so the list and suggestion are those that system can run.
+        dropped = {"vm": ("operating_system", "instance_type"), "operating_system": ("instance_type",)}.get(
+            reload, ("subnet", "security_group", "key_pair"))
         initial.update({k: v for k, v in request.GET.items() if k not in dropped})
         initial["environment"] = environment.pk
-    form = MigrateDialogForm(data, environments=environments, environment=environment, vms=vms, initial=initial)
+    form = MigrateDialogForm(data, environments=environments, environment=environment, vms=vms, initial=initial,
+                             view=_aws_view(request.user.tenant, environment))
     if data is not None:
         # No redirect: the dialog answers in place with the task it started.
         task = submit(request, lambda: services.migration_start(actor=request.user, target=form.target()),

@@ -45,11 +45,26 @@ def setup(transactional_db, aws, vcenter, settings, fast_jobs):
     for user in (s.alice, s.bob):
         env_services.environment_grant(actor=s.admin, environment=s.environment, principal=user,
                                        role=EnvironmentRole.GENERAL)
-    s.subnet = Subnet.objects.filter(environment=s.environment).order_by("subnet_id").first()
+    # us-east-1a offers every supported type (us-east-1e offers no Nitro type: tests/migrations/test_preflight.py)
+    s.subnet = Subnet.objects.filter(environment=s.environment).order_by("availability_zone", "subnet_id").first()
     s.security_group = SecurityGroup.objects.filter(environment=s.environment).first()
     with vcenter_session(vcenter) as vc:
         s.vms = {vm.name: vm for vm in vc.list_vms()}
     return s
+
+
+@pytest.fixture
+def windows_vm(setup):
+    """win01, the sandbox's Windows guest (EFI, powered on). A migration of it powers it off, so it is powered on
+    again afterwards, as the sandbox's other tests expect to find it."""
+    yield "win01"
+    from pyVim.task import WaitForTask
+    from pyVmomi import vim
+
+    with vcenter_session(setup.vcenter) as vc:
+        vm = vim.VirtualMachine(setup.vms["win01"].moref, vc.si._stub)
+        if vm.runtime.powerState != "poweredOn":
+            WaitForTask(vm.PowerOnVM_Task())
 
 
 def vcenter_session(vcenter):

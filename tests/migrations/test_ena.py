@@ -23,10 +23,11 @@ def test_a_linux_migration_to_a_nitro_type_is_refused_naming_the_field(setup, st
     assert not MigrationTask.objects.exists()
 
 
-def test_a_windows_migration_to_a_nitro_type_launches(setup, start_migration):
+def test_a_windows_migration_to_a_nitro_type_launches(setup, start_migration, windows_vm):
     s = setup
     s.aws.set_speed(500)
-    response = start_migration(s, s.alice, "web01", operating_system="windows-server-2022", instance_type="m5.large")
+    response = start_migration(s, s.alice, windows_vm, operating_system="windows-server-2016", instance_type="m5.large",
+                               power_off=True)
     assert response.status_code == 201, response.content
     drive(response.json()["id"])
     task = MigrationTask.objects.get()

@@ -14,7 +14,8 @@ from tests.migrations.helpers import drive
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter]
 
-WINDOWS = {"operating_system": "windows-server-2019", "instance_type": "t3.micro"}
+# win01 is the sandbox's Windows guest (a Windows system for a Linux guest is refused); it is powered on.
+WINDOWS = {"operating_system": "windows-server-2019", "instance_type": "t3.micro", "power_off": True}
 LINUX = {"operating_system": "ubuntu-22.04", "instance_type": "t2.micro"}
 
 
@@ -36,9 +37,9 @@ def _import_license(s, task):
         ImportTaskIds=[task.import_task_id])["ImportImageTasks"][0]["LicenseType"]
 
 
-def _migrate(s, start_migration, **body):
+def _migrate(s, start_migration, vm="web01", **body):
     s.aws.set_speed(500)
-    response = start_migration(s, s.alice, "web01", **body)
+    response = start_migration(s, s.alice, vm, **body)
     assert response.status_code == 201, response.content
     task_id = response.json()["id"]
     drive(task_id)
@@ -47,17 +48,17 @@ def _migrate(s, start_migration, **body):
     return response, task
 
 
-def test_windows_is_imported_with_the_aws_license_by_default_and_says_so(setup, start_migration, sent):
+def test_windows_is_imported_with_the_aws_license_by_default_and_says_so(setup, start_migration, sent, windows_vm):
     s = setup
-    response, task = _migrate(s, start_migration, **WINDOWS)
+    response, task = _migrate(s, start_migration, windows_vm, **WINDOWS)
     assert response.json()["license_type"] == "AWS" and task.license_type == "AWS"
     assert sent == ["AWS"] and _import_license(s, task) == "AWS"
     assert AuditLog.objects.get(action="migration.create").detail["license_type"] == "AWS"
 
 
-def test_windows_with_byol_is_imported_as_byol(setup, start_migration, sent):
+def test_windows_with_byol_is_imported_as_byol(setup, start_migration, sent, windows_vm):
     s = setup
-    response, task = _migrate(s, start_migration, license_type="BYOL", **WINDOWS)
+    response, task = _migrate(s, start_migration, windows_vm, license_type="BYOL", **WINDOWS)
     assert response.json()["license_type"] == "BYOL"
     assert sent == ["BYOL"] and _import_license(s, task) == "BYOL"
 
@@ -79,7 +80,7 @@ def test_linux_with_the_aws_license_is_refused_naming_the_field(setup, start_mig
 
 def test_an_unknown_license_is_refused_naming_the_field(setup, start_migration):
     s = setup
-    response = start_migration(s, s.alice, "web01", license_type="FREE", **WINDOWS)
+    response = start_migration(s, s.alice, "web01", license_type="FREE", **LINUX)
     assert response.status_code == 400 and response.json()["errors"][0]["attr"] == "license_type"
     assert not MigrationTask.objects.exists()
 
@@ -91,8 +92,8 @@ def test_the_form_offers_the_choice_and_keeps_it(setup):
     url = reverse("ui:migrate", args=[s.environment.pk])
     page = browser.get(url).content.decode()
     assert 'name="license_type"' in page and "AWS license included" in page and "BYOL" in page
-    form = {"vm": s.vms["web01"].moref, "subnet": s.subnet.pk, "security_group": s.security_group.pk,
-            "key_pair": "", "private_ip": "", "license_type": "BYOL", **WINDOWS}
+    form = {"vm": s.vms["win01"].moref, "subnet": s.subnet.pk, "security_group": s.security_group.pk,
+            "key_pair": "", "private_ip": "", "license_type": "BYOL", **WINDOWS, "power_off": "on"}
     assert browser.post(url, form).status_code == 302
     assert MigrationTask.objects.get().license_type == "BYOL"
 

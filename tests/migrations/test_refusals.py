@@ -218,8 +218,9 @@ def test_powered_on_vm_needs_the_power_off_option(setup, api):
     response = _post(api, s.alice, _request(s, "win01", token, operating_system="windows-server-2019"))
     assert response.status_code == 409 and "powered on" in _detail(response)
     token = _token(api, s, s.alice, "win01")
+    # win01 boots with UEFI: a Nitro type
     accepted = _post(api, s.alice, _request(s, "win01", token, operating_system="windows-server-2019",
-                                            power_off=True))
+                                            instance_type="t3.micro", power_off=True))
     assert accepted.status_code == 201 and accepted.json()["power_off_requested"] is True
 
 
@@ -257,10 +258,17 @@ def test_rdm_disks_are_refused(setup, api):
         auth.SetEntityPermissions(entity=vim.VirtualMachine(moref, vc.si._stub), permission=[
             vim.AuthorizationManager.Permission(principal="VSPHERE.LOCAL\\alice", group=False, roleId=role.roleId,
                                                 propagate=True)])
-    token = _token(api, s, s.alice, "lab-rdm01")
-    response = _post(api, s.alice, _request(s, "lab-rdm01", token))
-    assert response.status_code == 409
-    assert "raw device mapping" in _detail(response)
+    try:
+        token = _token(api, s, s.alice, "lab-rdm01")
+        response = _post(api, s.alice, _request(s, "lab-rdm01", token, operating_system="centos-7"))
+    finally:
+        # The sandbox lives for the session: other tests expect alice to see only the Production VMs.
+        with vcenter_session(s.vcenter) as vc:
+            vc.content.authorizationManager.RemoveEntityPermission(
+                entity=vim.VirtualMachine(moref, vc.si._stub), user="VSPHERE.LOCAL\\alice", isGroup=False)
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["attr"] == "vm" and "raw device mapping" in error["detail"]
 
 
 def test_unknown_vm(setup, api):

@@ -22,6 +22,7 @@ from core.models import AuditOutcome, User
 from core.roles import Action
 from core.validation import same_tenant, validated_save
 from environments.models import Environment, KeyPair, SecurityGroup, Subnet
+from migrations_app import preflight
 from migrations_app import services as migration_services
 from migrations_app.choices import LIVE, MigrationState
 from migrations_app.guest_os import operating_system_for, suggest_instance_type
@@ -187,7 +188,8 @@ def _plan_vm(plan: MigrationPlan, spec: PlanVmSpec, vm: vsphere.VmInfo) -> PlanV
     instance_type = spec.instance_type
     if not instance_type:
         suggestion = suggest_instance_type(num_cpu=vm.num_cpu, memory_mb=vm.memory_mb,
-                                           operating_system=operating_system or None)
+                                           operating_system=operating_system or None,
+                                           boot_mode=preflight.boot_mode_of(vm))
         instance_type = suggestion.instance_type if suggestion else ""
     _of_environment(plan.environment, subnet=spec.subnet, security_group=spec.security_group,
                     key_pair=spec.key_pair)

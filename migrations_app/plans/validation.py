@@ -1,39 +1,26 @@
 """Validating a whole plan before it may start: every VM's pre-flight, the same VM twice, the same private IP
 twice, IPs already in use, and VMs in another live plan. Reads are batched: the vCenter VM list once (one
-PropertyCollector read), the user's export privilege on every VM at once, and the AWS describes once per plan (the
-vmimport role, the private IPs in use per subnet that a VM asks an address in)."""
+PropertyCollector read), the user's export privilege on every VM at once, and AWS once per plan (the vmimport role,
+and `preflight.aws_view`: the environment's subnets, security groups, key pairs, instance type offerings and addresses
+in use, in one round of describes). Each VM then gets the same checks as a single migration."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
-
 from adapters.aws import client as aws
 from adapters.vsphere import client as vsphere
 from core.errors import PortalError
 from core.models import User
 from core.peers import aws_credentials, vcenter_connection
-from environments.models import KeyPair, SecurityGroup, Subnet
 from migrations_app import preflight
-from migrations_app.choices import (
-    LIVE,
-    SUPPORTED_INSTANCE_TYPES,
-    OperatingSystem,
-    instance_type_problem,
-    license_type_problem,
-)
+from migrations_app.choices import LIVE
 from migrations_app.models import MigrationTask
 from migrations_app.plans.models import PLAN_RUN_LIVE, MigrationPlan, PlanVm
 from migrations_app.requests import MigrationTarget
 
-
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    message: str
-    code: str = "invalid"
+Problem = preflight.Problem
 
 
 @dataclass
@@ -76,53 +63,20 @@ class PeerView:
     privileges: dict[str, set[str]]
     principal: str
     role: aws.RoleStatus | None
-    in_use: dict[str, set[str]]  # subnet id (AWS) -> private IPs in use
-    subnets: dict[int, Subnet]
-    security_groups: set[int]
-    key_pairs: set[int]
-
-
-def _target_problems(*, target: MigrationTarget, view: PeerView) -> tuple[list[Problem], Subnet | None]:
-    """The checks of `migrations_app.services._validate_target`, made against the environment's subnets, security
-    groups and key pairs read once for the plan (500 VMs would otherwise cost 1,500 queries)."""
-    problems: list[Problem] = []
-    if target.operating_system not in OperatingSystem.values:
-        problems.append(Problem("operating_system", "VM Import/Export does not support this operating system."))
-    if target.instance_type not in SUPPORTED_INSTANCE_TYPES:
-        problems.append(Problem("instance_type", "This instance type is not supported for imported instances."))
-    elif target.operating_system in OperatingSystem.values:
-        problem = instance_type_problem(target.operating_system, target.instance_type)
-        if problem:
-            problems.append(Problem("instance_type", problem))
-    if target.license_type is not None:
-        problem = license_type_problem(target.operating_system, target.license_type)
-        if problem:
-            problems.append(Problem("license_type", problem))
-    subnet = view.subnets.get(target.subnet_id)
-    if subnet is None:
-        problems.append(Problem("subnet", "Choose a subnet of the environment."))
-    if target.security_group_id not in view.security_groups:
-        problems.append(Problem("security_group", "Choose a security group of the environment's VPC."))
-    if target.key_pair_id is not None and target.key_pair_id not in view.key_pairs:
-        problems.append(Problem("key_pair", "Choose a key pair of the environment."))
-    return problems, subnet
+    target: preflight.TargetView  # the environment as AWS holds it now: one round of describes
+    rows: preflight.EnvironmentRows  # and as the last sync stored it, read once
 
 
 def vm_target_problems(*, plan: MigrationPlan, target: MigrationTarget, vm: vsphere.VmInfo,
                        view: PeerView) -> list[Problem]:
-    """One VM's pre-flight, as problems rather than a first refusal: the migration's own target, vCenter and AWS
-    checks (migrations_app.services / preflight). The one place to swap for `preflight.target_problems`."""
-    problems, subnet = _target_problems(target=target, view=view)
-    if subnet is not None and target.private_ip:
-        try:
-            preflight.check_private_ip(target.private_ip, subnet, in_use=view.in_use.get(subnet.subnet_id, set()))
-        except ValidationError as exc:
-            problems += [Problem(name, message, "private_ip") for name, messages in exc.message_dict.items()
-                         for message in messages]
-    try:
-        preflight.check_vm(vm, power_off_requested=target.power_off)
-    except PortalError as exc:
-        problems.append(Problem("vm", exc.message, exc.code))
+    """One VM's pre-flight, every problem at once: the same checks as a single migration's
+    (`preflight.target_problems`), then the user's export privilege and the vmimport role, read once for the plan."""
+    problems = preflight.target_problems(vm=vm, target=target, environment=plan.environment, view=view.target,
+                                         rows=view.rows)
+    if vm.power_state != "poweredOff" and not target.power_off:
+        # A single migration is refused at once; a plan says so before its cutover, when it can still be changed.
+        problems.append(Problem("vm", f"{vm.name} is powered on, and the plan does not power it off: power it off "
+                                      "before the cutover, or set the VM's power-off policy.", "vm_powered_on"))
     missing = preflight.export_privilege_problem(view.privileges.get(vm.moref, set()), principal=view.principal,
                                                  vm_name=vm.name)
     if missing:
@@ -153,25 +107,15 @@ def _peer_view(*, plan: MigrationPlan, actor: User, plan_vms: list[PlanVm], resu
         result.plan_problems.append(Problem(
             "vcenter", "Your vCenter identity is not set, so your export privilege cannot be checked. Ask an "
                        "administrator to map your account to your vCenter user.", "no_vcenter_principal"))
-    # The subnets in which a VM asks for an address: their addresses in use, one describe each.
-    subnet_ids = {t.subnet_id for pv in plan_vms if (t := target_of(pv, plan)).private_ip and t.subnet_id}
-    subnets = {s.pk: s.subnet_id for s in Subnet.objects.filter(environment=plan.environment, pk__in=subnet_ids)}
-    region = plan.environment.region.code
-    role, in_use = None, {}
+    role, target = None, preflight.TargetView()
     try:
-        credentials = aws_credentials(tenant)
-        role = aws.vmimport_role_status(credentials, region)
-        for aws_subnet_id in set(subnets.values()):
-            in_use[aws_subnet_id] = aws.private_ips_in_use(credentials, region, aws_subnet_id)
+        role = aws.vmimport_role_status(aws_credentials(tenant), plan.environment.region.code)
+        target = preflight.aws_view(tenant=tenant, environment=plan.environment)
     except aws.AwsError as exc:
         result.plan_problems.append(Problem("aws", f"AWS refused the pre-flight check: {exc.message}", "aws_error"))
     except PortalError as exc:
         result.plan_problems.append(Problem("aws", exc.message, exc.code))
-    environment = plan.environment
-    return PeerView(vms, privileges, principal, role, in_use,
-                    {subnet.pk: subnet for subnet in Subnet.objects.filter(environment=environment)},
-                    set(SecurityGroup.objects.filter(environment=environment).values_list("pk", flat=True)),
-                    set(KeyPair.objects.filter(environment=environment).values_list("pk", flat=True)))
+    return PeerView(vms, privileges, principal, role, target, preflight.EnvironmentRows.of(plan.environment))
 
 
 def validate_plan(*, plan: MigrationPlan, actor: User, plan_vms: list[PlanVm] | None = None) -> PlanValidation:

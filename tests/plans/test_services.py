@@ -86,7 +86,7 @@ def test_an_address_in_use_and_a_missing_privilege_block_a_vm(setup, plan_of):
     plan = plan_of({"web01": 1})
     pv = vm_of(plan, "web01")
     services.plan_vm_update(actor=s.alice, plan_vm=pv, private_ip=in_use["PrivateIpAddress"])
-    assert ("private_ip", "private_ip") in codes(validate_plan(plan=plan, actor=s.alice), pv)
+    assert ("private_ip", "private_ip_unusable") in codes(validate_plan(plan=plan, actor=s.alice), pv)
     # bob may not export Production VMs in vCenter.
     assert ("vm", "no_vcenter_privilege") in codes(validate_plan(plan=plan, actor=s.bob), pv)
 

@@ -32,6 +32,8 @@ def test_a_plan_from_the_pages(setup):
     assert added.status_code == 302, added.content.decode()[:2000]
     page = alice.get(here).content.decode()
     assert "Wave 1" in page and "web01" in page and "lab-rdm01" in page and "Not started" in page
+    # A draft offers Start, not Retry failed (nothing has failed yet).
+    assert 'value="start">Start</button>' in page and 'value="retry"' not in page
     validated = alice.post(here, {"form": "validate"}).content.decode()
     assert "lab-rdm01" in validated and "raw device mapping" in validated
     refused = alice.post(here, {"form": "start", "schedule-start_at": ""})

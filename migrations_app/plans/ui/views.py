@@ -53,6 +53,8 @@ def _context(request, plan, **extra) -> dict:
     return {
         "plan": plan, "progress": progress, "state_label": selectors.PlanState.LABELS[progress.state],
         "operable": operable, "running": progress.state in ("running", "scheduled"),
+        # Only what can be done now is offered: a plan starts once, then only its failed VMs run again.
+        "can_start": progress.state == "draft", "can_retry": progress.state in ("failed", "cancelled"),
         "start_at_shown": selectors.in_tenant_zone(progress.live_run.start_at, tenant) if progress.live_run else "",
         "waves": [(wave, selectors.in_tenant_zone(wave.start_at, tenant)) for wave in progress.waves],
         "time_zone": tenant.time_zone, "poll_seconds": POLL_SECONDS,

@@ -402,14 +402,7 @@ class VCenterSession:
 
     def _vm_info(self, vm: vim.VirtualMachine) -> VmInfo:
         config = vm.config
-        disks = []
-        for device in (config.hardware.device if config else []):
-            if isinstance(device, vim.vm.device.VirtualDisk):
-                backing = device.backing
-                is_rdm = isinstance(backing, vim.vm.device.VirtualDisk.RawDiskMappingVer1BackingInfo)
-                capacity = getattr(device, "capacityInBytes", None) or (device.capacityInKB or 0) * 1024
-                disks.append(DiskInfo(device.key, device.deviceInfo.label if device.deviceInfo else "",
-                                      int(capacity), is_rdm))
+        disks = _disks_of(config.hardware.device if config else [])
         path, parent = [], vm.parent
         while isinstance(parent, vim.Folder) and parent.name not in ("vm",):
             path.append(parent.name)
@@ -460,14 +453,7 @@ class VCenterSession:
 
     @staticmethod
     def _vm_info_of(moref: str, props: dict, inventory: dict) -> VmInfo:
-        disks = []
-        for device in props.get("config.hardware.device") or []:
-            if isinstance(device, vim.vm.device.VirtualDisk):
-                backing = device.backing
-                is_rdm = isinstance(backing, vim.vm.device.VirtualDisk.RawDiskMappingVer1BackingInfo)
-                capacity = getattr(device, "capacityInBytes", None) or (device.capacityInKB or 0) * 1024
-                disks.append(DiskInfo(device.key, device.deviceInfo.label if device.deviceInfo else "",
-                                      int(capacity), is_rdm))
+        disks = _disks_of(props.get("config.hardware.device") or [])
         path, parent = [], props.get("parent")
         while parent is not None and isinstance(parent, vim.Folder):
             folder = inventory.get(parent._moId, {})
@@ -745,6 +731,17 @@ class VCenterSession:
                                                   f"(HTTP {response.status}).", category)
         length = response.getheader("Content-Length")
         return DiskStream(connection, response, int(length) if length else device.file_size, host, vm_name)
+
+
+def _disks_of(devices) -> list[DiskInfo]:
+    disks = []
+    for device in devices:
+        if isinstance(device, vim.vm.device.VirtualDisk):
+            is_rdm = isinstance(device.backing, vim.vm.device.VirtualDisk.RawDiskMappingVer1BackingInfo)
+            capacity = getattr(device, "capacityInBytes", None) or (device.capacityInKB or 0) * 1024
+            disks.append(DiskInfo(device.key, device.deviceInfo.label if device.deviceInfo else "", int(capacity),
+                                  is_rdm))
+    return disks
 
 
 def _committed_bytes(vm) -> int:

@@ -70,6 +70,15 @@ def _of_environment(environment: Environment, **chosen) -> None:
         raise ValidationError(errors)
 
 
+def _checked_changes(plan: MigrationPlan, changes: dict, settable, what: str) -> None:
+    """Only `settable` names, and subnets, security groups and key pairs of the plan's own environment."""
+    unknown = set(changes) - set(settable)
+    if unknown:
+        raise ValidationError({name: f"This is not a setting of {what}." for name in unknown})
+    _of_environment(plan.environment, **{k: v for k, v in changes.items()
+                                         if k in ("subnet", "security_group", "key_pair")})
+
+
 def _live_run(plan: MigrationPlan) -> PlanRun | None:
     return plan.runs.filter(state__in=PLAN_RUN_LIVE).first()
 
@@ -106,11 +115,7 @@ def plan_create(*, actor: User, environment: Environment, name: str, description
 
 def plan_update(*, actor: User, plan: MigrationPlan, **changes) -> MigrationPlan:
     _operable(actor, plan, AuditAction.PLAN_UPDATE)
-    unknown = set(changes) - set(PLAN_FIELDS)
-    if unknown:
-        raise ValidationError({name: "This is not a setting of a plan." for name in unknown})
-    _of_environment(plan.environment, **{k: v for k, v in changes.items()
-                                         if k in ("subnet", "security_group", "key_pair")})
+    _checked_changes(plan, changes, PLAN_FIELDS, "a plan")
     with transaction.atomic():
         plan = MigrationPlan.objects.select_for_update().get(pk=plan.pk)
         _not_running(plan)
@@ -225,11 +230,7 @@ def plan_vms_add(*, actor: User, plan: MigrationPlan, specs: list[PlanVmSpec],
 def plan_vm_update(*, actor: User, plan_vm: PlanVm, wave: int | None = None, **changes) -> PlanVm:
     plan = plan_vm.plan
     _operable(actor, plan, AuditAction.PLAN_UPDATE)
-    unknown = set(changes) - set(VM_FIELDS)
-    if unknown:
-        raise ValidationError({name: "This is not a setting of a plan's VM." for name in unknown})
-    _of_environment(plan.environment, **{k: v for k, v in changes.items()
-                                         if k in ("subnet", "security_group", "key_pair")})
+    _checked_changes(plan, changes, VM_FIELDS, "a plan's VM")
     with transaction.atomic():
         _not_running(plan)
         plan_vm = PlanVm.objects.select_for_update().get(pk=plan_vm.pk)

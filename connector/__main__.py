@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from connector import __version__, agent, config, logs, protocol
+from connector import __version__, agent, config, logs, protocol, vcenter
 from connector.transport import PortalError
 
 logger = logging.getLogger("connector")
@@ -29,6 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     register.add_argument("--portal", required=True, help="the portal's URL, e.g. https://portal.example.com")
     register.add_argument("--code", required=True, help="the registration code the portal showed (valid 1 hour)")
     register.add_argument("--ca-bundle", default="", help="a CA bundle for the portal's certificate")
+    where = commands.add_parser(
+        "vcenter", help="this host's vCenter: the agent logs in with these credentials, which stay on this host "
+                        "(password from CONNECTOR_VCENTER_PASSWORD, else asked)")
+    where.add_argument("--url", required=True, help="e.g. https://vcenter.example.local/sdk")
+    where.add_argument("--user", required=True, help="a vCenter account, e.g. svc-migration@vsphere.local")
+    where.add_argument("--thumbprint", default="", help="the vCenter certificate's SHA-256 thumbprint to pin")
+    where.add_argument("--no-verify-tls", action="store_true", help="accept any certificate (not recommended)")
     commands.add_parser("run", help="report to the portal until stopped")
     commands.add_parser("keygen", help="print a new Ed25519 private key (for the portal's CONNECTOR_SIGNING_KEY)")
     args = parser.parse_args(argv)
@@ -41,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "register":
             agent.register(portal_url=args.portal, code=args.code, ca_bundle=args.ca_bundle, path=args.config)
             return 0
+        if args.command == "vcenter":
+            return _set_vcenter(args)
         runner = agent.Agent(config.load(args.config), path=args.config)
     except (config.ConfigError, PortalError) as exc:
         logger.error("%s", getattr(exc, "message", str(exc)))
@@ -50,6 +59,25 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
     logger.info("running", extra={"fields": {"agent_id": runner.settings.agent_id, "version": __version__}})
     return runner.run(stop)
+
+
+def _set_vcenter(args) -> int:
+    import dataclasses
+    import getpass
+    import os
+
+    settings = config.load(args.config)
+    password = os.environ.get("CONNECTOR_VCENTER_PASSWORD") or getpass.getpass("vCenter password: ")
+    vcenter_settings = {"url": args.url, "username": args.user, "password": password,
+                        "thumbprint": args.thumbprint, "verify_tls": not args.no_verify_tls}
+    config.save(dataclasses.replace(settings, vcenter=vcenter_settings), args.config)
+    report = vcenter.probe(vcenter_settings)
+    if report.reachable:
+        logger.info("vCenter reached", extra={"fields": {"version": report.version}})
+        return 0
+    logger.error("vCenter not reached (saved anyway; the agent reports it until it is)",
+                 extra={"fields": {"category": report.category}})
+    return 4
 
 
 if __name__ == "__main__":

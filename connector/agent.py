@@ -8,14 +8,17 @@ import logging
 import random
 import socket
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
-from connector import __version__, config, protocol
+from connector import __version__, config, protocol, vcenter
 from connector.transport import Portal, PortalError
 
 logger = logging.getLogger("connector.agent")
 MAX_BACKOFF_SECONDS = 60
+# How often the agent logs in to its vCenter to report on it (a login per heartbeat would be a needless load).
+VCENTER_PROBE_SECONDS = 60
 
 
 class Refused(Exception):
@@ -46,15 +49,29 @@ class Agent:
         self.settings = settings
         self.path = path
         self.portal = self._portal()
+        self._probed_at: float | None = None
+        self._vcenter: vcenter.Report | None = None
 
     def _portal(self) -> Portal:
         return Portal(self.settings.portal_url, ca_bundle=self.settings.ca_bundle, agent_id=self.settings.agent_id,
                       key=protocol.private_key_from_text(self.settings.private_key))
 
+    def vcenter_report(self) -> dict:
+        """What the heartbeat says of this host's vCenter (nothing when none is configured here)."""
+        if not self.settings.vcenter:
+            return {}
+        now = time.monotonic()
+        if self._probed_at is None or now - self._probed_at >= VCENTER_PROBE_SECONDS:
+            self._vcenter, self._probed_at = vcenter.probe(self.settings.vcenter), now
+            if not self._vcenter.reachable:
+                logger.warning("vCenter not reached", extra={"fields": {"category": self._vcenter.category}})
+        return {"vcenter_version": self._vcenter.version, "vcenter_reachable": self._vcenter.reachable}
+
     def beat(self) -> dict:
         """One heartbeat, and what its answer asks for."""
         try:
-            answer = self.portal.post("agent/heartbeat/", {"version": __version__, "hostname": socket.gethostname()})
+            answer = self.portal.post("agent/heartbeat/", {"version": __version__, "hostname": socket.gethostname(),
+                                                           **self.vcenter_report()})
         except PortalError as exc:
             if exc.category == "refused":
                 raise Refused(exc.message) from None

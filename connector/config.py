@@ -27,6 +27,9 @@ class Config:
     # A CA bundle for the portal's certificate (a private CA); empty uses the system's.
     ca_bundle: str = ""
     heartbeat_seconds: int = 20
+    # This host's vCenter, entered here (`python -m connector vcenter`) and never sent to the portal: url, username,
+    # password, thumbprint, verify_tls.
+    vcenter: dict = field(default_factory=dict, repr=False)
 
 
 def save(config: Config, path: Path = DEFAULT_PATH) -> None:

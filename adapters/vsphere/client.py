@@ -479,6 +479,12 @@ class VCenterSession:
                        if isinstance(props["_obj"], vim.VirtualMachine) and not props.get("config.template")),
                       key=lambda v: v.name)
 
+    @_session_call("reading the vCenter version")
+    def product(self) -> str:
+        """What vCenter calls itself ("VMware vCenter Server 8.0.2 build-…"), as its AboutInfo says."""
+        about = self.content.about
+        return about.fullName or f"{about.name} {about.version}"
+
     @_session_call("reading a virtual machine")
     def get_vm(self, moref: str) -> VmInfo:
         return self._vm_info(self._vm(moref))

@@ -24,7 +24,7 @@ def configure_demo_tenant(peers, stdout) -> None:
         stdout.write(f"  {note}")
 
 
-def start_demo_agent(*, portal_url: str, var_dir, stdout):
+def start_demo_agent(*, portal_url: str, var_dir, stdout, vcenter=None):
     """The demo tenant's connector agent: registered through its own command with a fresh code when it has no
     working configuration yet, then run as its own process with an empty environment, speaking the same signed
     protocol to the portal as an agent in a customer's network would."""
@@ -64,6 +64,10 @@ def start_demo_agent(*, portal_url: str, var_dir, stdout):
         if registered.returncode != 0:
             stdout.write(f"  the demo connector agent did not register: {registered.stderr.strip()[-300:]}")
             return None
+        if vcenter is not None:  # the sandbox vCenter, entered on the agent as a customer would
+            subprocess.run([*command, "vcenter", "--url", vcenter.vcenter_url, "--user", vcenter.vcenter_username],
+                           env={"CONNECTOR_VCENTER_PASSWORD": vcenter.vcenter_password}, capture_output=True,
+                           timeout=60)
     stdout.write(f"  connector agent running (configuration {config}; its logs in {var_dir / 'connector.log'})")
     log = open(var_dir / "connector.log", "a")  # noqa: SIM115 -- the agent process writes it until it stops
     return subprocess.Popen([*command, "run"], env={}, stderr=log, stdout=log)

@@ -77,3 +77,35 @@ def test_importing_the_agent_loads_no_django():
     result = subprocess.run([sys.executable, "-c", probe],
                             cwd=ROOT, env={}, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr
+
+
+@pytest.mark.vcenter
+def test_the_agent_reports_its_vcenter_with_credentials_only_it_holds(agent_row, live_server, tmp_path, vcenter):
+    agent, code = agent_row
+    config = tmp_path / "config.json"
+    assert subprocess.run(_agent("register", "--portal", live_server.url, "--code", code, config=config), cwd=ROOT,
+                          env={}, capture_output=True, text=True, timeout=60).returncode == 0
+    wrong = subprocess.run(_agent("vcenter", "--url", vcenter.url, "--user", vcenter.username, config=config),
+                           cwd=ROOT, env={"CONNECTOR_VCENTER_PASSWORD": "not-the-password"}, capture_output=True,
+                           text=True, timeout=60)
+    assert wrong.returncode == 4 and "vCenter not reached" in wrong.stderr
+    right = subprocess.run(_agent("vcenter", "--url", vcenter.url, "--user", vcenter.username, config=config),
+                           cwd=ROOT, env={"CONNECTOR_VCENTER_PASSWORD": vcenter.password}, capture_output=True,
+                           text=True, timeout=60)
+    assert right.returncode == 0, right.stderr
+    assert vcenter.password in config.read_text() and stat.S_IMODE(config.stat().st_mode) == 0o600
+    process = subprocess.Popen(_agent("run", config=config), cwd=ROOT, env={}, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: Agent.objects.get(pk=agent.pk).vcenter_reachable is True, timeout=30,
+                 what="the agent's report on its vCenter")
+    finally:
+        process.kill()
+        process.wait()
+    reported = Agent.objects.get(pk=agent.pk)
+    assert "vCenter" in reported.vcenter_version or "VMware" in reported.vcenter_version, reported.vcenter_version
+    # The portal learned the version, never the credentials.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM connectors_agent")
+        assert vcenter.password not in repr(cursor.fetchall())

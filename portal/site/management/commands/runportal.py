@@ -54,7 +54,8 @@ class Command(BaseCommand):
             children.append(server)
             from portal.site.demo import start_demo_agent
 
-            agent = start_demo_agent(portal_url=f"http://{addr}", var_dir=settings.VAR_DIR, stdout=self.stdout)
+            agent = start_demo_agent(portal_url=f"http://{addr}", var_dir=settings.VAR_DIR, stdout=self.stdout,
+                                     vcenter=peers if peers is not None and peers.vcenter_url else None)
             if agent is not None:
                 children.insert(0, agent)  # stopped first, before the server it reports to
             server.wait()

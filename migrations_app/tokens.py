@@ -16,11 +16,8 @@ from core.connectors import keys
 __all__ = ["TokenClaims", "TokenInvalid", "sign", "verify"]
 
 
-class TokenInvalid(Exception):
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+# A token that does not verify: the protocol's own error (a short `reason`, a message fit to show).
+TokenInvalid = protocol.ProtocolError
 
 
 def sign(claims: TokenClaims) -> str:
@@ -29,8 +26,4 @@ def sign(claims: TokenClaims) -> str:
 
 def verify(token: str) -> TokenClaims:
     """Signature, expiry, audience and type; single use and bindings are the caller's (they need the DB)."""
-    try:
-        return protocol.verify_token(token, keys.public_keys(),
-                                     max_age_seconds=settings.CONNECTOR_TOKEN_MAX_AGE)
-    except protocol.ProtocolError as exc:
-        raise TokenInvalid(exc.reason, exc.message) from exc
+    return protocol.verify_token(token, keys.public_keys(), max_age_seconds=settings.CONNECTOR_TOKEN_MAX_AGE)

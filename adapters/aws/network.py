@@ -9,7 +9,7 @@ from adapters.aws import session, shapes
 from adapters.aws.session import AwsCredentials, AwsError
 
 __all__ = ["KeyPairInfo", "LaunchTargets", "SecurityGroupInfo", "SubnetInfo", "VpcResources",
-           "describe_launch_targets", "describe_vpc_resources", "private_ips_in_use"]
+           "describe_launch_targets", "describe_vpc_resources"]
 
 
 @dataclass(frozen=True)
@@ -74,16 +74,6 @@ def _describe_vpc_resources(ec2, region: str, vpc_id: str) -> VpcResources:
         for k in ec2.describe_key_pairs()["KeyPairs"]
     ]
     return VpcResources(vpc["VpcId"], vpc["CidrBlock"], subnets, groups, keys)
-
-
-def private_ips_in_use(credentials: AwsCredentials, region: str, subnet_id: str) -> set[str]:
-    with session.calling("ec2", credentials, region) as ec2:
-        ips = set()
-        for page in ec2.get_paginator("describe_network_interfaces").paginate(
-                Filters=[{"Name": "subnet-id", "Values": [subnet_id]}]):
-            for eni in page["NetworkInterfaces"]:
-                ips.update(a["PrivateIpAddress"] for a in eni.get("PrivateIpAddresses", []))
-        return ips
 
 
 @dataclass(frozen=True)

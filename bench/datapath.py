@@ -126,7 +126,7 @@ def worker(spec: dict) -> dict:
 
     from concurrent.futures import ThreadPoolExecutor
 
-    from migrations_app import datapath
+    from connector import datapath
     from migrations_app.choices import MAX_DISK_STREAM_BYTES
     from adapters.aws import client as aws
     from adapters.vsphere import client as vsphere

@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from connector import __version__, config, protocol, vcenter
+from connector import __version__, config, protocol, vcenter, work
 from connector.transport import Portal, PortalError
 
 logger = logging.getLogger("connector.agent")
@@ -97,8 +97,18 @@ class Agent:
         config.save(self.settings, self.path)
 
     def run(self, stop: threading.Event | None = None) -> int:
-        """Until stopped (0) or refused (3)."""
+        """Until stopped (0) or refused (3). Work is taken by a second loop, so that a long poll never delays the
+        heartbeat and a heartbeat never delays taking work."""
         stop = stop or threading.Event()
+        worker = threading.Thread(target=work.WorkLoop(lambda: self.portal, lambda: self.settings).run, args=(stop,),
+                                  name="work", daemon=True)
+        worker.start()
+        try:
+            return self._beat_until(stop)
+        finally:
+            stop.set()
+
+    def _beat_until(self, stop: threading.Event) -> int:
         failures = 0
         while not stop.is_set():
             try:

@@ -27,6 +27,9 @@ class Config:
     # A CA bundle for the portal's certificate (a private CA); empty uses the system's.
     ca_bundle: str = ""
     heartbeat_seconds: int = 20
+    # A CA bundle for the S3 endpoint the presigned URLs point at (a private S3-compatible endpoint); empty uses the
+    # system's.
+    s3_ca_bundle: str = ""
     # This host's vCenter, entered here (`python -m connector vcenter`) and never sent to the portal: url, username,
     # password, thumbprint, verify_tls.
     vcenter: dict = field(default_factory=dict, repr=False)

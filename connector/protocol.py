@@ -143,6 +143,9 @@ class TokenClaims:
     tenant_id: int
     environment_id: int
     vm_moref: str
+    # The user's vCenter identity, whose export privilege the agent checks itself before it exports the VM: signed
+    # in, so that the portal's database cannot name another.
+    principal: str = ""
 
 
 def sign_token(key: Ed25519PrivateKey, claims: TokenClaims, *, lifetime_seconds: int,
@@ -151,16 +154,22 @@ def sign_token(key: Ed25519PrivateKey, claims: TokenClaims, *, lifetime_seconds:
     payload = {"jti": claims.jti, "uid": claims.user_id, "tid": claims.tenant_id, "env": claims.environment_id,
                "vm": claims.vm_moref, "aud": TOKEN_AUDIENCE, "typ": TOKEN_TYPE, "iat": issued,
                "exp": issued + lifetime_seconds}
+    if claims.principal:
+        payload["principal"] = claims.principal
     body = b64encode(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
     return f"{body}.{b64encode(key.sign(body.encode()))}"
 
 
 def verify_token(token: str, public_keys: list[Ed25519PublicKey], *, now: float | None = None,
-                 max_age_seconds: int | None = None) -> TokenClaims:
+                 max_age_seconds: int | None = None, run_within_seconds: int | None = None) -> TokenClaims:
     """Signature (by any of the pinned keys: the portal's current one and those it is rotating away from),
     expiry, audience and type. Single use and the bindings to a user and VM are checked by whoever holds the
     records (the portal's token row, the agent's own vCenter privilege check). `max_age_seconds` shortens the
-    lifetime the token states (a verifier whose limit was lowered after the token was issued)."""
+    lifetime the token states (a verifier whose limit was lowered after the token was issued).
+
+    `run_within_seconds` is the agent's rule when it is handed the job the token started: a queued migration may
+    start long after the token's own expiry (which bounds when the job could be created), so the agent accepts it
+    that long after it was issued instead."""
     body, _, signature = token.partition(".")
     if not body or not signature:
         raise ProtocolError("malformed", "The migration token is not valid.")
@@ -183,8 +192,10 @@ def verify_token(token: str, public_keys: list[Ed25519PublicKey], *, now: float 
         expires = int(payload["exp"])
         if max_age_seconds is not None:
             expires = min(expires, int(payload["iat"]) + max_age_seconds)
+        if run_within_seconds is not None:
+            expires = int(payload["iat"]) + run_within_seconds
         claims = TokenClaims(str(payload["jti"]), int(payload["uid"]), int(payload["tid"]), int(payload["env"]),
-                             str(payload["vm"]))
+                             str(payload["vm"]), str(payload.get("principal", "")))
     except (KeyError, ValueError, TypeError) as exc:
         raise ProtocolError("malformed", "The migration token is not valid.") from exc
     if (time.time() if now is None else now) >= expires:

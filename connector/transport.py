@@ -18,11 +18,12 @@ TIMEOUT_SECONDS = 30
 
 
 class PortalError(Exception):
-    def __init__(self, category: str, message: str, status: int | None = None):
+    def __init__(self, category: str, message: str, status: int | None = None, code: str = ""):
         super().__init__(message)
         self.category = category
         self.message = message
         self.status = status
+        self.code = code  # the portal's error code (lease_lost, not_found, ...), when it gave one
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Portal:
         self.url = self.url.rstrip("/")
         self._context = ssl.create_default_context(cafile=self.ca_bundle or None)
 
-    def post(self, path: str, payload: dict, *, signed: bool = True) -> dict:
+    def post(self, path: str, payload: dict, *, signed: bool = True, timeout: float = TIMEOUT_SECONDS) -> dict:
         """POST `payload` as JSON to /api/v1/<path>; the answer's JSON ({} for 204)."""
         body = json.dumps(payload).encode()
         full_path = urllib.parse.urlsplit(self.url).path + "/api/v1/" + path.lstrip("/")
@@ -57,10 +58,11 @@ class Portal:
         origin = urllib.parse.urlunsplit(urllib.parse.urlsplit(self.url)[:2] + ("", "", ""))
         request = urllib.request.Request(origin + full_path, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS, context=self._context) as response:
+            with urllib.request.urlopen(request, timeout=timeout, context=self._context) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
-            raise PortalError(_category(exc.code), _detail(exc), exc.code) from None
+            detail, code = _detail(exc)
+            raise PortalError(_category(exc.code), detail, exc.code, code) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             category = "tls" if isinstance(reason, ssl.SSLError) else "unreachable"
@@ -76,9 +78,11 @@ def _category(status: int) -> str:
     return "rejected" if status < 500 else "server"
 
 
-def _detail(exc: urllib.error.HTTPError) -> str:
+def _detail(exc: urllib.error.HTTPError) -> tuple[str, str]:
+    """The portal's message and first error code (its error body: {"errors": [{"code", "detail", "attr"}]})."""
     try:
         errors = json.loads(exc.read()).get("errors") or []
-        return "; ".join(str(e.get("detail")) for e in errors) or f"HTTP {exc.code}"
+        message = "; ".join(str(e.get("detail")) for e in errors) or f"HTTP {exc.code}"
+        return message, str(errors[0].get("code", "")) if errors else ""
     except (ValueError, AttributeError):
-        return f"HTTP {exc.code}"
+        return f"HTTP {exc.code}", ""

@@ -74,6 +74,10 @@ class MigrationTask(DurableJob):
     bytes_uploaded = models.BigIntegerField(default=0)
     conversion_progress = models.PositiveSmallIntegerField(default=0)
 
+    # The user's signed import token, handed to the connector agent with the job: the agent verifies it with the
+    # portal's pinned public key and refuses the job without it, so writing this table cannot start an export.
+    import_token = models.TextField(blank=True)
+
     # Checkpoints: enough to resume after any crash without repeating AWS side effects.
     nfc_lease_moref = models.CharField(max_length=64, blank=True)
     s3_bucket = models.CharField(max_length=63, blank=True)

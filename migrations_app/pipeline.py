@@ -13,10 +13,13 @@ import time
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from adapters.aws import client as aws
 from adapters.vsphere import client as vsphere
+from core.connectors.selectors import agent_last_contact, agents_serve
 from core.errors import PortalError
+from core.jobs.queue import schedule_tick
 from core.jobs.runner import StepFailed, StepRunner
 from core.models import User
 from core.peers import aws_credentials, vcenter_connection
@@ -24,7 +27,7 @@ from core.roles import Action
 from core.sweep import RESULT_TAG
 from environments.models import Environment
 from environments.services import instance_forget_imported, instance_record_imported
-from migrations_app import datapath
+from connector import datapath
 from migrations_app.choices import MAX_DISK_STREAM_BYTES, MigrationState, default_license_type, platform_of
 from migrations_app.models import MigrationTask
 from migrations_app.staging import staging_bucket_name
@@ -46,6 +49,16 @@ def every_disk_has_a_volume(capacities: list[int], volume_sizes_gib: list[int]) 
     volumes = sorted(volume_sizes_gib, reverse=True)
     disks = sorted(capacities, reverse=True)
     return len(volumes) >= len(disks) and all(volume * GIB >= disk for volume, disk in zip(volumes, disks))
+
+
+def starter_may_migrate(task: MigrationTask) -> bool:
+    """Authorization changes apply to running jobs too: before every step (and before a connector agent is handed
+    the job) the starter and their tenant must still be active and the starter hold `general` on the environment
+    (read fresh, never from a cache)."""
+    user = User.objects.select_related("tenant").filter(
+        pk=task.created_by_id, is_active=True, tenant__is_active=True).first()
+    return user is not None and Environment.objects.restrict(user, Action.OPERATE).filter(
+        pk=task.environment_id).exists()
 
 
 def _size_text(size: int) -> str:
@@ -100,12 +113,7 @@ class MigrationRunner(StepRunner):
         return True
 
     def authorized(self, task: MigrationTask) -> bool:
-        """Authorization changes apply to running jobs too: before every step the starter and their tenant must
-        still be active and the starter hold `general` on the environment (read fresh, never from a cache)."""
-        user = User.objects.select_related("tenant").filter(
-            pk=task.created_by_id, is_active=True, tenant__is_active=True).first()
-        return user is not None and Environment.objects.restrict(user, Action.OPERATE).filter(
-            pk=task.environment_id).exists()
+        return starter_may_migrate(task)
 
     # -- steps ---------------------------------------------------------------------------------------------------
 
@@ -120,7 +128,25 @@ class MigrationRunner(StepRunner):
         self.save(nfc_lease_moref=lease_moref)
         return vc.lease_wait_ready(lease_moref, timeout=300)
 
+    def await_agent(self, task: MigrationTask):
+        """The tenant's connector agents export and upload its disks (migrations_app.agent_work): the job waits for
+        one to take it, saying whether they are online; an offline connector leaves it waiting, never failed."""
+        last = agent_last_contact(task.tenant_id)
+        offline_after = timezone.timedelta(seconds=3 * settings.AGENT_HEARTBEAT_SECONDS)
+        if last is None or timezone.now() - last > offline_after:
+            since = f" since {timezone.localtime(last):%Y-%m-%d %H:%M}" if last else ""
+            self.save(step="waiting for the connector", status_message=f"Connector offline{since}; the migration "
+                      "waits for it and goes on when it is back")
+        elif task.step != "waiting for the connector":
+            self.save(step="waiting for the connector", status_message="Waiting for the connector to take it")
+        # The tick ends here and gives the lease back, so that an agent may take the job at once; no wake_at is set
+        # (it would hold agents off until then), only the next look at whether the connector is still online.
+        schedule_tick(self.kind, self.job_id, timezone.now() + timezone.timedelta(seconds=settings.AGENT_STATUS_SECONDS))
+        return "waiting"
+
     def export(self, task: MigrationTask):
+        if agents_serve(task.tenant_id):
+            return self.await_agent(task)
         vc = self.vc(task)
         vm = vc.get_vm(task.vm_moref)
         if vm.power_state != "poweredOff":
@@ -143,6 +169,8 @@ class MigrationRunner(StepRunner):
         return None
 
     def upload(self, task: MigrationTask):
+        if agents_serve(task.tenant_id):
+            return self.await_agent(task)
         vc = self.vc(task)
         if self.lease is None or self.lease.moref != task.nfc_lease_moref:
             self.lease = self._open_lease(task)  # resuming: the old lease died with the old worker

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 
 from adapters.aws import client as aws
+from adapters.vsphere import client as vsphere
 from adapters.vsphere.client import VmInfo
 from core.errors import Conflict, UpstreamError
 from core.peers import aws_credentials
@@ -61,13 +62,10 @@ def why_not_migratable(vm: VmInfo) -> str | None:
     return problems[0].message if problems else None
 
 
-EXPORT_PRIVILEGE = "VApp.Export"
-
-
 def export_privilege_problem(privileges: set[str], *, principal: str, vm_name: str) -> str | None:
-    if EXPORT_PRIVILEGE in privileges or "*" in privileges:
+    if vsphere.may_export(privileges):
         return None
-    return f"Your vCenter account {principal} does not hold the {EXPORT_PRIVILEGE} privilege on {vm_name}."
+    return f"Your vCenter account {principal} does not hold the {vsphere.EXPORT_PRIVILEGE} privilege on {vm_name}."
 
 
 def check_vmimport_role(status: aws.RoleStatus, *, disk_count: int) -> None:

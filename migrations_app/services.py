@@ -68,7 +68,8 @@ def import_token_issue(*, actor: User, environment_id: int, vm_moref: str) -> Is
                                          vm_moref=vm_moref, expires_at=expires_at)
         audit_record(actor=actor, action=AuditAction.MIGRATION_AUTHORIZE, obj=environment,
                      detail={"vm": vm_moref, "jti": str(row.jti)})
-    token = tokens.sign(tokens.TokenClaims(str(row.jti), actor.pk, actor.tenant_id, environment.pk, vm_moref))
+    token = tokens.sign(tokens.TokenClaims(str(row.jti), actor.pk, actor.tenant_id, environment.pk, vm_moref,
+                                           principal=actor.vcenter_principal))
     return IssuedToken(token, expires_at, environment.pk, vm_moref)
 
 
@@ -144,7 +145,7 @@ def migration_create(*, actor: User, token: str, target: MigrationTarget) -> Mig
             license_type=target.license_type or default_license_type(target.operating_system),
             bytes_total=sum(d.capacity_bytes for d in vm.disks),
             boot_mode=preflight.boot_mode_of(vm), import_client_token=f"import-{uuid.uuid4().hex}", run_client_token=f"launch-{uuid.uuid4().hex}",
-            status_message="Queued",
+            status_message="Queued", import_token=token,
         )
         validated_save(task)
         audit_record(actor=actor, action=AuditAction.MIGRATION_CREATE, obj=task, detail={

@@ -53,6 +53,12 @@ CONNECTOR_SIGNING_KEY_FALLBACKS = env.list("CONNECTOR_SIGNING_KEY_FALLBACKS", de
 AGENT_REGISTRATION_CODE_SECONDS = env.int("AGENT_REGISTRATION_CODE_SECONDS", default=3600)
 # How often an agent reports when it has nothing else to say (the portal tells it, at registration and each beat).
 AGENT_HEARTBEAT_SECONDS = env.int("AGENT_HEARTBEAT_SECONDS", default=20)
+# How long a presigned UploadPart URL handed to an agent lives (S3 allows up to 7 days; we allow 15 minutes at most).
+AGENT_PRESIGN_SECONDS = min(env.int("AGENT_PRESIGN_SECONDS", default=900), 900)
+# How often a migration waiting for its connector agent refreshes what it says (online, offline since ...).
+AGENT_STATUS_SECONDS = env.float("AGENT_STATUS_SECONDS", default=15.0)
+# The longest an agent's request for work is held open while there is none (long poll).
+AGENT_WORK_WAIT_SECONDS = env.float("AGENT_WORK_WAIT_SECONDS", default=20.0)
 
 
 def _fernet_key_from(secret: str) -> str:

@@ -43,6 +43,14 @@ NOT_FOUND = "not_found"
 REFUSED = "refused"  # the outbound address policy refused the address: no connection was attempted
 OTHER = "other"
 
+# What exporting a VM takes (the OVF export, which opens the NFC lease): the user's own, checked before every export.
+EXPORT_PRIVILEGE = "VApp.Export"
+
+
+def may_export(privileges: set[str]) -> bool:
+    return EXPORT_PRIVILEGE in privileges or "*" in privileges
+
+
 _SOAP_PATH = "/sdk"
 # The version list is a few hundred bytes; the cap keeps a misbehaving server from filling memory.
 _VERSIONS_MAX_BYTES = 1024 * 1024

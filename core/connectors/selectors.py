@@ -34,3 +34,19 @@ def beats_of(names) -> dict[str, ConnectorBeat]:
 def agent_list(*, fetched_by):
     """The caller's tenant's connector agents (administrators and auditors; Agent's restriction)."""
     return Agent.objects.restrict(fetched_by, Action.VIEW).order_by("name")
+
+
+def serving_agents(tenant_id: int):
+    """The tenant's agents that may work: registered and not revoked."""
+    return Agent.objects.filter(tenant_id=tenant_id, revoked_at__isnull=True).exclude(public_key="")
+
+
+def agents_serve(tenant_id: int) -> bool:
+    """A tenant with a registered agent has its vCenter work (export and upload) done by its agents."""
+    return serving_agents(tenant_id).exists()
+
+
+def agent_last_contact(tenant_id: int):
+    """When any of the tenant's serving agents last called the portal (None: never)."""
+    return serving_agents(tenant_id).exclude(last_contact_at=None).order_by("-last_contact_at").values_list(
+        "last_contact_at", flat=True).first()

@@ -205,6 +205,13 @@ def agent_contact(*, agent: Agent, address: str | None, version: str = "", hostn
     return agent
 
 
+def agent_seen(*, agent: Agent) -> None:
+    """The agent called (for work): what the pages show as its last contact, and what tells a connector that is
+    online from one that is not."""
+    agent.last_contact_at = timezone.now()
+    Agent.objects.filter(pk=agent.pk).update(last_contact_at=agent.last_contact_at)
+
+
 def agent_nonce_use(*, agent: Agent, nonce: str) -> bool:
     """Record a request's nonce; False when the agent already used it (a replay)."""
     try:

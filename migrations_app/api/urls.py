@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from migrations_app.api import views
+from migrations_app.api import agent, views
 
 routes = [
     ("migrations", views.MigrationViewSet, "migration"),
@@ -11,4 +11,5 @@ urlpatterns = [
     path("import-tokens/", views.ImportTokenView.as_view(), name="import-tokens"),
     path("vcenter/vms/", views.VCenterVmListView.as_view(), name="vcenter-vms"),
     path("settings/vmimport-role/", views.VmImportRoleView.as_view(), name="settings-vmimport-role"),
+    *agent.urlpatterns,
 ]

@@ -72,3 +72,52 @@ def test_keys_round_trip_as_text():
     assert protocol.public_key_text(again) == protocol.public_key_text(key)
     with pytest.raises(protocol.ProtocolError):
         protocol.public_key_from_text(protocol.b64encode(b"short"))
+
+
+def test_a_queued_jobs_token_is_accepted_within_the_agents_window_and_not_after():
+    key = protocol.new_private_key()
+    issued = time.time() - 3600  # issued an hour ago, expired 55 minutes ago: the job waited in its queue
+    token = protocol.sign_token(key, CLAIMS, lifetime_seconds=300, now=issued)
+    with pytest.raises(protocol.ProtocolError):
+        protocol.verify_token(token, [key.public_key()])
+    assert protocol.verify_token(token, [key.public_key()], run_within_seconds=7200) == CLAIMS
+    with pytest.raises(protocol.ProtocolError) as late:
+        protocol.verify_token(token, [key.public_key()], run_within_seconds=1800)
+    assert late.value.reason == "expired"
+
+
+class RecordingPortal:
+    """Stands in for the portal: records what the agent tells it."""
+
+    def __init__(self):
+        self.calls = []
+
+    def post(self, path, payload, **_):
+        self.calls.append((path, payload))
+        return {}
+
+
+@pytest.mark.parametrize("forgery", ["signed_by_another_key", "another_vm", "no_principal"])
+def test_the_agent_refuses_a_job_whose_token_fails_whatever_the_portal_says(forgery, tmp_path):
+    from connector import config, work
+
+    portal_key, attacker_key = protocol.new_private_key(), protocol.new_private_key()
+    claims = protocol.TokenClaims("0f8e", 7, 3, 11, "vm-40", principal="VSPHERE.LOCAL\\alice")
+    token = {
+        "signed_by_another_key": protocol.sign_token(attacker_key, claims, lifetime_seconds=60),
+        "another_vm": protocol.sign_token(portal_key, protocol.TokenClaims("0f8e", 7, 3, 11, "vm-99",
+                                                                           principal="VSPHERE.LOCAL\\alice"),
+                                          lifetime_seconds=60),
+        "no_principal": protocol.sign_token(portal_key, CLAIMS, lifetime_seconds=60),
+    }[forgery]
+    settings = config.Config(portal_url="http://127.0.0.1:1", agent_id="1", private_key="",
+                             portal_public_keys=[protocol.public_key_text(portal_key)],
+                             vcenter={"url": "https://192.0.2.1/sdk", "username": "u", "password": "p"})
+    portal = RecordingPortal()
+    handout = {"job_id": 5, "epoch": 2, "token": token, "vm_moref": "vm-40", "vm_name": "web01", "power_off": False,
+               "lease_seconds": 60, "part_size": 5 << 20, "concurrency": 1, "max_disk_bytes": 1 << 30}
+    assert work.MigrationExport(handout, portal, settings).run() == "failed"
+    [(path, payload)] = [call for call in portal.calls if call[0].endswith("failed/")]
+    assert path == "agent/migrations/5/failed/" and payload["transient"] is False and payload["epoch"] == 2
+    assert payload["code"] == {"signed_by_another_key": "token_bad_signature", "another_vm": "token_binding",
+                               "no_principal": "token_binding"}[forgery]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from migrations_app.choices import MAX_DISK_STREAM_BYTES
-from migrations_app.datapath import (
+from connector.datapath import (
     S3_MAX_PART_SIZE,
     S3_MAX_PARTS,
     S3_MIN_PART_SIZE,

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from migrations_app.choices import MigrationState
-from migrations_app.datapath import S3_MAX_PARTS, PartPlan
+from connector.datapath import S3_MAX_PARTS, PartPlan
 from migrations_app.models import MigrationTask
 from tests.jobs_engine.drive import run_tick
 from tests.migrations.conftest import vcenter_session

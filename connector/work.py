@@ -1,0 +1,310 @@
+"""The agent's work: take migrations from the portal (a long poll) and run their vCenter side here, beside the
+vCenter: verify the job's token, check the user's own export privilege, power the VM off, hold the NFC export
+lease, and stream each disk into S3 through presigned part URLs. Everything that needs AWS credentials (creating,
+listing and completing the uploads, the import) the portal does; this host never holds one.
+
+Each job runs under the lease epoch the portal handed with it. A report the portal refuses with `lease_lost` (the
+lease lapsed and was handed on, or the job was cancelled) stops the job here at the next part: nothing more is
+sent, and the export lease is given back."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from adapters.vsphere import client as vsphere
+from connector import config, datapath, protocol, s3, vcenter
+from connector.transport import Portal, PortalError
+
+logger = logging.getLogger("connector.work")
+# The portal accepts a queued job's token this long after it was issued (a migration may wait in its queue).
+RUN_WITHIN_SECONDS = 7 * 24 * 3600
+PROGRESS_SECONDS = 1.0
+# vCenter away, or the agent's own login refused (an administrator fixes it on this host): retried, not failed.
+TRANSIENT_VCENTER = frozenset({vsphere.UNREACHABLE, vsphere.OTHER, vsphere.AUTH})
+
+
+class Stop(Exception):
+    """The job is no longer this agent's (lease handed on, cancelled, or failed at the portal): stop quietly."""
+
+
+class JobFailure(Exception):
+    def __init__(self, code: str, message: str, *, transient: bool):
+        super().__init__(message)
+        self.code, self.message, self.transient = code, message, transient
+
+
+class JobBeat(threading.Thread):
+    """The job's heartbeat, for the whole time the job runs here: renews the job's lease at the portal (with the
+    latest progress) and the NFC export lease at vCenter, well inside both timeouts, whatever the disk stream is
+    blocked on."""
+
+    def __init__(self, job: MigrationExport):
+        super().__init__(daemon=True, name=f"job-{job.job_id}-beat")
+        self.job = job
+        self.stopped = threading.Event()
+        self.lost: Exception | None = None
+
+    def run(self):
+        while not self.stopped.wait(self.job.beat_interval):
+            try:
+                self.job.report()
+                self.job.renew_export_lease()
+            except Stop as exc:
+                self.lost = exc
+                return
+            except (PortalError, vsphere.VSphereError) as exc:
+                # A missed beat is not yet a lost lease (three more fit in it): the next one tries again.
+                logger.warning("job beat failed", extra={"fields": {"job": self.job.job_id,
+                                                                     "category": getattr(exc, "category", "")}})
+
+    def stop(self):
+        self.stopped.set()
+
+
+class MigrationExport:
+    def __init__(self, handout: dict, portal: Portal, settings: config.Config):
+        self.handout, self.portal, self.settings = handout, portal, settings
+        self.job_id, self.epoch = int(handout["job_id"]), int(handout["epoch"])
+        self.beat_interval = max(0.5, handout["lease_seconds"] / 4)
+        self.vc: vsphere.VCenterSession | None = None
+        self.lease: vsphere.ExportLease | None = None
+        self.lease_done = False
+        self.progress = {"bytes_exported": 0, "bytes_uploaded": 0, "percent": 0}
+        self._beat: JobBeat | None = None
+
+    # -- the portal --------------------------------------------------------------------------------------------
+
+    def call(self, path: str, payload: dict | None = None) -> dict:
+        try:
+            return self.portal.post(f"agent/migrations/{self.job_id}/{path}",
+                                    {"epoch": self.epoch, **(payload or {})})
+        except PortalError as exc:
+            if exc.status in (404, 409) and exc.code in ("lease_lost", "not_found", "job_failed"):
+                raise Stop(exc.message) from None
+            raise
+
+    def report(self, **fields) -> None:
+        self.call("report/", {"bytes_exported": self.progress["bytes_exported"],
+                              "bytes_uploaded": self.progress["bytes_uploaded"], **fields})
+
+    def renew_export_lease(self) -> None:
+        if self.lease is not None and not self.lease_done:
+            self.vc.lease_progress(self.lease.moref, self.progress["percent"])
+
+    def check(self) -> None:
+        """Between two parts: stop once the job is no longer ours."""
+        if self._beat is not None and self._beat.lost is not None:
+            raise self._beat.lost
+
+    # -- the job -----------------------------------------------------------------------------------------------
+
+    def run(self) -> str:
+        """The whole job here; never raises. Returns how it ended: uploaded, stopped, failed or retrying."""
+        try:
+            self._beat = JobBeat(self)
+            self._beat.start()
+            self._run()
+            return "uploaded"
+        except Stop as exc:
+            logger.info("job stopped", extra={"fields": {"job": self.job_id, "reason": str(exc)}})
+            return "stopped"
+        except JobFailure as failure:
+            return self.failed(failure)
+        except vsphere.VSphereError as exc:
+            return self.failed(JobFailure(f"vcenter_{exc.code}", exc.message,
+                                          transient=exc.category in TRANSIENT_VCENTER))
+        except s3.S3Error as exc:
+            return self.failed(JobFailure(f"s3_{exc.code}", exc.message, transient=exc.transient))
+        except datapath.StreamTooLarge:
+            return self.failed(JobFailure("disk_too_large", "The disk stream passed 215 GB, the VM Import limit for "
+                                          "a compressed disk; the transfer was stopped.", transient=False))
+        except PortalError as exc:
+            # The portal could not be reached or refused a step: its lease lapses and the job is handed on.
+            logger.warning("job interrupted", extra={"fields": {"job": self.job_id, "category": exc.category,
+                                                                 "reason": exc.message}})
+            return "interrupted"
+        except Exception:  # a bug must not leave the export lease held; the portal hands the job on
+            logger.exception("job crashed", extra={"fields": {"job": self.job_id}})
+            return "interrupted"
+        finally:
+            if self._beat is not None:
+                self._beat.stop()
+            self._give_back_export_lease()
+
+    def failed(self, failure: JobFailure) -> str:
+        logger.warning("job failed", extra={"fields": {"job": self.job_id, "code": failure.code,
+                                                        "transient": failure.transient}})
+        try:
+            self.call("failed/", {"code": failure.code[:80], "message": failure.message[:1000],
+                                  "transient": failure.transient})
+        except (Stop, PortalError):
+            pass  # the lease lapses and the portal hands the job on
+        return "retrying" if failure.transient else "failed"
+
+    def _give_back_export_lease(self) -> None:
+        try:
+            if self.lease is not None and not self.lease_done:
+                self.vc.lease_abort(self.lease.moref, "the migration stopped on the connector")
+        except vsphere.VSphereError:
+            pass  # vCenter ends an export lease that is no longer renewed by itself
+        finally:
+            if self.vc is not None:
+                self.vc.close()
+
+    def _verified_principal(self) -> str:
+        """The job's token, verified with the portal keys this agent pinned: the portal's database alone cannot
+        make this agent export a VM."""
+        keys = [protocol.public_key_from_text(k) for k in self.settings.portal_public_keys]
+        try:
+            claims = protocol.verify_token(self.handout["token"], keys, run_within_seconds=RUN_WITHIN_SECONDS)
+        except protocol.ProtocolError as exc:
+            raise JobFailure(f"token_{exc.reason}", f"The connector refused the job: {exc.message}",
+                             transient=False) from None
+        if claims.vm_moref != self.handout["vm_moref"] or not claims.principal:
+            raise JobFailure("token_binding", "The connector refused the job: its token was issued for another "
+                                              "virtual machine.", transient=False)
+        return claims.principal
+
+    def _run(self) -> None:
+        principal = self._verified_principal()
+        if not self.settings.vcenter:
+            raise JobFailure("vcenter_not_configured", "The connector has no vCenter configured (python -m connector "
+                                                       "vcenter).", transient=True)
+        self.vc = vsphere.VCenterSession(vcenter.connection(self.settings.vcenter))
+        moref = self.handout["vm_moref"]
+        vm = self.vc.get_vm(moref)
+        if not vsphere.may_export(self.vc.privileges_of(moref, principal)):
+            raise JobFailure("no_vcenter_privilege", f"{principal} does not hold the {vsphere.EXPORT_PRIVILEGE} "
+                                                     f"privilege on {vm.name} (checked by the connector).",
+                             transient=False)
+        if vm.power_state != "poweredOff":
+            if not self.handout["power_off"]:
+                raise JobFailure("vm_powered_on", f"{vm.name} was powered on again before the export started.",
+                                 transient=False)
+            self.report(step="powering off", status_message=f"Powering off {vm.name}")
+            self.vc.power_off(moref)
+        self.report(step="waiting for the export lease", status_message=f"Opening the export of {vm.name}")
+        self.lease = self.vc.lease_wait_ready(self.vc.export_start(moref), timeout=300)
+        devices = [d for d in self.lease.devices if d.disk]
+        disks = self.call("exported/", {"device_keys": [d.key for d in devices],
+                                        "capacities": [d.capacity_bytes for d in devices],
+                                        "total_capacity": self.lease.total_capacity_bytes})["disks"]
+        by_key = {d.key: d for d in devices}
+        total = sum(d["size"] for d in disks) or 1
+        base = sum(d["size"] for d in disks if d["done"])
+        for index, disk in enumerate(disks):
+            if disk["done"]:
+                continue
+            moved = self._send_disk(index, by_key[disk["device_key"]], vm.name, base, total)
+            base += disk["size"] or moved
+        self.progress.update(bytes_exported=base, bytes_uploaded=base, percent=100)
+        self.vc.lease_progress(self.lease.moref, 100)
+        self.vc.lease_complete(self.lease.moref)
+        self.lease_done = True
+        self.call("uploaded/")
+
+    def _send_disk(self, index: int, device: vsphere.LeaseDevice, vm_name: str, base: int, total: int) -> int:
+        """One disk into its multipart upload, resuming from what S3 holds; returns the bytes its stream gave."""
+        restart, capacity = "", 0
+        while True:
+            upload = self.call(f"disks/{index}/begin/", {"restart": restart, "capacity": capacity})
+            already = {p["part_number"]: s3.SentPart(p["part_number"], p["etag"], p["size"], p["crc32"])
+                       for p in upload["parts"]}
+            stream = self.vc.open_disk(device, vm_name)
+            bound = upload["size"] or self.handout["max_disk_bytes"]
+            last = [0.0]
+
+            def on_progress(p: datapath.Progress):
+                self.progress.update(bytes_exported=base + min(p.bytes_read, bound),
+                                     bytes_uploaded=base + min(p.bytes_uploaded, bound),
+                                     percent=int(100 * (base + min(p.bytes_read, bound)) / total))
+                if time.monotonic() - last[0] >= PROGRESS_SECONDS:
+                    last[0] = time.monotonic()
+                    self.report()
+
+            try:
+                parts = datapath.stream_to_multipart(
+                    read=stream.read, readinto=stream.readinto, plan=datapath.PartPlan.from_dict(upload["plan"]),
+                    already=already, upload_part=self._uploader(index, upload["upload_id"]),
+                    concurrency=self.handout["concurrency"], max_bytes=self.handout["max_disk_bytes"],
+                    on_progress=on_progress, check=self.check)
+            except datapath.SourceChanged as exc:
+                # S3 holds parts of another version of this disk: the portal aborts that upload, the disk starts
+                # again, whole, in a new one.
+                restart, capacity = str(exc), device.capacity_bytes
+                continue
+            except s3.S3Error as exc:
+                if exc.code != "NoSuchUpload":
+                    raise
+                restart, capacity = "", 0  # the portal finds the upload gone and starts a new one
+                continue
+            finally:
+                stream.close()
+            resumed = sum(1 for p in parts if p.part_number in already)
+            answer = self.call(f"disks/{index}/done/", {
+                "upload_id": upload["upload_id"], "resumed": resumed,
+                "parts": [{"part_number": p.part_number, "etag": p.etag, "size": p.size, "crc32": p.crc32}
+                          for p in parts]})
+            if answer.get("done"):
+                return sum(p.size for p in parts)
+            restart, capacity = "", 0
+
+    def _uploader(self, index: int, upload_id: str) -> Callable[[int, bytes, int], s3.SentPart]:
+        def upload_part(number: int, body: bytes, crc: int) -> s3.SentPart:
+            [signed] = self.call(f"disks/{index}/presign/", {
+                "upload_id": upload_id, "parts": [{"part_number": number, "crc32": crc}]})["parts"]
+            return s3.put_part(signed["url"], signed["headers"], body, part_number=number, crc32=crc,
+                               ca_bundle=self.settings.s3_ca_bundle)
+        return upload_part
+
+
+class WorkLoop:
+    """Asks the portal for work whenever it has room (at most the portal's limit of jobs at once) and runs each job
+    in its own thread. The request is a long poll: the portal holds it until work arrives, so a migration waiting
+    for this agent is taken within about a second, with one request per wait while there is none."""
+
+    def __init__(self, portal_of: Callable[[], Portal], settings_of: Callable[[], config.Config], *,
+                 wait_seconds: float = 20.0, max_jobs: int = 4):
+        self.portal_of, self.settings_of = portal_of, settings_of
+        self.wait_seconds, self.max_jobs = wait_seconds, max_jobs
+        self.running: dict[int, threading.Thread] = {}
+
+    def _reap(self) -> None:
+        for job_id in [j for j, thread in self.running.items() if not thread.is_alive()]:
+            del self.running[job_id]
+
+    def poll_once(self, wait: float | None = None) -> int:
+        """One request for work; starts what it is handed. Returns how many jobs were started."""
+        self._reap()
+        if len(self.running) >= self.max_jobs:
+            time.sleep(0.2)
+            return 0
+        answer = self.portal_of().post("agent/work/", {"wait": self.wait_seconds if wait is None else wait},
+                                       timeout=(self.wait_seconds if wait is None else wait) + 30)
+        started = 0
+        for handout in answer.get("jobs", []):
+            job_id = int(handout["job_id"])
+            if job_id in self.running:
+                continue
+            job = MigrationExport(handout, self.portal_of(), self.settings_of())
+            thread = threading.Thread(target=job.run, name=f"job-{job_id}", daemon=True)
+            self.running[job_id] = thread
+            thread.start()
+            started += 1
+            logger.info("job taken", extra={"fields": {"job": job_id, "vm": handout.get("vm_name", "")}})
+        return started
+
+    def run(self, stop: threading.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                self.poll_once()
+                failures = 0
+            except PortalError as exc:
+                if exc.category == "refused":
+                    return  # the heartbeat loop reports it and ends the agent
+                failures += 1
+                stop.wait(min(60, 2 ** min(failures, 6)))

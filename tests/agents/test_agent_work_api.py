@@ -1,0 +1,130 @@
+"""How the portal hands migrations to connector agents and what it refuses them: work goes only to the job's own
+tenant's agents, each call must name the lease epoch it was handed, and another tenant's job looks exactly like
+a missing one."""
+
+import json
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from connector import protocol
+from core.connectors import keys
+from core.connectors.models import Agent
+from migrations_app import services as migration_services
+from migrations_app import tokens
+from migrations_app.models import MigrationTask
+
+WORK = "/api/v1/agent/work/"
+
+
+class SigningAgent:
+    def __init__(self, tenant, name):
+        self.key = protocol.new_private_key()
+        self.row = Agent.objects.create(tenant=tenant, name=name, public_key=protocol.public_key_text(self.key))
+
+    def post(self, path, payload, *, headers=None):
+        body = json.dumps(payload).encode()
+        headers = headers or protocol.sign_request(self.key, agent_id=str(self.row.pk), method="POST", path=path,
+                                                   body=body)
+        meta = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+        self.last_headers = headers
+        return APIClient().generic("POST", path, body, content_type="application/json", **meta)
+
+
+@pytest.fixture
+def exporting(world):
+    """Tenant A's migration, admitted and waiting for its connector, with the token its user was issued."""
+    task = world.a.migration
+    token = tokens.sign(tokens.TokenClaims("jti-1", task.created_by_id, task.tenant_id, task.environment_id,
+                                           task.vm_moref, principal="VSPHERE.LOCAL\\general"))
+    MigrationTask.objects.filter(pk=task.pk).update(state="exporting", import_token=token)
+    return MigrationTask.objects.get(pk=task.pk)
+
+
+@pytest.fixture
+def agents(world):
+    return SigningAgent(world.a.tenant, "dc-a"), SigningAgent(world.b.tenant, "dc-b")
+
+
+def test_work_goes_to_the_jobs_own_tenant_with_a_token_the_agent_can_verify(exporting, agents):
+    mine, theirs = agents
+    assert theirs.post(WORK, {"wait": 0}).json() == {"jobs": []}
+    answer = mine.post(WORK, {"wait": 0})
+    assert answer.status_code == 200, answer.content
+    [job] = answer.json()["jobs"]
+    assert job["job_id"] == exporting.pk and job["vm_moref"] == exporting.vm_moref and job["epoch"] >= 1
+    claims = protocol.verify_token(job["token"], keys.public_keys(), run_within_seconds=3600)
+    assert claims.vm_moref == exporting.vm_moref and claims.principal == "VSPHERE.LOCAL\\general"
+    task = MigrationTask.objects.get(pk=exporting.pk)
+    assert task.lease_owner == f"agent:{mine.row.pk}" and task.lease_epoch == job["epoch"]
+    assert mine.post(WORK, {"wait": 0}).json() == {"jobs": []}  # held: nobody else is handed it
+
+
+def test_another_tenants_job_answers_exactly_like_a_missing_one(exporting, agents):
+    mine, theirs = agents
+    [job] = mine.post(WORK, {"wait": 0}).json()["jobs"]
+    path = f"/api/v1/agent/migrations/{job['job_id']}/report/"
+    foreign = theirs.post(path, {"epoch": job["epoch"], "bytes_exported": 1})
+    missing = theirs.post("/api/v1/agent/migrations/987654/report/", {"epoch": job["epoch"], "bytes_exported": 1})
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json() == missing.json()
+    assert MigrationTask.objects.get(pk=exporting.pk).bytes_exported == 0
+
+
+def test_a_stale_epoch_and_a_replayed_request_are_refused(exporting, agents):
+    mine, _ = agents
+    [old] = mine.post(WORK, {"wait": 0}).json()["jobs"]
+    # The lease ran out (the agent was cut off) and the job was handed out again, under a new epoch.
+    MigrationTask.objects.filter(pk=exporting.pk).update(lease_expires_at=timezone.now())
+    [job] = mine.post(WORK, {"wait": 0}).json()["jobs"]
+    assert job["epoch"] == old["epoch"] + 1
+    path = f"/api/v1/agent/migrations/{job['job_id']}/report/"
+    stale = mine.post(path, {"epoch": old["epoch"], "bytes_exported": 5})
+    assert stale.status_code == 409 and stale.json()["errors"][0]["code"] == "lease_lost"
+    assert mine.post(path, {"epoch": job["epoch"], "bytes_exported": 5}).status_code == 204
+    replay = mine.post(path, {"epoch": job["epoch"], "bytes_exported": 5}, headers=mine.last_headers)
+    assert replay.status_code == 401
+    assert MigrationTask.objects.get(pk=exporting.pk).bytes_exported == 5
+
+
+def test_a_cancel_stops_the_agent_and_gives_the_lease_back_at_once(exporting, agents, world):
+    mine, _ = agents
+    [job] = mine.post(WORK, {"wait": 0}).json()["jobs"]
+    migration_services.migration_cancel(actor=world.a.user_general, task=MigrationTask.objects.get(pk=exporting.pk))
+    answer = mine.post(f"/api/v1/agent/migrations/{job['job_id']}/report/", {"epoch": job["epoch"]})
+    assert answer.status_code == 409 and answer.json()["errors"][0]["code"] == "lease_lost"
+    task = MigrationTask.objects.get(pk=exporting.pk)
+    assert task.state == "cancelling" and task.lease_owner == "" and task.lease_expires_at is None
+
+
+def test_a_revoked_grant_keeps_the_job_from_the_agent(exporting, agents, world):
+    from environments import services as env_services
+
+    mine, _ = agents
+    env_services.environment_revoke(actor=world.a.admin, environment=world.a.environment,
+                                    principal=world.a.user_general)
+    assert mine.post(WORK, {"wait": 0}).json() == {"jobs": []}
+    assert MigrationTask.objects.get(pk=exporting.pk).lease_owner == ""
+
+
+def test_the_agent_reports_failures_transient_ones_retried_from_the_checkpoint(exporting, agents):
+    mine, _ = agents
+    [job] = mine.post(WORK, {"wait": 0}).json()["jobs"]
+    failed = f"/api/v1/agent/migrations/{job['job_id']}/failed/"
+    answer = mine.post(failed, {"epoch": job["epoch"], "code": "vcenter_unreachable", "transient": True,
+                                "message": "vCenter could not be reached."})
+    assert answer.status_code == 204, answer.content
+    task = MigrationTask.objects.get(pk=exporting.pk)
+    assert task.state == "exporting" and task.attempts == 1 and task.wake_at > timezone.now()
+    assert "retrying from the checkpoint" in task.status_message and task.lease_owner == ""
+    assert mine.post(WORK, {"wait": 0}).json() == {"jobs": []}  # not before its backoff
+    MigrationTask.objects.filter(pk=exporting.pk).update(wake_at=timezone.now())
+    [again] = mine.post(WORK, {"wait": 0}).json()["jobs"]
+    assert again["epoch"] == job["epoch"] + 1
+    final = mine.post(f"/api/v1/agent/migrations/{again['job_id']}/failed/", {
+        "epoch": again["epoch"], "code": "token_bad_signature", "transient": False,
+        "message": "The connector refused the job: The migration token is not valid."})
+    assert final.status_code == 409 and final.json()["errors"][0]["code"] == "job_failed"
+    task = MigrationTask.objects.get(pk=exporting.pk)
+    assert task.state == "failing" and task.error_code == "connector_token_bad_signature"

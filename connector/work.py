@@ -22,6 +22,9 @@ logger = logging.getLogger("connector.work")
 # The portal accepts a queued job's token this long after it was issued (a migration may wait in its queue).
 RUN_WITHIN_SECONDS = 7 * 24 * 3600
 PROGRESS_SECONDS = 1.0
+# Portal troubles a call waits out (a restart, a proxy's hiccup), within the job's lease.
+RETRIED = frozenset({"unreachable", "server", "throttled"})
+CALL_RETRY_SECONDS = 0.5
 # vCenter away, or the agent's own login refused (an administrator fixes it on this host): retried, not failed.
 TRANSIENT_VCENTER = frozenset({vsphere.UNREACHABLE, vsphere.OTHER, vsphere.AUTH})
 
@@ -74,17 +77,30 @@ class MigrationExport:
         self.lease_done = False
         self.progress = {"bytes_exported": 0, "bytes_uploaded": 0, "percent": 0}
         self._beat: JobBeat | None = None
+        self.last_contact = time.monotonic()  # the handout itself
 
     # -- the portal --------------------------------------------------------------------------------------------
 
     def call(self, path: str, payload: dict | None = None) -> dict:
-        try:
-            return self.portal.post(f"agent/migrations/{self.job_id}/{path}",
-                                    {"epoch": self.epoch, **(payload or {})})
-        except PortalError as exc:
-            if exc.status in (404, 409) and exc.code in ("lease_lost", "not_found", "job_failed"):
-                raise Stop(exc.message) from None
-            raise
+        """One call about the job. While the portal is out of reach (restarting, say) the call is tried again, for
+        as long as the job's lease can still be ours; after that the job is no longer this agent's to go on with."""
+        while True:
+            try:
+                answer = self.portal.post(f"agent/migrations/{self.job_id}/{path}",
+                                          {"epoch": self.epoch, **(payload or {})})
+            except PortalError as exc:
+                if exc.status in (404, 409) and exc.code in ("lease_lost", "not_found", "job_failed"):
+                    raise Stop(exc.message) from None
+                if exc.category not in RETRIED or self.lease_lapsed():
+                    raise
+                time.sleep(CALL_RETRY_SECONDS)
+                continue
+            self.last_contact = time.monotonic()
+            return answer
+
+    def lease_lapsed(self) -> bool:
+        """Whether the portal may have handed the job on: no call went through for a whole lease period."""
+        return time.monotonic() - self.last_contact >= self.handout["lease_seconds"]
 
     def report(self, **fields) -> None:
         self.call("report/", {"bytes_exported": self.progress["bytes_exported"],
@@ -95,9 +111,12 @@ class MigrationExport:
             self.vc.lease_progress(self.lease.moref, self.progress["percent"])
 
     def check(self) -> None:
-        """Between two parts: stop once the job is no longer ours."""
+        """Between two parts: stop once the job is no longer ours, or may no longer be (cut off from the portal
+        for longer than the lease: another agent may be sending this disk by now)."""
         if self._beat is not None and self._beat.lost is not None:
             raise self._beat.lost
+        if self.lease_lapsed():
+            raise Stop("cut off from the portal for longer than the job's lease")
 
     # -- the job -----------------------------------------------------------------------------------------------
 
@@ -186,8 +205,13 @@ class MigrationExport:
                                  transient=False)
             self.report(step="powering off", status_message=f"Powering off {vm.name}")
             self.vc.power_off(moref)
+        if self.handout.get("previous_export_lease"):
+            # An earlier attempt's lease (its agent was killed): vCenter exports a VM through one lease at a time.
+            self.vc.lease_abort(self.handout["previous_export_lease"], "superseded by a new export attempt")
         self.report(step="waiting for the export lease", status_message=f"Opening the export of {vm.name}")
-        self.lease = self.vc.lease_wait_ready(self.vc.export_start(moref), timeout=300)
+        opened = self.vc.export_start(moref)
+        self.report(nfc_lease_moref=opened)  # saved before the wait, so a successor can abort it
+        self.lease = self.vc.lease_wait_ready(opened, timeout=300)
         devices = [d for d in self.lease.devices if d.disk]
         disks = self.call("exported/", {"device_keys": [d.key for d in devices],
                                         "capacities": [d.capacity_bytes for d in devices],

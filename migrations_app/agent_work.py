@@ -54,6 +54,9 @@ class Handout:
     part_size: int
     concurrency: int
     max_disk_bytes: int
+    # An export lease an earlier attempt opened and may still hold (its agent was killed): the agent aborts it
+    # first, since vCenter exports a VM through one lease at a time.
+    previous_export_lease: str = ""
     kind: str = "migration"
 
 
@@ -93,7 +96,8 @@ def work_claim(*, agent: Agent) -> list[Handout]:
             continue
         handouts.append(Handout(task.pk, epoch, task.import_token, task.vm_moref, task.vm_name, task.power_off_requested,
                                 int(MIGRATION.setting("LEASE_SECONDS")), settings.MIGRATION_PART_SIZE,
-                                settings.MIGRATION_UPLOAD_CONCURRENCY, MAX_DISK_STREAM_BYTES))
+                                settings.MIGRATION_UPLOAD_CONCURRENCY, MAX_DISK_STREAM_BYTES,
+                                task.nfc_lease_moref))
         logger.info("migration %s handed to agent %s (epoch %s)", task.pk, agent.pk, epoch)
     return handouts
 
@@ -142,12 +146,13 @@ class _Held:
 
 
 def work_report(*, agent: Agent, job_id: int, epoch: int, step: str = "", status_message: str = "",
-                bytes_exported: int | None = None, bytes_uploaded: int | None = None) -> None:
+                bytes_exported: int | None = None, bytes_uploaded: int | None = None,
+                nfc_lease_moref: str = "") -> None:
     """Progress, and the agent's heartbeat for the job: it renews the lease."""
     held = _Held(agent, job_id, epoch)
     held.renew()
-    fields = {name: value for name, value in (("step", step[:100]), ("status_message", status_message[:1000]))
-              if value}
+    fields = {name: value for name, value in (("step", step[:100]), ("status_message", status_message[:1000]),
+                                              ("nfc_lease_moref", nfc_lease_moref[:64])) if value}
     total = held.task.bytes_total
     for name, value in (("bytes_exported", bytes_exported), ("bytes_uploaded", bytes_uploaded)):
         if value is not None:

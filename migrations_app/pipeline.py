@@ -95,7 +95,9 @@ class MigrationRunner(StepRunner):
     def abort_export_lease(self, task: MigrationTask, why: str) -> bool:
         """Release the NFC lease (so the VM is not held while the job waits); True once none is held."""
         moref = MigrationTask.objects.filter(pk=self.job_id).values_list("nfc_lease_moref", flat=True).get()
-        if not moref:
+        if not moref or agents_serve(task.tenant_id):
+            # An agent's export lease is the agent's: it gives it back when it stops, its successor aborts it
+            # before opening its own, and vCenter ends one that is no longer renewed.
             return True
         self.fence()
         try:

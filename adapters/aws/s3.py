@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover
 __all__ = ["PendingUpload", "StoredObject", "UploadedPart", "multipart_abort", "multipart_abort_upload",
            "multipart_complete", "multipart_parts", "multipart_start", "multipart_upload_part",
            "multipart_uploads_list", "object_delete", "object_remove", "object_size", "object_tag", "object_tags",
-           "objects_delete_under", "objects_list", "presigned_get_url", "staging_bucket_ensure", "transfer_client"]
+           "objects_delete_under", "objects_list", "presigned_get_url", "presigned_upload_part", "PresignedPart", "staging_bucket_ensure", "transfer_client"]
 
 # What S3 answers for a bucket, or an object, that does not exist (HeadBucket and HeadObject give bare statuses).
 NO_BUCKET = ("NoSuchBucket", "404", "NotFound")
@@ -270,3 +270,26 @@ def presigned_get_url(credentials: AwsCredentials, region: str, bucket: str, key
     with session.translated_errors():
         return s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
                                          ExpiresIn=int(expires_seconds))
+
+
+@dataclass(frozen=True)
+class PresignedPart:
+    url: str
+    headers: dict[str, str]
+    expires_at: float
+
+
+def presigned_upload_part(credentials: AwsCredentials, region: str, bucket: str, key: str, upload_id: str,
+                          part_number: int, crc32: int, expires_seconds: int) -> PresignedPart:
+    import time
+
+    if expires_seconds > 900:
+        raise ValueError("a presigned part URL lives at most 15 minutes")
+    s3 = session.make_client(session.tenant_session(credentials, region), "s3",
+                             session.CONFIG.merge(Config(signature_version="s3v4")))
+    checksum = _crc32_header(crc32)
+    with session.translated_errors():
+        url = s3.generate_presigned_url("upload_part", Params={
+            "Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number,
+            "ChecksumCRC32": checksum}, ExpiresIn=int(expires_seconds))
+    return PresignedPart(url, {"x-amz-checksum-crc32": checksum}, time.time() + expires_seconds)

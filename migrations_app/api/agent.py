@@ -49,6 +49,7 @@ class HandoutSerializer(serializers.Serializer):
     part_size = serializers.IntegerField()
     concurrency = serializers.IntegerField()
     max_disk_bytes = serializers.IntegerField()
+    previous_export_lease = serializers.CharField(allow_blank=True)
 
 
 class WorkAnswerSerializer(serializers.Serializer):
@@ -82,6 +83,7 @@ class ReportSerializer(HeldSerializer):
     status_message = serializers.CharField(max_length=1000, required=False, default="", allow_blank=True)
     bytes_exported = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
     bytes_uploaded = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    nfc_lease_moref = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
 
 
 class AgentReportView(AgentEndpoint):

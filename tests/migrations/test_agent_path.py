@@ -108,3 +108,184 @@ def test_a_migration_waits_for_an_offline_connector_and_is_never_failed(setup, r
     assert task.status_message.startswith(f"Connector offline since {timezone.localtime(last_seen):%Y-%m-%d %H:%M}")
     assert not task.lease_owner and task.attempts == 0  # nothing held, nothing counted against it
     assert s.vcenter.leases() == []  # the portal did not export it itself
+
+
+class CuttableProxy:
+    """A TCP relay between the agent and the portal that the test can cut, as a network cut or a portal restart
+    would: while cut, open connections are dropped and new ones are closed at once."""
+
+    def __init__(self, upstream_port: int):
+        import socket
+        import threading
+
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.is_cut = threading.Event()
+        self.open: list = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.is_cut.is_set():
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            self.open += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink):
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.close()
+                except OSError:
+                    pass
+
+    def cut(self):
+        self.is_cut.set()
+        for connection in self.open:
+            try:
+                connection.close()
+            except OSError:
+                pass
+        self.open = []
+
+    def restore(self):
+        self.is_cut.clear()
+
+
+def _through(proxy: CuttableProxy, config: Path) -> None:
+    saved = json.loads(config.read_text())
+    saved["portal_url"] = f"http://127.0.0.1:{proxy.port}"
+    config.write_text(json.dumps(saved))
+
+
+def _second_agent(setup, live_server, tmp_path) -> Path:
+    _, code = agent_services.agent_create(actor=setup.admin, name="dc-two")
+    config = tmp_path / "second" / "config.json"
+    assert _connector("register", "--portal", live_server.url, "--code", code, config=config).returncode == 0
+    vcenter = setup.vcenter
+    assert _connector("vcenter", "--url", vcenter.url, "--user", vcenter.username, config=config,
+                      env={"CONNECTOR_VCENTER_PASSWORD": vcenter.password}).returncode == 0
+    return config
+
+
+def _parts_in_s3(s, task) -> int:
+    disk = task.disks[0]
+    listed = s.aws.client("s3").list_parts(Bucket=task.s3_bucket, Key=disk["s3_key"], UploadId=disk["upload_id"])
+    return len(listed.get("Parts", []))
+
+
+@pytest.mark.parametrize("resumed_by", ["the same agent restarted", "the tenant's second agent"])
+def test_kill_9_of_the_agent_mid_disk_resumes_from_the_parts_in_s3(setup, registered_agent, start_migration,
+                                                                   settings, live_server, tmp_path, resumed_by):
+    s = setup
+    settings.MIGRATION_UPLOAD_CONCURRENCY = 1  # one part in flight: at most that one is sent again
+    s.vcenter.set_faults(nfc_bytes_per_second=3 * 1024 * 1024)
+    _, config = registered_agent
+    second = _second_agent(s, live_server, tmp_path) if resumed_by.startswith("the tenant") else config
+    first = RunningAgent(config)
+    try:
+        task_id = start_migration(s, s.alice, "db01").json()["id"]
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            task = MigrationTask.objects.get(pk=task_id)
+            if task.state == "uploading" and task.disks[0]["upload_id"] and _parts_in_s3(s, task) >= 2:
+                break
+            time.sleep(0.1)
+        first.process.kill()  # SIGKILL: no goodbye, the job's lease simply stops being renewed
+    finally:
+        first.stop()
+    held = _parts_in_s3(s, MigrationTask.objects.get(pk=task_id))
+    assert held >= 2
+    s.vcenter.clear_faults()
+    s.aws.set_speed(200)
+    again = RunningAgent(second)
+    try:
+        task = drive_until_done(task_id)
+    finally:
+        again.stop()
+    assert task.state == "completed", task.status_message
+    # Every part S3 held was checked against the disk read again (CRC32) and skipped: only the part in flight at
+    # the kill (at most one) was sent again.
+    assert task.disks[0]["parts_resumed"] >= held
+    assert [lease["state"] for lease in s.vcenter.leases()].count("done") == 1
+
+
+def test_a_portal_restart_during_a_transfer_does_not_fail_the_job(setup, registered_agent, start_migration,
+                                                                  live_server):
+    s = setup
+    s.vcenter.set_faults(nfc_bytes_per_second=4 * 1024 * 1024)
+    s.aws.set_speed(200)
+    _, config = registered_agent
+    proxy = CuttableProxy(int(live_server.url.rsplit(":", 1)[1]))
+    _through(proxy, config)
+    running = RunningAgent(config)
+    try:
+        task_id = start_migration(s, s.alice, "db01").json()["id"]
+        deadline = time.monotonic() + 90
+        while MigrationTask.objects.get(pk=task_id).bytes_uploaded < 5 * 1024 * 1024:
+            assert time.monotonic() < deadline, "no part uploaded"
+            time.sleep(0.1)
+        proxy.cut()  # the portal is away for a second: shorter than the job's lease (3 s here)
+        time.sleep(1)
+        proxy.restore()
+        s.vcenter.clear_faults()
+        task = drive_until_done(task_id)
+    finally:
+        lines = running.stop()
+    assert task.state == "completed", task.status_message
+    assert task.attempts == 0 and task.disks[0].get("parts_resumed", 0) == 0  # carried on, never started over
+    assert "job interrupted" not in {line["message"] for line in lines}
+
+
+def test_a_cut_longer_than_the_lease_stops_the_agent_and_the_job_moves_on(setup, registered_agent, start_migration,
+                                                                          live_server, tmp_path):
+    s = setup
+    s.vcenter.set_faults(nfc_bytes_per_second=4 * 1024 * 1024)
+    _, config = registered_agent
+    proxy = CuttableProxy(int(live_server.url.rsplit(":", 1)[1]))
+    _through(proxy, config)
+    cut_off = RunningAgent(config)
+    try:
+        task_id = start_migration(s, s.alice, "db01").json()["id"]
+        deadline = time.monotonic() + 90
+        while MigrationTask.objects.get(pk=task_id).bytes_uploaded < 5 * 1024 * 1024:
+            assert time.monotonic() < deadline, "no part uploaded"
+            time.sleep(0.1)
+        proxy.cut()
+        # The lease (3 s) runs out at the portal; the cut-off agent must stop sending by then, on its own.
+        time.sleep(5)
+    finally:
+        lines = cut_off.stop()
+    stopped = [line for line in lines if line.get("job") == task_id and line["message"] in ("job interrupted",
+                                                                                             "job stopped")]
+    assert stopped, lines
+    s.vcenter.clear_faults()
+    s.aws.set_speed(200)
+    other = RunningAgent(_second_agent(s, live_server, tmp_path))
+    try:
+        task = drive_until_done(task_id)
+    finally:
+        other.stop()
+    assert task.state == "completed", task.status_message
+    # No spliced disk: the parts S3 kept from the cut-off agent were checked (CRC32) against the disk read again,
+    # and the object is exactly the stream vCenter gave the second agent.
+    final = [lease for lease in s.vcenter.leases() if lease["state"] == "done"]
+    assert len(final) == 1 and task.disks[0]["stream_bytes"] == final[0]["disks"][0]["stream_bytes"]
+    assert task.disks[0]["parts_resumed"] >= 1

@@ -25,6 +25,7 @@ PROGRESS_SECONDS = 1.0
 # Portal troubles a call waits out (a restart, a proxy's hiccup), within the job's lease.
 RETRIED = frozenset({"unreachable", "server", "throttled"})
 CALL_RETRY_SECONDS = 0.5
+LAPSED = "cut off from the portal for longer than the job's lease"
 # vCenter away, or the agent's own login refused (an administrator fixes it on this host): retried, not failed.
 TRANSIENT_VCENTER = frozenset({vsphere.UNREACHABLE, vsphere.OTHER, vsphere.AUTH})
 
@@ -91,8 +92,10 @@ class MigrationExport:
             except PortalError as exc:
                 if exc.status in (404, 409) and exc.code in ("lease_lost", "not_found", "job_failed"):
                     raise Stop(exc.message) from None
-                if exc.category not in RETRIED or self.lease_lapsed():
+                if exc.category not in RETRIED:
                     raise
+                if self.lease_lapsed():
+                    raise Stop(LAPSED) from None
                 time.sleep(CALL_RETRY_SECONDS)
                 continue
             self.last_contact = time.monotonic()
@@ -116,7 +119,7 @@ class MigrationExport:
         if self._beat is not None and self._beat.lost is not None:
             raise self._beat.lost
         if self.lease_lapsed():
-            raise Stop("cut off from the portal for longer than the job's lease")
+            raise Stop(LAPSED)
 
     # -- the job -----------------------------------------------------------------------------------------------
 

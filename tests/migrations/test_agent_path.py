@@ -13,6 +13,7 @@ import pytest
 from core.connectors import services as agent_services
 from migrations_app.models import MigrationTask
 from tests.jobs_engine.drive import run_tick
+from tests.migrations.helpers import wait_for
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter, pytest.mark.process]
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,15 +43,28 @@ def registered_agent(setup, live_server, tmp_path, settings):
 
 
 class RunningAgent:
+    """`python -m connector run` with an empty environment; its JSON log lines are collected as they come."""
+
     def __init__(self, config: Path):
+        import threading
+
         self.process = subprocess.Popen([sys.executable, "-m", "connector", "--config", str(config), "run"],
                                         cwd=ROOT, env={}, stderr=subprocess.PIPE, text=True)
+        self.lines: list[dict] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.process.stderr:
+            if line.startswith("{"):
+                self.lines.append(json.loads(line))
 
     def stop(self) -> list[dict]:
         if self.process.poll() is None:
             self.process.kill()
-        stderr = self.process.communicate(timeout=30)[1]
-        return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+        self.process.wait(timeout=30)
+        self._reader.join(timeout=10)
+        return self.lines
 
 
 def drive_until_done(task_id: int, timeout: float = 180) -> MigrationTask:
@@ -269,13 +283,14 @@ def test_a_cut_longer_than_the_lease_stops_the_agent_and_the_job_moves_on(setup,
             assert time.monotonic() < deadline, "no part uploaded"
             time.sleep(0.1)
         proxy.cut()
-        # The lease (3 s) runs out at the portal; the cut-off agent must stop sending by then, on its own.
-        time.sleep(5)
+        # The lease (3 s) runs out at the portal; the cut-off agent stops sending on its own (it cannot know
+        # whether the job was handed on), while its process goes on trying to reach the portal.
+        stopped = wait_for(lambda: [line for line in cut_off.lines if line.get("job") == task_id and line["message"]
+                                    in ("job interrupted", "job stopped")], timeout=60, what="the agent to stop")
+        assert cut_off.process.poll() is None
     finally:
-        lines = cut_off.stop()
-    stopped = [line for line in lines if line.get("job") == task_id and line["message"] in ("job interrupted",
-                                                                                             "job stopped")]
-    assert stopped, lines
+        cut_off.stop()
+    assert stopped[0]["message"] == "job stopped" and "longer than the job's lease" in stopped[0]["reason"]
     s.vcenter.clear_faults()
     s.aws.set_speed(200)
     other = RunningAgent(_second_agent(s, live_server, tmp_path))

@@ -13,8 +13,13 @@ worker in production) and measures, on the same sandbox VM disk (default: the 2 
                  per part as in the pipeline);
 3. ``pipeline``  ``migrations_app.datapath.stream_to_multipart`` reading ``open_disk(...)`` and uploading with
                  ``multipart_upload_part``, as ``Runner.upload`` does (no Django DB, no heartbeat thread);
-4. ``twostep``   download to a temporary file, then multipart-upload the file (same part size and concurrency);
-5. ``tcp-floor`` / ``tls-floor``  the floor under any S3 client: the same number of bytes pushed with one
+4. ``connector`` the connector agent's path through a real portal (``bench/agentportal.py``: gunicorn on a scratch
+                 SQLite database, a tenant with a registered agent, one migration waiting per run): the agent
+                 takes the job, verifies its token, checks the privilege, opens the export lease and streams the
+                 disk with one presigned URL per part and a report every second (``connector.work``), as
+                 ``python -m connector run`` does; the targets judge this path (``path=connector``);
+5. ``twostep``   download to a temporary file, then multipart-upload the file (same part size and concurrency);
+6. ``tcp-floor`` / ``tls-floor``  the floor under any S3 client: the same number of bytes pushed with one
                  ``sendall`` per part over plain TCP, and over TLS (CPython's ``ssl``, the CA-verified context
                  botocore builds, TLS 1.3 as S3 negotiates), into a sink process that discards them. No HTTP, no
                  checksum, no download: what the worker pays to hand the bytes to the kernel encrypted.
@@ -34,8 +39,9 @@ the pipeline's uploads instead and reports how long that took (untimed in the ra
 CPU clock (every thread, the upload threads included) and prints where the worker's CPU time goes.
 
 Last line: ``datapath ratio=<x> speedup=<y> ideal_speedup=<z> rss_small_mib=<a> rss_large_mib=<b>
-worker_cpu_s_per_gib=<c> tls_floor_cpu_s_per_gib=<d>`` (c: the pipeline's worker CPU seconds per GiB streamed;
-d: the TLS floor's). See bench/README.md.
+worker_cpu_s_per_gib=<c> tls_floor_cpu_s_per_gib=<d> portal_share_pct=<e> path=connector`` (x, a, b, c: the
+connector agent's path; c its CPU seconds per GiB streamed; d: the TLS floor's; e: the share of the transfer the
+agent spent waiting on the portal, presigning (per upload slot) and reporting). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -134,6 +140,8 @@ def worker(spec: dict) -> dict:
     mode, part_size, concurrency = spec["mode"], spec["part_size"], spec["concurrency"]
     if mode in ("tcp-floor", "tls-floor"):
         return _floor_worker(spec)
+    if mode == "connector":
+        return _connector_worker(spec)
     s3 = aws.transfer_client(aws.AwsCredentials("testing", "testing"), REGION)  # as Runner.upload
     key = f"bench/{mode}-{spec['vm']}-{os.getpid()}.vmdk"
     result: dict = {"mode": mode, "vm": spec["vm"], "part_size": part_size, "concurrency": concurrency}
@@ -256,6 +264,64 @@ def worker(spec: dict) -> dict:
     return result
 
 
+def _connector_worker(spec: dict) -> dict:
+    """The connector agent's whole path through a real portal (bench/agentportal.py): take the job from the portal,
+    verify its token, check the user's export privilege, open the export lease, then stream the disk with
+    presigned part URLs, one portal call per part, reporting every second, as `python -m connector run` does. Timed
+    from the disk's upload being ready (its `begin/` answer) to the last part acknowledged (the `done/` call)."""
+    from connector import config, protocol, work
+    from connector.transport import Portal
+
+    portal = Portal(spec["portal_url"], agent_id=spec["agent_id"], key=protocol.private_key_from_text(spec["agent_key"]))
+    calls: dict[str, list[tuple[float, float]]] = {"presign": [], "report": [], "other": []}
+    window: dict = {}
+    post = portal.post
+
+    def timed(path: str, payload: dict, **kwargs):
+        started = time.perf_counter()
+        if path.endswith("done/"):
+            window.update(end=started, cpu_end=_cpu_seconds(), bytes=sum(p["size"] for p in payload["parts"]))
+        try:
+            return post(path, payload, **kwargs)
+        finally:
+            took = time.perf_counter() - started
+            kind = "presign" if path.endswith("presign/") else "report" if path.endswith("report/") else "other"
+            calls[kind].append((started, took))
+            if path.endswith("begin/") and "start" not in window:
+                window.update(start=started + took, cpu_start=_cpu_seconds(),
+                              rss_before=_status_kib("VmRSS") / 1024)
+
+    portal.post = timed
+    keys = post("agent/heartbeat/", {"version": "bench"})["portal_public_keys"]
+    handouts = post("agent/work/", {"wait": 10})["jobs"]
+    if len(handouts) != 1:
+        raise SystemExit(f"the portal handed out {len(handouts)} jobs, not one")
+    settings = config.Config(portal_url=spec["portal_url"], agent_id=spec["agent_id"], private_key=spec["agent_key"],
+                             portal_public_keys=keys, s3_ca_bundle=spec.get("ca_bundle") or "",
+                             vcenter={"url": spec["vc_url"], "username": spec["vc_user"],
+                                      "password": spec["vc_password"], "verify_tls": False})
+    job = work.MigrationExport(handouts[0], portal, settings)
+    outcome = job.run()
+    if outcome != "uploaded" or "end" not in window:
+        raise SystemExit(f"the agent's job ended {outcome}")
+    seconds = window["end"] - window["start"]
+    inside = lambda kind: sum(took for at, took in calls[kind] if window["start"] <= at <= window["end"])
+    presign, report = inside("presign"), inside("report")
+    nbytes = window["bytes"]
+    return {"mode": "connector", "vm": spec["vm"], "part_size": handouts[0]["part_size"],
+            "concurrency": handouts[0]["concurrency"], "bytes": nbytes, "seconds": seconds,
+            "mib_s": nbytes / seconds / MIB, "cpu_seconds": window["cpu_end"] - window["cpu_start"],
+            "rss_before_mib": window["rss_before"],
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "capacity": nbytes, "listed_bytes": nbytes, "presign_calls": len(calls["presign"]),
+            "presign_seconds": presign, "report_seconds": report,
+            "presign_ms": sorted(took * 1000 for _, took in calls["presign"]),
+            "report_ms": sorted(took * 1000 for _, took in calls["report"]),
+            # The share of the upload slots' time spent waiting for the portal (a presigned URL not there yet when
+            # the part's slot came free); reports go from the job's beat thread, off the data path.
+            "portal_share": job.waited_on_portal / handouts[0]["concurrency"] / seconds}
+
+
 def _floor_worker(spec: dict) -> dict:
     """Push spec["bytes"] to the sink, one sendall per part from reused buffers, then wait until the sink has
     read everything (it closes when it sees our end of stream)."""
@@ -336,6 +402,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _tree_cpu_seconds(pid: int | None) -> float:
+    """A process's CPU with its live children's (gunicorn's master and its workers)."""
+    if pid is None:
+        return 0.0
+    total = _proc_cpu_seconds(pid)
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return total
+    for task in tasks:
+        try:
+            children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+        except OSError:
+            continue
+        total += sum(_tree_cpu_seconds(int(child)) for child in children)
+    return total
+
+
 def _proc_cpu_seconds(pid: int | None) -> float:
     """user+sys CPU seconds of another process (all its threads), from /proc/<pid>/stat."""
     if not pid:
@@ -362,6 +446,8 @@ def _inventory(small_mib: int, large_mib: int) -> dict:
 
     inv = default_inventory()
     inv["lease_init_seconds"] = 0.05
+    # Permissions on the stock VMs that these replace would name entities that no longer exist.
+    inv["permissions"] = [p for p in inv["permissions"] if not p["entity"].startswith("/DC0/vm/Lab/")]
     dc = inv["datacenters"][0]
     dc["vms"] = [
         {"name": SMALL_VM, "folder": "Lab", "guest_id": "otherGuest64", "power_state": "poweredOff",
@@ -411,7 +497,7 @@ def _start_sink(logdir: str) -> tuple[subprocess.Popen, int, int, str]:
 
 
 def _run_child(spec: dict, pids: dict[str, int | None], vc) -> dict:
-    before = {name: _proc_cpu_seconds(pid) for name, pid in pids.items()}
+    before = {name: _tree_cpu_seconds(pid) for name, pid in pids.items()}
     ru0, busy0 = resource.getrusage(resource.RUSAGE_CHILDREN), _machine_busy_seconds()
     t = time.perf_counter()
     res = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], cwd=ROOT,
@@ -425,7 +511,7 @@ def _run_child(spec: dict, pids: dict[str, int | None], vc) -> dict:
     out = json.loads(lines[-1][len(RESULT_TAG):])
     # CPU of the peers over the whole child run (lease set-up included; the transfer dominates)
     for name, pid in pids.items():
-        out[f"cpu_{name}"] = _proc_cpu_seconds(pid) - before[name]
+        out[f"cpu_{name}"] = _tree_cpu_seconds(pid) - before[name]
     out["child_wall"] = wall
     # the worker child's whole CPU (it is the only child waited for in between), and everybody else's
     out["cpu_child"] = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
@@ -498,7 +584,30 @@ def main(argv: list[str] | None = None) -> int:
             connect(aws_url, ca_bundle=ca_bundle).client("s3").create_bucket(Bucket=BUCKET)
             print(f"sandboxes: vCenter {vc.url} (pid {vc.pid}), AWS {aws_url} (pid {aws_proc.pid}, separate "
                   f"process); ready after {time.perf_counter() - started:.1f} s", flush=True)
-            pids = {"aws": aws_proc.pid, "vcsim": vc.pid, "sink": sink_proc.pid}
+            import agentportal  # bench/agentportal.py, beside this script
+
+            from connector import protocol
+
+            agent_key = protocol.new_private_key()
+            portal_proc, portal_url, portal = agentportal.start(
+                logdir, aws_url=aws_url, ca_bundle=ca_bundle, part_size=part_size, concurrency=concurrency,
+                port=_free_port(), public_key=protocol.public_key_text(agent_key))
+            from adapters.outbound import OutboundPolicy
+            from adapters.vsphere import client as vsphere
+
+            with vsphere.session(vsphere.VCenterConnection(
+                    url=vc.url, username=vc.username, password=vc.password,
+                    outbound=OutboundPolicy(allow_http=True, allowed_cidrs=("127.0.0.0/8",)))) as session:
+                morefs = {v.name: v.moref for v in session.list_vms()}
+            print(f"portal (gunicorn, SQLite) {portal_url} (pid {portal_proc.pid}) for the connector path", flush=True)
+            pids = {"aws": aws_proc.pid, "vcsim": vc.pid, "sink": sink_proc.pid, "portal": portal_proc.pid}
+
+            def through_agent(vm: str) -> dict:
+                agentportal.run_in_child("--job", portal["db"], morefs[vm], vm)
+                return _run_child({**base, "mode": "connector", "vm": vm, "portal_url": portal_url,
+                                   "agent_id": portal["agent_id"],
+                                   "agent_key": protocol.private_key_text(agent_key)}, pids, vc)
+
             base = {"vc_url": vc.url, "vc_user": vc.username, "vc_password": vc.password, "aws_url": aws_url,
                     "ca_bundle": ca_bundle, "part_size": part_size, "concurrency": concurrency,
                     "tmpdir": args.tmpdir, "complete": args.complete, "sink_tcp_port": sink_tcp_port,
@@ -515,7 +624,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             runs: dict[str, list[dict]] = {"download": [], "upload": [], "pipeline": [], "twostep": [],
                                            "pipeline_small": [], "pipeline_large": [], "tcp-floor": [],
-                                           "tls-floor": []}
+                                           "tls-floor": [], "connector": [], "connector_small": [],
+                                           "connector_large": []}
             for rnd in range(1, args.rounds + 1):
                 print(f"round {rnd}/{args.rounds}", flush=True)
                 d = _run_child({**base, "mode": "download", "vm": rate_vm}, pids, vc)
@@ -538,10 +648,18 @@ def main(argv: list[str] | None = None) -> int:
                 t2 = _run_child({**base, "mode": "twostep", "vm": rate_vm}, pids, vc)
                 runs["twostep"].append(t2)
                 print(_fmt(t2), flush=True)
+                for vm in dict.fromkeys([rate_vm, LARGE_VM, SMALL_VM]):
+                    r = through_agent(vm)
+                    if vm == rate_vm:
+                        runs["connector"].append(r)
+                    runs["connector_large" if vm == LARGE_VM else "connector_small"].append(r)
+                    print(_fmt(r) + f" | portal {r['cpu_portal']:5.2f} cpu s, {r['presign_calls']} presigns "
+                          f"(median {statistics.median(r['presign_ms']):.0f} ms, max {r['presign_ms'][-1]:.0f}), "
+                          f"{len(r['report_ms'])} reports, waiting on it {r['portal_share']:.2%}", flush=True)
             for r in runs["download"] + runs["pipeline_large"] + runs["pipeline_small"]:
                 if not 0 < r["bytes"] <= r["capacity"] * 1.01 + MIB:  # streamOptimized: about the capacity
                     raise SystemExit(f"{r['mode']} read {r['bytes']} bytes of a disk of {r['capacity']} bytes")
-            for name in ("upload", "pipeline", "twostep"):
+            for name in ("upload", "pipeline", "twostep", "connector"):
                 for r in runs[name]:
                     if r.get("listed_bytes", r["bytes"]) != r["bytes"] or r["bytes"] != runs["download"][0]["bytes"]:
                         raise SystemExit(f"byte count mismatch in {name}: {r}")
@@ -553,17 +671,22 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop(sink_proc)
         stop(aws_proc)
+        if "portal_proc" in locals():
+            stop(portal_proc)
 
     def med(name: str, field: str = "mib_s") -> float:
         return statistics.median(r[field] for r in runs[name])
 
-    d, u, pl, ts = med("download"), med("upload"), med("pipeline"), med("twostep")
+    # The targets judge the connector agent's path (agent + presigned URLs), which is how a migration moves its
+    # disks; the platform worker's pipeline is printed beside it.
+    d, u, pl, ts = med("download"), med("upload"), med("connector"), med("twostep")
     lo, hi = min(d, u), max(d, u)
     ratio = pl / lo
     speedup = pl / ts
     ideal = 1 + lo / hi
-    rss_small = max(r["peak_rss_mib"] for r in runs["pipeline_small"])
-    rss_large = max(r["peak_rss_mib"] for r in runs["pipeline_large"])
+    rss_small = max(r["peak_rss_mib"] for r in runs["connector_small"])
+    rss_large = max(r["peak_rss_mib"] for r in runs["connector_large"])
+    portal_share = statistics.median(r["portal_share"] for r in runs["connector"])
     nbytes = runs["download"][0]["bytes"]
 
     def cores(name: str) -> str:
@@ -581,35 +704,39 @@ def main(argv: list[str] | None = None) -> int:
         return f"[{values[0]:.1f}..{values[-1]:.1f}]"
 
     for label, name, value in (("download only", "download", d), ("upload only", "upload", u),
-                               ("pipeline", "pipeline", pl), ("two-step", "twostep", ts)):
+                               ("connector", "connector", pl), ("worker path", "pipeline", med("pipeline")),
+                               ("two-step", "twostep", ts)):
         print(f"  {label:<13} {value:8.1f} {spread(name):>17}  ({cores(name)})")
     ts_down = statistics.median(r["download_seconds"] for r in runs["twostep"])
     ts_total = statistics.median(r["seconds"] for r in runs["twostep"])
     print(f"  two-step split: download to file {ts_down:.2f} s ({nbytes / ts_down / MIB:.1f} MiB/s) + upload from file "
           f"{ts_total - ts_down:.2f} s; the ideal model assumes {nbytes / d / MIB:.2f} s + {nbytes / u / MIB:.2f} s")
     verdict = lambda ok: "met" if ok else "MISSED"
-    print(f"pipeline / min(download, upload) = {ratio:.2f}   (target >= 0.90: {verdict(ratio >= 0.9)})")
+    print(f"connector / min(download, upload) = {ratio:.2f}   (target >= 0.90: {verdict(ratio >= 0.9)})")
+    print(f"waiting on the portal (presigning per part, reporting), share of the transfer = {portal_share:.2%}   "
+          f"(target <= 1%: {verdict(portal_share <= 0.01)})")
     print(f"speed-up over two-step = {speedup:.2f}, ideal 1 + min/max = {ideal:.2f}, "
           f"ratio {speedup / ideal:.2f}   (target >= 0.90 x ideal: {verdict(speedup >= 0.9 * ideal)})")
-    print(f"worker peak RSS, pipeline: {args.small_mib} MiB disk {rss_small:.1f} MiB, {args.large_mib} MiB disk "
+    print(f"agent peak RSS, connector: {args.small_mib} MiB disk {rss_small:.1f} MiB, {args.large_mib} MiB disk "
           f"{rss_large:.1f} MiB, difference {rss_large - rss_small:+.1f} MiB   "
           f"(target <= 16 MiB: {verdict(abs(rss_large - rss_small) <= 16)})")
     def per_gib(name: str) -> float:
         return statistics.median(r["cpu_seconds"] / (r["bytes"] / 2**30) for r in runs[name])
 
-    worker_cpu, tcp_floor, tls_floor = per_gib("pipeline"), per_gib("tcp-floor"), per_gib("tls-floor")
+    worker_cpu, tcp_floor, tls_floor = per_gib("connector"), per_gib("tcp-floor"), per_gib("tls-floor")
     print(f"floor, the same bytes with one sendall per part into a sink process (no HTTP, no checksum, no download), "
           f"worker CPU s/GiB: plain TCP {tcp_floor:.2f}, TLS {tls_floor:.2f} (TLS adds {tls_floor - tcp_floor:.2f})")
-    print(f"pipeline worker {worker_cpu:.2f} CPU s/GiB = TLS floor {tls_floor:.2f} + {worker_cpu - tls_floor:.2f} "
-          f"(NFC download, CRC32, botocore and HTTP, threads)   (target <= 1.00: {verdict(worker_cpu <= 1.0)}; "
-          f"the TLS floor alone takes {tls_floor:.0%} of that budget)")
+    print(f"connector agent {worker_cpu:.2f} CPU s/GiB = TLS floor {tls_floor:.2f} + {worker_cpu - tls_floor:.2f} "
+          f"(NFC download, CRC32, HTTP, threads, portal calls)   (target <= floor + 0.30: "
+          f"{verdict(worker_cpu <= tls_floor + 0.3)}; worker path {per_gib('pipeline'):.2f})")
     completes = [r["complete_seconds"] for r in runs["pipeline"] if "complete_seconds" in r]
     if completes:
         print(f"moto CompleteMultipartUpload of the pipeline's upload: median {statistics.median(completes):.2f} s")
     print(f"total run time {time.perf_counter() - started:.1f} s")
     print(f"datapath ratio={ratio:.2f} speedup={speedup:.2f} ideal_speedup={ideal:.2f} "
           f"rss_small_mib={rss_small:.1f} rss_large_mib={rss_large:.1f} worker_cpu_s_per_gib={worker_cpu:.2f} "
-          f"tls_floor_cpu_s_per_gib={tls_floor:.2f}", flush=True)
+          f"tls_floor_cpu_s_per_gib={tls_floor:.2f} portal_share_pct={portal_share * 100:.2f} path=connector",
+          flush=True)
     return 0
 
 

@@ -142,7 +142,7 @@ def stream_to_multipart(
     *, read: Callable[[int], bytes], upload_part: Callable[[int, bytes, int], Part], plan: PartPlan,
     already: dict[int, Part], concurrency: int, max_bytes: int,
     on_progress: Callable[[Progress], None] = lambda p: None, check: Callable[[], None] = lambda: None,
-    readinto: Callable[[memoryview], int] | None = None,
+    readinto: Callable[[memoryview], int] | None = None, on_read: Callable[[int, int], None] | None = None,
 ) -> list[Part]:
     """Read the stream to its end, uploading each part (number, body, crc32) that S3 does not hold with the same
     bytes already; returns all parts in order.
@@ -153,7 +153,9 @@ def stream_to_multipart(
     Raises SourceChanged when a part in `already` has a checksum that differs from the part read now (or S3
     holds parts past the stream's end): the caller starts that disk again. `check` is called between parts and
     may raise to stop (cancel, lost lease); in-flight uploads are then waited for, so no thread outlives the
-    call."""
+    call. `on_read(number, crc32)` is told of each part to be sent as soon as it is read, before it waits for an
+    upload slot: the connector asks for the part's presigned URL then, so the asking overlaps the uploads in
+    flight instead of holding a slot."""
     progress = Progress()
     done: dict[int, Part] = {}
     lock = threading.Lock()
@@ -215,6 +217,8 @@ def stream_to_multipart(
                         if isinstance(body, bytearray):
                             spare.append(body)
                 else:
+                    if on_read is not None:
+                        on_read(number, crc)
                     slots.acquire()
                     pending.add(pool.submit(send, number, body, crc))
                 del body

@@ -41,9 +41,10 @@ class JobFailure(Exception):
 
 
 class JobBeat(threading.Thread):
-    """The job's heartbeat, for the whole time the job runs here: renews the job's lease at the portal (with the
-    latest progress) and the NFC export lease at vCenter, well inside both timeouts, whatever the disk stream is
-    blocked on."""
+    """The job's heartbeat, for the whole time the job runs here: reports progress every second, which renews the
+    job's lease at the portal, and renews the NFC export lease at vCenter well inside its timeout, whatever the
+    disk stream is blocked on. Reporting here, never from the thread that reads the disk, keeps the portal off the
+    data path."""
 
     def __init__(self, job: MigrationExport):
         super().__init__(daemon=True, name=f"job-{job.job_id}-beat")
@@ -52,10 +53,13 @@ class JobBeat(threading.Thread):
         self.lost: Exception | None = None
 
     def run(self):
+        renewed = time.monotonic()
         while not self.stopped.wait(self.job.beat_interval):
             try:
                 self.job.report()
-                self.job.renew_export_lease()
+                if time.monotonic() - renewed >= self.job.export_lease_interval:
+                    self.job.renew_export_lease()
+                    renewed = time.monotonic()
             except Stop as exc:
                 self.lost = exc
                 return
@@ -72,7 +76,9 @@ class MigrationExport:
     def __init__(self, handout: dict, portal: Portal, settings: config.Config):
         self.handout, self.portal, self.settings = handout, portal, settings
         self.job_id, self.epoch = int(handout["job_id"]), int(handout["epoch"])
-        self.beat_interval = max(0.5, handout["lease_seconds"] / 4)
+        self.beat_interval = min(PROGRESS_SECONDS, max(0.2, handout["lease_seconds"] / 4))
+        self.export_lease_interval = max(self.beat_interval, min(60.0, handout["lease_seconds"] / 4))
+        self.waited_on_portal = 0.0  # seconds the data path stood still for the portal (the benchmark reads it)
         self.vc: vsphere.VCenterSession | None = None
         self.lease: vsphere.ExportLease | None = None
         self.lease_done = False
@@ -242,20 +248,17 @@ class MigrationExport:
                        for p in upload["parts"]}
             stream = self.vc.open_disk(device, vm_name)
             bound = upload["size"] or self.handout["max_disk_bytes"]
-            last = [0.0]
 
-            def on_progress(p: datapath.Progress):
+            def on_progress(p: datapath.Progress):  # the job's beat sends it
                 self.progress.update(bytes_exported=base + min(p.bytes_read, bound),
                                      bytes_uploaded=base + min(p.bytes_uploaded, bound),
                                      percent=int(100 * (base + min(p.bytes_read, bound)) / total))
-                if time.monotonic() - last[0] >= PROGRESS_SECONDS:
-                    last[0] = time.monotonic()
-                    self.report()
 
+            urls = PresignedUrls(self, index, upload["upload_id"], self.handout["concurrency"])
             try:
                 parts = datapath.stream_to_multipart(
                     read=stream.read, readinto=stream.readinto, plan=datapath.PartPlan.from_dict(upload["plan"]),
-                    already=already, upload_part=self._uploader(index, upload["upload_id"]),
+                    already=already, upload_part=urls.upload_part, on_read=urls.ask,
                     concurrency=self.handout["concurrency"], max_bytes=self.handout["max_disk_bytes"],
                     on_progress=on_progress, check=self.check)
             except datapath.SourceChanged as exc:
@@ -270,6 +273,7 @@ class MigrationExport:
                 continue
             finally:
                 stream.close()
+                urls.close()
             resumed = sum(1 for p in parts if p.part_number in already)
             answer = self.call(f"disks/{index}/done/", {
                 "upload_id": upload["upload_id"], "resumed": resumed,
@@ -279,13 +283,42 @@ class MigrationExport:
                 return sum(p.size for p in parts)
             restart, capacity = "", 0
 
-    def _uploader(self, index: int, upload_id: str) -> Callable[[int, bytes, int], s3.SentPart]:
-        def upload_part(number: int, body: bytes, crc: int) -> s3.SentPart:
-            [signed] = self.call(f"disks/{index}/presign/", {
-                "upload_id": upload_id, "parts": [{"part_number": number, "crc32": crc}]})["parts"]
-            return s3.put_part(signed["url"], signed["headers"], body, part_number=number, crc32=crc,
-                               ca_bundle=self.settings.s3_ca_bundle)
-        return upload_part
+
+
+class PresignedUrls:
+    """Each part's presigned URL, asked for as soon as the part is read (its CRC32 is signed in, so not before),
+    while the part still waits for an upload slot: the asking overlaps the uploads in flight."""
+
+    def __init__(self, job: MigrationExport, index: int, upload_id: str, concurrency: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.job, self.index, self.upload_id = job, index, upload_id
+        self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="presign")
+        self.asked: dict[int, object] = {}
+        self.lock = threading.Lock()
+
+    def _presign(self, number: int, crc: int) -> dict:
+        [signed] = self.job.call(f"disks/{self.index}/presign/", {
+            "upload_id": self.upload_id, "parts": [{"part_number": number, "crc32": crc}]})["parts"]
+        return signed
+
+    def ask(self, number: int, crc: int) -> None:
+        with self.lock:
+            self.asked[number] = self.pool.submit(self._presign, number, crc)
+
+    def upload_part(self, number: int, body, crc: int) -> s3.SentPart:
+        with self.lock:
+            asked = self.asked.pop(number, None)
+        started = time.monotonic()
+        signed = asked.result() if asked is not None else self._presign(number, crc)
+        waited = time.monotonic() - started
+        with self.lock:
+            self.job.waited_on_portal += waited
+        return s3.put_part(signed["url"], signed["headers"], body, part_number=number, crc32=crc,
+                           ca_bundle=self.job.settings.s3_ca_bundle)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class WorkLoop:

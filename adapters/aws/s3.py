@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import datetime
+import threading
+import time
 from dataclasses import dataclass
 
 import botocore.exceptions
@@ -275,21 +277,43 @@ def presigned_get_url(credentials: AwsCredentials, region: str, bucket: str, key
 @dataclass(frozen=True)
 class PresignedPart:
     url: str
-    headers: dict[str, str]
-    expires_at: float
+    headers: dict[str, str]  # to be sent exactly: they are signed
+    expires_at: float  # epoch seconds
+
+
+# Presigning a part is a local computation (no request to AWS), but building the client is not cheap (tens of ms):
+# one client per tenant credentials and region is kept for a few minutes, well inside an assumed role's session.
+_PRESIGNERS: dict = {}
+_PRESIGNER_SECONDS = 300
+_PRESIGNER_LOCK = threading.Lock()
+
+
+def _presigner(credentials: AwsCredentials, region: str):
+    key = (credentials, region)
+    now = time.monotonic()
+    with _PRESIGNER_LOCK:
+        cached = _PRESIGNERS.get(key)
+        if cached is not None and now - cached[1] < _PRESIGNER_SECONDS:
+            return cached[0]
+    client = session.make_client(session.tenant_session(credentials, region), "s3",
+                                 session.CONFIG.merge(Config(signature_version="s3v4")))
+    with _PRESIGNER_LOCK:
+        if len(_PRESIGNERS) > 256:
+            _PRESIGNERS.clear()
+        _PRESIGNERS[key] = (client, now)
+    return client
 
 
 def presigned_upload_part(credentials: AwsCredentials, region: str, bucket: str, key: str, upload_id: str,
                           part_number: int, crc32: int, expires_seconds: int) -> PresignedPart:
-    import time
-
-    if expires_seconds > 900:
+    """A URL that uploads exactly one part of one upload, for `expires_seconds` (at most 15 minutes), with the part's
+    CRC32 signed in: the uploader must send it as `x-amz-checksum-crc32` (in `headers`), so S3 refuses the URL for
+    another part, key or upload, and refuses a body whose checksum differs."""
+    if not 0 < expires_seconds <= 900:
         raise ValueError("a presigned part URL lives at most 15 minutes")
-    s3 = session.make_client(session.tenant_session(credentials, region), "s3",
-                             session.CONFIG.merge(Config(signature_version="s3v4")))
     checksum = _crc32_header(crc32)
     with session.translated_errors():
-        url = s3.generate_presigned_url("upload_part", Params={
+        url = _presigner(credentials, region).generate_presigned_url("upload_part", Params={
             "Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number,
             "ChecksumCRC32": checksum}, ExpiresIn=int(expires_seconds))
     return PresignedPart(url, {"x-amz-checksum-crc32": checksum}, time.time() + expires_seconds)

@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--user", required=True, help="a vCenter account, e.g. svc-migration@vsphere.local")
     where.add_argument("--thumbprint", default="", help="the vCenter certificate's SHA-256 thumbprint to pin")
     where.add_argument("--no-verify-tls", action="store_true", help="accept any certificate (not recommended)")
+    updating = commands.add_parser(
+        "updating", help="say that this connector is being updated (on: the portal starts no new migrations and "
+                         "the agent takes no new work, running ones finish; off: back to work)")
+    updating.add_argument("state", choices=["on", "off"])
     commands.add_parser("run", help="report to the portal until stopped")
     commands.add_parser("keygen", help="print a new Ed25519 private key (for the portal's CONNECTOR_SIGNING_KEY)")
     args = parser.parse_args(argv)
@@ -50,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "vcenter":
             return _set_vcenter(args)
+        if args.command == "updating":
+            import dataclasses
+
+            config.save(dataclasses.replace(config.load(args.config), updating=args.state == "on"), args.config)
+            logger.info("updating %s (the running agent reports it at its next heartbeat)", args.state)
+            return 0
         runner = agent.Agent(config.load(args.config), path=args.config)
     except (config.ConfigError, PortalError) as exc:
         logger.error("%s", getattr(exc, "message", str(exc)))

@@ -62,15 +62,17 @@ class Agent:
             return {}
         now = time.monotonic()
         if self._probed_at is None or now - self._probed_at >= VCENTER_PROBE_SECONDS:
-            self._vcenter, self._probed_at = vcenter.probe(self.settings.vcenter), now
+            self._vcenter, self._probed_at = vcenter.probe(self.settings.vcenter, self.settings.portal_vcenter), now
             if not self._vcenter.reachable:
                 logger.warning("vCenter not reached", extra={"fields": {"category": self._vcenter.category}})
         return {"vcenter_version": self._vcenter.version, "vcenter_reachable": self._vcenter.reachable}
 
     def beat(self) -> dict:
         """One heartbeat, and what its answer asks for."""
+        self._read_updating()
         try:
             answer = self.portal.post("agent/heartbeat/", {"version": __version__, "hostname": socket.gethostname(),
+                                                           "updating": self.settings.updating,
                                                            **self.vcenter_report()})
         except PortalError as exc:
             if exc.category == "refused":
@@ -80,9 +82,24 @@ class Agent:
         if pinned and pinned != self.settings.portal_public_keys:
             self._save(portal_public_keys=pinned)
             logger.info("portal keys updated", extra={"fields": {"keys": len(pinned)}})
+        trust = answer.get("vcenter") or {}
+        if trust != self.settings.portal_vcenter:
+            self._save(portal_vcenter=trust)
+            self._probed_at = None  # probe again with the new settings
+            logger.info("vCenter settings from the portal", extra={"fields": {"url": trust.get("url", "")}})
         if answer.get("rotate"):
             self.rotate()
         return answer
+
+    def _read_updating(self) -> None:
+        """`python -m connector updating on|off` writes the file from another process: read the switch again."""
+        try:
+            on_disk = config.load(self.path).updating
+        except config.ConfigError:
+            return
+        if on_disk != self.settings.updating:
+            self.settings = replace(self.settings, updating=on_disk)
+            logger.info("updating" if on_disk else "update finished", extra={"fields": {"updating": on_disk}})
 
     def rotate(self) -> None:
         """A new key, announced in a request signed with the current one; saved only once the portal took it."""

@@ -33,6 +33,13 @@ class Config:
     # This host's vCenter, entered here (`python -m connector vcenter`) and never sent to the portal: url, username,
     # password, thumbprint, verify_tls.
     vcenter: dict = field(default_factory=dict, repr=False)
+    # Where vCenter is and how to trust it, as the portal's administrator set it (url, verify_tls, ca_pem,
+    # thumbprint, ignore_esx_certificate_errors, dns_suffixes); kept from the last heartbeat. It wins over the
+    # url and thumbprint entered here; the credentials are only ever the ones entered here.
+    portal_vcenter: dict = field(default_factory=dict)
+    # Being updated (`python -m connector updating on`): reported to the portal, which starts no new migrations;
+    # the agent takes no new work and finishes what it runs.
+    updating: bool = False
 
 
 def save(config: Config, path: Path = DEFAULT_PATH) -> None:

@@ -19,21 +19,27 @@ class Report:
     category: str = ""  # why not, as the adapter names it (unreachable, refused, tls...): never raw socket text
 
 
-def connection(settings: dict) -> vsphere.VCenterConnection:
-    host = urllib.parse.urlsplit(settings["url"]).hostname
+def connection(settings: dict, trust: dict | None = None) -> vsphere.VCenterConnection:
+    """The adapter's connection: the credentials entered on this host (`settings`), and where vCenter is and how
+    to trust it as the portal's administrator set it (`trust`, from the heartbeat), else as entered here."""
+    trust = trust or {}
+    url = trust.get("url") or settings["url"]
+    host = urllib.parse.urlsplit(url).hostname
     # The agent sits in the customer's own network: its vCenter is usually on a private address, which the portal's
     # outbound policy (made for tenant-supplied URLs reached from the platform) would refuse. Plain HTTP only to a
     # vCenter on this host itself.
     policy = OutboundPolicy(allow_http=host in LOOPBACK, allowed_cidrs=("0.0.0.0/0", "::/0"))
-    return vsphere.VCenterConnection(url=settings["url"], username=settings["username"],
-                                     password=settings["password"], thumbprint=settings.get("thumbprint", ""),
-                                     verify_tls=settings.get("verify_tls", True), outbound=policy,
-                                     connect_timeout=10, read_timeout=30)
+    return vsphere.VCenterConnection(
+        url=url, username=settings["username"], password=settings["password"],
+        thumbprint=trust.get("thumbprint") or settings.get("thumbprint", ""),
+        verify_tls=trust.get("verify_tls", settings.get("verify_tls", True)), ca_pem=trust.get("ca_pem", ""),
+        ignore_esx_certificate_errors=trust.get("ignore_esx_certificate_errors", False),
+        dns_suffixes=tuple(trust.get("dns_suffixes", ())), outbound=policy, connect_timeout=10, read_timeout=30)
 
 
-def probe(settings: dict) -> Report:
+def probe(settings: dict, trust: dict | None = None) -> Report:
     try:
-        with vsphere.session(connection(settings)) as vc:
+        with vsphere.session(connection(settings, trust)) as vc:
             return Report(vc.product(), True)
     except vsphere.VSphereError as exc:
         return Report("", False, exc.category)

@@ -201,7 +201,7 @@ class MigrationExport:
         if not self.settings.vcenter:
             raise JobFailure("vcenter_not_configured", "The connector has no vCenter configured (python -m connector "
                                                        "vcenter).", transient=True)
-        self.vc = vsphere.VCenterSession(vcenter.connection(self.settings.vcenter))
+        self.vc = vsphere.VCenterSession(vcenter.connection(self.settings.vcenter, self.settings.portal_vcenter))
         moref = self.handout["vm_moref"]
         vm = self.vc.get_vm(moref)
         if not vsphere.may_export(self.vc.privileges_of(moref, principal)):
@@ -339,8 +339,8 @@ class WorkLoop:
     def poll_once(self, wait: float | None = None) -> int:
         """One request for work; starts what it is handed. Returns how many jobs were started."""
         self._reap()
-        if len(self.running) >= self.max_jobs:
-            time.sleep(0.2)
+        if len(self.running) >= self.max_jobs or self.settings_of().updating:
+            time.sleep(0.2 if not self.settings_of().updating else 2)
             return 0
         answer = self.portal_of().post("agent/work/", {"wait": self.wait_seconds if wait is None else wait},
                                        timeout=(self.wait_seconds if wait is None else wait) + 30)

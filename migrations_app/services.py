@@ -16,6 +16,7 @@ from adapters.aws import client as aws
 from adapters.vsphere import client as vsphere
 from core.audit import audit_record
 from core.audit_actions import AuditAction
+from core.connectors.selectors import agents_all_updating
 from core.errors import Conflict, Forbidden, NotFound, UpstreamError
 from core.jobs.transitions import admit, cancel_asked
 from core.models import AuditOutcome, TenantVCenter, User
@@ -114,7 +115,7 @@ def migration_create(*, actor: User, token: str, target: MigrationTarget) -> Mig
                     "You no longer have permission to migrate into this environment.", "grant_revoked",
                     environment_id=environment_id)
     vcenter = TenantVCenter.objects.filter(tenant=actor.tenant).first()
-    if vcenter is not None and vcenter.connector_updating:
+    if (vcenter is not None and vcenter.connector_updating) or agents_all_updating(actor.tenant_id):
         raise Conflict("The connector is being updated, so new migrations are refused until it finishes; running "
                        "migrations continue. Try again shortly.", code="connector_updating")
     _check_form(target)

@@ -16,7 +16,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.api.viewsets import RestrictedViewSet
-from core.connectors import keys, services
+from core.connectors import keys, selectors, services
 from core.connectors.authentication import AgentSignatureAuthentication, IsAgent
 from core.connectors.models import Agent
 from core.middleware import client_address
@@ -115,6 +115,19 @@ class HeartbeatSerializer(serializers.Serializer):
     hostname = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
     vcenter_version = serializers.CharField(max_length=80, required=False, allow_blank=True)
     vcenter_reachable = serializers.BooleanField(required=False, allow_null=True, default=None)
+    updating = serializers.BooleanField(required=False, default=False)
+
+
+class VCenterTrustSerializer(serializers.Serializer):
+    """Where the agent's vCenter is and how to trust it, as the tenant's administrator set it in the portal. The
+    credentials are not here: they are entered on the agent's host and never leave it."""
+
+    url = serializers.CharField()
+    verify_tls = serializers.BooleanField()
+    ca_pem = serializers.CharField(allow_blank=True)
+    thumbprint = serializers.CharField(allow_blank=True)
+    ignore_esx_certificate_errors = serializers.BooleanField()
+    dns_suffixes = serializers.ListField(child=serializers.CharField())
 
 
 class HeartbeatAnswerSerializer(serializers.Serializer):
@@ -122,6 +135,7 @@ class HeartbeatAnswerSerializer(serializers.Serializer):
     rotate = serializers.BooleanField()
     portal_public_keys = serializers.ListField(child=serializers.CharField())
     heartbeat_seconds = serializers.IntegerField()
+    vcenter = VCenterTrustSerializer(allow_null=True)
 
 
 class AgentEndpoint(APIView):
@@ -147,7 +161,8 @@ class AgentHeartbeatView(AgentEndpoint):
         agent = services.agent_contact(agent=request.auth, address=client_address(request), **reported)
         return Response({"server_time": timezone.now(), "rotate": agent.rotation_requested,
                          "portal_public_keys": keys.public_key_texts(),
-                         "heartbeat_seconds": settings.AGENT_HEARTBEAT_SECONDS})
+                         "heartbeat_seconds": settings.AGENT_HEARTBEAT_SECONDS,
+                         "vcenter": selectors.vcenter_trust_for(agent=agent)})
 
 
 class RotateSerializer(serializers.Serializer):

@@ -81,6 +81,8 @@ class Agent(models.Model):
     hostname = models.CharField(max_length=255, blank=True)
     vcenter_version = models.CharField(max_length=80, blank=True)
     vcenter_reachable = models.BooleanField(null=True, blank=True)
+    # The agent says it is being updated (`python -m connector updating on`): no new migrations are started.
+    updating = models.BooleanField(default=False)
     created_by = models.ForeignKey("portal.User", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -50,3 +50,21 @@ def agent_last_contact(tenant_id: int):
     """When any of the tenant's serving agents last called the portal (None: never)."""
     return serving_agents(tenant_id).exclude(last_contact_at=None).order_by("-last_contact_at").values_list(
         "last_contact_at", flat=True).first()
+
+
+def vcenter_trust_for(*, agent: Agent) -> dict | None:
+    """The non-secret half of the tenant's vCenter settings, for its agent (None: the administrator set none)."""
+    from core.models import TenantVCenter
+
+    vcenter = TenantVCenter.objects.filter(tenant_id=agent.tenant_id).first()
+    if vcenter is None:
+        return None
+    return {"url": vcenter.url, "verify_tls": vcenter.verify_tls, "ca_pem": vcenter.ca_certificate_pem,
+            "thumbprint": vcenter.thumbprint, "ignore_esx_certificate_errors": vcenter.ignore_esx_certificate_errors,
+            "dns_suffixes": vcenter.dns_suffix_list}
+
+
+def agents_all_updating(tenant_id: int) -> bool:
+    """Every agent that could take the tenant's work says it is being updated."""
+    agents = serving_agents(tenant_id)
+    return agents.exists() and not agents.filter(updating=False).exists()

@@ -188,11 +188,12 @@ def agent_revoke(*, actor, agent: Agent) -> Agent:
 
 
 def agent_contact(*, agent: Agent, address: str | None, version: str = "", hostname: str = "",
-                  vcenter_version: str | None = None, vcenter_reachable: bool | None = None) -> Agent:
+                  vcenter_version: str | None = None, vcenter_reachable: bool | None = None,
+                  updating: bool = False) -> Agent:
     """What the agent reported about itself and its vCenter (telemetry, not audited: one row per beat would drown
     the audit log). Forgets the nonces no request could still carry."""
     fields = {"last_contact_at": timezone.now(), "address": address, "version": version[:40],
-              "hostname": hostname[:255]}
+              "hostname": hostname[:255], "updating": updating}
     if vcenter_version is not None:
         fields["vcenter_version"] = vcenter_version[:80]
     if vcenter_reachable is not None:

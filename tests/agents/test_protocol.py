@@ -121,3 +121,21 @@ def test_the_agent_refuses_a_job_whose_token_fails_whatever_the_portal_says(forg
     assert path == "agent/migrations/5/failed/" and payload["transient"] is False and payload["epoch"] == 2
     assert payload["code"] == {"signed_by_another_key": "token_bad_signature", "another_vm": "token_binding",
                                "no_principal": "token_binding"}[forgery]
+
+
+def test_an_agent_being_updated_takes_no_new_work_and_says_so(tmp_path):
+    import subprocess
+    import sys
+
+    from connector import config, work
+
+    path = tmp_path / "config.json"
+    config.save(config.Config(portal_url="http://127.0.0.1:1", agent_id="1", private_key="",
+                              portal_public_keys=[]), path)
+    switched = subprocess.run([sys.executable, "-m", "connector", "--config", str(path), "updating", "on"],
+                              env={}, capture_output=True, text=True, timeout=60)
+    assert switched.returncode == 0, switched.stderr
+    assert config.load(path).updating is True
+    portal = RecordingPortal()
+    loop = work.WorkLoop(lambda: portal, lambda: config.load(path))
+    assert loop.poll_once(wait=0) == 0 and portal.calls == []  # it did not even ask

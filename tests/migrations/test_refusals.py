@@ -279,3 +279,36 @@ def test_unknown_vm(setup, api):
     body = _request(s, "web01", token, vm="vm-999")
     result = _post(api, s.alice, body)
     assert result.status_code == 404 and "no virtual machine vm-999" in _detail(result)
+
+
+def test_an_agent_reporting_that_it_is_updating_refuses_new_migrations_until_another_can_work(setup, api):
+    import json as jsonlib
+
+    from rest_framework.test import APIClient
+
+    from connector import protocol
+    from core.connectors.models import Agent
+
+    s = setup
+    key = protocol.new_private_key()
+    agent = Agent.objects.create(tenant=s.tenant, name="dc-one", public_key=protocol.public_key_text(key))
+
+    def beat(**payload):
+        body = jsonlib.dumps(payload).encode()
+        headers = protocol.sign_request(key, agent_id=str(agent.pk), method="POST", path="/api/v1/agent/heartbeat/",
+                                        body=body)
+        meta = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+        return APIClient().generic("POST", "/api/v1/agent/heartbeat/", body, content_type="application/json", **meta)
+
+    answer = beat(version="1", updating=True)
+    assert answer.status_code == 200
+    # The portal's half of the vCenter settings reaches the agent; the credentials never do.
+    trust = answer.json()["vcenter"]
+    assert trust["url"] == s.vcenter.url and "password" not in trust and "username" not in trust
+    token = _token(api, s, s.alice, "web01")
+    response = _post(api, s.alice, _request(s, "web01", token))
+    assert response.status_code == 409 and "connector is being updated" in _detail(response)
+    Agent.objects.create(tenant=s.tenant, name="dc-two", public_key=protocol.public_key_text(
+        protocol.new_private_key()))  # a second agent that is not being updated takes the work
+    token = _token(api, s, s.alice, "web01")
+    assert _post(api, s.alice, _request(s, "web01", token)).status_code == 201

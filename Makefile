@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= auto
 PYTEST_XDIST   := -n $(PYTEST_WORKERS) --dist worksteal
 
-.PHONY: run test test-quick deps sandbox-build browser-deps screenshots clean
+.PHONY: run test test-quick deps sandbox-build browser-deps screenshots clean connector-wheel
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test-quick: $(STAMP) sandbox-build
 
 # Everything the suite needs installed or built (the test target's prerequisites, runnable on their own).
 deps: $(STAMP) sandbox-build browser-deps
+
+# The connector agent's own wheel (connector/dist.py), for the host beside a customer's vCenter.
+connector-wheel: $(STAMP)
+	$(PY) -m connector.dist var/dist
 
 sandbox-build:
 	bash sandbox/vcenter/build.sh

@@ -183,6 +183,13 @@ class CuttableProxy:
         self.is_cut.clear()
 
 
+def _behind_a_proxy(live_server, config: Path) -> CuttableProxy:
+    """The agent reaches the portal through a relay the test can cut."""
+    proxy = CuttableProxy(int(live_server.url.rsplit(":", 1)[1]))
+    _through(proxy, config)
+    return proxy
+
+
 def _through(proxy: CuttableProxy, config: Path) -> None:
     saved = json.loads(config.read_text())
     saved["portal_url"] = f"http://127.0.0.1:{proxy.port}"
@@ -247,15 +254,12 @@ def test_a_portal_restart_during_a_transfer_does_not_fail_the_job(setup, registe
     s.vcenter.set_faults(nfc_bytes_per_second=4 * 1024 * 1024)
     s.aws.set_speed(200)
     _, config = registered_agent
-    proxy = CuttableProxy(int(live_server.url.rsplit(":", 1)[1]))
-    _through(proxy, config)
+    proxy = _behind_a_proxy(live_server, config)
     running = RunningAgent(config)
     try:
         task_id = start_migration(s, s.alice, "db01").json()["id"]
-        deadline = time.monotonic() + 90
-        while MigrationTask.objects.get(pk=task_id).bytes_uploaded < 5 * 1024 * 1024:
-            assert time.monotonic() < deadline, "no part uploaded"
-            time.sleep(0.1)
+        wait_for(lambda: MigrationTask.objects.get(pk=task_id).bytes_uploaded >= 5 * 1024 * 1024, timeout=90,
+                 what="a part uploaded")
         proxy.cut()  # the portal is away for a second: shorter than the job's lease (3 s here)
         time.sleep(1)
         proxy.restore()
@@ -273,15 +277,12 @@ def test_a_cut_longer_than_the_lease_stops_the_agent_and_the_job_moves_on(setup,
     s = setup
     s.vcenter.set_faults(nfc_bytes_per_second=4 * 1024 * 1024)
     _, config = registered_agent
-    proxy = CuttableProxy(int(live_server.url.rsplit(":", 1)[1]))
-    _through(proxy, config)
+    proxy = _behind_a_proxy(live_server, config)
     cut_off = RunningAgent(config)
     try:
         task_id = start_migration(s, s.alice, "db01").json()["id"]
-        deadline = time.monotonic() + 90
-        while MigrationTask.objects.get(pk=task_id).bytes_uploaded < 5 * 1024 * 1024:
-            assert time.monotonic() < deadline, "no part uploaded"
-            time.sleep(0.1)
+        wait_for(lambda: MigrationTask.objects.get(pk=task_id).bytes_uploaded >= 5 * 1024 * 1024, timeout=90,
+                 what="a part uploaded")
         proxy.cut()
         # The lease (3 s) runs out at the portal; the cut-off agent stops sending on its own (it cannot know
         # whether the job was handed on), while its process goes on trying to reach the portal.

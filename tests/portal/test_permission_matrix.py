@@ -227,6 +227,22 @@ MATRIX = {
                                      row("400 400  400   400   400   400   400   400   400")),
     ("agent-heartbeat", "POST"): (None, lambda w, r: {}, AGENTS_ONLY),
     ("agent-key-rotation", "POST"): (None, lambda w, r: {"public_key": "A" * 43}, AGENTS_ONLY),
+    ("agent-work", "POST"): (None, lambda w, r: {"wait": 0}, AGENTS_ONLY),
+    ("agent-migration-report", "POST"): (lambda w: {"pk": w.a.migration.pk}, lambda w, r: {"epoch": 1},
+                                         AGENTS_ONLY),
+    ("agent-migration-exported", "POST"): (lambda w: {"pk": w.a.migration.pk}, lambda w, r: {
+        "epoch": 1, "device_keys": ["d1"], "capacities": [1], "total_capacity": 1}, AGENTS_ONLY),
+    ("agent-migration-disk-begin", "POST"): (lambda w: {"pk": w.a.migration.pk, "index": 0},
+                                             lambda w, r: {"epoch": 1}, AGENTS_ONLY),
+    ("agent-migration-disk-presign", "POST"): (lambda w: {"pk": w.a.migration.pk, "index": 0}, lambda w, r: {
+        "epoch": 1, "upload_id": "u", "parts": [{"part_number": 1, "crc32": 1}]}, AGENTS_ONLY),
+    ("agent-migration-disk-done", "POST"): (lambda w: {"pk": w.a.migration.pk, "index": 0}, lambda w, r: {
+        "epoch": 1, "upload_id": "u", "parts": [{"part_number": 1, "etag": "e", "size": 1, "crc32": 1}]},
+        AGENTS_ONLY),
+    ("agent-migration-uploaded", "POST"): (lambda w: {"pk": w.a.migration.pk}, lambda w, r: {"epoch": 1},
+                                           AGENTS_ONLY),
+    ("agent-migration-failed", "POST"): (lambda w: {"pk": w.a.migration.pk}, lambda w, r: {
+        "epoch": 1, "code": "x", "message": "m", "transient": True}, AGENTS_ONLY),
     # Health of the tenant's peers, and a job's own log lines (whoever may see the job).
     ("connector-health", "GET"): (None, None, ADMIN_AUDITOR_LIST),
     ("migration-log", "GET"): (lambda w: {"pk": w.a.migration.pk}, None, ENV_SCOPED_DETAIL),

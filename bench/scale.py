@@ -587,7 +587,7 @@ def measure_p6(database_url: str, workers: int, events: int) -> tuple[int, float
         peak = max(peak, active)
     from django.conf import settings
 
-    # A tenant with one region and no connector of its own: its region's limit, under the tenant and shared caps.
+    # A tenant with one region: its region's limit, under the tenant and shared caps.
     limit = min(settings.MIGRATION_MAX_ACTIVE_PER_REGION, settings.MIGRATION_MAX_ACTIVE_PER_TENANT,
                 getattr(settings, "MIGRATION_MAX_ACTIVE_SHARED", settings.MIGRATION_MAX_ACTIVE_PER_REGION))
     active = 0

@@ -28,6 +28,7 @@ class AuditAction(models.TextChoices):
     AWS_ACCOUNT_CREATE = "aws_account.create", "AWS account set"
     AWS_ACCOUNT_UPDATE = "aws_account.update", "AWS account changed"
     VCENTER_UPDATE = "vcenter.update", "vCenter connection changed"
+    # The removed per-tenant connector clusters': nothing records them any more; kept so that their rows read.
     CONNECTOR_CREATE = "connector.create", "Connector registered"
     CONNECTOR_DELETE = "connector.delete", "Connector removed"
     AGENT_CREATE = "agent.create", "Connector agent created (registration code issued)"

@@ -1,37 +1,39 @@
 """Admission policy: who may start now, and the queue position each waiting migration is shown. This module decides;
 the job engine (`core.jobs.transitions.admit`) starts them.
 
-Capacity pools. A tenant with a connector (its own django-q2 cluster beside its vCenter) is its connector's only
-user: at most `connector_limit` (MIGRATION_MAX_ACTIVE_PER_REGION, 4 as in the original connector, or the tenant's
-lower limit) of its migrations are active at once, across its regions, first come, first served. Tenants without
-one share the default cluster: as before, at most `region_limit` active per region and
-MIGRATION_MAX_ACTIVE_PER_TENANT per tenant, and on top of that at most MIGRATION_MAX_ACTIVE_SHARED of all their
-migrations together.
+One capacity pool. Every tenant's migrations run on the platform's shared workers (a connector agent exports and
+uploads, the workers import and launch), so all tenants share one pool: at most MIGRATION_MAX_ACTIVE_SHARED of all
+migrations are active at once, and each tenant at most `region_limit` per region (MIGRATION_MAX_ACTIVE_PER_REGION,
+4 as in the original connector, or the tenant's lower limit) and MIGRATION_MAX_ACTIVE_PER_TENANT in all.
 
-Fair share (issue 12). Where tenants compete (the shared pool), a free slot goes to the waiting migration with the
-smallest `turn` = (the tenant's active migrations in the pool) + (its rank in the tenant's own queue, oldest
-first); ties go to the older job. So the tenant holding the fewest slots is served next and slots go round-robin
-by tenant as they free up: a tenant's hundredth queued migration waits behind every other tenant's first, and a
-tenant arriving with one job while another holds every slot starts at the next release. A job its own region or
-tenant limit still blocks is passed over (it keeps its turn) for the next one. Queue positions are the same order,
-so what users see is what admission does (see `queue_positions`).
+Fair share (issue 12). A free slot goes to the waiting migration with the smallest `turn` = (the tenant's active
+migrations) + (its rank in the tenant's own queue, oldest first); ties go to the older job. So the tenant holding
+the fewest slots is served next and slots go round-robin by tenant as they free up: a tenant's hundredth queued
+migration waits behind every other tenant's first, and a tenant arriving with one job while another holds every
+slot starts at the next release. A job its own region or tenant limit still blocks is passed over (it keeps its
+turn) for the next one. Queue positions are the same order, so what users see is what admission does (see
+`queue_positions`).
 
 Lock order (PostgreSQL), the same everywhere so that admissions cannot deadlock: the tenant row, then the region
-row, then the pool's Connector row (the tenant's connector or the shared one), each FOR NO KEY UPDATE. The pool
-lock is what serializes every admission that counts the same slots, across tenants; admitting another tenant's
-job then only locks that job's own row and writes an audit row (a foreign-key check takes KEY SHARE, which FOR NO
-KEY UPDATE does not block). Callers must not hold a migration row lock when they call `admissible`: every caller
-admits in its own transaction or right after creating a job that nobody else can have locked."""
+row, then the pool row, each FOR NO KEY UPDATE. The pool lock is what serializes every admission that counts the
+same slots, across tenants: it must be one row that exists once, whoever admits. That row is
+`core.connectors.models.CapacityPool` ("platform"), the former shared cluster's Connector row kept for exactly
+this: a row of its own holds nothing but the lock, so no unrelated write (a tenant's settings, a schedule's run)
+ever queues behind an admission or takes part in its lock order, and it is made once by a migration rather than
+guessed from another table. Admitting another tenant's job then only locks that job's own row and writes an audit
+row (a foreign-key check takes KEY SHARE, which FOR NO KEY UPDATE does not block). Callers must not hold a
+migration row lock when they call `admissible`: every caller admits in its own transaction or right after creating
+a job that nobody else can have locked."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Count, Exists, Q
+from django.db.models import Count, Q
 
-from core.connectors.models import Connector
-from core.connectors.services import shared_connector
+from core.connectors.models import CapacityPool
+from core.connectors.services import capacity_pool
 from core.jobs.admission import Admission
 from core.models import Tenant, TenantVCenter
 from core.observability import admission_refused
@@ -41,28 +43,22 @@ from migrations_app.models import MigrationTask
 
 
 def tenant_limit_override(tenant_id: int) -> int:
-    """The platform's per-region (per-connector) limit, or the tenant's own when it is lower (a tenant's setting may
-    only lower it; the service refuses more, and this holds for rows written before that rule)."""
+    """The platform's per-region limit, or the tenant's own when it is lower (a tenant's setting may only lower it;
+    the service refuses more, and this holds for rows written before that rule)."""
     override = TenantVCenter.objects.filter(tenant_id=tenant_id).values_list(
         "max_active_migrations_per_region", flat=True).first()
     return min(override or settings.MIGRATION_MAX_ACTIVE_PER_REGION, settings.MIGRATION_MAX_ACTIVE_PER_REGION)
 
 
 def region_limit(region: Region) -> int:
-    """A shared-cluster tenant's limit in one region."""
+    """A tenant's limit in one region."""
     return tenant_limit_override(region.tenant_id)
-
-
-def connector_limit(connector: Connector) -> int:
-    """A connector runs at most this many migrations at once (the original connector's limit of 4)."""
-    return tenant_limit_override(connector.tenant_id)
 
 
 @dataclass
 class _Pool:
-    """One capacity pool's state: who is active where, and who waits, in fair order."""
+    """The pool's state: who is active where, and who waits, in fair order."""
 
-    connector: Connector
     active_by_tenant: dict[int, int] = field(default_factory=dict)
     active_by_region: dict[int, int] = field(default_factory=dict)
     waiting: list[tuple[int, int, int]] = field(default_factory=list)  # (task id, tenant id, region id), fair order
@@ -73,24 +69,17 @@ class _Pool:
 
     @property
     def limit(self) -> int:
-        return settings.MIGRATION_MAX_ACTIVE_SHARED if self.connector.is_shared else connector_limit(self.connector)
+        return settings.MIGRATION_MAX_ACTIVE_SHARED
 
 
-def _members(connector: Connector):
-    """A filter for the migrations counted in the pool."""
-    if connector.is_shared:
-        return {"tenant__connector__isnull": True}
-    return {"tenant_id": connector.tenant_id}
-
-
-def _pool_state(connector: Connector) -> _Pool:
-    pool = _Pool(connector=connector)
-    for tenant_id, region_id, n in MigrationTask.objects.filter(**_members(connector), state__in=ACTIVE).values(
+def _pool_state() -> _Pool:
+    pool = _Pool()
+    for tenant_id, region_id, n in MigrationTask.objects.filter(state__in=ACTIVE).values(
             "tenant_id", "region_id").annotate(n=Count("pk")).values_list("tenant_id", "region_id", "n"):
         pool.active_by_tenant[tenant_id] = pool.active_by_tenant.get(tenant_id, 0) + n
         pool.active_by_region[region_id] = pool.active_by_region.get(region_id, 0) + n
     pool.waiting = _fair_order(pool.active_by_tenant, MigrationTask.objects.filter(
-        **_members(connector), state=MigrationState.QUEUED, cancel_requested=False,
+        state=MigrationState.QUEUED, cancel_requested=False,
     ).order_by("created_at", "id").values_list("pk", "tenant_id", "region_id"))
     return pool
 
@@ -111,24 +100,18 @@ def _blocked(pool: _Pool, tenant_id: int, region_id: int, limits: dict[int, int]
     """Why this job cannot start now though the pool has room (its region's or tenant's own limit), or None."""
     if pool.active_by_tenant.get(tenant_id, 0) >= settings.MIGRATION_MAX_ACTIVE_PER_TENANT:
         return "tenant_limit"
-    if pool.connector.is_shared:
-        if region_id not in limits:
-            limits[region_id] = tenant_limit_override(tenant_id)
-        if pool.active_by_region.get(region_id, 0) >= limits[region_id]:
-            return "region_limit"
+    if region_id not in limits:
+        limits[region_id] = tenant_limit_override(tenant_id)
+    if pool.active_by_region.get(region_id, 0) >= limits[region_id]:
+        return "region_limit"
     return None
 
 
-def pool_connector(tenant_id: int) -> Connector:
-    """The pool the tenant's migrations count against (no lock)."""
-    return Connector.objects.filter(tenant_id=tenant_id).first() or shared_connector()
-
-
 def admissible(region_id: int) -> list[int]:
-    """Ids of the queued migrations that may start now, in the order admission serves them: those of the region's
-    pool (its tenant's connector, or the shared cluster's, across tenants and regions), not only of the region.
+    """Ids of the queued migrations that may start now, in the order admission serves them: those of the whole pool
+    (every tenant and region), not only of the region.
 
-    Call inside a transaction: the pool's rows are locked while counting (see the module's lock order), so
+    Call inside a transaction: the pool's row is locked while counting (see the module's lock order), so
     concurrent submitters and several workers never admit more than a limit allows (under READ COMMITTED a lock on
     the jobs alone would not stop a concurrent insert). The locks are held until the caller's transaction ends."""
     tenant_id = Region.objects.filter(pk=region_id).values_list("tenant_id", flat=True).get()
@@ -136,15 +119,17 @@ def admissible(region_id: int) -> list[int]:
     # job's foreign-key checks take KEY SHARE) are not blocked, which with several rows locked would deadlock.
     Tenant.objects.select_for_update(no_key=True).filter(pk=tenant_id).values_list("pk", flat=True).get()
     Region.objects.select_for_update(no_key=True).filter(pk=region_id).values_list("pk", flat=True).get()
-    connector_id = pool_connector(tenant_id).pk
-    connector = Connector.objects.select_for_update(no_key=True).get(pk=connector_id)
-    pool = _pool_state(connector)
+    pool_row = CapacityPool.objects.select_for_update(no_key=True).filter(name=CapacityPool.PLATFORM)
+    if pool_row.values_list("pk", flat=True).first() is None:  # a flushed test database: made once, then locked
+        capacity_pool()
+        pool_row.values_list("pk", flat=True).get()
+    pool = _pool_state()
     free = pool.limit - pool.active
     admitted: list[int] = []
     limits: dict[int, int] = {}
     for task_id, job_tenant, job_region in pool.waiting:
         if free <= 0:
-            admission_refused("migration", "shared_limit" if connector.is_shared else "connector_limit")
+            admission_refused("migration", "shared_limit")
             break
         reason = _blocked(pool, job_tenant, job_region, limits)
         if reason is not None:
@@ -169,43 +154,38 @@ def queue_positions(region_ids) -> dict[int, int]:
 
     A job's position counts the jobs ahead of it in the pool's fair order that it actually waits behind: every one
     while the pool itself is full, otherwise only those its own limits hold back with it (its region's, or its
-    tenant's when the tenant is at its cap). With a connector that is simply first come, first served.
+    tenant's when the tenant is at its cap).
 
-    The pools' active and waiting jobs come in one read (each row tagged with its tenant's connector, none for the
-    shared pool) instead of the locked, per-pool counting `admissible` does: positions are shown, not acted on."""
+    The pool's active and waiting jobs come in one read instead of the locked counting `admissible` does:
+    positions are shown, not acted on."""
     region_ids = set(region_ids)
     if not region_ids:
         return {}
-    regions = Region.objects.filter(pk__in=region_ids)
-    in_pools = Q(tenant_id__in=regions.values("tenant_id")) | (
-        Q(tenant__connector__isnull=True) & Exists(regions.filter(tenant__connector__isnull=True)))
-    pools: dict[int | None, tuple[dict[int, int], list]] = {}  # connector id (None: shared) -> active, queued
-    for task_id, tenant_id, region_id, state, connector_id in MigrationTask.objects.filter(
-            Q(state__in=ACTIVE) | Q(state=MigrationState.QUEUED, cancel_requested=False), in_pools,
-    ).order_by("created_at", "id").values_list("pk", "tenant_id", "region_id", "state", "tenant__connector__id"):
-        active_by_tenant, queued = pools.setdefault(connector_id, ({}, []))
+    active_by_tenant: dict[int, int] = {}
+    queued = []
+    for task_id, tenant_id, region_id, state in MigrationTask.objects.filter(
+            Q(state__in=ACTIVE) | Q(state=MigrationState.QUEUED, cancel_requested=False),
+    ).order_by("created_at", "id").values_list("pk", "tenant_id", "region_id", "state"):
         if state == MigrationState.QUEUED:
             queued.append((task_id, tenant_id, region_id))
         else:
             active_by_tenant[tenant_id] = active_by_tenant.get(tenant_id, 0) + 1
     positions: dict[int, int] = {}
-    for connector_id, (active_by_tenant, queued) in pools.items():
-        shared = connector_id is None
-        pool_full = shared and sum(active_by_tenant.values()) >= settings.MIGRATION_MAX_ACTIVE_SHARED
-        tenant_full = {t for t, n in active_by_tenant.items() if n >= settings.MIGRATION_MAX_ACTIVE_PER_TENANT}
-        ahead_in_region: dict[int, int] = {}
-        ahead_in_tenant: dict[int, int] = {}
-        for index, (task_id, tenant_id, region_id) in enumerate(_fair_order(active_by_tenant, queued)):
-            ahead_in_region[region_id] = ahead_in_region.get(region_id, 0) + 1
-            ahead_in_tenant[tenant_id] = ahead_in_tenant.get(tenant_id, 0) + 1
-            if region_id not in region_ids:
-                continue
-            if pool_full or not shared:
-                positions[task_id] = index + 1
-            elif tenant_id in tenant_full:
-                positions[task_id] = ahead_in_tenant[tenant_id]
-            else:
-                positions[task_id] = ahead_in_region[region_id]
+    pool_full = sum(active_by_tenant.values()) >= settings.MIGRATION_MAX_ACTIVE_SHARED
+    tenant_full = {t for t, n in active_by_tenant.items() if n >= settings.MIGRATION_MAX_ACTIVE_PER_TENANT}
+    ahead_in_region: dict[int, int] = {}
+    ahead_in_tenant: dict[int, int] = {}
+    for index, (task_id, tenant_id, region_id) in enumerate(_fair_order(active_by_tenant, queued)):
+        ahead_in_region[region_id] = ahead_in_region.get(region_id, 0) + 1
+        ahead_in_tenant[tenant_id] = ahead_in_tenant.get(tenant_id, 0) + 1
+        if region_id not in region_ids:
+            continue
+        if pool_full:
+            positions[task_id] = index + 1
+        elif tenant_id in tenant_full:
+            positions[task_id] = ahead_in_tenant[tenant_id]
+        else:
+            positions[task_id] = ahead_in_region[region_id]
     return positions
 
 

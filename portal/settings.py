@@ -280,9 +280,6 @@ Q_CLUSTER = {
     "catch_up": False,
     "orm": "default",
     "poll": 0.5,
-    # A connector cluster is started with Q_CLUSTER_NAME=<connector name>; django-q2 reads ALT_CLUSTERS (and fails
-    # without the key) when that name differs from "name". Connectors share this configuration.
-    "ALT_CLUSTERS": {},
 }
 if env.str("Q_REDIS_URL", default=""):
     Q_CLUSTER.pop("orm")
@@ -322,7 +319,7 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# Migrations. The connector runs at most this many migrations at once per region (AMP: 4); AWS allows 5 active
+# Migrations. A tenant runs at most this many migrations at once per region (AMP: 4); AWS allows 5 active
 # VM imports per region. Leases: a worker renews its job lease every MIGRATION_LEASE_SECONDS / 4.
 MIGRATION_MAX_ACTIVE_PER_REGION = env.int("MIGRATION_MAX_ACTIVE_PER_REGION", default=4)
 MIGRATION_AWS_MAX_ACTIVE_IMPORTS = env.int("MIGRATION_AWS_MAX_ACTIVE_IMPORTS", default=5)
@@ -355,9 +352,8 @@ PLATFORM_AWS_ACCOUNT_ID = env.str("PLATFORM_AWS_ACCOUNT_ID", default="")
 # A tenant's own limit on concurrent migrations per region may only lower MIGRATION_MAX_ACTIVE_PER_REGION; this caps
 # one tenant's active migrations across all its regions, so one tenant cannot take every worker.
 MIGRATION_MAX_ACTIVE_PER_TENANT = env.int("MIGRATION_MAX_ACTIVE_PER_TENANT", default=16)
-# Tenants without a connector share the default cluster: at most this many of their migrations are active at once
-# platform-wide, and free slots go round-robin by tenant (migrations_app/admission.py). A tenant with a connector
-# counts MIGRATION_MAX_ACTIVE_PER_REGION (or its own lower limit) per connector instead.
+# All tenants share the platform's workers: at most this many migrations are active at once platform-wide, and free
+# slots go round-robin by tenant (migrations_app/admission.py), each tenant within its per-region and per-tenant caps.
 MIGRATION_MAX_ACTIVE_SHARED = env.int("MIGRATION_MAX_ACTIVE_SHARED", default=32)
 
 # Accounts and sessions (core.auth).
@@ -464,13 +460,12 @@ ORPHAN_SWEEP_MIN_AGE_SECONDS = env.int("ORPHAN_SWEEP_MIN_AGE_SECONDS", default=6
 # Health and metrics (portal.site.health, portal.site.metrics). /metrics answers a scraper that sends
 # "Authorization: Bearer <METRICS_TOKEN>" or whose address is in METRICS_ALLOWED_CIDRS (the client address as
 # TRUSTED_PROXY_COUNT sees it); with neither set it answers nobody (404). Several processes (gunicorn workers,
-# qcluster) share their counters through PROMETHEUS_MULTIPROC_DIR (README, Metrics). The workers count as alive
-# while the cluster running a tenant's work (its connector's or the shared one) beat within HEALTH_WORKER_STALE_SECONDS.
+# qcluster) share their counters through PROMETHEUS_MULTIPROC_DIR (README, Metrics). A tenant's connector agents
+# count as in contact while one called within three AGENT_HEARTBEAT_SECONDS.
 # Probes and scrapers talk plain HTTP to the process itself: no redirect to HTTPS for them.
 SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=[])
-HEALTH_WORKER_STALE_SECONDS = env.int("HEALTH_WORKER_STALE_SECONDS", default=180)
 # A tenant's connector health (it logs in to vCenter and calls STS) is kept HEALTH_CACHE_SECONDS per tenant; a forced
 # refresh (?refresh=1) is allowed once per HEALTH_REFRESH_MIN_SECONDS per tenant.
 HEALTH_CACHE_SECONDS = env.int("HEALTH_CACHE_SECONDS", default=30)

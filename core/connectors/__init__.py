@@ -1,1 +1,2 @@
-"""Connectors: the django-q2 clusters that run a tenant's vCenter work inside the tenant's network."""
+"""Connectors: the agents beside a tenant's vCenter (registration, signed requests, rotation, revocation), the
+portal's signing key, and the platform's capacity pool row that migration admission locks."""

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class ConnectorsConfig(AppConfig):
-    """Which django-q2 cluster runs a tenant's vCenter work, and each cluster's last sign of life."""
+    """Connector agents and the platform's capacity pool row."""
 
     name = "core.connectors"
     label = "connectors"

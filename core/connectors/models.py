@@ -1,62 +1,31 @@
-"""A connector is a django-q2 cluster (started with Q_CLUSTER_NAME=<name>) beside a tenant's vCenter. Its row
-pins the tenant's migration and export ticks to that cluster and is the capacity pool admission counts against.
-The one row without a tenant stands for the shared default cluster, the pool of every tenant without one."""
+"""Connector agents (processes beside a tenant's vCenter that call the portal over outbound HTTPS only) and the
+platform's capacity pool row, which migration admission locks."""
 
 from __future__ import annotations
 
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
 
 from core.models import ADMINISTERED, Tenant
 from core.querysets import RestrictedQuerySet
 
-cluster_name_validator = RegexValidator(
-    r"^[a-z0-9][a-z0-9-]{0,62}$", "Lower-case letters, digits and hyphens (the connector's Q_CLUSTER_NAME).")
+agent_name_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9-]{0,62}$", "Lower-case letters, digits and hyphens.")
 
 
-class Connector(models.Model):
-    """A tenant's own worker cluster, or (tenant empty, name empty) the shared default cluster."""
+class CapacityPool(models.Model):
+    """The one row standing for the platform's migration slots (MIGRATION_MAX_ACTIVE_SHARED, shared by every
+    tenant): admission locks it to serialize the admissions that count the same slots, across tenants
+    (migrations_app.admission). It holds no data; `name` exists once ("platform") so that the row is found, and
+    made at most once, by that key. It is the former shared cluster's Connector row (migration 0004)."""
 
-    tenant = models.OneToOneField(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="connector")
-    name = models.CharField(max_length=63, unique=True, blank=True, validators=[cluster_name_validator],
-                            help_text="The django-q2 cluster name the connector is started with (Q_CLUSTER_NAME).")
+    PLATFORM = "platform"
+
+    name = models.CharField(max_length=63, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = RestrictedQuerySet.as_manager()
-    restriction = ADMINISTERED
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            # The shared row is the only unnamed one; a tenant's connector always has a name.
-            models.CheckConstraint(condition=Q(tenant__isnull=True, name="") | (Q(tenant__isnull=False) & ~Q(name="")),
-                                   name="connector_named_unless_shared"),
-        ]
 
     def __str__(self) -> str:
-        return self.name or "shared"
-
-    @property
-    def is_shared(self) -> bool:
-        return self.tenant_id is None
-
-
-class ConnectorBeat(models.Model):
-    """The last sign of life of one cluster, written by the cluster itself (a scheduled heartbeat and every tick
-    it runs). Kept apart from Connector so that beats never wait on the row admission locks."""
-
-    cluster = models.CharField(max_length=63, unique=True)
-    beat_at = models.DateTimeField()
-    version = models.CharField(max_length=40, blank=True)
-    host = models.CharField(max_length=255, blank=True)
-
-    # No restriction: beats are never listed; they are read by cluster name for a Connector the caller was
-    # already allowed to see (selectors.beats_of).
-
-    def __str__(self) -> str:
-        return f"{self.cluster} at {self.beat_at:%Y-%m-%d %H:%M:%S}"
+        return self.name
 
 
 class Agent(models.Model):
@@ -65,7 +34,7 @@ class Agent(models.Model):
     registration code only a digest; it can read neither the agent's key nor anything the agent holds."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="agents")
-    name = models.CharField(max_length=63, validators=[cluster_name_validator])
+    name = models.CharField(max_length=63, validators=[agent_name_validator])
     # Empty until the agent registers; replaced when it rotates.
     public_key = models.CharField(max_length=64, blank=True)
     code_digest = models.CharField(max_length=64, blank=True)

@@ -1,34 +1,21 @@
-"""Reads: which cluster runs a tenant's work, the capacity pool a tenant's jobs count against, and beats."""
+"""Reads: the tenant's connector agents."""
 
 from __future__ import annotations
 
-from django.conf import settings
+from datetime import datetime, timedelta
 
-from core.connectors.models import Agent, Connector, ConnectorBeat
+from django.conf import settings
+from django.utils import timezone
+
+from core.connectors.models import Agent
 from core.roles import Action
 
 
-def default_cluster() -> str:
-    """The shared cluster's name: django-q2's Conf.PREFIX (Q_CLUSTER["name"]), where untargeted tasks go."""
-    return settings.Q_CLUSTER.get("name", "default")
-
-
-def cluster_for_tenant(tenant_id: int) -> str | None:
-    """The connector cluster pinned to the tenant, or None for the shared default cluster."""
-    return Connector.objects.filter(tenant_id=tenant_id).values_list("name", flat=True).first()
-
-
-def connector_id_for_tenant(tenant_id: int) -> int | None:
-    return Connector.objects.filter(tenant_id=tenant_id).values_list("pk", flat=True).first()
-
-
-def tenants_on_shared_cluster():
-    """A subquery of the tenants without a connector (the shared pool's members)."""
-    return Connector.objects.filter(tenant__isnull=False).values("tenant_id")
-
-
-def beats_of(names) -> dict[str, ConnectorBeat]:
-    return {beat.cluster: beat for beat in ConnectorBeat.objects.filter(cluster__in=set(names))}
+def agents_online(last_contact: datetime | None) -> bool:
+    """Whether agents whose latest contact was `last_contact` count as online: one called within three report
+    intervals (AGENT_HEARTBEAT_SECONDS), as a migration waiting for its connector says."""
+    return last_contact is not None and timezone.now() - last_contact <= timedelta(
+        seconds=3 * settings.AGENT_HEARTBEAT_SECONDS)
 
 
 def agent_list(*, fetched_by):

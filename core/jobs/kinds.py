@@ -41,7 +41,7 @@ class JobKind:
         that exists, such as an available backup's image).
     retained_if: rows the retention keeps whatever their age and state (None: none).
     bytes_moved: direction -> the aggregate of the bytes its jobs moved that way (portal_job_bytes).
-    connector_work: whether the connector status counts its jobs as the tenant's work on its cluster.
+    connector_work: whether the connector status counts its jobs as the tenant's work.
     sweep: dotted path of its orphan sweep, `f(sweep: core.sweep.SweepPass)` ("": it has none).
     notify: terminal state -> the outcome its notification announces, as the event "<name>.<outcome>" (labelled
         "<Name> <outcome>").

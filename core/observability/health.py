@@ -1,12 +1,11 @@
 """Health checks: readiness of this process's dependencies (database, cache, broker) and, per tenant, of the
-connector's peers (vCenter, AWS) and the workers. Results name a category, never socket text."""
+connector's peers (vCenter, AWS) and its agents. Results name a category, never socket text."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -17,7 +16,6 @@ from adapters.aws import client as aws
 from adapters.vsphere import client as vsphere
 from core.errors import PortalError
 from core.models import Tenant
-from core.roles import Action
 
 logger = logging.getLogger("portal.observability.health")
 
@@ -119,23 +117,19 @@ def _aws(tenant: Tenant) -> Check:
     return Check("aws", OK, {"account_id": identity["Account"]})
 
 
-def _workers(fetched_by) -> Check:
-    """Whether the cluster that runs this tenant's work is alive: its connector's, or the shared one (a cluster
-    beats every minute and on every tick). Nothing of other clusters or other tenants' tasks is shown."""
-    from core.connectors.models import Connector, ConnectorBeat
-    from core.connectors.selectors import beats_of, default_cluster
+def _agents(tenant: Tenant) -> Check:
+    """Whether the tenant's connector agents are in contact: one of its registered agents called within three
+    report intervals. Nothing of other tenants' agents or of the platform's workers is shown."""
+    from core.connectors.selectors import agent_last_contact, agents_online, serving_agents
 
-    connector = Connector.objects.restrict(fetched_by, Action.VIEW).filter(tenant_id=fetched_by.tenant_id).first()
-    cluster = connector.name if connector is not None else default_cluster()
-    beat: ConnectorBeat | None = beats_of([cluster]).get(cluster)
-    if beat is None:
-        status = UNKNOWN
-    elif beat.beat_at >= timezone.now() - timedelta(seconds=settings.HEALTH_WORKER_STALE_SECONDS):
-        status = OK
-    else:
-        status = FAILED
-    return Check("workers", status, {"cluster": cluster if connector is not None else "shared",
-                                     "last_beat_at": beat.beat_at.isoformat() if beat else None})
+    count = serving_agents(tenant.pk).count()
+    if not count:
+        return Check("agents", NOT_CONFIGURED)
+    last = agent_last_contact(tenant.pk)
+    detail = {"agents": count, "last_contact_at": last.isoformat() if last else None}
+    if last is None:
+        return Check("agents", UNKNOWN, detail)
+    return Check("agents", OK if agents_online(last) else FAILED, detail)
 
 
 @dataclass(frozen=True)
@@ -156,13 +150,13 @@ class RefreshTooSoon(Exception):
 
 def _probe(fetched_by) -> HealthAnswer:
     tenant = fetched_by.tenant
-    checks = [_vcenter(tenant), _aws(tenant), _workers(fetched_by)]
+    checks = [_vcenter(tenant), _aws(tenant), _agents(tenant)]
     return HealthAnswer(checks, timezone.now().isoformat())
 
 
 def connector_health(*, fetched_by, refresh: bool = False) -> HealthAnswer:
     """The caller's tenant's vCenter (reachable, its version), AWS (reachable with the tenant's own credentials, its
-    account id from STS GetCallerIdentity), and whether the tenant's workers are alive.
+    account id from STS GetCallerIdentity), and whether the tenant's connector agents are in contact.
 
     Probing logs in to vCenter and calls STS, so the answer is kept per tenant for HEALTH_CACHE_SECONDS: asking
     the page or the API again cannot hammer a peer. `refresh` probes at once, at most once per tenant every

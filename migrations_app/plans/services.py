@@ -1,7 +1,7 @@
 """Writes for migration plans: creating and changing a plan, its waves and VMs, starting it (now or at a time),
 retrying its failed VMs, cancelling it, and importing its VMs from CSV. Every write is atomic, validated and
 audited; every migration a plan starts goes through `migrations_app.services.migration_start`, so the token, the
-privilege check and the admission (fair share, slots per connector and region) apply unchanged."""
+privilege check and the admission (fair share, slots per region, tenant and platform) apply unchanged."""
 
 from __future__ import annotations
 

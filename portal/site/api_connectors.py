@@ -1,5 +1,5 @@
-"""GET /api/v1/connector/: the status of the caller's tenant's connector (administrators and auditors). Mounted by
-`portal.site.api_urls` like an app's `api/urls.py`."""
+"""GET /api/v1/connector/: the status of the caller's tenant's connector agents and work (administrators and
+auditors). Mounted by `portal.site.api_urls` like an app's `api/urls.py`."""
 
 from __future__ import annotations
 
@@ -17,19 +17,15 @@ from portal.site.connectors import READ_CONNECTORS, connector_status
 
 
 class ConnectorStatusSerializer(serializers.Serializer):
-    name = serializers.CharField(help_text="The django-q2 cluster name (Q_CLUSTER_NAME) that runs the tenant's "
-                                           "vCenter work; the shared cluster's when `shared`.")
-    shared = serializers.BooleanField(help_text="True when the tenant has no connector of its own.")
-    last_heartbeat = serializers.DateTimeField(allow_null=True)
-    alive = serializers.BooleanField(help_text="A heartbeat in the last three minutes.")
-    version = serializers.CharField(help_text="The portal version the cluster runs.")
-    host = serializers.CharField(help_text="The connector's host (blank for the shared cluster).")
-    limit = serializers.IntegerField(help_text="Migrations the connector runs at once (per region when shared).")
+    agents = serializers.IntegerField(help_text="The tenant's connector agents that may work (registered, not "
+                                                "revoked).")
+    last_contact = serializers.DateTimeField(allow_null=True, help_text="When one of them last called the portal.")
+    alive = serializers.BooleanField(help_text="One of them called within three report intervals "
+                                               "(AGENT_HEARTBEAT_SECONDS).")
+    limit = serializers.IntegerField(help_text="The tenant's migrations at once per region.")
     jobs_running = serializers.IntegerField(help_text="The tenant's active migrations and exports.")
     queue_depth = serializers.IntegerField(help_text="The tenant's migrations and exports waiting for a slot.")
     oldest_queued_at = serializers.DateTimeField(allow_null=True, help_text="When the oldest of them was queued.")
-    ticks_waiting = serializers.IntegerField(allow_null=True,
-                                             help_text="Ticks queued on the connector's broker (own connector only).")
 
 
 class ConnectorStatusView(NeedView, APIView):

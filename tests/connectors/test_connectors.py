@@ -1,20 +1,19 @@
-"""Connectors (issue 11): a tenant's ticks are queued for its own cluster only, and its administrators and auditors
-see that cluster's status. The multi-process behaviour (real clusters taking the ticks) is in test_scale_out.py."""
+"""Every tenant's ticks go to the shared workers (there is no per-tenant cluster), and a tenant's administrators
+and auditors see its connector agents' last contact and its running and waiting work. The multi-process behaviour
+(several shared qcluster processes taking the ticks) is in test_scale_out.py."""
+
+from datetime import timedelta
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
-from migrations_app.models import MigrationTask
-from core.connectors.models import ConnectorBeat
-from core.connectors.services import connector_beat, connector_create, connector_delete
-from core.connectors.tasks import connector_heartbeat
-from core.errors import Conflict, Invalid
+from core.connectors.models import Agent, CapacityPool
+from core.connectors.services import capacity_pool
 from core.jobs.queue import TICK
-from core.models import AuditLog
+from migrations_app.models import MigrationTask
 from tests.jobs_engine.drive import enqueue_export_tick, enqueue_migration_tick, schedule_tick
 
 
@@ -24,7 +23,6 @@ def w(transactional_db):
 
     world = build_world()  # committed (not the `world` fixture's rolled-back transaction): ticks are sent on commit
     OrmQ.objects.all().delete()
-    world.connector = connector_create(actor=world.a.admin, tenant=world.a.tenant, name="acme-connector")
     return world
 
 
@@ -34,60 +32,23 @@ def _browser(user):
     return client
 
 
-def _queued_keys():
-    return sorted(OrmQ.objects.values_list("key", flat=True))
-
-
-def test_a_tenants_ticks_are_queued_for_its_connector_and_the_others_for_the_shared_cluster(w, settings):
-    enqueue_migration_tick(w.a.migration.pk)
-    enqueue_export_tick(w.a.export.pk)
-    assert _queued_keys() == ["acme-connector", "acme-connector"]
-    OrmQ.objects.all().delete()
-    enqueue_migration_tick(w.b.migration.pk)
-    enqueue_export_tick(w.b.export.pk)
-    assert _queued_keys() == [settings.Q_CLUSTER["name"]] * 2
-    # A job's wake-up (the next poll) is fired by the connector's own scheduler too.
+def test_every_tenants_ticks_and_wake_ups_go_to_the_shared_workers(w, settings):
+    for tenant in (w.a, w.b):
+        enqueue_migration_tick(tenant.migration.pk)
+        enqueue_export_tick(tenant.export.pk)
+    assert sorted(OrmQ.objects.values_list("key", flat=True)) == [settings.Q_CLUSTER["name"]] * 4
+    # A job's wake-up is a schedule any worker fires.
     schedule_tick(w.a.migration.pk, timezone.now())
     schedule_tick(w.b.migration.pk, timezone.now())
-    clusters = dict(Schedule.objects.filter(func=TICK).values_list("args", "cluster"))
-    assert clusters == {repr(("migration", w.a.migration.pk)): "acme-connector",
-                        repr(("migration", w.b.migration.pk)): settings.Q_CLUSTER["name"]}
+    assert list(Schedule.objects.filter(func=TICK).values_list("cluster", flat=True)) == [None, None]
+    # No cluster heartbeat is scheduled any more, and admission locks one capacity pool row (migration 0004 makes
+    # it; a flushed test database gets it at the first admission).
+    assert not Schedule.objects.filter(func__startswith="core.connectors.").exists()
+    assert capacity_pool() == capacity_pool()
+    assert list(CapacityPool.objects.values_list("name", flat=True)) == ["platform"]
 
 
-def test_removing_the_connector_sends_the_next_ticks_to_the_shared_cluster(w, settings):
-    connector_delete(actor=w.a.admin, connector=w.connector)
-    enqueue_migration_tick(w.a.migration.pk)
-    assert _queued_keys() == [settings.Q_CLUSTER["name"]]
-    assert not Schedule.objects.filter(cluster="acme-connector").exists()
-    assert list(AuditLog.objects.filter(action__startswith="connector.").values_list("action", flat=True).order_by(
-        "id")) == ["connector.create", "connector.delete"]
-
-
-def test_a_connector_needs_its_own_unique_name(w, settings):
-    with pytest.raises(Invalid):
-        connector_create(actor=w.b.admin, tenant=w.b.tenant, name=settings.Q_CLUSTER["name"])
-    with pytest.raises(Conflict):
-        connector_create(actor=w.b.admin, tenant=w.b.tenant, name="acme-connector")
-    with pytest.raises(ValidationError):
-        connector_create(actor=w.b.admin, tenant=w.b.tenant, name="Globex Connector!")
-    with pytest.raises(Conflict):
-        connector_create(actor=w.a.admin, tenant=w.a.tenant, name="acme-2")
-    # Each connector runs its own heartbeat schedule, on itself.
-    assert Schedule.objects.filter(func="core.connectors.tasks.connector_heartbeat",
-                                   cluster="acme-connector").count() == 1
-
-
-def test_the_heartbeat_names_the_cluster_that_ran_it(w, settings):
-    assert connector_heartbeat() == settings.Q_CLUSTER["name"]
-    beat = ConnectorBeat.objects.get(cluster=settings.Q_CLUSTER["name"])
-    assert beat.version and beat.host
-    first = beat.beat_at
-    connector_beat(cluster=settings.Q_CLUSTER["name"])
-    assert ConnectorBeat.objects.get(cluster=settings.Q_CLUSTER["name"]).beat_at >= first
-    assert ConnectorBeat.objects.count() == 1
-
-
-def test_administrators_and_auditors_see_their_connectors_status(w, api, settings):
+def test_administrators_and_auditors_see_their_agents_contact_and_their_work(w, api, settings):
     a = w.a
     for i in range(3):
         MigrationTask.objects.create(tenant=a.tenant, environment=a.environment, region=a.region,
@@ -95,41 +56,29 @@ def test_administrators_and_auditors_see_their_connectors_status(w, api, setting
                                      operating_system="ubuntu-22.04", instance_type="t3.micro", subnet=a.subnet,
                                      security_group=a.security_group, state="queued")
     MigrationTask.objects.filter(pk=a.migration.pk).update(state="exporting")
-    enqueue_migration_tick(a.migration.pk)
-    connector_beat(cluster="acme-connector")
+    seen = timezone.now() - timedelta(seconds=5)
+    Agent.objects.filter(pk=a.agent.pk).update(last_contact_at=seen)
     for user in (a.admin, a.auditor):
         body = api.as_user(user).get(reverse("api:connector")).json()
-        assert body["name"] == "acme-connector" and body["shared"] is False
-        assert body["alive"] is True and body["version"] and body["last_heartbeat"]
+        assert body["agents"] == 1 and body["alive"] is True and body["last_contact"]
         assert body["limit"] == settings.MIGRATION_MAX_ACTIVE_PER_REGION
         assert body["jobs_running"] == 1 and body["queue_depth"] == 3 and body["oldest_queued_at"]
-        assert body["ticks_waiting"] == 1
-        page = _browser(user).get(reverse("ui:connector"))
-        assert page.status_code == 200 and "acme-connector" in page.content.decode()
+        assert set(body) == {"agents", "last_contact", "alive", "limit", "jobs_running", "queue_depth",
+                             "oldest_queued_at"}
+        page = _browser(user).get(reverse("ui:connector")).content.decode()
+        assert "Online" in page and "Last contact" in page and "Jobs waiting" in page
+        assert "cluster" not in page.lower() and "Q_CLUSTER_NAME" not in page
     assert api.as_user(a.user_general).get(reverse("api:connector")).status_code == 403
     assert _browser(a.user_general).get(reverse("ui:connector")).status_code == 403
-    # Tenant B has no connector: it is told so, sees none of A's figures and nothing of the shared cluster's host
-    # or broker (those are other tenants' too).
+    # Silent for longer than three report intervals: not responding. Tenant B sees none of A's figures.
+    Agent.objects.filter(pk=a.agent.pk).update(
+        last_contact_at=timezone.now() - timedelta(seconds=3 * settings.AGENT_HEARTBEAT_SECONDS + 5))
+    assert api.as_user(a.admin).get(reverse("api:connector")).json()["alive"] is False
+    assert "Not responding" in _browser(a.admin).get(reverse("ui:connector")).content.decode()
     body = api.as_user(w.b.admin).get(reverse("api:connector")).json()
-    assert body["shared"] is True and body["name"] == settings.Q_CLUSTER["name"]
     assert body["queue_depth"] == MigrationTask.objects.filter(tenant=w.b.tenant, state="queued").count() == 1
-    assert body["host"] == "" and body["ticks_waiting"] is None
-    assert body["alive"] is False and body["last_heartbeat"] is None
-
-
-def test_the_connector_command(w):
-    from io import StringIO
-
-    from django.core.management import CommandError, call_command
-
-    out = StringIO()
-    call_command("connector", "create", "--tenant", w.b.tenant.slug, "--name", "globex-connector", stdout=out)
-    assert "Q_CLUSTER_NAME=globex-connector" in out.getvalue()
-    out = StringIO()
-    call_command("connector", "list", stdout=out)
-    assert out.getvalue().splitlines() == [f"{w.a.tenant.slug}\tacme-connector", f"{w.b.tenant.slug}\tglobex-connector"]
-    with pytest.raises(CommandError, match="already has a connector"):
-        call_command("connector", "create", "--tenant", w.b.tenant.slug, "--name", "other")
-    call_command("connector", "delete", "--tenant", w.b.tenant.slug, stdout=StringIO())
-    enqueue_migration_tick(w.b.migration.pk)
-    assert _queued_keys() == ["portal"]
+    assert body["alive"] is False and body["last_contact"] is None
+    # A revoked agent is no longer counted.
+    Agent.objects.filter(pk=w.b.agent.pk).update(revoked_at=timezone.now())
+    assert api.as_user(w.b.admin).get(reverse("api:connector")).json()["agents"] == 0
+    assert "No agent registered" in _browser(w.b.admin).get(reverse("ui:connector")).content.decode()

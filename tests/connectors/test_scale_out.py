@@ -1,31 +1,22 @@
-"""Several real `manage.py qcluster` processes on PostgreSQL with the ORM broker (the production topology, README):
-a burst of migrations and exports completes exactly once each within the limits though one cluster is killed with
-SIGKILL halfway, and a tenant's ticks only ever run on its own connector cluster."""
+"""Several real `manage.py qcluster` processes (the shared workers) on PostgreSQL with the ORM broker (the production
+topology, README): a burst of migrations and exports completes exactly once each within the limits though one of
+them is killed with SIGKILL halfway."""
 
 import os
 import time
 
 import pytest
 from django.conf import settings as django_settings
-from django_q.models import Task
 
-from environments import services as env_services
-from environments.choices import EnvironmentRole
-from environments.models import ImportedInstance, SecurityGroup, Subnet
+from environments.models import ImportedInstance
 from exports import services as export_services
 from exports.choices import ACTIVE as EXPORT_ACTIVE
 from exports.models import ExportTask
 from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
-from core import services
-from core.connectors.models import ConnectorBeat
-from core.connectors.services import connector_create
-from core.jobs.queue import TICK
-from core.models import TenantAwsAccount, TenantVCenter
 from tests.connectors.conftest import BURST
 from tests.jobs_engine.drive import export_reconcile, migration_reconcile
-from tests.migrations.conftest import PASSWORD
-from tests.migrations.helpers import Worker, wait_for
+from tests.migrations.helpers import Worker
 
 pytestmark = [
     pytest.mark.aws, pytest.mark.vcenter, pytest.mark.process,
@@ -102,7 +93,7 @@ def test_a_burst_completes_exactly_once_within_the_limits_though_a_cluster_is_ki
         deadline = time.monotonic() + 150
         last_reconcile = 0.0
         while time.monotonic() < deadline:
-            # Sampled all along: never more than the connector's limit at once, nor AWS's export limit.
+            # Sampled all along: never more than the region's limit at once, nor AWS's export limit.
             most_active = max(most_active, migrations.filter(state__in=ACTIVE).count())
             most_exporting = max(most_exporting, exports.filter(state__in=EXPORT_ACTIVE).count())
             done = migrations.filter(state__in=(MigrationState.COMPLETED, MigrationState.FAILED,
@@ -145,73 +136,3 @@ def test_a_burst_completes_exactly_once_within_the_limits_though_a_cluster_is_ki
         assert ImportedInstance.objects.filter(instance_id=task.instance_id).count() == 1
     export_tasks = ec2.describe_export_tasks()["ExportTasks"]
     assert sorted(t["ExportTaskId"] for t in export_tasks) == sorted(exports.values_list("export_task_id", flat=True))
-
-
-def _second_tenant(s, slug):
-    """Another tenant wired to the same sandboxes, with its own migrating user (alice's vCenter identity)."""
-    from types import SimpleNamespace
-
-    t = SimpleNamespace(aws=s.aws, vcenter=s.vcenter, vms=s.vms)
-    t.tenant = services.tenant_create(actor=None, name=slug.title(), slug=slug)
-    t.admin = services.user_create(actor=None, tenant=t.tenant, username=f"{slug}-admin", role="admin",
-                                   password=PASSWORD)
-    t.alice = services.user_create(actor=None, tenant=t.tenant, username=f"{slug}-alice", role="user",
-                                   password=PASSWORD, vcenter_principal="VSPHERE.LOCAL\\alice")
-    TenantAwsAccount.objects.create(tenant=t.tenant, access_key_id="AKIAIOSFODNN7EXAMPLE",
-                                    secret_access_key="sandbox-secret")
-    TenantVCenter.objects.create(tenant=t.tenant, url=s.vcenter.url, username=s.vcenter.username,
-                                 password=s.vcenter.password)
-    t.region = env_services.region_create(actor=t.admin, code="us-east-1")
-    t.environment = t.region.environments.get(is_default=True)
-    env_services.environment_sync(actor=t.admin, environment=t.environment)
-    env_services.environment_grant(actor=t.admin, environment=t.environment, principal=t.alice,
-                                   role=EnvironmentRole.GENERAL)
-    t.subnet = Subnet.objects.filter(environment=t.environment).order_by("subnet_id").first()
-    t.security_group = SecurityGroup.objects.filter(environment=t.environment).first()
-    return t
-
-
-def _ticks(func, job_id):
-    """(cluster, result) of every tick of the job that ran, as django-q2 recorded them (Task.cluster is the
-    cluster that executed it)."""
-    return [(t.cluster, t.result) for t in Task.objects.filter(func=func) if tuple(t.args or ()) == ("migration", job_id)]
-
-
-def test_each_tenants_ticks_run_only_on_its_own_connector(setup, start_migration, burst_settings):
-    from django_q.tasks import async_task
-
-    a = setup
-    a.aws.set_speed(500)
-    b = _second_tenant(a, "globex")
-    connector_create(actor=a.admin, tenant=a.tenant, name="conn-acme")
-    connector_create(actor=b.admin, tenant=b.tenant, name="conn-globex")
-    workers = [Worker(**_env(burst_settings, Q_CLUSTER_NAME=name)) for name in ("conn-acme", "conn-globex")]
-    try:
-        a_ids = [start_migration(a, a.alice, name).json()["id"] for name in BURST[:2]]
-        b_ids = [start_migration(b, b.alice, name).json()["id"] for name in BURST[2:4]]
-        # A tick sent to the wrong connector (as if queued before the tenant's connector changed) must do nothing
-        # there and go where it belongs.
-        async_task(TICK, "migration", a_ids[0], cluster="conn-globex")
-        jobs = MigrationTask.objects.filter(pk__in=a_ids + b_ids)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and jobs.exclude(state=MigrationState.COMPLETED).exists():
-            migration_reconcile()
-            time.sleep(1)
-        if not jobs.exclude(state=MigrationState.COMPLETED).exists():
-            # A cluster's monitor records a task after its worker finished it: a job can be complete while its
-            # last tick is not recorded yet, and the clusters are about to be killed.
-            wait_for(lambda: all(_ticks(TICK, job_id) for job_id in a_ids + b_ids)
-                     and ("conn-globex", "rerouted") in _ticks(TICK, a_ids[0]),
-                     timeout=60, what="django-q2 to record every tick")
-    finally:
-        _stop_all(workers)
-    assert set(jobs.values_list("state", flat=True)) == {MigrationState.COMPLETED}
-    for tenant_ids, own, other in ((a_ids, "conn-acme", "conn-globex"), (b_ids, "conn-globex", "conn-acme")):
-        for job_id in tenant_ids:
-            ticks = _ticks(TICK, job_id)
-            assert any(cluster == own for cluster, _ in ticks), ticks
-            assert all(result == "rerouted" for cluster, result in ticks if cluster == other), ticks
-            assert {cluster for cluster, _ in ticks} <= {own, other}, ticks
-    assert ("conn-globex", "rerouted") in _ticks(TICK, a_ids[0])
-    # Both connectors reported themselves alive through their ticks.
-    assert set(ConnectorBeat.objects.values_list("cluster", flat=True)) >= {"conn-acme", "conn-globex"}

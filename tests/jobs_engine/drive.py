@@ -10,7 +10,7 @@ MIGRATION, EXPORT, BACKUP, LAUNCH = "migration", "export", "backup", "launch"
 
 
 def run_tick(task_id: int) -> str:
-    """A migration's tick as a worker runs it, past the routing check."""
+    """A migration's tick as the runner runs it (without the task's job log context)."""
     return runner.run_tick(kind(MIGRATION), task_id)
 
 

@@ -64,7 +64,7 @@ def test_regions_are_counted_separately(transactional_db):
         MigrationTask.objects.create(tenant=a.tenant, environment=env, region=other_region, created_by=a.admin,
                                      vm_moref=f"eu-{i}", vm_name="x", operating_system="ubuntu-22.04",
                                      instance_type="t3.micro", subnet=a.subnet, security_group=a.security_group)
-    # Admission serves the whole pool (here the shared cluster's), so one call starts both regions' jobs, each
+    # Admission serves the whole pool (every tenant's), so one call starts both regions' jobs, each
     # region within its own limit.
     admitted = MigrationTask.objects.filter(pk__in=migration_admit(region_id=a.region.pk))
     assert admitted.filter(region=a.region).count() == 4

@@ -1,4 +1,4 @@
-"""Fair share (issue 12): tenants competing for the shared cluster's slots are served round-robin by tenant, first
+"""Fair share (issue 12): tenants competing for the platform's shared slots are served round-robin by tenant, first
 come first served within a tenant, and the queue positions users see follow that order."""
 
 import pytest
@@ -7,7 +7,6 @@ from django.urls import reverse
 from migrations_app.admission import queue_position, queue_positions
 from migrations_app.choices import ACTIVE, MigrationState
 from migrations_app.models import MigrationTask
-from core.connectors.services import connector_create
 from tests.jobs_engine.drive import migration_admit, migration_transition
 from tests.world import build_world
 
@@ -96,37 +95,37 @@ def test_first_come_first_served_within_a_tenant(world):
         assert started == [t.pk for t in a_tasks[:len(started)]]  # always A's oldest first
 
 
-def test_a_tenant_with_a_connector_counts_on_its_connector_not_the_shared_slots(world, settings):
+def test_every_tenant_shares_the_platform_pool_within_its_own_region_limit(world, settings):
     a, b = world.a, world.b
-    connector_create(actor=a.admin, tenant=a.tenant, name="acme-connector")
+    settings.MIGRATION_MAX_ACTIVE_SHARED = 6
     a_tasks = _queue(a, 6, prefix="a")
     b_tasks = _queue(b, 6, prefix="b")
-    # A's connector runs 4 (MIGRATION_MAX_ACTIVE_PER_REGION); B alone has the 4 shared slots.
+    # A stops at its region's 4 (MIGRATION_MAX_ACTIVE_PER_REGION); B gets what is left of the platform's 6.
     assert [_state(t) for t in a_tasks].count(MigrationState.EXPORTING) == 4
-    assert [_state(t) for t in b_tasks].count(MigrationState.EXPORTING) == 4
-    # A's queue is its own: first come, first served, nobody else's jobs in it.
-    assert [queue_position(MigrationTask.objects.get(pk=t.pk)) for t in a_tasks[4:]] == [1, 2]
-    assert [queue_position(MigrationTask.objects.get(pk=t.pk)) for t in b_tasks[4:]] == [1, 2]
-    _release_one(b.tenant)
-    assert _state(b_tasks[4]) == MigrationState.EXPORTING and _state(a_tasks[4]) == MigrationState.QUEUED
+    assert [_state(t) for t in b_tasks].count(MigrationState.EXPORTING) == 2
+    # The pool is full: positions follow the fair order across both tenants (B's next two before A's).
+    assert [queue_position(MigrationTask.objects.get(pk=t.pk)) for t in b_tasks[2:4]] == [1, 2]
+    assert queue_position(MigrationTask.objects.get(pk=a_tasks[4].pk)) == 3
     _release_one(a.tenant)
-    assert _state(a_tasks[4]) == MigrationState.EXPORTING
+    assert _state(b_tasks[2]) == MigrationState.EXPORTING and _state(a_tasks[4]) == MigrationState.QUEUED
 
 
-def test_the_connector_limit_spans_the_tenants_regions(world):
+def test_the_per_tenant_cap_spans_the_tenants_regions(world, settings):
     from environments import services as env_services
 
     a = world.a
-    connector_create(actor=a.admin, tenant=a.tenant, name="acme-connector")
-    _queue(a, 3, prefix="east")
+    settings.MIGRATION_MAX_ACTIVE_SHARED = 32
+    settings.MIGRATION_MAX_ACTIVE_PER_TENANT = 5
+    _queue(a, 4, prefix="east")
     west = env_services.region_create(actor=a.admin, code="us-west-2")
     env = west.environments.get()
-    for i in range(3):
+    for i in range(4):
         MigrationTask.objects.create(tenant=a.tenant, environment=env, region=west, created_by=a.admin,
                                      vm_moref=f"west-{i}", vm_name="x", operating_system="ubuntu-22.04",
                                      instance_type="t3.micro", subnet=a.subnet, security_group=a.security_group)
     migration_admit(region_id=west.pk)
-    assert MigrationTask.objects.filter(tenant=a.tenant, state__in=ACTIVE).count() == 4
+    assert MigrationTask.objects.filter(tenant=a.tenant, state__in=ACTIVE).count() == 5
+    assert MigrationTask.objects.filter(tenant=a.tenant, region=west, state__in=ACTIVE).count() == 1
 
 
 @pytest.mark.process

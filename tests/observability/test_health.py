@@ -45,8 +45,8 @@ def test_connector_health_reports_vcenter_version_and_aws_account(world, api, aw
         assert checks["vcenter"]["status"] == "ok"
         assert checks["vcenter"]["detail"]["version"]
         assert checks["aws"] == {"name": "aws", "status": "ok", "detail": {"account_id": "123456789012"}}
-        # No cluster and no task has run in this test database.
-        assert checks["workers"]["status"] == "unknown"
+        # The tenant's agent registered, but has not called in this test database.
+        assert checks["agents"]["status"] == "unknown"
 
 
 @pytest.mark.aws
@@ -68,7 +68,7 @@ def test_connector_health_names_a_category_not_the_error_text(world, api, aws_te
 def test_connector_health_unconfigured_and_who_may_ask(world, api):
     body = api.as_user(world.b.admin).get("/api/v1/health/connector/").json()
     checks = {c["name"]: c["status"] for c in body["checks"]}
-    assert checks == {"vcenter": "not_configured", "aws": "not_configured", "workers": "unknown"}
+    assert checks == {"vcenter": "not_configured", "aws": "not_configured", "agents": "unknown"}
     for user, status in ((None, 401), (world.a.user_general, 403), (world.platform, 403)):
         assert api.as_user(user).get("/api/v1/health/connector/").status_code == status
 
@@ -82,31 +82,34 @@ def test_health_endpoints_need_no_login(db):
 # Per tenant, cached, and rate-limited (issue 20)
 
 
-def test_connector_health_shows_only_the_tenants_own_workers(world, api, settings):
-    """Another tenant's connector cluster and the platform's last finished task are not a tenant's business."""
+def test_connector_health_shows_only_the_tenants_own_agents(world, api, settings):
+    """The tenant's connector agents count as in contact while one called within three report intervals; another
+    tenant's agents are not a tenant's business."""
+    from datetime import timedelta
+
+    from django.core.cache import cache
     from django.utils import timezone
-    from django_q.models import Task
 
-    from core.connectors.models import Connector, ConnectorBeat
-    from core.connectors.services import connector_create
+    from core.connectors.models import Agent
 
-    connector_create(actor=None, tenant=world.b.tenant, name="globex-connector")
     now = timezone.now()
-    ConnectorBeat.objects.create(cluster="globex-connector", beat_at=now, version="1", host="globex-host-7")
-    Task.objects.create(id="t" * 32, name="globex-tick", func="x", started=now, stopped=now, success=True,
-                        cluster="globex-connector")
-    a_body = api.as_user(world.a.auditor).get("/api/v1/health/connector/").json()
-    a_workers = {c["name"]: c for c in a_body["checks"]}["workers"]
-    assert "globex" not in str(a_body)
-    assert now.isoformat()[:19] not in str(a_workers)
-    # Tenant A's work runs on the shared cluster, which has not beaten in this database.
-    assert a_workers["status"] == "unknown"
-    assert a_workers["detail"] == {"cluster": "shared", "last_beat_at": None}
-    b_workers = {c["name"]: c for c in api.as_user(world.b.admin).get(
-        "/api/v1/health/connector/").json()["checks"]}["workers"]
-    assert b_workers["status"] == "ok"
-    assert b_workers["detail"]["cluster"] == "globex-connector"
-    assert Connector.objects.filter(tenant=world.b.tenant).exists()
+    Agent.objects.filter(pk=world.b.agent.pk).update(last_contact_at=now)
+
+    def agents(user):
+        cache.clear()  # the answer is kept per tenant; each step here asks anew
+        body = api.as_user(user).get("/api/v1/health/connector/").json()
+        return body, {c["name"]: c for c in body["checks"]}["agents"]
+
+    # Tenant A's agent registered but has not called since (B's contact a moment ago is not A's).
+    _, a_agents = agents(world.a.auditor)
+    assert a_agents == {"name": "agents", "status": "unknown", "detail": {"agents": 1, "last_contact_at": None}}
+    _, b_agents = agents(world.b.admin)
+    assert b_agents["status"] == "ok" and b_agents["detail"] == {"agents": 1, "last_contact_at": now.isoformat()}
+    stale = now - timedelta(seconds=3 * settings.AGENT_HEARTBEAT_SECONDS + 5)
+    Agent.objects.filter(pk=world.a.agent.pk).update(last_contact_at=stale)
+    assert agents(world.a.admin)[1]["status"] == "failed"
+    Agent.objects.filter(pk=world.a.agent.pk).update(revoked_at=now)
+    assert agents(world.a.admin)[1] == {"name": "agents", "status": "not_configured", "detail": {}}
 
 
 @pytest.mark.aws

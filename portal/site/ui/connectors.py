@@ -1,11 +1,12 @@
-"""The connector page (administrators; auditors read it too): the cluster status, and the tenant's connector
-agents: create one (its registration code is shown once), ask one to rotate its key, revoke one (confirmed)."""
+"""The connector page (administrators; auditors read it too): whether the tenant's agents are in contact, its
+running and waiting work, and its connector agents: create one (its registration code is shown once), ask one to
+rotate its key, revoke one (confirmed)."""
 
 from django import forms
 from django.shortcuts import render
 
 from core.connectors import selectors, services
-from core.connectors.models import Agent, cluster_name_validator
+from core.connectors.models import Agent, agent_name_validator
 from core.forms import Submitted, submit
 from core.pages import one, page
 from core.querysets import Need
@@ -17,7 +18,7 @@ REVOKE_AGENT = Need(Action.ADMIN)
 
 
 class AgentForm(forms.Form):
-    name = forms.CharField(max_length=63, validators=[cluster_name_validator],
+    name = forms.CharField(max_length=63, validators=[agent_name_validator],
                            help_text="Lower-case letters, digits and hyphens, e.g. dc1-connector.")
 
 

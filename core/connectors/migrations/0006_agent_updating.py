@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('connectors', '0003_agents'),
+        ('connectors', '0005_capacity_pool'),
     ]
 
     operations = [

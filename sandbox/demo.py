@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 class DemoPeers:
     aws_endpoint: str
     vpc_id: str
+    # The demo tenant's AWS keys, registered with the AWS sandbox so that the presigned part URLs its connector agent
+    # is given are accepted (S3 refuses a presigned URL signed with a key it does not know).
+    aws_access_key_id: str = "AKIASANDBOXDEMO00000"
+    aws_secret_access_key: str = "sandbox"
     vcenter_url: str = ""
     vcenter_username: str = ""
     vcenter_password: str = ""
@@ -39,6 +43,7 @@ def start_demo_peers(*, aws_speed: float = 1.0) -> DemoPeers:
     ec2.create_security_group(GroupName="web", Description="Web tier", VpcId=vpc)
     ec2.create_key_pair(KeyName="demo-key")
     peers = DemoPeers(aws_endpoint=aws.endpoint_url, vpc_id=vpc, handles=[aws])
+    aws.register_credentials(peers.aws_access_key_id, peers.aws_secret_access_key)
     peers.notes.append(f"AWS sandbox (moto + VM Import/Export) on {aws.endpoint_url}")
     try:
         from sandbox.vcenter.server import start_vcenter

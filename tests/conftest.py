@@ -118,7 +118,8 @@ def aws_https(aws, aws_https_sandbox, settings):
 
 @pytest.fixture
 def aws_tenant_account(aws, settings):
-    """Points the AWS adapter at the sandbox and gives a tenant access keys for it."""
+    """Points the AWS adapter at the sandbox and gives a tenant access keys for it, known to the sandbox (its
+    presigned URLs, download links among them, are checked as S3 checks them)."""
     from core.models import TenantAwsAccount
 
     settings.AWS_ENDPOINT_URL = aws.endpoint_url
@@ -126,6 +127,7 @@ def aws_tenant_account(aws, settings):
     def configure(tenant):
         TenantAwsAccount.objects.update_or_create(tenant=tenant, defaults={
             "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "sandbox-secret"})
+        aws.register_credentials("AKIAIOSFODNN7EXAMPLE", "sandbox-secret")
         return aws
 
     return configure

@@ -10,6 +10,7 @@ import base64
 import datetime
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 
 import botocore.exceptions
@@ -24,10 +25,11 @@ try:  # ISA-L's CRC32: zlib's checksum at about four times the speed
 except ImportError:  # pragma: no cover
     from zlib import crc32 as _crc32
 
-__all__ = ["PendingUpload", "StoredObject", "UploadedPart", "multipart_abort", "multipart_abort_upload",
-           "multipart_complete", "multipart_parts", "multipart_start", "multipart_upload_part",
-           "multipart_uploads_list", "object_delete", "object_remove", "object_size", "object_tag", "object_tags",
-           "objects_delete_under", "objects_list", "presigned_get_url", "presigned_upload_part", "PresignedPart", "staging_bucket_ensure", "transfer_client"]
+__all__ = ["PendingUpload", "PresignedPart", "StoredObject", "UploadedPart", "multipart_abort",
+           "multipart_abort_upload", "multipart_complete", "multipart_parts", "multipart_start",
+           "multipart_upload_part", "multipart_uploads_list", "object_delete", "object_remove", "object_size",
+           "object_tag", "object_tags", "objects_delete_under", "objects_list", "presigned_get_url",
+           "presigned_upload_part", "staging_bucket_ensure", "transfer_client"]
 
 # What S3 answers for a bucket, or an object, that does not exist (HeadBucket and HeadObject give bare statuses).
 NO_BUCKET = ("NoSuchBucket", "404", "NotFound")
@@ -93,6 +95,9 @@ def staging_bucket_ensure(credentials: AwsCredentials, region: str, bucket: str)
 #
 # Multipart upload (the disk stream's destination)
 #
+
+
+CHECKSUM_HEADER = "x-amz-checksum-crc32"
 
 
 def _crc32_header(crc32: int) -> str:
@@ -289,7 +294,8 @@ _PRESIGNER_LOCK = threading.Lock()
 
 
 def _presigner(credentials: AwsCredentials, region: str):
-    key = (credentials, region)
+    # The endpoint is part of the key: a client made for one endpoint would sign URLs that point at it.
+    key = (credentials, region, settings.AWS_ENDPOINT_URL, settings.AWS_CA_BUNDLE)
     now = time.monotonic()
     with _PRESIGNER_LOCK:
         cached = _PRESIGNERS.get(key)
@@ -307,8 +313,9 @@ def _presigner(credentials: AwsCredentials, region: str):
 def presigned_upload_part(credentials: AwsCredentials, region: str, bucket: str, key: str, upload_id: str,
                           part_number: int, crc32: int, expires_seconds: int) -> PresignedPart:
     """A URL that uploads exactly one part of one upload, for `expires_seconds` (at most 15 minutes), with the part's
-    CRC32 signed in: the uploader must send it as `x-amz-checksum-crc32` (in `headers`), so S3 refuses the URL for
-    another part, key or upload, and refuses a body whose checksum differs."""
+    CRC32 signed in: the uploader must send `headers` as they are (botocore signs the checksum as the header
+    `x-amz-checksum-crc32`), so S3 refuses the URL for another part, key, upload or checksum, and refuses a body
+    whose CRC32 differs (BadDigest)."""
     if not 0 < expires_seconds <= 900:
         raise ValueError("a presigned part URL lives at most 15 minutes")
     checksum = _crc32_header(crc32)
@@ -316,4 +323,15 @@ def presigned_upload_part(credentials: AwsCredentials, region: str, bucket: str,
         url = _presigner(credentials, region).generate_presigned_url("upload_part", Params={
             "Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number,
             "ChecksumCRC32": checksum}, ExpiresIn=int(expires_seconds))
-    return PresignedPart(url, {"x-amz-checksum-crc32": checksum}, time.time() + expires_seconds)
+    return PresignedPart(url, _signed_checksum(url, checksum), time.time() + expires_seconds)
+
+
+def _signed_checksum(url: str, checksum: str) -> dict[str, str]:
+    """The headers that carry the checksum, found in what botocore signed: a URL whose checksum is not signed would
+    let its holder upload any bytes as this part, so it is never handed out."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    if query.get(CHECKSUM_HEADER) == [checksum]:
+        return {}  # in the query, hence in the signature
+    if CHECKSUM_HEADER in query.get("X-Amz-SignedHeaders", [""])[0].split(";"):
+        return {CHECKSUM_HEADER: checksum}
+    raise AwsError("ChecksumNotSigned", "The presigned part URL does not sign the part's CRC32.")

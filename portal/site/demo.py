@@ -10,7 +10,7 @@ def configure_demo_tenant(peers, stdout) -> None:
     tenant = Tenant.objects.get(slug="demo")
     admin = User.objects.get(username="demo-admin")
     TenantAwsAccount.objects.update_or_create(tenant=tenant, defaults={
-        "access_key_id": "AKIASANDBOXDEMO00000", "secret_access_key": "sandbox"})
+        "access_key_id": peers.aws_access_key_id, "secret_access_key": peers.aws_secret_access_key})
     if peers.vcenter_url:
         TenantVCenter.objects.update_or_create(tenant=tenant, defaults={
             "url": peers.vcenter_url, "username": peers.vcenter_username, "password": peers.vcenter_password})

@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-duration", type=float, help="seconds from CreateInstanceExportTask to completed (60)")
     parser.add_argument("--cleanup-duration", type=float, help="deleting/cancelling phase length (5)")
     parser.add_argument("--quiet", action="store_true", help="do not log every request")
+    parser.add_argument("--credentials", action="append", default=[], metavar="KEY:SECRET",
+                        help="an access key presigned S3 requests may be signed with (repeatable; 'testing' and the "
+                        "keys moto's IAM and STS issue are always known)")
     parser.add_argument("--https-dir", help="serve HTTPS with a new self-signed certificate written to this "
                         "directory as ca.pem (give it to clients as their CA bundle) and key.pem")
     args = parser.parse_args(argv)
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
     from werkzeug.serving import make_server
 
-    from . import vmie
+    from . import presigned, vmie
     from .server import _prepare_moto, make_app, request_handler_class, server_tls_context, tls_material
     from .state import STATE
 
@@ -56,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     STATE.configure_defaults(speed=args.speed, vmimport_role=args.vmimport_role, **settings)
     if args.vmimport_role:
         vmie.create_vmimport_role()
+    for pair in args.credentials:
+        access_key, _, secret = pair.partition(":")
+        presigned.register_credentials(access_key, secret)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     context, scheme = None, "http"
     if args.https_dir:

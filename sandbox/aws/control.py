@@ -10,7 +10,7 @@ Operations and their JSON payloads:
 =====================  =================================================  ==========================
 op                     payload                                            returns
 =====================  =================================================  ==========================
-state                  {}                                                 {clock, faults, settings}
+state                  {}                                                 {clock, faults, settings, ...}
 reset                  {}                                                 state
 advance                {"seconds": 30}                                    clock
 set_speed              {"speed": 0}                                       clock
@@ -18,6 +18,7 @@ set_faults             fault switches (see state.Faults)                  faults
 clear_faults           {}                                                 faults
 configure              settings (see state.Settings)                      settings
 create_vmimport_role   {"role_name"?, "buckets"?, "account_id"?}          {"arn": ...}
+register_credentials   {"access_key", "secret"}                           {"access_keys": [...]}
 tasks                  {}                                                 every task as Describe* shows it
 =====================  =================================================  ==========================
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import vmie
+from . import presigned, vmie
 from .state import LOCK, STATE, Faults
 
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -37,7 +38,8 @@ class ControlError(ValueError):
 
 
 def reset_all() -> None:
-    """moto's reset (every backend, hence every task) plus our clock, faults and settings."""
+    """moto's reset (every backend, hence every task) plus our clock, faults and settings; registered credentials
+    stay (see state.SandboxState.credentials)."""
     from moto.moto_api._internal.models import moto_api_backend
 
     with LOCK:
@@ -52,6 +54,7 @@ def snapshot() -> dict[str, Any]:
         "clock": STATE.clock.as_dict(),
         "faults": STATE.faults.as_dict(),
         "settings": STATE.settings.as_dict(),
+        "access_keys": sorted(STATE.credentials),  # the keys presigned requests may be signed with (not secrets)
         "vmie_installed": vmie.installed(),
     }
 
@@ -88,6 +91,9 @@ def control(op: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
                     buckets=payload.get("buckets"),
                 )
                 return {"arn": arn}
+            if op == "register_credentials":
+                presigned.register_credentials(str(payload["access_key"]), str(payload["secret"]))
+                return {"access_keys": sorted(STATE.credentials)}
             if op == "tasks":
                 return vmie.all_tasks()
     except (KeyError, TypeError, ValueError) as exc:

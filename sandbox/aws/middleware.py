@@ -7,6 +7,9 @@
    error document (InternalError 500, SlowDown 503, ServiceUnavailable 503) instead of reaching moto.
 4. EC2 throttling: when armed (``ec2_throttle``), matching EC2 Query API requests are answered with EC2's
    ``RequestLimitExceeded`` (HTTP 503) instead of reaching moto.
+
+Before the S3 faults, a presigned S3 request (SigV4 in the query string) is checked as S3 checks it
+(:mod:`sandbox.aws.presigned`) and refused with S3's error document when S3 would refuse it.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, unquote
+from xml.sax.saxutils import escape
 
-from . import vmie
+from . import presigned, vmie
 from .control import ControlError, control
 from .state import LOCK, STATE
 
@@ -161,6 +165,11 @@ class SandboxMiddleware:
         except Exception:  # never break the request because of the extension's bookkeeping
             log.exception("sandbox tick failed")
         if is_s3_request(environ):
+            if presigned.is_presigned(environ.get("QUERY_STRING", "")):
+                refusal = presigned.verify(environ)
+                if refusal is not None:
+                    return self._s3_error(environ, start_response, refusal.status, refusal.code, refusal.message,
+                                          refusal.details, fault=False)
             with LOCK:
                 fault = STATE.faults.take_s3(s3_operation(environ))
             if fault is not None:
@@ -191,26 +200,27 @@ class SandboxMiddleware:
 
     @staticmethod
     def _s3_error(environ: dict[str, Any], start_response: Callable[..., Any], status: int, code: str,
-                  message: str) -> Iterable[bytes]:
+                  message: str, details: Iterable[tuple[str, str]] = (), fault: bool = True) -> Iterable[bytes]:
+        """S3's XML error document; `details` are the extra elements S3 adds for some codes; `fault`: an injected
+        fault (marked with a header the tests read), not a refusal S3 itself would make."""
         _drain(environ)
         request_id = uuid.uuid4().hex[:16].upper()
+        extra = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in details)
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Error><Code>{code}</Code><Message>{message}</Message>"
-            f"<RequestId>{request_id}</RequestId><HostId>vmigrate-sandbox-fault</HostId></Error>"
+            f"<Error><Code>{code}</Code><Message>{escape(message)}</Message>{extra}"
+            f"<RequestId>{request_id}</RequestId>"
+            f"<HostId>{'vmigrate-sandbox-fault' if fault else 'vmigrate-sandbox'}</HostId></Error>"
         ).encode()
         if environ.get("REQUEST_METHOD", "").upper() == "HEAD":
             body = b""
-        reason = {500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
-        start_response(
-            f"{status} {reason}",
-            [
-                ("Content-Type", "application/xml"),
-                ("Content-Length", str(len(body))),
-                ("x-amz-request-id", request_id),
-                ("x-vmigrate-sandbox-fault", code),
-            ],
-        )
+        reason = {400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error",
+                  503: "Service Unavailable"}.get(status, "Error")
+        headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(body))),
+                   ("x-amz-request-id", request_id)]
+        if fault:
+            headers.append(("x-vmigrate-sandbox-fault", code))
+        start_response(f"{status} {reason}", headers)
         return [body]
 
     @staticmethod

@@ -2,7 +2,9 @@
 
 An UploadPart that carries ``x-amz-checksum-crc32`` is checked against its body (``BadDigest`` when they differ,
 and the part is not stored) and the checksum is kept with the part; ListParts lists it back as
-``<ChecksumCRC32>``. The portal's resume logic compares exactly that value with the part it reads again.
+``<ChecksumCRC32>``. A presigned URL may carry it as a query parameter instead (some SDKs move signed ``x-amz-*``
+headers into the query; botocore keeps it a signed header): it is checked and kept the same way, the header
+winning when both are there. The portal's resume logic compares exactly that value with the part it reads again.
 Installed by :func:`sandbox.aws.server._prepare_moto`.
 """
 
@@ -43,7 +45,7 @@ def install() -> None:
     original_list_parts = S3Response.list_parts
 
     def upload_part(self: Any):
-        claimed = self.headers.get(_HEADER)
+        claimed = self.headers.get(_HEADER) or (self.querystring.get(_HEADER) or [None])[0]
         if claimed is not None and claimed != crc32_header(self.body):
             raise BadDigest()
         result = original_upload_part(self)

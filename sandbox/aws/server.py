@@ -15,12 +15,10 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from .state import STATE, Settings
+from .state import ACCESS_KEY, SECRET_KEY, STATE, Settings
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account; any access key maps to it
-ACCESS_KEY = "testing"
-SECRET_KEY = "testing"
 
 _SETTING_NAMES = set(Settings.__dataclass_fields__)
 
@@ -259,11 +257,17 @@ class _Controls:
 
     # --- state
     def reset(self) -> None:
-        """moto reset (all resources, all tasks) + faults cleared + clock back to 0 + settings to start values."""
+        """moto reset (all resources, all tasks) + faults cleared + clock back to 0 + settings to start values;
+        registered credentials stay."""
         self._control("reset")
 
     def state(self) -> dict[str, Any]:
         return self._control("state")
+
+    def register_credentials(self, access_key: str, secret: str) -> None:
+        """Let presigned S3 requests be signed with this key (a tenant's, as AWS would have issued it); the sandbox's
+        own key and the keys moto's IAM and STS issue are always known. Registrations outlive reset()."""
+        self._control("register_credentials", {"access_key": access_key, "secret": secret})
 
     def tasks(self) -> dict[str, Any]:
         """Every import/snapshot/export task as the Describe* calls show it now (debugging)."""

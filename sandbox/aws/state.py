@@ -17,6 +17,10 @@ from typing import Any
 # One lock for everything the extension does (task state, clock, faults); the moto server is threaded.
 LOCK = threading.RLock()
 
+# The sandbox's own keys (any key signs a request in the Authorization header; a presigned URL needs a known one).
+ACCESS_KEY = "testing"
+SECRET_KEY = "testing"
+
 
 class SandboxClock:
     """Sandbox time in seconds since start/reset: ``now = offset + real_elapsed * speed``.
@@ -245,6 +249,9 @@ class SandboxState:
         self.clock = SandboxClock(1.0)
         self.faults = Faults()
         self.settings = Settings()
+        # Access key -> secret, for checking presigned S3 requests (`presigned.py`). Not reset: like the keys AWS
+        # issued to a tenant, they outlive the resources a reset removes, so a tenant configured once keeps working.
+        self.credentials: dict[str, str] = {ACCESS_KEY: SECRET_KEY}
 
     def configure_defaults(self, speed: float | None = None, vmimport_role: bool | None = None,
                            **settings: Any) -> None:

@@ -37,6 +37,7 @@ def setup(transactional_db, aws, vcenter, settings, fast_jobs):
                                  vcenter_principal="VSPHERE.LOCAL\\bob")
     TenantAwsAccount.objects.create(tenant=s.tenant, access_key_id="AKIAIOSFODNN7EXAMPLE",
                                     secret_access_key="sandbox-secret")
+    aws.register_credentials("AKIAIOSFODNN7EXAMPLE", "sandbox-secret")  # the agent's presigned part URLs use them
     TenantVCenter.objects.create(tenant=s.tenant, url=vcenter.url, username=vcenter.username,
                                  password=vcenter.password)
     s.region = env_services.region_create(actor=s.admin, code="us-east-1")

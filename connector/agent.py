@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from connector import __version__, config, protocol, vcenter, work
+from connector import __version__, config, inventory, protocol, vcenter, work
 from connector.transport import Portal, PortalError
 
 logger = logging.getLogger("connector.agent")
@@ -51,6 +51,7 @@ class Agent:
         self.portal = self._portal()
         self._probed_at: float | None = None
         self._vcenter: vcenter.Report | None = None
+        self.inventory = inventory.InventoryReporter(lambda: self.portal, lambda: self.settings)
 
     def _portal(self) -> Portal:
         return Portal(self.settings.portal_url, ca_bundle=self.settings.ca_bundle, agent_id=self.settings.agent_id,
@@ -89,6 +90,8 @@ class Agent:
             logger.info("vCenter settings from the portal", extra={"fields": {"url": trust.get("url", "")}})
         if answer.get("rotate"):
             self.rotate()
+        # Whether the inventory is due or a user asked for one: the reporter's own thread takes it.
+        self.inventory.note(answer.get("inventory"))
         return answer
 
     def _read_updating(self) -> None:
@@ -114,12 +117,13 @@ class Agent:
         config.save(self.settings, self.path)
 
     def run(self, stop: threading.Event | None = None) -> int:
-        """Until stopped (0) or refused (3). Work is taken by a second loop, so that a long poll never delays the
-        heartbeat and a heartbeat never delays taking work."""
+        """Until stopped (0) or refused (3). Work is taken by a second loop and the inventory by a third, so that a
+        long poll or a long read of vCenter never delays the heartbeat and a heartbeat never delays either."""
         stop = stop or threading.Event()
         worker = threading.Thread(target=work.WorkLoop(lambda: self.portal, lambda: self.settings).run, args=(stop,),
                                   name="work", daemon=True)
         worker.start()
+        threading.Thread(target=self.inventory.run, args=(stop,), name="inventory", daemon=True).start()
         try:
             return self._beat_until(stop)
         finally:

@@ -46,7 +46,7 @@ class Portal:
 
     def post(self, path: str, payload: dict, *, signed: bool = True, timeout: float = TIMEOUT_SECONDS) -> dict:
         """POST `payload` as JSON to /api/v1/<path>; the answer's JSON ({} for 204)."""
-        body = json.dumps(payload).encode()
+        body = json.dumps(payload, separators=(",", ":")).encode()
         full_path = urllib.parse.urlsplit(self.url).path + "/api/v1/" + path.lstrip("/")
         headers = {"Content-Type": "application/json", "Accept": "application/json",
                    "User-Agent": f"vm-migration-connector/{__version__}"}

@@ -6,9 +6,11 @@ import logging
 from dataclasses import dataclass
 
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from adapters.aws import client as aws
 from adapters.vsphere import client as vsphere
+from core.connectors.selectors import Inventory, agents_serve, inventory_of
 from core.errors import Conflict, UpstreamError
 from core.peers import aws_credentials, vcenter_connection
 from core.roles import Action
@@ -49,8 +51,38 @@ def vmimport_role_describe(*, tenant, region_code: str, status: aws.RoleStatus |
                         aws.vmimport_role_policy(staging_buckets(tenant, region_code)))
 
 
+@dataclass(frozen=True)
+class VmListing:
+    """The tenant's vCenter VMs and where they come from: the inventory its connector agents reported (`inventory`,
+    with its age), or, for a tenant without agents, vCenter itself read just now (`inventory` None)."""
+
+    vms: list[vsphere.VmInfo]
+    inventory: Inventory | None = None
+
+
+def inventory_status(*, tenant) -> Inventory | None:
+    """The inventory's age and state without its VMs; None for a tenant without agents (read live)."""
+    return inventory_of(tenant.pk, with_vms=False) if agents_serve(tenant.pk) else None
+
+
+def vm_listing(*, tenant) -> VmListing:
+    """The tenant's VMs. A tenant served by connector agents gets what they last reported and vCenter is never
+    asked (nothing reported yet is a Conflict saying so); any other tenant's vCenter is read through its service
+    account."""
+    if agents_serve(tenant.pk):
+        inventory = inventory_of(tenant.pk)
+        if not inventory.reported:
+            raise Conflict(inventory.missing_message, code="inventory_missing")
+        return VmListing(list(inventory.vms), inventory)
+    return VmListing(_vms_from_vcenter(tenant))
+
+
 def vcenter_vm_list(*, tenant) -> list[vsphere.VmInfo]:
-    """The tenant's vCenter VMs, through the connector's service account."""
+    """The tenant's vCenter VMs (see vm_listing)."""
+    return vm_listing(tenant=tenant).vms
+
+
+def _vms_from_vcenter(tenant) -> list[vsphere.VmInfo]:
     connection = vcenter_connection(tenant)  # not configured is the tenant's to fix (409), not a peer failure
     try:
         with vsphere.session(connection) as vc:
@@ -75,11 +107,14 @@ class VmRow:
     problem: str | None  # why it cannot be migrated, before anyone tries
 
 
-def vcenter_vm_rows(*, user, vms: list[vsphere.VmInfo]) -> list[VmRow]:
+def vcenter_vm_rows(*, user, vms: list[vsphere.VmInfo], inventory: Inventory | None = None) -> list[VmRow]:
     """The VM list's rows: each VM with its readable guest OS and what would refuse its migration, from the same
-    pre-flight checks the migration makes. The user's export privilege is asked of vCenter in one call; when it
-    cannot be asked (no vCenter identity, vCenter refusing), the migration itself still checks it."""
-    privileges = _export_privileges(user, vms)
+    pre-flight checks the migration makes. The user's export privilege comes from the connector's inventory for a
+    tenant its agents serve, else it is asked of vCenter in one call; when it cannot be told (no vCenter identity,
+    vCenter refusing, a principal mapped since the inventory was taken), the migration itself still checks it."""
+    if inventory is None and agents_serve(user.tenant_id):
+        inventory = inventory_of(user.tenant_id)
+    privileges = _export_privileges(user, vms, inventory)
     rows = []
     for vm in vms:
         problem = preflight.why_not_migratable(vm)
@@ -90,9 +125,11 @@ def vcenter_vm_rows(*, user, vms: list[vsphere.VmInfo]) -> list[VmRow]:
     return rows
 
 
-def _export_privileges(user, vms) -> dict[str, set[str]] | None:
+def _export_privileges(user, vms, inventory: Inventory | None) -> dict[str, set[str]] | None:
     if not vms or not user.vcenter_principal:
         return None
+    if inventory is not None:
+        return inventory.privileges_of(user.vcenter_principal)
     try:
         with vsphere.session(vcenter_connection(user.tenant)) as vc:
             return vc.privileges_on_vms([vm.moref for vm in vms], user.vcenter_principal)
@@ -111,14 +148,9 @@ class PeerCheck:
 
 def connection_checks(*, tenant, region_codes) -> list[PeerCheck]:
     """What works of the tenant's peers, for the settings page's test button: vCenter through the service
-    account, then AWS (the tenant's own access and the vmimport role) in each region. Never raises for a peer."""
-    checks = []
-    try:
-        vms = vcenter_vm_list(tenant=tenant)
-    except (UpstreamError, Conflict) as exc:
-        checks.append(PeerCheck("vCenter", False, exc.message))
-    else:
-        checks.append(PeerCheck("vCenter", True, f"Connected; the service account sees {len(vms)} VM(s)."))
+    account (for a tenant its connector agents serve: what they last reported, vCenter is not asked), then AWS
+    (the tenant's own access and the vmimport role) in each region. Never raises for a peer."""
+    checks = [_vcenter_check(tenant)]
     for code in region_codes or ["us-east-1"]:
         try:
             role = vmimport_role_describe(tenant=tenant, region_code=code)
@@ -129,3 +161,22 @@ def connection_checks(*, tenant, region_codes) -> list[PeerCheck]:
         checks.append(PeerCheck(f"AWS {code}", ready, "Access works; the vmimport role is ready." if ready else
                                 "Access works, but the vmimport role needs Fix Error."))
     return checks
+
+
+def _vcenter_check(tenant) -> PeerCheck:
+    inventory = inventory_status(tenant=tenant)
+    if inventory is not None:
+        if not inventory.reported:
+            return PeerCheck("vCenter", False, inventory.missing_message)
+        seen = (f"The connector {inventory.agent} reported {inventory.vm_count} VM(s) "
+                f"{timesince(inventory.taken_at)} ago.")
+        if inventory.error:
+            return PeerCheck("vCenter", False, f"{seen} Since then: {inventory.error_text}.")
+        if inventory.stale:
+            return PeerCheck("vCenter", False, f"{seen} That is stale: it has not reported since.")
+        return PeerCheck("vCenter", True, seen)
+    try:
+        vms = vcenter_vm_list(tenant=tenant)
+    except (UpstreamError, Conflict) as exc:
+        return PeerCheck("vCenter", False, exc.message)
+    return PeerCheck("vCenter", True, f"Connected; the service account sees {len(vms)} VM(s).")

@@ -11,12 +11,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from adapters.aws import client as aws
 from adapters.vsphere import client as vsphere
 from core.audit import audit_record
 from core.audit_actions import AuditAction
-from core.connectors.selectors import agents_all_updating
+from core.connectors.selectors import Inventory, agents_all_updating, agents_serve, inventory_of
+from core.connectors.services import inventory_refresh_request
 from core.errors import Conflict, Forbidden, NotFound, UpstreamError
 from core.jobs.transitions import admit, cancel_asked
 from core.models import AuditOutcome, TenantVCenter, User
@@ -175,6 +177,23 @@ def _check_form(target: MigrationTarget) -> None:
 
 
 def _check_vcenter(*, actor: User, vm_moref: str, power_off: bool) -> vsphere.VmInfo:
+    """The VM as vCenter has it and the user's own export privilege on it, then its power state. For a tenant its
+    connector agents serve, as they last reported it (vCenter is not asked; the agent checks the privilege again
+    before it exports); for any other, asked of vCenter now."""
+    if agents_serve(actor.tenant_id):
+        vm, privileges = _vcenter_as_reported(actor=actor, vm_moref=vm_moref)
+    else:
+        vm, privileges = _vcenter_now(actor=actor, vm_moref=vm_moref)
+    missing = preflight.export_privilege_problem(privileges, principal=actor.vcenter_principal, vm_name=vm.name)
+    if missing:
+        raise _deny(actor, AuditAction.MIGRATION_CREATE, missing, "no_vcenter_privilege", vm=vm_moref)
+    if vm.power_state != "poweredOff" and not power_off:
+        raise Conflict(f"{vm.name} is powered on. Power it off, or ask the portal to power it off before the "
+                       "export.", code="vm_powered_on")
+    return vm
+
+
+def _vcenter_now(*, actor: User, vm_moref: str) -> tuple[vsphere.VmInfo, set[str]]:
     try:
         with vsphere.session(vcenter_connection(actor.tenant)) as vc:
             try:
@@ -183,16 +202,42 @@ def _check_vcenter(*, actor: User, vm_moref: str, power_off: bool) -> vsphere.Vm
                 if exc.code == "vm_not_found":
                     raise NotFound(f"There is no virtual machine {vm_moref} in vCenter.") from exc
                 raise
-            privileges = vc.privileges_of(vm_moref, actor.vcenter_principal)
+            return vm, vc.privileges_of(vm_moref, actor.vcenter_principal)
     except vsphere.VSphereError as exc:
         raise UpstreamError(exc.message, code=f"vcenter_{exc.code}") from exc
-    missing = preflight.export_privilege_problem(privileges, principal=actor.vcenter_principal, vm_name=vm.name)
-    if missing:
-        raise _deny(actor, AuditAction.MIGRATION_CREATE, missing, "no_vcenter_privilege", vm=vm_moref)
-    if vm.power_state != "poweredOff" and not power_off:
-        raise Conflict(f"{vm.name} is powered on. Power it off, or ask the portal to power it off before the "
-                       "export.", code="vm_powered_on")
-    return vm
+
+
+def _vcenter_as_reported(*, actor: User, vm_moref: str) -> tuple[vsphere.VmInfo, set[str]]:
+    """From the connector's inventory. What it cannot tell yet (nothing reported, a VM or a principal newer than
+    the report) is refused with the reason, and a fresh inventory is asked for at once: it lands within seconds."""
+    inventory = inventory_of(actor.tenant_id)
+    if not inventory.reported:
+        inventory_refresh_request(tenant_id=actor.tenant_id)
+        raise Conflict(inventory.missing_message, code="inventory_missing")
+    vm = inventory.vm(vm_moref)
+    if vm is None:
+        inventory_refresh_request(tenant_id=actor.tenant_id)
+        raise NotFound(f"There is no virtual machine {vm_moref} in vCenter as the connector reported it "
+                       f"{timesince(inventory.taken_at)} ago. A fresh report is on its way: try again in a minute.")
+    held = inventory.privileges_of(actor.vcenter_principal)
+    if held is None:
+        inventory_refresh_request(tenant_id=actor.tenant_id)
+        raise Conflict(f"The connector has not reported the privileges of your vCenter account "
+                       f"{actor.vcenter_principal} yet. A fresh report is on its way: try again in a minute.",
+                       code="inventory_privileges_unknown")
+    return vm, held.get(vm_moref, set())
+
+
+def vm_inventory_refresh(*, actor: User) -> Inventory:
+    """Ask the tenant's connector agents for a fresh VM inventory (the VM list's Refresh): whoever may migrate
+    somewhere may ask. The next heartbeat of an agent takes it (within AGENT_HEARTBEAT_SECONDS)."""
+    if not Environment.objects.restrict(actor, Action.OPERATE).exists():
+        raise Forbidden(NO_GRANT_MESSAGE, code="no_environment_grant")
+    if not agents_serve(actor.tenant_id):
+        raise Conflict("The VM list is read from vCenter at every request: there is no connector agent to ask for "
+                       "a refresh.", code="no_connector_agent")
+    inventory_refresh_request(tenant_id=actor.tenant_id)
+    return inventory_of(actor.tenant_id, with_vms=False)
 
 
 def _check_aws(*, actor: User, environment: Environment, vm: vsphere.VmInfo) -> None:

@@ -59,6 +59,15 @@ AGENT_PRESIGN_SECONDS = min(env.int("AGENT_PRESIGN_SECONDS", default=900), 900)
 AGENT_STATUS_SECONDS = env.float("AGENT_STATUS_SECONDS", default=15.0)
 # The longest an agent's request for work is held open while there is none (long poll).
 AGENT_WORK_WAIT_SECONDS = env.float("AGENT_WORK_WAIT_SECONDS", default=20.0)
+# How often an agent reads its vCenter's inventory (VMs and the mapped users' export privileges) and reports it; a
+# refresh a user asks for is taken at the agent's next heartbeat. Older than AGENT_INVENTORY_STALE_SECONDS (three
+# periods unless set), the VM list says it is stale.
+AGENT_INVENTORY_SECONDS = env.int("AGENT_INVENTORY_SECONDS", default=300)
+AGENT_INVENTORY_STALE_SECONDS = env.int("AGENT_INVENTORY_STALE_SECONDS", default=3 * AGENT_INVENTORY_SECONDS)
+# The largest inventory an agent may report: VMs, and bytes of the request (read before its signature is checked,
+# so only for a request naming a serving agent beyond Django's DATA_UPLOAD_MAX_MEMORY_SIZE).
+AGENT_INVENTORY_MAX_VMS = env.int("AGENT_INVENTORY_MAX_VMS", default=20000)
+AGENT_INVENTORY_MAX_BYTES = env.int("AGENT_INVENTORY_MAX_BYTES", default=16 * 1024 * 1024)
 
 
 def _fernet_key_from(secret: str) -> str:

@@ -4,6 +4,7 @@ its HTTP status, denials audited."""
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError
@@ -23,6 +24,12 @@ class ConflictError(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state."
     default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request is larger than this endpoint accepts."
+    default_code = "payload_too_large"
 
 
 class UpstreamAPIError(exceptions.APIException):
@@ -56,6 +63,9 @@ class PortalExceptionHandler(ExceptionHandler):
             return ConflictError("The request conflicts with data written concurrently; reload and retry.")
         if isinstance(exc, ProtectedError):
             return ConflictError("Other records still use this object.", code="in_use")
+        if isinstance(exc, RequestDataTooBig):
+            # Django refuses a body beyond DATA_UPLOAD_MAX_MEMORY_SIZE when it is read: the caller's, not a crash.
+            return PayloadTooLarge()
         return super().convert_known_exceptions(exc)
 
     def report_exception(self, exc, response):

@@ -4,21 +4,25 @@ keys. The site mounts `routes` and `urlpatterns` under /api/v1/."""
 
 from __future__ import annotations
 
+import io
+
 from django.conf import settings
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status
+from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core.api.exceptions import PayloadTooLarge
 from core.api.viewsets import RestrictedViewSet
 from core.connectors import keys, selectors, services
-from core.connectors.authentication import AgentSignatureAuthentication, IsAgent
+from core.connectors.authentication import NOT_RECOGNISED, AgentSignatureAuthentication, IsAgent, claimed_agent
 from core.connectors.models import Agent
+from core.errors import Forbidden
 from core.middleware import client_address
 from core.querysets import Need
 from core.roles import Action
@@ -130,12 +134,25 @@ class VCenterTrustSerializer(serializers.Serializer):
     dns_suffixes = serializers.ListField(child=serializers.CharField())
 
 
+class InventoryInstructionsSerializer(serializers.Serializer):
+    every_seconds = serializers.IntegerField(help_text="Take the inventory this often.")
+    refresh = serializers.BooleanField(help_text="A user asked for a fresh inventory: take one now.")
+    requested_at = serializers.DateTimeField(allow_null=True,
+                                             help_text="The refresh asked for; a report names it in `answers`.")
+    principals = serializers.ListField(child=serializers.CharField(),
+                                       help_text="The vCenter principals whose privileges to read on every VM.")
+    privileges = serializers.ListField(child=serializers.CharField(), help_text="The privileges to report.")
+    max_vms = serializers.IntegerField()
+    max_bytes = serializers.IntegerField()
+
+
 class HeartbeatAnswerSerializer(serializers.Serializer):
     server_time = serializers.DateTimeField()
     rotate = serializers.BooleanField()
     portal_public_keys = serializers.ListField(child=serializers.CharField())
     heartbeat_seconds = serializers.IntegerField()
     vcenter = VCenterTrustSerializer(allow_null=True)
+    inventory = InventoryInstructionsSerializer()
 
 
 class AgentEndpoint(APIView):
@@ -152,17 +169,19 @@ class AgentEndpoint(APIView):
 
 
 class AgentHeartbeatView(AgentEndpoint):
-    """The agent's sign of life and what it knows of its vCenter; the answer says whether to rotate its key and
-    which portal keys to pin (they change when the portal rotates its own)."""
+    """The agent's sign of life and what it knows of its vCenter; the answer says whether to rotate its key, which
+    portal keys to pin (they change when the portal rotates its own), and what to read of its vCenter for the
+    inventory (how often, whose privileges, and whether a user asked for a fresh one)."""
 
     @extend_schema(request=HeartbeatSerializer, responses={200: HeartbeatAnswerSerializer})
     def post(self, request):
         reported = self.body(request, HeartbeatSerializer)
         agent = services.agent_contact(agent=request.auth, address=client_address(request), **reported)
-        return Response({"server_time": timezone.now(), "rotate": agent.rotation_requested,
-                         "portal_public_keys": keys.public_key_texts(),
-                         "heartbeat_seconds": settings.AGENT_HEARTBEAT_SECONDS,
-                         "vcenter": selectors.vcenter_trust_for(agent=agent)})
+        return Response(HeartbeatAnswerSerializer({
+            "server_time": timezone.now(), "rotate": agent.rotation_requested,
+            "portal_public_keys": keys.public_key_texts(), "heartbeat_seconds": settings.AGENT_HEARTBEAT_SECONDS,
+            "vcenter": selectors.vcenter_trust_for(agent=agent),
+            "inventory": selectors.inventory_instructions(agent.tenant_id)}).data)
 
 
 class RotateSerializer(serializers.Serializer):
@@ -178,9 +197,117 @@ class AgentRotateView(AgentEndpoint):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def read_body_within(request, limit: int) -> None:
+    """Read the request's body now, up to `limit` bytes rather than Django's DATA_UPLOAD_MAX_MEMORY_SIZE, so that its
+    signature can be checked (authentication reads `request.body`, which then holds it). A body beyond Django's own
+    limit is read only for a request whose headers name a serving agent: anyone else is refused unread, as
+    authentication would refuse them."""
+    raw = request._request
+    try:
+        length = int(raw.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise exceptions.ParseError("The Content-Length header is not a number.") from None
+    if length > limit:
+        raise PayloadTooLarge(f"The request is {length} bytes; this endpoint accepts at most {limit}.")
+    if length <= (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) or hasattr(raw, "_body") or raw._read_started:
+        return  # Django's own reading applies
+    if claimed_agent(raw.headers) is None:
+        raise exceptions.AuthenticationFailed(NOT_RECOGNISED)
+    # What HttpRequest.body does, without its global size check (this endpoint's own limit applied above).
+    raw._body = raw.read()
+    raw._stream = io.BytesIO(raw._body)
+
+
+class DiskReportSerializer(serializers.Serializer):
+    key = serializers.IntegerField(min_value=-(2 ** 31), max_value=2 ** 31 - 1)
+    label = serializers.CharField(max_length=255, allow_blank=True, trim_whitespace=False)
+    capacity_bytes = serializers.IntegerField(min_value=0, max_value=2 ** 63 - 1)
+    is_rdm = serializers.BooleanField()
+
+
+class VmReportSerializer(serializers.Serializer):
+    """One VM as the vSphere adapter's VmInfo describes it."""
+
+    moref = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")
+    name = serializers.CharField(max_length=255, trim_whitespace=False)
+    guest_id = serializers.CharField(max_length=100, allow_blank=True)
+    guest_full_name = serializers.CharField(max_length=255, allow_blank=True, trim_whitespace=False)
+    power_state = serializers.ChoiceField(["poweredOn", "poweredOff", "suspended", ""])
+    num_cpu = serializers.IntegerField(min_value=0, max_value=4096)
+    memory_mb = serializers.IntegerField(min_value=0, max_value=2 ** 40)
+    disks = DiskReportSerializer(many=True, max_length=256)
+    host_name = serializers.CharField(max_length=255, allow_blank=True)
+    folder_path = serializers.CharField(max_length=2048, allow_blank=True, trim_whitespace=False)
+    firmware = serializers.CharField(max_length=20, allow_blank=True, required=False, default="bios")
+    committed_bytes = serializers.IntegerField(min_value=0, max_value=2 ** 63 - 1, required=False, default=0)
+
+
+_PRIVILEGE_NAME = serializers.CharField(max_length=255)
+
+
+class InventoryReportSerializer(serializers.Serializer):
+    taken_at = serializers.DateTimeField(help_text="When the agent began reading vCenter.")
+    answers = serializers.DateTimeField(required=False, allow_null=True, default=None,
+                                        help_text="The refresh request (`requested_at` of a heartbeat) it answers.")
+    tenant = serializers.CharField(max_length=63, required=False, allow_blank=True, default="",
+                                   help_text="The tenant the agent believes it serves: another one is refused.")
+    vcenter_version = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
+    error = serializers.RegexField(r"^[a-z_]{0,40}$", required=False, allow_blank=True, default="",
+                                   help_text="Why the inventory could not be taken (a category); VMs are then "
+                                             "not sent and the last inventory stays.")
+    privileges = serializers.DictField(
+        child=serializers.DictField(child=serializers.ListField(child=_PRIVILEGE_NAME, max_length=64)),
+        required=False, default=dict, help_text="{principal: {vm moref: [privilege, ...]}}")
+    principal_errors = serializers.DictField(child=serializers.CharField(max_length=40), required=False,
+                                             default=dict, help_text="{principal: why vCenter did not tell}")
+
+    def get_fields(self):
+        # The VMs, at most AGENT_INVENTORY_MAX_VMS of them (read when the request is, not when this module loads).
+        found = super().get_fields()
+        found["vms"] = VmReportSerializer(many=True, required=False, default=list,
+                                          max_length=settings.AGENT_INVENTORY_MAX_VMS)
+        return found
+
+    def validate(self, attrs):
+        morefs = [vm["moref"] for vm in attrs["vms"]]
+        if len(set(morefs)) != len(morefs):
+            raise serializers.ValidationError({"vms": "A VM is listed twice."})
+        for name in ("privileges", "principal_errors"):
+            if len(attrs[name]) > selectors.INVENTORY_MAX_PRINCIPALS or any(len(p) > 255 for p in attrs[name]):
+                raise serializers.ValidationError({name: "Too many principals, or a principal's name too long."})
+        if any(len(held) > settings.AGENT_INVENTORY_MAX_VMS for held in attrs["privileges"].values()):
+            raise serializers.ValidationError({"privileges": "Privileges on more VMs than an inventory may hold."})
+        return attrs
+
+
+class InventoryStoredSerializer(serializers.Serializer):
+    stored = serializers.BooleanField(help_text="False: an older report than the one held, or a failed attempt.")
+    vms = serializers.IntegerField()
+
+
+class AgentInventoryView(AgentEndpoint):
+    """The agent's inventory of its vCenter: its VMs and what the tenant's mapped principals may do on them, read
+    with the agent's own credentials. It is kept for the agent's own tenant, the only one it can write; the VM
+    list, a migration's vCenter checks and plan validation read it from then on, instead of vCenter."""
+
+    def initial(self, request, *args, **kwargs):
+        read_body_within(request, settings.AGENT_INVENTORY_MAX_BYTES)
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(request=InventoryReportSerializer, responses={200: InventoryStoredSerializer})
+    def post(self, request):
+        report = self.body(request, InventoryReportSerializer)
+        agent = request.auth
+        if report.pop("tenant") not in ("", agent.tenant.slug):
+            raise Forbidden("This agent reports for its own tenant only.", code="wrong_tenant")
+        stored = services.inventory_store(agent=agent, **report)
+        return Response({"stored": stored, "vms": len(report["vms"])})
+
+
 routes = [("agents", AgentViewSet, "agent")]
 urlpatterns = [
     path("agent/register/", AgentRegisterView.as_view(), name="agent-registration"),
     path("agent/heartbeat/", AgentHeartbeatView.as_view(), name="agent-heartbeat"),
     path("agent/rotate/", AgentRotateView.as_view(), name="agent-key-rotation"),
+    path("agent/inventory/", AgentInventoryView.as_view(), name="agent-inventory"),
 ]

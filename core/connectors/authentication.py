@@ -40,6 +40,23 @@ class AgentPrincipal:
         return f"agent:{self.agent.name}"
 
 
+def _serving_agent(agent_id: str) -> Agent | None:
+    if not (agent_id.isdigit() and len(agent_id) < 19):
+        return None
+    agent = (Agent.objects.select_related("tenant").exclude(public_key="")
+             .filter(pk=int(agent_id), revoked_at__isnull=True).first())
+    return agent if agent is not None and agent.tenant.is_active else None
+
+
+def claimed_agent(headers) -> Agent | None:
+    """The serving agent a request's signature headers name, before the signature is checked (it covers the body,
+    which is not read yet): whether a large body is worth reading at all."""
+    try:
+        return _serving_agent(protocol.read_request_headers(headers).agent_id)
+    except protocol.ProtocolError:
+        return None
+
+
 class AgentSignatureAuthentication(BaseAuthentication):
     def authenticate(self, request):
         if protocol.HEADER_SIGNATURE not in request.headers:
@@ -48,11 +65,8 @@ class AgentSignatureAuthentication(BaseAuthentication):
             signed = protocol.read_request_headers(request.headers)
         except protocol.ProtocolError as exc:
             raise exceptions.AuthenticationFailed(exc.message) from None
-        agent = None
-        if signed.agent_id.isdigit() and len(signed.agent_id) < 19:
-            agent = (Agent.objects.select_related("tenant").exclude(public_key="")
-                     .filter(pk=int(signed.agent_id), revoked_at__isnull=True).first())
-        if agent is None or not agent.tenant.is_active:
+        agent = _serving_agent(signed.agent_id)
+        if agent is None:
             raise exceptions.AuthenticationFailed(NOT_RECOGNISED)
         try:
             protocol.verify_request(protocol.public_key_from_text(agent.public_key), signed, method=request.method,

@@ -84,3 +84,39 @@ class AgentNonce(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["agent", "nonce"], name="agent_nonce_once")]
+
+
+class VCenterInventory(models.Model):
+    """The latest inventory of a tenant's vCenter as one of its connector agents took it, with the agent's own
+    credentials, beside the vCenter: its VMs (the vSphere adapter's VmInfo, as plain JSON), and for each vCenter
+    principal the portal named (its users' `vcenter_principal`) the privileges the portal asked about that it holds
+    on each VM. For a tenant its agents serve, the VM list, the migration's vCenter checks and plan validation read
+    this row and never vCenter. One row per tenant, written by its agents only; a refresh a user asks for is
+    flagged here until an agent answers it."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="vcenter_inventory")
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              help_text="The agent that took the inventory held here.")
+    # When the agent began reading vCenter (its clock, never later than the portal's when it arrived); empty until
+    # an agent first reported one.
+    taken_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+    vcenter_version = models.CharField(max_length=80, blank=True)
+    vms = models.JSONField(default=list, blank=True)
+    vm_count = models.PositiveIntegerField(default=0)
+    # {principal: {vm moref: [privilege, ...]}}: only the privileges the portal asked about, only VMs holding one.
+    # A principal missing here was not asked (mapped since) or vCenter would not tell (principal_errors says why).
+    privileges = models.JSONField(default=dict, blank=True)
+    principal_errors = models.JSONField(default=dict, blank=True)
+    # The agent's last attempt failed (the vSphere adapter's category: unreachable, auth, tls...; or not_configured,
+    # too_large): the VMs above stay those of the last success.
+    error = models.CharField(max_length=40, blank=True)
+    error_at = models.DateTimeField(null=True, blank=True)
+    # A user asked for a fresh inventory: every heartbeat answer says so until an agent reports one answering it.
+    refresh_requested_at = models.DateTimeField(null=True, blank=True)
+
+    # No restriction: never listed; read by tenant through core.connectors.selectors.inventory_of for a caller the
+    # view already let through (the VM list's Need).
+
+    def __str__(self) -> str:
+        return f"vCenter inventory of tenant {self.tenant_id} at {self.taken_at or 'never'}"

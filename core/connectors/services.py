@@ -1,4 +1,5 @@
-"""Writes: the platform's capacity pool row, and connector agents (registration, contact, rotation, revocation)."""
+"""Writes: the platform's capacity pool row, connector agents (registration, contact, rotation, revocation), and
+the vCenter inventory they report."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from django.utils import timezone
 from connector import protocol
 from core.audit import audit_record
 from core.audit_actions import AuditAction
-from core.connectors.models import Agent, AgentNonce, CapacityPool
+from core.connectors import selectors
+from core.connectors.models import Agent, AgentNonce, CapacityPool, VCenterInventory
 from core.errors import Conflict, Invalid
 from core.models import AuditOutcome
 from core.validation import validated_save
@@ -158,3 +160,70 @@ def agent_nonce_use(*, agent: Agent, nonce: str) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+#
+# The vCenter inventory agents report. Telemetry, like the heartbeat: not audited (a row per report, and per press of
+# Refresh, would drown the audit log; a refresh changes nothing but how fresh the list is).
+#
+
+
+def _inventory_row(tenant_id: int) -> VCenterInventory:
+    """The tenant's inventory row, made when missing, locked for this transaction."""
+    if not VCenterInventory.objects.filter(tenant_id=tenant_id).exists():
+        try:
+            with transaction.atomic():
+                VCenterInventory.objects.create(tenant_id=tenant_id)
+        except IntegrityError:  # made concurrently
+            pass
+    return VCenterInventory.objects.select_for_update().get(tenant_id=tenant_id)
+
+
+def _answered(row: VCenterInventory, answers) -> None:
+    """A report answering the refresh asked for at `answers` (or later) settles it; one asked since stays."""
+    if row.refresh_requested_at is not None and answers is not None and answers >= row.refresh_requested_at:
+        row.refresh_requested_at = None
+
+
+@transaction.atomic
+def inventory_store(*, agent: Agent, taken_at, vms: list[dict], privileges: dict, principal_errors: dict,
+                    vcenter_version: str = "", error: str = "", answers=None) -> bool:
+    """Keep what the agent read of its tenant's vCenter (already validated: the API's serializer). Only what the
+    portal asked about is kept: privileges of the tenant's own mapped principals, on VMs of this inventory. A
+    report older than the one held (a slow periodic one overtaken by a refresh) is not kept, and neither are the
+    VMs of a failed attempt (`error`): the last good inventory stays, marked with the failure. True when kept."""
+    now = timezone.now()
+    row = _inventory_row(agent.tenant_id)
+    _answered(row, answers)
+    if error:
+        row.error, row.error_at = error[:40], now
+        row.save(update_fields=["error", "error_at", "refresh_requested_at"])
+        return False
+    taken_at = min(taken_at, now)  # an agent's clock ahead of ours would make the list younger than now
+    if row.taken_at is not None and taken_at < row.taken_at:
+        row.save(update_fields=["refresh_requested_at"])
+        return False
+    morefs = {vm["moref"] for vm in vms}
+    principals = set(selectors.inventory_principals(agent.tenant_id))
+    wanted = set(selectors.INVENTORY_PRIVILEGES)
+    row.privileges = {principal: {moref: sorted(set(names) & wanted) for moref, names in held.items()
+                                  if moref in morefs and set(names) & wanted}
+                      for principal, held in privileges.items() if principal in principals}
+    row.principal_errors = {p: category[:40] for p, category in principal_errors.items() if p in principals}
+    row.vms, row.vm_count = vms, len(vms)
+    row.agent, row.taken_at, row.received_at = agent, taken_at, now
+    row.vcenter_version = vcenter_version[:80]
+    row.error, row.error_at = "", None
+    validated_save(row)
+    return True
+
+
+def inventory_refresh_request(*, tenant_id: int) -> VCenterInventory:
+    """Ask the tenant's agents for a fresh inventory: the next heartbeat answer of each says so, until one reports
+    it. Asking again while a request is pending changes nothing (the pending one is answered first)."""
+    with transaction.atomic():
+        row = _inventory_row(tenant_id)
+        if row.refresh_requested_at is None:
+            row.refresh_requested_at = timezone.now()
+            row.save(update_fields=["refresh_requested_at"])
+    return row

@@ -1,3 +1,4 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from core.api.serializers import QueuedJobSerializer
@@ -89,6 +90,45 @@ class VmSerializer(serializers.Serializer):
     disks = VmDiskSerializer(many=True)
     host_name = serializers.CharField()
     folder_path = serializers.CharField()
+
+
+class InventoryStatusSerializer(serializers.Serializer):
+    """The VM list's source and age, from a core.connectors.selectors.Inventory (None: read from vCenter live)."""
+
+    source = serializers.ChoiceField(["connector", "vcenter"])
+    agent = serializers.CharField(help_text="The connector agent that took the inventory.")
+    taken_at = serializers.DateTimeField(allow_null=True, help_text="When the agent read vCenter; null: not yet.")
+    age_seconds = serializers.IntegerField(allow_null=True)
+    stale = serializers.BooleanField(help_text="Not reported for AGENT_INVENTORY_STALE_SECONDS.")
+    vm_count = serializers.IntegerField(allow_null=True)
+    vcenter_version = serializers.CharField()
+    error = serializers.CharField(help_text="The agent's last attempt failed: a category (the VMs stay the last "
+                                            "success's).")
+    error_detail = serializers.CharField()
+    error_at = serializers.DateTimeField(allow_null=True)
+    refresh_requested_at = serializers.DateTimeField(allow_null=True,
+                                                     help_text="A refresh asked for and not yet reported.")
+    refresh_seconds = serializers.IntegerField(allow_null=True, help_text="How often the agent reports unasked.")
+
+    @classmethod
+    def of(cls, inventory) -> dict:
+        """The body for `inventory` (a serializer's `.data` would take None for "no instance")."""
+        return cls().to_representation(inventory)
+
+    def to_representation(self, instance):
+        if instance is None:
+            return {"source": "vcenter", "agent": "", "taken_at": None, "age_seconds": None, "stale": False,
+                    "vm_count": None, "vcenter_version": "", "error": "", "error_detail": "", "error_at": None,
+                    "refresh_requested_at": None, "refresh_seconds": None}
+        when = serializers.DateTimeField().to_representation
+        return {"source": "connector", "agent": instance.agent,
+                "taken_at": when(instance.taken_at) if instance.taken_at else None,
+                "age_seconds": instance.age_seconds, "stale": instance.stale,
+                "vm_count": instance.vm_count if instance.reported else None,
+                "vcenter_version": instance.vcenter_version, "error": instance.error,
+                "error_detail": instance.error_text, "error_at": when(instance.error_at) if instance.error_at else None,
+                "refresh_requested_at": when(instance.refresh_requested_at) if instance.refresh_requested_at
+                else None, "refresh_seconds": settings.AGENT_INVENTORY_SECONDS}
 
 
 class RoleStatusSerializer(serializers.Serializer):

@@ -10,6 +10,7 @@ routes = [
 urlpatterns = [
     path("import-tokens/", views.ImportTokenView.as_view(), name="import-tokens"),
     path("vcenter/vms/", views.VCenterVmListView.as_view(), name="vcenter-vms"),
+    path("vcenter/inventory/", views.InventoryView.as_view(), name="vcenter-inventory"),
     path("settings/vmimport-role/", views.VmImportRoleView.as_view(), name="settings-vmimport-role"),
     *agent.urlpatterns,
 ]

@@ -18,6 +18,7 @@ from migrations_app import selectors, services
 from migrations_app.api.serializers import (
     ImportTokenRequestSerializer,
     ImportTokenSerializer,
+    InventoryStatusSerializer,
     MigrationRequestSerializer,
     MigrationSerializer,
     RoleFixRequestSerializer,
@@ -97,18 +98,66 @@ class MigrationViewSet(QueuedJobViewSet):
         return Response(JobLogLineSerializer(job_log_for(kind="migration", job=self.get_object()), many=True).data)
 
 
+_INVENTORY_HEADERS = [
+    OpenApiParameter("X-Inventory-Source", str, OpenApiParameter.HEADER, response=[200],
+                     description="`connector`: the inventory the tenant's connector agent reported (the headers "
+                                 "below say how old); `vcenter`: read from vCenter for this request."),
+    OpenApiParameter("X-Inventory-Taken-At", str, OpenApiParameter.HEADER, response=[200],
+                     description="When the connector read vCenter (ISO 8601)."),
+    OpenApiParameter("X-Inventory-Age-Seconds", int, OpenApiParameter.HEADER, response=[200]),
+    OpenApiParameter("X-Inventory-Stale", str, OpenApiParameter.HEADER, response=[200],
+                     description="`true` when the connector has not reported for AGENT_INVENTORY_STALE_SECONDS."),
+]
+
+
+def _operable_somewhere(user) -> None:
+    if not Environment.objects.restrict(user, Action.OPERATE).exists():
+        raise Forbidden(services.NO_GRANT_MESSAGE, code="no_environment_grant")
+
+
 class VCenterVmListView(NeedView, APIView):
-    """The tenant's vCenter VMs (through the connector's service account). Whether you may export one is checked
-    against your own vCenter account when you start its migration."""
+    """The tenant's vCenter VMs: for a tenant served by a connector agent, the inventory the agent last reported
+    (the X-Inventory-* headers say how old; `POST /vcenter/inventory/` asks for a fresh one; none reported yet is a
+    409 `inventory_missing`), otherwise read from vCenter through the service account. Whether you may export one
+    is checked against your own vCenter account when you start its migration."""
 
     permission_classes = [IsTenantMember]
     need = MIGRATE_INTO
 
-    @extend_schema(responses={200: VmSerializer(many=True)})
+    @extend_schema(responses={200: VmSerializer(many=True)}, parameters=_INVENTORY_HEADERS)
     def get(self, request):
-        if not Environment.objects.restrict(request.user, Action.OPERATE).exists():
-            raise Forbidden(services.NO_GRANT_MESSAGE, code="no_environment_grant")
-        return Response(VmSerializer(selectors.vcenter_vm_list(tenant=request.user.tenant), many=True).data)
+        _operable_somewhere(request.user)
+        listing = selectors.vm_listing(tenant=request.user.tenant)
+        response = Response(VmSerializer(listing.vms, many=True).data)
+        inventory = listing.inventory
+        if inventory is None:
+            response["X-Inventory-Source"] = "vcenter"
+            return response
+        response["X-Inventory-Source"] = "connector"
+        response["X-Inventory-Taken-At"] = inventory.taken_at.isoformat()
+        response["X-Inventory-Age-Seconds"] = str(inventory.age_seconds)
+        response["X-Inventory-Stale"] = "true" if inventory.stale else "false"
+        return response
+
+
+class InventoryView(NeedView, APIView):
+    """How fresh the VM list is. For a tenant served by a connector agent: when the agent last read vCenter, how
+    many VMs, whether that is stale or its last attempt failed, and a refresh asked for and not yet answered. POST
+    asks the agent for a fresh inventory: it takes one at its next heartbeat (within seconds) and the VM list shows
+    it once reported. A tenant without an agent reads vCenter at every request (`source: vcenter`)."""
+
+    permission_classes = [IsTenantMember]
+    need = MIGRATE_INTO
+
+    @extend_schema(responses={200: InventoryStatusSerializer})
+    def get(self, request):
+        _operable_somewhere(request.user)
+        return Response(InventoryStatusSerializer.of(selectors.inventory_status(tenant=request.user.tenant)))
+
+    @extend_schema(request=None, responses={202: InventoryStatusSerializer})
+    def post(self, request):
+        inventory = services.vm_inventory_refresh(actor=request.user)
+        return Response(InventoryStatusSerializer.of(inventory), status=status.HTTP_202_ACCEPTED)
 
 
 class VmImportRoleView(NeedView, APIView):

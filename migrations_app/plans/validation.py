@@ -1,6 +1,7 @@
 """Validating a whole plan before it may start: every VM's pre-flight, the same VM twice, the same private IP
 twice, IPs already in use, and VMs in another live plan. Reads are batched: the vCenter VM list once (one
-PropertyCollector read), the user's export privilege on every VM at once, and AWS once per plan (the vmimport role,
+PropertyCollector read, or for a tenant served by connector agents the inventory they reported, with no vCenter
+call), the user's export privilege on every VM at once, and AWS once per plan (the vmimport role,
 and `preflight.aws_view`: the environment's subnets, security groups, key pairs, instance type offerings and addresses
 in use, in one round of describes). Each VM then gets the same checks as a single migration."""
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 
 from adapters.aws import client as aws
 from adapters.vsphere import client as vsphere
+from core.connectors.selectors import agents_serve, inventory_of
+from core.connectors.services import inventory_refresh_request
 from core.errors import PortalError
 from core.models import User
 from core.peers import aws_credentials, vcenter_connection
@@ -60,7 +63,7 @@ class PeerView:
     """What the peers said, read once for the whole plan."""
 
     vms: dict[str, vsphere.VmInfo]
-    privileges: dict[str, set[str]]
+    privileges: dict[str, set[str]] | None  # None: not known yet (a plan problem says so), so not checked per VM
     principal: str
     role: aws.RoleStatus | None
     target: preflight.TargetView  # the environment as AWS holds it now: one round of describes
@@ -77,8 +80,8 @@ def vm_target_problems(*, plan: MigrationPlan, target: MigrationTarget, vm: vsph
         # A single migration is refused at once; a plan says so before its cutover, when it can still be changed.
         problems.append(Problem("vm", f"{vm.name} is powered on, and the plan does not power it off: power it off "
                                       "before the cutover, or set the VM's power-off policy.", "vm_powered_on"))
-    missing = preflight.export_privilege_problem(view.privileges.get(vm.moref, set()), principal=view.principal,
-                                                 vm_name=vm.name)
+    missing = None if view.privileges is None else preflight.export_privilege_problem(
+        view.privileges.get(vm.moref, set()), principal=view.principal, vm_name=vm.name)
     if missing:
         problems.append(Problem("vm", missing, "no_vcenter_privilege"))
     if view.role is not None:
@@ -92,17 +95,13 @@ def vm_target_problems(*, plan: MigrationPlan, target: MigrationTarget, vm: vsph
 def _peer_view(*, plan: MigrationPlan, actor: User, plan_vms: list[PlanVm], result: PlanValidation) -> PeerView | None:
     tenant = plan.tenant
     principal = actor.vcenter_principal
-    try:
-        with vsphere.session(vcenter_connection(tenant)) as vc:
-            vms = {vm.moref: vm for vm in vc.list_vms()}
-            morefs = [pv.vm_moref for pv in plan_vms if pv.vm_moref in vms]
-            privileges = vc.privileges_on_vms(morefs, principal) if principal and morefs else {}
-    except vsphere.VSphereError as exc:
-        result.plan_problems.append(Problem("vcenter", f"vCenter could not be read: {exc.message}", "vcenter"))
+    if agents_serve(tenant.pk):
+        read = _vcenter_as_reported(tenant=tenant, principal=principal, result=result)
+    else:
+        read = _vcenter_now(tenant=tenant, principal=principal, plan_vms=plan_vms, result=result)
+    if read is None:
         return None
-    except PortalError as exc:
-        result.plan_problems.append(Problem("vcenter", exc.message, exc.code))
-        return None
+    vms, privileges = read
     if not principal:
         result.plan_problems.append(Problem(
             "vcenter", "Your vCenter identity is not set, so your export privilege cannot be checked. Ask an "
@@ -116,6 +115,36 @@ def _peer_view(*, plan: MigrationPlan, actor: User, plan_vms: list[PlanVm], resu
     except PortalError as exc:
         result.plan_problems.append(Problem("aws", exc.message, exc.code))
     return PeerView(vms, privileges, principal, role, target, preflight.EnvironmentRows.of(plan.environment))
+
+
+def _vcenter_now(*, tenant, principal: str, plan_vms: list[PlanVm], result: PlanValidation):
+    try:
+        with vsphere.session(vcenter_connection(tenant)) as vc:
+            vms = {vm.moref: vm for vm in vc.list_vms()}
+            morefs = [pv.vm_moref for pv in plan_vms if pv.vm_moref in vms]
+            return vms, vc.privileges_on_vms(morefs, principal) if principal and morefs else {}
+    except vsphere.VSphereError as exc:
+        result.plan_problems.append(Problem("vcenter", f"vCenter could not be read: {exc.message}", "vcenter"))
+    except PortalError as exc:
+        result.plan_problems.append(Problem("vcenter", exc.message, exc.code))
+    return None
+
+
+def _vcenter_as_reported(*, tenant, principal: str, result: PlanValidation):
+    """The VMs and the user's privileges as the tenant's connector agents last reported them (vCenter is not
+    asked). A principal the inventory does not know yet leaves the privilege unchecked here, says so, and asks
+    the agents for a fresh inventory; each migration is checked again when it is created."""
+    inventory = inventory_of(tenant.pk)
+    if not inventory.reported:
+        result.plan_problems.append(Problem("vcenter", inventory.missing_message, "inventory_missing"))
+        return None
+    privileges = inventory.privileges_of(principal) if principal else {}
+    if privileges is None:
+        inventory_refresh_request(tenant_id=tenant.pk)
+        result.plan_problems.append(Problem(
+            "vcenter", f"The connector has not reported the privileges of your vCenter account {principal} yet. A "
+                       "fresh report is on its way: validate again in a minute.", "inventory_privileges_unknown"))
+    return {vm.moref: vm for vm in inventory.vms}, privileges
 
 
 def validate_plan(*, plan: MigrationPlan, actor: User, plan_vms: list[PlanVm] | None = None) -> PlanValidation:

@@ -4,6 +4,7 @@ Same services, selectors and rules as the API; errors are shown beside the field
 
 import json
 
+from django.conf import settings
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import render
 from django.urls import reverse
@@ -38,11 +39,19 @@ POLL_SECONDS = 2
 _DAY = timezone.timedelta(days=1)
 
 
-def _vms(tenant):
+def _listing(tenant) -> tuple[list, str | None, object]:
+    """The tenant's VMs, why there are none when they cannot be had, and the connector's inventory they come from
+    (its age; None for a tenant whose vCenter is read live)."""
     try:
-        return selectors.vcenter_vm_list(tenant=tenant), None
+        listing = selectors.vm_listing(tenant=tenant)
     except (UpstreamError, Conflict) as exc:
-        return [], exc.message
+        return [], exc.message, selectors.inventory_status(tenant=tenant)
+    return listing.vms, None, listing.inventory
+
+
+def _vms(tenant):
+    vms, problem, _ = _listing(tenant)
+    return vms, problem
 
 
 def _aws_view(tenant, environment):
@@ -74,10 +83,18 @@ def _started_message(task) -> str:
     return f"Migration of {task.vm_name} started: import task {task.pk} ({task.get_state_display()})."
 
 
-@page(get=SEE_VMS)
+@page(get=SEE_VMS, post=MIGRATE)
 def vm_list(request):
-    """The tenant's vCenter VMs, by folder, searchable by name, guest OS or folder."""
-    vms, problem = _vms(request.user.tenant)
+    """The tenant's vCenter VMs, by folder, searchable by name, guest OS or folder. For a tenant served by a
+    connector agent they are the inventory it last reported, with its age; Refresh (POST) asks it for a fresh one,
+    which it takes at its next heartbeat."""
+    refreshed = submit(request, lambda: services.vm_inventory_refresh(actor=request.user),
+                       success="Refresh asked for: the connector reads vCenter at its next heartbeat (every "
+                               f"{settings.AGENT_HEARTBEAT_SECONDS} seconds); reload in a few seconds to see it.",
+                       to=request.get_full_path())
+    if refreshed.response:
+        return refreshed.response
+    vms, problem, inventory = _listing(request.user.tenant)
     query = request.GET.get("q", "").strip()
     if query:
         needle = query.lower()
@@ -85,14 +102,17 @@ def vm_list(request):
                                              f"{vm.folder_path}".lower()]
     can_migrate = MIGRATE.allows(request.user)
     # Only those who may migrate are told what would refuse a migration (and only they cost vCenter the question).
-    rows = selectors.vcenter_vm_rows(user=request.user, vms=vms) if can_migrate else [
+    rows = selectors.vcenter_vm_rows(user=request.user, vms=vms, inventory=inventory) if can_migrate else [
         selectors.VmRow(vm, readable_guest_os(vm.guest_id, vm.guest_full_name), None) for vm in vms]
     folders: dict[str, list] = {}
     for row in sorted(rows, key=lambda row: (row.vm.folder_path, row.vm.name.lower())):
         folders.setdefault(row.vm.folder_path or "/", []).append(row)
+    principal = request.user.vcenter_principal
     return render(request, "migrations_app/vm_list.html", {
         "folders": folders, "problem": problem, "query": query, "count": len(vms), "can_migrate": can_migrate,
-        "no_principal": can_migrate and not request.user.vcenter_principal,
+        "no_principal": can_migrate and not principal, "inventory": inventory, "refresh_error": refreshed.error,
+        "privileges_unknown": bool(can_migrate and principal and inventory is not None and inventory.reported
+                                   and inventory.privileges_of(principal) is None),
     })
 
 

@@ -109,3 +109,64 @@ def test_the_agent_reports_its_vcenter_with_credentials_only_it_holds(agent_row,
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM connectors_agent")
         assert vcenter.password not in repr(cursor.fetchall())
+
+
+@pytest.mark.vcenter
+def test_the_agent_reports_its_vcenter_inventory_and_a_refresh_lands_within_seconds(agent_row, live_server, tmp_path,
+                                                                                      vcenter, world, api,
+                                                                                      monkeypatch):
+    from adapters.vsphere import client as vsphere
+    from core.connectors.models import VCenterInventory
+    from core.models import User
+
+    agent, code = agent_row
+    User.objects.filter(pk=world.a.user_general.pk).update(vcenter_principal="VSPHERE.LOCAL\\alice")
+    User.objects.filter(pk=world.a.user_owner.pk).update(vcenter_principal="VSPHERE.LOCAL\\bob")
+    config = tmp_path / "config.json"
+    assert subprocess.run(_agent("register", "--portal", live_server.url, "--code", code, config=config), cwd=ROOT,
+                          env={}, capture_output=True, text=True, timeout=60).returncode == 0
+    assert subprocess.run(_agent("vcenter", "--url", vcenter.url, "--user", vcenter.username, config=config),
+                          cwd=ROOT, env={"CONNECTOR_VCENTER_PASSWORD": vcenter.password}, capture_output=True,
+                          text=True, timeout=60).returncode == 0
+    # Once, at an operator's command: the sandbox's VMs and alice's and bob's export privileges on them.
+    once = subprocess.run(_agent("inventory", config=config), cwd=ROOT, env={}, capture_output=True, text=True,
+                          timeout=60)
+    assert once.returncode == 0, once.stderr
+    row = VCenterInventory.objects.get(tenant=world.a.tenant)
+    names = {vm["name"]: vm for vm in row.vms}
+    assert {"web01", "db01", "win01", "lab-rdm01", "lab-big01"} <= set(names)
+    assert row.agent_id == agent.pk and ("vCenter" in row.vcenter_version or "VMware" in row.vcenter_version)
+    assert names["win01"]["power_state"] == "poweredOn" and names["win01"]["firmware"] == "efi"
+    assert any(d["is_rdm"] for d in names["lab-rdm01"]["disks"]) and names["db01"]["folder_path"] == "Production/Linux"
+    alice = row.privileges["VSPHERE.LOCAL\\alice"]
+    assert names["web01"]["moref"] in alice and names["lab-rdm01"]["moref"] not in alice  # Production only
+    assert row.privileges["VSPHERE.LOCAL\\bob"] == {}  # bob sees the datacenter, exports nothing
+    first = row.taken_at
+
+    # Running, it answers a user's Refresh at its next heartbeat (every second here).
+    process = subprocess.Popen(_agent("run", config=config), cwd=ROOT, env={}, stderr=subprocess.PIPE, text=True)
+    try:
+        asked = api.as_user(world.a.user_general).post("/api/v1/vcenter/inventory/")
+        assert asked.status_code == 202, asked.content
+        wait_for(lambda: VCenterInventory.objects.get(tenant=world.a.tenant).refresh_requested_at is None,
+                 timeout=30, what="the refreshed inventory")
+    finally:
+        process.kill()
+        stderr = process.communicate()[1]
+    assert VCenterInventory.objects.get(tenant=world.a.tenant).taken_at > first
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert "inventory reported" in {line["message"] for line in lines}
+
+    # The portal lists them without a vCenter session of its own, and never learned the agent's credentials.
+    def no_session(*args, **kwargs):
+        raise AssertionError("the portal called vCenter")
+
+    monkeypatch.setattr(vsphere, "VCenterSession", no_session)
+    listed = api.as_user(world.a.user_general).get("/api/v1/vcenter/vms/")
+    assert listed.status_code == 200 and {"web01", "lab-big01"} <= {vm["name"] for vm in listed.json()}
+    assert listed["X-Inventory-Source"] == "connector" and int(listed["X-Inventory-Age-Seconds"]) < 60
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM connectors_vcenterinventory")
+        assert vcenter.password not in repr(cursor.fetchall())

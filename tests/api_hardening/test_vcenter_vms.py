@@ -1,5 +1,5 @@
-"""Whatever the vCenter settings say, listing the VMs is the peer's failure (502) or the caller's (4xx), never a
-server error. Every address here is on the loopback interface: nothing leaves the machine."""
+"""Whatever the vCenter settings say, listing the VMs (of a tenant without a connector agent, read live) is the
+peer's failure (502) or the caller's (4xx), never a server error. Every address here is on the loopback interface: nothing leaves the machine."""
 
 import socket
 import threading
@@ -14,6 +14,17 @@ from tests.api_hardening.conftest import error_body
 
 SETTINGS = "/api/v1/settings/vcenter/"
 VMS = "/api/v1/vcenter/vms/"
+
+
+@pytest.fixture(autouse=True)
+def read_live(world):
+    """Tenant A reads its vCenter itself: the world's agent is revoked (an agent-served tenant's list is the
+    inventory its agent reported, tests/agents/test_inventory.py)."""
+    from django.utils import timezone
+
+    from core.connectors.models import Agent
+
+    Agent.objects.filter(tenant=world.a.tenant).update(revoked_at=timezone.now())
 
 
 @pytest.fixture

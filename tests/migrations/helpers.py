@@ -91,3 +91,18 @@ def wait_for(predicate, timeout=60, interval=0.1, what="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def report_inventory(agent, vcenter) -> None:
+    """What a tenant's connector agent reports of the sandbox vCenter (read by the agent's own code,
+    connector.inventory.take), stored as the portal's endpoint stores it: the portal checks an agent-served tenant's
+    migrations against it."""
+    from django.utils.dateparse import parse_datetime
+
+    from connector import inventory
+    from core.connectors import selectors, services
+
+    report = inventory.take({"url": vcenter.url, "username": vcenter.username, "password": vcenter.password},
+                            principals=selectors.inventory_principals(agent.tenant_id),
+                            privileges=list(selectors.INVENTORY_PRIVILEGES))
+    services.inventory_store(agent=agent, **{**report, "taken_at": parse_datetime(report["taken_at"])})

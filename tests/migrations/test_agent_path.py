@@ -39,6 +39,10 @@ def registered_agent(setup, live_server, tmp_path, settings):
     configured = _connector("vcenter", "--url", vcenter.url, "--user", vcenter.username, config=config,
                             env={"CONNECTOR_VCENTER_PASSWORD": vcenter.password})
     assert configured.returncode == 0, configured.stderr
+    # The agent's first report of its vCenter (a running agent makes it at once): the portal checks a new
+    # migration's VM and the user's export privilege against it, never against vCenter itself.
+    reported = _connector("inventory", config=config)
+    assert reported.returncode == 0, reported.stderr
     return agent, config
 
 

@@ -288,6 +288,7 @@ def test_an_agent_reporting_that_it_is_updating_refuses_new_migrations_until_ano
 
     from connector import protocol
     from core.connectors.models import Agent
+    from tests.migrations.helpers import report_inventory
 
     s = setup
     key = protocol.new_private_key()
@@ -308,7 +309,8 @@ def test_an_agent_reporting_that_it_is_updating_refuses_new_migrations_until_ano
     token = _token(api, s, s.alice, "web01")
     response = _post(api, s.alice, _request(s, "web01", token))
     assert response.status_code == 409 and "connector is being updated" in _detail(response)
-    Agent.objects.create(tenant=s.tenant, name="dc-two", public_key=protocol.public_key_text(
+    other = Agent.objects.create(tenant=s.tenant, name="dc-two", public_key=protocol.public_key_text(
         protocol.new_private_key()))  # a second agent that is not being updated takes the work
+    report_inventory(other, s.vcenter)  # and the VM and alice's privilege are checked against its inventory
     token = _token(api, s, s.alice, "web01")
     assert _post(api, s.alice, _request(s, "web01", token)).status_code == 201

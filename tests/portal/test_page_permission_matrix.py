@@ -145,7 +145,9 @@ PAGES = {
     # The tab's live rows: whoever reads the tab (administrators and auditors), for an environment of their tenant.
     "ui:export-rows": Page(ADMIN_AUDITOR_ROW, at=ENVIRONMENT),
     # VM-to-EC2 migrations. Users without a grant anywhere get the dialog's ask-your-administrator text.
-    "ui:vms": Page(MEMBERS),
+    # Refresh (POST) asks the tenant's connector agent for a fresh inventory: who may migrate somewhere (the world's
+    # tenants are served by an agent); a user without such a grant gets the list back with the reason.
+    "ui:vms": Page(MEMBERS, row("302 403 302 200 200 302 302 302 403")),
     "ui:migrate-dialog": Page(OPERATORS, OPERATORS, body=lambda w, r: {"environment": w.a.environment.pk}),
     "ui:migrate": Page(OPERATE_ROW, OPERATE_ROW, at=ENVIRONMENT, body=lambda w, r: {"vm": "vm-40"}),
     "ui:migration-rows": Page(ENV_SCOPED, at=ENVIRONMENT),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from tests.matrix import answers_by_role, assert_one_row_each, differences
 from tests.world import PASSWORD, ROLES, actor
@@ -175,8 +176,11 @@ MATRIX = {
     ("plan-vm-detail", "DELETE"): (lambda w: {"pk": w.a.plan_vm.pk}, None, row("401 403 404 404 404 204 404 204 403")),
     # Started by user_general: others who can see it may not cancel it, administrators may.
     ("migration-cancel", "POST"): (lambda w: {"pk": w.a.migration.pk}, None, row("401 403 404 404 403 200 403 200 403")),
-    # Tenant B has no vCenter connection configured (409 with a message).
+    # The world's tenants are served by their connector agent: tenant A's reported its VMs (NEEDS_INVENTORY),
+    # tenant B's has not yet (409 with a message). Refreshing asks the agent (202); a read of how fresh it is, 200.
     ("vcenter-vms", "GET"): (None, None, row("401 403 409 403 403 200 200 200 403")),
+    ("vcenter-inventory", "GET"): (None, None, row("401 403 200 403 403 200 200 200 403")),
+    ("vcenter-inventory", "POST"): (None, None, row("401 403 202 403 403 202 202 202 403")),
     ("settings-vmimport-role", "GET"): (None, None, TENANT_SETTINGS),
     ("settings-vmimport-role", "POST"): (None, lambda w, r: {"region": "us-east-1"}, TENANT_SETTINGS),
     ("instance-detail", "GET"): (lambda w: {"pk": w.a.instance.pk}, None, ENV_SCOPED_DETAIL),
@@ -227,6 +231,7 @@ MATRIX = {
                                      row("400 400  400   400   400   400   400   400   400")),
     ("agent-heartbeat", "POST"): (None, lambda w, r: {}, AGENTS_ONLY),
     ("agent-key-rotation", "POST"): (None, lambda w, r: {"public_key": "A" * 43}, AGENTS_ONLY),
+    ("agent-inventory", "POST"): (None, lambda w, r: {"taken_at": "2026-01-01T00:00:00Z", "vms": []}, AGENTS_ONLY),
     ("agent-work", "POST"): (None, lambda w, r: {"wait": 0}, AGENTS_ONLY),
     ("agent-migration-report", "POST"): (lambda w: {"pk": w.a.migration.pk}, lambda w, r: {"epoch": 1},
                                          AGENTS_ONLY),
@@ -271,7 +276,7 @@ NEEDS_AWS = {("environment-sync", "POST"), ("instance-start", "POST"), ("instanc
              ("instance-reboot", "POST"), ("settings-vmimport-role", "GET"),
              ("settings-vmimport-role", "POST"),
              ("export-download", "GET"), ("settings-export", "PUT")}
-NEEDS_VCENTER = {("vcenter-vms", "GET")}
+NEEDS_INVENTORY = {("vcenter-vms", "GET")}
 NEEDS_IMAGE = {("template-list", "POST")}
 
 
@@ -313,8 +318,10 @@ def test_endpoint_answers_each_caller_as_expected(endpoint, world, api, request)
         request.getfixturevalue("aws_instance_for")(world.a.instance)
     if endpoint in NEEDS_IMAGE:
         world.a.image_id = request.getfixturevalue("sandbox_image")
-    if endpoint in NEEDS_VCENTER:
-        request.getfixturevalue("vcenter_tenant_connection")(world.a.tenant)
+    if endpoint in NEEDS_INVENTORY:
+        from core.connectors.services import inventory_store
+
+        inventory_store(agent=world.a.agent, taken_at=timezone.now(), vms=[], privileges={}, principal_errors={})
     url = reverse(f"api:{name}", kwargs=kwargs_of(world) if kwargs_of else None)
 
     def send(role):

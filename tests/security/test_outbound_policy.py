@@ -262,6 +262,11 @@ def test_the_adapter_refuses_before_connecting():
 @pytest.mark.vcenter
 def test_a_tenant_whose_stored_url_is_refused_gets_a_502_naming_the_category(world, api, strict, vcenter):
     """A row saved before the policy (or by a path without full_clean) is refused when used, not just on save."""
+    from django.utils import timezone
+
+    from core.connectors.models import Agent
+
+    Agent.objects.filter(tenant=world.a.tenant).update(revoked_at=timezone.now())  # read live, not from an agent
     TenantVCenter.objects.create(tenant=world.a.tenant, url=vcenter.url, username=vcenter.username,
                                  password=vcenter.password)
     response = api.as_user(world.a.admin).get(reverse("api:vcenter-vms"))

@@ -82,9 +82,27 @@ def readiness() -> list[Check]:
 #
 
 
+def _vcenter_as_agents_report(tenant: Tenant) -> Check:
+    """An agent-served tenant's vCenter is reached by its agents only: what they last reported of it."""
+    from core.connectors.selectors import serving_agents
+
+    reports = list(serving_agents(tenant.pk).exclude(vcenter_reachable=None).order_by("-last_contact_at")
+                   .values("name", "vcenter_reachable", "vcenter_version", "last_contact_at"))
+    if not reports:
+        return Check("vcenter", UNKNOWN, {"source": "connector agents", "message": "No agent has reported yet."})
+    reached = [r for r in reports if r["vcenter_reachable"]]
+    latest = (reached or reports)[0]
+    detail = {"source": f"connector agent {latest['name']}", "version": latest["vcenter_version"],
+              "reported_at": latest["last_contact_at"].isoformat() if latest["last_contact_at"] else None}
+    return Check("vcenter", OK if reached else FAILED, detail)
+
+
 def _vcenter(tenant: Tenant) -> Check:
     from core import peers
+    from core.connectors.selectors import agents_serve
 
+    if agents_serve(tenant.pk):
+        return _vcenter_as_agents_report(tenant)
     try:
         conn = peers.vcenter_connection(tenant)
     except PortalError:

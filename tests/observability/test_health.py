@@ -32,10 +32,20 @@ def test_readyz_fails_when_the_cache_does_not_answer(client, settings):
     assert response.json()["checks"] == {"database": "ok", "cache": "failed", "broker": "ok"}
 
 
+def _served_by_the_platform(world):
+    """The world's tenants without their agents: the portal itself probes their vCenter (the old path)."""
+    from django.utils import timezone
+
+    from core.connectors.models import Agent
+
+    Agent.objects.filter(pk__in=[world.a.agent.pk, world.b.agent.pk]).update(revoked_at=timezone.now())
+
+
 @pytest.mark.aws
 @pytest.mark.vcenter
 def test_connector_health_reports_vcenter_version_and_aws_account(world, api, aws_tenant_account,
                                                                   vcenter_tenant_connection):
+    _served_by_the_platform(world)
     aws_tenant_account(world.a.tenant)
     vcenter_tenant_connection(world.a.tenant)
     for user in (world.a.admin, world.a.auditor):
@@ -45,12 +55,12 @@ def test_connector_health_reports_vcenter_version_and_aws_account(world, api, aw
         assert checks["vcenter"]["status"] == "ok"
         assert checks["vcenter"]["detail"]["version"]
         assert checks["aws"] == {"name": "aws", "status": "ok", "detail": {"account_id": "123456789012"}}
-        # The tenant's agent registered, but has not called in this test database.
-        assert checks["agents"]["status"] == "unknown"
+        assert checks["agents"]["status"] == "not_configured"
 
 
 @pytest.mark.aws
 def test_connector_health_names_a_category_not_the_error_text(world, api, aws_tenant_account, vcenter):
+    _served_by_the_platform(world)
     aws_tenant_account(world.a.tenant)
     TenantAwsAccount.objects.filter(tenant=world.a.tenant).update(auth_mode="access_keys")
     from core.models import TenantVCenter
@@ -66,9 +76,10 @@ def test_connector_health_names_a_category_not_the_error_text(world, api, aws_te
 
 
 def test_connector_health_unconfigured_and_who_may_ask(world, api):
+    _served_by_the_platform(world)
     body = api.as_user(world.b.admin).get("/api/v1/health/connector/").json()
     checks = {c["name"]: c["status"] for c in body["checks"]}
-    assert checks == {"vcenter": "not_configured", "aws": "not_configured", "agents": "unknown"}
+    assert checks == {"vcenter": "not_configured", "aws": "not_configured", "agents": "not_configured"}
     for user, status in ((None, 401), (world.a.user_general, 403), (world.platform, 403)):
         assert api.as_user(user).get("/api/v1/health/connector/").status_code == status
 
@@ -116,6 +127,7 @@ def test_connector_health_shows_only_the_tenants_own_agents(world, api, settings
 @pytest.mark.vcenter
 def test_connector_health_is_cached_per_tenant_and_forced_refreshes_are_rate_limited(
         world, api, aws_tenant_account, vcenter_tenant_connection):
+    _served_by_the_platform(world)
     """Asking again within the cache's life calls neither vCenter nor STS: the peers' settings broken behind the
     portal's back do not show until the answer expires or a refresh is forced, and forced refreshes are limited."""
     from core.models import TenantVCenter
@@ -140,3 +152,32 @@ def test_connector_health_is_cached_per_tenant_and_forced_refreshes_are_rate_lim
     limited = api.as_user(world.a.auditor).get(url, {"refresh": "1"})
     assert limited.status_code == 429
     assert int(limited["Retry-After"]) > 0
+
+
+def test_an_agent_served_tenants_vcenter_health_is_what_its_agents_report_never_a_probe(world, api, monkeypatch):
+    from django.utils import timezone
+
+    from adapters.vsphere import client as vsphere
+    from core.connectors.models import Agent
+    from core.models import TenantVCenter
+
+    def no_call(*args, **kwargs):
+        raise AssertionError("the portal called vCenter for an agent-served tenant")
+
+    monkeypatch.setattr(vsphere, "session", no_call)
+    monkeypatch.setattr(vsphere, "VCenterSession", no_call)
+    TenantVCenter.objects.create(tenant=world.a.tenant, url="https://vcenter.example.test/sdk", username="svc",
+                                 password="x")
+    checks = lambda: {c["name"]: c for c in api.as_user(world.a.admin).get(
+        "/api/v1/health/connector/", {"refresh": "1"}).json()["checks"]}
+    assert checks()["vcenter"]["status"] == "unknown"  # registered, nothing reported yet
+    Agent.objects.filter(pk=world.a.agent.pk).update(vcenter_reachable=False, last_contact_at=timezone.now())
+    from django.core.cache import cache
+
+    cache.clear()
+    assert checks()["vcenter"]["status"] == "failed"
+    Agent.objects.filter(pk=world.a.agent.pk).update(vcenter_reachable=True, vcenter_version="VMware vCenter 8.0.2")
+    cache.clear()
+    vcenter = checks()["vcenter"]
+    assert vcenter["status"] == "ok" and vcenter["detail"]["version"] == "VMware vCenter 8.0.2"
+    assert vcenter["detail"]["source"] == "connector agent dc1"

@@ -329,9 +329,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sqlite", action="store_true", help="use a scratch SQLite database even if PostgreSQL "
                                                               "answers")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--workers", type=int, help="gunicorn's -w instead of the production command's")
+    parser.add_argument("--threads", type=int, help="gunicorn's --threads (and --worker-connections) instead of "
+                                                    "the production command's")
     parser.add_argument("--scratch", help="directory for the SQLite file and the portal's log (default: a new "
                                           "temporary one, removed after a run without errors)")
     args = parser.parse_args(argv)
+    for flag, value in (("-w", args.workers), ("--threads", args.threads), ("--worker-connections", args.threads)):
+        if value:
+            SERVER[SERVER.index(flag) + 1] = str(value)
     args.ramp = min(10.0, args.agents / 200)  # connections opened at up to 200 a second
     args.settle = 5.0
     if args.short:

@@ -63,11 +63,14 @@ class AgentWorkView(AgentEndpoint):
     def post(self, request):
         wait = min(self.body(request, WorkRequestSerializer)["wait"], settings.AGENT_WORK_WAIT_SECONDS)
         agent = request.auth
-        agent_services.agent_seen(agent=agent)
         if wait <= 0:
+            agent_services.agent_seen(agent=agent)
             return self.answer(_take(agent))
+        # While the request waits, the board records its agent's contact (every AGENT_HEARTBEAT_SECONDS, for all
+        # the agents waiting in the process at once): an agent that keeps asking is not written each time.
+        agent_services.agent_seen(agent=agent, fresh_seconds=settings.AGENT_HEARTBEAT_SECONDS)
         deadline = time.monotonic() + wait
-        with work_board.BOARD.watch(agent.tenant_id) as watch:
+        with work_board.BOARD.watch(agent.tenant_id, agent.pk) as watch:
             # Registered first: whatever becomes claimable from here on wakes the watch. What was claimable before,
             # the board's last look knows of, and then the request takes it at once.
             handouts = _take(agent) if watch.work_known else []

@@ -53,8 +53,8 @@ def _hold(portals: list[Portal], wait: float) -> list[Waiting]:
     for request in requests:
         request.start()
     deadline = time.monotonic() + 20
-    while BOARD.waiting() < len(requests):
-        assert time.monotonic() < deadline, f"{BOARD.waiting()} of {len(requests)} requests wait"
+    while not all(BOARD.holds(int(portal.agent_id)) for portal in portals):
+        assert time.monotonic() < deadline, f"{BOARD.waiting()} requests wait, of {len(requests)} started"
         assert not any(r.error for r in requests), [r.error for r in requests if r.error]
         time.sleep(0.02)
     return requests
@@ -134,3 +134,24 @@ def test_a_job_whose_lease_ran_out_is_handed_to_a_waiting_agent_without_any_writ
     [job] = waiting.answer["jobs"]
     assert job["job_id"] == world.a.migration.pk and job["epoch"] == 5
     assert lapses_at - 0.1 < waiting.answered_at < lapses_at + 2.0  # not while the lease held, soon after
+
+
+def test_a_waiting_agent_stays_in_contact_without_writing_on_every_request(world, live_server, settings):
+    """The board records the contact of the agents waiting in its process, all at once, every
+    AGENT_HEARTBEAT_SECONDS; a request for work does not write a last contact that is still fresh."""
+    settings.AGENT_HEARTBEAT_SECONDS = 1
+    [portal] = _agents(world.a.tenant, 1, live_server)
+    agent = Agent.objects.get(pk=portal.agent_id)
+    long_ago = timezone.now() - timezone.timedelta(minutes=5)
+    Agent.objects.filter(pk=agent.pk).update(last_contact_at=long_ago)
+    [waiting] = _hold([portal], wait=3.5)
+    first = Agent.objects.get(pk=agent.pk).last_contact_at
+    assert first > long_ago  # stale: written when the request came
+    time.sleep(2.5)
+    assert Agent.objects.get(pk=agent.pk).last_contact_at > first  # refreshed while it waits
+    _finish([waiting])
+
+    settings.AGENT_HEARTBEAT_SECONDS = 60
+    fresh = Agent.objects.get(pk=agent.pk).last_contact_at
+    _finish(_hold([portal], wait=0.5))
+    assert Agent.objects.get(pk=agent.pk).last_contact_at == fresh  # fresh: not written again

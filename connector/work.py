@@ -327,7 +327,7 @@ class WorkLoop:
     for this agent is taken within about a second, with one request per wait while there is none."""
 
     def __init__(self, portal_of: Callable[[], Portal], settings_of: Callable[[], config.Config], *,
-                 wait_seconds: float = 20.0, max_jobs: int = 4):
+                 wait_seconds: float = 50.0, max_jobs: int = 4):
         self.portal_of, self.settings_of = portal_of, settings_of
         self.wait_seconds, self.max_jobs = wait_seconds, max_jobs
         self.running: dict[int, threading.Thread] = {}

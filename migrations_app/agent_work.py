@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from adapters.aws import client as aws
@@ -60,11 +61,18 @@ class Handout:
     kind: str = "migration"
 
 
-def _workable_for(agent: Agent):
-    now = timezone.now()
-    return MigrationTask.objects.filter(tenant_id=agent.tenant_id, state__in=AGENT_STATES).filter(
+def claimable(now=None):
+    """Every tenant's migrations an agent could claim at `now` (the database's clock when None, so that the query's
+    SQL stays the same from one time to the next): in an agent's state, no live lease, not waiting out a backoff,
+    attempts left. Read through the `state` index, so only rows in those states (admission bounds them)."""
+    now = Now() if now is None else now
+    return MigrationTask.objects.filter(state__in=AGENT_STATES).filter(
         Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)).filter(
         Q(wake_at__isnull=True) | Q(wake_at__lte=now)).filter(attempts__lt=MIGRATION.setting("MAX_ATTEMPTS"))
+
+
+def _workable_for(agent: Agent):
+    return claimable(timezone.now()).filter(tenant_id=agent.tenant_id)
 
 
 def work_waiting(agent: Agent) -> bool:

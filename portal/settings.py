@@ -57,8 +57,13 @@ AGENT_HEARTBEAT_SECONDS = env.int("AGENT_HEARTBEAT_SECONDS", default=20)
 AGENT_PRESIGN_SECONDS = min(env.int("AGENT_PRESIGN_SECONDS", default=900), 900)
 # How often a migration waiting for its connector agent refreshes what it says (online, offline since ...).
 AGENT_STATUS_SECONDS = env.float("AGENT_STATUS_SECONDS", default=15.0)
-# The longest an agent's request for work is held open while there is none (long poll).
-AGENT_WORK_WAIT_SECONDS = env.float("AGENT_WORK_WAIT_SECONDS", default=20.0)
+# The longest an agent's request for work is held open while there is none (long poll). Each answer costs the portal
+# a request's CPU, so the longer the cheaper (1,000 idle agents: 20 requests a second at 50 s); keep it under the
+# idle timeout of the proxies between agents and portal (often 60 s).
+AGENT_WORK_WAIT_SECONDS = env.float("AGENT_WORK_WAIT_SECONDS", default=50.0)
+# How often each web process's work board asks the database, for all its waiting agents at once, which migrations
+# have become claimable (migrations_app.work_board): a waiting migration is taken within about this much.
+AGENT_WORK_BOARD_SECONDS = env.float("AGENT_WORK_BOARD_SECONDS", default=0.25)
 # How often an agent reads its vCenter's inventory (VMs and the mapped users' export privileges) and reports it; a
 # refresh a user asks for is taken at the agent's next heartbeat. Older than AGENT_INVENTORY_STALE_SECONDS (three
 # periods unless set), the VM list says it is stale.
@@ -168,6 +173,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Named per test session so that two test runs on one machine never share (and destroy) one file.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-portal-{os.getpid()}.sqlite3")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# PostgreSQL: each web or worker process shares a pool of at most this many connections among its threads
+# (Django's pool, psycopg_pool) instead of opening one per request. Set it when the web processes run many threads
+# (agents' long polls, README): a burst of requests then waits for a connection rather than exceeding the server's
+# max_connections, and no request pays for a new connection. 0: a connection per request, as Django does by default.
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=0)
+if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DATABASE_POOL_SIZE,
+                                                              "timeout": 30}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 if env.str("REDIS_URL", default=""):

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from connector import protocol
@@ -145,11 +146,23 @@ def agent_contact(*, agent: Agent, address: str | None, version: str = "", hostn
     return agent
 
 
-def agent_seen(*, agent: Agent) -> None:
+def agent_seen(*, agent: Agent, fresh_seconds: float = 0) -> None:
     """The agent called (for work): what the pages show as its last contact, and what tells a connector that is
-    online from one that is not."""
-    agent.last_contact_at = timezone.now()
-    Agent.objects.filter(pk=agent.pk).update(last_contact_at=agent.last_contact_at)
+    online from one that is not. Not written again when the recorded contact is less than `fresh_seconds` old."""
+    now = timezone.now()
+    if fresh_seconds and agent.last_contact_at and now - agent.last_contact_at < timedelta(seconds=fresh_seconds):
+        return
+    agent.last_contact_at = now
+    Agent.objects.filter(pk=agent.pk).update(last_contact_at=now)
+
+
+def agents_seen(*, agent_ids: list[int], fresh_seconds: float = 0, batch: int = 500) -> None:
+    """These agents are in contact now (each holds a request for work): one write per `batch` of them, skipping
+    those whose recorded contact is less than `fresh_seconds` old (a heartbeat just wrote it)."""
+    now = timezone.now()
+    stale = Q(last_contact_at__isnull=True) | Q(last_contact_at__lt=now - timedelta(seconds=fresh_seconds))
+    for start in range(0, len(agent_ids), batch):
+        Agent.objects.filter(stale, pk__in=agent_ids[start:start + batch]).update(last_contact_at=now)
 
 
 def agent_nonce_use(*, agent: Agent, nonce: str) -> bool:

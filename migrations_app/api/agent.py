@@ -17,10 +17,7 @@ from adapters.aws import client as aws
 from core.connectors import services as agent_services
 from core.connectors.api import AgentEndpoint
 from core.errors import UpstreamError
-from migrations_app import agent_work
-
-# How often a waiting request for work looks again: work that arrives is taken within this (and the query's) time.
-WORK_RECHECK_SECONDS = 0.25
+from migrations_app import agent_work, work_board
 
 
 @contextmanager
@@ -58,20 +55,39 @@ class WorkAnswerSerializer(serializers.Serializer):
 
 class AgentWorkView(AgentEndpoint):
     """Migrations waiting for this agent, each under a fresh lease epoch with a token the portal signed now. With
-    `wait`, the request is held until work arrives (taken within a quarter second) or the wait ends."""
+    `wait`, the request is held until work arrives or the wait ends: it waits on this process's work board
+    (migrations_app.work_board), which looks for every waiting request at once, so a held request costs no query
+    and no database connection, and work that arrives is taken within about a second."""
 
     @extend_schema(request=WorkRequestSerializer, responses={200: WorkAnswerSerializer})
     def post(self, request):
         wait = min(self.body(request, WorkRequestSerializer)["wait"], settings.AGENT_WORK_WAIT_SECONDS)
         agent = request.auth
-        agent_services.agent_seen(agent=agent)
+        if wait <= 0:
+            agent_services.agent_seen(agent=agent)
+            return self.answer(_take(agent))
+        # While the request waits, the board records its agent's contact (every AGENT_HEARTBEAT_SECONDS, for all
+        # the agents waiting in the process at once): an agent that keeps asking is not written each time.
+        agent_services.agent_seen(agent=agent, fresh_seconds=settings.AGENT_HEARTBEAT_SECONDS)
         deadline = time.monotonic() + wait
-        while True:
-            handouts = agent_work.work_claim(agent=agent) if agent_work.work_waiting(agent) else []
-            if handouts or time.monotonic() >= deadline:
-                break
-            time.sleep(WORK_RECHECK_SECONDS)
+        with work_board.BOARD.watch(agent.tenant_id, agent.pk) as watch:
+            # Registered first: whatever becomes claimable from here on wakes the watch. What was claimable before,
+            # the board's last look knows of, and then the request takes it at once.
+            handouts = _take(agent) if watch.work_known else []
+            while not handouts:
+                work_board.release_connection()
+                if not watch.wait(deadline - time.monotonic()):
+                    break
+                handouts = _take(agent)
+        return self.answer(handouts)
+
+    @staticmethod
+    def answer(handouts) -> Response:
         return Response({"jobs": [HandoutSerializer(h).data for h in handouts]})
+
+
+def _take(agent) -> list:
+    return agent_work.work_claim(agent=agent) if agent_work.work_waiting(agent) else []
 
 
 class HeldSerializer(serializers.Serializer):

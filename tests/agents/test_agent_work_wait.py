@@ -1,0 +1,157 @@
+"""Agents' long polls for work (`POST agent/work/` with `wait`), held by a real server (the live server, a thread per
+request): work that becomes claimable is handed to a waiting agent within about a second, and the process's
+waiting requests cost a number of queries that does not grow with how many wait (migrations_app.work_board)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+
+import pytest
+from django.db.backends import utils as db_utils
+from django.utils import timezone
+
+from connector import protocol
+from connector.transport import Portal
+from core.connectors.models import Agent
+from migrations_app.models import MigrationTask
+from migrations_app.work_board import BOARD
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Waiting(threading.Thread):
+    """One agent's request for work, as `connector.work.WorkLoop` sends it (the agent's own transport)."""
+
+    def __init__(self, portal: Portal, wait: float):
+        super().__init__(daemon=True)
+        self.portal, self.wait = portal, wait
+        self.answer: dict | None = None
+        self.error: Exception | None = None
+        self.answered_at = 0.0
+
+    def run(self):
+        try:
+            self.answer = self.portal.post("agent/work/", {"wait": self.wait}, timeout=self.wait + 30)
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+        self.answered_at = time.monotonic()
+
+
+def _agents(tenant, count: int, live_server) -> list[Portal]:
+    portals = []
+    for n in range(count):
+        key = protocol.new_private_key()
+        agent = Agent.objects.create(tenant=tenant, name=f"dc-wait-{n}", public_key=protocol.public_key_text(key))
+        portals.append(Portal(url=live_server.url, agent_id=str(agent.pk), key=key))
+    return portals
+
+
+def _hold(portals: list[Portal], wait: float) -> list[Waiting]:
+    requests = [Waiting(portal, wait) for portal in portals]
+    for request in requests:
+        request.start()
+    deadline = time.monotonic() + 20
+    while not all(BOARD.holds(int(portal.agent_id)) for portal in portals):
+        assert time.monotonic() < deadline, f"{BOARD.waiting()} requests wait, of {len(requests)} started"
+        assert not any(r.error for r in requests), [r.error for r in requests if r.error]
+        time.sleep(0.02)
+    return requests
+
+
+def _finish(requests: list[Waiting]) -> None:
+    for request in requests:
+        request.join(timeout=60)
+        assert request.error is None, request.error
+
+
+@contextmanager
+def counted_queries():
+    """Every query this process runs, from any thread (the server's request threads and the board's)."""
+    seen: list[str] = []
+    lock = threading.Lock()
+    original = db_utils.CursorWrapper._execute
+
+    def counting(self, sql, params, *ignore):
+        with lock:
+            seen.append(sql)
+        return original(self, sql, params, *ignore)
+
+    db_utils.CursorWrapper._execute = counting
+    try:
+        yield seen
+    finally:
+        db_utils.CursorWrapper._execute = original
+
+
+def _exporting(task_id: int, **fields) -> None:
+    MigrationTask.objects.filter(pk=task_id).update(state="exporting", import_token="token", **fields)
+
+
+def test_waiting_requests_cost_queries_that_do_not_grow_with_how_many_wait_and_work_is_taken_within_a_second(
+        world, live_server):
+    """While N requests wait for work, the process asks the database a few times a second for all of them together,
+    however large N is (before the board, each waiting request asked four times a second and held a connection);
+    work that becomes claimable meanwhile reaches its tenant's waiting agent within about a second."""
+    mine = _agents(world.a.tenant, 1, live_server)
+    others = _agents(world.b.tenant, 19, live_server)
+
+    def queries_while_waiting(portals, wait) -> tuple[int, list[Waiting]]:
+        requests = _hold(portals, wait=wait)
+        time.sleep(0.5)  # every request past its own start (authentication, nonce, last contact)
+        with counted_queries() as seen:
+            time.sleep(1.5)
+        return len(seen), requests
+
+    few, requests = queries_while_waiting(others[:2], wait=3)
+    _finish(requests)
+    many, bystanders = queries_while_waiting(others, wait=8)
+    [waiting] = _hold(mine, wait=30)
+    assert few <= 10 and many <= 10, (few, many)  # the board's looks: 1.5 s / 0.25 s, with some slack
+    assert waiting.answer is None  # held: nothing to do yet
+
+    committed = time.monotonic()
+    _exporting(world.a.migration.pk)  # as admission leaves it: committed here (autocommit)
+    waiting.join(timeout=30)
+    assert waiting.error is None, waiting.error
+    [job] = waiting.answer["jobs"]
+    assert job["job_id"] == world.a.migration.pk
+    assert waiting.answered_at - committed < 2.0  # the board looks every 0.25 s
+    _finish(bystanders)
+    assert all(r.answer == {"jobs": []} for r in bystanders)  # another tenant's agents are not handed it
+
+
+def test_a_job_whose_lease_ran_out_is_handed_to_a_waiting_agent_without_any_write(world, live_server):
+    """A migration becomes claimable again when its agent's lease runs out (the agent was killed): nothing writes
+    the row then, and a waiting agent takes it all the same, under a new epoch."""
+    [portal] = _agents(world.a.tenant, 1, live_server)
+    lapses, lapses_at = timezone.now() + timezone.timedelta(seconds=1.5), time.monotonic() + 1.5
+    _exporting(world.a.migration.pk, lease_owner="agent:0", lease_epoch=4, lease_expires_at=lapses)
+    [waiting] = _hold([portal], wait=30)
+    waiting.join(timeout=30)
+    assert waiting.error is None, waiting.error
+    [job] = waiting.answer["jobs"]
+    assert job["job_id"] == world.a.migration.pk and job["epoch"] == 5
+    assert lapses_at - 0.1 < waiting.answered_at < lapses_at + 2.0  # not while the lease held, soon after
+
+
+def test_a_waiting_agent_stays_in_contact_without_writing_on_every_request(world, live_server, settings):
+    """The board records the contact of the agents waiting in its process, all at once, every
+    AGENT_HEARTBEAT_SECONDS; a request for work does not write a last contact that is still fresh."""
+    settings.AGENT_HEARTBEAT_SECONDS = 1
+    [portal] = _agents(world.a.tenant, 1, live_server)
+    agent = Agent.objects.get(pk=portal.agent_id)
+    long_ago = timezone.now() - timezone.timedelta(minutes=5)
+    Agent.objects.filter(pk=agent.pk).update(last_contact_at=long_ago)
+    [waiting] = _hold([portal], wait=3.5)
+    first = Agent.objects.get(pk=agent.pk).last_contact_at
+    assert first > long_ago  # stale: written when the request came
+    time.sleep(2.5)
+    assert Agent.objects.get(pk=agent.pk).last_contact_at > first  # refreshed while it waits
+    _finish([waiting])
+
+    settings.AGENT_HEARTBEAT_SECONDS = 60
+    fresh = Agent.objects.get(pk=agent.pk).last_contact_at
+    _finish(_hold([portal], wait=0.5))
+    assert Agent.objects.get(pk=agent.pk).last_contact_at == fresh  # fresh: not written again

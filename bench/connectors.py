@@ -2,7 +2,7 @@
 much CPU the portal spends while they idle, and how soon work that appears is picked up. See bench/README.md,
 section `connectors.py`.
 
-    .venv/bin/python bench/connectors.py                 # about 3 minutes on 2 cores
+    .venv/bin/python bench/connectors.py                 # about 2 minutes on 2 cores
     .venv/bin/python bench/connectors.py --agents 20 --short   # the smoke test's mode, about 30 s
 
 The portal runs as production runs it (`gunicorn portal.wsgi`, the README's flags, DJANGO_DEBUG off, JSON access

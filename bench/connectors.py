@@ -2,7 +2,7 @@
 much CPU the portal spends while they idle, and how soon work that appears is picked up. See bench/README.md,
 section `connectors.py`.
 
-    .venv/bin/python bench/connectors.py                 # about 3 minutes on 2 cores
+    .venv/bin/python bench/connectors.py                 # about 2 minutes on 2 cores
     .venv/bin/python bench/connectors.py --agents 20 --short   # the smoke test's mode, about 30 s
 
 The portal runs as production runs it (`gunicorn portal.wsgi`, the README's flags, DJANGO_DEBUG off, JSON access
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -33,6 +34,7 @@ import random
 import resource
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -42,9 +44,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the portal's packages; this directory is on the path already
-
-from processes import stop
+sys.path.insert(0, str(ROOT))  # the portal's packages
 
 from connector import protocol
 
@@ -173,6 +173,24 @@ def start_portal(env: dict, port: int, logdir: Path) -> subprocess.Popen:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the portal did not start; see {logdir}/portal.log") from None
             time.sleep(0.3)
+
+
+def stop_portal(proc: subprocess.Popen) -> None:
+    """gunicorn's master and its workers, which it started in a session of their own. A graceful stop waits for
+    the held long polls (up to gunicorn's graceful timeout, 30 s), so the workers are ended with their master."""
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        if sig == signal.SIGTERM:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # workers still finishing their held requests
+        break
 
 
 def process_tree(pid: int) -> list[int]:
@@ -361,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         fleet = Fleet(agents, port, WAIT_SECONDS)
         idle, times = asyncio.run(measure(fleet, portal, tenants, args))
     finally:
-        stop(portal)
+        stop_portal(portal)
     cpu_pct = 100 * idle["cpu_s"] / idle["seconds"]
     rate = idle["requests"] / idle["seconds"]
     print(f"idle window {idle['seconds']:.1f} s, {idle['waiting']} requests held: portal CPU {idle['cpu_s']:.2f} s "

@@ -92,7 +92,6 @@ class WorkBoard:
         self._seen_at = 0.0
         self._failing = False
         self.someone_waits = threading.Condition(self.lock)
-        self.looks = 0  # how many times the board asked the database (tests and the benchmark read it)
         self._thread: threading.Thread | None = None
         self._pid = 0
 
@@ -187,7 +186,6 @@ class WorkBoard:
         for tenant_id, job_id, epoch in rows:
             found.setdefault(tenant_id, set()).add((job_id, epoch))
         with self.lock:
-            self.looks += 1
             for tenant_id, tenant in self.tenants.items():
                 now = frozenset(found.get(tenant_id, ()))
                 if now - tenant.seen:

@@ -148,14 +148,12 @@ def test_the_agent_reports_its_vcenter_inventory_and_a_refresh_lands_within_seco
     try:
         asked = api.as_user(world.a.user_general).post("/api/v1/vcenter/inventory/")
         assert asked.status_code == 202, asked.content
-        wait_for(lambda: VCenterInventory.objects.get(tenant=world.a.tenant).refresh_requested_at is None,
-                 timeout=30, what="the refreshed inventory")
+        # The report is what the portal holds (its log line may come after the answer, so the row decides).
+        wait_for(lambda: (row := VCenterInventory.objects.get(tenant=world.a.tenant)).refresh_requested_at is None
+                 and row.taken_at > first, timeout=30, what="the refreshed inventory")
     finally:
         process.kill()
-        stderr = process.communicate()[1]
-    assert VCenterInventory.objects.get(tenant=world.a.tenant).taken_at > first
-    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    assert "inventory reported" in {line["message"] for line in lines}
+        process.communicate()
 
     # The portal lists them without a vCenter session of its own, and never learned the agent's credentials.
     def no_session(*args, **kwargs):

@@ -29,14 +29,12 @@ from core.peers import aws_credentials
 from migrations_app.choices import MAX_DISK_STREAM_BYTES, MigrationState
 from migrations_app.job import MIGRATION
 from migrations_app.models import MigrationTask
-from migrations_app.staging import staging_bucket_name
+from migrations_app.staging import MAX_UPLOADS_LOST, disk_upload_start, staging_bucket_name
 
 logger = logging.getLogger("portal.migrations.agent")
 S = MigrationState
 AGENT_STATES = (S.EXPORTING, S.UPLOADING)
 MAX_PARTS_PER_PRESIGN = 64
-# How many times S3 may lose one disk's upload before the job fails (as for the worker path).
-MAX_UPLOADS_LOST = 3
 
 
 def lease_owner(agent: Agent) -> str:
@@ -199,13 +197,7 @@ def _upload_ready(held: _Held, index: int, s3) -> dict:
         held.save(s3_bucket=bucket)
         task.s3_bucket = bucket
     if not disk["upload_id"]:
-        disk["s3_key"] = f"{task.tenant.slug}/migration-{task.pk}/disk-{index + 1}.vmdk"
-        disk["part_plan"] = datapath.plan_parts(disk["size"], minimum=settings.MIGRATION_PART_SIZE,
-                                                limit=MAX_DISK_STREAM_BYTES,
-                                                floor=settings.MIGRATION_S3_MIN_PART_SIZE).as_dict()
-        disk["part_size"] = disk["part_plan"]["base"]
-        disk["upload_id"] = aws.multipart_start(s3, task.s3_bucket, disk["s3_key"], {
-            "portal-migration": str(task.pk), "portal-tenant": task.tenant.slug})
+        disk_upload_start(s3, task, disk, index)
         held.save(disks=disks)
         task.disks = disks
     return disk

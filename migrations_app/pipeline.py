@@ -30,13 +30,9 @@ from environments.services import instance_forget_imported, instance_record_impo
 from connector import datapath
 from migrations_app.choices import MAX_DISK_STREAM_BYTES, MigrationState, default_license_type, platform_of
 from migrations_app.models import MigrationTask
-from migrations_app.staging import staging_bucket_name
+from migrations_app.staging import MAX_UPLOADS_LOST, disk_upload_start, staging_bucket_name
 
 GIB = 1024**3
-# How many times S3 may lose one disk's upload (NoSuchUpload) before the job fails: once is a lifecycle rule or a
-# stray abort and the disk starts again in a new upload; every time means something aborts every upload, and
-# starting again would only send the disk again and again.
-MAX_UPLOADS_LOST = 3
 
 logger = logging.getLogger("portal.migrations.pipeline")
 S = MigrationState
@@ -202,13 +198,8 @@ class MigrationRunner(StepRunner):
                     raise StepFailed("disk_changed", "The VM's disks changed since the export started.")
                 if not disk["upload_id"]:
                     heartbeat.fence()
-                    disk["s3_key"] = f"{task.tenant.slug}/migration-{task.pk}/disk-{index + 1}.vmdk"
-                    disk["part_plan"] = datapath.plan_parts(
-                        disk["size"], minimum=settings.MIGRATION_PART_SIZE, limit=MAX_DISK_STREAM_BYTES,
-                        floor=settings.MIGRATION_S3_MIN_PART_SIZE).as_dict()
-                    disk["part_size"] = disk["part_plan"]["base"]
-                    disk["upload_id"] = aws.multipart_start(s3, bucket, disk["s3_key"], {
-                        "portal-migration": str(task.pk), "portal-tenant": task.tenant.slug})
+                    task.s3_bucket = bucket
+                    disk_upload_start(s3, task, disk, index)
                     self.save(disks=disks)  # the upload id is saved before any part is sent
                 try:
                     already = {p.part_number: p for p in aws.multipart_parts(s3, bucket, disk["s3_key"],

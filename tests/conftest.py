@@ -37,10 +37,25 @@ def pytest_collection_modifyitems(items):
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     """Close the shared world before a test that must not run inside it, before any of its fixtures."""
+    from tests.migrations.helpers import TEST_WORKERS
     from tests.shared_world import SHARED, uses_shared_world
 
+    TEST_WORKERS.clear()
     if not uses_shared_world(item):
         SHARED.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test that ran a worker process reports what the worker logged: a worker's failure is otherwise
+    seen only as a wait that timed out."""
+    from tests.migrations.helpers import TEST_WORKERS
+
+    report = yield
+    if report.failed:
+        for number, worker in enumerate(TEST_WORKERS, start=1):
+            report.sections.append((f"worker {number} log (last lines)", worker.log_tail()))
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,10 @@ def kill9(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
+# The workers of the running test, so that a failing test's report shows what they logged (tests/conftest.py).
+TEST_WORKERS: list["Worker"] = []
+
+
 class Worker:
     """A real `manage.py qcluster` in its own process group, so kill -9 takes all of it."""
 
@@ -59,6 +63,14 @@ class Worker:
         self.log = tempfile.NamedTemporaryFile("w+", prefix="test-qcluster-", suffix=".log")
         self.process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=worker_env(**env),
                                         stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.final_log = None
+        TEST_WORKERS.append(self)
+
+    def log_tail(self, lines=150) -> str:
+        if self.final_log is not None:
+            return self.final_log
+        with open(self.log.name, errors="replace") as log:
+            return "".join(log.readlines()[-lines:])
 
     def kill9(self):
         kill9(self.process)
@@ -67,6 +79,7 @@ class Worker:
         """End the cluster. The tests judge the database and the peers, never a graceful shutdown, which in
         django-q2 waits up to twenty seconds for its guard; and a job must survive a kill -9 anyway."""
         self.kill9()
+        self.final_log = self.log_tail()  # the file goes with close()
         self.log.close()
 
 

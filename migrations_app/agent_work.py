@@ -160,9 +160,12 @@ def work_report(*, agent: Agent, job_id: int, epoch: int, step: str = "", status
     fields = {name: value for name, value in (("step", step[:100]), ("status_message", status_message[:1000]),
                                               ("nfc_lease_moref", nfc_lease_moref[:64])) if value}
     total = held.task.bytes_total
+    # The disks already in S3 are settled: a report sent before the last of them was done (the agent's beat runs
+    # beside its data path) cannot take their bytes back.
+    settled = sum((d["size"] or d.get("stream_bytes", 0)) for d in held.task.disks if d.get("done"))
     for name, value in (("bytes_exported", bytes_exported), ("bytes_uploaded", bytes_uploaded)):
         if value is not None:
-            fields[name] = max(0, min(int(value), total or int(value)))
+            fields[name] = max(settled, min(int(value), total or int(value)))
     if fields:
         held.save(**fields)
 

@@ -1,36 +1,34 @@
-"""The worker side of a migration: one tick claims the job's lease and drives it forward from its checkpoint.
+"""The platform's side of a migration: one tick claims the job's lease and drives it forward from its checkpoint.
 
 export (NFC lease) -> upload (disks streamed into S3 multipart uploads) -> convert (EC2 ImportImage) -> launch
-(RunInstances, stopped) -> completed. Every step can be interrupted at any point (kill -9 included) and run again:
-the lease moves to the next worker, parts already in S3 are skipped (ListParts), ImportImage and RunInstances
-carry ClientTokens saved before the first call, and a worker that lost its lease cannot write (epoch fencing).
+(RunInstances, stopped) -> completed. The first two steps are the vCenter side: the tenant's connector agent runs
+them beside its vCenter (migrations_app.agent_work hands them out under the same lease and epoch); here they only
+wait for it. Every step can be interrupted at any point (kill -9 included) and run again: the lease moves on,
+ImportImage and RunInstances carry ClientTokens saved before the first call, and a worker that lost its lease
+cannot write (epoch fencing).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from adapters.aws import client as aws
-from adapters.vsphere import client as vsphere
-from core.connectors.selectors import agent_last_contact, agents_serve
+from core.connectors.selectors import agent_last_contact
 from core.errors import PortalError
 from core.jobs.queue import schedule_tick
 from core.jobs.runner import StepFailed, StepRunner
 from core.models import User
-from core.peers import aws_credentials, vcenter_connection
+from core.peers import aws_credentials
 from core.roles import Action
 from core.sweep import RESULT_TAG
 from environments.models import Environment
 from environments.services import instance_forget_imported, instance_record_imported
-from connector import datapath
-from migrations_app.choices import MAX_DISK_STREAM_BYTES, MigrationState, default_license_type, platform_of
+from migrations_app.choices import MigrationState, default_license_type, platform_of
 from migrations_app.models import MigrationTask
-from migrations_app.staging import MAX_UPLOADS_LOST, disk_upload_start, staging_bucket_name
 
 GIB = 1024**3
 
@@ -66,65 +64,14 @@ class MigrationRunner(StepRunner):
 
     select_related = ("tenant", "region", "environment", "subnet", "security_group", "key_pair", "created_by")
 
-    def __init__(self, *args):
-        super().__init__(*args)
-        self._vc: vsphere.VCenterSession | None = None
-        self.lease: vsphere.ExportLease | None = None
-
     def steps(self) -> dict:
-        return {S.EXPORTING: self.export, S.UPLOADING: self.upload, S.CONVERTING: self.convert,
+        return {S.EXPORTING: self.await_agent, S.UPLOADING: self.await_agent, S.CONVERTING: self.convert,
                 S.LAUNCHING: self.launch, S.CANCELLING: self.release_until_done}
-
-    def vc(self, task: MigrationTask) -> vsphere.VCenterSession:
-        if self._vc is None:
-            self._vc = vsphere.VCenterSession(vcenter_connection(task.tenant))
-        return self._vc
-
-    def close(self):
-        if self._vc is not None:
-            self._vc.close()
-
-    def before_retry(self, task: MigrationTask) -> None:
-        # The VM is not held through the export lease while the job waits for its retry.
-        self.abort_export_lease(task, "retrying from the checkpoint")
-
-    def abort_export_lease(self, task: MigrationTask, why: str) -> bool:
-        """Release the NFC lease (so the VM is not held while the job waits); True once none is held."""
-        moref = MigrationTask.objects.filter(pk=self.job_id).values_list("nfc_lease_moref", flat=True).get()
-        if not moref or agents_serve(task.tenant_id):
-            # An agent's export lease is the agent's: it gives it back when it stops, its successor aborts it
-            # before opening its own, and vCenter ends one that is no longer renewed.
-            return True
-        self.fence()
-        try:
-            self.vc(task).lease_abort(moref, why)
-            # lease_abort takes any refusal for "already finished": confirm it (an expired session, say, aborts
-            # nothing and makes this read fail too).
-            held = self.vc(task).lease_describe(moref).state in ("initializing", "ready")
-        except (vsphere.VSphereError, PortalError) as exc:
-            logger.warning("migration %s: export lease %s not released: %s", task.pk, moref, exc)
-            return False
-        if held:
-            return False
-        self.lease = None
-        self.save(nfc_lease_moref="")
-        return True
 
     def authorized(self, task: MigrationTask) -> bool:
         return starter_may_migrate(task)
 
     # -- steps ---------------------------------------------------------------------------------------------------
-
-    def _open_lease(self, task: MigrationTask) -> vsphere.ExportLease:
-        vc = self.vc(task)
-        self.fence()
-        if task.nfc_lease_moref:
-            vc.lease_abort(task.nfc_lease_moref, "superseded by a new export attempt")  # an earlier attempt's
-        self.save(step="waiting for the export lease")
-        self.fence()
-        lease_moref = vc.export_start(task.vm_moref)
-        self.save(nfc_lease_moref=lease_moref)
-        return vc.lease_wait_ready(lease_moref, timeout=300)
 
     def await_agent(self, task: MigrationTask):
         """The tenant's connector agents export and upload its disks (migrations_app.agent_work): the job waits for
@@ -141,166 +88,6 @@ class MigrationRunner(StepRunner):
         # (it would hold agents off until then), only the next look at whether the connector is still online.
         schedule_tick(self.kind, self.job_id, timezone.now() + timezone.timedelta(seconds=settings.AGENT_STATUS_SECONDS))
         return "waiting"
-
-    def export(self, task: MigrationTask):
-        if agents_serve(task.tenant_id):
-            return self.await_agent(task)
-        vc = self.vc(task)
-        vm = vc.get_vm(task.vm_moref)
-        if vm.power_state != "poweredOff":
-            if not task.power_off_requested:
-                raise StepFailed("vm_powered_on", f"{vm.name} was powered on again before the export started.")
-            self.save(step="powering off", status_message=f"Powering off {vm.name}")
-            self.fence()
-            vc.power_off(task.vm_moref)
-        self.lease = self._open_lease(task)
-        devices = [d for d in self.lease.devices if d.disk]
-        if not devices:
-            raise StepFailed("no_disks", "vCenter offered no disks to export.")
-        # A disk's size here is its capacity: vCenter gives no stream length (fileSize is unset for disks), and the
-        # capacity bounds the stream, sizes its parts and is what progress is measured against.
-        capacities = datapath.capacity_bounds([d.capacity_bytes for d in devices], self.lease.total_capacity_bytes)
-        disks = task.disks or [{"device_key": d.key, "size": capacity, "s3_key": "", "upload_id": "",
-                                "part_size": 0, "done": False} for d, capacity in zip(devices, capacities)]
-        self.move(task, S.UPLOADING, disks=disks, bytes_total=sum(d["size"] for d in disks),
-                  step="exporting disks", status_message=f"Exporting and uploading {len(disks)} disk(s)")
-        return None
-
-    def upload(self, task: MigrationTask):
-        if agents_serve(task.tenant_id):
-            return self.await_agent(task)
-        vc = self.vc(task)
-        if self.lease is None or self.lease.moref != task.nfc_lease_moref:
-            self.lease = self._open_lease(task)  # resuming: the old lease died with the old worker
-        devices = {d.key: d for d in self.lease.devices if d.disk}
-        credentials, region = aws_credentials(task.tenant), task.region.code
-        bucket = task.s3_bucket or staging_bucket_name(task.tenant, region)
-        if not task.s3_bucket:
-            aws.staging_bucket_ensure(credentials, region, bucket)
-            self.save(s3_bucket=bucket)
-        s3 = aws.transfer_client(credentials, region)
-        disks = [dict(d) for d in task.disks]
-        total = sum(d["size"] for d in disks) or 1
-        state = {"read": sum(d["size"] for d in disks if d["done"]), "uploaded": 0}
-
-        def nfc_progress():
-            vc.lease_progress(self.lease.moref, int(100 * state["read"] / total))
-
-        nfc_progress()  # renew at once: bucket and upload set-up below may take a while
-        heartbeat = self.heartbeat
-        heartbeat.watch_peer(nfc_progress, self.lease.timeout_seconds)
-        try:
-            for index, disk in enumerate(disks):
-                if disk["done"]:
-                    continue
-                device = devices.get(disk["device_key"])
-                if device is None:
-                    raise StepFailed("disk_changed", "The VM's disks changed since the export started.")
-                if not disk["upload_id"]:
-                    heartbeat.fence()
-                    task.s3_bucket = bucket
-                    disk_upload_start(s3, task, disk, index)
-                    self.save(disks=disks)  # the upload id is saved before any part is sent
-                try:
-                    already = {p.part_number: p for p in aws.multipart_parts(s3, bucket, disk["s3_key"],
-                                                                              disk["upload_id"])}
-                except aws.AwsError as exc:
-                    if exc.code != "NoSuchUpload":
-                        raise
-                    return self.restart_gone_upload(task, disks, index, state["read"], exc)
-                plan = (datapath.PartPlan.from_dict(disk["part_plan"]) if disk.get("part_plan")
-                        else datapath.PartPlan(disk["part_size"]))  # a checkpoint from before part plans
-                restarted = (f" (restarted from the beginning: {disk['restarted']})" if disk.get("restarted")
-                             else "")
-                self.save(step=f"disk {index + 1} of {len(disks)}",
-                          status_message=f"Exporting and uploading disk {index + 1} of {len(disks)}{restarted}")
-                stream = vc.open_disk(device, task.vm_name)
-                base = state["read"]
-                last_write = [0.0]
-
-                def on_progress(p: datapath.Progress, base=base, bound=disk["size"] or MAX_DISK_STREAM_BYTES):
-                    # against the capacity: a stream longer than it (never for a real disk) stops at 100 %
-                    state["read"] = base + min(p.bytes_read, bound)
-                    if time.monotonic() - last_write[0] >= 1:
-                        last_write[0] = time.monotonic()
-                        self.save(bytes_exported=state["read"], bytes_uploaded=base + min(p.bytes_uploaded, bound))
-
-                try:
-                    parts = datapath.stream_to_multipart(
-                        read=stream.read, readinto=stream.readinto, plan=plan, already=already,
-                        upload_part=lambda n, body, crc, key=disk["s3_key"], uid=disk["upload_id"]:
-                            aws.multipart_upload_part(s3, bucket, key, uid, n, body, crc),
-                        concurrency=settings.MIGRATION_UPLOAD_CONCURRENCY, max_bytes=MAX_DISK_STREAM_BYTES,
-                        on_progress=on_progress, check=heartbeat.check)
-                except aws.AwsError as exc:
-                    if exc.code != "NoSuchUpload":
-                        raise
-                    return self.restart_gone_upload(task, disks, index, base, exc)
-                except datapath.StreamTooLarge:
-                    raise StepFailed("disk_too_large", "The disk stream passed 215 GB, the VM Import limit for a "
-                                     "compressed disk; the transfer was stopped.") from None
-                except datapath.SourceChanged as exc:
-                    # The parts S3 holds are from another version of this disk: start it again, whole, in a new
-                    # upload (its capacity may have changed as well, so the part plan is made again too).
-                    logger.warning("migration %s: disk %s changed since the last attempt (%s); restarting it",
-                                   task.pk, index + 1, exc)
-                    heartbeat.fence()
-                    aws.multipart_abort(s3, bucket, disk["s3_key"], disk["upload_id"])
-                    disk.update(upload_id="", part_plan=None, size=device.capacity_bytes or disk["size"],
-                                restarted=f"it changed since the interrupted attempt, part {exc.part_number} "
-                                          f"differs")
-                    self.save(disks=disks, bytes_total=sum(d["size"] for d in disks), bytes_exported=base,
-                              bytes_uploaded=base,
-                              status_message=f"Disk {index + 1} changed since the interrupted attempt (part "
-                                             f"{exc.part_number} differs); restarting its upload from the beginning")
-                    return None
-                finally:
-                    stream.close()
-                self.fence()
-                try:
-                    aws.multipart_complete(s3, bucket, disk["s3_key"], disk["upload_id"], parts)
-                except aws.AwsError as exc:
-                    if exc.code != "NoSuchUpload":
-                        raise
-                    return self.restart_gone_upload(task, disks, index, base, exc)
-                disk["done"] = True
-                disk["parts_resumed"] = disk.get("parts_resumed", 0) + sum(1 for p in parts if p.part_number in
-                                                                           already)
-                disk["stream_bytes"] = sum(p.size for p in parts)
-                state["read"] = base + (disk["size"] or disk["stream_bytes"])
-                # A whole disk in S3 is progress: the attempts cap counts failures per stretch without any, so
-                # transient errors spread over a long transfer of many disks never add up to failing it.
-                self.save(disks=disks, bytes_exported=state["read"], bytes_uploaded=state["read"], attempts=0)
-            heartbeat.check()
-        finally:
-            heartbeat.unwatch_peer()
-        self.fence()
-        vc.lease_progress(self.lease.moref, 100)
-        vc.lease_complete(self.lease.moref)
-        self.move(task, S.CONVERTING, nfc_lease_moref="", step="importing",
-                  status_message="Disks uploaded; EC2 is importing the image")
-        return None
-
-    def restart_gone_upload(self, task: MigrationTask, disks: list[dict], index: int, base: int,
-                            exc: aws.AwsError):
-        """S3 no longer has the disk's upload (aborted by someone else or by the bucket's rule for incomplete
-        uploads): its id answers NoSuchUpload for good, so retrying it is pointless. The disk starts again in a
-        new upload; when that keeps happening, the job fails."""
-        disk = disks[index]
-        lost = disk.get("upload_restarts", 0) + 1
-        if lost >= MAX_UPLOADS_LOST:
-            raise StepFailed("upload_gone", (
-                f"S3 lost the upload of disk {index + 1} {lost} times (NoSuchUpload: {exc.message}); something "
-                f"aborts the uploads in {task.s3_bucket or 'the staging bucket'}."))
-        logger.warning("migration %s: S3 no longer has the upload of disk %s (%s); restarting it", task.pk,
-                       index + 1, exc.message)
-        self.fence()
-        disk.update(upload_id="", part_plan=None, upload_restarts=lost,
-                    restarted="S3 no longer has its upload (NoSuchUpload)")
-        self.save(disks=disks, bytes_exported=base, bytes_uploaded=base,
-                  status_message=f"S3 no longer has the upload of disk {index + 1} (NoSuchUpload); restarting it "
-                                 f"in a new upload")
-        return None
 
     def convert(self, task: MigrationTask):
         credentials, region = aws_credentials(task.tenant), task.region.code
@@ -403,9 +190,9 @@ class MigrationRunner(StepRunner):
         the export lease, staged disks and multipart uploads under the job's prefix, its import task (cancelled,
         or the image and snapshots it made removed), and any instance it launched, found by the job's tag even if
         its id was never saved. Every call is idempotent, so a cleanup cut short simply runs again."""
+        # The export lease is the agent's: it gives it back when its job stops (a cancel answers its next call with
+        # lease_lost), its successor aborts it before opening its own, and vCenter ends one no longer renewed.
         remaining: list[str] = []
-        if not self.abort_export_lease(task, "migration cancelled or failed"):
-            remaining.append("the export lease in vCenter")
         try:
             credentials, region = aws_credentials(task.tenant), task.region.code
         except PortalError as exc:

@@ -37,10 +37,12 @@ def pytest_collection_modifyitems(items):
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     """Close the shared world before a test that must not run inside it, before any of its fixtures."""
+    from tests.agents.inprocess import AGENTS
     from tests.migrations.helpers import TEST_WORKERS
     from tests.shared_world import SHARED, uses_shared_world
 
     TEST_WORKERS.clear()
+    AGENTS.clear()
     if not uses_shared_world(item):
         SHARED.close()
 

@@ -10,6 +10,7 @@ from environments.choices import EnvironmentRole
 from environments.models import SecurityGroup, Subnet
 from core import services
 from core.models import TenantAwsAccount, TenantVCenter
+from tests.agents.inprocess import InProcessAgent
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -25,7 +26,14 @@ def fast_jobs(settings):
 
 
 @pytest.fixture
-def setup(transactional_db, aws, vcenter, settings, fast_jobs):
+def in_process_agent():
+    """Whether `setup` gives the tenant a connector agent run in the test (tests.agents.inprocess): the tests of
+    an agent process override it."""
+    return True
+
+
+@pytest.fixture
+def setup(transactional_db, aws, vcenter, settings, fast_jobs, in_process_agent):
     settings.AWS_ENDPOINT_URL = aws.endpoint_url
     aws.create_vmimport_role()
     s = SimpleNamespace(aws=aws, vcenter=vcenter)
@@ -51,6 +59,12 @@ def setup(transactional_db, aws, vcenter, settings, fast_jobs):
     s.security_group = SecurityGroup.objects.filter(environment=s.environment).first()
     with vcenter_session(vcenter) as vc:
         s.vms = {vm.name: vm for vm in vc.list_vms()}
+    s.agent = None
+    if in_process_agent:
+        # The tenant's connector: it exports and uploads the disks, and the portal checks a new migration against
+        # the inventory it reported.
+        s.agent = InProcessAgent(s.tenant, vcenter, s3_ca_bundle=getattr(aws, "ca_bundle", "") or "")
+        s.agent.report_inventory()
     return s
 
 

@@ -20,6 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = ("completed", "failed", "cancelled")
 
 
+@pytest.fixture
+def in_process_agent():
+    return False  # the agent here is its own process
+
+
 def _connector(*args, config, env=None):
     return subprocess.run([sys.executable, "-m", "connector", "--config", str(config), *args], cwd=ROOT,
                           env=env or {}, capture_output=True, text=True, timeout=60)

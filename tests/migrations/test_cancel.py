@@ -6,6 +6,7 @@ import threading
 import pytest
 from django.urls import reverse
 
+from connector.work import MigrationExport
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
 from migrations_app.pipeline import MigrationRunner as Runner
@@ -32,31 +33,36 @@ def test_cancel_a_queued_migration(setup, start_migration, api, settings):
     assert_no_leftovers(s, MigrationTask.objects.get(pk=task_id))
 
 
-STEP_OF_STATE = {"exporting": "export", "uploading": "upload", "converting": "convert", "launching": "launch"}
+# Where each state's work runs: the vCenter side in the tenant's connector agent (its job, then each disk), the
+# rest in the portal's runner.
+STEP_OF_STATE = {"exporting": (MigrationExport, "_run"), "uploading": (MigrationExport, "_send_disk"),
+                 "converting": (Runner, "convert"), "launching": (Runner, "launch")}
 
 
 @pytest.mark.parametrize("state", list(STEP_OF_STATE))
 def test_cancel_while_active(setup, start_migration, api, monkeypatch, state):
-    """The cancel arrives while a worker is inside the step of `state` (after it acquired that step's
-    resources for the upload step, since the heartbeat notices mid-stream)."""
+    """The cancel arrives while the agent or a worker is inside the step of `state` (after it acquired that
+    step's resources for the upload step, since the agent's job beat notices mid-stream)."""
     s = setup
     s.aws.set_speed(500)
     if state == "uploading":
         s.vcenter.set_faults(nfc_bytes_per_second=4 * 1024 * 1024)  # a few seconds of streaming
-    real_step = getattr(Runner, STEP_OF_STATE[state])
+    owner, name = STEP_OF_STATE[state]
+    real_step = getattr(owner, name)
     answers = []
 
-    def step_then_cancel(runner, task):
+    def step_then_cancel(runner, *args):
+        task_id = runner.job_id if isinstance(runner, MigrationExport) else args[0].pk
         if not answers:
             if state == "uploading":
-                timer = threading.Timer(1.5, lambda: answers.append(_cancel(api, s.alice, task.pk)))
+                timer = threading.Timer(1.5, lambda: answers.append(_cancel(api, s.alice, task_id)))
                 timer.start()
             else:
-                answers.append(_cancel(api, s.alice, task.pk))
-                answers.append(_cancel(api, s.admin, task.pk))
-        return real_step(runner, task)
+                answers.append(_cancel(api, s.alice, task_id))
+                answers.append(_cancel(api, s.admin, task_id))
+        return real_step(runner, *args)
 
-    monkeypatch.setattr(Runner, STEP_OF_STATE[state], step_then_cancel)
+    monkeypatch.setattr(owner, name, step_then_cancel)
     task_id = start_migration(s, s.alice, "db01").json()["id"]
     for _ in range(20):
         run_tick(task_id)

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from adapters.aws import client as aws
-from core.connectors.selectors import agent_last_contact
+from core.connectors.selectors import agent_last_contact, agents_serve
 from core.errors import PortalError
 from core.jobs.queue import schedule_tick
 from core.jobs.runner import StepFailed, StepRunner
@@ -78,7 +78,10 @@ class MigrationRunner(StepRunner):
         one to take it, saying whether they are online; an offline connector leaves it waiting, never failed."""
         last = agent_last_contact(task.tenant_id)
         offline_after = timezone.timedelta(seconds=3 * settings.AGENT_HEARTBEAT_SECONDS)
-        if last is None or timezone.now() - last > offline_after:
+        if not agents_serve(task.tenant_id):
+            self.save(step="waiting for the connector", status_message="No connector is registered for this "
+                      "organisation: the migration waits until an administrator registers one (the Connector page)")
+        elif last is None or timezone.now() - last > offline_after:
             since = f" since {timezone.localtime(last):%Y-%m-%d %H:%M}" if last else ""
             self.save(step="waiting for the connector", status_message=f"Connector offline{since}; the migration "
                       "waits for it and goes on when it is back")

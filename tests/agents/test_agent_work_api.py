@@ -128,3 +128,21 @@ def test_the_agent_reports_failures_transient_ones_retried_from_the_checkpoint(e
     assert final.status_code == 409 and final.json()["errors"][0]["code"] == "job_failed"
     task = MigrationTask.objects.get(pk=exporting.pk)
     assert task.state == "failing" and task.error_code == "connector_token_bad_signature"
+
+
+def test_a_late_report_cannot_take_back_the_bytes_of_disks_already_in_s3(exporting, agents):
+    """The agent's beat reports beside its data path: a report read before the last disk was done arrives after
+    it, and the job's progress must not go back below what S3 already holds."""
+    mine, _ = agents
+    [job] = mine.post(WORK, {"wait": 0}).json()["jobs"]
+    disks = [{"device_key": "2000", "size": 300, "s3_key": "a", "upload_id": "u1", "part_size": 0, "done": True},
+             {"device_key": "2001", "size": 700, "s3_key": "b", "upload_id": "u2", "part_size": 0, "done": False}]
+    MigrationTask.objects.filter(pk=exporting.pk).update(state="uploading", disks=disks, bytes_total=1000,
+                                                         bytes_uploaded=300, bytes_exported=300)
+    path = f"/api/v1/agent/migrations/{job['job_id']}/report/"
+    assert mine.post(path, {"epoch": job["epoch"], "bytes_exported": 120, "bytes_uploaded": 100}).status_code == 204
+    task = MigrationTask.objects.get(pk=exporting.pk)
+    assert (task.bytes_exported, task.bytes_uploaded) == (300, 300)
+    assert mine.post(path, {"epoch": job["epoch"], "bytes_exported": 650, "bytes_uploaded": 5000}).status_code == 204
+    task = MigrationTask.objects.get(pk=exporting.pk)
+    assert (task.bytes_exported, task.bytes_uploaded) == (650, 1000)  # never past the total either

@@ -80,6 +80,13 @@ def _shared_world_gate(request):
 
 
 @pytest.fixture
+def in_process_agent():
+    """Whether tests/migrations/conftest.py's `setup` gives the tenant a connector agent run in the test
+    (tests.agents.inprocess): the tests of an agent process override it."""
+    return True
+
+
+@pytest.fixture
 def world(db):
     """Two tenants with every role (tests/world.py): a copy of the shared build for a non-transactional test, a
     fresh build (committed, so that workers see it) for a transactional one."""

@@ -26,13 +26,6 @@ def fast_jobs(settings):
 
 
 @pytest.fixture
-def in_process_agent():
-    """Whether `setup` gives the tenant a connector agent run in the test (tests.agents.inprocess): the tests of
-    an agent process override it."""
-    return True
-
-
-@pytest.fixture
 def setup(transactional_db, aws, vcenter, settings, fast_jobs, in_process_agent):
     settings.AWS_ENDPOINT_URL = aws.endpoint_url
     aws.create_vmimport_role()

@@ -85,12 +85,23 @@ def test_a_windows_os_for_a_linux_guest_is_refused_naming_the_field(setup, start
 
 def test_a_vm_over_215_gb_committed_is_refused(setup, start_migration, monkeypatch):
     """The simulator reports no committed storage (govmomi 0.24 leaves summary.storage.committed at 0), so the
-    adapter's read of it is made to answer 300 GB for web01; the check itself runs as in production."""
+    adapter's reads of it are made to answer 300 GB for web01; the check itself runs as in production, on what the
+    tenant's connector reported."""
     from adapters.vsphere import client as vsphere
+
+    import dataclasses
 
     real = vsphere._committed_bytes
     monkeypatch.setattr(vsphere, "_committed_bytes", lambda vm: 300 * 10**9 if vm.name == "web01" else real(vm))
+    real_list = vsphere.VCenterSession.list_vms  # the inventory's one-call read of every VM
+
+    def list_vms(session, *args, **kwargs):
+        return [dataclasses.replace(vm, committed_bytes=300 * 10**9) if vm.name == "web01" else vm
+                for vm in real_list(session, *args, **kwargs)]
+
+    monkeypatch.setattr(vsphere.VCenterSession, "list_vms", list_vms)
     s = setup
+    s.agent.report_inventory()  # the connector reads the VMs (through the same adapter); the portal checks that
     errors = _errors(start_migration(s, s.alice, "web01"))
     assert set(errors) == {"vm"} and "more than 215 GB to export" in errors["vm"]
 

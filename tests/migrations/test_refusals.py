@@ -139,6 +139,7 @@ def _vcenter_user(s, username, principal):
                                 vcenter_principal=principal)
     env_services.environment_grant(actor=s.admin, environment=s.environment, principal=user,
                                    role=EnvironmentRole.GENERAL)
+    s.agent.report_inventory()  # the connector's next report covers the new user's vCenter account
     return user
 
 
@@ -259,6 +260,7 @@ def test_rdm_disks_are_refused(setup, api):
             vim.AuthorizationManager.Permission(principal="VSPHERE.LOCAL\\alice", group=False, roleId=role.roleId,
                                                 propagate=True)])
     try:
+        s.agent.report_inventory()  # the connector reports alice's new privilege
         token = _token(api, s, s.alice, "lab-rdm01")
         response = _post(api, s.alice, _request(s, "lab-rdm01", token, operating_system="centos-7"))
     finally:
@@ -301,6 +303,8 @@ def test_an_agent_reporting_that_it_is_updating_refuses_new_migrations_until_ano
         meta = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
         return APIClient().generic("POST", "/api/v1/agent/heartbeat/", body, content_type="application/json", **meta)
 
+    s.agent.settings.updating = True
+    s.agent.beat()  # the tenant's first agent is being updated too
     answer = beat(version="1", updating=True)
     assert answer.status_code == 200
     # The portal's half of the vCenter settings reaches the agent; the credentials never do.

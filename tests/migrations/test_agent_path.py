@@ -133,6 +133,20 @@ def test_a_migration_waits_for_an_offline_connector_and_is_never_failed(setup, r
     assert s.vcenter.leases() == []  # the portal did not export it itself
 
 
+def test_without_a_registered_connector_the_platform_never_exports_and_says_why(setup, start_migration):
+    """One path: the platform's workers hold the tenant's vCenter account (for the VM list) but never export."""
+    s = setup
+    response = start_migration(s, s.alice, "db01")
+    assert response.status_code == 201, response.content
+    task_id = response.json()["id"]
+    for _ in range(3):
+        assert run_tick(task_id) == "waiting"
+    task = MigrationTask.objects.get(pk=task_id)
+    assert task.state == "exporting" and task.bytes_exported == 0
+    assert task.status_message.startswith("No connector is registered for this organisation")
+    assert s.vcenter.leases() == []
+
+
 class CuttableProxy:
     """A TCP relay between the agent and the portal that the test can cut, as a network cut or a portal restart
     would: while cut, open connections are dropped and new ones are closed at once."""

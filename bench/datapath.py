@@ -11,8 +11,9 @@ worker in production) and measures, on the same sandbox VM disk (default: the 2 
 2. ``upload``    S3 upload only: the same number of bytes of pre-generated in-memory data, multipart-uploaded with
                  ``adapters.aws.client.multipart_upload_part`` (same part size and concurrency, a CRC32
                  per part as in the pipeline);
-3. ``pipeline``  ``migrations_app.datapath.stream_to_multipart`` reading ``open_disk(...)`` and uploading with
-                 ``multipart_upload_part``, as ``Runner.upload`` does (no Django DB, no heartbeat thread);
+3. ``pipeline``  the streaming core alone: ``connector.datapath.stream_to_multipart`` reading ``open_disk(...)``
+                 and uploading with boto3's ``multipart_upload_part`` (no portal, no presigning, no reports), so
+                 that the connector's path can be compared with its own core;
 4. ``connector`` the connector agent's path through a real portal (``bench/agentportal.py``: gunicorn on a scratch
                  SQLite database, a tenant with a registered agent, one migration waiting per run): the agent
                  takes the job, verifies its token, checks the privilege, opens the export lease and streams the
@@ -678,7 +679,7 @@ def main(argv: list[str] | None = None) -> int:
         return statistics.median(r[field] for r in runs[name])
 
     # The targets judge the connector agent's path (agent + presigned URLs), which is how a migration moves its
-    # disks; the platform worker's pipeline is printed beside it.
+    # disks; the streaming core alone (boto3 uploads, no portal) is printed beside it.
     d, u, pl, ts = med("download"), med("upload"), med("connector"), med("twostep")
     lo, hi = min(d, u), max(d, u)
     ratio = pl / lo
@@ -704,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
         return f"[{values[0]:.1f}..{values[-1]:.1f}]"
 
     for label, name, value in (("download only", "download", d), ("upload only", "upload", u),
-                               ("connector", "connector", pl), ("worker path", "pipeline", med("pipeline")),
+                               ("connector", "connector", pl), ("streaming core", "pipeline", med("pipeline")),
                                ("two-step", "twostep", ts)):
         print(f"  {label:<13} {value:8.1f} {spread(name):>17}  ({cores(name)})")
     ts_down = statistics.median(r["download_seconds"] for r in runs["twostep"])
@@ -728,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
           f"worker CPU s/GiB: plain TCP {tcp_floor:.2f}, TLS {tls_floor:.2f} (TLS adds {tls_floor - tcp_floor:.2f})")
     print(f"connector agent {worker_cpu:.2f} CPU s/GiB = TLS floor {tls_floor:.2f} + {worker_cpu - tls_floor:.2f} "
           f"(NFC download, CRC32, HTTP, threads, portal calls)   (target <= floor + 0.30: "
-          f"{verdict(worker_cpu <= tls_floor + 0.3)}; worker path {per_gib('pipeline'):.2f})")
+          f"{verdict(worker_cpu <= tls_floor + 0.3)}; streaming core {per_gib('pipeline'):.2f})")
     completes = [r["complete_seconds"] for r in runs["pipeline"] if "complete_seconds" in r]
     if completes:
         print(f"moto CompleteMultipartUpload of the pipeline's upload: median {statistics.median(completes):.2f} s")

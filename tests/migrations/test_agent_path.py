@@ -112,38 +112,33 @@ def test_a_migration_completes_through_the_agent_with_nothing_but_its_config(set
     assert s3.list_objects_v2(Bucket=task.s3_bucket).get("KeyCount", 0) == 0  # staged disks removed after launch
 
 
-def test_a_migration_waits_for_an_offline_connector_and_is_never_failed(setup, registered_agent, start_migration):
+@pytest.mark.parametrize("connector", ["offline", "never registered"])
+def test_a_migration_waits_for_its_connector_says_why_and_is_never_exported_by_the_platform(
+        setup, start_migration, request, connector):
+    """One path: while no agent of the tenant works (offline, or none registered), the migration waits, is never
+    failed for it, and the platform's workers, which hold the tenant's vCenter account for the VM list, never
+    export it themselves."""
     from django.utils import timezone
 
     from core.connectors.models import Agent
 
     s = setup
-    agent, _ = registered_agent
-    last_seen = timezone.now() - timezone.timedelta(minutes=10)
-    Agent.objects.filter(pk=agent.pk).update(last_contact_at=last_seen)
+    if connector == "offline":
+        agent, _ = request.getfixturevalue("registered_agent")
+        last_seen = timezone.now() - timezone.timedelta(minutes=10)
+        Agent.objects.filter(pk=agent.pk).update(last_contact_at=last_seen)
+        expected = f"Connector offline since {timezone.localtime(last_seen):%Y-%m-%d %H:%M}"
+    else:
+        expected = "No connector is registered for this organisation"
     response = start_migration(s, s.alice, "db01")
     assert response.status_code == 201, response.content
     task_id = response.json()["id"]
     for _ in range(3):
         assert run_tick(task_id) == "waiting"
     task = MigrationTask.objects.get(pk=task_id)
-    assert task.state == "exporting", task.status_message
-    assert task.status_message.startswith(f"Connector offline since {timezone.localtime(last_seen):%Y-%m-%d %H:%M}")
+    assert task.state == "exporting" and task.bytes_exported == 0, task.status_message
+    assert task.status_message.startswith(expected)
     assert not task.lease_owner and task.attempts == 0  # nothing held, nothing counted against it
-    assert s.vcenter.leases() == []  # the portal did not export it itself
-
-
-def test_without_a_registered_connector_the_platform_never_exports_and_says_why(setup, start_migration):
-    """One path: the platform's workers hold the tenant's vCenter account (for the VM list) but never export."""
-    s = setup
-    response = start_migration(s, s.alice, "db01")
-    assert response.status_code == 201, response.content
-    task_id = response.json()["id"]
-    for _ in range(3):
-        assert run_tick(task_id) == "waiting"
-    task = MigrationTask.objects.get(pk=task_id)
-    assert task.state == "exporting" and task.bytes_exported == 0
-    assert task.status_message.startswith("No connector is registered for this organisation")
     assert s.vcenter.leases() == []
 
 

@@ -31,7 +31,12 @@ TRANSIENT_VCENTER = frozenset({vsphere.UNREACHABLE, vsphere.OTHER, vsphere.AUTH}
 
 
 class Stop(Exception):
-    """The job is no longer this agent's (lease handed on, cancelled, or failed at the portal): stop quietly."""
+    """The job is no longer this agent's (lease handed on, cancelled, or failed at the portal): stop quietly.
+    `code` is the portal's answer (lease_lost, not_found, job_failed), empty when cut off from it."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
 
 
 class JobFailure(Exception):
@@ -97,7 +102,7 @@ class MigrationExport:
                                           {"epoch": self.epoch, **(payload or {})})
             except PortalError as exc:
                 if exc.status in (404, 409) and exc.code in ("lease_lost", "not_found", "job_failed"):
-                    raise Stop(exc.message) from None
+                    raise Stop(exc.message, exc.code) from None
                 if exc.category not in RETRIED:
                     raise
                 if self.lease_lapsed():
@@ -168,7 +173,14 @@ class MigrationExport:
         try:
             self.call("failed/", {"code": failure.code[:80], "message": failure.message[:1000],
                                   "transient": failure.transient})
-        except (Stop, PortalError):
+        except Stop as exc:
+            if exc.code in ("lease_lost", "not_found"):
+                # The job was handed on (or cancelled) before this failure: it is the new owner's to go on with or
+                # to fail, and nothing this agent reports counts; it stopped, as the platform's worker did on a
+                # lost lease.
+                logger.info("job stopped", extra={"fields": {"job": self.job_id, "reason": str(exc)}})
+                return "stopped"
+        except PortalError:
             pass  # the lease lapses and the portal hands the job on
         return "retrying" if failure.transient else "failed"
 

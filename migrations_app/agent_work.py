@@ -329,16 +329,19 @@ def work_failed(*, agent: Agent, job_id: int, epoch: int, code: str, message: st
     releases what it holds."""
     held = _Held(agent, job_id, epoch)
     code = f"connector_{code}"[:100]
+    # The agent's messages are sentences ("S3 refused part 4 (SlowDown)."); the notes below continue them, as the
+    # platform's own retries did ("...; retrying from the checkpoint"), so the full stop would sit mid-sentence.
+    what = message.rstrip(". ") or message
     if not transient:
         fail_job(held, code, message)
     failed = held.task.attempts + 1
     limit = MIGRATION.setting("MAX_ATTEMPTS")
     if failed >= limit:
         held.save(attempts=failed)
-        fail_job(held, code, f"{message} (gave up after {failed} attempts)")
+        fail_job(held, code, f"{what} (gave up after {failed} attempts)")
     wake = timezone.now() + timezone.timedelta(seconds=backoff_seconds(MIGRATION, failed))
     held.save(attempts=failed, wake_at=wake, step="retrying: the connector's trouble"[:100],
-              status_message=(f"{message}; retrying from the checkpoint at {timezone.localtime(wake):%H:%M:%S}, "
+              status_message=(f"{what}; retrying from the checkpoint at {timezone.localtime(wake):%H:%M:%S}, "
                               f"attempt {failed + 1} of {limit}")[:1000])
     lease.release(MIGRATION, job_id=job_id, epoch=epoch)
     schedule_tick(MIGRATION, job_id, wake)

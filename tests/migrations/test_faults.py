@@ -29,7 +29,8 @@ def _run(s, start_migration, vm="web01", **overrides):
 
 def test_unresolvable_esx_host_fails_with_the_exact_message(setup, start_migration, settings):
     """An unreachable ESX host may be a passing network fault, so it is retried; once the attempts are used up
-    the job fails with the original portal's exact message, and says how often it tried."""
+    the job fails with the original portal's exact message, and says how often it tried. The connector meets it
+    (it streams the disks), so the error code names it."""
     s = setup
     settings.MIGRATION_MAX_ATTEMPTS = 2
     s.vcenter.set_faults(esx_host_unresolvable="esx07.unresolvable.invalid")
@@ -37,7 +38,7 @@ def test_unresolvable_esx_host_fails_with_the_exact_message(setup, start_migrati
     assert task.state == MigrationState.FAILED
     assert task.status_message == ("Connector is unable to reach ESX host esx07.unresolvable.invalid to migrate "
                                    "virtual machine web01 (gave up after 2 attempts)")
-    assert task.error_code == "vcenter_esx_unreachable"
+    assert task.error_code == "connector_vcenter_esx_unreachable"
     assert_no_leftovers(s, task)
 
 
@@ -87,8 +88,9 @@ def test_slow_stream_survives_a_short_lease_timeout(setup, start_migration):
 
 
 def test_s3_errors_are_retried_then_reported(setup, start_migration, settings):
-    """S3 errors are transient: retried (by boto3, then from the checkpoint), and reported once the attempts are
-    used up (before, a 5xx that outlasted boto3's retries failed the job at once)."""
+    """S3 errors are transient: retried from the checkpoint, and reported once the attempts are used up (before, a
+    5xx that outlasted boto3's retries failed the job at once). The parts go to S3 from the connector, through
+    presigned URLs, so the error is the connector's, naming the part S3 refused."""
     s = setup
     s.aws.set_speed(500)
     settings.MIGRATION_MAX_ATTEMPTS = 2
@@ -97,7 +99,8 @@ def test_s3_errors_are_retried_then_reported(setup, start_migration, settings):
     s.aws.set_faults(s3_error="InternalError", s3_error_count=-1, s3_error_operations=["UploadPart"])
     task = _run(s, start_migration, vm="db01")
     assert task.state == MigrationState.FAILED
-    assert task.status_message.startswith("AWS: ") and task.error_code == "aws_InternalError"
+    assert task.status_message.startswith("S3 refused part ") and task.error_code == "connector_s3_InternalError"
+    assert "(InternalError)" in task.status_message
     assert task.status_message.endswith("(gave up after 2 attempts)")
     s.aws.clear_faults()
     assert_no_leftovers(s, task)

@@ -56,8 +56,8 @@ def test_the_job_lease_is_renewed_while_the_export_lease_initializes(setup, star
 
 
 def test_a_worker_that_lost_its_lease_leaves_cleanup_to_the_new_owner(setup, start_migration, monkeypatch):
-    """The first worker's export step fails after another worker took the job over: it must not abort the export
-    lease (now the new owner's) nor fail the job; it just stops."""
+    """The export step fails on the connector agent after another agent took the job over: it must not abort the
+    export lease (the new owner's to supersede) nor fail the job; it just stops."""
     s = setup
     real_wait = vsphere.VCenterSession.lease_wait_ready
 
@@ -66,15 +66,17 @@ def test_a_worker_that_lost_its_lease_leaves_cleanup_to_the_new_owner(setup, sta
         # Only the takeover is simulated (the reconciler handing the job on after a long stall); the lease and its
         # failure below are the sandbox's own.
         MigrationTask.objects.filter(pk=task_id).update(
-            lease_epoch=F("lease_epoch") + 1, lease_owner="worker-b",
+            lease_epoch=F("lease_epoch") + 1, lease_owner="agent:another",
             lease_expires_at=timezone.now() + timezone.timedelta(seconds=60))
         raise vsphere.VSphereError("lease_error", "The export lease failed: disk locked")
 
     monkeypatch.setattr(vsphere.VCenterSession, "lease_wait_ready", ready_then_taken_over_then_failing)
     task_id = start_migration(s, s.alice, "web01").json()["id"]
-    assert run_tick(task_id) == "lease_lost"
+    assert run_tick(task_id) == "waiting"  # the tick hands the job to the tenant's agent
+    assert s.agent.outcomes == ["stopped"]
     task = MigrationTask.objects.get(pk=task_id)
-    assert task.state == MigrationState.EXPORTING and task.error_code == "" and task.lease_owner == "worker-b"
+    assert task.state == MigrationState.EXPORTING and task.error_code == "" and task.lease_owner == "agent:another"
+    assert task.attempts == 0  # its failure was not counted against the job either
     lease = next(lease for lease in s.vcenter.leases() if lease["id"] == task.nfc_lease_moref)
     assert lease["state"] == "ready", lease  # still held, for the new owner
 

@@ -1,6 +1,8 @@
 """Transient errors (S3 throttling, a broken NFC stream, a vCenter session that stays refused) are retried from the
 checkpoint after a backoff, keeping the parts already in S3; the attempts are capped and counted as failures, not
-claims. A session vCenter ended once is logged in again without a retry."""
+claims. A session vCenter ended once is logged in again without a retry. The export and the upload are the tenant's
+connector agent's (run in the test, tests.agents.inprocess): a tick that leaves the job waiting for it has the agent
+take the job, and the agent's turn ends as `s.agent.outcomes` says."""
 
 import re
 
@@ -13,6 +15,7 @@ from core.jobs import retry
 from core.jobs.kinds import kind
 from adapters.aws import client as aws
 from adapters.vsphere import client as vsphere
+from connector import s3 as agent_s3
 from tests.jobs_engine.drive import run_tick, wake_schedule_name
 from tests.migrations.conftest import assert_no_leftovers
 
@@ -29,6 +32,15 @@ def _drive(task_id, limit=30):
     return outcomes
 
 
+def _agent_turn(s, task_id):
+    """A tick that hands the job to the agent: how the agent's turn at it ended."""
+    before = len(s.agent.outcomes)
+    assert run_tick(task_id) == "waiting"
+    turns = s.agent.outcomes[before:]
+    assert len(turns) == 1, turns
+    return turns[0]
+
+
 def _uploads(s, task):
     s3 = s.aws.client("s3")
     return [u for u in s3.list_multipart_uploads(Bucket=task.s3_bucket).get("Uploads", [])
@@ -38,23 +50,24 @@ def _uploads(s, task):
 def test_s3_throttling_is_retried_from_the_checkpoint_keeping_the_parts(setup, start_migration, monkeypatch):
     s = setup
     s.aws.set_speed(500)
-    real_upload_part = aws.multipart_upload_part
+    real_put_part = agent_s3.put_part
     calls = []
 
     def throttle_from_the_third_part(*args, **kwargs):
-        # Arms the sandbox's own S3 fault once a few parts were sent; every UploadPart after that gets SlowDown,
-        # more times than boto3's own retries absorb.
+        # Arms the sandbox's own S3 fault once a few parts were sent; every UploadPart after that (the agent's
+        # presigned PUTs) gets SlowDown.
         calls.append(1)
         if len(calls) == 4:
             s.aws.set_faults(s3_error="SlowDown", s3_error_count=-1, s3_error_operations=["UploadPart"])
-        return real_upload_part(*args, **kwargs)
+        return real_put_part(*args, **kwargs)
 
-    monkeypatch.setattr(aws, "multipart_upload_part", throttle_from_the_third_part)
+    monkeypatch.setattr(agent_s3, "put_part", throttle_from_the_third_part)
     task_id = start_migration(s, s.alice, "db01").json()["id"]
-    assert run_tick(task_id) == "retrying"
+    assert _agent_turn(s, task_id) == "retrying"
     task = MigrationTask.objects.get(pk=task_id)
     assert task.state == MigrationState.UPLOADING and task.attempts == 1 and task.error_code == ""
-    assert task.status_message.startswith("S3 is throttling (SlowDown); retrying from the checkpoint at ")
+    assert re.match(r"S3 refused part \d+ \(SlowDown\); retrying from the checkpoint at ", task.status_message), \
+        task.status_message
     assert RETRY_NOTE.search(task.status_message).groups() == ("2", "8")
     assert task.wake_at is not None
     assert Schedule.objects.get(name=wake_schedule_name(task_id)).next_run == task.wake_at
@@ -78,17 +91,23 @@ def test_a_broken_stream_is_retried_until_the_attempts_run_out(setup, start_migr
     settings.MIGRATION_MAX_ATTEMPTS = 3
     s.vcenter.set_faults(nfc_cut_after_bytes=6 * 1024 * 1024)  # every download breaks
     task_id = start_migration(s, s.alice, "web01").json()["id"]
-    assert run_tick(task_id) == "retrying"
+    assert _agent_turn(s, task_id) == "retrying"
     task = MigrationTask.objects.get(pk=task_id)
     assert task.state == MigrationState.UPLOADING and task.attempts == 1
-    assert task.status_message.startswith("The disk stream from the ESX host broke; retrying from the checkpoint")
+    assert re.match(r"The disk stream from \S+ broke after \d+ bytes; retrying from the checkpoint",
+                    task.status_message), task.status_message
     assert RETRY_NOTE.search(task.status_message).groups() == ("2", "3")
-    assert task.nfc_lease_moref == ""  # the VM is not held while the job waits
-    assert run_tick(task_id) == "retrying"
+    # The VM is not held while the job waits: the agent gave its export lease back.
+    assert not [lease for lease in s.vcenter.leases() if lease["state"] in ("initializing", "ready")]
+    assert _agent_turn(s, task_id) == "retrying"
     assert RETRY_NOTE.search(MigrationTask.objects.get(pk=task_id).status_message).groups() == ("3", "3")
+    # The third failure fails the job at the portal (the agent's `failed/` is answered 409 job_failed, so the
+    # agent, which reported a transient trouble, ends its turn as if retrying); the next tick releases the rest.
+    _agent_turn(s, task_id)
+    assert MigrationTask.objects.get(pk=task_id).state == MigrationState.FAILING
     assert run_tick(task_id) == "failed"
     task = MigrationTask.objects.get(pk=task_id)
-    assert task.state == MigrationState.FAILED and task.error_code == "vcenter_stream_broken"
+    assert task.state == MigrationState.FAILED and task.error_code == "connector_vcenter_stream_broken"
     assert task.status_message.endswith("(gave up after 3 attempts)") and "The disk stream" in task.status_message
     s.vcenter.clear_faults()
     assert_no_leftovers(s, task)
@@ -121,10 +140,13 @@ def test_an_expired_vcenter_session_is_logged_in_again_without_a_retry(setup, st
 
 def test_the_migration_request_survives_vcenter_ending_the_session_during_its_checks(setup, api):
     """The request's pre-flight (the VM, the user's privileges on it) answered 502 when vCenter ended the session
-    between its calls."""
+    between its calls. The portal now checks a request against the inventory its connector reported, and the
+    checks that read vCenter (the VM, the user's export privilege) are the connector's when it takes the job: the
+    session ending between them is logged in again, without failing or retrying the job."""
     from django.urls import reverse
 
     s = setup
+    s.aws.set_speed(500)
     client = api.as_user(s.alice)
     vm = s.vms["web01"].moref
     token = client.post(reverse("api:import-tokens"), {"environment": s.environment.pk, "vm": vm}, format="json")
@@ -135,12 +157,16 @@ def test_the_migration_request_survives_vcenter_ending_the_session_during_its_ch
             "token": token.json()["token"], "vm": vm, "environment": s.environment.pk,
             "operating_system": "ubuntu-22.04", "instance_type": "t2.micro", "subnet": s.subnet.pk,
             "security_group": s.security_group.pk}, format="json")
+        assert response.status_code == 201, response.content
+        assert s.vcenter.get_faults()["session_expire_after_calls"] == 3  # the request itself did not call vCenter
+        turn = _agent_turn(s, response.json()["id"])
         fired = s.vcenter.get_faults()["session_expire_after_calls"] is None  # one-shot: cleared once it fired
     finally:
         s.vcenter.clear_faults()
-    assert fired, "the session never ended during the request"
-    assert response.status_code == 201, response.content
-    assert MigrationTask.objects.filter(pk=response.json()["id"]).exists()
+    assert fired, "the session never ended during the connector's checks"
+    task = MigrationTask.objects.get(pk=response.json()["id"])
+    assert turn == "uploaded" and task.attempts == 0, task.status_message
+    assert task.state == MigrationState.CONVERTING, task.status_message
 
 
 def test_attempts_count_failures_not_ticks(setup, start_migration, settings):
@@ -183,7 +209,9 @@ def test_backoff_grows_with_jitter_and_is_capped(settings):
 
 def test_three_transient_errors_in_each_step_do_not_add_up(setup, start_migration, settings, monkeypatch):
     """The attempts are capped per step: 3 transient failures in each of the 4 steps (12 in all) complete under a
-    cap of 4, where a cap over the whole job would have failed it at the fourth."""
+    cap of 4, where a cap over the whole job would have failed it at the fourth. The export and the upload are the
+    connector's: its vCenter read and its part upload fail; S3 throttling the portal's own call for the agent
+    (listing the disk's parts) is waited out inside that call and spends no attempt."""
     s = setup
     s.aws.set_speed(500)
     settings.MIGRATION_MAX_ATTEMPTS = 4
@@ -204,12 +232,23 @@ def test_three_transient_errors_in_each_step_do_not_add_up(setup, start_migratio
     task_id = start_migration(s, s.alice, "web01").json()["id"]  # its request's checks read the VM unhindered
     flaky(vsphere.VCenterSession, "get_vm", vsphere.VSphereError("unexpected_answer", "odd answer", vsphere.OTHER))
     flaky(aws, "multipart_parts", aws.AwsError("SlowDown", "Please reduce your request rate."))
+    real_put_part = agent_s3.put_part
+
+    def put_part(url, headers, body, *, part_number, **kwargs):
+        # Only the first part fails, once an attempt: parts in flight beside it are not failures of their own.
+        if part_number == 1 and failures.setdefault("put_part", 0) < 3:
+            failures["put_part"] += 1
+            raise agent_s3.S3Error("SlowDown", "S3 refused part 1 (SlowDown).", 503)
+        return real_put_part(url, headers, body, part_number=part_number, **kwargs)
+
+    monkeypatch.setattr(agent_s3, "put_part", put_part)
     flaky(aws, "import_image_describe", aws.AwsError("ServiceUnavailable", "Service unavailable."))
     flaky(aws, "instance_wait_not_pending", aws.AwsError("RequestLimitExceeded", "Request limit exceeded."))
     outcomes = _drive(task_id, limit=60)
     task = MigrationTask.objects.get(pk=task_id)
     assert task.state == MigrationState.COMPLETED, task.status_message
-    assert failures == {"get_vm": 3, "multipart_parts": 3, "import_image_describe": 3,
+    assert failures == {"get_vm": 3, "multipart_parts": 3, "put_part": 3, "import_image_describe": 3,
                         "instance_wait_not_pending": 3}
-    assert outcomes.count("retrying") == 12, outcomes
+    retried = outcomes.count("retrying") + s.agent.outcomes.count("retrying")
+    assert retried == 12, (outcomes, s.agent.outcomes)
     assert_no_leftovers(s, task)

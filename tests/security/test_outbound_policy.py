@@ -427,7 +427,10 @@ def test_a_plain_http_lease_url_is_refused_when_http_is_not_allowed(vcenter, exp
 @pytest.mark.vcenter
 @pytest.mark.aws
 def test_a_migration_whose_lease_points_at_the_metadata_address_fails_and_cleans_up(setup, start_migration):
-    """Through the worker's steps: the refusal ends the job with its category, the lease released."""
+    """Through the migration's steps, whose export is the tenant's connector agent's (run in the test): the agent
+    refuses the download address (not one of vCenter's ESX hosts) and reports it; the job fails with that message
+    (the portal answers the agent's report with 409 job_failed, which ends its turn), nothing is downloaded and
+    the lease is released."""
     from migrations_app.choices import MigrationState
     from migrations_app.models import MigrationTask
     from tests.jobs_engine.drive import run_tick
@@ -443,8 +446,9 @@ def test_a_migration_whose_lease_points_at_the_metadata_address_fails_and_cleans
         if task.is_terminal:
             break
     assert task.state == MigrationState.FAILED
-    assert task.error_code == "vcenter_esx_refused"
-    assert task.status_message == ("The download address of ESX host 169.254.169.254 points at an address the "
-                                   "portal may not reach (link-local).")
+    assert s.agent.outcomes == ["failed"]
+    assert task.error_code == "connector_vcenter_esx_refused"
+    assert task.status_message == ("vCenter handed back a download address for web01 on 169.254.169.254, which is "
+                                   "neither vCenter nor one of its ESX hosts.")
     assert all(lease["downloads"] == 0 for lease in s.vcenter.leases())
     assert_no_leftovers(s, task)

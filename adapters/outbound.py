@@ -86,8 +86,8 @@ class OutboundRefused(Exception):
         return f"{subject} {self.reason}."
 
 
-def _address_refused(category: str) -> OutboundRefused:
-    return OutboundRefused(category, f"points at an address the portal may not reach "
+def _address_refused(category: str, reached_by: str) -> OutboundRefused:
+    return OutboundRefused(category, f"points at an address {reached_by} may not reach "
                                      f"({category.replace('_', '-')})")
 
 
@@ -102,6 +102,8 @@ class OutboundPolicy:
 
     allow_http: bool = False
     allowed_cidrs: tuple[str, ...] = ()
+    # Who is refused, in the messages: the connector agent applies a policy of its own beside its vCenter.
+    reached_by: str = "the portal"
 
     def __post_init__(self):
         # A misspelt allow-list entry fails where the policy is built, not at the first connection.
@@ -139,7 +141,7 @@ class OutboundPolicy:
             host = host[1:-1]
         if not host:
             raise OutboundRefused(INVALID_URL, "names no host")
-        literal = _literal_address(host)
+        literal = _literal_address(host, self.reached_by)
         if literal is not None:
             addresses = [literal]
         else:
@@ -163,7 +165,7 @@ class OutboundPolicy:
             return
         category = _refused_category(address)
         if category is not None:
-            raise _address_refused(category)
+            raise _address_refused(category, self.reached_by)
 
 
 def _refused_category(address: Address) -> str | None:
@@ -188,7 +190,7 @@ def _parse_resolved(text: str) -> Address:
         raise OutboundRefused(INVALID_URL, "names a host that resolves to no usable address") from None
 
 
-def _literal_address(host: str) -> Address | None:
+def _literal_address(host: str, reached_by: str = "the portal") -> Address | None:
     """The address a host spelled as an address denotes; None for a host name.
 
     Only the canonical spellings are accepted: the other forms inet_aton takes (2130706433, 0177.0.0.1, 127.1,
@@ -204,7 +206,7 @@ def _literal_address(host: str) -> Address | None:
     decoded = _inet_aton(labels)
     category = _refused_category(decoded) if decoded is not None else None
     if category is not None:
-        raise OutboundRefused(category, f"points at an address the portal may not reach "
+        raise OutboundRefused(category, f"points at an address {reached_by} may not reach "
                                         f"({category.replace('_', '-')}, spelt in a non-standard form)")
     raise OutboundRefused(ADDRESS_SPELLING, "spells its address in a form the portal does not accept (write it "
                                             "as four decimal numbers, such as 192.0.2.10)")

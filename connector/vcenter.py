@@ -10,6 +10,7 @@ from adapters.outbound import OutboundPolicy
 from adapters.vsphere import client as vsphere
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,14 @@ def connection(settings: dict, trust: dict | None = None) -> vsphere.VCenterConn
     trust = trust or {}
     url = trust.get("url") or settings["url"]
     host = urllib.parse.urlsplit(url).hostname
-    # The agent sits in the customer's own network: its vCenter is usually on a private address, which the portal's
-    # outbound policy (made for tenant-supplied URLs reached from the platform) would refuse. Plain HTTP only to a
-    # vCenter on this host itself.
-    policy = OutboundPolicy(allow_http=host in LOOPBACK, allowed_cidrs=("0.0.0.0/0", "::/0"))
+    # The agent sits in the customer's own network: its vCenter and ESX hosts are usually on private addresses,
+    # which the portal's outbound policy (made for tenant-supplied URLs reached from the platform) refuses. Link-local
+    # (a cloud's metadata address), multicast and unspecified stay refused: a download address vCenter hands back
+    # must not reach the agent host's own cloud credentials. Loopback and plain HTTP only for a vCenter on this host.
+    loopback = host in LOOPBACK
+    policy = OutboundPolicy(allow_http=loopback,
+                            allowed_cidrs=PRIVATE_NETWORKS + (("127.0.0.0/8", "::1/128") if loopback else ()),
+                            reached_by="the connector")
     return vsphere.VCenterConnection(
         url=url, username=settings["username"], password=settings["password"],
         thumbprint=trust.get("thumbprint") or settings.get("thumbprint", ""),

@@ -427,10 +427,10 @@ def test_a_plain_http_lease_url_is_refused_when_http_is_not_allowed(vcenter, exp
 @pytest.mark.vcenter
 @pytest.mark.aws
 def test_a_migration_whose_lease_points_at_the_metadata_address_fails_and_cleans_up(setup, start_migration):
-    """Through the migration's steps, whose export is the tenant's connector agent's (run in the test): the agent
-    refuses the download address (not one of vCenter's ESX hosts) and reports it; the job fails with that message
-    (the portal answers the agent's report with 409 job_failed, which ends its turn), nothing is downloaded and
-    the lease is released."""
+    """Through the migration's steps, whose export is the tenant's connector agent's (run in the test): the agent's
+    own outbound policy refuses the link-local download address (a cloud's metadata service, where the agent host's
+    credentials are) and reports it; the job fails with that message (the portal answers the agent's report with
+    409 job_failed, which ends its turn), nothing is downloaded and the lease is released."""
     from migrations_app.choices import MigrationState
     from migrations_app.models import MigrationTask
     from tests.jobs_engine.drive import run_tick
@@ -448,7 +448,30 @@ def test_a_migration_whose_lease_points_at_the_metadata_address_fails_and_cleans
     assert task.state == MigrationState.FAILED
     assert s.agent.outcomes == ["failed"]
     assert task.error_code == "connector_vcenter_esx_refused"
-    assert task.status_message == ("vCenter handed back a download address for web01 on 169.254.169.254, which is "
-                                   "neither vCenter nor one of its ESX hosts.")
+    assert task.status_message == ("The download address of ESX host 169.254.169.254 points at an address the "
+                                   "connector may not reach (link-local).")
     assert all(lease["downloads"] == 0 for lease in s.vcenter.leases())
     assert_no_leftovers(s, task)
+
+
+def test_the_connectors_policy_reaches_its_private_network_but_never_link_local():
+    """The agent beside a customer's vCenter reaches private addresses (its vCenter and ESX hosts), never a cloud's
+    metadata address or loopback unless its vCenter is on the host itself; refusals name the connector."""
+    from connector import vcenter as agent_vcenter
+
+    credentials = {"url": "https://vcenter.corp.example", "username": "svc", "password": "pw"}
+    policy = agent_vcenter.connection(credentials).outbound
+    for address in ("10.1.2.3", "172.20.0.5", "192.168.1.10", "fd00::5", "8.8.8.200"):
+        policy.check_address(address)
+    for address, category in (("169.254.169.254", "link_local"), ("fe80::1", "link_local"), ("127.0.0.1", "loopback"),
+                              ("224.0.0.1", "multicast")):
+        with pytest.raises(OutboundRefused) as refused:
+            policy.check_address(address)
+        assert refused.value.category == category
+        assert "the connector may not reach" in refused.value.message
+    with pytest.raises(OutboundRefused):
+        policy.check_url("http://vcenter.corp.example/sdk", resolver=lambda host, port: ["10.0.0.9"])
+    on_this_host = agent_vcenter.connection({**credentials, "url": "http://127.0.0.1:8989"}).outbound
+    on_this_host.check_url("http://127.0.0.1:8989/sdk")
+    with pytest.raises(OutboundRefused):
+        on_this_host.check_address("169.254.169.254")

@@ -1,4 +1,4 @@
-"""Fault benchmark: kill -9 of a job worker in every step of each job kind (migrations, exports, backups,
+"""Fault benchmark: kill -9 of a job worker in every platform step of each job kind (migrations, exports, backups,
 launches), throttles and 5xx bursts in each kind's AWS calls, cancels mixed in, then the orphan sweep.
 
     .venv/bin/python bench/faults.py [--kinds migration,export,backup,launch] [--trials-per-phase 4]
@@ -11,16 +11,24 @@ wired to both, and then, per trial, real worker processes (this script's ``--wor
 has done the set-up once, ``--zygote``). A worker is SIGKILLed at a chosen point of a step, or runs into a burst of
 AWS errors, and a fresh worker finishes the job.
 
+A migration's vCenter side (power-off, export lease, each disk streamed into S3 through presigned part URLs) is the
+tenant's connector agent's, not a worker's: the bench runs one (bench/faultagent.py: connector.work's own loop in a
+thread of this process, its signed calls answered by the portal's views), and a migration's workers find the job
+waiting until the agent has sent its disks. So the migration trials have no export or upload kill point: the agent
+is not a worker to park at an adapter call, and kill -9 of the agent mid-disk (resuming from the parts S3 holds, the
+dead agent's export lease aborted by the next one) is tests/migrations/test_agent_path.py's and
+tests/migrations/test_resume.py's. Cancels and S3 bursts still land mid-upload, on the agent.
+
 The kill point is reached by wrapping that function inside the worker (it writes a marker file and sleeps), so the
 kill lands exactly there: no peer can produce "killed between the AWS answer and the checkpoint". A name such as
 ``ec2.DeregisterImage`` is an AWS API call inside an adapter function, stopped at by a botocore hook. Errors no sandbox
 switch produces (an EC2 5xx, an answer lost after AWS acted) are raised by the same kind of wrapper as
 ``AwsError(code, message)``. Per kind and phase (see ``VARIANTS``):
 
-* migration  export (before ``lease_wait_ready``), upload (after the n-th ``UploadPart``; polled mid-transfer),
-             convert (after ``ImportImage`` before its id is saved; after a describe), launch (after
+* migration  convert (after ``ImportImage`` before its id is saved; after a describe), launch (after
              ``RunInstances`` before its id is saved; before the staged disks are deleted), cleanup (cancelled
-             mid-upload or mid-conversion, killed before the first release call), throttle;
+             mid-upload, on the agent, or mid-conversion, killed before the first release call), throttle (an S3
+             ``SlowDown`` burst on the agent's part uploads among them);
 * export     start (before / after ``CreateInstanceExportTask``, its id unsaved), poll (after a
              ``DescribeExportTasks``), cancel (before / after ``CancelExportTask``, before the objects are
              deleted), throttle;
@@ -78,7 +86,7 @@ if str(ROOT) not in sys.path:
 MIB = 1024 * 1024
 KINDS = ("migration", "export", "backup", "launch")
 PHASES = {
-    "migration": ("export", "upload", "convert", "launch", "cleanup", "throttle"),
+    "migration": ("convert", "launch", "cleanup", "throttle"),  # export and upload: the agent's (see above)
     "export": ("start", "poll", "cancel", "throttle"),
     "backup": ("create", "poll", "cancel", "retention", "throttle"),
     "launch": ("run", "record", "throttle"),
@@ -282,12 +290,22 @@ def _log_creates(path: str) -> None:
 
 
 def _wait_until_due(kind, job_id: int) -> None:
-    """Honour the job's wake-up (a poll, a retry's backoff), as its django-q2 schedule would."""
+    """Honour the job's wake-up (a poll, a retry's backoff, the next look at whether its connector is online), as
+    its django-q2 schedule would, for at most 10 s; a wake-up brought forward meanwhile (the agent has sent the
+    disks) is seen within 0.2 s. A migration waiting for its agent sets no `wake_at`, only its next tick: ticking
+    again at once would hold the job's lease nearly all the time and keep the agent from claiming it."""
     from django.utils import timezone
+    from django_q.models import Schedule
 
-    wake = kind.model.objects.filter(pk=job_id).values_list("wake_at", flat=True).first()
-    if wake is not None:
-        time.sleep(min(10.0, max(0.0, (wake - timezone.now()).total_seconds())))
+    from core.jobs.queue import wake_schedule_name
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        due = kind.model.objects.filter(pk=job_id).values_list("wake_at", flat=True).first() or \
+            Schedule.objects.filter(name=wake_schedule_name(kind, job_id)).values_list("next_run", flat=True).first()
+        if due is None or due <= timezone.now():
+            return
+        time.sleep(min(0.2, (due - timezone.now()).total_seconds()))
 
 
 def run_worker(task_id: int, pause: str, marker: str, parts_log: str, kind_name: str = "migration",
@@ -465,7 +483,6 @@ class Trial:
     cancel: str = ""  # "dead": cancelled while its worker is dead; "running": once `cancel_when` holds
     cancel_when: str = ""  # a state the row must be in (with its AWS task started) for a "running" cancel
     then_pause: Pause | None = None  # the resuming worker stops at this point too, and a third one finishes
-    kill_at_bytes: int = 0  # no pause: SIGKILL as soon as the row says this many bytes are uploaded (NFC throttled)
     sandbox_faults: dict = field(default_factory=dict)  # AWS sandbox switches, set while the first worker runs
     errors: tuple = ()  # errors the first worker raises itself (`_error`)
     expect: str = ""  # the end state, when it is neither the kind's success nor `cancelled`
@@ -476,7 +493,6 @@ class Trial:
     final_state: str = ""
     final_message: str = ""
     seconds: float = 0.0
-    resent: int = 0
     injected: int = 0  # errors met: sandbox faults served plus errors the worker raised
     retries: int = 0  # attempts the engine retried from the checkpoint
     notes: list[str] = field(default_factory=list)
@@ -487,8 +503,6 @@ class Trial:
 
     @property
     def label(self) -> str:
-        if self.kill_at_bytes:
-            return f"polled: kill at {self.kill_at_bytes // MIB} MiB uploaded (no pause)"
         if self.throttle:
             parts = [_fault_label(self.sandbox_faults)] + [f"{e['code']} x{e['count']} {e['when']} {e['function']}"
                                                            for e in self.errors]
@@ -540,12 +554,6 @@ def _pause(*functions: str, when: str = "after", nth: int = 1) -> Pause:
 
 
 VARIANTS: dict[tuple[str, str], list[Trial]] = {
-    ("migration", "export"): [Trial("migration", "export", _pause("lease_wait_ready", when="before")),
-                              Trial("migration", "export", _pause("lease_wait_ready", when="before"), cancel="dead")],
-    ("migration", "upload"): [Trial("migration", "upload", _pause("multipart_upload_part", nth=2)),
-                              Trial("migration", "upload", kill_at_bytes=2 * PART_MIB * MIB),
-                              Trial("migration", "upload", _pause("multipart_upload_part", nth=3)),
-                              Trial("migration", "upload", _pause("multipart_upload_part", nth=2), cancel="dead")],
     ("migration", "convert"): [Trial("migration", "convert", _pause("import_image")),
                                Trial("migration", "convert", _pause("import_image"), cancel="dead"),
                                Trial("migration", "convert", _pause("import_image_describe")),
@@ -698,6 +706,7 @@ class Bench:
         self.aws = connect(aws_url)
         self.ec2, self.s3 = self.aws.client("ec2"), self.aws.client("s3")
         self.baseline: dict[str, set] = {}
+        self.agent = None
 
     # -- the portal side ------------------------------------------------------------------------------------------
 
@@ -734,7 +743,23 @@ class Bench:
             self.vms = sorted(vm.moref for vm in vc.list_vms() if vm.name.startswith("fault"))
         if {"export", "backup", "launch"} & set(kinds):
             self.setup_instances(slug)
+        if "migration" in kinds:
+            self.start_agent()
         self.baseline = self.inventory()
+
+    def start_agent(self) -> None:
+        """The tenant's connector agent, running until the bench ends: it exports and uploads each migration's
+        disks (the workers convert and launch), and its inventory is what a new migration is checked against."""
+        from faultagent import BenchAgent  # bench/faultagent.py, beside this script
+
+        self.aws.register_credentials("AKIAIOSFODNN7EXAMPLE", "sandbox-secret")  # its presigned part URLs use them
+        self.agent = BenchAgent(self.tenant, self.vc)
+        self.agent.report_inventory()
+        self.agent.start()
+
+    def stop_agent(self) -> None:
+        if self.agent is not None:
+            self.agent.stop()
 
     def setup_instances(self, slug: str) -> None:
         """Instances imported through VM Import (AWS exports no other kind), recorded as the portal's: the sources
@@ -842,23 +867,18 @@ class Bench:
             "calls_log": str(self.logdir / f"calls-{job}.log")}, self.logdir / f"worker-{job}.log")
 
     def run_until_paused(self, trial: Trial, pause: Pause | None, marker: Path, cancel_running: bool) -> bool:
-        """Run a worker until it parks at `pause` (or the row is polled to the kill point), cancelling on the way
-        if asked; SIGKILL it. Returns whether it was killed where the trial meant."""
+        """Run a worker until it parks at `pause`, cancelling on the way if asked; SIGKILL it. Returns whether it
+        was killed where the trial meant."""
         first = self.worker(trial, pause, marker)
         try:
             deadline = time.monotonic() + 90
-            cancelled = polled = False
+            cancelled = False
             while time.monotonic() < deadline and not marker.exists() and first.poll() is None:
-                if trial.kill_at_bytes:
-                    row = self.row(trial.kind, trial.task_id)
-                    if row.state == "uploading" and row.bytes_uploaded >= trial.kill_at_bytes:
-                        polled = True
-                        break
                 if cancel_running and not cancelled and self.cancel_due(trial, self.row(trial.kind, trial.task_id)):
                     self.cancel(trial.kind, trial.task_id)
                     cancelled = True
                 time.sleep(0.05)
-            reached = marker.exists() or polled
+            reached = marker.exists()
             trial.state_at_kill = trial.state_at_kill or self.row(trial.kind, trial.task_id).state
         finally:
             first.kill9()
@@ -869,7 +889,7 @@ class Bench:
 
     def run_trial(self, n: int, trial: Trial) -> None:
         started = time.monotonic()
-        if trial.cancel_when == "uploading" or trial.kill_at_bytes:
+        if trial.cancel_when == "uploading":
             self.vc.set_faults(nfc_bytes_per_second=4 * MIB)  # slow enough for the cancel to land mid-upload
         trial.task_id = self.start(n, trial)
         marker = self.logdir / f"paused-{trial.kind}-{trial.task_id}"
@@ -924,10 +944,6 @@ class Bench:
                 last.kill9()
         row = self.row(trial.kind, trial.task_id)
         trial.final_state, trial.final_message = row.state, row.status_message
-        parts = self.logdir / f"parts-{trial.kind}-{trial.task_id}.log"
-        sent = collections.Counter(tuple(line.split()) for line in parts.read_text().splitlines()
-                                   if len(line.split()) == 2) if parts.exists() else collections.Counter()
-        trial.resent = sum(c - 1 for c in sent.values())
 
     @staticmethod
     def live(kind_name: str) -> frozenset:
@@ -1074,6 +1090,10 @@ def _configure_django(database_url: str, aws_url: str) -> None:
     # The orchestrator's own portal calls (create, cancel, sweep) log at INFO; the trial lines are the output.
     for name in ("portal", "django-q", "django_q", "axes"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # The agent's thread (bench/faultagent.py): a job it retries or gives up (409 once cancelled) is the trial's
+    # own doing, told by the trial line.
+    for name in ("connector", "django.request"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     call_command("migrate", verbosity=0)
 
 
@@ -1095,8 +1115,6 @@ def _sweep(bench: Bench) -> list:
 def _report_trial(n: int, trial: Trial) -> None:
     mark = "ok " if trial.ok else "BAD"
     extra = ""
-    if trial.kind == "migration" and trial.phase == "upload":
-        extra += f"  resent parts {trial.resent}"
     if trial.throttle:
         extra += f"  errors met {trial.injected}, engine retries {trial.retries}"
     print(f"  {mark} #{n + 1:<2} {trial.kind:<9} {trial.phase:<9} {trial.label:<66} "
@@ -1142,7 +1160,7 @@ def main(argv: list[str] | None = None) -> int:
           f"MiB, leases {WORKER_ENV['MIGRATION_LEASE_SECONDS']} s; database {database_url.split('@')[-1]}; "
           f"logs {logdir}; {os.cpu_count()} CPUs", flush=True)
     aws_proc, aws_url = _start_aws(logdir)
-    zygote_proc = None
+    zygote_proc = bench = None
     failed = True
     try:
         _configure_django(database_url, aws_url)
@@ -1164,6 +1182,8 @@ def main(argv: list[str] | None = None) -> int:
             duplicates_after, _ = bench.duplicates(trials)
         failed = False
     finally:
+        if bench is not None:
+            bench.stop_agent()
         if zygote_proc is not None:
             zygote_proc.stop()
         stop(aws_proc)
@@ -1204,11 +1224,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"orphans after the sweep: {after}" + (f" ({'; '.join(after_details)})" if after else ""))
     if duplicates_after != duplicates:
         print(f"duplicates changed across the sweep: {duplicates} -> {duplicates_after}")
-    upload_resumed = [t for t in trials if t.kind == "migration" and t.phase == "upload" and t.faulted
-                      and not t.cancel]
-    if upload_resumed:
-        print(f"resent parts: {sum(t.resent for t in upload_resumed)} over {len(upload_resumed)} resumed upload "
-              f"faults")
     print(f"total run time {time.perf_counter() - started:.1f} s")
     print(f"faults trials={len(trials)} completed_or_cancelled={ok} duplicate_imports={duplicates['imports']} "
           f"duplicate_exports={duplicates['exports']} duplicate_images={duplicates['images']} "

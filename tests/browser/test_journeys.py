@@ -1,4 +1,5 @@
-"""The portal's journeys in a real browser, against the sandbox vCenter and AWS and a real worker process:
+"""The portal's journeys in a real browser, against the sandbox vCenter and AWS, a real worker process and the
+tenant's connector agent (in a thread; the VM list and the migrate dialog's checks read its inventory):
 the administrator fixes the vmimport role, creates an environment, syncs it and grants a user the general role;
 the user migrates a VM through the dialog and watches the row finish without a reload, starts the instance and
 cancels a second migration; the auditor sees all of it and finds no button that changes anything."""
@@ -13,6 +14,7 @@ from core import services
 from core.models import AuditLog
 from environments.models import Environment, ImportedInstance, Template
 from migrations_app.models import MigrationTask
+from tests.agents.inprocess import InProcessAgent
 from tests.browser.conftest import PASSWORD, acme
 from tests.migrations.helpers import Worker, wait_for
 
@@ -33,6 +35,11 @@ def portal(transactional_db, aws, vcenter, settings, live_server):
     s.alice = services.user_create(actor=None, tenant=s.tenant, username="alice", role="user", password=PASSWORD,
                                    vcenter_principal="VSPHERE.LOCAL\\alice")
     s.group = services.group_create(actor=s.admin, name="operators", members=[s.alice])
+    aws.register_credentials("AKIAIOSFODNN7EXAMPLE", "sandbox-secret")  # the agent's presigned part URLs use them
+    # The tenant's connector: it exports and uploads the disks; its inventory (taken once alice, whose vCenter
+    # privileges it reports, exists) is what the VM list shows and what a new migration is checked against.
+    s.agent = InProcessAgent(s.tenant, vcenter, s3_ca_bundle=getattr(aws, "ca_bundle", "") or "")
+    s.agent.report_inventory()
     from environments import services as env_services
 
     env_services.region_create(actor=s.admin, code="us-east-1")
@@ -44,9 +51,11 @@ def portal(transactional_db, aws, vcenter, settings, live_server):
     s.image_id = ec2.register_image(Name="web-base", RootDeviceName="/dev/sda1", EnaSupport=True, BlockDeviceMappings=[
         {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}])["ImageId"]
     worker = Worker()
+    s.agent.start()
     try:
         yield s
     finally:
+        s.agent.stop()
         worker.kill9()  # nothing is left to finish, and a graceful qcluster shutdown takes twenty seconds
         worker.stop()
 

@@ -1,4 +1,6 @@
-"""The plans journey in a real browser, against both sandboxes and a real worker process: alice creates a plan,
+"""The plans journey in a real browser, against both sandboxes, a real worker process and the tenant's connector
+agent (in a thread: it exports and uploads the plan's migration, and its inventory is what the plan validates
+against): alice creates a plan,
 adds a VM, validates it, starts it and watches it progress to the end without a reload; every page passes axe and
 fits a 390 px phone."""
 
@@ -17,6 +19,7 @@ def test_create_validate_start_and_watch_a_plan(setup, live_server, open_session
     s.aws.set_speed(500)
     worker = Worker(Q_WORKERS="3", PLAN_POLL_SECONDS="0.5", PLAN_INLINE_WAIT_SECONDS="600",
                     PLAN_TICK_BUDGET_SECONDS="600", PLAN_LEASE_SECONDS="30")
+    s.agent.start()
     try:
         alice = open_session()
         page = alice.login("alice", PASSWORD)
@@ -46,5 +49,6 @@ def test_create_validate_start_and_watch_a_plan(setup, live_server, open_session
         assert page.get_by_role("cell", name="Completed").count() == 1
         assert not alice.console_errors, alice.console_errors
     finally:
+        s.agent.stop()
         worker.kill9()
         worker.stop()

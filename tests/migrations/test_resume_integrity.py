@@ -1,8 +1,10 @@
 """A resumed upload keeps a part S3 holds only when its bytes equal what the disk gives now (CRC32 per part, as S3
 checked and lists it), not merely its size: when the disk changed while the job was down, the disk's upload
-starts again from zero and the status says why. Over HTTPS, as a worker talks to S3 in production."""
+starts again from zero and the status says why. Over HTTPS, as the tenant's connector agent sends the disks to S3
+in production (the agent process is killed -9 while the job is "down")."""
 
 import hashlib
+import json
 import time
 
 import pytest
@@ -11,11 +13,13 @@ from pyVmomi import vim
 
 from migrations_app.choices import MigrationState
 from migrations_app.models import MigrationTask
-from tests.jobs_engine.drive import migration_reconcile
+from tests.migrations import test_agent_path as agent_path
 from tests.migrations.conftest import assert_no_leftovers, vcenter_session
 from tests.migrations.helpers import Worker, wait_for
 
 pytestmark = [pytest.mark.aws, pytest.mark.vcenter, pytest.mark.process]
+
+registered_agent = agent_path.registered_agent  # the tenant's agent as its own process (kill -9 reaches it)
 
 MIB = 1024 * 1024
 
@@ -53,26 +57,34 @@ def extend_disk(vcenter, vm_name, kib):
     assert task.info.state == "success", task.info.error
 
 
-def test_a_disk_changed_while_the_job_was_down_restarts_from_zero(setup, aws_https, start_migration):
+@pytest.mark.parametrize("in_process_agent", [False])  # the agent here is its own process, killed -9
+def test_a_disk_changed_while_the_job_was_down_restarts_from_zero(setup, aws_https, registered_agent,
+                                                                    start_migration, in_process_agent):
     s = setup
     s.aws = aws_https  # S3 over TLS, trusting the sandbox's CA only
     part = settings.MIGRATION_PART_SIZE
-    s.vcenter.set_faults(nfc_bytes_per_second=3 * MIB)
+    _, config = registered_agent
+    saved = json.loads(config.read_text())
+    saved["s3_ca_bundle"] = settings.AWS_CA_BUNDLE  # the agent sends the parts; the portal's workers convert
+    config.write_text(json.dumps(saved))
+    s.vcenter.set_faults(nfc_bytes_per_second=2 * MIB)
     task_id = start_migration(s, s.alice, "web01").json()["id"]
-    worker = Worker(AWS_CA_BUNDLE=settings.AWS_CA_BUNDLE)
+    agent = agent_path.RunningAgent(config)
     try:
+        # Counted in S3: the agent reports its progress only every few seconds, by when the disk may be whole.
         wait_for(lambda: (t := MigrationTask.objects.get(pk=task_id)).state == MigrationState.UPLOADING
-                 and t.bytes_uploaded >= 2 * part, timeout=90, what="two parts uploaded")
-        worker.kill9()
+                 and t.disks[0]["upload_id"] and agent_path._parts_in_s3(s, t) >= 2, timeout=90,
+                 what="two parts uploaded")
+        agent.process.kill()  # SIGKILL: the job's lease simply stops being renewed
     finally:
-        worker.stop()
+        agent.stop()
     before = MigrationTask.objects.get(pk=task_id)
     old_upload = before.disks[0]["upload_id"]
     s3 = s.aws.client("s3")
     held = s3.list_parts(Bucket=before.s3_bucket, Key=before.disks[0]["s3_key"], UploadId=old_upload)["Parts"]
     assert len(held) >= 2 and all(p["Size"] == part and p["ChecksumCRC32"] for p in held)
 
-    s.vcenter.abort_leases()  # the dead worker's lease would keep the VM locked until it times out
+    s.vcenter.abort_leases()  # the dead agent's lease would keep the VM locked until it times out
     old = export_now(s.vcenter, "web01")
     extend_disk(s.vcenter, "web01", 1024)
     try:
@@ -81,8 +93,8 @@ def test_a_disk_changed_while_the_job_was_down_restarts_from_zero(setup, aws_htt
         splice = old[:len(held) * part] + new[len(held) * part:]
         assert splice != new and len(old) >= len(held) * part
 
-        wait_for(lambda: migration_reconcile()["restarted"] == [task_id], timeout=30, interval=0.5,
-                 what="the reconciler to restart the job")
+        # The dead agent's job lease runs out and the job is the tenant's agent's to take again.
+        agent = agent_path.RunningAgent(config)
         worker = Worker(AWS_CA_BUNDLE=settings.AWS_CA_BUNDLE)
         try:
             restarting = wait_for(lambda: "restarted from the beginning" in (t := MigrationTask.objects.get(
@@ -107,6 +119,7 @@ def test_a_disk_changed_while_the_job_was_down_restarts_from_zero(setup, aws_htt
                             what="the job to finish")
         finally:
             worker.stop()
+            agent.stop()
         assert task.state == MigrationState.COMPLETED, task.status_message
         assert_no_leftovers(s, task)
     finally:

@@ -1,4 +1,5 @@
-"""A two-wave plan of small sandbox VMs, run by a real worker process (manage.py qcluster) end to end."""
+"""A two-wave plan of small sandbox VMs, run by a real worker process (manage.py qcluster) end to end, the
+tenant's connector agent beside it (in a thread) exporting and uploading each migration's disks."""
 
 import pytest
 
@@ -16,10 +17,12 @@ def test_a_two_wave_plan_completes_on_a_real_worker(setup, plan_of):
     # The plan's polls are slept inside its tick (no scheduler round trip); three workers leave two for migrations.
     worker = Worker(Q_WORKERS="3", PLAN_POLL_SECONDS="0.5", PLAN_INLINE_WAIT_SECONDS="600",
                     PLAN_TICK_BUDGET_SECONDS="600", PLAN_LEASE_SECONDS="30")
+    s.agent.start()
     try:
         done = wait_for(lambda: (r := PlanRun.objects.get(pk=run.pk)).is_terminal and r, timeout=240,
                         interval=0.5, what="the plan run to end")
     finally:
+        s.agent.stop()
         worker.stop()
     assert done.state == "completed", done.status_message
     web, db = (plan.vms.select_related("migration").get(vm_name=n) for n in ("web01", "db01"))

@@ -69,8 +69,7 @@ def _all_import_ids(s):
 
 def _stop_all(workers):
     for worker in workers:
-        worker.kill9()  # a graceful qcluster shutdown takes twenty seconds; nothing is left to finish
-        worker.log.close()
+        worker.stop()  # kill -9: a graceful qcluster shutdown takes twenty seconds; nothing is left to finish
 
 
 def test_a_burst_completes_exactly_once_within_the_limits_though_a_cluster_is_killed(
@@ -80,6 +79,7 @@ def test_a_burst_completes_exactly_once_within_the_limits_though_a_cluster_is_ki
     instances = _exportable_instances(s, 3)
     imports_before = set(_all_import_ids(s))
     workers = [Worker(**_env(burst_settings)) for _ in range(3)]
+    s.agent.start()  # the tenant's connector agent exports and uploads the burst's disks, at most 4 at once
     try:
         migration_ids = []
         for name in BURST:
@@ -116,6 +116,7 @@ def test_a_burst_completes_exactly_once_within_the_limits_though_a_cluster_is_ki
                 last_reconcile = time.monotonic()
             time.sleep(0.2)
     finally:
+        s.agent.stop()
         _stop_all(workers)
     assert killed and held, "the killed cluster held no job"
     states = dict(migrations.values_list("pk", "state"))

@@ -123,6 +123,8 @@ class AgentThread(threading.Thread):
         self.agent = agent
         self.stopped = threading.Event()
         self.loop = work.WorkLoop(lambda: agent.portal, lambda: agent.settings, wait_seconds=0)
+        # What a heartbeat answer asks of the inventory (a user's Refresh), answered as `connector run` answers it.
+        self.inventory = inventory.InventoryReporter(lambda: agent.portal, lambda: agent.settings)
         self.errors: list[Exception] = []
 
     def run(self):
@@ -133,8 +135,11 @@ class AgentThread(threading.Thread):
             while not self.stopped.is_set():
                 try:
                     if time.monotonic() - beaten >= 1:
-                        self.agent.beat()
+                        answer = self.agent.beat()
                         beaten = time.monotonic()
+                        instructions = answer.get("inventory") or {}
+                        if instructions.get("refresh"):
+                            self.inventory.report(instructions)
                     self.loop.poll_once(wait=0)
                 except PortalError as exc:  # the portal's trouble is the agent's to wait out, as a real one does
                     self.errors.append(exc)

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from core import services
+from core.connectors.models import VCenterInventory
 from core.models import AuditLog
 from environments.models import Environment, ImportedInstance, Template
 from migrations_app.models import MigrationTask
@@ -177,6 +178,18 @@ def test_admin_user_and_auditor_journeys(portal, open_session):
     page.get_by_label("Search by name, guest OS or folder").fill("web01")
     page.get_by_role("button", name="Search").click()
     user.axe("user-vms")
+    # The list is what the tenant's connector reported: the page says so and how old it is, and Refresh asks the
+    # connector for a fresh report, which it sends at its next heartbeat.
+    age = page.locator("#inventory-age")
+    assert "as the connector in-process reported them" in age.inner_text()
+    before = VCenterInventory.objects.get(tenant=s.tenant).taken_at
+    page.get_by_role("button", name="Refresh").click()
+    wait_for(lambda: VCenterInventory.objects.get(tenant=s.tenant).taken_at > before, timeout=60,
+             what="the connector's fresh report")
+    page.reload()
+    assert "A refresh was asked" not in page.locator("#inventory-age").inner_text()
+    page.get_by_label("Search by name, guest OS or folder").fill("web01")
+    page.get_by_role("button", name="Search").click()
     page.get_by_role("button", name="Migrate VM to EC2: web01").click()
     dialog = page.locator("dialog#dialog")
     dialog.wait_for(state="visible")

@@ -11,6 +11,7 @@ Installed by :func:`sandbox.aws.server._prepare_moto`.
 from __future__ import annotations
 
 import base64
+import threading
 from typing import Any
 from xml.etree import ElementTree
 
@@ -43,26 +44,33 @@ def install() -> None:
 
     original_upload_part = S3Response.upload_part
     original_list_parts = S3Response.list_parts
+    # S3 stores a part and its checksum together: a ListParts never sees one without the other. Moto stores the
+    # part first and this module adds the checksum after, so both sides take this lock (the body is already read
+    # when the part is stored: the lock serialises no transfer).
+    stored_together = threading.Lock()
 
     def upload_part(self: Any):
         claimed = self.headers.get(_HEADER) or (self.querystring.get(_HEADER) or [None])[0]
         if claimed is not None and claimed != crc32_header(self.body):
             raise BadDigest()
-        result = original_upload_part(self)
-        if claimed is not None:
-            part = _multipart(self).parts[self._get_int_param("partNumber")]
-            part.checksum_algorithm, part.checksum_value = "CRC32", claimed
+        with stored_together:
+            result = original_upload_part(self)
+            if claimed is not None:
+                part = _multipart(self).parts[self._get_int_param("partNumber")]
+                part.checksum_algorithm, part.checksum_value = "CRC32", claimed
         return result
 
     def list_parts(self: Any):
-        status, headers, body = original_list_parts(self)
-        multipart = _multipart(self)
-        root = ElementTree.fromstring(body)
+        with stored_together:
+            status, headers, body = original_list_parts(self)
+            multipart = _multipart(self)
+            root = ElementTree.fromstring(body)
+            checksums = {number: getattr(part, "checksum_value", None) for number, part in multipart.parts.items()
+                         if getattr(part, "checksum_algorithm", None) == "CRC32"}
         for element in root.iter(f"{{{_NS}}}Part"):
             number = int(element.findtext(f"{{{_NS}}}PartNumber"))
-            part = multipart.parts.get(number)
-            if part is not None and getattr(part, "checksum_algorithm", None) == "CRC32":
-                ElementTree.SubElement(element, f"{{{_NS}}}ChecksumCRC32").text = part.checksum_value
+            if checksums.get(number) is not None:
+                ElementTree.SubElement(element, f"{{{_NS}}}ChecksumCRC32").text = checksums[number]
         ElementTree.register_namespace("", _NS)
         body = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
         headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}

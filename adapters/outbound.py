@@ -250,3 +250,23 @@ def _embedded_ipv4(address: Address) -> list[ipaddress.IPv4Address]:
     if address in _NAT64:
         found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     return found
+
+
+# A connector agent sits in the customer's own network: its vCenter and ESX hosts are usually on private addresses.
+CUSTOMER_PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+def connector_policy(vcenter_url: str) -> OutboundPolicy:
+    """Where a connector agent may connect for its vCenter at `vcenter_url`: private addresses, which the portal's
+    own policy refuses, and public ones. Link-local (a cloud's metadata address, where the agent host's credentials
+    are), multicast and unspecified stay refused: a download address vCenter hands back must not reach them.
+    Loopback, and plain HTTP, only for a vCenter on the agent's own host."""
+    try:
+        host = urllib.parse.urlsplit(vcenter_url.strip()).hostname or ""
+    except ValueError:
+        host = ""
+    loopback = host in _LOOPBACK_NAMES
+    return OutboundPolicy(allow_http=loopback,
+                          allowed_cidrs=CUSTOMER_PRIVATE_NETWORKS + (("127.0.0.0/8", "::1/128") if loopback else ()),
+                          reached_by="the connector")

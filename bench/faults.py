@@ -728,8 +728,7 @@ class Bench:
                                           password=password, vcenter_principal="VSPHERE.LOCAL\\alice")
         TenantAwsAccount.objects.create(tenant=self.tenant, access_key_id="AKIAIOSFODNN7EXAMPLE",
                                         secret_access_key="sandbox-secret")
-        TenantVCenter.objects.create(tenant=self.tenant, url=self.vc.url, username=self.vc.username,
-                                     password=self.vc.password)
+        TenantVCenter.objects.create(tenant=self.tenant, url=self.vc.url)
         region = env_services.region_create(actor=self.admin, code="us-east-1")
         self.environment = region.environments.get(is_default=True)
         env_services.environment_sync(actor=self.admin, environment=self.environment)

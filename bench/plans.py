@@ -94,8 +94,8 @@ def _measure(args, aws, vcenter) -> int:
                                  password="correct-horse-battery-9", vcenter_principal="VSPHERE.LOCAL\\alice")
     TenantAwsAccount.objects.create(tenant=tenant, access_key_id="AKIAIOSFODNN7EXAMPLE",
                                     secret_access_key="sandbox-secret")
-    TenantVCenter.objects.create(tenant=tenant, url=vcenter.url, username=vcenter.username,
-                                 password=vcenter.password)
+    TenantVCenter.objects.create(tenant=tenant, url=vcenter.url)
+    _report_inventory(tenant, admin, vcenter)
     region = env_services.region_create(actor=admin, code="us-east-1")
     environment = region.environments.get(is_default=True)
     env_services.environment_sync(actor=admin, environment=environment)
@@ -132,6 +132,26 @@ def _measure(args, aws, vcenter) -> int:
     print(f"added {args.vms} VMs in {add_s:.2f} s; validations: {', '.join(f'{t:.2f}' for t in timings)} s")
     print(f"plans validate_500_s={statistics.median(timings):.2f} vms={args.vms} runs={args.runs}")
     return 0
+
+
+def _report_inventory(tenant, admin, vcenter) -> None:
+    """The tenant's connector reports its inventory (the portal reads only that): the agent's own reading code,
+    stored by the service the agent's inventory endpoint calls."""
+    from datetime import datetime
+
+    from connector import inventory
+    from core.connectors import selectors as connector_selectors
+    from core.connectors import services as connectors
+    from core.connectors.models import Agent
+
+    agent, _ = connectors.agent_create(actor=admin, name="bench-connector")
+    Agent.objects.filter(pk=agent.pk).update(public_key="bench")  # registered: it serves the tenant
+    report = inventory.take({"url": vcenter.url, "username": vcenter.username, "password": vcenter.password},
+                            principals=connector_selectors.inventory_principals(tenant.pk),
+                            privileges=list(connector_selectors.INVENTORY_PRIVILEGES))
+    connectors.inventory_store(agent=agent, taken_at=datetime.fromisoformat(report["taken_at"]), vms=report["vms"],
+                               privileges=report["privileges"], principal_errors=report["principal_errors"],
+                               vcenter_version=report.get("vcenter_version", ""))
 
 
 if __name__ == "__main__":

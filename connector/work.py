@@ -26,8 +26,9 @@ PROGRESS_SECONDS = 1.0
 RETRIED = frozenset({"unreachable", "server", "throttled"})
 CALL_RETRY_SECONDS = 0.5
 LAPSED = "cut off from the portal for longer than the job's lease"
-# vCenter away, or the agent's own login refused (an administrator fixes it on this host): retried, not failed.
-TRANSIENT_VCENTER = frozenset({vsphere.UNREACHABLE, vsphere.OTHER, vsphere.AUTH})
+# vCenter away, the agent's own login refused, or the portal's vCenter settings naming another destination than its
+# account was entered for (an administrator fixes either on this host): retried, not failed.
+TRANSIENT_VCENTER = frozenset({vsphere.UNREACHABLE, vsphere.OTHER, vsphere.AUTH, vcenter.DESTINATION_CHANGED})
 
 
 class Stop(Exception):

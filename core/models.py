@@ -186,12 +186,11 @@ class TenantAwsAccount(TenantOwnedModel):
 
 
 class TenantVCenter(TenantOwnedModel):
-    """The tenant's vCenter connection (service account and TLS trust). The password is encrypted at rest."""
+    """Where the tenant's connector agents reach vCenter and how they trust it. No account: it is entered on the
+    connector, which alone reads vCenter, and the portal cannot use it."""
 
     tenant = models.OneToOneField(Tenant, on_delete=models.PROTECT, related_name="vcenter")
     url = models.URLField(max_length=500, help_text="For example https://vcenter.example.com/sdk")
-    username = models.CharField(max_length=255)
-    password = EncryptedTextField(blank=True)
     verify_tls = models.BooleanField(default=True)
     ca_certificate_pem = models.TextField(blank=True, max_length=65536)
     thumbprint = models.CharField(
@@ -217,15 +216,13 @@ class TenantVCenter(TenantOwnedModel):
         return [s.strip().strip(".") for s in self.dns_suffixes.split(",") if s.strip()]
 
     def clean(self):
-        """Refuses a URL the outbound policy refuses (a tenant must not point the platform's workers into its
-        network) and a CA certificate that does not load, when saved rather than at the first migration."""
-        # Imported here: peers builds the adapters' settings from this model, so importing it above is a cycle.
+        """Refuses a URL the connector's outbound policy refuses (a cloud's metadata address, say: the agent would
+        refuse it anyway) and a CA certificate that does not load, when saved rather than at the first report."""
         import ssl
 
         from django.core.exceptions import ValidationError
 
-        from adapters.outbound import OutboundRefused
-        from core.peers import outbound_policy
+        from adapters.outbound import OutboundRefused, connector_policy
 
         super().clean()
         errors = {}
@@ -236,11 +233,12 @@ class TenantVCenter(TenantOwnedModel):
             well_formed = False  # clean_fields() reports it
         if well_formed:
             try:
-                outbound_policy().check_url(self.url)
+                connector_policy(self.url).check_url(self.url)
             except OutboundRefused as exc:
                 errors["url"] = ValidationError(exc.message_for("The vCenter URL"), code=f"outbound_{exc.category}")
             except OSError:
-                # A name that does not resolve here is not refused; every connection resolves and checks it again.
+                # A name that resolves only in the customer's network is not refused; the connector checks every
+                # address it connects to.
                 pass
         if self.ca_certificate_pem.strip():
             try:

@@ -7,9 +7,8 @@ from django.conf import settings
 from adapters.aws import client as aws
 from adapters.aws.client import AwsCredentials
 from adapters.outbound import OutboundPolicy
-from adapters.vsphere.client import VCenterConnection
 from core.errors import Conflict, Invalid, UpstreamError
-from core.models import AwsAuthMode, Tenant, TenantAwsAccount, TenantVCenter
+from core.models import AwsAuthMode, Tenant, TenantAwsAccount
 
 AWS_NOT_CONFIGURED = ("Configure AWS access for this organisation first: an administrator gives its access keys or "
                       "a role to assume under settings.")
@@ -52,26 +51,8 @@ def _platform_account_from_sts() -> str:
                             code="platform_identity_unavailable") from exc
 
 
-def vcenter_settings(tenant: Tenant) -> TenantVCenter:
-    vcenter = TenantVCenter.objects.filter(tenant=tenant).first()
-    if vcenter is None:
-        raise Conflict("This organisation has no vCenter connection yet; an administrator sets it up under "
-                       "settings.", code="vcenter_not_configured")
-    return vcenter
-
-
 def outbound_policy() -> OutboundPolicy:
-    """Where the workers may connect on a tenant's behalf (vCenter, ESX): public HTTPS addresses unless the
+    """Where the platform may connect on a tenant's behalf (its webhooks): public HTTPS addresses unless the
     operator allows plain HTTP or allow-lists CIDRs (OUTBOUND_ALLOW_HTTP, OUTBOUND_ALLOWED_CIDRS)."""
     return OutboundPolicy(allow_http=settings.OUTBOUND_ALLOW_HTTP,
                           allowed_cidrs=tuple(settings.OUTBOUND_ALLOWED_CIDRS))
-
-
-def vcenter_connection(tenant: Tenant) -> VCenterConnection:
-    vcenter = vcenter_settings(tenant)
-    return VCenterConnection(
-        url=vcenter.url, username=vcenter.username, password=vcenter.password, verify_tls=vcenter.verify_tls,
-        ca_pem=vcenter.ca_certificate_pem, thumbprint=vcenter.thumbprint,
-        ignore_esx_certificate_errors=vcenter.ignore_esx_certificate_errors,
-        dns_suffixes=tuple(vcenter.dns_suffix_list), outbound=outbound_policy(),
-    )

@@ -184,7 +184,6 @@ AWS_ACCOUNT_UPDATABLE = ("account_id", "auth_mode", "access_key_id", "secret_acc
 # Where a stored secret goes: changing one of these without giving the secret again would let an administrator
 # send the stored secret somewhere they control (README, Security).
 AWS_SECRET_DESTINATION = ("auth_mode", "access_key_id", "role_arn")
-VCENTER_SECRET_DESTINATION = ("url", "verify_tls", "ca_certificate_pem", "thumbprint")
 
 
 def _destination_changed(instance, data: dict, fields) -> bool:
@@ -210,9 +209,10 @@ def aws_account_update(*, actor: User, data: dict) -> TenantAwsAccount:
     return account
 
 
-VCENTER_UPDATABLE = ("url", "username", "password", "verify_tls", "ca_certificate_pem", "thumbprint",
-                     "ignore_esx_certificate_errors", "dns_suffixes", "connector_updating",
-                     "max_active_migrations_per_region")
+# No account: the vCenter account is entered on the connector agent, which refuses a URL or TLS check from here that
+# differs from the one it was entered for (connector.vcenter.connection).
+VCENTER_UPDATABLE = ("url", "verify_tls", "ca_certificate_pem", "thumbprint", "ignore_esx_certificate_errors",
+                     "dns_suffixes", "connector_updating", "max_active_migrations_per_region")
 
 
 @transaction.atomic
@@ -223,10 +223,6 @@ def vcenter_update(*, actor: User, data: dict) -> TenantVCenter:
                       "platform's, never raise it.", code="above_platform_limit",
                       field="max_active_migrations_per_region")
     vcenter = TenantVCenter.objects.filter(tenant=actor.tenant).first() or TenantVCenter(tenant=actor.tenant)
-    if vcenter.password and not data.get("password") and \
-            _destination_changed(vcenter, data, VCENTER_SECRET_DESTINATION):
-        raise Invalid("Give the vCenter password again: a new URL or certificate trust is a new destination for it.",
-                      code="secret_required", field="password")
     model_update(instance=vcenter, fields=VCENTER_UPDATABLE, data=data)
     detail = {"fields": sorted(data)}
     if "ignore_esx_certificate_errors" in data:

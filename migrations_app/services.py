@@ -17,12 +17,12 @@ from adapters.aws import client as aws
 from adapters.vsphere import client as vsphere
 from core.audit import audit_record
 from core.audit_actions import AuditAction
-from core.connectors.selectors import Inventory, agents_all_updating, agents_serve, inventory_of
+from core.connectors.selectors import NO_CONNECTOR, Inventory, agents_all_updating, agents_serve, inventory_of
 from core.connectors.services import inventory_refresh_request
 from core.errors import Conflict, Forbidden, NotFound, UpstreamError
 from core.jobs.transitions import admit, cancel_asked
 from core.models import AuditOutcome, TenantVCenter, User
-from core.peers import aws_credentials, vcenter_connection
+from core.peers import aws_credentials
 from core.roles import Action
 from core.validation import same_tenant, validated_save
 from environments.models import Environment, KeyPair, SecurityGroup, Subnet
@@ -177,13 +177,10 @@ def _check_form(target: MigrationTarget) -> None:
 
 
 def _check_vcenter(*, actor: User, vm_moref: str, power_off: bool) -> vsphere.VmInfo:
-    """The VM as vCenter has it and the user's own export privilege on it, then its power state. For a tenant its
-    connector agents serve, as they last reported it (vCenter is not asked; the agent checks the privilege again
-    before it exports); for any other, asked of vCenter now."""
-    if agents_serve(actor.tenant_id):
-        vm, privileges = _vcenter_as_reported(actor=actor, vm_moref=vm_moref)
-    else:
-        vm, privileges = _vcenter_now(actor=actor, vm_moref=vm_moref)
+    """The VM as vCenter has it and the user's own export privilege on it, then its power state, as the tenant's
+    connector agents last reported them: the portal never reads vCenter, and the agent checks the privilege again
+    before it exports."""
+    vm, privileges = _vcenter_as_reported(actor=actor, vm_moref=vm_moref)
     missing = preflight.export_privilege_problem(privileges, principal=actor.vcenter_principal, vm_name=vm.name)
     if missing:
         raise _deny(actor, AuditAction.MIGRATION_CREATE, missing, "no_vcenter_privilege", vm=vm_moref)
@@ -193,27 +190,16 @@ def _check_vcenter(*, actor: User, vm_moref: str, power_off: bool) -> vsphere.Vm
     return vm
 
 
-def _vcenter_now(*, actor: User, vm_moref: str) -> tuple[vsphere.VmInfo, set[str]]:
-    try:
-        with vsphere.session(vcenter_connection(actor.tenant)) as vc:
-            try:
-                vm = vc.get_vm(vm_moref)
-            except vsphere.VSphereError as exc:
-                if exc.code == "vm_not_found":
-                    raise NotFound(f"There is no virtual machine {vm_moref} in vCenter.") from exc
-                raise
-            return vm, vc.privileges_of(vm_moref, actor.vcenter_principal)
-    except vsphere.VSphereError as exc:
-        raise UpstreamError(exc.message, code=f"vcenter_{exc.code}") from exc
-
-
 def _vcenter_as_reported(*, actor: User, vm_moref: str) -> tuple[vsphere.VmInfo, set[str]]:
-    """From the connector's inventory. What it cannot tell yet (nothing reported, a VM or a principal newer than
-    the report) is refused with the reason, and a fresh inventory is asked for at once: it lands within seconds."""
+    """From the connector's inventory. What it cannot tell yet (no connector, nothing reported, a VM or a principal
+    newer than the report) is refused with the reason, and a fresh inventory is asked for at once: it lands within
+    seconds."""
     inventory = inventory_of(actor.tenant_id)
+    if not inventory.served:
+        raise Conflict(inventory.missing_message, code=inventory.missing_code)
     if not inventory.reported:
         inventory_refresh_request(tenant_id=actor.tenant_id)
-        raise Conflict(inventory.missing_message, code="inventory_missing")
+        raise Conflict(inventory.missing_message, code=inventory.missing_code)
     vm = inventory.vm(vm_moref)
     if vm is None:
         inventory_refresh_request(tenant_id=actor.tenant_id)
@@ -234,8 +220,7 @@ def vm_inventory_refresh(*, actor: User) -> Inventory:
     if not Environment.objects.restrict(actor, Action.OPERATE).exists():
         raise Forbidden(NO_GRANT_MESSAGE, code="no_environment_grant")
     if not agents_serve(actor.tenant_id):
-        raise Conflict("The VM list is read from vCenter at every request: there is no connector agent to ask for "
-                       "a refresh.", code="no_connector_agent")
+        raise Conflict(NO_CONNECTOR, code="no_connector")
     inventory_refresh_request(tenant_id=actor.tenant_id)
     return inventory_of(actor.tenant_id, with_vms=False)
 

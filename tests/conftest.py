@@ -193,19 +193,6 @@ def aws_instance_for(aws):
     return make
 
 
-@pytest.fixture
-def vcenter_tenant_connection(vcenter):
-    """Points a tenant's vCenter connection at the sandbox (service account)."""
-    from core.models import TenantVCenter
-
-    def configure(tenant):
-        TenantVCenter.objects.update_or_create(tenant=tenant, defaults={
-            "url": vcenter.url, "username": vcenter.username, "password": vcenter.password})
-        return vcenter
-
-    return configure
-
-
 @pytest.fixture(autouse=True)
 def _sandbox_outbound_allowance(settings):
     """The sandbox peers listen on http://127.0.0.1, which the outbound address policy refuses by default: allow

@@ -103,19 +103,25 @@ class AwsAccountSerializer(serializers.ModelSerializer):
 
 
 class VCenterSerializer(serializers.ModelSerializer):
-    password = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=256)
-    password_set = serializers.SerializerMethodField()
+    """Where the connector reaches vCenter and how it trusts it; the vCenter account is entered on the connector."""
+
     warnings = serializers.SerializerMethodField()
 
     class Meta:
         model = TenantVCenter
-        fields = ["url", "username", "password", "password_set", "verify_tls", "ca_certificate_pem", "thumbprint",
-                  "ignore_esx_certificate_errors", "dns_suffixes", "connector_updating",
-                  "max_active_migrations_per_region", "warnings", "updated_at"]
+        fields = ["url", "verify_tls", "ca_certificate_pem", "thumbprint", "ignore_esx_certificate_errors",
+                  "dns_suffixes", "connector_updating", "max_active_migrations_per_region", "warnings",
+                  "updated_at"]
         read_only_fields = ["updated_at"]
 
-    def get_password_set(self, vcenter) -> bool:
-        return bool(vcenter.password)
+    def validate(self, attrs):
+        # Silently dropping an account sent here would let its sender believe the portal holds it.
+        sent = sorted({"username", "password"} & set(getattr(self, "initial_data", None) or {}))
+        if sent:
+            raise serializers.ValidationError({name: serializers.ErrorDetail(
+                "The portal holds no vCenter account: enter it on the connector (python -m connector vcenter).",
+                code="entered_on_connector") for name in sent})
+        return attrs
 
     def get_warnings(self, vcenter) -> list[str]:
         return vcenter_warnings(vcenter)

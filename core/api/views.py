@@ -226,7 +226,8 @@ class AwsAccountView(_TenantSettingsView):
 
 
 class VCenterView(_TenantSettingsView):
-    """The tenant's vCenter connection; the password is write-only."""
+    """Where the tenant's connector reaches vCenter and how it trusts it (no account: that is entered on the
+    connector)."""
 
     serializer_class = VCenterSerializer
     model = TenantVCenter

@@ -32,7 +32,7 @@ def serving_agents(tenant_id: int):
 
 
 def agents_serve(tenant_id: int) -> bool:
-    """A tenant with a registered agent has its vCenter work (export and upload) done by its agents."""
+    """Whether the tenant has a registered agent: only agents read its vCenter (the inventory, the export)."""
     return serving_agents(tenant_id).exists()
 
 
@@ -75,8 +75,14 @@ INVENTORY_ERRORS = {
     vsphere.TLS: "vCenter's TLS certificate could not be verified by the connector",
     vsphere.REFUSED: "the connector refused the vCenter URL",
     "not_configured": "no vCenter is configured on the connector's host (python -m connector vcenter)",
+    # Also connector.vcenter.DESTINATION_CHANGED (the portal may not import the agent's package).
+    "destination_changed": "the vCenter URL or TLS check set here is not the one the connector's vCenter account "
+                           "was entered for, so the connector will not send it there: enter it again on the "
+                           "connector (python -m connector vcenter)",
     "too_large": "the inventory is larger than the portal accepts (AGENT_INVENTORY_MAX_VMS, _MAX_BYTES)",
 }
+NO_CONNECTOR = ("No connector is registered for this organisation, and only a connector reads vCenter: an "
+                "administrator registers one on the Connector page.")
 NOT_REPORTED = ("The connector has not reported its VMs yet. It reads them as soon as it runs with a vCenter "
                 "configured; the list shows them once it has.")
 _VM_FIELDS = frozenset(f.name for f in fields(vsphere.VmInfo))
@@ -98,6 +104,7 @@ class Inventory:
     error_at: datetime | None = None
     refresh_requested_at: datetime | None = None
     read_at: datetime = field(default_factory=timezone.now)
+    served: bool = True  # False: no registered agent, so nothing it once reported counts
 
     @property
     def reported(self) -> bool:
@@ -123,10 +130,16 @@ class Inventory:
 
     @property
     def missing_message(self) -> str:
-        """Why there are no VMs to show: nothing reported yet, and the last attempt's failure if there was one."""
+        """Why there are no VMs to show: no connector, nothing reported yet, or the last attempt's failure."""
+        if not self.served:
+            return NO_CONNECTOR
         if self.error:
             return f"The connector has not reported its VMs yet: {self.error_text}."
         return NOT_REPORTED
+
+    @property
+    def missing_code(self) -> str:
+        return "inventory_missing" if self.served else "no_connector"
 
     def vm(self, moref: str) -> vsphere.VmInfo | None:
         return next((vm for vm in self.vms if vm.moref == moref), None)
@@ -146,7 +159,10 @@ def _vm_of(data: dict) -> vsphere.VmInfo:
 
 def inventory_of(tenant_id: int, *, with_vms: bool = True) -> Inventory:
     """The tenant's stored inventory (an empty one when no agent has reported yet); `with_vms=False` leaves the
-    VMs and privileges unread (a status, not a list)."""
+    VMs and privileges unread (a status, not a list). A tenant without a registered agent has none: a report
+    from a revoked agent is not shown as current."""
+    if not agents_serve(tenant_id):
+        return Inventory(served=False)
     rows = VCenterInventory.objects.filter(tenant_id=tenant_id).select_related("agent")
     if not with_vms:
         rows = rows.defer("vms", "privileges")

@@ -13,7 +13,6 @@ from django.db import connection
 from django.utils import timezone
 
 from adapters.aws import client as aws
-from adapters.vsphere import client as vsphere
 from core.errors import PortalError
 from core.models import Tenant
 
@@ -83,7 +82,7 @@ def readiness() -> list[Check]:
 
 
 def _vcenter_as_agents_report(tenant: Tenant) -> Check:
-    """An agent-served tenant's vCenter is reached by its agents only: what they last reported of it."""
+    """A tenant's vCenter is reached by its agents only: what they last reported of it."""
     from core.connectors.selectors import serving_agents
 
     reports = list(serving_agents(tenant.pk).exclude(vcenter_reachable=None).order_by("-last_contact_at")
@@ -98,22 +97,12 @@ def _vcenter_as_agents_report(tenant: Tenant) -> Check:
 
 
 def _vcenter(tenant: Tenant) -> Check:
-    from core import peers
     from core.connectors.selectors import agents_serve
 
-    if agents_serve(tenant.pk):
-        return _vcenter_as_agents_report(tenant)
-    try:
-        conn = peers.vcenter_connection(tenant)
-    except PortalError:
-        return Check("vcenter", NOT_CONFIGURED)
-    try:
-        with vsphere.session(conn) as session:
-            about = session.content.about
-            return Check("vcenter", OK, {"version": str(about.version), "build": str(about.build),
-                                         "name": str(about.fullName)})
-    except vsphere.VSphereError as exc:
-        return Check("vcenter", FAILED, {"category": exc.category, "message": exc.message})
+    if not agents_serve(tenant.pk):
+        return Check("vcenter", NOT_CONFIGURED, {"message": "No connector is registered: only a connector reads "
+                                                           "vCenter."})
+    return _vcenter_as_agents_report(tenant)
 
 
 def _aws(tenant: Tenant) -> Check:

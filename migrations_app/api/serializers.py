@@ -93,9 +93,10 @@ class VmSerializer(serializers.Serializer):
 
 
 class InventoryStatusSerializer(serializers.Serializer):
-    """The VM list's source and age, from a core.connectors.selectors.Inventory (None: read from vCenter live)."""
+    """The VM list's source and age, from a core.connectors.selectors.Inventory."""
 
-    source = serializers.ChoiceField(["connector", "vcenter"])
+    source = serializers.ChoiceField(["connector", "none"], help_text="none: no connector is registered, and only "
+                                                                      "a connector reads vCenter.")
     agent = serializers.CharField(help_text="The connector agent that took the inventory.")
     taken_at = serializers.DateTimeField(allow_null=True, help_text="When the agent read vCenter; null: not yet.")
     age_seconds = serializers.IntegerField(allow_null=True)
@@ -112,16 +113,11 @@ class InventoryStatusSerializer(serializers.Serializer):
 
     @classmethod
     def of(cls, inventory) -> dict:
-        """The body for `inventory` (a serializer's `.data` would take None for "no instance")."""
         return cls().to_representation(inventory)
 
     def to_representation(self, instance):
-        if instance is None:
-            return {"source": "vcenter", "agent": "", "taken_at": None, "age_seconds": None, "stale": False,
-                    "vm_count": None, "vcenter_version": "", "error": "", "error_detail": "", "error_at": None,
-                    "refresh_requested_at": None, "refresh_seconds": None}
         when = serializers.DateTimeField().to_representation
-        return {"source": "connector", "agent": instance.agent,
+        return {"source": "connector" if instance.served else "none", "agent": instance.agent,
                 "taken_at": when(instance.taken_at) if instance.taken_at else None,
                 "age_seconds": instance.age_seconds, "stale": instance.stale,
                 "vm_count": instance.vm_count if instance.reported else None,

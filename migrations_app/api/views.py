@@ -101,7 +101,7 @@ class MigrationViewSet(QueuedJobViewSet):
 _INVENTORY_HEADERS = [
     OpenApiParameter("X-Inventory-Source", str, OpenApiParameter.HEADER, response=[200],
                      description="`connector`: the inventory the tenant's connector agent reported (the headers "
-                                 "below say how old); `vcenter`: read from vCenter for this request."),
+                                 "below say how old)."),
     OpenApiParameter("X-Inventory-Taken-At", str, OpenApiParameter.HEADER, response=[200],
                      description="When the connector read vCenter (ISO 8601)."),
     OpenApiParameter("X-Inventory-Age-Seconds", int, OpenApiParameter.HEADER, response=[200]),
@@ -116,10 +116,10 @@ def _operable_somewhere(user) -> None:
 
 
 class VCenterVmListView(NeedView, APIView):
-    """The tenant's vCenter VMs: for a tenant served by a connector agent, the inventory the agent last reported
-    (the X-Inventory-* headers say how old; `POST /vcenter/inventory/` asks for a fresh one; none reported yet is a
-    409 `inventory_missing`), otherwise read from vCenter through the service account. Whether you may export one
-    is checked against your own vCenter account when you start its migration."""
+    """The tenant's vCenter VMs as its connector agent last reported them (the X-Inventory-* headers say how old;
+    `POST /vcenter/inventory/` asks for a fresh one). None reported yet is a 409 `inventory_missing`, no connector
+    registered a 409 `no_connector`: only a connector reads vCenter. Whether you may export one is checked against
+    your own vCenter account when you start its migration."""
 
     permission_classes = [IsTenantMember]
     need = MIGRATE_INTO
@@ -130,9 +130,6 @@ class VCenterVmListView(NeedView, APIView):
         listing = selectors.vm_listing(tenant=request.user.tenant)
         response = Response(VmSerializer(listing.vms, many=True).data)
         inventory = listing.inventory
-        if inventory is None:
-            response["X-Inventory-Source"] = "vcenter"
-            return response
         response["X-Inventory-Source"] = "connector"
         response["X-Inventory-Taken-At"] = inventory.taken_at.isoformat()
         response["X-Inventory-Age-Seconds"] = str(inventory.age_seconds)
@@ -144,7 +141,7 @@ class InventoryView(NeedView, APIView):
     """How fresh the VM list is. For a tenant served by a connector agent: when the agent last read vCenter, how
     many VMs, whether that is stale or its last attempt failed, and a refresh asked for and not yet answered. POST
     asks the agent for a fresh inventory: it takes one at its next heartbeat (within seconds) and the VM list shows
-    it once reported. A tenant without an agent reads vCenter at every request (`source: vcenter`)."""
+    it once reported. A tenant without a registered connector has no VM list (`source: none`)."""
 
     permission_classes = [IsTenantMember]
     need = MIGRATE_INTO

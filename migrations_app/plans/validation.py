@@ -1,7 +1,7 @@
 """Validating a whole plan before it may start: every VM's pre-flight, the same VM twice, the same private IP
-twice, IPs already in use, and VMs in another live plan. Reads are batched: the vCenter VM list once (one
-PropertyCollector read, or for a tenant served by connector agents the inventory they reported, with no vCenter
-call), the user's export privilege on every VM at once, and AWS once per plan (the vmimport role,
+twice, IPs already in use, and VMs in another live plan. Reads are batched: the VM list and the user's export
+privilege on every VM from the inventory the connector agents reported (the portal never reads vCenter), and AWS
+once per plan (the vmimport role,
 and `preflight.aws_view`: the environment's subnets, security groups, key pairs, instance type offerings and addresses
 in use, in one round of describes). Each VM then gets the same checks as a single migration."""
 
@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 from adapters.aws import client as aws
 from adapters.vsphere import client as vsphere
-from core.connectors.selectors import agents_serve, inventory_of
+from core.connectors.selectors import inventory_of
 from core.connectors.services import inventory_refresh_request
 from core.errors import PortalError
 from core.models import User
-from core.peers import aws_credentials, vcenter_connection
+from core.peers import aws_credentials
 from migrations_app import preflight
 from migrations_app.choices import LIVE
 from migrations_app.models import MigrationTask
@@ -92,13 +92,10 @@ def vm_target_problems(*, plan: MigrationPlan, target: MigrationTarget, vm: vsph
     return problems
 
 
-def _peer_view(*, plan: MigrationPlan, actor: User, plan_vms: list[PlanVm], result: PlanValidation) -> PeerView | None:
+def _peer_view(*, plan: MigrationPlan, actor: User, result: PlanValidation) -> PeerView | None:
     tenant = plan.tenant
     principal = actor.vcenter_principal
-    if agents_serve(tenant.pk):
-        read = _vcenter_as_reported(tenant=tenant, principal=principal, result=result)
-    else:
-        read = _vcenter_now(tenant=tenant, principal=principal, plan_vms=plan_vms, result=result)
+    read = _vcenter_as_reported(tenant=tenant, principal=principal, result=result)
     if read is None:
         return None
     vms, privileges = read
@@ -117,26 +114,13 @@ def _peer_view(*, plan: MigrationPlan, actor: User, plan_vms: list[PlanVm], resu
     return PeerView(vms, privileges, principal, role, target, preflight.EnvironmentRows.of(plan.environment))
 
 
-def _vcenter_now(*, tenant, principal: str, plan_vms: list[PlanVm], result: PlanValidation):
-    try:
-        with vsphere.session(vcenter_connection(tenant)) as vc:
-            vms = {vm.moref: vm for vm in vc.list_vms()}
-            morefs = [pv.vm_moref for pv in plan_vms if pv.vm_moref in vms]
-            return vms, vc.privileges_on_vms(morefs, principal) if principal and morefs else {}
-    except vsphere.VSphereError as exc:
-        result.plan_problems.append(Problem("vcenter", f"vCenter could not be read: {exc.message}", "vcenter"))
-    except PortalError as exc:
-        result.plan_problems.append(Problem("vcenter", exc.message, exc.code))
-    return None
-
-
 def _vcenter_as_reported(*, tenant, principal: str, result: PlanValidation):
     """The VMs and the user's privileges as the tenant's connector agents last reported them (vCenter is not
     asked). A principal the inventory does not know yet leaves the privilege unchecked here, says so, and asks
     the agents for a fresh inventory; each migration is checked again when it is created."""
     inventory = inventory_of(tenant.pk)
     if not inventory.reported:
-        result.plan_problems.append(Problem("vcenter", inventory.missing_message, "inventory_missing"))
+        result.plan_problems.append(Problem("vcenter", inventory.missing_message, inventory.missing_code))
         return None
     privileges = inventory.privileges_of(principal) if principal else {}
     if privileges is None:
@@ -183,7 +167,7 @@ def validate_plan(*, plan: MigrationPlan, actor: User, plan_vms: list[PlanVm] | 
                                    "vm_in_live_plan"))
         if pv.vm_moref in busy:
             result.add(pv, Problem("vm", f"{pv.vm_name or pv.vm_moref} is already being migrated.", "vm_busy"))
-    view = _peer_view(plan=plan, actor=actor, plan_vms=plan_vms, result=result)
+    view = _peer_view(plan=plan, actor=actor, result=result)
     if view is None:
         return result
     for pv in plan_vms:

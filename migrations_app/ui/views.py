@@ -41,7 +41,7 @@ _DAY = timezone.timedelta(days=1)
 
 def _listing(tenant) -> tuple[list, str | None, object]:
     """The tenant's VMs, why there are none when they cannot be had, and the connector's inventory they come from
-    (its age; None for a tenant whose vCenter is read live)."""
+    (its age)."""
     try:
         listing = selectors.vm_listing(tenant=tenant)
     except (UpstreamError, Conflict) as exc:
@@ -111,7 +111,7 @@ def vm_list(request):
     return render(request, "migrations_app/vm_list.html", {
         "folders": folders, "problem": problem, "query": query, "count": len(vms), "can_migrate": can_migrate,
         "no_principal": can_migrate and not principal, "inventory": inventory, "refresh_error": refreshed.error,
-        "privileges_unknown": bool(can_migrate and principal and inventory is not None and inventory.reported
+        "privileges_unknown": bool(can_migrate and principal and inventory.reported
                                    and inventory.privileges_of(principal) is None),
     })
 

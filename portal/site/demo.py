@@ -12,8 +12,8 @@ def configure_demo_tenant(peers, stdout) -> None:
     TenantAwsAccount.objects.update_or_create(tenant=tenant, defaults={
         "access_key_id": peers.aws_access_key_id, "secret_access_key": peers.aws_secret_access_key})
     if peers.vcenter_url:
-        TenantVCenter.objects.update_or_create(tenant=tenant, defaults={
-            "url": peers.vcenter_url, "username": peers.vcenter_username, "password": peers.vcenter_password})
+        # Where the connector reaches vCenter; its account is entered on the connector (start_demo_agent).
+        TenantVCenter.objects.update_or_create(tenant=tenant, defaults={"url": peers.vcenter_url})
     Environment.objects.filter(tenant=tenant, name="production").update(vpc_id=peers.vpc_id)
     for environment in Environment.objects.filter(tenant=tenant):
         try:

@@ -188,8 +188,9 @@ def test_refresh_sets_the_flag_and_the_heartbeat_answer_carries_it_until_answere
     assert api.as_user(mapped.auditor).post(STATUS).status_code == 403
     Agent.objects.filter(tenant=mapped.tenant).update(revoked_at=timezone.now())
     direct = api.as_user(mapped.user_general).post(STATUS)
-    assert direct.status_code == 409 and direct.json()["errors"][0]["code"] == "no_connector_agent"
-    assert api.as_user(mapped.user_general).get(STATUS).json()["source"] == "vcenter"
+    assert direct.status_code == 409 and direct.json()["errors"][0]["code"] == "no_connector"
+    status = api.as_user(mapped.user_general).get(STATUS).json()
+    assert (status["source"], status["taken_at"], status["vm_count"]) == ("none", None, None)  # not the revoked one's
 
 
 def test_the_vm_list_comes_from_the_inventory_with_its_age_and_no_vcenter_call(mapped, reported, api):

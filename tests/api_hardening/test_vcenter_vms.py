@@ -1,5 +1,7 @@
-"""Whatever the vCenter settings say, listing the VMs (of a tenant without a connector agent, read live) is the
-peer's failure (502) or the caller's (4xx), never a server error. Every address here is on the loopback interface: nothing leaves the machine."""
+"""Whatever the vCenter settings say, saving them is 200 or 400, never a server error; the portal never reads
+vCenter for the VM list (409 with the reason until a connector has reported); and the connector, which gets the
+settings as its trust, reports a category for them and never raises. Every address here is on the loopback
+interface: nothing leaves the machine."""
 
 import socket
 import threading
@@ -7,24 +9,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from migrations_app import selectors
-from core.errors import UpstreamError
 from adapters.vsphere import client as vsphere
+from connector import vcenter as agent_vcenter
+from core.connectors.selectors import vcenter_trust_for
 from tests.api_hardening.conftest import error_body
 
 SETTINGS = "/api/v1/settings/vcenter/"
 VMS = "/api/v1/vcenter/vms/"
-
-
-@pytest.fixture(autouse=True)
-def read_live(world):
-    """Tenant A reads its vCenter itself: the world's agent is revoked (an agent-served tenant's list is the
-    inventory its agent reported, tests/agents/test_inventory.py)."""
-    from django.utils import timezone
-
-    from core.connectors.models import Agent
-
-    Agent.objects.filter(tenant=world.a.tenant).update(revoked_at=timezone.now())
 
 
 @pytest.fixture
@@ -71,8 +62,7 @@ ODD_SETTINGS = {
                                                       "-----END CERTIFICATE-----\n"},
     "sha1_thumbprint": lambda p, g: {"url": f"https://127.0.0.1:{p}/sdk", "thumbprint": ":".join(["AB"] * 20)},
     "odd_dns_suffixes": lambda p, g: {"url": f"http://127.0.0.1:{p}/sdk", "dns_suffixes": " , ,..,\u00e9.,"},
-    "non_latin_credentials": lambda p, g: {"url": f"http://127.0.0.1:{p}/sdk", "username": "\u0430\u0434\u043c\\\u00fc",
-                                           "password": "\u043f\u0430\u0440\u043e\u043b\u044c\u2603"},
+    "non_latin_dns_suffix": lambda p, g: {"url": f"http://127.0.0.1:{p}/sdk", "dns_suffixes": "\u0430\u0434\u043c.\u2603"},
     "peer_answers_garbage": lambda p, g: {"url": f"http://127.0.0.1:{g}/sdk"},
     "tls_to_a_plain_http_peer": lambda p, g: {"url": f"https://127.0.0.1:{g}/sdk", "verify_tls": False},
 }
@@ -85,77 +75,58 @@ def loopback_peers_allowed(settings):
     settings.OUTBOUND_ALLOWED_CIDRS = ["127.0.0.0/8"]
 
 
-def test_odd_vcenter_settings_then_listing_vms_is_never_a_server_error(world, call, closed_port, garbage_port,
-                                                                       loopback_peers_allowed):
+# The agent's own account for vCenter, entered on its host; non-Latin on purpose.
+AGENT_ACCOUNT = {"username": "\u0430\u0434\u043c\\\u00fc", "password": "\u043f\u0430\u0440\u043e\u043b\u044c\u2603"}
+CATEGORIES = {vsphere.UNREACHABLE, vsphere.TLS, vsphere.AUTH, vsphere.REFUSED, vsphere.OTHER}
+
+
+def test_odd_vcenter_settings_are_saved_or_refused_and_the_connector_reports_a_category(
+        world, call, closed_port, garbage_port, loopback_peers_allowed):
     accepted = []
     for name, odd in ODD_SETTINGS.items():
-        data = {"username": "svc", "password": "pw", "thumbprint": "", "ca_certificate_pem": "", "dns_suffixes": "",
-                **odd(closed_port, garbage_port)}
+        data = {"thumbprint": "", "ca_certificate_pem": "", "dns_suffixes": "", **odd(closed_port, garbage_port)}
         saved = call(world.a.admin, "PUT", SETTINGS, data)
         assert saved.status_code in (200, 400), (name, saved.content)
         if saved.status_code == 400:
             error_body(saved)  # refused when saved: the settings' own validation caught it
             continue
         accepted.append(name)
+        # The portal does not read vCenter: the list waits for the connector's report, whatever the settings.
         response = call(world.a.admin, "GET", VMS)
-        assert 400 <= response.status_code < 500 or response.status_code == 502, (name, response.content)
-        errors = error_body(response)
-        if response.status_code == 502:
-            assert errors[0]["code"].startswith("vcenter_"), name
-    # Odd but accepted: the point of the test is what listing makes of them.
-    assert {"refused", "peer_answers_garbage", "non_latin_credentials"} <= set(accepted), accepted
+        assert response.status_code == 409, (name, response.content)
+        assert error_body(response)[0]["code"] == "inventory_missing"
+        # The connector, given these settings as its trust and an account entered for the same URL.
+        trust = vcenter_trust_for(agent=world.a.agent)
+        report = agent_vcenter.probe({**AGENT_ACCOUNT, "url": trust["url"], "verify_tls": trust["verify_tls"]}, trust)
+        assert not report.reachable and report.category in CATEGORIES, (name, report)
+    # Odd but accepted: the point of the test is what the connector makes of them.
+    assert {"refused", "peer_answers_garbage", "non_latin_dns_suffix"} <= set(accepted), accepted
 
 
-def _session_raising(exc):
-    class Session:
-        def __enter__(self):
-            raise exc
-
-        def __exit__(self, *args):
-            return False
-
-    return lambda connection: Session()
-
-
-def _session_listing(answer):
-    class Session:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *args):
-            return False
-
-        def list_vms(self):
-            return answer
-
-    return lambda connection: Session()
+def test_a_trust_naming_another_destination_is_refused_by_the_connector(world, call, closed_port,
+                                                                        loopback_peers_allowed):
+    """The portal cannot send the connector's vCenter account elsewhere: a URL or TLS check set in the portal that
+    differs from the one the account was entered for is refused before any connection, with its category."""
+    entered = {**AGENT_ACCOUNT, "url": f"http://127.0.0.1:{closed_port}/sdk", "verify_tls": True}
+    for changed in ({"url": "http://127.0.0.1:1/sdk"}, {"url": f"https://127.0.0.1:{closed_port}/sdk"},
+                    {"verify_tls": False}):
+        saved = call(world.a.admin, "PUT", SETTINGS, {"url": entered["url"], "verify_tls": True, **changed})
+        assert saved.status_code == 200, saved.content
+        report = agent_vcenter.probe(entered, vcenter_trust_for(agent=world.a.agent))
+        assert (report.reachable, report.category) == (False, agent_vcenter.DESTINATION_CHANGED), changed
+    # The same destination, spelt with a trailing slash, is the same.
+    call(world.a.admin, "PUT", SETTINGS, {"url": entered["url"] + "/", "verify_tls": True})
+    report = agent_vcenter.probe(entered, vcenter_trust_for(agent=world.a.agent))
+    assert report.category == vsphere.UNREACHABLE
 
 
-@pytest.fixture
-def configured(world):
-    from core.models import TenantVCenter
+def test_without_a_connector_the_vm_list_says_so(world, call):
+    from django.utils import timezone
 
-    TenantVCenter.objects.create(tenant=world.a.tenant, url="https://127.0.0.1:9/sdk", username="svc")
-    return world.a.tenant
+    from core.connectors.models import Agent
 
-
-@pytest.mark.parametrize("session, code", [
-    (_session_raising(vsphere.VSphereError("unreachable", "vCenter could not be reached.", "unreachable")),
-     "vcenter_unreachable"),
-    (_session_raising(ValueError("Port out of range 0-65535")), "vcenter_unexpected_answer"),
-    (_session_raising(UnicodeError("label too long")), "vcenter_unexpected_answer"),
-    (_session_listing(None), "vcenter_unexpected_answer"),
-    (_session_listing(["vm-1"]), "vcenter_unexpected_answer"),
-])
-def test_every_adapter_failure_is_an_upstream_error(configured, monkeypatch, session, code):
-    monkeypatch.setattr(vsphere, "session", session)
-    with pytest.raises(UpstreamError) as caught:
-        selectors.vcenter_vm_list(tenant=configured)
-    assert caught.value.code == code
-    assert "Port" not in caught.value.message and "label" not in caught.value.message
-
-
-def test_no_vcenter_connection_is_the_tenants_to_fix(world, call):
+    Agent.objects.filter(tenant=world.a.tenant).update(revoked_at=timezone.now())
     response = call(world.a.admin, "GET", VMS)
     assert response.status_code == 409
-    assert error_body(response)[0]["code"] == "vcenter_not_configured"
+    error = error_body(response)[0]
+    assert error["code"] == "no_connector" and "Connector page" in error["detail"]

@@ -135,7 +135,7 @@ def test_a_tenant_may_lower_the_region_limit_never_raise_it(world, api, settings
     settings.MIGRATION_MAX_ACTIVE_PER_REGION = 4
     url = reverse("api:settings-vcenter")
     client = api.as_user(world.a.admin)
-    base = {"url": "https://vc.example.com/sdk", "username": "svc"}
+    base = {"url": "https://vc.example.com/sdk"}
     raised = client.put(url, {**base, "max_active_migrations_per_region": 32767}, format="json")
     assert raised.status_code == 400
     assert [e["attr"] for e in raised.json()["errors"]] == ["max_active_migrations_per_region"]
@@ -165,7 +165,7 @@ def test_a_platform_cap_per_tenant_spans_its_regions(world, settings):
     # A rule written before the cap was enforced cannot raise the limit either.
     from core.models import TenantVCenter
 
-    TenantVCenter.objects.create(tenant=a.tenant, url="https://vc.example.com/sdk", username="svc",
+    TenantVCenter.objects.create(tenant=a.tenant, url="https://vc.example.com/sdk",
                                  max_active_migrations_per_region=30)
     settings.MIGRATION_MAX_ACTIVE_PER_TENANT = 100
     assert len(migration_admit(region_id=other_region.pk)) == 3

@@ -158,7 +158,7 @@ PASSWORD = "correct-horse-battery-9"
 
 def acme(*, vcenter=None):
     """The journeys' tenant: Acme Corp with an administrator and an auditor, its AWS account pointed at the AWS
-    sandbox, and (given a vCenter sandbox) its vCenter connection."""
+    sandbox, and (given a vCenter sandbox) where its connector reaches vCenter."""
     from types import SimpleNamespace
 
     from core import services
@@ -172,6 +172,5 @@ def acme(*, vcenter=None):
     TenantAwsAccount.objects.create(tenant=s.tenant, access_key_id="AKIAIOSFODNN7EXAMPLE",
                                     secret_access_key="sandbox-secret")
     if vcenter is not None:
-        TenantVCenter.objects.create(tenant=s.tenant, url=vcenter.url, username=vcenter.username,
-                                     password=vcenter.password)
+        TenantVCenter.objects.create(tenant=s.tenant, url=vcenter.url)  # the account is entered on its agent
     return s

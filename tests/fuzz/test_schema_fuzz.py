@@ -155,7 +155,7 @@ def _point_peers_at(tenant, stub):
         "auth_mode": AwsAuthMode.ACCESS_KEYS, "role_arn": "",
         "access_key_id": "AKIAFUZZTENANT000000", "secret_access_key": "fuzz-tenant-secret"})
     TenantVCenter.objects.update_or_create(tenant=tenant, defaults={
-        "url": f"{stub}/sdk", "username": "svc-fuzz", "password": "fuzz-password", "verify_tls": True,
+        "url": f"{stub}/sdk", "verify_tls": True,
         "ca_certificate_pem": "", "thumbprint": "", "dns_suffixes": "", "connector_updating": False})
 
 

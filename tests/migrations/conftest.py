@@ -39,8 +39,7 @@ def setup(transactional_db, aws, vcenter, settings, fast_jobs, in_process_agent)
     TenantAwsAccount.objects.create(tenant=s.tenant, access_key_id="AKIAIOSFODNN7EXAMPLE",
                                     secret_access_key="sandbox-secret")
     aws.register_credentials("AKIAIOSFODNN7EXAMPLE", "sandbox-secret")  # the agent's presigned part URLs use them
-    TenantVCenter.objects.create(tenant=s.tenant, url=vcenter.url, username=vcenter.username,
-                                 password=vcenter.password)
+    TenantVCenter.objects.create(tenant=s.tenant, url=vcenter.url)  # the account is entered on the agent
     s.region = env_services.region_create(actor=s.admin, code="us-east-1")
     s.environment = s.region.environments.get(is_default=True)
     env_services.environment_sync(actor=s.admin, environment=s.environment)

@@ -49,7 +49,7 @@ def test_the_limit_is_a_setting_and_a_per_tenant_override(transactional_db):
     _queue(a, 5)
     with override_settings(MIGRATION_MAX_ACTIVE_PER_REGION=2):
         assert len(migration_admit(region_id=a.region.pk)) == 2
-    TenantVCenter.objects.create(tenant=a.tenant, url="https://vc.example.com/sdk", username="svc",
+    TenantVCenter.objects.create(tenant=a.tenant, url="https://vc.example.com/sdk",
                                  max_active_migrations_per_region=3)
     assert len(migration_admit(region_id=a.region.pk)) == 1
 

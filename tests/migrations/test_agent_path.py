@@ -112,27 +112,30 @@ def test_a_migration_completes_through_the_agent_with_nothing_but_its_config(set
     assert s3.list_objects_v2(Bucket=task.s3_bucket).get("KeyCount", 0) == 0  # staged disks removed after launch
 
 
-@pytest.mark.parametrize("connector", ["offline", "never registered"])
+@pytest.mark.parametrize("connector", ["offline", "revoked"])
 def test_a_migration_waits_for_its_connector_says_why_and_is_never_exported_by_the_platform(
-        setup, start_migration, request, connector):
-    """One path: while no agent of the tenant works (offline, or none registered), the migration waits, is never
-    failed for it, and the platform's workers, which hold the tenant's vCenter account for the VM list, never
-    export it themselves."""
+        setup, start_migration, registered_agent, connector):
+    """One path: while no agent of the tenant works (offline, or its only one revoked since the migration was
+    queued), the migration waits, is never failed for it, and the platform's workers never export it themselves.
+    A new migration then is refused at once: without a connector nothing can check it."""
     from django.utils import timezone
 
     from core.connectors.models import Agent
 
     s = setup
+    agent, _ = registered_agent
+    response = start_migration(s, s.alice, "db01")
+    assert response.status_code == 201, response.content
+    task_id = response.json()["id"]
     if connector == "offline":
-        agent, _ = request.getfixturevalue("registered_agent")
         last_seen = timezone.now() - timezone.timedelta(minutes=10)
         Agent.objects.filter(pk=agent.pk).update(last_contact_at=last_seen)
         expected = f"Connector offline since {timezone.localtime(last_seen):%Y-%m-%d %H:%M}"
     else:
+        Agent.objects.filter(pk=agent.pk).update(revoked_at=timezone.now())
         expected = "No connector is registered for this organisation"
-    response = start_migration(s, s.alice, "db01")
-    assert response.status_code == 201, response.content
-    task_id = response.json()["id"]
+        refused = start_migration(s, s.alice, "web01")
+        assert refused.status_code == 409 and refused.json()["errors"][0]["code"] == "no_connector"
     for _ in range(3):
         assert run_tick(task_id) == "waiting"
     task = MigrationTask.objects.get(pk=task_id)

@@ -52,6 +52,8 @@ def test_happy_path_over_https_with_the_disks_from_the_esx_host(setup, start_mig
     s.aws.set_speed(200)
     dns = FakeDns(monkeypatch, {name: [[address]] for name, address in s.vcenter.esx_addresses().items()})
     TenantVCenter.objects.filter(tenant=s.tenant).update(url=s.vcenter.https_url, thumbprint=s.vcenter.thumbprint)
+    # The connector's account is entered for that URL (it refuses to send it to any other).
+    s.agent.settings.vcenter = {**s.agent.settings.vcenter, "url": s.vcenter.https_url}
     response = start_migration(s, s.alice, "web01")
     assert response.status_code == 201, response.content
     drive(response.json()["id"])

@@ -88,7 +88,7 @@ MATRIX = {
     ("settings-aws", "GET"): (None, None, TENANT_SETTINGS_READ),
     ("settings-aws", "PUT"): (None, lambda w, r: {"account_id": "123456789012"}, TENANT_SETTINGS_WRITE),
     ("settings-vcenter", "GET"): (None, None, TENANT_SETTINGS_READ),
-    ("settings-vcenter", "PUT"): (None, lambda w, r: {"url": "https://vc.example.com/sdk", "username": "svc"},
+    ("settings-vcenter", "PUT"): (None, lambda w, r: {"url": "https://vc.example.com/sdk"},
                                   TENANT_SETTINGS_WRITE),
     ("tenant-list", "GET"): (None, None, PLATFORM_ONLY),
     ("tenant-list", "POST"): (None, lambda w, r: {"name": "Initech"}, row("401 201 403 403 403 403 403 403 403")),

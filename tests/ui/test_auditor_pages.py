@@ -15,7 +15,6 @@ from migrations_app.models import MigrationTask
 from core import services
 from core.models import AuditLog, TenantAwsAccount, TenantGroup, TenantVCenter, User
 
-VC_PASSWORD = "vc-Pa55word-never-shown"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYnevershown"
 
 
@@ -27,11 +26,10 @@ def _client(user):
 
 @pytest.fixture
 def configured(world):
-    """Tenant A with both peers configured, secrets included."""
+    """Tenant A with both peers configured, secrets included (the vCenter account is its connector's)."""
     a = world.a
-    services.vcenter_update(actor=a.admin, data={"url": "https://vcenter.example.com/sdk", "username": "svc-migrate",
-                                                 "password": VC_PASSWORD, "dns_suffixes": "corp.example.com",
-                                                 "connector_updating": True})
+    services.vcenter_update(actor=a.admin, data={"url": "https://vcenter.example.com/sdk",
+                                                 "dns_suffixes": "corp.example.com", "connector_updating": True})
     services.aws_account_update(actor=a.admin, data={"account_id": "123456789012",
                                                      "access_key_id": "AKIAIOSFODNN7EXAMPLE",
                                                      "secret_access_key": AWS_SECRET})
@@ -101,7 +99,7 @@ def test_auditor_reads_what_the_administrator_sees(configured):
     group = client.get(reverse("ui:group-edit", args=[a.group.pk])).content.decode()
     assert a.user_nogrant.username in group
     settings = client.get(reverse("ui:settings")).content.decode()
-    for shown in ("https://vcenter.example.com/sdk", "svc-migrate", "corp.example.com", "123456789012",
+    for shown in ("https://vcenter.example.com/sdk", "corp.example.com", "123456789012",
                   "AKIAIOSFODNN7EXAMPLE", a.tenant.aws_account.external_id, "set (not shown)"):
         assert shown in settings, shown
     assert re.search(r"Connector updating[^<]*</dt><dd>yes", settings)
@@ -124,7 +122,7 @@ def _posts(world):
                                                         "password": "another-long-Passw0rd"}),
         (reverse("ui:group-edit", args=[a.group.pk]), {"name": "renamed"}),
         (reverse("ui:group-edit", args=[a.group.pk]), {"delete": "1"}),
-        (reverse("ui:settings"), {"form": "vcenter", "vc-url": "https://evil.example.com/sdk", "vc-username": "x"}),
+        (reverse("ui:settings"), {"form": "vcenter", "vc-url": "https://evil.example.com/sdk"}),
         (reverse("ui:settings"), {"form": "aws", "aws-auth_mode": "access_keys", "aws-account_id": "999999999999"}),
         (reverse("ui:connection-test"), {}),
     ]
@@ -134,7 +132,7 @@ def _state(world):
     a = world.a
     return (sorted(User.objects.filter(tenant=a.tenant).values_list("username", "role", "is_active", "password")),
             sorted(TenantGroup.objects.filter(tenant=a.tenant).values_list("display_name", flat=True)),
-            TenantVCenter.objects.filter(tenant=a.tenant).values_list("url", "username").get(),
+            TenantVCenter.objects.filter(tenant=a.tenant).values_list("url", "verify_tls").get(),
             TenantAwsAccount.objects.filter(tenant=a.tenant).values_list("account_id", "auth_mode").get(),
             AuditLog.objects.filter(tenant=a.tenant).exclude(outcome="denied").count())
 
@@ -233,7 +231,7 @@ def test_auditor_reading_settings_creates_nothing(world):
     assert AuditLog.objects.filter(tenant=a.tenant).count() == audit_rows
 
 
-SECRETS = (VC_PASSWORD, AWS_SECRET)
+SECRETS = (AWS_SECRET,)
 
 
 @pytest.mark.parametrize("role", ["admin", "auditor"])
@@ -256,7 +254,7 @@ def test_no_secret_is_ever_shown(configured, role):
     aws = client.get(reverse("api:settings-aws")).json()
     vcenter = client.get(reverse("api:settings-vcenter")).json()
     assert "secret_access_key" not in aws and aws["secret_access_key_set"] is True
-    assert "password" not in vcenter and vcenter["password_set"] is True
+    assert "password" not in vcenter and "username" not in vcenter
     assert all("password" not in row for row in client.get(reverse("api:user-list")).json()["results"])
 
 

@@ -45,10 +45,10 @@ class GroupForm(forms.Form):
 
 
 class VCenterForm(forms.Form):
-    url = forms.URLField(label="vCenter URL", max_length=500, assume_scheme="https", help_text="For example https://vcenter.example.com/sdk")
-    username = forms.CharField(label="Service account", max_length=255)
-    password = forms.CharField(widget=forms.PasswordInput, required=False,
-                               help_text="Write-only; leave empty to keep the stored password.")
+    url = forms.URLField(label="vCenter URL", max_length=500, assume_scheme="https",
+                         help_text="For example https://vcenter.example.com/sdk, as the connector reaches it. The "
+                                   "vCenter account is entered on the connector, for this URL; the portal never "
+                                   "holds it.")
     verify_tls = forms.BooleanField(label="Validate vCenter's certificate", required=False)
     ca_certificate_pem = forms.CharField(label="CA certificate (PEM)", widget=forms.Textarea(attrs={"rows": 3}),
                                          required=False)
@@ -67,8 +67,6 @@ class VCenterForm(forms.Form):
 
     def changes(self, vcenter):
         data = dict(self.cleaned_data)
-        if not data["password"]:
-            data.pop("password")
         if vcenter is not None:
             data = {k: v for k, v in data.items() if getattr(vcenter, k) != v}
         return data

@@ -210,15 +210,14 @@ def group_edit(request, group):
 def _vcenter_initial(vcenter):
     if vcenter is None:
         return {"verify_tls": True}
-    return {name: getattr(vcenter, name) for name in VCenterForm.base_fields if name != "password"}
+    return {name: getattr(vcenter, name) for name in VCenterForm.base_fields}
 
 
 def _vcenter_summary(vcenter) -> list[tuple[str, str]]:
     if vcenter is None:
         return []
     fields = VCenterForm.base_fields
-    rows = [(fields["url"].label, _shown(vcenter.url)), (fields["username"].label, _shown(vcenter.username)),
-            ("Password", _set(vcenter.password))]
+    rows = [(fields["url"].label, _shown(vcenter.url))]
     rows += [(fields[name].label, _shown(getattr(vcenter, name))) for name in (
         "verify_tls", "thumbprint", "ignore_esx_certificate_errors", "dns_suffixes",
         "max_active_migrations_per_region", "connector_updating")]

@@ -130,3 +130,21 @@ def test_without_a_connector_the_vm_list_says_so(world, call):
     assert response.status_code == 409
     error = error_body(response)[0]
     assert error["code"] == "no_connector" and "Connector page" in error["detail"]
+
+
+def test_the_connector_reports_a_moved_destination_and_the_vm_list_says_what_to_do(world, call, closed_port):
+    """The whole way: an administrator points the portal's vCenter URL elsewhere, the connector (the agent's own
+    reporting code) refuses to send its account there and reports why, and the VM list tells the user."""
+    from types import SimpleNamespace
+
+    from tests.agents.inprocess import InProcessAgent
+
+    entered = SimpleNamespace(url=f"http://127.0.0.1:{closed_port}/sdk", username="svc", password="pw")
+    agent = InProcessAgent(world.a.tenant, entered)
+    assert call(world.a.admin, "PUT", SETTINGS, {"url": "https://vcenter.elsewhere.invalid/sdk"}).status_code == 200
+    agent.report_inventory()
+    response = call(world.a.admin, "GET", VMS)
+    assert response.status_code == 409
+    detail = error_body(response)[0]["detail"]
+    assert "not the one the connector's vCenter account was entered for" in detail
+    assert "python -m connector vcenter" in detail

@@ -217,8 +217,9 @@ def work_disk_begin(*, agent: Agent, job_id: int, epoch: int, index: int, restar
     held = _Held(agent, job_id, epoch)
     disk = held.disk(index)
     task = held.task
-    credentials, region = aws_credentials(task.tenant), task.region.code
+    credentials, region = aws_credentials_kept(task.tenant, version=task.aws_account_version), task.region.code
     s3 = aws.transfer_client(credentials, region)
+    aws.presigner_ready(credentials, region)  # the part URLs asked for next find it (and the credentials) kept
     if restart and disk["upload_id"]:
         aws.multipart_abort(s3, task.s3_bucket, disk["s3_key"], disk["upload_id"])
         _forget_upload(held, index, restarted=f"it changed since the interrupted attempt ({restart[:200]})",

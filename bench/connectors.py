@@ -224,38 +224,70 @@ def cpu_seconds(pids: list[int]) -> float:
 # -- the agents -------------------------------------------------------------------------------------------------------
 
 class Fleet:
-    """The simulated agents: each loops on `POST agent/work/` like WorkLoop, over a fresh connection each time (as
-    urllib does), and records when a handout arrives."""
+    """The simulated agents: each loops on `POST agent/work/` like WorkLoop and records when a handout arrives. Each
+    keeps its connection open from one request to the next, as the agent's transport does (`connector.transport`:
+    HTTP/1.1 keep-alive, a request that meets a connection the portal closed is sent again on a new one);
+    `keep_alive=False` opens a new connection for every request, as the agent did before (urllib)."""
 
-    def __init__(self, agents: list[dict], port: int, wait: float):
-        self.agents, self.port, self.wait = agents, port, wait
+    def __init__(self, agents: list[dict], port: int, wait: float, keep_alive: bool = True):
+        self.agents, self.port, self.wait, self.keep_alive = agents, port, wait, keep_alive
         self.answered = 0  # requests answered (200)
         self.errors: list[str] = []
         self.waiting: set[str] = set()  # agents with a request open now
         self.received: dict[int, float] = {}  # job id -> when its handout arrived
         self.arrived = threading.Condition()
         self.stopping = False
+        self.connections: dict[str, tuple] = {}  # agent id -> its open (reader, writer)
 
     async def request(self, agent: dict, wait: float) -> dict:
         body = json.dumps({"wait": wait}).encode()
-        signed = protocol.sign_request(agent["key"], agent_id=agent["id"], method="POST", path=WORK_PATH, body=body)
-        head = [f"POST {WORK_PATH} HTTP/1.1", f"Host: 127.0.0.1:{self.port}", "Content-Type: application/json",
-                "Accept: application/json", f"Content-Length: {len(body)}", "Connection: close",
-                *(f"{name}: {value}" for name, value in signed.items())]
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        try:
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-            await writer.drain()
-            self.waiting.add(agent["id"])
-            raw = await asyncio.wait_for(reader.read(), timeout=wait + 30)  # WorkLoop's client timeout
-        finally:
-            self.waiting.discard(agent["id"])
-            writer.close()
-        status = int(raw.split(b" ", 2)[1])
-        payload = raw.split(b"\r\n\r\n", 1)[1]
-        if status != 200:
-            raise RuntimeError(f"HTTP {status}: {payload[:200]!r}")
-        return json.loads(payload)
+        for attempt in (1, 2):
+            signed = protocol.sign_request(agent["key"], agent_id=agent["id"], method="POST", path=WORK_PATH,
+                                           body=body)
+            head = [f"POST {WORK_PATH} HTTP/1.1", f"Host: 127.0.0.1:{self.port}", "Content-Type: application/json",
+                    "Accept: application/json", f"Content-Length: {len(body)}",
+                    *([] if self.keep_alive else ["Connection: close"]),
+                    *(f"{name}: {value}" for name, value in signed.items())]
+            reused = agent["id"] in self.connections
+            reader, writer = self.connections.pop(agent["id"], None) or await asyncio.open_connection(
+                "127.0.0.1", self.port)
+            try:
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+                await writer.drain()
+                self.waiting.add(agent["id"])
+                status, headers, payload = await asyncio.wait_for(self._response(reader), timeout=wait + 30)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                writer.close()
+                if reused and attempt == 1:
+                    continue  # the portal closed the idle connection: again on a new one, as the agent does
+                raise
+            except BaseException:
+                writer.close()
+                raise
+            finally:
+                self.waiting.discard(agent["id"])
+            if self.keep_alive and headers.get("connection", "").lower() != "close":
+                self.connections[agent["id"]] = (reader, writer)
+            else:
+                writer.close()
+            if status != 200:
+                raise RuntimeError(f"HTTP {status}: {payload[:200]!r}")
+            return json.loads(payload)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _response(reader: asyncio.StreamReader) -> tuple[int, dict, bytes]:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {name.strip().lower(): value.strip() for name, _, value in
+                   (line.partition(":") for line in lines[1:] if line)}
+        if "content-length" in headers:
+            payload = await reader.readexactly(int(headers["content-length"]))
+        else:
+            payload = await reader.read()
+            headers["connection"] = "close"
+        return status, headers, payload
 
     async def run_agent(self, agent: dict, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -263,7 +295,7 @@ class Fleet:
         while not self.stopping:
             try:
                 answer = await self.request(agent, wait)
-            except (TimeoutError, OSError, RuntimeError, ValueError, IndexError) as exc:
+            except (TimeoutError, OSError, RuntimeError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
                 if self.stopping:
                     return
                 self.errors.append(f"{type(exc).__name__}: {exc}"[:300])
@@ -350,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="gunicorn's -w instead of the production command's")
     parser.add_argument("--threads", type=int, help="gunicorn's --threads (and --worker-connections) instead of "
                                                     "the production command's")
+    parser.add_argument("--new-connections", action="store_true",
+                        help="a new connection for every request, as agents did before their transport kept them open")
     parser.add_argument("--scratch", help="directory for the SQLite file and the portal's log (default: a new "
                                           "temporary one, removed after a run without errors)")
     args = parser.parse_args(argv)
@@ -375,8 +409,9 @@ def main(argv: list[str] | None = None) -> int:
         made = time.monotonic()
         agents, tenants = prepare(args.agents, args.per_tenant)
         print(f"database {database}; {len(agents)} agents in {len(tenants)} tenants, made in "
-              f"{time.monotonic() - made:.1f} s; portal: gunicorn {' '.join(SERVER[3:])} (log {scratch}/portal.log)")
-        fleet = Fleet(agents, port, WAIT_SECONDS)
+              f"{time.monotonic() - made:.1f} s; portal: gunicorn {' '.join(SERVER[3:])} (log {scratch}/portal.log); "
+              f"agents {'open a new connection per request' if args.new_connections else 'keep connections open'}")
+        fleet = Fleet(agents, port, WAIT_SECONDS, keep_alive=not args.new_connections)
         idle, times = asyncio.run(measure(fleet, portal, tenants, args))
     finally:
         stop_portal(portal)

@@ -36,7 +36,7 @@ with ListParts (byte count) and aborted, because moto's CompleteMultipartUpload 
 part server-side (tens of seconds for 2 GiB), a cost that is the same for every path. ``--complete`` completes
 the pipeline's uploads instead and reports how long that took (untimed in the rates).
 
-``--profile MODE`` runs one child of MODE (download, upload, pipeline, twostep) under cProfile with a per-thread
+``--profile MODE`` runs one child of MODE (download, upload, pipeline, twostep, connector) under cProfile with a per-thread
 CPU clock (every thread, the upload threads included) and prints where the worker's CPU time goes.
 
 Last line: ``datapath ratio=<x> speedup=<y> ideal_speedup=<z> rss_small_mib=<a> rss_large_mib=<b>
@@ -289,6 +289,8 @@ def _connector_worker(spec: dict) -> dict:
             kind = "presign" if path.endswith("presign/") else "report" if path.endswith("report/") else "other"
             calls[kind].append((started, took))
             if path.endswith("begin/") and "start" not in window:
+                if spec.get("profile"):
+                    window["profilers"] = _thread_cpu_profilers()
                 window.update(start=started + took, cpu_start=_cpu_seconds(),
                               rss_before=_status_kib("VmRSS") / 1024)
 
@@ -306,6 +308,7 @@ def _connector_worker(spec: dict) -> dict:
     if outcome != "uploaded" or "end" not in window:
         raise SystemExit(f"the agent's job ended {outcome}")
     seconds = window["end"] - window["start"]
+    extra = {"profile": _profile_report(window["profilers"])} if "profilers" in window else {}
     inside = lambda kind: sum(took for at, took in calls[kind] if window["start"] <= at <= window["end"])
     presign, report = inside("presign"), inside("report")
     nbytes = window["bytes"]
@@ -320,7 +323,7 @@ def _connector_worker(spec: dict) -> dict:
             "report_ms": sorted(took * 1000 for _, took in calls["report"]),
             # The share of the upload slots' time spent waiting for the portal (a presigned URL not there yet when
             # the part's slot came free); reports go from the job's beat thread, off the data path.
-            "portal_share": job.waited_on_portal / handouts[0]["concurrency"] / seconds}
+            "portal_share": job.waited_on_portal / handouts[0]["concurrency"] / seconds, **extra}
 
 
 def _floor_worker(spec: dict) -> dict:
@@ -547,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tmpdir", help="directory for the two-step path's temporary file (default: $TMPDIR)")
     p.add_argument("--http", action="store_true",
                    help="reach the AWS sandbox over plain HTTP (botocore then hashes every body for the signature)")
-    p.add_argument("--profile", choices=("download", "upload", "pipeline", "twostep"),
+    p.add_argument("--profile", choices=("download", "upload", "pipeline", "twostep", "connector"),
                    help="run one child of this mode under a per-thread CPU profiler and print the top functions")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--sink", help=argparse.SUPPRESS)
@@ -616,6 +619,10 @@ def main(argv: list[str] | None = None) -> int:
             rate_vm = LARGE_VM if args.rate_disk == "large" else SMALL_VM
             if args.profile:
                 spec = {**base, "mode": args.profile, "vm": rate_vm, "profile": True}
+                if args.profile == "connector":
+                    agentportal.run_in_child("--job", portal["db"], morefs[rate_vm], rate_vm)
+                    spec.update(portal_url=portal_url, agent_id=portal["agent_id"],
+                                agent_key=protocol.private_key_text(agent_key))
                 if args.profile == "upload":
                     spec["bytes"] = _run_child({**base, "mode": "download", "vm": rate_vm}, pids, vc)["bytes"]
                 r = _run_child(spec, pids, vc)

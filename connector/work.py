@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future
 from typing import Callable
 
 from adapters.vsphere import client as vsphere
@@ -300,30 +301,57 @@ class MigrationExport:
 
 class PresignedUrls:
     """Each part's presigned URL, asked for as soon as the part is read (its CRC32 is signed in, so not before),
-    while the part still waits for an upload slot: the asking overlaps the uploads in flight."""
+    while the part still waits for an upload slot: the asking overlaps the uploads in flight. Parts read while
+    another ask is on its way go together in the next one (up to the portal's limit a call), so a burst of parts
+    (the first ones, or several slots coming free at once) costs one round trip, not one each; at most
+    `concurrency` asks are on their way at once."""
+
+    MAX_PARTS_PER_CALL = 64  # the portal's limit (migrations_app.agent_work.MAX_PARTS_PER_PRESIGN)
 
     def __init__(self, job: MigrationExport, index: int, upload_id: str, concurrency: int):
         from concurrent.futures import ThreadPoolExecutor
 
         self.job, self.index, self.upload_id = job, index, upload_id
         self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="presign")
-        self.asked: dict[int, object] = {}
+        self.asked: dict[int, Future] = {}
+        self.unasked: list[tuple[int, int, Future]] = []  # read, not yet in an ask on its way
         self.lock = threading.Lock()
 
-    def _presign(self, number: int, crc: int) -> dict:
-        [signed] = self.job.call(f"disks/{self.index}/presign/", {
-            "upload_id": self.upload_id, "parts": [{"part_number": number, "crc32": crc}]})["parts"]
-        return signed
+    def _presign(self, parts: list[tuple[int, int]]) -> dict[int, dict]:
+        answer = self.job.call(f"disks/{self.index}/presign/", {
+            "upload_id": self.upload_id, "parts": [{"part_number": number, "crc32": crc} for number, crc in parts]})
+        return {signed["part_number"]: signed for signed in answer["parts"]}
+
+    def _ask_unasked(self) -> None:
+        """Ask for every part read and not asked for yet, in one call (none: another ask took them)."""
+        with self.lock:
+            batch, self.unasked = self.unasked[:self.MAX_PARTS_PER_CALL], self.unasked[self.MAX_PARTS_PER_CALL:]
+        if not batch:
+            return
+        try:
+            signed = self._presign([(number, crc) for number, crc, _ in batch])
+        except BaseException as exc:  # every part of the ask fails as the call did, in its upload slot
+            for _, _, future in batch:
+                future.set_exception(exc)
+            return
+        for number, _, future in batch:
+            if number in signed:
+                future.set_result(signed[number])
+            else:
+                future.set_exception(PortalError("rejected", f"The portal signed no URL for part {number}."))
 
     def ask(self, number: int, crc: int) -> None:
+        future: Future = Future()
         with self.lock:
-            self.asked[number] = self.pool.submit(self._presign, number, crc)
+            self.asked[number] = future
+            self.unasked.append((number, crc, future))
+        self.pool.submit(self._ask_unasked)
 
     def upload_part(self, number: int, body, crc: int) -> s3.SentPart:
         with self.lock:
             asked = self.asked.pop(number, None)
         started = time.monotonic()
-        signed = asked.result() if asked is not None else self._presign(number, crc)
+        signed = asked.result() if asked is not None else self._presign([(number, crc)])[number]
         waited = time.monotonic() - started
         with self.lock:
             self.job.waited_on_portal += waited
@@ -332,6 +360,10 @@ class PresignedUrls:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        with self.lock:
+            for _, _, future in self.unasked:
+                future.cancel()
+            self.unasked.clear()
 
 
 class WorkLoop:

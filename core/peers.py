@@ -1,6 +1,8 @@
 """Builds the adapters' connection settings from a tenant's stored settings (the one place that reads them)."""
 
 import functools
+import threading
+import time
 
 from django.conf import settings
 
@@ -23,6 +25,34 @@ def aws_credentials(tenant: Tenant) -> AwsCredentials:
         refuse_platform_account(account.role_arn)
         return AwsCredentials(role_arn=account.role_arn, external_id=account.external_id)
     return AwsCredentials(access_key_id=account.access_key_id, secret_access_key=account.secret_access_key)
+
+
+# An agent asks for presigned part URLs many times a minute per upload, and each needs the tenant's credentials:
+# reading and decrypting the account row every time was most of that call's cost. They are kept in this process
+# for a short time, per tenant and per version of the account row (its `updated_at`, which every save of it moves),
+# so a changed account is read again at its next use; never longer than KEPT_CREDENTIALS_SECONDS.
+KEPT_CREDENTIALS_SECONDS = 60.0
+_KEPT_CREDENTIALS: dict[int, tuple[object, float, AwsCredentials]] = {}
+_KEPT_LOCK = threading.Lock()
+
+
+def aws_credentials_kept(tenant: Tenant, *, version) -> AwsCredentials:
+    """`aws_credentials(tenant)`, kept in process while the tenant's account row is at `version` (its `updated_at`,
+    read by the caller's own query: None when the tenant has no account row, which is never kept), for at most
+    KEPT_CREDENTIALS_SECONDS. Keyed by the tenant: one tenant's credentials are never another's."""
+    now = time.monotonic()
+    with _KEPT_LOCK:
+        kept = _KEPT_CREDENTIALS.get(tenant.pk)
+    if version is None or kept is None or kept[0] != version or now - kept[1] >= KEPT_CREDENTIALS_SECONDS:
+        credentials = aws_credentials(tenant)  # refuses a missing account and a role in the platform's account
+        with _KEPT_LOCK:
+            if len(_KEPT_CREDENTIALS) >= 4096:
+                _KEPT_CREDENTIALS.clear()
+            _KEPT_CREDENTIALS[tenant.pk] = (version, now, credentials)
+        return credentials
+    if kept[2].role_arn:
+        refuse_platform_account(kept[2].role_arn)  # checked at every use, as aws_credentials does
+    return kept[2]
 
 
 def refuse_platform_account(role_arn: str, *, when_unknown_refuse: bool = True) -> None:

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ from core.jobs import lease
 from core.jobs.queue import enqueue_tick, schedule_tick
 from core.jobs.retry import backoff_seconds
 from core.jobs.transitions import transition
-from core.peers import aws_credentials
+from core.peers import aws_credentials, aws_credentials_kept
 from migrations_app.choices import MAX_DISK_STREAM_BYTES, MigrationState
 from migrations_app.job import MIGRATION
 from migrations_app.models import MigrationTask
@@ -112,7 +112,10 @@ class _Held:
     """One call of the agent holding a job: the job, read fresh, and the lease checked."""
 
     def __init__(self, agent: Agent, job_id: int, epoch: int):
-        self.task = MigrationTask.objects.select_related("tenant", "region").filter(
+        # The tenant's AWS account version comes along, so that a presign finds the kept credentials without a
+        # query of its own (core.peers.aws_credentials_kept).
+        self.task = MigrationTask.objects.select_related("tenant", "region").annotate(
+            aws_account_version=F("tenant__aws_account__updated_at")).filter(
             pk=job_id, tenant_id=agent.tenant_id).first()
         if self.task is None:
             raise NotFound("No such job.")
@@ -214,8 +217,9 @@ def work_disk_begin(*, agent: Agent, job_id: int, epoch: int, index: int, restar
     held = _Held(agent, job_id, epoch)
     disk = held.disk(index)
     task = held.task
-    credentials, region = aws_credentials(task.tenant), task.region.code
+    credentials, region = aws_credentials_kept(task.tenant, version=task.aws_account_version), task.region.code
     s3 = aws.transfer_client(credentials, region)
+    aws.presigner_ready(credentials, region)  # the part URLs asked for next find it (and the credentials) kept
     if restart and disk["upload_id"]:
         aws.multipart_abort(s3, task.s3_bucket, disk["s3_key"], disk["upload_id"])
         _forget_upload(held, index, restarted=f"it changed since the interrupted attempt ({restart[:200]})",
@@ -262,7 +266,11 @@ def work_presign(*, agent: Agent, job_id: int, epoch: int, index: int, upload_id
                  parts: list[tuple[int, int]]) -> list[dict]:
     """Presigned UploadPart URLs for these (part number, CRC32) of the disk's current upload: valid for
     AGENT_PRESIGN_SECONDS (at most 15 minutes), each for its own part, key and upload, with its checksum signed in,
-    so that a URL cannot carry another part or other bytes."""
+    so that a URL cannot carry another part or other bytes.
+
+    Asked for once per part, so it is kept cheap: it writes nothing (the lease is the job's beat's to renew, by
+    `work_report`; the epoch is still checked, so a presign for a lease handed on is refused), and the tenant's
+    credentials are kept in process while its account row is unchanged."""
     held = _Held(agent, job_id, epoch)
     disk = held.disk(index)
     if not disk["upload_id"] or disk["upload_id"] != upload_id or disk["done"]:
@@ -271,9 +279,8 @@ def work_presign(*, agent: Agent, job_id: int, epoch: int, index: int, upload_id
         raise Invalid(f"Ask for 1 to {MAX_PARTS_PER_PRESIGN} parts at a time.", field="parts")
     if any(not 1 <= number <= datapath.S3_MAX_PARTS or not 0 <= crc < 2**32 for number, crc in parts):
         raise Invalid("A part number is 1 to 10,000 and a CRC32 fits in 32 bits.", field="parts")
-    held.renew()
     task = held.task
-    credentials, region = aws_credentials(task.tenant), task.region.code
+    credentials, region = aws_credentials_kept(task.tenant, version=task.aws_account_version), task.region.code
     expires = min(settings.AGENT_PRESIGN_SECONDS, 900)
     signed = []
     for number, crc in parts:

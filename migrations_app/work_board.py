@@ -5,7 +5,7 @@ One board per web process. A waiting request registers its tenant on the board a
 condition: it runs no query while it waits and holds no database connection (it gives its connection back first;
 with PostgreSQL's default of 100 connections, a thousand waiting agents could not hold one each). One background
 thread, running only while something waits in the process, asks the database every `AGENT_WORK_BOARD_SECONDS`
-(0.25 s) which migrations any agent could claim now: one query for every waiting request of the process together,
+(0.5 s) which migrations any agent could claim now: one query for every waiting request of the process together,
 compiled once, read through the `state` index (only rows in an agent's states, which admission bounds), so it
 does not grow with the number of waiting agents nor with the history. When a tenant's claimable set gains a job
 (a new one, or one handed out again under a new lease epoch), its waiting requests wake and try to claim it; the
@@ -88,6 +88,7 @@ class WorkBoard:
         self.interval = interval
         self.lock = threading.Lock()
         self.tenants: dict[int, _Tenant] = {}
+        self._with_work: set[int] = set()  # tenants whose `seen` is not empty
         self.agents: dict[int, int] = {}  # agent id -> its requests waiting here
         self._seen_at = 0.0
         self._failing = False
@@ -186,12 +187,18 @@ class WorkBoard:
         for tenant_id, job_id, epoch in rows:
             found.setdefault(tenant_id, set()).add((job_id, epoch))
         with self.lock:
-            for tenant_id, tenant in self.tenants.items():
+            # Only the tenants with claimable work now or at the last look: the others (nearly all of a thousand
+            # idle agents' tenants) have nothing to compare, and a look must not grow with them.
+            for tenant_id in found.keys() | self._with_work:
+                tenant = self.tenants.get(tenant_id)
+                if tenant is None:
+                    continue  # no request of its agents waits here
                 now = frozenset(found.get(tenant_id, ()))
                 if now - tenant.seen:
                     tenant.generation += 1
                     tenant.changed.notify_all()
                 tenant.seen = now
+            self._with_work = {tenant_id for tenant_id in found if tenant_id in self.tenants}
 
 
 def _close_connection() -> None:

@@ -29,7 +29,7 @@ __all__ = ["PendingUpload", "PresignedPart", "StoredObject", "UploadedPart", "mu
            "multipart_abort_upload", "multipart_complete", "multipart_parts", "multipart_start",
            "multipart_upload_part", "multipart_uploads_list", "object_delete", "object_remove", "object_size",
            "object_tag", "object_tags", "objects_delete_under", "objects_list", "presigned_get_url",
-           "presigned_upload_part", "staging_bucket_ensure", "transfer_client"]
+           "presigned_upload_part", "presigner_ready", "staging_bucket_ensure", "transfer_client"]
 
 # What S3 answers for a bucket, or an object, that does not exist (HeadBucket and HeadObject give bare statuses).
 NO_BUCKET = ("NoSuchBucket", "404", "NotFound")
@@ -308,6 +308,12 @@ def _presigner(credentials: AwsCredentials, region: str):
             _PRESIGNERS.clear()
         _PRESIGNERS[key] = (client, now)
     return client
+
+
+def presigner_ready(credentials: AwsCredentials, region: str) -> None:
+    """Build (and keep) the presigning client now, before the first part's URL is asked for: that ask then does not
+    pay for it while the uploader waits."""
+    _presigner(credentials, region)
 
 
 def presigned_upload_part(credentials: AwsCredentials, region: str, bucket: str, key: str, upload_id: str,

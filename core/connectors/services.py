@@ -8,7 +8,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -166,13 +166,21 @@ def agents_seen(*, agent_ids: list[int], fresh_seconds: float = 0, batch: int = 
 
 
 def agent_nonce_use(*, agent: Agent, nonce: str) -> bool:
-    """Record a request's nonce; False when the agent already used it (a replay)."""
-    try:
-        with transaction.atomic():
-            AgentNonce.objects.create(agent=agent, nonce=nonce, seen_at=timezone.now())
-    except IntegrityError:
-        return False
-    return True
+    """Record a request's nonce; False when the agent already used it (a replay).
+
+    Every signed request runs this, so it is one statement: the nonce is inserted unless the agent's unique
+    constraint already holds it (`ON CONFLICT DO NOTHING`, PostgreSQL and SQLite alike), and whether a row was
+    inserted tells a first use from a replay. The constraint decides, so two processes given the same request at
+    once cannot both accept it; there is no transaction of its own to begin and commit, and no error to roll back."""
+    meta, quote = AgentNonce._meta, connection.ops.quote_name
+    columns = [meta.get_field(name) for name in ("agent", "nonce", "seen_at")]
+    values = [field.get_db_prep_save(value, connection)
+              for field, value in zip(columns, (agent.pk, nonce, timezone.now()))]
+    names = ", ".join(quote(field.column) for field in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES (%s, %s, %s) "
+                       f"ON CONFLICT ({quote(columns[0].column)}, {quote(columns[1].column)}) DO NOTHING", values)
+        return cursor.rowcount == 1
 
 
 #

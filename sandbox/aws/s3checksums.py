@@ -44,9 +44,12 @@ def install() -> None:
 
     original_upload_part = S3Response.upload_part
     original_list_parts = S3Response.list_parts
+    original_abort = S3Response.abort_multipart_upload
     # S3 stores a part and its checksum together: a ListParts never sees one without the other. Moto stores the
     # part first and this module adds the checksum after, so both sides take this lock (the body is already read
-    # when the part is stored: the lock serialises no transfer).
+    # when the part is stored: the lock serialises no transfer). An abort takes it too: moto disposes the parts'
+    # buffers, and an UploadPart storing its part at that moment read a closed file and answered 500, where S3
+    # either stores the part or answers NoSuchUpload.
     stored_together = threading.Lock()
 
     def upload_part(self: Any):
@@ -76,8 +79,13 @@ def install() -> None:
         headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
         return status, headers, body
 
+    def abort_multipart_upload(self: Any):
+        with stored_together:
+            return original_abort(self)
+
     S3Response.upload_part = upload_part
     S3Response.list_parts = list_parts
+    S3Response.abort_multipart_upload = abort_multipart_upload
     _installed = True
 
 

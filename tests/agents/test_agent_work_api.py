@@ -146,3 +146,49 @@ def test_a_late_report_cannot_take_back_the_bytes_of_disks_already_in_s3(exporti
     assert mine.post(path, {"epoch": job["epoch"], "bytes_exported": 650, "bytes_uploaded": 5000}).status_code == 204
     task = MigrationTask.objects.get(pk=exporting.pk)
     assert (task.bytes_exported, task.bytes_uploaded) == (650, 1000)  # never past the total either
+
+
+def test_a_presign_writes_nothing_signs_with_the_accounts_current_keys_and_refuses_a_lease_handed_on(
+        exporting, agents, world):
+    """A presign is asked for every part, so it writes nothing (the agent's beat renews the lease) and keeps the
+    tenant's credentials between calls; yet a changed account signs the next URL, another tenant's agent gets a
+    404, and an epoch handed on gets lease_lost."""
+    from core.models import TenantAwsAccount
+
+    mine, theirs = agents
+    account = TenantAwsAccount.objects.create(tenant=world.a.tenant, access_key_id="AKIAFIRSTKEY00000001",
+                                              secret_access_key="first-secret")
+    TenantAwsAccount.objects.create(tenant=world.b.tenant, access_key_id="AKIAOTHERTENANT00001",
+                                    secret_access_key="other-secret")
+    [job] = mine.post(WORK, {"wait": 0}).json()["jobs"]
+    disks = [{"device_key": "2000", "size": 1000, "s3_key": "disk-1", "upload_id": "u1", "part_size": 0,
+              "done": False}]
+    MigrationTask.objects.filter(pk=exporting.pk).update(state="uploading", disks=disks, bytes_total=1000,
+                                                         s3_bucket="staging-a")
+    lease = ("lease_expires_at", "heartbeat_at", "lease_epoch", "updated_at")
+    before = MigrationTask.objects.values_list(*lease).get(pk=exporting.pk)
+    path = f"/api/v1/agent/migrations/{job['job_id']}/disks/0/presign/"
+    ask = {"epoch": job["epoch"], "upload_id": "u1", "parts": [{"part_number": 1, "crc32": 7},
+                                                               {"part_number": 2, "crc32": 8}]}
+
+    first = mine.post(path, ask)
+    assert first.status_code == 200, first.content
+    assert [p["part_number"] for p in first.json()["parts"]] == [1, 2]
+    assert all("AKIAFIRSTKEY00000001" in p["url"] for p in first.json()["parts"])
+    assert MigrationTask.objects.values_list(*lease).get(pk=exporting.pk) == before
+
+    account.access_key_id, account.secret_access_key = "AKIASECONDKEY0000002", "second-secret"
+    account.save()
+    again = mine.post(path, ask)
+    assert again.status_code == 200 and "AKIASECONDKEY0000002" in again.json()["parts"][0]["url"]
+
+    foreign = theirs.post(path, ask)
+    missing = theirs.post("/api/v1/agent/migrations/987654/disks/0/presign/", ask)
+    assert foreign.status_code == missing.status_code == 404 and foreign.json() == missing.json()
+
+    # The lease ran out (the agent was cut off) and the job was handed out again, under a new epoch.
+    MigrationTask.objects.filter(pk=exporting.pk).update(lease_expires_at=timezone.now())
+    [handed_on] = mine.post(WORK, {"wait": 0}).json()["jobs"]
+    assert handed_on["epoch"] == job["epoch"] + 1
+    stale = mine.post(path, ask)
+    assert stale.status_code == 409 and stale.json()["errors"][0]["code"] == "lease_lost"

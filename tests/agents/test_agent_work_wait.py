@@ -108,7 +108,7 @@ def test_waiting_requests_cost_queries_that_do_not_grow_with_how_many_wait_and_w
     _finish(requests)
     many, bystanders = queries_while_waiting(others, wait=8)
     [waiting] = _hold(mine, wait=30)
-    assert few <= 10 and many <= 10, (few, many)  # the board's looks: 1.5 s / 0.25 s, with some slack
+    assert few <= 10 and many <= 10, (few, many)  # the board's looks (every 0.5 s) in 1.5 s, with slack
     assert waiting.answer is None  # held: nothing to do yet
 
     committed = time.monotonic()
@@ -117,7 +117,7 @@ def test_waiting_requests_cost_queries_that_do_not_grow_with_how_many_wait_and_w
     assert waiting.error is None, waiting.error
     [job] = waiting.answer["jobs"]
     assert job["job_id"] == world.a.migration.pk
-    assert waiting.answered_at - committed < 2.0  # the board looks every 0.25 s
+    assert waiting.answered_at - committed < 2.0  # the board looks every AGENT_WORK_BOARD_SECONDS (0.5 s)
     _finish(bystanders)
     assert all(r.answer == {"jobs": []} for r in bystanders)  # another tenant's agents are not handed it
 

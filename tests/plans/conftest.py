@@ -2,12 +2,14 @@
 
 import pytest
 
-from tests.migrations.conftest import fast_jobs, setup  # noqa: F401 -- fixtures
+from tests.migrations.conftest import fast_jobs, setup, windows_vm  # noqa: F401 -- fixtures
 
 
 @pytest.fixture
-def plan_of(setup):  # noqa: F811
-    """plan_of({"web01": 1, "db01": 2}, **defaults): a plan of alice's with those VMs in those waves."""
+def plan_of(setup, windows_vm):  # noqa: F811
+    """plan_of({"web01": 1, "db01": 2}, **defaults): a plan of alice's with those VMs in those waves. A plan with
+    win01 powers it off once the agent takes its migration: `windows_vm` powers it on again after the test, as the
+    sandbox's other tests expect to find it."""
     from migrations_app.plans import services
 
     def make(waves: dict, name="cutover", **settings):

@@ -54,12 +54,14 @@ def _serving_agent(agent_id: str) -> Agent | None:
     if not (agent_id.isdigit() and len(agent_id) < 19):
         return None
     key = (connection.vendor, connection.settings_dict["NAME"])
-    if key not in _compiled:
-        query = (Agent.objects.exclude(public_key="")
-                 .filter(pk=_ANY_ID, revoked_at__isnull=True, tenant__is_active=True).order_by().query)
+    compiled = _compiled.get(key)
+    if compiled is None:  # kept in a local: another thread may replace the dict's entry meanwhile
+        compiled = (Agent.objects.exclude(public_key="")
+                    .filter(pk=_ANY_ID, revoked_at__isnull=True, tenant__is_active=True).order_by().query
+                    .sql_with_params())
         _compiled.clear()
-        _compiled[key] = query.sql_with_params()
-    sql, params = _compiled[key]
+        _compiled[key] = compiled
+    sql, params = compiled
     found = list(Agent.objects.raw(sql, [int(agent_id) if p == _ANY_ID else p for p in params]))
     return found[0] if found else None
 

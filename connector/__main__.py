@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     where = commands.add_parser(
         "vcenter", help="this host's vCenter: the agent logs in with these credentials, which stay on this host "
                         "(password from CONNECTOR_VCENTER_PASSWORD, else asked)")
-    where.add_argument("--url", required=True, help="e.g. https://vcenter.example.local/sdk")
+    where.add_argument("--url", required=True, help="e.g. https://vcenter.example.local/sdk; the credentials go to "
+                                                    "this URL only (a different one set in the portal is refused)")
     where.add_argument("--user", required=True, help="a vCenter account, e.g. svc-migration@vsphere.local")
     where.add_argument("--thumbprint", default="", help="the vCenter certificate's SHA-256 thumbprint to pin")
     where.add_argument("--no-verify-tls", action="store_true", help="accept any certificate (not recommended)")

@@ -1,6 +1,7 @@
 """Tenancy, users and groups, tenant peer settings, and the append-only audit log."""
 
 import secrets
+import ssl
 
 from django.contrib.auth.models import AbstractUser, Group, UserManager
 from django.core.exceptions import ValidationError
@@ -8,6 +9,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from adapters.outbound import OutboundRefused, connector_policy
 from core.audit_actions import action_choices
 from core.fields import EncryptedTextField
 from core.querysets import RestrictedQuerySet, Restriction
@@ -218,12 +220,6 @@ class TenantVCenter(TenantOwnedModel):
     def clean(self):
         """Refuses a URL the connector's outbound policy refuses (a cloud's metadata address, say: the agent would
         refuse it anyway) and a CA certificate that does not load, when saved rather than at the first report."""
-        import ssl
-
-        from django.core.exceptions import ValidationError
-
-        from adapters.outbound import OutboundRefused, connector_policy
-
         super().clean()
         errors = {}
         try:

@@ -195,10 +195,9 @@ def _vcenter_as_reported(*, actor: User, vm_moref: str) -> tuple[vsphere.VmInfo,
     newer than the report) is refused with the reason, and a fresh inventory is asked for at once: it lands within
     seconds."""
     inventory = inventory_of(actor.tenant_id)
-    if not inventory.served:
-        raise Conflict(inventory.missing_message, code=inventory.missing_code)
     if not inventory.reported:
-        inventory_refresh_request(tenant_id=actor.tenant_id)
+        if inventory.served:  # without a connector there is nobody to ask
+            inventory_refresh_request(tenant_id=actor.tenant_id)
         raise Conflict(inventory.missing_message, code=inventory.missing_code)
     vm = inventory.vm(vm_moref)
     if vm is None:

@@ -97,11 +97,10 @@ def _vcenter_as_agents_report(tenant: Tenant) -> Check:
 
 
 def _vcenter(tenant: Tenant) -> Check:
-    from core.connectors.selectors import agents_serve
+    from core.connectors.selectors import NO_CONNECTOR, agents_serve
 
     if not agents_serve(tenant.pk):
-        return Check("vcenter", NOT_CONFIGURED, {"message": "No connector is registered: only a connector reads "
-                                                           "vCenter."})
+        return Check("vcenter", NOT_CONFIGURED, {"message": NO_CONNECTOR})
     return _vcenter_as_agents_report(tenant)
 
 

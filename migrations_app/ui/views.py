@@ -101,7 +101,7 @@ def vm_list(request):
         vms = [vm for vm in vms if needle in f"{vm.name} {vm.guest_full_name} {readable_guest_os(vm.guest_id)} "
                                              f"{vm.folder_path}".lower()]
     can_migrate = MIGRATE.allows(request.user)
-    # Only those who may migrate are told what would refuse a migration (and only they cost vCenter the question).
+    # Only those who may migrate are told what would refuse a migration.
     rows = selectors.vcenter_vm_rows(user=request.user, vms=vms, inventory=inventory) if can_migrate else [
         selectors.VmRow(vm, readable_guest_os(vm.guest_id, vm.guest_full_name), None) for vm in vms]
     folders: dict[str, list] = {}

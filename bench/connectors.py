@@ -8,10 +8,14 @@ section `connectors.py`.
 The portal runs as production runs it (`gunicorn portal.wsgi`, the README's flags, DJANGO_DEBUG off, JSON access
 logs), on PostgreSQL when one answers at --database-url (the database is dropped and re-created), else on a
 scratch SQLite file. Tenants, their users, regions and environments are made with the portal's services, the agents
-as rows with their Ed25519 public keys. The agents are asyncio tasks in this process: each request is signed with
-`connector.protocol.sign_request` (a fresh nonce each) and asks `{"wait": AGENT_WORK_WAIT_SECONDS}`, as
-`connector.work.WorkLoop` does; their first requests ask a random shorter wait, so that the re-polls are spread
-evenly over the wait, as they are among agents that started at different times.
+as rows with their Ed25519 public keys. The agents are asyncio tasks in this process, each doing what
+`python -m connector run` does while idle: every request is signed with `connector.protocol.sign_request` (a fresh
+nonce each); a heartbeat first (it pins the portal's keys), then requests for work asking
+`{"wait": AGENT_WORK_WAIT_SECONDS, "keys": <digest>}` one after the other, as `connector.work.WorkLoop` does, and a
+heartbeat every `--heartbeat-seconds` beside them (300, AGENT_POLLING_HEARTBEAT_SECONDS, as `connector.agent` sends
+while its request for work is held; 20 is what agents sent before) or at once when a work answer rings. Their first
+requests ask a random shorter wait, and their first periodic heartbeat comes at a random point of its period, so that
+both are spread evenly, as they are among agents that started at different times.
 
 1. The portal's CPU (its master and workers, utime + stime from /proc/<pid>/stat) over an idle window while every
    agent long-polls and nothing is to be done.
@@ -50,6 +54,7 @@ from connector import protocol
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/connectors_bench"
 WORK_PATH = "/api/v1/agent/work/"
+HEARTBEAT_PATH = "/api/v1/agent/heartbeat/"
 # The production command of README.md (Production configuration), but for the address.
 SERVER = ["-m", "gunicorn", "portal.wsgi", "-w", "3", "--threads", "500", "--worker-connections", "500"]
 POOL_SIZE = "8"  # DATABASE_POOL_SIZE, as README recommends (PostgreSQL only)
@@ -224,38 +229,44 @@ def cpu_seconds(pids: list[int]) -> float:
 # -- the agents -------------------------------------------------------------------------------------------------------
 
 class Fleet:
-    """The simulated agents: each loops on `POST agent/work/` like WorkLoop and records when a handout arrives. Each
-    keeps its connection open from one request to the next, as the agent's transport does (`connector.transport`:
-    HTTP/1.1 keep-alive, a request that meets a connection the portal closed is sent again on a new one);
-    `keep_alive=False` opens a new connection for every request, as the agent did before (urllib)."""
+    """The simulated agents, each doing what `python -m connector run` does while idle: a heartbeat first (which
+    pins the portal's keys), then `POST agent/work/` in a loop like WorkLoop (with the pinned keys' digest), and a
+    heartbeat every `heartbeat_seconds` beside it, at once when a work answer rings (`beat`); handouts are recorded
+    as they arrive. Each agent keeps a connection open per loop from one request to the next, as the agent's
+    transport does per thread (`connector.transport`: HTTP/1.1 keep-alive, a request that meets a connection the
+    portal closed is sent again on a new one); `keep_alive=False` opens a new connection for every request, as the
+    agent did before (urllib)."""
 
-    def __init__(self, agents: list[dict], port: int, wait: float, keep_alive: bool = True):
+    def __init__(self, agents: list[dict], port: int, wait: float, heartbeat_seconds: float,
+                 keep_alive: bool = True):
         self.agents, self.port, self.wait, self.keep_alive = agents, port, wait, keep_alive
-        self.answered = 0  # requests answered (200)
+        self.heartbeat_seconds = heartbeat_seconds
+        self.answered = 0  # requests for work answered (200)
+        self.beats = 0  # heartbeats answered (200)
+        self.rung = 0  # answers to requests for work that rang
         self.errors: list[str] = []
-        self.waiting: set[str] = set()  # agents with a request open now
+        self.waiting: set[str] = set()  # agents with a request for work open now
         self.received: dict[int, float] = {}  # job id -> when its handout arrived
         self.arrived = threading.Condition()
         self.stopping = False
-        self.connections: dict[str, tuple] = {}  # agent id -> its open (reader, writer)
+        self.connections: dict[tuple, tuple] = {}  # (agent id, path) -> its open (reader, writer)
 
-    async def request(self, agent: dict, wait: float) -> dict:
-        body = json.dumps({"wait": wait}).encode()
+    async def request(self, agent: dict, path: str, body: dict, timeout: float) -> dict:
+        body = json.dumps(body).encode()
+        channel = (agent["id"], path)
         for attempt in (1, 2):
-            signed = protocol.sign_request(agent["key"], agent_id=agent["id"], method="POST", path=WORK_PATH,
-                                           body=body)
-            head = [f"POST {WORK_PATH} HTTP/1.1", f"Host: 127.0.0.1:{self.port}", "Content-Type: application/json",
+            signed = protocol.sign_request(agent["key"], agent_id=agent["id"], method="POST", path=path, body=body)
+            head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}", "Content-Type: application/json",
                     "Accept: application/json", f"Content-Length: {len(body)}",
                     *([] if self.keep_alive else ["Connection: close"]),
                     *(f"{name}: {value}" for name, value in signed.items())]
-            reused = agent["id"] in self.connections
-            reader, writer = self.connections.pop(agent["id"], None) or await asyncio.open_connection(
+            reused = channel in self.connections
+            reader, writer = self.connections.pop(channel, None) or await asyncio.open_connection(
                 "127.0.0.1", self.port)
             try:
                 writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
                 await writer.drain()
-                self.waiting.add(agent["id"])
-                status, headers, payload = await asyncio.wait_for(self._response(reader), timeout=wait + 30)
+                status, headers, payload = await asyncio.wait_for(self._response(reader), timeout=timeout)
             except (ConnectionError, asyncio.IncompleteReadError):
                 writer.close()
                 if reused and attempt == 1:
@@ -264,16 +275,77 @@ class Fleet:
             except BaseException:
                 writer.close()
                 raise
-            finally:
-                self.waiting.discard(agent["id"])
             if self.keep_alive and headers.get("connection", "").lower() != "close":
-                self.connections[agent["id"]] = (reader, writer)
+                self.connections[channel] = (reader, writer)
             else:
                 writer.close()
             if status != 200:
                 raise RuntimeError(f"HTTP {status}: {payload[:200]!r}")
             return json.loads(payload)
         raise AssertionError("unreachable")
+
+    async def beat(self, agent: dict) -> None:
+        """One heartbeat with what an agent reports; pins the portal's keys from its answer."""
+        agent["rung"].clear()
+        answer = await self.request(agent, HEARTBEAT_PATH, {
+            "version": "bench", "hostname": f"dc-{agent['id']}", "updating": False, "vcenter_version": "8.0.3",
+            "vcenter_reachable": True}, timeout=30)
+        agent["keys"] = protocol.keys_digest(answer["portal_public_keys"])
+        self.beats += 1
+
+    async def run_beats(self, agent: dict) -> None:
+        """Heartbeats every `heartbeat_seconds` (the first at a random point of the period, as among agents started
+        at different times), and at once when rung."""
+        await asyncio.sleep(random.uniform(0, self.heartbeat_seconds))
+        while not self.stopping:
+            try:
+                await self.beat(agent)
+            except (TimeoutError, OSError, RuntimeError, ValueError, KeyError, asyncio.IncompleteReadError) as exc:
+                if self.stopping:
+                    return
+                self.errors.append(f"heartbeat {type(exc).__name__}: {exc}"[:300])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(agent["rung"].wait(), timeout=self.heartbeat_seconds)
+
+    async def run_agent(self, agent: dict, delay: float) -> None:
+        await asyncio.sleep(delay)
+        agent["rung"] = asyncio.Event()
+        while "keys" not in agent and not self.stopping:
+            try:
+                await self.beat(agent)  # the agent's first heartbeat, as it starts
+            except (TimeoutError, OSError, RuntimeError, ValueError, KeyError, asyncio.IncompleteReadError) as exc:
+                self.errors.append(f"heartbeat {type(exc).__name__}: {exc}"[:300])
+                await asyncio.sleep(1.0)
+        beats = asyncio.create_task(self.run_beats(agent))
+        wait = random.uniform(1.0, self.wait)  # spreads the re-polls over the wait
+        try:
+            while not self.stopping:
+                try:
+                    self.waiting.add(agent["id"])
+                    answer = await self.request(agent, WORK_PATH, {"wait": wait, "keys": agent["keys"]},
+                                                timeout=wait + 30)
+                except (TimeoutError, OSError, RuntimeError, ValueError, IndexError,
+                        asyncio.IncompleteReadError) as exc:
+                    if self.stopping:
+                        return
+                    self.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+                    await asyncio.sleep(1.0)
+                    continue
+                finally:
+                    self.waiting.discard(agent["id"])
+                now = time.monotonic()
+                self.answered += 1
+                if answer.get("beat"):
+                    self.rung += 1
+                    agent["rung"].set()
+                if answer["jobs"]:
+                    with self.arrived:
+                        for job in answer["jobs"]:
+                            self.received.setdefault(job["job_id"], now)
+                        self.arrived.notify_all()
+                wait = self.wait
+        finally:
+            beats.cancel()
 
     @staticmethod
     async def _response(reader: asyncio.StreamReader) -> tuple[int, dict, bytes]:
@@ -288,27 +360,6 @@ class Fleet:
             payload = await reader.read()
             headers["connection"] = "close"
         return status, headers, payload
-
-    async def run_agent(self, agent: dict, delay: float) -> None:
-        await asyncio.sleep(delay)
-        wait = random.uniform(1.0, self.wait)  # spreads the re-polls over the wait
-        while not self.stopping:
-            try:
-                answer = await self.request(agent, wait)
-            except (TimeoutError, OSError, RuntimeError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
-                if self.stopping:
-                    return
-                self.errors.append(f"{type(exc).__name__}: {exc}"[:300])
-                await asyncio.sleep(1.0)
-                continue
-            now = time.monotonic()
-            self.answered += 1
-            if answer["jobs"]:
-                with self.arrived:
-                    for job in answer["jobs"]:
-                        self.received.setdefault(job["job_id"], now)
-                    self.arrived.notify_all()
-            wait = self.wait
 
     def wait_for_job(self, job_id: int, timeout: float) -> float | None:
         with self.arrived:
@@ -352,11 +403,11 @@ async def measure(fleet: Fleet, portal: subprocess.Popen, tenants: dict, args) -
                          f"{fleet.errors[:3]}")
     await asyncio.sleep(args.settle)
     pids = process_tree(portal.pid)
-    answered, cpu0, t0 = fleet.answered, cpu_seconds(pids), time.monotonic()
+    answered, beats, cpu0, t0 = fleet.answered, fleet.beats, cpu_seconds(pids), time.monotonic()
     await asyncio.sleep(args.idle)
     elapsed, cpu = time.monotonic() - t0, cpu_seconds(pids) - cpu0
-    idle = {"seconds": elapsed, "cpu_s": cpu, "requests": fleet.answered - answered, "processes": len(pids),
-            "waiting": len(fleet.waiting)}
+    idle = {"seconds": elapsed, "cpu_s": cpu, "requests": fleet.answered - answered, "beats": fleet.beats - beats,
+            "processes": len(pids), "waiting": len(fleet.waiting)}
 
     done = threading.Event()
     times = await asyncio.to_thread(pickups, fleet, tenants, args.pickups, done)
@@ -382,6 +433,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="gunicorn's -w instead of the production command's")
     parser.add_argument("--threads", type=int, help="gunicorn's --threads (and --worker-connections) instead of "
                                                     "the production command's")
+    parser.add_argument("--heartbeat-seconds", type=float, default=300.0,
+                        help="how often each agent sends a heartbeat beside its held request for work (default 300, "
+                             "AGENT_POLLING_HEARTBEAT_SECONDS; 20 is every AGENT_HEARTBEAT_SECONDS, as agents did "
+                             "before their held request stood in for it)")
     parser.add_argument("--new-connections", action="store_true",
                         help="a new connection for every request, as agents did before their transport kept them open")
     parser.add_argument("--scratch", help="directory for the SQLite file and the portal's log (default: a new "
@@ -411,16 +466,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"database {database}; {len(agents)} agents in {len(tenants)} tenants, made in "
               f"{time.monotonic() - made:.1f} s; portal: gunicorn {' '.join(SERVER[3:])} (log {scratch}/portal.log); "
               f"agents {'open a new connection per request' if args.new_connections else 'keep connections open'}")
-        fleet = Fleet(agents, port, WAIT_SECONDS, keep_alive=not args.new_connections)
+        fleet = Fleet(agents, port, WAIT_SECONDS, args.heartbeat_seconds, keep_alive=not args.new_connections)
         idle, times = asyncio.run(measure(fleet, portal, tenants, args))
     finally:
         stop_portal(portal)
     cpu_pct = 100 * idle["cpu_s"] / idle["seconds"]
     rate = idle["requests"] / idle["seconds"]
     print(f"idle window {idle['seconds']:.1f} s, {idle['waiting']} requests held: portal CPU {idle['cpu_s']:.2f} s "
-          f"over {idle['processes']} processes = {cpu_pct:.1f} % of one core; {idle['requests']} answered "
-          f"({rate:.1f}/s, wait {WAIT_SECONDS:.0f} s), "
-          f"{1000 * idle['cpu_s'] / max(1, idle['requests']):.1f} ms of CPU per answered request")
+          f"over {idle['processes']} processes = {cpu_pct:.1f} % of one core; {idle['requests']} requests for work "
+          f"answered ({rate:.1f}/s, wait {WAIT_SECONDS:.0f} s) and {idle['beats']} heartbeats "
+          f"({idle['beats'] / idle['seconds']:.1f}/s, every {args.heartbeat_seconds:.0f} s), "
+          f"{1000 * idle['cpu_s'] / max(1, idle['requests'] + idle['beats']):.1f} ms of CPU per request; "
+          f"{fleet.rung} rang")
     finite = [t for t in times if math.isfinite(t)]
     if finite:
         print(f"pickups {len(times)}: median {statistics.median(finite):.3f} s, p95 {p95(times):.3f} s, "

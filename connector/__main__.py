@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             import dataclasses
 
             config.save(dataclasses.replace(config.load(args.config), updating=args.state == "on"), args.config)
-            logger.info("updating %s (the running agent reports it at its next heartbeat)", args.state)
+            logger.info("updating %s (the running agent reports it within a second)", args.state)
             return 0
         runner = agent.Agent(config.load(args.config), path=args.config)
         if args.command == "inventory":

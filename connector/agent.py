@@ -19,6 +19,8 @@ logger = logging.getLogger("connector.agent")
 MAX_BACKOFF_SECONDS = 60
 # How often the agent logs in to its vCenter to report on it (a login per heartbeat would be a needless load).
 VCENTER_PROBE_SECONDS = 60
+# How often the heartbeat loop asks itself whether a heartbeat is due (the switch file read, the probe's result).
+BEAT_LOOK_SECONDS = 1.0
 
 
 class Refused(Exception):
@@ -52,6 +54,12 @@ class Agent:
         self._probed_at: float | None = None
         self._vcenter: vcenter.Report | None = None
         self.inventory = inventory.InventoryReporter(lambda: self.portal, lambda: self.settings)
+        # Set when the portal's answer to a request for work says it has something for this agent.
+        self.rung = threading.Event()
+        self.work = work.WorkLoop(lambda: self.portal, lambda: self.settings, on_beat=self.rung.set)
+        self.polling_heartbeat_seconds = 0  # the portal says, in each heartbeat's answer (0: as often as ever)
+        self._sent: dict | None = None
+        self._beaten_at = 0.0
 
     def _portal(self) -> Portal:
         return Portal(self.settings.portal_url, ca_bundle=self.settings.ca_bundle, agent_id=self.settings.agent_id,
@@ -68,17 +76,35 @@ class Agent:
                 logger.warning("vCenter not reached", extra={"fields": {"category": self._vcenter.category}})
         return {"vcenter_version": self._vcenter.version, "vcenter_reachable": self._vcenter.reachable}
 
+    def report(self) -> dict:
+        """What a heartbeat says of this agent and its vCenter."""
+        self._read_updating()
+        return {"version": __version__, "hostname": socket.gethostname(), "updating": self.settings.updating,
+                **self.vcenter_report()}
+
+    def beat_due(self) -> bool:
+        """A heartbeat is due when the portal rang, when what it would say changed, and otherwise every
+        `heartbeat_seconds`; while the portal holds the agent's request for work (which keeps its contact and rings
+        it when the portal has something for it), every `polling_heartbeat_seconds` only."""
+        if self.rung.is_set() or self._sent is None or self.report() != self._sent:
+            return True
+        every = self.settings.heartbeat_seconds
+        if self.work.held():
+            every = max(every, self.polling_heartbeat_seconds)
+        return time.monotonic() - self._beaten_at >= every
+
     def beat(self) -> dict:
         """One heartbeat, and what its answer asks for."""
-        self._read_updating()
+        self.rung.clear()
+        report = self.report()
         try:
-            answer = self.portal.post("agent/heartbeat/", {"version": __version__, "hostname": socket.gethostname(),
-                                                           "updating": self.settings.updating,
-                                                           **self.vcenter_report()})
+            answer = self.portal.post("agent/heartbeat/", report)
         except PortalError as exc:
             if exc.category == "refused":
                 raise Refused(exc.message) from None
             raise
+        self._sent, self._beaten_at = report, time.monotonic()
+        self.polling_heartbeat_seconds = int(answer.get("polling_heartbeat_seconds") or 0)
         pinned = list(answer.get("portal_public_keys") or [])
         if pinned and pinned != self.settings.portal_public_keys:
             self._save(portal_public_keys=pinned)
@@ -120,9 +146,7 @@ class Agent:
         """Until stopped (0) or refused (3). Work is taken by a second loop and the inventory by a third, so that a
         long poll or a long read of vCenter never delays the heartbeat and a heartbeat never delays either."""
         stop = stop or threading.Event()
-        worker = threading.Thread(target=work.WorkLoop(lambda: self.portal, lambda: self.settings).run, args=(stop,),
-                                  name="work", daemon=True)
-        worker.start()
+        threading.Thread(target=self.work.run, args=(stop,), name="work", daemon=True).start()
         threading.Thread(target=self.inventory.run, args=(stop,), name="inventory", daemon=True).start()
         try:
             return self._beat_until(stop)
@@ -130,21 +154,23 @@ class Agent:
             stop.set()
 
     def _beat_until(self, stop: threading.Event) -> int:
-        failures = 0
+        failures, retry_at = 0, 0.0
         while not stop.is_set():
-            try:
-                self.beat()
-                failures = 0
-                wait = self.settings.heartbeat_seconds
-            except Refused as exc:
-                logger.error("refused by the portal; an administrator must register this agent again",
-                             extra={"fields": {"reason": str(exc)}})
-                return 3
-            except PortalError as exc:
-                failures += 1
-                # Exponential with jitter, so that many agents cut off together do not return together.
-                wait = min(MAX_BACKOFF_SECONDS, 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
-                logger.warning("portal not reached", extra={"fields": {"category": exc.category,
-                                                                        "retry_in_s": round(wait, 1)}})
-            stop.wait(wait)
+            if time.monotonic() >= retry_at and self.beat_due():
+                try:
+                    self.beat()
+                    failures = 0
+                except Refused as exc:
+                    logger.error("refused by the portal; an administrator must register this agent again",
+                                 extra={"fields": {"reason": str(exc)}})
+                    return 3
+                except PortalError as exc:
+                    failures += 1
+                    # Exponential with jitter, so that many agents cut off together do not return together.
+                    wait = min(MAX_BACKOFF_SECONDS, 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
+                    retry_at = time.monotonic() + wait
+                    logger.warning("portal not reached", extra={"fields": {"category": exc.category,
+                                                                            "retry_in_s": round(wait, 1)}})
+            # A ring wakes the loop at once; otherwise it looks again each second (a look sends nothing).
+            (stop if time.monotonic() < retry_at else self.rung).wait(BEAT_LOOK_SECONDS)
         return 0

@@ -34,8 +34,8 @@ class Config:
     # password, thumbprint, verify_tls.
     vcenter: dict = field(default_factory=dict, repr=False)
     # Where vCenter is and how to trust it, as the portal's administrator set it (url, verify_tls, ca_pem,
-    # thumbprint, ignore_esx_certificate_errors, dns_suffixes); kept from the last heartbeat. It wins over the
-    # url and thumbprint entered here; the credentials are only ever the ones entered here.
+    # thumbprint, ignore_esx_certificate_errors, dns_suffixes); kept from the last heartbeat. The credentials are
+    # only ever the ones entered here, sent only to the url entered here (connector.vcenter.connection).
     portal_vcenter: dict = field(default_factory=dict)
     # Being updated (`python -m connector updating on`): reported to the portal, which starts no new migrations;
     # the agent takes no new work and finishes what it runs.

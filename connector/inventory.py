@@ -26,6 +26,8 @@ logger = logging.getLogger("connector.inventory")
 DEFAULT_EVERY_SECONDS = 300
 # After a failed attempt (vCenter away, the report not delivered), the next one comes this soon unless a user asks.
 RETRY_SECONDS = 60
+# A refresh a user asked for whose report did not reach the portal is tried again this often.
+REFRESH_RETRY_SECONDS = 10
 SEND_TIMEOUT_SECONDS = 120
 # A principal's privileges are left out (and the reason reported) when vCenter refuses to tell them; these failures
 # are vCenter's as a whole instead, and fail the inventory.
@@ -70,6 +72,7 @@ class InventoryReporter:
         self._last_attempt: float | None = None
         self._last_ok = False
         self._answered = None  # the refresh request (its `requested_at`) last answered
+        self._attempted = None  # the refresh request last attempted (a failed attempt is retried, not at once)
 
     def note(self, instructions: dict | None) -> None:
         """What a heartbeat answer says of the inventory (nothing, from a portal that does not take one)."""
@@ -80,8 +83,11 @@ class InventoryReporter:
             self._wake.set()
 
     def _wanted(self, instructions: dict) -> bool:
-        if instructions.get("refresh") and instructions.get("requested_at") != self._answered:
-            return True
+        requested = instructions.get("requested_at")
+        if instructions.get("refresh") and requested != self._answered:
+            if requested != self._attempted or self._last_attempt is None:
+                return True
+            return time.monotonic() - self._last_attempt >= REFRESH_RETRY_SECONDS
         if self._last_attempt is None:
             return True
         every = max(10, int(instructions.get("every_seconds") or DEFAULT_EVERY_SECONDS))
@@ -89,8 +95,8 @@ class InventoryReporter:
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            if not self._wake.wait(timeout=1.0):
-                continue
+            # Woken by a heartbeat's answer, or due by the clock: heartbeats are rare while a request for work is held.
+            self._wake.wait(timeout=1.0)
             self._wake.clear()
             instructions = self._instructions
             if instructions is None or not self._wanted(instructions):
@@ -107,6 +113,7 @@ class InventoryReporter:
         (its category, no VMs), so that the portal can say why the list is old."""
         self._last_attempt, self._last_ok = time.monotonic(), False
         requested = instructions.get("requested_at") if instructions.get("refresh") else None
+        self._attempted = requested
         settings = self.settings_of()
         payload: dict = {"tenant": settings.tenant, "answers": requested}
         started = time.monotonic()

@@ -55,6 +55,12 @@ def b64decode(text: str) -> bytes:
 
 # -- keys ----------------------------------------------------------------------------------------------------------
 
+def keys_digest(public_key_texts: list[str]) -> str:
+    """A short name for a set of pinned portal keys, in order: the agent sends it with its request for work, and the
+    portal rings it when its own keys differ (a rotated portal key is pinned before any token it signed arrives)."""
+    return hashlib.sha256("\n".join(public_key_texts).encode()).hexdigest()[:32]
+
+
 def new_private_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 

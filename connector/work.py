@@ -10,6 +10,7 @@ sent, and the export lease is given back."""
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from concurrent.futures import Future
@@ -26,6 +27,8 @@ PROGRESS_SECONDS = 1.0
 # Portal troubles a call waits out (a restart, a proxy's hiccup), within the job's lease.
 RETRIED = frozenset({"unreachable", "server", "throttled"})
 CALL_RETRY_SECONDS = 0.5
+# A request for work just answered still counts as held while the loop sends the next one.
+HELD_GRACE_SECONDS = 5.0
 LAPSED = "cut off from the portal for longer than the job's lease"
 # vCenter away, the agent's own login refused, or the portal's vCenter settings naming another destination than its
 # account was entered for (an administrator fixes either on this host): retried, not failed.
@@ -372,10 +375,19 @@ class WorkLoop:
     for this agent is taken within about a second, with one request per wait while there is none."""
 
     def __init__(self, portal_of: Callable[[], Portal], settings_of: Callable[[], config.Config], *,
-                 wait_seconds: float = 50.0, max_jobs: int = 4):
+                 wait_seconds: float = 50.0, max_jobs: int = 4, on_beat: Callable[[], None] = lambda: None):
         self.portal_of, self.settings_of = portal_of, settings_of
         self.wait_seconds, self.max_jobs = wait_seconds, max_jobs
+        self.on_beat = on_beat  # the portal has something to tell the agent: its heartbeat asks for it now
         self.running: dict[int, threading.Thread] = {}
+        self._asking = False
+        self._answered_at = -math.inf
+
+    def held(self) -> bool:
+        """Whether the portal holds this loop's request for work now (or answered one a moment ago): that request
+        keeps the agent's contact and rings it (`on_beat`) when there is something to hear, so the heartbeat can
+        be rare meanwhile."""
+        return self._asking or time.monotonic() - self._answered_at < HELD_GRACE_SECONDS
 
     def _reap(self) -> None:
         for job_id in [j for j, thread in self.running.items() if not thread.is_alive()]:
@@ -387,8 +399,17 @@ class WorkLoop:
         if len(self.running) >= self.max_jobs or self.settings_of().updating:
             time.sleep(0.2 if not self.settings_of().updating else 2)
             return 0
-        answer = self.portal_of().post("agent/work/", {"wait": self.wait_seconds if wait is None else wait},
-                                       timeout=(self.wait_seconds if wait is None else wait) + 30)
+        wait = self.wait_seconds if wait is None else wait
+        self._asking = True
+        try:
+            answer = self.portal_of().post(
+                "agent/work/", {"wait": wait, "keys": protocol.keys_digest(self.settings_of().portal_public_keys)},
+                timeout=wait + 30)
+        finally:
+            self._asking = False
+        self._answered_at = time.monotonic()
+        if answer.get("beat"):
+            self.on_beat()
         started = 0
         for handout in answer.get("jobs", []):
             job_id = int(handout["job_id"])

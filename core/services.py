@@ -13,6 +13,8 @@ from django.utils.text import slugify
 
 from core.audit import audit_record, audited_delete
 from core.audit_actions import AuditAction
+from core.connectors.selectors import agents_serve
+from core.connectors.services import inventory_refresh_request
 from core.errors import Conflict, Invalid
 from core.models import AwsAuthMode, Tenant, TenantAwsAccount, TenantGroup, TenantVCenter, User
 from core.peers import refuse_platform_account
@@ -213,6 +215,9 @@ def aws_account_update(*, actor: User, data: dict) -> TenantAwsAccount:
 # differs from the one it was entered for (connector.vcenter.connection).
 VCENTER_UPDATABLE = ("url", "verify_tls", "ca_certificate_pem", "thumbprint", "ignore_esx_certificate_errors",
                      "dns_suffixes", "connector_updating", "max_active_migrations_per_region")
+# What the agents are told of their vCenter (core.connectors.selectors.vcenter_trust_for).
+VCENTER_TRUST = ("url", "verify_tls", "ca_certificate_pem", "thumbprint", "ignore_esx_certificate_errors",
+                 "dns_suffixes")
 
 
 @transaction.atomic
@@ -223,7 +228,12 @@ def vcenter_update(*, actor: User, data: dict) -> TenantVCenter:
                       "platform's, never raise it.", code="above_platform_limit",
                       field="max_active_migrations_per_region")
     vcenter = TenantVCenter.objects.filter(tenant=actor.tenant).first() or TenantVCenter(tenant=actor.tenant)
+    trusted_before = [getattr(vcenter, name) for name in VCENTER_TRUST]
     model_update(instance=vcenter, fields=VCENTER_UPDATABLE, data=data)
+    if [getattr(vcenter, name) for name in VCENTER_TRUST] != trusted_before and agents_serve(actor.tenant_id):
+        # The agents read another vCenter, or trust it differently, from their next heartbeat on, and the inventory
+        # they reported may be another vCenter's: ask for a fresh one, which also rings their requests for work.
+        inventory_refresh_request(tenant_id=actor.tenant_id)
     detail = {"fields": sorted(data)}
     if "ignore_esx_certificate_errors" in data:
         detail["ignore_esx_certificate_errors"] = data["ignore_esx_certificate_errors"]

@@ -36,9 +36,12 @@ import os
 import threading
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q, Value
+from django.db.models.functions import Now
 
 logger = logging.getLogger("portal.migrations.agent")
 
@@ -46,25 +49,35 @@ logger = logging.getLogger("portal.migrations.agent")
 class _Tenant:
     """What the board knows of one tenant while some request of its agents waits."""
 
-    __slots__ = ("changed", "generation", "seen", "waiters")
+    __slots__ = ("bells", "changed", "generation", "rung", "seen", "waiters")
 
-    def __init__(self, lock: threading.Lock):
+    def __init__(self, lock: threading.Lock, rung: frozenset):
         self.waiters = 0
-        self.generation = 0  # bumped whenever the tenant's claimable set gains a job
+        self.generation = 0  # bumped whenever the tenant's claimable set gains a job, or a bell rings
         self.seen: frozenset = frozenset()  # (job id, lease epoch) claimable at the last look
+        self.bells = 0  # bumped whenever the portal gains something to tell the tenant's agents
+        self.rung = rung  # what the portal had to tell them at the last look
         self.changed = threading.Condition(lock)
 
 
 class Watch:
     """One waiting request's hold on its tenant's place on the board."""
 
-    def __init__(self, board: WorkBoard, tenant: _Tenant):
+    def __init__(self, board: WorkBoard, tenant: _Tenant, agent_id: int):
         self.board, self.tenant = board, tenant
         self.generation = tenant.generation
         # Whether the board's last look found claimable work of the tenant. When it did not, the request need not
         # look itself: anything that becomes claimable is new to the board's next look, which wakes this watch
         # (a tenant the board has not looked at yet counts everything it finds as new).
         self.work_known = bool(tenant.seen)
+        # A bell of the tenant's that rang before this request came is heard by the agents that were waiting then;
+        # one meant for this agent alone (its key to rotate, its credential revoked) it must hear itself.
+        self.bells = tenant.bells - (1 if any(bell[1:2] == (agent_id,) for bell in tenant.rung) else 0)
+
+    def rang(self) -> bool:
+        """Whether the portal gained something to tell the agent since the watch began: the request then ends, and
+        the agent asks for it with a heartbeat (`connector.agent`), which it otherwise sends seldom."""
+        return self.tenant.bells != self.bells
 
     def wait(self, timeout: float) -> bool:
         """Block until the tenant's claimable work changed since the watch began (or since the last wait said so),
@@ -81,14 +94,20 @@ class Watch:
 
 
 class WorkBoard:
-    def __init__(self, claimable, seen, *, interval: float | None = None):
+    def __init__(self, claimable, seen, bells=list, *, interval: float | None = None):
         """`claimable()` returns the (tenant id, job id, lease epoch) of every job an agent could claim now;
-        `seen(agent ids)` records that these agents are in contact now (they hold a request)."""
-        self.claimable, self.seen = claimable, seen
+        `seen(agent ids)` records that these agents are in contact now (they hold a request); `bells()` returns
+        (tenant id, what, agent id or 0, when) for everything the portal has to tell a tenant's agents now, which
+        only a heartbeat's answer carries (an inventory asked for, a key to rotate, a revoked credential)."""
+        self.claimable, self.seen, self.bells = claimable, seen, bells
         self.interval = interval
         self.lock = threading.Lock()
         self.tenants: dict[int, _Tenant] = {}
-        self._with_work: set[int] = set()  # tenants whose `seen` is not empty
+        self._with_work: set[int] = set()  # tenants whose `seen` or `rung` is not empty
+        # What each tenant's agents waiting here were last told to ask for, kept while it stands even when none waits
+        # (a request ends, the agent asks again): an agent still taking the inventory it was asked for must not be
+        # rung for it again at each new request. A bell that rings while none waits here rings at the next one.
+        self._rung: dict[int, frozenset] = {}
         self.agents: dict[int, int] = {}  # agent id -> its requests waiting here
         self._seen_at = 0.0
         self._failing = False
@@ -104,10 +123,10 @@ class WorkBoard:
             self._ensure_thread()
             tenant = self.tenants.get(tenant_id)
             if tenant is None:
-                tenant = self.tenants[tenant_id] = _Tenant(self.lock)
+                tenant = self.tenants[tenant_id] = _Tenant(self.lock, self._rung.get(tenant_id, frozenset()))
             tenant.waiters += 1
             self.agents[agent_id] = self.agents.get(agent_id, 0) + 1
-            watch = Watch(self, tenant)
+            watch = Watch(self, tenant, agent_id)
             self.someone_waits.notify()
         try:
             yield watch
@@ -176,7 +195,7 @@ class WorkBoard:
     def look(self) -> None:
         """One look at the database for every waiting request of the process; wakes the tenants that gained work."""
         try:
-            rows = self.claimable()
+            rows, bells = self.claimable(), self.bells()
         except Exception:  # noqa: BLE001 - the board must outlive any failure (the database away, say)
             self._failed("could not read the database; looking again")
             return
@@ -186,19 +205,28 @@ class WorkBoard:
         found: dict[int, set] = {}
         for tenant_id, job_id, epoch in rows:
             found.setdefault(tenant_id, set()).add((job_id, epoch))
+        ringing: dict[int, set] = {}
+        for tenant_id, *bell in bells:
+            ringing.setdefault(tenant_id, set()).add(tuple(bell))
         with self.lock:
-            # Only the tenants with claimable work now or at the last look: the others (nearly all of a thousand
-            # idle agents' tenants) have nothing to compare, and a look must not grow with them.
-            for tenant_id in found.keys() | self._with_work:
+            # Only the tenants with claimable work or a bell now or at the last look: the others (nearly all of a
+            # thousand idle agents' tenants) have nothing to compare, and a look must not grow with them.
+            for tenant_id in found.keys() | ringing.keys() | self._with_work:
                 tenant = self.tenants.get(tenant_id)
                 if tenant is None:
                     continue  # no request of its agents waits here
-                now = frozenset(found.get(tenant_id, ()))
-                if now - tenant.seen:
+                now, rung = frozenset(found.get(tenant_id, ())), frozenset(ringing.get(tenant_id, ()))
+                if rung - tenant.rung:
+                    tenant.bells += 1
+                if now - tenant.seen or rung - tenant.rung:
                     tenant.generation += 1
                     tenant.changed.notify_all()
-                tenant.seen = now
-            self._with_work = {tenant_id for tenant_id in found if tenant_id in self.tenants}
+                tenant.seen, tenant.rung = now, rung
+                if rung:
+                    self._rung[tenant_id] = rung
+            for tenant_id in [t for t in self._rung if t not in ringing]:
+                del self._rung[tenant_id]
+            self._with_work = {tenant_id for tenant_id in found.keys() | ringing.keys() if tenant_id in self.tenants}
 
 
 def _close_connection() -> None:
@@ -229,13 +257,41 @@ def _claimable_rows():
         return cursor.fetchall()
 
 
+def _bells():
+    """(tenant id, what, agent id or 0, when) of what the portal has to tell agents now, which a heartbeat answer
+    carries: an inventory a user asked for (until an agent reports it), a key to rotate (until rotated), a
+    credential revoked in the last `AGENT_WORK_WAIT_SECONDS` (the agent then hears the refusal at once rather than
+    at the end of its wait). Compiled once, like the claimable query; both tables hold a row per tenant or agent."""
+    from core.connectors.models import Agent, VCenterInventory
+
+    key = (connection.vendor, connection.settings_dict["NAME"], settings.AGENT_WORK_WAIT_SECONDS)
+    if key not in _compiled_bells:
+        refresh = VCenterInventory.objects.filter(refresh_requested_at__isnull=False).values_list(
+            "tenant_id", Value("refresh"), Value(0), "refresh_requested_at")
+        recently = Now() - timedelta(seconds=settings.AGENT_WORK_WAIT_SECONDS + 10)
+        agents = Agent.objects.filter(Q(rotation_requested=True, revoked_at__isnull=True)
+                                      | Q(revoked_at__gt=recently)).values_list(
+            "tenant_id", Value("agent"), "pk", "revoked_at")
+        _compiled_bells.clear()
+        _compiled_bells[key] = [q.order_by().query.sql_with_params() for q in (refresh, agents)]
+    rows = []
+    with connection.cursor() as cursor:
+        for sql, params in _compiled_bells[key]:
+            cursor.execute(sql, params)
+            rows.extend(cursor.fetchall())
+    return rows
+
+
+_compiled_bells: dict = {}
+
+
 def _agents_seen(agent_ids: list[int]) -> None:
     from core.connectors import services
 
     services.agents_seen(agent_ids=agent_ids, fresh_seconds=settings.AGENT_HEARTBEAT_SECONDS / 2)
 
 
-BOARD = WorkBoard(_claimable_rows, _agents_seen)
+BOARD = WorkBoard(_claimable_rows, _agents_seen, _bells)
 
 
 def release_connection() -> None:

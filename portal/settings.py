@@ -53,6 +53,10 @@ CONNECTOR_SIGNING_KEY_FALLBACKS = env.list("CONNECTOR_SIGNING_KEY_FALLBACKS", de
 AGENT_REGISTRATION_CODE_SECONDS = env.int("AGENT_REGISTRATION_CODE_SECONDS", default=3600)
 # How often an agent reports when it has nothing else to say (the portal tells it, at registration and each beat).
 AGENT_HEARTBEAT_SECONDS = env.int("AGENT_HEARTBEAT_SECONDS", default=20)
+# How often it reports while the portal holds its request for work: that request keeps its contact, and ends as
+# soon as the portal has something for the agent that only a heartbeat's answer carries (migrations_app.work_board).
+# 1,000 idle agents then send 3 heartbeats a second rather than 50 (bench/connectors.py).
+AGENT_POLLING_HEARTBEAT_SECONDS = env.int("AGENT_POLLING_HEARTBEAT_SECONDS", default=300)
 # How long a presigned UploadPart URL handed to an agent lives (S3 allows up to 7 days; we allow 15 minutes at most).
 AGENT_PRESIGN_SECONDS = min(env.int("AGENT_PRESIGN_SECONDS", default=900), 900)
 # How often a migration waiting for its connector agent refreshes what it says (online, offline since ...).
@@ -66,7 +70,7 @@ AGENT_WORK_WAIT_SECONDS = env.float("AGENT_WORK_WAIT_SECONDS", default=50.0)
 # the pickup's p95 under a second with 1,000 waiting agents, bench/connectors.py, at half the looks of 0.25 s).
 AGENT_WORK_BOARD_SECONDS = env.float("AGENT_WORK_BOARD_SECONDS", default=0.5)
 # How often an agent reads its vCenter's inventory (VMs and the mapped users' export privileges) and reports it; a
-# refresh a user asks for is taken at the agent's next heartbeat. Older than AGENT_INVENTORY_STALE_SECONDS (three
+# refresh a user asks for rings the agent's request for work, and its next heartbeat takes it. Older than AGENT_INVENTORY_STALE_SECONDS (three
 # periods unless set), the VM list says it is stale.
 AGENT_INVENTORY_SECONDS = env.int("AGENT_INVENTORY_SECONDS", default=300)
 AGENT_INVENTORY_STALE_SECONDS = env.int("AGENT_INVENTORY_STALE_SECONDS", default=3 * AGENT_INVENTORY_SECONDS)

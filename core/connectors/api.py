@@ -151,6 +151,9 @@ class HeartbeatAnswerSerializer(serializers.Serializer):
     rotate = serializers.BooleanField()
     portal_public_keys = serializers.ListField(child=serializers.CharField())
     heartbeat_seconds = serializers.IntegerField()
+    polling_heartbeat_seconds = serializers.IntegerField(
+        help_text="How often to send a heartbeat while a request for work is held (it keeps the agent's contact, and "
+                  "its answer says when to send one sooner).")
     vcenter = VCenterTrustSerializer(allow_null=True)
     inventory = InventoryInstructionsSerializer()
 
@@ -180,6 +183,7 @@ class AgentHeartbeatView(AgentEndpoint):
         return Response(HeartbeatAnswerSerializer({
             "server_time": timezone.now(), "rotate": agent.rotation_requested,
             "portal_public_keys": keys.public_key_texts(), "heartbeat_seconds": settings.AGENT_HEARTBEAT_SECONDS,
+            "polling_heartbeat_seconds": settings.AGENT_POLLING_HEARTBEAT_SECONDS,
             "vcenter": selectors.vcenter_trust_for(agent=agent),
             "inventory": selectors.inventory_instructions(agent.tenant_id)}).data)
 

@@ -38,3 +38,14 @@ def public_keys() -> list[Ed25519PublicKey]:
 
 def public_key_texts() -> list[str]:
     return [protocol.public_key_text(key) for key in public_keys()]
+
+
+def keys_digest() -> str:
+    """What an agent that pinned `public_key_texts()` sends with its request for work (`protocol.keys_digest`).
+    Asked by every request for work, so kept per set of secrets."""
+    return _digest_of((settings.CONNECTOR_SIGNING_KEY, *getattr(settings, "CONNECTOR_SIGNING_KEY_FALLBACKS", [])))
+
+
+@lru_cache(maxsize=4)
+def _digest_of(secrets: tuple) -> str:
+    return protocol.keys_digest([protocol.public_key_text(_key_from(secret).public_key()) for secret in secrets])

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from adapters.aws import client as aws
 from core.connectors import services as agent_services
 from core.connectors.api import AgentEndpoint
+from core.connectors.keys import keys_digest
 from core.errors import UpstreamError
 from migrations_app import agent_work, work_board
 
@@ -32,6 +33,9 @@ def aws_refusals():
 class WorkRequestSerializer(serializers.Serializer):
     wait = serializers.FloatField(min_value=0, max_value=60, default=0,
                                   help_text="Hold the request up to this many seconds while there is no work.")
+    keys = serializers.CharField(max_length=64, required=False, allow_blank=True, default="",
+                                 help_text="`connector.protocol.keys_digest` of the portal keys the agent pinned: "
+                                           "when they are not the portal's, the answer rings at once, with no job.")
 
 
 class HandoutSerializer(serializers.Serializer):
@@ -51,18 +55,28 @@ class HandoutSerializer(serializers.Serializer):
 
 class WorkAnswerSerializer(serializers.Serializer):
     jobs = HandoutSerializer(many=True)
+    beat = serializers.BooleanField(help_text="The portal has something to tell the agent (an inventory asked for, "
+                                              "a key to rotate or pin, a revoked credential): send a heartbeat now.")
 
 
 class AgentWorkView(AgentEndpoint):
     """Migrations waiting for this agent, each under a fresh lease epoch with a token the portal signed now. With
     `wait`, the request is held until work arrives or the wait ends: it waits on this process's work board
     (migrations_app.work_board), which looks for every waiting request at once, so a held request costs no query
-    and no database connection, and work that arrives is taken within about a second."""
+    and no database connection, and work that arrives is taken within about a second. The request also stands in
+    for the agent's heartbeat while it waits: it keeps the agent's contact, and it ends as soon as the portal has
+    something that only a heartbeat's answer carries (`beat`), so that the agent need not send one every
+    AGENT_HEARTBEAT_SECONDS to hear it in time (it sends one every AGENT_POLLING_HEARTBEAT_SECONDS instead)."""
 
     @extend_schema(request=WorkRequestSerializer, responses={200: WorkAnswerSerializer})
     def post(self, request):
-        wait = min(self.body(request, WorkRequestSerializer)["wait"], settings.AGENT_WORK_WAIT_SECONDS)
+        asked = self.body(request, WorkRequestSerializer)
+        wait = min(asked["wait"], settings.AGENT_WORK_WAIT_SECONDS)
         agent = request.auth
+        if asked["keys"] and asked["keys"] != keys_digest():
+            # A token signed with a key the agent has not pinned yet would be refused: no job before it pins it.
+            agent_services.agent_seen(agent=agent)
+            return self.answer([], beat=True)
         if wait <= 0:
             agent_services.agent_seen(agent=agent)
             return self.answer(_take(agent))
@@ -74,16 +88,16 @@ class AgentWorkView(AgentEndpoint):
             # Registered first: whatever becomes claimable from here on wakes the watch. What was claimable before,
             # the board's last look knows of, and then the request takes it at once.
             handouts = _take(agent) if watch.work_known else []
-            while not handouts:
+            while not handouts and not watch.rang():
                 work_board.release_connection()
                 if not watch.wait(deadline - time.monotonic()):
                     break
                 handouts = _take(agent)
-        return self.answer(handouts)
+            return self.answer(handouts, beat=watch.rang())
 
     @staticmethod
-    def answer(handouts) -> Response:
-        return Response({"jobs": [HandoutSerializer(h).data for h in handouts]})
+    def answer(handouts, *, beat: bool = False) -> Response:
+        return Response({"jobs": [HandoutSerializer(h).data for h in handouts], "beat": beat})
 
 
 def _take(agent) -> list:

@@ -4,7 +4,6 @@ Same services, selectors and rules as the API; errors are shown beside the field
 
 import json
 
-from django.conf import settings
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import render
 from django.urls import reverse
@@ -87,10 +86,10 @@ def _started_message(task) -> str:
 def vm_list(request):
     """The tenant's vCenter VMs, by folder, searchable by name, guest OS or folder. For a tenant served by a
     connector agent they are the inventory it last reported, with its age; Refresh (POST) asks it for a fresh one,
-    which it takes at its next heartbeat."""
+    which it starts within seconds (the request rings the agent's held request for work)."""
     refreshed = submit(request, lambda: services.vm_inventory_refresh(actor=request.user),
-                       success="Refresh asked for: the connector reads vCenter at its next heartbeat (every "
-                               f"{settings.AGENT_HEARTBEAT_SECONDS} seconds); reload in a few seconds to see it.",
+                       success="Refresh asked for: the connector starts reading vCenter within seconds; reload in "
+                               "a little while to see it.",
                        to=request.get_full_path())
     if refreshed.response:
         return refreshed.response

@@ -49,7 +49,7 @@ def agents(world):
 
 def test_work_goes_to_the_jobs_own_tenant_with_a_token_the_agent_can_verify(exporting, agents):
     mine, theirs = agents
-    assert theirs.post(WORK, {"wait": 0}).json() == {"jobs": []}
+    assert theirs.post(WORK, {"wait": 0}).json() == {"jobs": [], "beat": False}
     answer = mine.post(WORK, {"wait": 0})
     assert answer.status_code == 200, answer.content
     [job] = answer.json()["jobs"]
@@ -58,7 +58,7 @@ def test_work_goes_to_the_jobs_own_tenant_with_a_token_the_agent_can_verify(expo
     assert claims.vm_moref == exporting.vm_moref and claims.principal == "VSPHERE.LOCAL\\general"
     task = MigrationTask.objects.get(pk=exporting.pk)
     assert task.lease_owner == f"agent:{mine.row.pk}" and task.lease_epoch == job["epoch"]
-    assert mine.post(WORK, {"wait": 0}).json() == {"jobs": []}  # held: nobody else is handed it
+    assert mine.post(WORK, {"wait": 0}).json() == {"jobs": [], "beat": False}  # held: nobody else is handed it
 
 
 def test_another_tenants_job_answers_exactly_like_a_missing_one(exporting, agents):
@@ -104,7 +104,7 @@ def test_a_revoked_grant_keeps_the_job_from_the_agent(exporting, agents, world):
     mine, _ = agents
     env_services.environment_revoke(actor=world.a.admin, environment=world.a.environment,
                                     principal=world.a.user_general)
-    assert mine.post(WORK, {"wait": 0}).json() == {"jobs": []}
+    assert mine.post(WORK, {"wait": 0}).json() == {"jobs": [], "beat": False}
     assert MigrationTask.objects.get(pk=exporting.pk).lease_owner == ""
 
 
@@ -118,7 +118,7 @@ def test_the_agent_reports_failures_transient_ones_retried_from_the_checkpoint(e
     task = MigrationTask.objects.get(pk=exporting.pk)
     assert task.state == "exporting" and task.attempts == 1 and task.wake_at > timezone.now()
     assert "retrying from the checkpoint" in task.status_message and task.lease_owner == ""
-    assert mine.post(WORK, {"wait": 0}).json() == {"jobs": []}  # not before its backoff
+    assert mine.post(WORK, {"wait": 0}).json() == {"jobs": [], "beat": False}  # not before its backoff
     MigrationTask.objects.filter(pk=exporting.pk).update(wake_at=timezone.now())
     [again] = mine.post(WORK, {"wait": 0}).json()["jobs"]
     assert again["epoch"] == job["epoch"] + 1

@@ -119,7 +119,7 @@ def test_waiting_requests_cost_queries_that_do_not_grow_with_how_many_wait_and_w
     assert job["job_id"] == world.a.migration.pk
     assert waiting.answered_at - committed < 2.0  # the board looks every AGENT_WORK_BOARD_SECONDS (0.5 s)
     _finish(bystanders)
-    assert all(r.answer == {"jobs": []} for r in bystanders)  # another tenant's agents are not handed it
+    assert all(r.answer == {"jobs": [], "beat": False} for r in bystanders)  # another tenant's agents are not handed it
 
 
 def test_a_job_whose_lease_ran_out_is_handed_to_a_waiting_agent_without_any_write(world, live_server):
@@ -155,3 +155,38 @@ def test_a_waiting_agent_stays_in_contact_without_writing_on_every_request(world
     fresh = Agent.objects.get(pk=agent.pk).last_contact_at
     _finish(_hold([portal], wait=0.5))
     assert Agent.objects.get(pk=agent.pk).last_contact_at == fresh  # fresh: not written again
+
+
+def test_a_held_request_rings_when_a_user_asks_for_the_inventory_and_when_the_agent_must_rotate(world, live_server):
+    """What only a heartbeat's answer carries ends the held request at once with `beat`, so the agent need not beat
+    every AGENT_HEARTBEAT_SECONDS to hear it in time; it carries no job."""
+    from core.connectors.services import agent_request_rotation, inventory_refresh_request
+
+    [portal] = _agents(world.a.tenant, 1, live_server)
+    [waiting] = _hold([portal], wait=30)
+    asked = time.monotonic()
+    inventory_refresh_request(tenant_id=world.a.tenant.pk)
+    waiting.join(timeout=30)
+    assert waiting.error is None, waiting.error
+    assert waiting.answer == {"jobs": [], "beat": True}
+    assert waiting.answered_at - asked < 2.0
+
+    [waiting] = _hold([portal], wait=4)  # asks again while the refresh still stands: not rung for it again
+    waiting.join(timeout=30)
+    assert waiting.answer == {"jobs": [], "beat": False}
+
+    [waiting] = _hold([portal], wait=30)
+    agent_request_rotation(actor=world.a.admin, agent=Agent.objects.get(pk=portal.agent_id))
+    waiting.join(timeout=30)
+    assert waiting.answer == {"jobs": [], "beat": True}
+
+
+def test_an_agent_that_has_not_pinned_the_portal_keys_is_rung_at_once_and_handed_no_job(world, live_server):
+    from core.connectors.keys import keys_digest
+
+    [portal] = _agents(world.a.tenant, 1, live_server)
+    _exporting(world.a.migration.pk)
+    stale = protocol.keys_digest(["an-old-key"])
+    assert portal.post("agent/work/", {"wait": 20, "keys": stale}) == {"jobs": [], "beat": True}
+    answer = portal.post("agent/work/", {"wait": 20, "keys": keys_digest()})
+    assert answer["beat"] is False and [job["job_id"] for job in answer["jobs"]] == [world.a.migration.pk]

@@ -12,7 +12,7 @@ as rows with their Ed25519 public keys. The agents are asyncio tasks in this pro
 `python -m connector run` does while idle: every request is signed with `connector.protocol.sign_request` (a fresh
 nonce each); a heartbeat first (it pins the portal's keys), then requests for work asking
 `{"wait": AGENT_WORK_WAIT_SECONDS, "keys": <digest>}` one after the other, as `connector.work.WorkLoop` does, and a
-heartbeat every `--heartbeat-seconds` beside them (300, AGENT_POLLING_HEARTBEAT_SECONDS, as `connector.agent` sends
+heartbeat every `--heartbeat-seconds` beside them (3600, AGENT_POLLING_HEARTBEAT_SECONDS, as `connector.agent` sends
 while its request for work is held; 20 is what agents sent before) or at once when a work answer rings. Their first
 requests ask a random shorter wait, and their first periodic heartbeat comes at a random point of its period, so that
 both are spread evenly, as they are among agents that started at different times.
@@ -433,8 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="gunicorn's -w instead of the production command's")
     parser.add_argument("--threads", type=int, help="gunicorn's --threads (and --worker-connections) instead of "
                                                     "the production command's")
-    parser.add_argument("--heartbeat-seconds", type=float, default=300.0,
-                        help="how often each agent sends a heartbeat beside its held request for work (default 300, "
+    parser.add_argument("--heartbeat-seconds", type=float, default=3600.0,
+                        help="how often each agent sends a heartbeat beside its held request for work (default 3600, "
                              "AGENT_POLLING_HEARTBEAT_SECONDS; 20 is every AGENT_HEARTBEAT_SECONDS, as agents did "
                              "before their held request stood in for it)")
     parser.add_argument("--new-connections", action="store_true",

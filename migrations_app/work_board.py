@@ -261,7 +261,8 @@ def _bells():
     """(tenant id, what, agent id or 0, when) of what the portal has to tell agents now, which a heartbeat answer
     carries: an inventory a user asked for (until an agent reports it), a key to rotate (until rotated), a
     credential revoked in the last `AGENT_WORK_WAIT_SECONDS` (the agent then hears the refusal at once rather than
-    at the end of its wait). Compiled once, like the claimable query; both tables hold a row per tenant or agent."""
+    at the end of its wait). One query, compiled once like the claimable one; both tables hold a row per tenant or
+    agent."""
     from core.connectors.models import Agent, VCenterInventory
 
     key = (connection.vendor, connection.settings_dict["NAME"], settings.AGENT_WORK_WAIT_SECONDS)
@@ -273,13 +274,11 @@ def _bells():
                                       | Q(revoked_at__gt=recently)).values_list(
             "tenant_id", Value("agent"), "pk", "revoked_at")
         _compiled_bells.clear()
-        _compiled_bells[key] = [q.order_by().query.sql_with_params() for q in (refresh, agents)]
-    rows = []
+        _compiled_bells[key] = refresh.order_by().union(agents.order_by(), all=True).query.sql_with_params()
+    sql, params = _compiled_bells[key]
     with connection.cursor() as cursor:
-        for sql, params in _compiled_bells[key]:
-            cursor.execute(sql, params)
-            rows.extend(cursor.fetchall())
-    return rows
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 _compiled_bells: dict = {}
@@ -289,6 +288,7 @@ def _agents_seen(agent_ids: list[int]) -> None:
     from core.connectors import services
 
     services.agents_seen(agent_ids=agent_ids, fresh_seconds=settings.AGENT_HEARTBEAT_SECONDS / 2)
+    services.agent_nonces_forget()
 
 
 BOARD = WorkBoard(_claimable_rows, _agents_seen, _bells)

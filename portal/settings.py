@@ -53,10 +53,11 @@ CONNECTOR_SIGNING_KEY_FALLBACKS = env.list("CONNECTOR_SIGNING_KEY_FALLBACKS", de
 AGENT_REGISTRATION_CODE_SECONDS = env.int("AGENT_REGISTRATION_CODE_SECONDS", default=3600)
 # How often an agent reports when it has nothing else to say (the portal tells it, at registration and each beat).
 AGENT_HEARTBEAT_SECONDS = env.int("AGENT_HEARTBEAT_SECONDS", default=20)
-# How often it reports while the portal holds its request for work: that request keeps its contact, and ends as
-# soon as the portal has something for the agent that only a heartbeat's answer carries (migrations_app.work_board).
-# 1,000 idle agents then send 3 heartbeats a second rather than 50 (bench/connectors.py).
-AGENT_POLLING_HEARTBEAT_SECONDS = env.int("AGENT_POLLING_HEARTBEAT_SECONDS", default=300)
+# How often it reports while the portal holds its request for work: that request keeps its contact and rings as soon
+# as the portal has something for the agent that only a heartbeat's answer carries (migrations_app.work_board), and
+# the agent reports at once when what it reports changes; so this beat is a safety net only. 1,000 idle agents then
+# send a heartbeat every few seconds between them rather than 50 a second (bench/connectors.py).
+AGENT_POLLING_HEARTBEAT_SECONDS = env.int("AGENT_POLLING_HEARTBEAT_SECONDS", default=3600)
 # How long a presigned UploadPart URL handed to an agent lives (S3 allows up to 7 days; we allow 15 minutes at most).
 AGENT_PRESIGN_SECONDS = min(env.int("AGENT_PRESIGN_SECONDS", default=900), 900)
 # How often a migration waiting for its connector agent refreshes what it says (online, offline since ...).

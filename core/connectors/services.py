@@ -165,6 +165,13 @@ def agents_seen(*, agent_ids: list[int], fresh_seconds: float = 0, batch: int = 
         Agent.objects.filter(stale, pk__in=agent_ids[start:start + batch]).update(last_contact_at=now)
 
 
+def agent_nonces_forget() -> None:
+    """Forget every agent's nonces that no request could still carry (older than the clock skew allowed both ways):
+    one statement, through the `seen_at` index. The work board runs it with its contact refresh, since an agent whose
+    request for work is held seldom sends the heartbeat that forgets its own."""
+    AgentNonce.objects.filter(seen_at__lt=timezone.now() - timedelta(seconds=2 * protocol.MAX_SKEW_SECONDS)).delete()
+
+
 def agent_nonce_use(*, agent: Agent, nonce: str) -> bool:
     """Record a request's nonce; False when the agent already used it (a replay).
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from connector import protocol
 from connector.transport import Portal
-from core.connectors.models import Agent
+from core.connectors.models import Agent, AgentNonce
 from migrations_app.models import MigrationTask
 from migrations_app.work_board import BOARD
 
@@ -144,11 +144,17 @@ def test_a_waiting_agent_stays_in_contact_without_writing_on_every_request(world
     agent = Agent.objects.get(pk=portal.agent_id)
     long_ago = timezone.now() - timezone.timedelta(minutes=5)
     Agent.objects.filter(pk=agent.pk).update(last_contact_at=long_ago)
+    AgentNonce.objects.create(agent=agent, nonce="from-a-request-long-ago",
+                              seen_at=timezone.now() - timezone.timedelta(minutes=11))
     [waiting] = _hold([portal], wait=3.5)
     first = Agent.objects.get(pk=agent.pk).last_contact_at
     assert first > long_ago  # stale: written when the request came
     time.sleep(2.5)
     assert Agent.objects.get(pk=agent.pk).last_contact_at > first  # refreshed while it waits
+    # Nonces no request could still carry are forgotten with it (a held agent seldom sends a heartbeat, which
+    # forgets its own); the request's own is kept.
+    assert list(AgentNonce.objects.filter(agent=agent).values_list("nonce", flat=True)) != []
+    assert not AgentNonce.objects.filter(nonce="from-a-request-long-ago").exists()
     _finish([waiting])
 
     settings.AGENT_HEARTBEAT_SECONDS = 60

@@ -431,6 +431,7 @@ class WorkLoop:
                 failures = 0
             except PortalError as exc:
                 if exc.category == "refused":
-                    return  # the heartbeat loop reports it and ends the agent
+                    self.on_beat()  # the heartbeat loop hears the refusal itself now, reports it and ends the agent
+                    return
                 failures += 1
                 stop.wait(min(60, 2 ** min(failures, 6)))

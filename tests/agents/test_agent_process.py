@@ -12,10 +12,17 @@ import pytest
 
 from core.connectors import services
 from core.connectors.models import Agent
+from migrations_app.work_board import BOARD
 from tests.migrations.helpers import wait_for
 
 pytestmark = [pytest.mark.process]
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _beat_seldom(config: Path) -> None:
+    """The agent's heartbeat every ten minutes, so that only a ring makes it send one sooner."""
+    saved = json.loads(config.read_text())
+    config.write_text(json.dumps({**saved, "heartbeat_seconds": 600}))
 
 
 def _agent(*args, config):
@@ -44,6 +51,7 @@ def test_the_agent_registers_and_reports_with_nothing_but_its_config(agent_row, 
                            text=True, timeout=60)
     assert again.returncode == 2 and "not valid" in again.stderr  # a code works once
 
+    _beat_seldom(config)
     process = subprocess.Popen(_agent("run", config=config), cwd=ROOT, env={}, stderr=subprocess.PIPE, text=True)
     try:
         environ = Path(f"/proc/{process.pid}/environ").read_bytes()
@@ -52,8 +60,11 @@ def test_the_agent_registers_and_reports_with_nothing_but_its_config(agent_row, 
         before = Agent.objects.get(pk=agent.pk).last_contact_at
         wait_for(lambda: Agent.objects.get(pk=agent.pk).last_contact_at != before, timeout=30,
                  what="the agent's heartbeat")
+        wait_for(lambda: BOARD.holds(agent.pk), timeout=30, what="the agent's request for work")
         services.agent_revoke(actor=None, agent=Agent.objects.get(pk=agent.pk))
-        assert process.wait(timeout=30) == 3  # refused: it stops rather than retrying for ever
+        # Refused: it stops rather than retrying for ever, at once although its next heartbeat is ten minutes off
+        # (the revocation rang its held request for work).
+        assert process.wait(timeout=30) == 3
     finally:
         if process.poll() is None:
             process.kill()
@@ -143,9 +154,15 @@ def test_the_agent_reports_its_vcenter_inventory_and_a_refresh_lands_within_seco
     assert row.privileges["VSPHERE.LOCAL\\bob"] == {}  # bob sees the datacenter, exports nothing
     first = row.taken_at
 
-    # Running, it answers a user's Refresh at its next heartbeat (every second here).
+    # Running, it answers a user's Refresh within seconds although its next heartbeat is ten minutes off: the
+    # request rings the agent's held request for work.
+    _beat_seldom(config)
     process = subprocess.Popen(_agent("run", config=config), cwd=ROOT, env={}, stderr=subprocess.PIPE, text=True)
     try:
+        wait_for(lambda: VCenterInventory.objects.get(tenant=world.a.tenant).taken_at > first, timeout=30,
+                 what="the inventory the agent takes as it starts")
+        first = VCenterInventory.objects.get(tenant=world.a.tenant).taken_at
+        wait_for(lambda: BOARD.holds(agent.pk), timeout=30, what="the agent's request for work")
         asked = api.as_user(world.a.user_general).post("/api/v1/vcenter/inventory/")
         assert asked.status_code == 202, asked.content
         # The report is what the portal holds (its log line may come after the answer, so the row decides).

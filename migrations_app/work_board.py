@@ -12,7 +12,14 @@ does not grow with the number of waiting agents nor with the history. When a ten
 claim itself (`agent_work.work_claim`, under the job's lease) decides which agent of the tenant gets it, as before.
 A request whose tenant had nothing claimable at the board's last look does not look itself: whatever appears is
 new to the next look, which wakes it. Every `AGENT_HEARTBEAT_SECONDS` the board also records, in one write, that
-the agents it holds are in contact, so that a request need not write its agent's last contact each time.
+the agents it holds are in contact, so that a request need not write its agent's last contact each time (and
+forgets the nonces no request could still carry).
+
+The board also rings: at each look it reads what the portal has to tell agents that only a heartbeat's answer
+carries (a fresh inventory a user asked for, or asked for by changed vCenter settings; an agent's key to rotate;
+an agent just revoked), and a waiting request of a tenant that gained such a bell ends with `beat`, on which the
+agent sends its heartbeat at once. So the held request stands in for the heartbeat: an agent whose request is held
+sends one only every AGENT_POLLING_HEARTBEAT_SECONDS, and hears what it must sooner than its heartbeat did.
 
 Why a query and not a message (Redis pub/sub): a migration becomes claimable not only when something writes it
 (admission, a released lease) but also when time passes, without any write: an agent's lease runs out (the agent

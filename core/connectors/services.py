@@ -146,14 +146,19 @@ def agent_contact(*, agent: Agent, address: str | None, version: str = "", hostn
     return agent
 
 
-def agent_seen(*, agent: Agent, fresh_seconds: float = 0) -> None:
+def agent_seen(*, agent: Agent, fresh_seconds: float = 0, address: str | None = None) -> None:
     """The agent called (for work): what the pages show as its last contact, and what tells a connector that is
-    online from one that is not. Not written again when the recorded contact is less than `fresh_seconds` old."""
+    online from one that is not. Not written again when the recorded contact is less than `fresh_seconds` old,
+    unless the agent now calls from another address (it seldom sends a heartbeat while its request is held)."""
     now = timezone.now()
-    if fresh_seconds and agent.last_contact_at and now - agent.last_contact_at < timedelta(seconds=fresh_seconds):
+    moved = address is not None and address != agent.address
+    fresh = fresh_seconds and agent.last_contact_at and now - agent.last_contact_at < timedelta(seconds=fresh_seconds)
+    if fresh and not moved:
         return
-    agent.last_contact_at = now
-    Agent.objects.filter(pk=agent.pk).update(last_contact_at=now)
+    fields = {"last_contact_at": now, **({"address": address} if moved else {})}
+    for name, value in fields.items():
+        setattr(agent, name, value)
+    Agent.objects.filter(pk=agent.pk).update(**fields)
 
 
 def agents_seen(*, agent_ids: list[int], fresh_seconds: float = 0, batch: int = 500) -> None:

@@ -18,6 +18,7 @@ from core.connectors import services as agent_services
 from core.connectors.api import AgentEndpoint
 from core.connectors.keys import keys_digest
 from core.errors import UpstreamError
+from core.middleware import client_address
 from migrations_app import agent_work, work_board
 
 
@@ -73,16 +74,17 @@ class AgentWorkView(AgentEndpoint):
         asked = self.body(request, WorkRequestSerializer)
         wait = min(asked["wait"], settings.AGENT_WORK_WAIT_SECONDS)
         agent = request.auth
+        address = client_address(request)
         if asked["keys"] and asked["keys"] != keys_digest():
             # A token signed with a key the agent has not pinned yet would be refused: no job before it pins it.
-            agent_services.agent_seen(agent=agent)
+            agent_services.agent_seen(agent=agent, address=address)
             return self.answer([], beat=True)
         if wait <= 0:
-            agent_services.agent_seen(agent=agent)
+            agent_services.agent_seen(agent=agent, address=address)
             return self.answer(_take(agent))
         # While the request waits, the board records its agent's contact (every AGENT_HEARTBEAT_SECONDS, for all
         # the agents waiting in the process at once): an agent that keeps asking is not written each time.
-        agent_services.agent_seen(agent=agent, fresh_seconds=settings.AGENT_HEARTBEAT_SECONDS)
+        agent_services.agent_seen(agent=agent, fresh_seconds=settings.AGENT_HEARTBEAT_SECONDS, address=address)
         deadline = time.monotonic() + wait
         with work_board.BOARD.watch(agent.tenant_id, agent.pk) as watch:
             # Registered first: whatever becomes claimable from here on wakes the watch. What was claimable before,

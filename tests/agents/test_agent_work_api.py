@@ -192,3 +192,21 @@ def test_a_presign_writes_nothing_signs_with_the_accounts_current_keys_and_refus
     assert handed_on["epoch"] == job["epoch"] + 1
     stale = mine.post(path, ask)
     assert stale.status_code == 409 and stale.json()["errors"][0]["code"] == "lease_lost"
+
+
+def test_a_request_for_work_keeps_the_agents_address_current_without_a_heartbeat(world):
+    """An agent whose request for work is held seldom sends a heartbeat (which records its address): the request
+    records it when it changed, even while the recorded contact is fresh enough not to be written again."""
+    from core.connectors import services as agent_services
+
+    agent = SigningAgent(world.a.tenant, "dc-moved")
+    recent = timezone.now() - timezone.timedelta(seconds=5)
+    Agent.objects.filter(pk=agent.row.pk).update(address="192.0.2.7", last_contact_at=recent)
+    assert agent.post(WORK, {"wait": 0}).status_code == 200
+    assert Agent.objects.get(pk=agent.row.pk).address == "127.0.0.1"  # the test client's address
+
+    row = Agent.objects.get(pk=agent.row.pk)
+    agent_services.agent_seen(agent=row, fresh_seconds=60, address="127.0.0.1")
+    assert Agent.objects.get(pk=row.pk).last_contact_at == row.last_contact_at  # fresh, same address: no write
+    agent_services.agent_seen(agent=row, fresh_seconds=60, address="198.51.100.9")
+    assert Agent.objects.get(pk=row.pk).address == "198.51.100.9"

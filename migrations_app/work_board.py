@@ -268,8 +268,9 @@ def _bells():
     """(tenant id, what, agent id or 0, when) of what the portal has to tell agents now, which a heartbeat answer
     carries: an inventory a user asked for (until an agent reports it), a key to rotate (until rotated), a
     credential revoked in the last `AGENT_WORK_WAIT_SECONDS` (the agent then hears the refusal at once rather than
-    at the end of its wait). One query, compiled once like the claimable one; both tables hold a row per tenant or
-    agent."""
+    at the end of its wait). Compiled once like the claimable query, and like it one table a statement: a statement
+    that locks two tables in turn can deadlock with a statement that locks them all (a migration's ALTER, a test's
+    TRUNCATE), one per table cannot. Both tables hold a row per tenant or agent."""
     from core.connectors.models import Agent, VCenterInventory
 
     key = (connection.vendor, connection.settings_dict["NAME"], settings.AGENT_WORK_WAIT_SECONDS)
@@ -281,11 +282,13 @@ def _bells():
                                       | Q(revoked_at__gt=recently)).values_list(
             "tenant_id", Value("agent"), "pk", "revoked_at")
         _compiled_bells.clear()
-        _compiled_bells[key] = refresh.order_by().union(agents.order_by(), all=True).query.sql_with_params()
-    sql, params = _compiled_bells[key]
+        _compiled_bells[key] = [q.order_by().query.sql_with_params() for q in (refresh, agents)]
+    rows = []
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+        for sql, params in _compiled_bells[key]:
+            cursor.execute(sql, params)
+            rows.extend(cursor.fetchall())
+    return rows
 
 
 _compiled_bells: dict = {}

@@ -29,6 +29,9 @@ RETRIED = frozenset({"unreachable", "server", "throttled"})
 CALL_RETRY_SECONDS = 0.5
 # A request for work just answered still counts as held while the loop sends the next one.
 HELD_GRACE_SECONDS = 5.0
+# After an answer that rang and handed nothing, the next request waits this long: the heartbeat it asked for lands
+# first, and a ring that kept coming back (keys that never match, say) costs one request a second, not a busy loop.
+RING_PAUSE_SECONDS = 1.0
 LAPSED = "cut off from the portal for longer than the job's lease"
 # vCenter away, the agent's own login refused, or the portal's vCenter settings naming another destination than its
 # account was entered for (an administrator fixes either on this host): retried, not failed.
@@ -382,6 +385,7 @@ class WorkLoop:
         self.running: dict[int, threading.Thread] = {}
         self._asking = False
         self._answered_at = -math.inf
+        self.rang_idle = False  # the last answer rang and handed nothing
 
     def held(self) -> bool:
         """Whether the portal holds this loop's request for work now (or answered one a moment ago): that request
@@ -408,6 +412,7 @@ class WorkLoop:
         finally:
             self._asking = False
         self._answered_at = time.monotonic()
+        self.rang_idle = bool(answer.get("beat")) and not answer.get("jobs")
         if answer.get("beat"):
             self.on_beat()
         started = 0
@@ -429,6 +434,8 @@ class WorkLoop:
             try:
                 self.poll_once()
                 failures = 0
+                if self.rang_idle:
+                    stop.wait(RING_PAUSE_SECONDS)
             except PortalError as exc:
                 if exc.category == "refused":
                     self.on_beat()  # the heartbeat loop hears the refusal itself now, reports it and ends the agent

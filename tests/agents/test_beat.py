@@ -152,3 +152,29 @@ def test_the_work_loop_rings_the_heartbeat_when_the_portal_says_so():
     loop.poll_once()
     assert rung.is_set()
     assert loop.held()  # just answered: the next request is on its way
+
+
+def test_a_ring_that_keeps_coming_back_costs_a_request_a_second_not_a_busy_loop():
+    """Keys that never match (or any ring without a job, again and again): the loop pauses after each such answer,
+    so that the heartbeat it asked for lands first and a portal that keeps ringing is not flooded."""
+    from connector.work import WorkLoop
+
+    asked = []
+
+    class Portal:
+        def post(self, path, body, **ignore):
+            asked.append(path)
+            return {"jobs": [], "beat": True}
+
+    settings = config.Config(portal_url="https://portal.invalid", agent_id="1", private_key="x",
+                             portal_public_keys=["k1"])
+    loop = WorkLoop(lambda: Portal(), lambda: settings, wait_seconds=0)
+    stop = threading.Event()
+    worker = threading.Thread(target=loop.run, args=(stop,), daemon=True)
+    worker.start()
+    stop.wait(2.5)
+    stop.set()
+    worker.join(timeout=5)
+    assert not worker.is_alive()
+    assert 2 <= len(asked) <= 4, len(asked)  # about one a second (thousands without the pause)
+    assert loop.rang_idle

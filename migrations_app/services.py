@@ -215,8 +215,8 @@ def _vcenter_as_reported(*, actor: User, vm_moref: str) -> tuple[vsphere.VmInfo,
 
 def vm_inventory_refresh(*, actor: User) -> Inventory:
     """Ask the tenant's connector agents for a fresh VM inventory (the VM list's Refresh): whoever may migrate
-    somewhere may ask. The request rings the agents' held requests for work (migrations_app.work_board), and the heartbeat each then sends
-    takes it."""
+    somewhere may ask. The request rings the agents' held requests for work (migrations_app.work_board), and the
+    heartbeat each then sends takes it."""
     if not Environment.objects.restrict(actor, Action.OPERATE).exists():
         raise Forbidden(NO_GRANT_MESSAGE, code="no_environment_grant")
     if not agents_serve(actor.tenant_id):

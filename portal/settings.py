@@ -71,8 +71,8 @@ AGENT_WORK_WAIT_SECONDS = env.float("AGENT_WORK_WAIT_SECONDS", default=50.0)
 # the pickup's p95 under a second with 1,000 waiting agents, bench/connectors.py, at half the looks of 0.25 s).
 AGENT_WORK_BOARD_SECONDS = env.float("AGENT_WORK_BOARD_SECONDS", default=0.5)
 # How often an agent reads its vCenter's inventory (VMs and the mapped users' export privileges) and reports it; a
-# refresh a user asks for rings the agent's request for work, and its next heartbeat takes it. Older than AGENT_INVENTORY_STALE_SECONDS (three
-# periods unless set), the VM list says it is stale.
+# refresh a user asks for rings the agent's request for work, and its next heartbeat takes it. Older than
+# AGENT_INVENTORY_STALE_SECONDS (three periods unless set), the VM list says it is stale.
 AGENT_INVENTORY_SECONDS = env.int("AGENT_INVENTORY_SECONDS", default=300)
 AGENT_INVENTORY_STALE_SECONDS = env.int("AGENT_INVENTORY_STALE_SECONDS", default=3 * AGENT_INVENTORY_SECONDS)
 # The largest inventory an agent may report: VMs, and bytes of the request (read before its signature is checked,

@@ -252,8 +252,9 @@ def inventory_store(*, agent: Agent, taken_at, vms: list[dict], privileges: dict
 
 
 def inventory_refresh_request(*, tenant_id: int) -> VCenterInventory:
-    """Ask the tenant's agents for a fresh inventory: the next heartbeat answer of each says so (their requests for work ring for it), until one reports
-    it. Asking again while a request is pending changes nothing (the pending one is answered first)."""
+    """Ask the tenant's agents for a fresh inventory: the next heartbeat answer of each says so (their requests for
+    work ring for it), until one reports it. Asking again while a request is pending changes nothing (the pending one
+    is answered first)."""
     with transaction.atomic():
         row = _inventory_row(tenant_id)
         if row.refresh_requested_at is None:

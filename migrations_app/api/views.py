@@ -140,8 +140,9 @@ class VCenterVmListView(NeedView, APIView):
 class InventoryView(NeedView, APIView):
     """How fresh the VM list is. For a tenant served by a connector agent: when the agent last read vCenter, how
     many VMs, whether that is stale or its last attempt failed, and a refresh asked for and not yet answered. POST
-    asks the agent for a fresh inventory: it starts one within seconds (the request rings its held request for work) and the VM list shows
-    it once reported. A tenant without a registered connector has no VM list (`source: none`)."""
+    asks the agent for a fresh inventory: it starts one within seconds (the request rings its held request for
+    work), and the VM list shows it once reported. A tenant without a registered connector has no VM list
+    (`source: none`)."""
 
     permission_classes = [IsTenantMember]
     need = MIGRATE_INTO

@@ -212,12 +212,11 @@ def aws_account_update(*, actor: User, data: dict) -> TenantAwsAccount:
 
 
 # No account: the vCenter account is entered on the connector agent, which refuses a URL or TLS check from here that
-# differs from the one it was entered for (connector.vcenter.connection).
-VCENTER_UPDATABLE = ("url", "verify_tls", "ca_certificate_pem", "thumbprint", "ignore_esx_certificate_errors",
-                     "dns_suffixes", "connector_updating", "max_active_migrations_per_region")
-# What the agents are told of their vCenter (core.connectors.selectors.vcenter_trust_for).
+# differs from the one it was entered for (connector.vcenter.connection). VCENTER_TRUST is what the agents are told of
+# their vCenter (core.connectors.selectors.vcenter_trust_for).
 VCENTER_TRUST = ("url", "verify_tls", "ca_certificate_pem", "thumbprint", "ignore_esx_certificate_errors",
                  "dns_suffixes")
+VCENTER_UPDATABLE = (*VCENTER_TRUST, "connector_updating", "max_active_migrations_per_region")
 
 
 @transaction.atomic

@@ -210,3 +210,24 @@ def test_a_request_for_work_keeps_the_agents_address_current_without_a_heartbeat
     assert Agent.objects.get(pk=row.pk).last_contact_at == row.last_contact_at  # fresh, same address: no write
     agent_services.agent_seen(agent=row, fresh_seconds=60, address="198.51.100.9")
     assert Agent.objects.get(pk=row.pk).address == "198.51.100.9"
+
+
+def test_saving_where_vcenter_is_asks_the_agents_for_a_fresh_inventory_and_a_limit_does_not(world):
+    """Changed vCenter settings reach the agents with their next heartbeat, which the pending request rings for; the
+    inventory they reported may be another vCenter's, so a fresh one is asked for. A change the agents are not told
+    of asks for nothing."""
+    from core import services as core_services
+    from core.connectors.models import VCenterInventory
+
+    SigningAgent(world.a.tenant, "dc-settings")
+
+    def pending():
+        return VCenterInventory.objects.filter(tenant=world.a.tenant, refresh_requested_at__isnull=False).exists()
+
+    core_services.vcenter_update(actor=world.a.admin, data={"url": "https://10.20.30.40/sdk"})
+    assert pending()
+    VCenterInventory.objects.filter(tenant=world.a.tenant).update(refresh_requested_at=None)  # an agent answered
+    core_services.vcenter_update(actor=world.a.admin, data={"max_active_migrations_per_region": 2})
+    assert not pending()
+    core_services.vcenter_update(actor=world.a.admin, data={"thumbprint": "AB:" * 19 + "CD"})
+    assert pending()

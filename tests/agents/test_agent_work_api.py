@@ -231,3 +231,15 @@ def test_saving_where_vcenter_is_asks_the_agents_for_a_fresh_inventory_and_a_lim
     assert not pending()
     core_services.vcenter_update(actor=world.a.admin, data={"thumbprint": "AB:" * 19 + "CD"})
     assert pending()
+
+
+def test_a_malformed_request_for_work_is_refused_naming_the_field(agents):
+    mine, _ = agents
+    for bad, field in (({"wait": "soon"}, "wait"), ({"wait": 61}, "wait"), ({"keys": "k" * 65}, "keys")):
+        answer = mine.post(WORK, bad)
+        assert answer.status_code == 400, (bad, answer.content)
+        assert answer.json()["errors"][0]["attr"] == field
+    listed = mine.post(WORK, [{"wait": 1}])
+    assert listed.status_code == 400 and listed.json()["errors"][0]["code"] == "invalid"
+    # One instance validates every request: an error leaves nothing behind for the next one.
+    assert mine.post(WORK, {"wait": 0}).json() == {"jobs": [], "beat": False}

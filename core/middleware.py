@@ -14,7 +14,17 @@ def client_address(request) -> str | None:
     With TRUSTED_PROXY_COUNT = 0 it is REMOTE_ADDR. Behind n trusted proxies that each append the address they
     received from to X-Forwarded-For, it is the n-th entry from the right: everything left of it is whatever the
     client sent, so a forged header changes nothing. A header with fewer entries than proxies means the request did
-    not pass through all of them, and then only the connection's own address is believed."""
+    not pass through all of them, and then only the connection's own address is believed.
+
+    Worked out once per request and kept on it (the middleware below and the view both ask)."""
+    try:
+        return request._client_address
+    except AttributeError:
+        request._client_address = _client_address(request)
+        return request._client_address
+
+
+def _client_address(request) -> str | None:
     remote = _ip(request.META.get("REMOTE_ADDR", ""))
     proxies = settings.TRUSTED_PROXY_COUNT
     if proxies <= 0:

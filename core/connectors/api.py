@@ -12,7 +12,9 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
@@ -163,6 +165,9 @@ class AgentEndpoint(APIView):
 
     authentication_classes = [AgentSignatureAuthentication]
     permission_classes = [IsAgent]
+    # Agents speak JSON only: nothing to negotiate, and no browsable page or form parsing to offer them.
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
 
     @staticmethod
     def body(request, serializer_class) -> dict:

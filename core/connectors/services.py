@@ -183,16 +183,23 @@ def agent_nonce_use(*, agent: Agent, nonce: str) -> bool:
     Every signed request runs this, so it is one statement: the nonce is inserted unless the agent's unique
     constraint already holds it (`ON CONFLICT DO NOTHING`, PostgreSQL and SQLite alike), and whether a row was
     inserted tells a first use from a replay. The constraint decides, so two processes given the same request at
-    once cannot both accept it; there is no transaction of its own to begin and commit, and no error to roll back."""
-    meta, quote = AgentNonce._meta, connection.ops.quote_name
-    columns = [meta.get_field(name) for name in ("agent", "nonce", "seen_at")]
-    values = [field.get_db_prep_save(value, connection)
-              for field, value in zip(columns, (agent.pk, nonce, timezone.now()))]
-    names = ", ".join(quote(field.column) for field in columns)
+    once cannot both accept it; there is no transaction of its own to begin and commit, and no error to roll back.
+    The statement is written once per database vendor."""
+    sql = _NONCE_INSERT.get(connection.vendor)
+    if sql is None:
+        meta, quote = AgentNonce._meta, connection.ops.quote_name
+        agent_column, nonce_column, seen_column = (quote(meta.get_field(name).column) for name in _NONCE_FIELDS)
+        sql = _NONCE_INSERT[connection.vendor] = (
+            f"INSERT INTO {quote(meta.db_table)} ({agent_column}, {nonce_column}, {seen_column}) VALUES (%s, %s, %s) "
+            f"ON CONFLICT ({agent_column}, {nonce_column}) DO NOTHING")
+    seen_at = AgentNonce._meta.get_field("seen_at").get_db_prep_save(timezone.now(), connection)
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES (%s, %s, %s) "
-                       f"ON CONFLICT ({quote(columns[0].column)}, {quote(columns[1].column)}) DO NOTHING", values)
+        cursor.execute(sql, [agent.pk, nonce, seen_at])
         return cursor.rowcount == 1
+
+
+_NONCE_FIELDS = ("agent", "nonce", "seen_at")
+_NONCE_INSERT: dict[str, str] = {}
 
 
 #

@@ -46,14 +46,16 @@ _compiled: dict = {}
 _ANY_ID = -1  # stands for the agent's id while the query is compiled
 
 
-def _serving_agent(agent_id: str) -> Agent | None:
-    """The agent a request names, if it serves: registered, not revoked, its tenant active. Every signed request
-    runs this, so the query is compiled once per database (building and compiling it through the ORM each time was
-    most of the lookup's cost) and its row made into the Agent with `from_db`, as the ORM does, without a raw query
-    set's column mapping (which cost as much again). The tenant is not loaded with it: the few endpoints that need
-    more than its id load it when they do."""
+def _serving_agent(agent_id: str, nonce: str | None = None) -> tuple[Agent | None, bool | None]:
+    """The agent a request names, if it serves: registered, not revoked, its tenant active; and, given the request's
+    nonce on PostgreSQL, whether it is the nonce's first use, recorded in the same statement (SQLite cannot write in
+    a WITH clause: None, for `services.agent_nonce_use` to record). Every signed request runs this, so the query is
+    compiled once per database (building and compiling it through the ORM each time was most of the lookup's cost)
+    and its row made into the Agent with `from_db`, as the ORM does, without a raw query set's column mapping (which
+    cost as much again). The tenant is not loaded with it: the few endpoints that need more than its id load it
+    when they do."""
     if not (agent_id.isdigit() and len(agent_id) < 19):
-        return None
+        return None, None
     key = (connection.vendor, connection.settings_dict["NAME"])
     compiled = _compiled.get(key)
     if compiled is None:  # kept in a local: another thread may replace the dict's entry meanwhile
@@ -69,16 +71,21 @@ def _serving_agent(agent_id: str) -> Agent | None:
         _compiled.clear()
         _compiled[key] = compiled
     sql, params, names, converters = compiled
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [int(agent_id) if p == _ANY_ID else p for p in params])
-        row = cursor.fetchone()
+    params = [int(agent_id) if p == _ANY_ID else p for p in params]
+    first_use = None
+    if nonce is not None and connection.vendor == "postgresql":
+        row, first_use = services.serving_agent_nonce_use(serving=(sql, params), nonce=nonce)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
     if row is None:
-        return None
+        return None, None
     values = list(row)
     for index, (functions, expression) in converters:
         for convert in functions:
             values[index] = convert(values[index], expression, connection)
-    return Agent.from_db(connection.alias, names, values)
+    return Agent.from_db(connection.alias, names, values), first_use
 
 
 @lru_cache(maxsize=4096)
@@ -91,7 +98,7 @@ def claimed_agent(headers) -> Agent | None:
     """The serving agent a request's signature headers name, before the signature is checked (it covers the body,
     which is not read yet): whether a large body is worth reading at all."""
     try:
-        return _serving_agent(protocol.read_request_headers(headers).agent_id)
+        return _serving_agent(protocol.read_request_headers(headers).agent_id)[0]
     except protocol.ProtocolError:
         return None
 
@@ -104,15 +111,19 @@ class AgentSignatureAuthentication(BaseAuthentication):
             signed = protocol.read_request_headers(request.headers)
         except protocol.ProtocolError as exc:
             raise exceptions.AuthenticationFailed(exc.message) from None
-        agent = _serving_agent(signed.agent_id)
+        agent, first_use = _serving_agent(signed.agent_id, signed.nonce)
         if agent is None:
             raise exceptions.AuthenticationFailed(NOT_RECOGNISED)
         try:
             protocol.verify_request(_public_key(agent.public_key), signed, method=request.method,
                                     path=request.get_full_path(), body=request.body)
         except protocol.ProtocolError:
+            if first_use:
+                services.agent_nonce_unuse(agent=agent, nonce=signed.nonce)
             raise exceptions.AuthenticationFailed(NOT_RECOGNISED) from None
-        if not services.agent_nonce_use(agent=agent, nonce=signed.nonce):
+        if first_use is None:
+            first_use = services.agent_nonce_use(agent=agent, nonce=signed.nonce)
+        if not first_use:
             raise exceptions.AuthenticationFailed(REPLAYED)
         return AgentPrincipal.of(agent), agent
 

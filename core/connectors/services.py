@@ -183,23 +183,53 @@ def agent_nonce_use(*, agent: Agent, nonce: str) -> bool:
     Every signed request runs this, so it is one statement: the nonce is inserted unless the agent's unique
     constraint already holds it (`ON CONFLICT DO NOTHING`, PostgreSQL and SQLite alike), and whether a row was
     inserted tells a first use from a replay. The constraint decides, so two processes given the same request at
-    once cannot both accept it; there is no transaction of its own to begin and commit, and no error to roll back.
-    The statement is written once per database vendor."""
-    sql = _NONCE_INSERT.get(connection.vendor)
-    if sql is None:
-        meta, quote = AgentNonce._meta, connection.ops.quote_name
-        agent_column, nonce_column, seen_column = (quote(meta.get_field(name).column) for name in _NONCE_FIELDS)
-        sql = _NONCE_INSERT[connection.vendor] = (
-            f"INSERT INTO {quote(meta.db_table)} ({agent_column}, {nonce_column}, {seen_column}) VALUES (%s, %s, %s) "
-            f"ON CONFLICT ({agent_column}, {nonce_column}) DO NOTHING")
-    seen_at = AgentNonce._meta.get_field("seen_at").get_db_prep_save(timezone.now(), connection)
+    once cannot both accept it; there is no transaction of its own to begin and commit, and no error to roll back."""
+    insert, conflict = _nonce_statement()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [agent.pk, nonce, seen_at])
+        cursor.execute(f"{insert} VALUES (%s, %s, %s) {conflict}", [agent.pk, nonce, _nonce_time()])
         return cursor.rowcount == 1
 
 
+def serving_agent_nonce_use(*, serving: tuple[str, list], nonce: str) -> tuple[tuple | None, bool]:
+    """PostgreSQL: `agent_nonce_use` and the agent's lookup in one statement, the request's one round trip. The row
+    `serving` (its SQL and parameters) selects, the serving agent's, is read, and the nonce recorded for it as
+    `agent_nonce_use` does. Returns the row (None when no agent serves) and whether the nonce was new. The nonce is
+    recorded before the request's signature is checked: `agent_nonce_unuse` takes it back when the check fails."""
+    insert, conflict = _nonce_statement()
+    sql, params = serving
+    agent_id = connection.ops.quote_name(Agent._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH serving AS ({sql}), recorded AS ({insert} SELECT {agent_id}, %s, %s FROM serving "
+                       f"{conflict} RETURNING 1) SELECT serving.*, EXISTS (SELECT 1 FROM recorded) FROM serving",
+                       [*params, nonce, _nonce_time()])
+        row = cursor.fetchone()
+    return (None, False) if row is None else (row[:-1], row[-1])
+
+
+def agent_nonce_unuse(*, agent: Agent, nonce: str) -> None:
+    """Take back a nonce recorded for a request whose signature then failed: a forged request uses up nothing."""
+    AgentNonce.objects.filter(agent=agent, nonce=nonce).delete()
+
+
+def _nonce_statement() -> tuple[str, str]:
+    """`INSERT INTO <nonces> (<agent>, <nonce>, <seen at>)` and its `ON CONFLICT ... DO NOTHING`, written once per
+    database vendor."""
+    statement = _NONCE_INSERT.get(connection.vendor)
+    if statement is None:
+        meta, quote = AgentNonce._meta, connection.ops.quote_name
+        agent_column, nonce_column, seen_column = (quote(meta.get_field(name).column) for name in _NONCE_FIELDS)
+        statement = _NONCE_INSERT[connection.vendor] = (
+            f"INSERT INTO {quote(meta.db_table)} ({agent_column}, {nonce_column}, {seen_column})",
+            f"ON CONFLICT ({agent_column}, {nonce_column}) DO NOTHING")
+    return statement
+
+
+def _nonce_time():
+    return AgentNonce._meta.get_field("seen_at").get_db_prep_save(timezone.now(), connection)
+
+
 _NONCE_FIELDS = ("agent", "nonce", "seen_at")
-_NONCE_INSERT: dict[str, str] = {}
+_NONCE_INSERT: dict[str, tuple[str, str]] = {}
 
 
 #

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from connector import protocol
 from core.connectors import keys
-from core.connectors.models import Agent
+from core.connectors.models import Agent, AgentNonce
 from migrations_app import services as migration_services
 from migrations_app import tokens
 from migrations_app.models import MigrationTask
@@ -243,3 +243,21 @@ def test_a_malformed_request_for_work_is_refused_naming_the_field(agents):
     assert listed.status_code == 400 and listed.json()["errors"][0]["code"] == "invalid"
     # One instance validates every request: an error leaves nothing behind for the next one.
     assert mine.post(WORK, {"wait": 0}).json() == {"jobs": [], "beat": False}
+
+
+def test_a_forged_request_uses_up_nothing_and_the_genuine_one_with_its_nonce_is_taken(agents):
+    """On PostgreSQL the nonce is recorded with the agent's lookup, before the signature is checked: a request
+    signed with another key must leave the nonce as it found it."""
+    mine, _ = agents
+    body = json.dumps({"wait": 0}).encode()
+    genuine = protocol.sign_request(mine.key, agent_id=str(mine.row.pk), method="POST", path=WORK, body=body)
+    signed_text = protocol.request_string(method="POST", path=WORK, at=genuine[protocol.HEADER_TIME],
+                                          nonce=genuine[protocol.HEADER_NONCE], body=body)
+    forged = {**genuine, protocol.HEADER_SIGNATURE: protocol.b64encode(protocol.new_private_key().sign(signed_text))}
+    refused = mine.post(WORK, {"wait": 0}, headers=forged)
+    assert refused.status_code == 401 and "not recognised" in refused.content.decode()
+    assert not AgentNonce.objects.filter(agent=mine.row).exists()
+    assert mine.post(WORK, {"wait": 0}, headers=genuine).json() == {"jobs": [], "beat": False}
+    replayed = mine.post(WORK, {"wait": 0}, headers=genuine)
+    assert replayed.status_code == 401 and "already received" in replayed.content.decode()
+    assert AgentNonce.objects.filter(agent=mine.row, nonce=genuine[protocol.HEADER_NONCE]).count() == 1

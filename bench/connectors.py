@@ -10,8 +10,9 @@ logs), on PostgreSQL when one answers at --database-url (the database is dropped
 scratch SQLite file. Tenants, their users, regions and environments are made with the portal's services, the agents
 as rows with their Ed25519 public keys. The agents are asyncio tasks in this process, each doing what
 `python -m connector run` does while idle: every request is signed with `connector.protocol.sign_request` (a fresh
-nonce each); a heartbeat first (it pins the portal's keys), then requests for work asking
-`{"wait": AGENT_WORK_WAIT_SECONDS, "keys": <digest>}` one after the other, as `connector.work.WorkLoop` does, and a
+nonce each); a heartbeat first (it pins the portal's keys and says how long the portal holds a request for work),
+then requests for work asking `{"wait": <that>, "keys": <digest>}` one after the other, as `connector.work.WorkLoop`
+does (a hold longer than AGENT_WORK_KEEPALIVE_SECONDS is answered as a stream: spaces, then the JSON), and a
 heartbeat every `--heartbeat-seconds` beside them (3600, AGENT_POLLING_HEARTBEAT_SECONDS, as `connector.agent` sends
 while its request for work is held; 20 is what agents sent before) or at once when a work answer rings. Their first
 requests ask a random shorter wait, and their first periodic heartbeat comes at a random point of its period, so that
@@ -58,7 +59,7 @@ HEARTBEAT_PATH = "/api/v1/agent/heartbeat/"
 # The production command of README.md (Production configuration), but for the address.
 SERVER = ["-m", "gunicorn", "portal.wsgi", "-w", "3", "--threads", "500", "--worker-connections", "500"]
 POOL_SIZE = "8"  # DATABASE_POOL_SIZE, as README recommends (PostgreSQL only)
-WAIT_SECONDS = 50.0  # the portal's AGENT_WORK_WAIT_SECONDS default, and the agent's
+DEFAULT_WAIT_SECONDS = 50.0  # what an agent asks of a portal whose heartbeat answer does not say
 
 
 # -- the database and its rows --------------------------------------------------------------------------------------
@@ -291,6 +292,7 @@ class Fleet:
             "version": "bench", "hostname": f"dc-{agent['id']}", "updating": False, "vcenter_version": "8.0.3",
             "vcenter_reachable": True}, timeout=30)
         agent["keys"] = protocol.keys_digest(answer["portal_public_keys"])
+        agent["wait"] = answer.get("work_wait_seconds") or self.wait  # as connector.agent does
         self.beats += 1
 
     async def run_beats(self, agent: dict) -> None:
@@ -317,7 +319,7 @@ class Fleet:
                 self.errors.append(f"heartbeat {type(exc).__name__}: {exc}"[:300])
                 await asyncio.sleep(1.0)
         beats = asyncio.create_task(self.run_beats(agent))
-        wait = random.uniform(1.0, self.wait)  # spreads the re-polls over the wait
+        wait = random.uniform(1.0, agent["wait"])  # spreads the re-polls over the wait
         try:
             while not self.stopping:
                 try:
@@ -343,7 +345,7 @@ class Fleet:
                         for job in answer["jobs"]:
                             self.received.setdefault(job["job_id"], now)
                         self.arrived.notify_all()
-                wait = self.wait
+                wait = agent["wait"]
         finally:
             beats.cancel()
 
@@ -356,6 +358,11 @@ class Fleet:
                    (line.partition(":") for line in lines[1:] if line)}
         if "content-length" in headers:
             payload = await reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":  # a streamed hold: spaces, then the answer
+            payload = b""
+            while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                payload += (await reader.readexactly(size + 2))[:-2]
+            await reader.readuntil(b"\r\n")  # no trailers
         else:
             payload = await reader.read()
             headers["connection"] = "close"
@@ -437,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="how often each agent sends a heartbeat beside its held request for work (default 3600, "
                              "AGENT_POLLING_HEARTBEAT_SECONDS; 20 is every AGENT_HEARTBEAT_SECONDS, as agents did "
                              "before their held request stood in for it)")
+    parser.add_argument("--work-wait", type=float,
+                        help="the portal's AGENT_WORK_WAIT_SECONDS instead of its default (50: as before streamed holds)")
     parser.add_argument("--new-connections", action="store_true",
                         help="a new connection for every request, as agents did before their transport kept them open")
     parser.add_argument("--scratch", help="directory for the SQLite file and the portal's log (default: a new "
@@ -456,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     scratch.mkdir(parents=True, exist_ok=True)
     database_url, database = pick_database("sqlite" if args.sqlite else args.database_url, scratch)
     env = server_env(database_url)
+    if args.work_wait:
+        env["AGENT_WORK_WAIT_SECONDS"] = str(args.work_wait)
     port = args.port or _free_port()
     started = time.monotonic()
     portal = start_portal(env, port, scratch)
@@ -466,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"database {database}; {len(agents)} agents in {len(tenants)} tenants, made in "
               f"{time.monotonic() - made:.1f} s; portal: gunicorn {' '.join(SERVER[3:])} (log {scratch}/portal.log); "
               f"agents {'open a new connection per request' if args.new_connections else 'keep connections open'}")
-        fleet = Fleet(agents, port, WAIT_SECONDS, args.heartbeat_seconds, keep_alive=not args.new_connections)
+        fleet = Fleet(agents, port, DEFAULT_WAIT_SECONDS, args.heartbeat_seconds, keep_alive=not args.new_connections)
         idle, times = asyncio.run(measure(fleet, portal, tenants, args))
     finally:
         stop_portal(portal)
@@ -474,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     rate = idle["requests"] / idle["seconds"]
     print(f"idle window {idle['seconds']:.1f} s, {idle['waiting']} requests held: portal CPU {idle['cpu_s']:.2f} s "
           f"over {idle['processes']} processes = {cpu_pct:.1f} % of one core; {idle['requests']} requests for work "
-          f"answered ({rate:.1f}/s, wait {WAIT_SECONDS:.0f} s) and {idle['beats']} heartbeats "
+          f"answered ({rate:.1f}/s, wait {fleet.agents[0]['wait']:.0f} s) and {idle['beats']} heartbeats "
           f"({idle['beats'] / idle['seconds']:.1f}/s, every {args.heartbeat_seconds:.0f} s), "
           f"{1000 * idle['cpu_s'] / max(1, idle['requests'] + idle['beats']):.1f} ms of CPU per request; "
           f"{fleet.rung} rang")

@@ -105,6 +105,7 @@ class Agent:
             raise
         self._sent, self._beaten_at = report, time.monotonic()
         self.polling_heartbeat_seconds = int(answer.get("polling_heartbeat_seconds") or 0)
+        self.work.wait_seconds = float(answer.get("work_wait_seconds") or work.DEFAULT_WAIT_SECONDS)
         pinned = list(answer.get("portal_public_keys") or [])
         if pinned and pinned != self.settings.portal_public_keys:
             self._save(portal_public_keys=pinned)

@@ -27,6 +27,9 @@ PROGRESS_SECONDS = 1.0
 # Portal troubles a call waits out (a restart, a proxy's hiccup), within the job's lease.
 RETRIED = frozenset({"unreachable", "server", "throttled"})
 CALL_RETRY_SECONDS = 0.5
+# How long a request for work asks to be held while there is none, until a heartbeat's answer says what the portal
+# holds (`work_wait_seconds`; a portal that does not say holds 50 s).
+DEFAULT_WAIT_SECONDS = 50.0
 # A request for work just answered still counts as held while the loop sends the next one.
 HELD_GRACE_SECONDS = 5.0
 # After an answer that rang and handed nothing, the next request waits this long: the heartbeat it asked for lands
@@ -378,7 +381,7 @@ class WorkLoop:
     for this agent is taken within about a second, with one request per wait while there is none."""
 
     def __init__(self, portal_of: Callable[[], Portal], settings_of: Callable[[], config.Config], *,
-                 wait_seconds: float = 50.0, max_jobs: int = 4, on_beat: Callable[[], None] = lambda: None):
+                 wait_seconds: float = DEFAULT_WAIT_SECONDS, max_jobs: int = 4, on_beat: Callable[[], None] = lambda: None):
         self.portal_of, self.settings_of = portal_of, settings_of
         self.wait_seconds, self.max_jobs = wait_seconds, max_jobs
         self.on_beat = on_beat  # the portal has something to tell the agent: its heartbeat asks for it now

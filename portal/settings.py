@@ -63,9 +63,14 @@ AGENT_PRESIGN_SECONDS = min(env.int("AGENT_PRESIGN_SECONDS", default=900), 900)
 # How often a migration waiting for its connector agent refreshes what it says (online, offline since ...).
 AGENT_STATUS_SECONDS = env.float("AGENT_STATUS_SECONDS", default=15.0)
 # The longest an agent's request for work is held open while there is none (long poll). Each answer costs the portal
-# a request's CPU, so the longer the cheaper (1,000 idle agents: 20 requests a second at 50 s); keep it under the
-# idle timeout of the proxies between agents and portal (often 60 s).
-AGENT_WORK_WAIT_SECONDS = env.float("AGENT_WORK_WAIT_SECONDS", default=50.0)
+# a request's CPU, so the longer the cheaper (1,000 idle agents: 20 requests a second at 50 s, 8 at 120 s); but an
+# agent that vanished without closing its connection is seen as online until its hold ends. At most 600 s; agents
+# ask for what heartbeat answers say.
+AGENT_WORK_WAIT_SECONDS = min(env.float("AGENT_WORK_WAIT_SECONDS", default=120.0), 600.0)
+# A hold longer than this sends the agent a space every this many seconds until its answer (JSON allows leading
+# whitespace): proxies and load balancers between agents and portal close a connection idle for their timeout (often
+# 60 s, HAProxy's examples 30 s), and a byte resets it. Keep it under the shortest such timeout on the path.
+AGENT_WORK_KEEPALIVE_SECONDS = env.float("AGENT_WORK_KEEPALIVE_SECONDS", default=20.0)
 # How often each web process's work board asks the database, for all its waiting agents at once, which migrations
 # have become claimable (migrations_app.work_board): a waiting migration is taken within about this much (0.5 s keeps
 # the pickup's p95 under a second with 1,000 waiting agents, bench/connectors.py, at half the looks of 0.25 s).

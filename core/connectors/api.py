@@ -156,6 +156,8 @@ class HeartbeatAnswerSerializer(serializers.Serializer):
     polling_heartbeat_seconds = serializers.IntegerField(
         help_text="How often to send a heartbeat while a request for work is held (it keeps the agent's contact, and "
                   "its answer says when to send one sooner).")
+    work_wait_seconds = serializers.FloatField(
+        help_text="How long the portal holds a request for work while there is none: the `wait` to ask for.")
     vcenter = VCenterTrustSerializer(allow_null=True)
     inventory = InventoryInstructionsSerializer()
 
@@ -189,6 +191,7 @@ class AgentHeartbeatView(AgentEndpoint):
             "server_time": timezone.now(), "rotate": agent.rotation_requested,
             "portal_public_keys": keys.public_key_texts(), "heartbeat_seconds": settings.AGENT_HEARTBEAT_SECONDS,
             "polling_heartbeat_seconds": settings.AGENT_POLLING_HEARTBEAT_SECONDS,
+            "work_wait_seconds": settings.AGENT_WORK_WAIT_SECONDS,
             "vcenter": selectors.vcenter_trust_for(agent=agent),
             "inventory": selectors.inventory_instructions(agent.tenant_id)}).data)
 

@@ -4,13 +4,17 @@ agent no longer holds answers 409 `lease_lost`, on which it stops."""
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import time
 from contextlib import contextmanager
 
 from django.conf import settings
+from django.http import StreamingHttpResponse
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from adapters.aws import client as aws
@@ -20,6 +24,8 @@ from core.connectors.keys import keys_digest
 from core.errors import UpstreamError
 from core.middleware import client_address
 from migrations_app import agent_work, work_board
+
+logger = logging.getLogger("portal.migrations.agent")
 
 
 @contextmanager
@@ -32,8 +38,9 @@ def aws_refusals():
 
 
 class WorkRequestSerializer(serializers.Serializer):
-    wait = serializers.FloatField(min_value=0, max_value=60, default=0,
-                                  help_text="Hold the request up to this many seconds while there is no work.")
+    wait = serializers.FloatField(min_value=0, max_value=600, default=0,
+                                  help_text="Hold the request up to this many seconds (at most the portal's "
+                                            "AGENT_WORK_WAIT_SECONDS) while there is no work.")
     keys = serializers.CharField(max_length=64, required=False, allow_blank=True, default="",
                                  help_text="`connector.protocol.keys_digest` of the portal keys the agent pinned: "
                                            "when they are not the portal's, the answer rings at once, with no job.")
@@ -73,7 +80,13 @@ class AgentWorkView(AgentEndpoint):
     and no database connection, and work that arrives is taken within about a second. The request also stands in
     for the agent's heartbeat while it waits: it keeps the agent's contact, and it ends as soon as the portal has
     something that only a heartbeat's answer carries (`beat`), so that the agent need not send one every
-    AGENT_HEARTBEAT_SECONDS to hear it in time (it sends one every AGENT_POLLING_HEARTBEAT_SECONDS instead)."""
+    AGENT_HEARTBEAT_SECONDS to hear it in time (it sends one every AGENT_POLLING_HEARTBEAT_SECONDS instead).
+
+    A hold longer than AGENT_WORK_KEEPALIVE_SECONDS is answered at once with a streamed body: a space every that
+    many seconds (so that no proxy between agent and portal closes the connection as idle), then the JSON answer,
+    which JSON parsers read past the leading whitespace. A failure after the answer began (the database lost while
+    claiming, say) closes the connection before the JSON ends, which the agent treats as any broken connection.
+    The access log line and latency of a streamed answer are those of its start."""
 
     @extend_schema(request=WorkRequestSerializer, responses={200: WorkAnswerSerializer})
     def post(self, request):
@@ -91,21 +104,76 @@ class AgentWorkView(AgentEndpoint):
         # While the request waits, the board records its agent's contact (every AGENT_HEARTBEAT_SECONDS, for all
         # the agents waiting in the process at once): an agent that keeps asking is not written each time.
         agent_services.agent_seen(agent=agent, fresh_seconds=settings.AGENT_HEARTBEAT_SECONDS, address=address)
-        deadline = time.monotonic() + wait
-        with work_board.BOARD.watch(agent.tenant_id, agent.pk) as watch:
-            # Registered first: whatever becomes claimable from here on wakes the watch. What was claimable before,
-            # the board's last look knows of, and then the request takes it at once.
-            handouts = _take(agent) if watch.work_known else []
-            while not handouts and not watch.rang():
-                work_board.release_connection()
-                if not watch.wait(deadline - time.monotonic()):
-                    break
-                handouts = _take(agent)
-            return self.answer(handouts, beat=watch.rang())
+        keepalive = settings.AGENT_WORK_KEEPALIVE_SECONDS
+        hold = _hold(agent, wait, keepalive=keepalive)
+        if wait <= keepalive:
+            *_, (handouts, beat) = hold
+            return self.answer(handouts, beat=beat)
+        # The body is produced after the middleware returned: each step runs in this request's context (its request
+        # id in the log lines, its client's address in audit rows).
+        return StreamingHttpResponse(_within(contextvars.copy_context(), _streamed(hold)),
+                                     content_type="application/json")
 
     @staticmethod
     def answer(handouts, *, beat: bool = False) -> Response:
-        return Response({"jobs": [HandoutSerializer(h).data for h in handouts], "beat": beat})
+        return Response(_answer_data(handouts, beat))
+
+
+KEEPALIVE = b" "
+
+
+def _hold(agent, wait: float, *, keepalive: float):
+    """Hold the agent's request on the board until work is taken, a bell rings or `wait` ends; yields KEEPALIVE each
+    `keepalive` seconds of the hold, then (handouts, beat)."""
+    deadline = time.monotonic() + wait
+    with work_board.BOARD.watch(agent.tenant_id, agent.pk) as watch:
+        # Registered first: whatever becomes claimable from here on wakes the watch. What was claimable before,
+        # the board's last look knows of, and then the request takes it at once.
+        handouts = _take(agent) if watch.work_known else []
+        sent = time.monotonic()
+        while not handouts and not watch.rang():
+            work_board.release_connection()
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if now - sent >= keepalive:
+                yield KEEPALIVE
+                sent = now
+            if watch.wait(min(deadline, sent + keepalive) - now):
+                handouts = _take(agent)
+        yield handouts, watch.rang()
+
+
+def _streamed(hold):
+    for moment in hold:
+        if moment is KEEPALIVE:
+            yield KEEPALIVE
+        else:
+            yield _RENDERER.render(_answer_data(*moment))
+
+
+def _within(context: contextvars.Context, steps):
+    """Each step of `steps` run in `context`; closing this closes `steps` (the server closes a streamed answer when
+    the agent went away: the hold then leaves the board at once)."""
+    try:
+        while True:
+            try:
+                yield context.run(next, steps)
+            except StopIteration:
+                return
+            except Exception:
+                logger.warning("a streamed answer to a request for work failed; its connection is closed",
+                               exc_info=True)
+                raise
+    finally:
+        context.run(steps.close)
+
+
+def _answer_data(handouts, beat: bool) -> dict:
+    return {"jobs": [HandoutSerializer(h).data for h in handouts], "beat": beat}
+
+
+_RENDERER = JSONRenderer()
 
 
 def _take(agent) -> list:

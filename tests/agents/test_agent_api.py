@@ -5,6 +5,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -86,6 +87,7 @@ def test_a_signed_heartbeat_records_contact_and_a_replay_is_refused(world, regis
                                                                      "vcenter_version": "8.0.2"})
     assert response.status_code == 200, response.content
     assert response.json()["rotate"] is False
+    assert response.json()["work_wait_seconds"] == settings.AGENT_WORK_WAIT_SECONDS  # the wait to ask for
     agent = Agent.objects.get(pk=answer["agent_id"])
     assert agent.version == "0.1.1" and agent.vcenter_version == "8.0.2" and agent.last_contact_at is not None
     replay, _ = _signed(answer["agent_id"], key, HEARTBEAT, {"version": "0.1.1", "hostname": "h2",

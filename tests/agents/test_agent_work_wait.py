@@ -4,8 +4,13 @@ waiting requests cost a number of queries that does not grow with how many wait 
 
 from __future__ import annotations
 
+import contextvars
+import json
+import socket
+import struct
 import threading
 import time
+import urllib.parse
 from contextlib import contextmanager
 
 import pytest
@@ -196,3 +201,96 @@ def test_an_agent_that_has_not_pinned_the_portal_keys_is_rung_at_once_and_handed
     assert portal.post("agent/work/", {"wait": 20, "keys": stale}) == {"jobs": [], "beat": True}
     answer = portal.post("agent/work/", {"wait": 20, "keys": keys_digest()})
     assert answer["beat"] is False and [job["job_id"] for job in answer["jobs"]] == [world.a.migration.pk]
+
+
+def _sent_raw(live_server, portal: Portal, wait: float) -> socket.socket:
+    """The agent's request for work on a bare socket, to read the answer's bytes as they come."""
+    path, body = "/api/v1/agent/work/", json.dumps({"wait": wait}).encode()
+    signed = protocol.sign_request(portal.key, agent_id=portal.agent_id, method="POST", path=path, body=body)
+    host, port = urllib.parse.urlsplit(live_server.url).hostname, urllib.parse.urlsplit(live_server.url).port
+    head = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", "Content-Type: application/json",
+            f"Content-Length: {len(body)}", *(f"{name}: {value}" for name, value in signed.items())]
+    sock = socket.create_connection((host, port), timeout=30)
+    sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+    return sock
+
+
+def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """The answer's status line and headers, and the body bytes that came with them."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = sock.recv(4096)
+        assert chunk, received
+        received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_a_hold_longer_than_the_keepalive_sends_spaces_until_its_answer(world, live_server, settings):
+    """No proxy between agent and portal sees the connection idle for longer than AGENT_WORK_KEEPALIVE_SECONDS: a
+    long hold is answered at once, a space every that many seconds, then the JSON answer (which JSON parsers read past
+    the leading spaces); the agent's own transport reads it as any answer."""
+    settings.AGENT_WORK_KEEPALIVE_SECONDS = 0.3
+    [portal] = _agents(world.a.tenant, 1, live_server)
+    sent = time.monotonic()
+    with _sent_raw(live_server, portal, wait=1.8) as sock:
+        head, body = _read_head(sock)
+        assert head.startswith(b"HTTP/1.1 200") and b"application/json" in head
+        while not body:
+            body = sock.recv(4096)
+        first_byte_after = time.monotonic() - sent
+        while chunk := sock.recv(4096):
+            body += chunk
+    assert first_byte_after < 1.2  # a space, well before the hold ends (1.8 s)
+    assert body.startswith(b"   ") and json.loads(body) == {"jobs": [], "beat": False}
+    assert body.count(b" ") >= 3  # one every 0.3 s of a 1.8 s hold, give or take the server's scheduling
+
+    assert portal.post("agent/work/", {"wait": 1.0}) == {"jobs": [], "beat": False}
+    _exporting(world.a.migration.pk)
+    answer = portal.post("agent/work/", {"wait": 5.0}, timeout=35)
+    assert [job["job_id"] for job in answer["jobs"]] == [world.a.migration.pk]
+
+
+def test_a_streamed_hold_leaves_the_board_when_its_agent_goes_away(world, live_server, settings):
+    """An agent that closed its connection mid-hold (killed, restarted) is no longer held: the next space fails to
+    send, the server closes the answer, and the board forgets the request (and stops recording the agent's contact)
+    long before the hold would have ended."""
+    settings.AGENT_WORK_KEEPALIVE_SECONDS = 0.2
+    [portal] = _agents(world.a.tenant, 1, live_server)
+    agent_id = int(portal.agent_id)
+    with _sent_raw(live_server, portal, wait=60) as sock:
+        _read_head(sock)
+        deadline = time.monotonic() + 10
+        while not BOARD.holds(agent_id):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset, as a killed process
+    gone = time.monotonic()
+    while BOARD.holds(agent_id):
+        assert time.monotonic() - gone < 5, "the hold outlived its agent's connection"
+        time.sleep(0.05)
+
+
+def test_a_streamed_answer_runs_in_its_requests_context():
+    """The body of a streamed answer is produced after the middleware returned: each step still sees the request's
+    context (its request id in log lines, its client's address in audit rows), and closing the stream closes it."""
+    from core.middleware import current_remote_addr
+    from migrations_app.api.agent import _within
+
+    closed = []
+
+    def steps():
+        try:
+            while True:
+                yield current_remote_addr.get()
+        finally:
+            closed.append(current_remote_addr.get())
+
+    token = current_remote_addr.set("192.0.2.9")
+    context = contextvars.copy_context()
+    current_remote_addr.reset(token)
+    stream = _within(context, steps())
+    assert [next(stream), next(stream)] == ["192.0.2.9", "192.0.2.9"]
+    assert current_remote_addr.get() is None
+    stream.close()
+    assert closed == ["192.0.2.9"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 from connector import agent as agent_module
-from connector import config, protocol
+from connector import config, protocol, work
 from migrations_app.work_board import WorkBoard
 
 
@@ -83,13 +83,14 @@ class FakeWork:
 class FakePortal:
     def __init__(self):
         self.beats: list[dict] = []
+        self.says: dict = {}  # more in its answers
 
     def post(self, path, body, **ignore):
         if path != "agent/heartbeat/":
             raise AssertionError(path)
         self.beats.append(body)
         return {"polling_heartbeat_seconds": 300, "portal_public_keys": [], "vcenter": {}, "rotate": False,
-                "inventory": None}
+                "inventory": None, **self.says}
 
 
 def _agent(tmp_path, monkeypatch):
@@ -178,3 +179,16 @@ def test_a_ring_that_keeps_coming_back_costs_a_request_a_second_not_a_busy_loop(
     assert not worker.is_alive()
     assert 2 <= len(asked) <= 4, len(asked)  # about one a second (thousands without the pause)
     assert loop.rang_idle
+
+
+def test_the_agent_asks_to_be_held_as_long_as_the_portal_says_it_holds(tmp_path, monkeypatch):
+    """The portal says in each heartbeat's answer how long it holds a request for work; a portal that does not say
+    (one from before streamed holds, which refuses a wait over 60 s) is asked for 50 s."""
+    agent, _ = _agent(tmp_path, monkeypatch)
+    agent.work = work.WorkLoop(lambda: agent.portal, lambda: agent.settings)
+    agent.portal.says = {"work_wait_seconds": 120.0}
+    agent.beat()
+    assert agent.work.wait_seconds == 120.0
+    agent.portal.says = {}
+    agent.beat()
+    assert agent.work.wait_seconds == work.DEFAULT_WAIT_SECONDS == 50.0

@@ -1,8 +1,8 @@
 """The WSGI application: Django's handler for people's pages and API, and a second one, with a shorter middleware
 chain, for the connector agents' endpoints (`/api/v1/agent/`).
 
-Why two: a thousand idle agents each re-ask for work every AGENT_WORK_WAIT_SECONDS, twenty requests a second that
-the portal answers while nothing happens (bench/connectors.py). Those requests carry no session, no cookie and no
+Why two: a thousand idle agents each re-ask for work every AGENT_WORK_WAIT_SECONDS, eight requests a second (at
+120 s) that the portal answers while nothing happens (bench/connectors.py). Those requests carry no session, no cookie and no
 browser: sessions, CSRF, messages, login lock-outs, htmx, static files, the deactivated-tenant logout and framing
 headers have nothing to do for them (their authentication checks the tenant itself), yet each would run on every
 request. The agents' chain keeps what applies to any request: the security middleware (HTTPS redirect, HSTS,

@@ -111,8 +111,11 @@ class AgentWorkView(AgentEndpoint):
             return self.answer(handouts, beat=beat)
         # The body is produced after the middleware returned: each step runs in this request's context (its request
         # id in the log lines, its client's address in audit rows).
-        return StreamingHttpResponse(_within(contextvars.copy_context(), _streamed(hold)),
-                                     content_type="application/json")
+        streamed = StreamingHttpResponse(_within(contextvars.copy_context(), _streamed(hold)),
+                                         content_type="application/json")
+        # nginx buffers an upstream's answer unless told: the spaces must reach the agent's side of the proxy too.
+        streamed["X-Accel-Buffering"] = "no"
+        return streamed
 
     @staticmethod
     def answer(handouts, *, beat: bool = False) -> Response:

@@ -236,6 +236,7 @@ def test_a_hold_longer_than_the_keepalive_sends_spaces_until_its_answer(world, l
     with _sent_raw(live_server, portal, wait=1.8) as sock:
         head, body = _read_head(sock)
         assert head.startswith(b"HTTP/1.1 200") and b"application/json" in head
+        assert b"X-Accel-Buffering: no" in head  # nginx forwards the spaces as they come
         while not body:
             body = sock.recv(4096)
         first_byte_after = time.monotonic() - sent

@@ -445,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
                              "AGENT_POLLING_HEARTBEAT_SECONDS; 20 is every AGENT_HEARTBEAT_SECONDS, as agents did "
                              "before their held request stood in for it)")
     parser.add_argument("--work-wait", type=float,
-                        help="the portal's AGENT_WORK_WAIT_SECONDS instead of its default (50: as before streamed holds)")
+                        help="the portal's AGENT_WORK_WAIT_SECONDS instead of its default "
+                             "(50: as before streamed holds)")
     parser.add_argument("--new-connections", action="store_true",
                         help="a new connection for every request, as agents did before their transport kept them open")
     parser.add_argument("--scratch", help="directory for the SQLite file and the portal's log (default: a new "

@@ -381,7 +381,8 @@ class WorkLoop:
     for this agent is taken within about a second, with one request per wait while there is none."""
 
     def __init__(self, portal_of: Callable[[], Portal], settings_of: Callable[[], config.Config], *,
-                 wait_seconds: float = DEFAULT_WAIT_SECONDS, max_jobs: int = 4, on_beat: Callable[[], None] = lambda: None):
+                 wait_seconds: float = DEFAULT_WAIT_SECONDS, max_jobs: int = 4,
+                 on_beat: Callable[[], None] = lambda: None):
         self.portal_of, self.settings_of = portal_of, settings_of
         self.wait_seconds, self.max_jobs = wait_seconds, max_jobs
         self.on_beat = on_beat  # the portal has something to tell the agent: its heartbeat asks for it now

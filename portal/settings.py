@@ -70,7 +70,7 @@ AGENT_WORK_WAIT_SECONDS = min(env.float("AGENT_WORK_WAIT_SECONDS", default=120.0
 # A hold longer than this sends the agent a space every this many seconds until its answer (JSON allows leading
 # whitespace): proxies and load balancers between agents and portal close a connection idle for their timeout (often
 # 60 s, HAProxy's examples 30 s), and a byte resets it. Keep it under the shortest such timeout on the path.
-AGENT_WORK_KEEPALIVE_SECONDS = env.float("AGENT_WORK_KEEPALIVE_SECONDS", default=20.0)
+AGENT_WORK_KEEPALIVE_SECONDS = max(env.float("AGENT_WORK_KEEPALIVE_SECONDS", default=20.0), 1.0)
 # How often each web process's work board asks the database, for all its waiting agents at once, which migrations
 # have become claimable (migrations_app.work_board): a waiting migration is taken within about this much (0.5 s keeps
 # the pickup's p95 under a second with 1,000 waiting agents, bench/connectors.py, at half the looks of 0.25 s).

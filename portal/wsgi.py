@@ -2,10 +2,10 @@
 chain, for the connector agents' endpoints (`/api/v1/agent/`).
 
 Why two: a thousand idle agents each re-ask for work every AGENT_WORK_WAIT_SECONDS, eight requests a second (at
-120 s) that the portal answers while nothing happens (bench/connectors.py). Those requests carry no session, no cookie and no
-browser: sessions, CSRF, messages, login lock-outs, htmx, static files, the deactivated-tenant logout and framing
-headers have nothing to do for them (their authentication checks the tenant itself), yet each would run on every
-request. The agents' chain keeps what applies to any request: the security middleware (HTTPS redirect, HSTS,
+120 s) that the portal answers while nothing happens (bench/connectors.py). Those requests carry no session, no
+cookie and no browser: sessions, CSRF, messages, login lock-outs, htmx, static files, the deactivated-tenant logout
+and framing headers have nothing to do for them (their authentication checks the tenant itself), yet each would run
+on every request. The agents' chain keeps what applies to any request: the security middleware (HTTPS redirect, HSTS,
 nosniff), the common one (Content-Length, slash redirects), the client address for audit rows, and the request id,
 log line and latency of the observability middleware."""
 

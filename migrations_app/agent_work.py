@@ -13,8 +13,8 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import F, Q
-from django.db.models.functions import Now
+from django.db.models import F, Q, Value
+from django.db.models.functions import Greatest, Now
 from django.utils import timezone
 
 from adapters.aws import client as aws
@@ -164,11 +164,13 @@ def work_report(*, agent: Agent, job_id: int, epoch: int, step: str = "", status
                                               ("nfc_lease_moref", nfc_lease_moref[:64])) if value}
     total = held.task.bytes_total
     # The disks already in S3 are settled: a report sent before the last of them was done (the agent's beat runs
-    # beside its data path) cannot take their bytes back.
+    # beside its data path) cannot take their bytes back. Nor can a report that read the job before a disk was done
+    # and writes after it (the row's own count, written by that disk's `done`, is the floor): a report only adds.
+    # Where the count must go back (a disk begun again), the portal writes it itself (`_forget_upload`).
     settled = sum((d["size"] or d.get("stream_bytes", 0)) for d in held.task.disks if d.get("done"))
     for name, value in (("bytes_exported", bytes_exported), ("bytes_uploaded", bytes_uploaded)):
         if value is not None:
-            fields[name] = max(settled, min(int(value), total or int(value)))
+            fields[name] = Greatest(F(name), Value(max(settled, min(int(value), total or int(value)))))
     if fields:
         held.save(**fields)
 

@@ -148,6 +148,32 @@ def test_a_late_report_cannot_take_back_the_bytes_of_disks_already_in_s3(exporti
     assert (task.bytes_exported, task.bytes_uploaded) == (650, 1000)  # never past the total either
 
 
+def test_a_report_that_read_the_job_before_its_last_disk_was_done_does_not_take_the_bytes_back(
+        exporting, agents, monkeypatch):
+    """The interleaving CI met: the beat's report reads the job, the data path's `done` of the last disk writes the
+    whole count, then the report writes what it read before; the completed job then showed 36 of 56 MiB uploaded."""
+    from migrations_app import agent_work
+
+    mine, _ = agents
+    [job] = mine.post(WORK, {"wait": 0}).json()["jobs"]
+    disks = [{"device_key": "2000", "size": 300, "s3_key": "a", "upload_id": "u1", "part_size": 0, "done": True},
+             {"device_key": "2001", "size": 700, "s3_key": "b", "upload_id": "u2", "part_size": 0, "done": False}]
+    MigrationTask.objects.filter(pk=exporting.pk).update(state="uploading", disks=disks, bytes_total=1000,
+                                                         bytes_uploaded=600, bytes_exported=600)
+    renew = agent_work._Held.renew
+
+    def done_meanwhile(held):
+        renew(held)
+        MigrationTask.objects.filter(pk=exporting.pk).update(
+            disks=[disks[0], {**disks[1], "done": True}], bytes_uploaded=1000, bytes_exported=1000)
+
+    monkeypatch.setattr(agent_work._Held, "renew", done_meanwhile)
+    path = f"/api/v1/agent/migrations/{job['job_id']}/report/"
+    assert mine.post(path, {"epoch": job["epoch"], "bytes_exported": 700, "bytes_uploaded": 650}).status_code == 204
+    task = MigrationTask.objects.get(pk=exporting.pk)
+    assert (task.bytes_exported, task.bytes_uploaded) == (1000, 1000)
+
+
 def test_a_presign_writes_nothing_signs_with_the_accounts_current_keys_and_refuses_a_lease_handed_on(
         exporting, agents, world):
     """A presign is asked for every part, so it writes nothing (the agent's beat renews the lease) and keeps the

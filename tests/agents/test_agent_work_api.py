@@ -130,16 +130,22 @@ def test_the_agent_reports_failures_transient_ones_retried_from_the_checkpoint(e
     assert task.state == "failing" and task.error_code == "connector_token_bad_signature"
 
 
-def test_a_late_report_cannot_take_back_the_bytes_of_disks_already_in_s3(exporting, agents):
-    """The agent's beat reports beside its data path: a report read before the last disk was done arrives after
-    it, and the job's progress must not go back below what S3 already holds."""
-    mine, _ = agents
+def _uploading_the_second_of_two_disks(mine, exporting, *, counted: int) -> tuple[dict, str]:
+    """The job handed to `mine`, its first disk (300 bytes) in S3, its second (700) under way, `counted` bytes
+    counted so far; the handout and the job's report path."""
     [job] = mine.post(WORK, {"wait": 0}).json()["jobs"]
     disks = [{"device_key": "2000", "size": 300, "s3_key": "a", "upload_id": "u1", "part_size": 0, "done": True},
              {"device_key": "2001", "size": 700, "s3_key": "b", "upload_id": "u2", "part_size": 0, "done": False}]
     MigrationTask.objects.filter(pk=exporting.pk).update(state="uploading", disks=disks, bytes_total=1000,
-                                                         bytes_uploaded=300, bytes_exported=300)
-    path = f"/api/v1/agent/migrations/{job['job_id']}/report/"
+                                                         bytes_uploaded=counted, bytes_exported=counted)
+    return job, f"/api/v1/agent/migrations/{job['job_id']}/report/"
+
+
+def test_a_late_report_cannot_take_back_the_bytes_of_disks_already_in_s3(exporting, agents):
+    """The agent's beat reports beside its data path: a report read before the last disk was done arrives after
+    it, and the job's progress must not go back below what S3 already holds."""
+    mine, _ = agents
+    job, path = _uploading_the_second_of_two_disks(mine, exporting, counted=300)
     assert mine.post(path, {"epoch": job["epoch"], "bytes_exported": 120, "bytes_uploaded": 100}).status_code == 204
     task = MigrationTask.objects.get(pk=exporting.pk)
     assert (task.bytes_exported, task.bytes_uploaded) == (300, 300)
@@ -155,20 +161,16 @@ def test_a_report_that_read_the_job_before_its_last_disk_was_done_does_not_take_
     from migrations_app import agent_work
 
     mine, _ = agents
-    [job] = mine.post(WORK, {"wait": 0}).json()["jobs"]
-    disks = [{"device_key": "2000", "size": 300, "s3_key": "a", "upload_id": "u1", "part_size": 0, "done": True},
-             {"device_key": "2001", "size": 700, "s3_key": "b", "upload_id": "u2", "part_size": 0, "done": False}]
-    MigrationTask.objects.filter(pk=exporting.pk).update(state="uploading", disks=disks, bytes_total=1000,
-                                                         bytes_uploaded=600, bytes_exported=600)
+    job, path = _uploading_the_second_of_two_disks(mine, exporting, counted=600)
     renew = agent_work._Held.renew
 
     def done_meanwhile(held):
         renew(held)
+        disks = MigrationTask.objects.get(pk=exporting.pk).disks
         MigrationTask.objects.filter(pk=exporting.pk).update(
             disks=[disks[0], {**disks[1], "done": True}], bytes_uploaded=1000, bytes_exported=1000)
 
     monkeypatch.setattr(agent_work._Held, "renew", done_meanwhile)
-    path = f"/api/v1/agent/migrations/{job['job_id']}/report/"
     assert mine.post(path, {"epoch": job["epoch"], "bytes_exported": 700, "bytes_uploaded": 650}).status_code == 204
     task = MigrationTask.objects.get(pk=exporting.pk)
     assert (task.bytes_exported, task.bytes_uploaded) == (1000, 1000)

@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the portal's packages
 
 from connector import protocol
+from connector.work import DEFAULT_WAIT_SECONDS  # what an agent asks of a portal whose heartbeat does not say
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/connectors_bench"
 WORK_PATH = "/api/v1/agent/work/"
@@ -59,7 +60,6 @@ HEARTBEAT_PATH = "/api/v1/agent/heartbeat/"
 # The production command of README.md (Production configuration), but for the address.
 SERVER = ["-m", "gunicorn", "portal.wsgi", "-w", "3", "--threads", "500", "--worker-connections", "500"]
 POOL_SIZE = "8"  # DATABASE_POOL_SIZE, as README recommends (PostgreSQL only)
-DEFAULT_WAIT_SECONDS = 50.0  # what an agent asks of a portal whose heartbeat answer does not say
 
 
 # -- the database and its rows --------------------------------------------------------------------------------------
